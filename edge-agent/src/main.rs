@@ -1,0 +1,2 @@
+//! nguon-agent binary.
+fn main() {}

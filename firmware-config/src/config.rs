@@ -1,0 +1,542 @@
+//! The device configuration: one typed schema that `nguon-agent` loads and `nguon-provision`
+//! writes and checks. Every error names the file, the key and what was expected; unknown keys are
+//! rejected.
+//!
+//! ```toml
+//! [device]
+//! id = "lc-08003-001"
+//! kind = "loudspeaker"                 # loudspeaker | board
+//! areas = ["10", "08003", "08003-01"]  # area codes whose command topics the device follows
+//! time_zone = "Asia/Ho_Chi_Minh"
+//!
+//! [mqtt]
+//! url = "mqtt://127.0.0.1:1883"        # mqtts://host:8883 for TLS
+//! username = "lc-08003-001"
+//! password_file = "/etc/nguon/mqtt-password"   # or: password = "..."
+//!
+//! [server]
+//! base_url = "http://127.0.0.1:8080"
+//! public_key = "base64 of the server's ed25519 public key"
+//!
+//! [identity]
+//! signing_key_file = "/etc/nguon/device.key"   # base64 ed25519 seed; signs reports
+//!
+//! [storage]
+//! data_dir = "/var/lib/nguon-agent"
+//! cache_max_mb = 2048
+//!
+//! [audio]
+//! output = "alsa"                      # alsa | alsa:<device> | wav:<dir> | null
+//! default_volume = 80
+//!
+//! [quiet_hours]                        # optional; suppresses only `normal` items
+//! start = "22:00"
+//! end = "05:00"
+//!
+//! [telemetry]
+//! heartbeat_secs = 60
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveTime;
+use nguon_protocol::{AreaCode, DeviceId, KeyPair, verifying_key_from_b64};
+use serde::{Deserialize, Serialize};
+
+/// A configuration problem: which file, which key, what was wrong.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[error("{file}: `{key}`: {message}")]
+pub struct ConfigError {
+    /// The file (or `<inline>`).
+    pub file: String,
+    /// Dotted key path, e.g. `mqtt.url`; `(document)` for syntax errors.
+    pub key: String,
+    /// What was expected.
+    pub message: String,
+}
+
+/// Device kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceKind {
+    /// IT-enabled loudspeaker cluster (cụm loa).
+    Loudspeaker,
+    /// Electronic bulletin board (bảng tin điện tử).
+    Board,
+}
+
+impl DeviceKind {
+    /// The wire/CSV name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviceKind::Loudspeaker => "loudspeaker",
+            DeviceKind::Board => "board",
+        }
+    }
+}
+
+impl std::str::FromStr for DeviceKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "loudspeaker" => Ok(DeviceKind::Loudspeaker),
+            "board" => Ok(DeviceKind::Board),
+            other => Err(format!("unknown kind `{other}`, expected loudspeaker or board")),
+        }
+    }
+}
+
+/// `[device]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceSection {
+    /// Device id (also the MQTT client id).
+    pub id: DeviceId,
+    /// Kind.
+    pub kind: DeviceKind,
+    /// Area codes whose `a/{area}/cmd` topics the device follows (its own area and its ancestors).
+    #[serde(default)]
+    pub areas: Vec<AreaCode>,
+    /// IANA time zone for quiet hours.
+    #[serde(default = "default_tz")]
+    pub time_zone: String,
+}
+
+fn default_tz() -> String {
+    "Asia/Ho_Chi_Minh".into()
+}
+
+/// `[mqtt]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MqttSection {
+    /// `mqtt://host:port` or `mqtts://host:port`.
+    pub url: String,
+    /// Username (normally the device id).
+    pub username: String,
+    /// Password inline (prefer `password_file`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    /// File holding the password (first line).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<PathBuf>,
+    /// CA bundle for `mqtts://` (default: system roots).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+    /// Keep-alive in seconds.
+    #[serde(default = "default_keep_alive")]
+    pub keep_alive_secs: u16,
+}
+
+fn default_keep_alive() -> u16 {
+    30
+}
+
+/// `[server]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    /// Base URL of nguon-server (media downloads, clock estimate).
+    pub base_url: String,
+    /// Base64 ed25519 public key of the server (`GET /api/v1/keys/server`).
+    pub public_key: String,
+}
+
+/// `[identity]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct IdentitySection {
+    /// File holding the base64 ed25519 seed that signs this device's reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_key_file: Option<PathBuf>,
+}
+
+/// `[storage]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSection {
+    /// Where the agent keeps its store and media cache.
+    pub data_dir: PathBuf,
+    /// Media cache limit in MiB.
+    #[serde(default = "default_cache_mb")]
+    pub cache_max_mb: u64,
+}
+
+fn default_cache_mb() -> u64 {
+    2048
+}
+
+/// Where audio goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AudioOutput {
+    /// ALSA through rodio; `None` is the default device.
+    Alsa(Option<String>),
+    /// WAV files in a directory: exactly the samples that would reach the speaker.
+    Wav(PathBuf),
+    /// Discard (timing and reports still happen).
+    Null,
+}
+
+impl std::str::FromStr for AudioOutput {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "null" => Ok(AudioOutput::Null),
+            "alsa" => Ok(AudioOutput::Alsa(None)),
+            _ => {
+                if let Some(dev) = s.strip_prefix("alsa:") {
+                    if dev.is_empty() {
+                        return Err("`alsa:` needs a device name after the colon".into());
+                    }
+                    Ok(AudioOutput::Alsa(Some(dev.to_string())))
+                } else if let Some(dir) = s.strip_prefix("wav:") {
+                    if dir.is_empty() {
+                        return Err("`wav:` needs a directory after the colon".into());
+                    }
+                    Ok(AudioOutput::Wav(PathBuf::from(dir)))
+                } else {
+                    Err(format!(
+                        "`{s}` is not an audio output; expected alsa, alsa:<device>, wav:<dir> or null"
+                    ))
+                }
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for AudioOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AudioOutput::Alsa(None) => f.write_str("alsa"),
+            AudioOutput::Alsa(Some(d)) => write!(f, "alsa:{d}"),
+            AudioOutput::Wav(p) => write!(f, "wav:{}", p.display()),
+            AudioOutput::Null => f.write_str("null"),
+        }
+    }
+}
+
+/// `[audio]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AudioSection {
+    /// `alsa`, `alsa:<device>`, `wav:<dir>` or `null`.
+    pub output: String,
+    /// Volume 0–100 used when an item does not set one.
+    #[serde(default = "default_volume")]
+    pub default_volume: u8,
+}
+
+fn default_volume() -> u8 {
+    80
+}
+
+/// `[quiet_hours]`, local `HH:MM`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuietHoursSection {
+    /// Start `HH:MM`.
+    pub start: String,
+    /// End `HH:MM`.
+    pub end: String,
+}
+
+/// `[telemetry]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetrySection {
+    /// Heartbeat interval in seconds (5–3600).
+    #[serde(default = "default_heartbeat")]
+    pub heartbeat_secs: u32,
+}
+
+impl Default for TelemetrySection {
+    fn default() -> Self {
+        Self {
+            heartbeat_secs: default_heartbeat(),
+        }
+    }
+}
+
+fn default_heartbeat() -> u32 {
+    60
+}
+
+/// The whole file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceConfig {
+    /// `[device]`
+    pub device: DeviceSection,
+    /// `[mqtt]`
+    pub mqtt: MqttSection,
+    /// `[server]`
+    pub server: ServerSection,
+    /// `[identity]`
+    #[serde(default)]
+    pub identity: IdentitySection,
+    /// `[storage]`
+    pub storage: StorageSection,
+    /// `[audio]`
+    pub audio: AudioSection,
+    /// `[quiet_hours]`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quiet_hours: Option<QuietHoursSection>,
+    /// `[telemetry]`
+    #[serde(default)]
+    pub telemetry: TelemetrySection,
+}
+
+/// A parsed MQTT broker address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerUrl {
+    /// Host name or address.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// `mqtts://`
+    pub tls: bool,
+}
+
+/// Parse `mqtt://host[:port]` or `mqtts://host[:port]` (default ports 1883 and 8883).
+pub fn parse_broker_url(url: &str) -> Result<BrokerUrl, String> {
+    let (tls, rest) = if let Some(r) = url.strip_prefix("mqtt://") {
+        (false, r)
+    } else if let Some(r) = url.strip_prefix("mqtts://") {
+        (true, r)
+    } else if let Some(r) = url.strip_prefix("tcp://") {
+        (false, r)
+    } else {
+        return Err(format!(
+            "`{url}` is not a broker URL; expected mqtt://host:port or mqtts://host:port"
+        ));
+    };
+    let rest = rest.trim_end_matches('/');
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) => (
+            h,
+            p.parse::<u16>()
+                .map_err(|_| format!("`{p}` is not a port number"))?,
+        ),
+        None => (rest, if tls { 8883 } else { 1883 }),
+    };
+    if host.is_empty() || host.contains('/') {
+        return Err(format!("`{url}` has no host"));
+    }
+    Ok(BrokerUrl {
+        host: host.to_string(),
+        port,
+        tls,
+    })
+}
+
+fn parse_hhmm(s: &str) -> Result<NaiveTime, String> {
+    NaiveTime::parse_from_str(s, "%H:%M").map_err(|_| format!("`{s}` is not a time; expected HH:MM (24 h)"))
+}
+
+impl DeviceConfig {
+    /// Read and validate a file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: file.clone(),
+            key: "(file)".into(),
+            message: format!("cannot read: {e}"),
+        })?;
+        Self::parse(&text, &file)
+    }
+
+    /// Parse and validate text; `file` names the source in errors.
+    pub fn parse(text: &str, file: &str) -> Result<Self, ConfigError> {
+        let err = |key: String, message: String| ConfigError {
+            file: file.to_string(),
+            key,
+            message,
+        };
+        let de = toml::Deserializer::parse(text).map_err(|e| err("(document)".into(), e.to_string()))?;
+        let cfg: DeviceConfig = serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
+            let inner = e.into_inner();
+            let msg = inner.message().to_string();
+            err(if key == "." { "(document)".into() } else { key }, msg)
+        })?;
+        cfg.validate().map_err(|(k, m)| err(k.to_string(), m))?;
+        Ok(cfg)
+    }
+
+    /// Semantic checks beyond types; returns the dotted key and the problem.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        if self.device.time_zone.parse::<chrono_tz::Tz>().is_err() {
+            return Err((
+                "device.time_zone",
+                format!("`{}` is not an IANA time zone", self.device.time_zone),
+            ));
+        }
+        parse_broker_url(&self.mqtt.url).map_err(|m| ("mqtt.url", m))?;
+        if self.mqtt.username.is_empty() {
+            return Err(("mqtt.username", "must not be empty".into()));
+        }
+        match (&self.mqtt.password, &self.mqtt.password_file) {
+            (None, None) => return Err(("mqtt.password", "set `password` or `password_file`".into())),
+            (Some(_), Some(_)) => {
+                return Err((
+                    "mqtt.password",
+                    "set only one of `password` and `password_file`".into(),
+                ));
+            }
+            _ => {}
+        }
+        if self.mqtt.keep_alive_secs < 5 {
+            return Err(("mqtt.keep_alive_secs", "must be at least 5".into()));
+        }
+        let b = &self.server.base_url;
+        if !(b.starts_with("http://") || b.starts_with("https://")) || b.len() < 10 {
+            return Err((
+                "server.base_url",
+                format!("`{b}` is not an http:// or https:// URL"),
+            ));
+        }
+        verifying_key_from_b64(&self.server.public_key).map_err(|e| {
+            (
+                "server.public_key",
+                format!("not a base64 ed25519 public key ({e})"),
+            )
+        })?;
+        if self.storage.data_dir.as_os_str().is_empty() {
+            return Err(("storage.data_dir", "must not be empty".into()));
+        }
+        if self.storage.cache_max_mb < 16 {
+            return Err(("storage.cache_max_mb", "must be at least 16".into()));
+        }
+        self.audio
+            .output
+            .parse::<AudioOutput>()
+            .map_err(|m| ("audio.output", m))?;
+        if self.audio.default_volume > 100 {
+            return Err((
+                "audio.default_volume",
+                format!("{} is above 100", self.audio.default_volume),
+            ));
+        }
+        if let Some(q) = &self.quiet_hours {
+            parse_hhmm(&q.start).map_err(|m| ("quiet_hours.start", m))?;
+            parse_hhmm(&q.end).map_err(|m| ("quiet_hours.end", m))?;
+        }
+        if !(5..=3600).contains(&self.telemetry.heartbeat_secs) {
+            return Err(("telemetry.heartbeat_secs", "must be between 5 and 3600".into()));
+        }
+        Ok(())
+    }
+
+    /// The audio output (validated).
+    pub fn audio_output(&self) -> AudioOutput {
+        self.audio.output.parse().expect("validated")
+    }
+
+    /// The broker address (validated).
+    pub fn broker(&self) -> BrokerUrl {
+        parse_broker_url(&self.mqtt.url).expect("validated")
+    }
+
+    /// Quiet hours (validated).
+    pub fn quiet_hours(&self) -> Option<nguon_protocol::QuietHours> {
+        self.quiet_hours.as_ref().map(|q| nguon_protocol::QuietHours {
+            start: parse_hhmm(&q.start).expect("validated"),
+            end: parse_hhmm(&q.end).expect("validated"),
+        })
+    }
+
+    /// The MQTT password, reading `password_file` relative to the config file's directory when
+    /// the path is relative.
+    pub fn mqtt_password(&self, config_dir: &Path) -> Result<String, ConfigError> {
+        if let Some(p) = &self.mqtt.password {
+            return Ok(p.clone());
+        }
+        let path = config_dir.join(self.mqtt.password_file.as_ref().expect("validated"));
+        let text = std::fs::read_to_string(&path).map_err(|e| ConfigError {
+            file: path.display().to_string(),
+            key: "mqtt.password_file".into(),
+            message: format!("cannot read: {e}"),
+        })?;
+        Ok(text.lines().next().unwrap_or("").trim().to_string())
+    }
+
+    /// The report-signing key, if configured (relative paths resolve against `config_dir`).
+    pub fn signing_key(&self, config_dir: &Path) -> Result<Option<KeyPair>, ConfigError> {
+        let Some(p) = &self.identity.signing_key_file else {
+            return Ok(None);
+        };
+        let path = config_dir.join(p);
+        let text = std::fs::read_to_string(&path).map_err(|e| ConfigError {
+            file: path.display().to_string(),
+            key: "identity.signing_key_file".into(),
+            message: format!("cannot read: {e}"),
+        })?;
+        KeyPair::from_b64(&text).map(Some).map_err(|e| ConfigError {
+            file: path.display().to_string(),
+            key: "identity.signing_key_file".into(),
+            message: format!("not a base64 ed25519 secret key ({e})"),
+        })
+    }
+
+    /// Serialise to TOML (what `nguon-provision` writes).
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("config serialises")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn good() -> String {
+        let k = KeyPair::generate();
+        format!(
+            r#"
+[device]
+id = "lc-1"
+kind = "loudspeaker"
+areas = ["10", "08003"]
+[mqtt]
+url = "mqtt://127.0.0.1:1883"
+username = "lc-1"
+password = "pw"
+[server]
+base_url = "http://127.0.0.1:8080"
+public_key = "{}"
+[storage]
+data_dir = "/tmp/x"
+[audio]
+output = "wav:/tmp/wav"
+"#,
+            k.public_b64()
+        )
+    }
+
+    #[test]
+    fn a_good_file_parses_and_round_trips() {
+        let c = DeviceConfig::parse(&good(), "a.toml").unwrap();
+        assert_eq!(c.audio_output(), AudioOutput::Wav("/tmp/wav".into()));
+        assert_eq!(c.telemetry.heartbeat_secs, 60);
+        assert_eq!(DeviceConfig::parse(&c.to_toml(), "b.toml").unwrap(), c);
+    }
+
+    #[test]
+    fn errors_name_the_file_and_the_key() {
+        let e = DeviceConfig::parse(&good().replace("[audio]", "[audio]\nloud = 1"), "a.toml").unwrap_err();
+        assert_eq!(e.file, "a.toml");
+        assert!(e.key.contains("audio"), "{e}");
+        assert!(e.message.contains("unknown field"), "{e}");
+
+        let e =
+            DeviceConfig::parse(&good().replace("mqtt://127.0.0.1:1883", "http://x"), "a.toml").unwrap_err();
+        assert_eq!(e.key, "mqtt.url");
+
+        let e =
+            DeviceConfig::parse(&good().replace("\"lc-1\"\nkind", "\"lc/1\"\nkind"), "a.toml").unwrap_err();
+        assert_eq!(e.key, "device.id", "{e}");
+
+        let e = DeviceConfig::parse(&good().replace("wav:/tmp/wav", "speaker"), "a.toml").unwrap_err();
+        assert_eq!(e.key, "audio.output");
+        assert!(e.to_string().starts_with("a.toml: `audio.output`:"), "{e}");
+    }
+}

@@ -1,0 +1,2 @@
+//! nguon-provision binary.
+fn main() {}

@@ -1,0 +1,389 @@
+//! Message bodies. Server → device bodies travel inside a [`crate::ServerMessage`] that is signed;
+//! device → server messages are plain JSON (state, telemetry) or a [`crate::DeviceReport`] (events).
+//! Timestamps are RFC 3339 UTC; durations are milliseconds; volumes are 0–100.
+
+use chrono::{DateTime, NaiveTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::ids::DeviceId;
+
+/// Circular 39/2020/TT-BTTTT content priority. Ordered: `Normal < Priority < Emergency`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Priority {
+    /// The commune chooses the slot.
+    #[default]
+    Normal,
+    /// Played first in the programme.
+    Priority,
+    /// Played immediately (disaster, fire, epidemic); preempts everything.
+    Emergency,
+}
+
+impl Priority {
+    /// Rank in the player, with live broadcast between emergency and priority:
+    /// normal 0, priority 1, live 2, emergency 3.
+    pub fn rank(self) -> u8 {
+        match self {
+            Priority::Normal => 0,
+            Priority::Priority => 1,
+            Priority::Emergency => 3,
+        }
+    }
+    /// Rank of a live broadcast (see [`Priority::rank`]).
+    pub const LIVE_RANK: u8 = 2;
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::Normal => "normal",
+            Priority::Priority => "priority",
+            Priority::Emergency => "emergency",
+        }
+    }
+}
+
+impl std::str::FromStr for Priority {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "normal" => Ok(Priority::Normal),
+            "priority" => Ok(Priority::Priority),
+            "emergency" => Ok(Priority::Emergency),
+            other => Err(format!(
+                "unknown priority `{other}`, expected normal, priority or emergency"
+            )),
+        }
+    }
+}
+
+/// What the player does with an item that a higher priority preempts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OnPreempt {
+    /// Stop it and report `interrupted`.
+    #[default]
+    Interrupt,
+    /// Continue it from where it stopped once the higher item ends, and report `resumed`.
+    Resume,
+}
+
+/// A media file a device needs, addressed by content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MediaRef {
+    /// Lowercase hex sha256 of the file's bytes; the device verifies it before playing.
+    pub sha256: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Where to fetch it (HTTP, supports Range).
+    pub url: String,
+    /// Duration in milliseconds, as probed by the server.
+    pub duration_ms: u64,
+}
+
+/// One occurrence to play: a schedule's rule evaluated to an absolute instant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestItem {
+    /// Occurrence id, unique and stable: `{schedule_id}@{starts_at as unix seconds}`.
+    pub id: String,
+    /// The schedule this occurrence comes from.
+    pub schedule_id: String,
+    /// Human title (shown in telemetry and the console).
+    #[serde(default)]
+    pub title: String,
+    /// Absolute start instant (UTC).
+    pub starts_at: DateTime<Utc>,
+    /// Circular 39 priority.
+    pub priority: Priority,
+    /// Playback volume 0–100.
+    pub volume: u8,
+    /// Playlist in order, by sha256 (each must appear in the manifest's `media`).
+    pub media: Vec<String>,
+    /// How many times the playlist is played back to back (≥ 1).
+    #[serde(default = "one")]
+    pub repeat: u32,
+    /// What happens when a higher priority preempts this item.
+    #[serde(default)]
+    pub on_preempt: OnPreempt,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// Daily quiet hours in the device's local time zone, during which `normal` items are skipped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuietHours {
+    /// Start, local time `HH:MM`.
+    pub start: NaiveTime,
+    /// End, local time `HH:MM` (may be earlier than start: the window then spans midnight).
+    pub end: NaiveTime,
+}
+
+impl QuietHours {
+    /// Whether a local time-of-day falls inside the window.
+    pub fn contains(&self, t: NaiveTime) -> bool {
+        if self.start <= self.end {
+            t >= self.start && t < self.end
+        } else {
+            t >= self.start || t < self.end
+        }
+    }
+}
+
+/// Settings the server pushes with the manifest; `None` keeps the device's configured value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct DeviceSettings {
+    /// Default volume 0–100.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume: Option<u8>,
+    /// Quiet hours.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quiet_hours: Option<QuietHours>,
+    /// Heartbeat interval in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat_secs: Option<u32>,
+    /// IANA time zone for quiet hours (default Asia/Ho_Chi_Minh).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
+}
+
+/// The desired state of one device: everything it must play in the look-ahead window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Monotonically increasing version for this device; changes whenever content changes.
+    pub version: u64,
+    /// When the server computed it.
+    pub generated_at: DateTime<Utc>,
+    /// Start of the look-ahead window covered.
+    pub window_start: DateTime<Utc>,
+    /// End of the look-ahead window covered.
+    pub window_end: DateTime<Utc>,
+    /// Occurrences ordered by `starts_at`.
+    pub items: Vec<ManifestItem>,
+    /// Every media file the items reference.
+    pub media: Vec<MediaRef>,
+    /// Device settings.
+    #[serde(default)]
+    pub settings: DeviceSettings,
+}
+
+/// An immediate action. Delivered on `d/{device}/cmd` or `a/{area}/cmd`; acked by an
+/// [`EventBody::Ack`] carrying the envelope id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Command {
+    /// Play now (an emergency uses `priority: emergency`).
+    PlayNow {
+        /// The item to play; its `starts_at` is the issue instant.
+        item: ManifestItem,
+        /// The media it references.
+        media: Vec<MediaRef>,
+    },
+    /// Stop what is playing (one item, or everything if `item_id` is absent).
+    Stop {
+        /// The item to stop.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        item_id: Option<String>,
+    },
+    /// Set the default volume 0–100.
+    Volume {
+        /// New level.
+        level: u8,
+    },
+    /// Re-read the desired state and report telemetry now.
+    Sync,
+    /// Start relaying a live stream (ranks between emergency and priority).
+    LiveStart {
+        /// Stream URL (HTTP, audio).
+        url: String,
+        /// Id used in reports.
+        session_id: String,
+    },
+    /// Stop the live stream.
+    LiveStop {
+        /// Id used in reports.
+        session_id: String,
+    },
+}
+
+/// Device presence, published retained on `d/{device}/state`. The last will carries the same
+/// `session` as the connection it belongs to, so a late will from an old session is ignored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceState {
+    /// Protocol version.
+    pub v: u32,
+    /// The device.
+    pub device: DeviceId,
+    /// Online or offline.
+    pub online: bool,
+    /// Connection session counter, incremented by the device on every connect.
+    pub session: u64,
+    /// When the device wrote this (for the will: when the session began).
+    pub at: DateTime<Utc>,
+}
+
+/// What is playing now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NowPlaying {
+    /// Occurrence id.
+    pub item_id: String,
+    /// Media file.
+    pub sha256: String,
+    /// Priority.
+    pub priority: Priority,
+    /// Start of this play.
+    pub started_at: DateTime<Utc>,
+}
+
+/// Heartbeat on `d/{device}/telemetry`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Telemetry {
+    /// Protocol version.
+    pub v: u32,
+    /// The device.
+    pub device: DeviceId,
+    /// When sent.
+    pub at: DateTime<Utc>,
+    /// Current session counter.
+    pub session: u64,
+    /// Current volume 0–100.
+    pub volume: u8,
+    /// What is playing, if anything.
+    pub now_playing: Option<NowPlaying>,
+    /// Version of the last manifest applied.
+    pub manifest_version: Option<u64>,
+    /// Bytes used by the media cache.
+    pub cache_bytes: u64,
+    /// Free bytes on the data disk.
+    pub disk_free_bytes: u64,
+    /// Estimated offset of the device clock against the server (device − server), ms.
+    pub clock_offset_ms: Option<i64>,
+    /// Agent version.
+    pub agent_version: String,
+    /// Seconds since the agent started.
+    pub uptime_s: u64,
+    /// Events waiting in the outbox.
+    #[serde(default)]
+    pub outbox_len: u64,
+}
+
+/// Outcome of one occurrence on one device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlayOutcome {
+    /// Played to the end.
+    Played,
+    /// Stopped by a higher priority (or a stop command) and not resumed.
+    Interrupted,
+    /// Preempted, then resumed and played to the end.
+    Resumed,
+    /// Suppressed by quiet hours.
+    SkippedQuietHours,
+    /// Its start passed while the device could not play (off, booting).
+    Missed,
+    /// Could not be played; `reason` says why.
+    Failed,
+}
+
+impl PlayOutcome {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlayOutcome::Played => "played",
+            PlayOutcome::Interrupted => "interrupted",
+            PlayOutcome::Resumed => "resumed",
+            PlayOutcome::SkippedQuietHours => "skipped_quiet_hours",
+            PlayOutcome::Missed => "missed",
+            PlayOutcome::Failed => "failed",
+        }
+    }
+}
+
+/// Proof of play for one occurrence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProofOfPlay {
+    /// Occurrence id (manifest item id, or the command id for play-now).
+    pub item_id: String,
+    /// Schedule id (empty for ad-hoc play-now).
+    pub schedule_id: String,
+    /// The scheduled instant.
+    pub occurrence_at: DateTime<Utc>,
+    /// First media file of the item.
+    pub sha256: String,
+    /// Priority played at.
+    pub priority: Priority,
+    /// First sample reached the output.
+    pub started_at: Option<DateTime<Utc>>,
+    /// Last sample reached the output.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// Outcome.
+    pub outcome: PlayOutcome,
+    /// Why, for `failed`, `missed` and `interrupted`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// One event from a device. `id` is a uuid the server uses to ingest idempotently.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// Unique id (uuid v4 or v7), the idempotency key.
+    pub id: Uuid,
+    /// When it happened.
+    pub at: DateTime<Utc>,
+    /// What happened.
+    #[serde(flatten)]
+    pub body: EventBody,
+}
+
+/// The kinds of event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EventBody {
+    /// Proof of play.
+    Play(ProofOfPlay),
+    /// A command or manifest was received and acted on (`ok`) or could not be (`reason`).
+    Ack {
+        /// Envelope id of the command or manifest.
+        message_id: Uuid,
+        /// Whether it was applied.
+        ok: bool,
+        /// Manifest version, when acking a manifest.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        manifest_version: Option<u64>,
+        /// Why not.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// A server message was refused (bad signature, expired, replayed, malformed).
+    Rejected {
+        /// Topic it came on.
+        topic: String,
+        /// Envelope id, when it could be read.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message_id: Option<Uuid>,
+        /// Why.
+        reason: String,
+    },
+    /// A media file failed verification or download.
+    MediaError {
+        /// The file.
+        sha256: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The body of a device report on `d/{device}/events`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventBatch {
+    /// Protocol version.
+    pub v: u32,
+    /// The device that sends it (must match the topic).
+    pub device: DeviceId,
+    /// When sent.
+    pub sent_at: DateTime<Utc>,
+    /// The events, oldest first.
+    pub events: Vec<Event>,
+}

@@ -1,0 +1,1 @@
+//! nguon-server library.

@@ -1,0 +1,2 @@
+//! nguon-server binary.
+fn main() {}

@@ -1,0 +1,1 @@
+//! nguon system-test helpers.
