@@ -1,2 +1,47 @@
-//! nguon-server binary.
-fn main() {}
+//! nguon-server binary: parse flags, load settings, run until Ctrl-C.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+use nguon_server::{Application, Settings};
+
+/// nguon provincial source-information server.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Cli {
+    /// TOML settings file (also `NGUON_CONFIG`); `NGUON_*` variables override it.
+    #[arg(long, env = "NGUON_CONFIG")]
+    config: Option<PathBuf>,
+    /// Seed a small demo province (a few Lào Cai communes, stations, a clip, a daily schedule).
+    #[arg(long)]
+    demo: bool,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,rumqttd=warn,sqlx=warn".into()),
+        )
+        .init();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cli = Cli::parse();
+    let mut settings = Settings::load(cli.config.as_deref(), std::env::vars()).context("invalid settings")?;
+    settings.demo |= cli.demo;
+    let app = Application::build(settings).await.context("cannot start nguon-server")?;
+    let (token, generated) = app.admin_token();
+    println!("nguon-server listening on http://127.0.0.1:{}", app.http_port());
+    if let Some(a) = app.mqtt_addr() {
+        println!("embedded MQTT broker on {a}");
+    }
+    if generated {
+        println!("admin token (shown once; set NGUON_ADMIN_TOKEN to keep one): {token}");
+    }
+    app.run_until_stopped(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,216 @@
+//! Server settings: built-in defaults, then an optional TOML file (`--config FILE` or
+//! `NGUON_CONFIG`), then `NGUON_*` environment variables. Validated at start; every error names
+//! the key. Secrets are typed so they never print.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// A secret string that never prints.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wrap a value.
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    /// The value (do not log it).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// A settings problem, naming the key.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration `{key}` ({source_name}): {message}")]
+pub struct ConfigError {
+    /// Dotted key or env var.
+    pub key: String,
+    /// Where the value came from (file path or `environment`).
+    pub source_name: String,
+    /// The problem.
+    pub message: String,
+}
+
+/// Everything the server needs to start.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// HTTP listen address (`NGUON_HTTP_ADDR`, default `127.0.0.1:8080`). Port 0 picks a free port.
+    pub http_addr: SocketAddr,
+    /// Embedded broker listen address (`NGUON_MQTT_ADDR`, default `127.0.0.1:1883`).
+    pub mqtt_addr: SocketAddr,
+    /// External broker URL (`NGUON_MQTT_URL`), `mqtt://[user:pass@]host:port`; set → nothing embedded.
+    pub mqtt_url: Option<Secret>,
+    /// Database URL (`NGUON_DATABASE_URL`); default `sqlite://<data_dir>/nguon.db`.
+    pub database_url: Option<Secret>,
+    /// Data directory (`NGUON_DATA_DIR`, default `./data`): database, media, signing key.
+    pub data_dir: PathBuf,
+    /// Bootstrap admin bearer token (`NGUON_ADMIN_TOKEN`); generated and printed once if absent.
+    pub admin_token: Option<Secret>,
+    /// Base URL devices use to fetch media (`NGUON_PUBLIC_URL`); default `http://<http_addr>`.
+    pub public_url: Option<String>,
+    /// Look-ahead window of manifests in hours (`NGUON_LOOKAHEAD_HOURS`, default 72).
+    pub lookahead_hours: u32,
+    /// Default IANA time zone for schedules (`NGUON_TIME_ZONE`, default Asia/Ho_Chi_Minh).
+    pub time_zone: String,
+    /// Upload size limit in MB (`NGUON_MAX_UPLOAD_MB`, default 200).
+    pub max_upload_mb: u64,
+    /// Debounce of manifest publishing in milliseconds (`NGUON_DISPATCH_DEBOUNCE_MS`, default 200).
+    pub dispatch_debounce_ms: u64,
+    /// Seed demo data at start (`NGUON_DEMO`, or `--demo`).
+    pub demo: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            http_addr: "127.0.0.1:8080".parse().expect("literal"),
+            mqtt_addr: "127.0.0.1:1883".parse().expect("literal"),
+            mqtt_url: None,
+            database_url: None,
+            data_dir: PathBuf::from("./data"),
+            admin_token: None,
+            public_url: None,
+            lookahead_hours: 72,
+            time_zone: "Asia/Ho_Chi_Minh".into(),
+            max_upload_mb: 200,
+            dispatch_debounce_ms: 200,
+            demo: false,
+        }
+    }
+}
+
+impl Settings {
+    /// Defaults, then the TOML file if any, then `NGUON_*` variables from `env`, then validation.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Settings, ConfigError> {
+        let mut s = match file {
+            Some(path) => {
+                let name = path.display().to_string();
+                let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+                    key: "(file)".into(),
+                    source_name: name.clone(),
+                    message: format!("cannot read: {e}"),
+                })?;
+                let de = toml::Deserializer::parse(&text).map_err(|e| ConfigError {
+                    key: "(document)".into(),
+                    source_name: name.clone(),
+                    message: e.to_string(),
+                })?;
+                serde_path_to_error::deserialize(de).map_err(|e| ConfigError {
+                    key: e.path().to_string(),
+                    source_name: name.clone(),
+                    message: e.into_inner().message().to_string(),
+                })?
+            }
+            None => Settings::default(),
+        };
+        for (k, v) in env {
+            let Some(name) = k.strip_prefix("NGUON_") else { continue };
+            let bad = |m: String| ConfigError { key: k.clone(), source_name: "environment".into(), message: m };
+            match name {
+                "HTTP_ADDR" => s.http_addr = v.parse().map_err(|e| bad(format!("`{v}`: {e}")))?,
+                "MQTT_ADDR" => s.mqtt_addr = v.parse().map_err(|e| bad(format!("`{v}`: {e}")))?,
+                "MQTT_URL" => s.mqtt_url = non_empty(v).map(Secret),
+                "DATABASE_URL" => s.database_url = non_empty(v).map(Secret),
+                "DATA_DIR" => s.data_dir = PathBuf::from(v),
+                "ADMIN_TOKEN" => s.admin_token = non_empty(v).map(Secret),
+                "PUBLIC_URL" => s.public_url = non_empty(v),
+                "LOOKAHEAD_HOURS" => s.lookahead_hours = v.parse().map_err(|e| bad(format!("`{v}`: {e}")))?,
+                "TIME_ZONE" => s.time_zone = v,
+                "MAX_UPLOAD_MB" => s.max_upload_mb = v.parse().map_err(|e| bad(format!("`{v}`: {e}")))?,
+                "DISPATCH_DEBOUNCE_MS" => {
+                    s.dispatch_debounce_ms = v.parse().map_err(|e| bad(format!("`{v}`: {e}")))?
+                }
+                "DEMO" => s.demo = matches!(v.as_str(), "1" | "true" | "yes"),
+                // Other NGUON_* variables belong to other programs (agent, tests) or to `--config`.
+                _ => {}
+            }
+        }
+        s.validate().map_err(|(key, message)| ConfigError {
+            key: key.into(),
+            source_name: file.map(|p| p.display().to_string()).unwrap_or_else(|| "settings".into()),
+            message,
+        })?;
+        Ok(s)
+    }
+
+    fn validate(&self) -> Result<(), (&'static str, String)> {
+        if self.time_zone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(("time_zone", format!("`{}` is not an IANA time zone", self.time_zone)));
+        }
+        if !(1..=24 * 31).contains(&self.lookahead_hours) {
+            return Err(("lookahead_hours", "must be between 1 and 744".into()));
+        }
+        if self.max_upload_mb == 0 {
+            return Err(("max_upload_mb", "must be at least 1".into()));
+        }
+        if let Some(u) = &self.database_url {
+            let u = u.expose();
+            if !(u.starts_with("sqlite:") || u.starts_with("postgres://") || u.starts_with("postgresql://")) {
+                return Err(("database_url", "expected sqlite://PATH or postgres://...".into()));
+            }
+        }
+        if let Some(u) = &self.mqtt_url {
+            if !(u.expose().starts_with("mqtt://") || u.expose().starts_with("tcp://")) {
+                return Err(("mqtt_url", "expected mqtt://[user:password@]host:port".into()));
+            }
+        }
+        if let Some(u) = &self.public_url {
+            if !(u.starts_with("http://") || u.starts_with("https://")) {
+                return Err(("public_url", format!("`{u}` is not an http(s) URL")));
+            }
+        }
+        Ok(())
+    }
+
+    /// The database URL in effect.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(u) => u.expose().to_string(),
+            None => format!("sqlite://{}?mode=rwc", self.data_dir.join("nguon.db").display()),
+        }
+    }
+}
+
+fn non_empty(v: String) -> Option<String> {
+    if v.is_empty() { None } else { Some(v) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_defaults_and_bad_values_name_the_variable() {
+        let s = Settings::load(None, [("NGUON_HTTP_ADDR".into(), "127.0.0.1:0".into())]).unwrap();
+        assert_eq!(s.http_addr.port(), 0);
+        let e = Settings::load(None, [("NGUON_LOOKAHEAD_HOURS".into(), "lots".into())]).unwrap_err();
+        assert_eq!(e.key, "NGUON_LOOKAHEAD_HOURS");
+        let e = Settings::load(None, [("NGUON_TIME_ZONE".into(), "Mars/Base".into())]).unwrap_err();
+        assert_eq!(e.key, "time_zone");
+    }
+
+    #[test]
+    fn a_file_with_an_unknown_key_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("nguon.toml");
+        std::fs::write(&p, "http_addr = \"127.0.0.1:9000\"\nhttp_port = 1\n").unwrap();
+        let e = Settings::load(Some(&p), []).unwrap_err();
+        assert_eq!(e.key, "http_port", "{e}");
+        std::fs::write(&p, "http_addr = \"127.0.0.1:9000\"\n").unwrap();
+        assert_eq!(Settings::load(Some(&p), []).unwrap().http_addr.port(), 9000);
+    }
+}

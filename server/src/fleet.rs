@@ -1,0 +1,15 @@
+//! TODO(fleet): stub awaiting implementation.
+
+use axum::Router;
+
+use crate::AppState;
+
+/// Routes of this module.
+pub fn router() -> Router<AppState> {
+    Router::new()
+}
+
+/// Seed the demo province (stub).
+pub async fn seed_demo(_state: &AppState) -> crate::Result<()> {
+    Ok(())
+}

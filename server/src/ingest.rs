@@ -1,0 +1,1 @@
+//! TODO(ingest): stub awaiting implementation.
