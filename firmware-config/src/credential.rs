@@ -44,9 +44,14 @@ fn hash_with(password: &str, salt: &[u8], iterations: u32) -> String {
 /// Check a password against a `$7$` hash. Malformed hashes never match.
 pub fn verify_password(password: &str, hash: &str) -> bool {
     let mut parts = hash.split('$');
-    let (Some(""), Some("7"), Some(iter), Some(salt), Some(h), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let (Some(""), Some("7"), Some(iter), Some(salt), Some(h), None) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
         return false;
     };
     let (Ok(iter), Ok(salt), Ok(expected)) = (iter.parse::<u32>(), B64.decode(salt), B64.decode(h)) else {
@@ -58,7 +63,10 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
     let mut out = vec![0u8; expected.len()];
     pbkdf2::pbkdf2_hmac::<Sha512>(password.as_bytes(), &salt, iter, &mut out);
     // Constant-time comparison.
-    out.iter().zip(expected.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    out.iter()
+        .zip(expected.iter())
+        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+        == 0
 }
 
 #[cfg(test)]

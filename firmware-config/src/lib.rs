@@ -3,6 +3,18 @@
 //! config bundles and broker password/ACL files.
 #![deny(missing_docs)]
 
+pub mod bundle;
 pub mod config;
+pub mod credential;
+pub mod error;
+pub mod mosquitto;
+pub mod provision;
+pub mod registry;
+pub mod sample;
+pub mod state;
+pub mod stations;
 
 pub use config::{AudioOutput, ConfigError, DeviceConfig, DeviceKind};
+pub use error::ProvisionError;
+pub use provision::{BulkOptions, BulkReport, bulk};
+pub use registry::{AreaEntry, DeviceEntry, Registry};

@@ -1,2 +1,191 @@
-//! nguon-provision binary.
-fn main() {}
+//! `nguon-provision`: check a device config, or provision a province's devices from a station
+//! list. Thin wrapper over the library: parse flags, resolve them, call, print, exit code.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use nguon_provision::{BulkOptions, DeviceConfig, bulk};
+
+const BULK_EXAMPLES: &str = "\
+Examples:
+  # First run for Lào Cai: every device gets an id, password, key, config and bundle.
+  nguon-provision bulk stations.csv --out laocai \\
+      --province-code 10 --province-name 'Lào Cai' --communes communes.csv \\
+      --server-url https://nguon.laocai.gov.vn --server-key-file server.pub \\
+      --broker-url mqtts://mqtt.laocai.gov.vn:8883
+
+  # Later runs remember the settings: add rows to the CSV and run again.
+  nguon-provision bulk stations.csv --out laocai
+
+  # Rows removed from the CSV are listed; --prune disables them in the broker files and registry.
+  nguon-provision bulk stations.csv --out laocai --prune
+
+The CSV header is: commune_code,village,station,kind,lat,lon,audio_output,language
+Passwords of new devices are written once to laocai/secrets/new-passwords-<time>.csv (0600).";
+
+/// Provision nguon devices: configs, credentials, keys, install bundles and broker files.
+#[derive(Debug, Parser)]
+#[command(
+    name = "nguon-provision",
+    version,
+    after_help = "Examples:
+  nguon-provision check /etc/nguon/agent.toml
+  nguon-provision bulk stations.csv --out laocai --province-code 10 \\
+      --server-url https://nguon.laocai.gov.vn --server-key-file server.pub
+Run `nguon-provision bulk --help` for the station list format."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check a device config file: prints `ok`, or the error naming the file and the key.
+    #[command(after_help = "Example:\n  nguon-provision check /etc/nguon/agent.toml")]
+    Check {
+        /// The agent config (TOML).
+        file: PathBuf,
+    },
+    /// Provision every device of a station list into an output directory (repeatable).
+    #[command(after_help = BULK_EXAMPLES)]
+    Bulk(BulkArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct BulkArgs {
+    /// The station list (UTF-8 CSV).
+    stations: PathBuf,
+    /// Output directory (keeps state.json between runs).
+    #[arg(long)]
+    out: PathBuf,
+    /// nguon-server base URL (remembered from the last run).
+    #[arg(long)]
+    server_url: Option<String>,
+    /// Base64 ed25519 public key of the server (remembered).
+    #[arg(long, conflicts_with = "server_key_file")]
+    server_public_key: Option<String>,
+    /// File holding the server's base64 public key.
+    #[arg(long)]
+    server_key_file: Option<PathBuf>,
+    /// Broker URL for devices (default mqtt://<server host>:1883; remembered).
+    #[arg(long)]
+    broker_url: Option<String>,
+    /// Province area code, e.g. 10 (remembered).
+    #[arg(long)]
+    province_code: Option<String>,
+    /// Province name, e.g. "Lào Cai" (remembered).
+    #[arg(long)]
+    province_name: Option<String>,
+    /// Known communes, CSV `code,name`: other codes are errors; names go into the registry.
+    #[arg(long)]
+    communes: Option<PathBuf>,
+    /// Disable devices whose rows were removed (out of the broker files, listed as disabled).
+    #[arg(long)]
+    prune: bool,
+    /// Provision the valid rows and list the invalid ones instead of refusing the whole file.
+    #[arg(long)]
+    skip_invalid: bool,
+}
+
+impl BulkArgs {
+    fn resolve(self) -> anyhow::Result<BulkOptions> {
+        let server_public_key = match (self.server_public_key, self.server_key_file) {
+            (Some(k), _) => Some(k),
+            (None, Some(f)) => Some(
+                std::fs::read_to_string(&f)
+                    .with_context(|| format!("--server-key-file {}", f.display()))?
+                    .trim()
+                    .to_string(),
+            ),
+            (None, None) => None,
+        };
+        Ok(BulkOptions {
+            stations: self.stations,
+            out: self.out,
+            server_url: self.server_url,
+            server_public_key,
+            broker_url: self.broker_url,
+            province_code: self.province_code,
+            province_name: self.province_name,
+            communes: self.communes,
+            prune: self.prune,
+            skip_invalid: self.skip_invalid,
+            show_progress: true,
+        })
+    }
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Check { file } => match DeviceConfig::load(&file) {
+            Ok(_) => {
+                println!("ok");
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                Ok(ExitCode::FAILURE)
+            }
+        },
+        Command::Bulk(args) => {
+            let opts = args.resolve()?;
+            let report = bulk(&opts)?;
+            for e in &report.invalid {
+                println!("skipped {e}");
+            }
+            for (id, k) in &report.removed {
+                println!(
+                    "removed from the list (still active; --prune disables): {id} ({} / {} / {})",
+                    k.commune_code, k.village, k.station
+                );
+            }
+            for (id, k) in &report.disabled {
+                println!(
+                    "disabled: {id} ({} / {} / {})",
+                    k.commune_code, k.village, k.station
+                );
+            }
+            for id in &report.stale_bundles {
+                println!(
+                    "warning: {id}: config changed but bundles/{id}.tar.gz is gone; \
+                     install devices/{id}/agent.toml on the device by hand"
+                );
+            }
+            print!("{}", report.table());
+            if let Some(p) = &report.secrets_file {
+                println!(
+                    "passwords of new devices: {} (0600; hand out, then delete)",
+                    p.display()
+                );
+            }
+            if let Some(p) = &report.server_password_file {
+                println!("nguon-server MQTT password: {} (0600)", p.display());
+            }
+            println!(
+                "{} file(s) written in {}",
+                report.files_written,
+                opts.out.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
