@@ -1,1 +1,232 @@
-//! nguon-agent library.
+//! nguon-agent: the edge agent of a commune loudspeaker cluster. It follows the province's
+//! signed desired state over MQTT, caches media by sha256, plays the schedule on time (offline
+//! too) through a priority queue, and reports every occurrence exactly once through a durable
+//! outbox.
+//!
+//! The library holds no global state: [`Agent::start`] spawns a handful of tasks on the current
+//! tokio runtime, so one process can run many agents (the fleet simulator runs 10,000). Binaries
+//! install the rustls crypto provider and the tracing subscriber.
+#![deny(missing_docs)]
+
+pub mod cache;
+pub mod clock;
+pub mod error;
+pub mod guard;
+pub mod link;
+pub mod player;
+pub mod report;
+pub mod sink;
+pub mod status;
+pub mod store;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use nguon_provision::{AudioOutput, DeviceConfig};
+use rumqttc::MqttOptions;
+use tokio::sync::{Notify, broadcast, mpsc, watch};
+use tokio::task::JoinHandle;
+
+pub use clock::Clock;
+pub use error::AgentError;
+pub use report::{AgentEvent, AgentEventKind};
+pub use sink::Sink;
+pub use status::LiveStatus;
+
+/// Tuning and hooks for an embedded agent.
+#[derive(Debug, Clone)]
+pub struct AgentOptions {
+    /// Added to the system clock: simulates a device whose clock is wrong.
+    pub clock_offset: chrono::Duration,
+    /// Receives local events (connected, message verified, first sample...).
+    pub observer: Option<broadcast::Sender<AgentEvent>>,
+    /// A shared HTTP client (many agents in one process); one is built when `None`.
+    pub http: Option<reqwest::Client>,
+    /// A scheduled item more than this late is reported `missed` instead of played.
+    pub grace: Duration,
+    /// How long before its start an item is prepared.
+    pub lead: Duration,
+    /// Tolerated clock skew for a message's `issued_at`.
+    pub skew: Duration,
+    /// Replace the configured audio output.
+    pub sink: Option<Sink>,
+}
+
+impl Default for AgentOptions {
+    fn default() -> Self {
+        Self {
+            clock_offset: chrono::Duration::zero(),
+            observer: None,
+            http: None,
+            grace: Duration::from_secs(5),
+            lead: Duration::from_millis(1500),
+            skew: Duration::from_secs(120),
+            sink: None,
+        }
+    }
+}
+
+/// The agent.
+pub struct Agent;
+
+/// A running agent.
+pub struct AgentHandle {
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    status: Arc<Mutex<LiveStatus>>,
+    store: Arc<store::Store>,
+}
+
+impl std::fmt::Debug for AgentHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentHandle").finish_non_exhaustive()
+    }
+}
+
+impl AgentHandle {
+    /// Stop every task (a graceful MQTT disconnect that publishes offline) and wait for them.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+    /// Current status.
+    pub fn status(&self) -> LiveStatus {
+        self.status.lock().expect("status").clone()
+    }
+    /// Events waiting in the outbox.
+    pub fn outbox_len(&self) -> usize {
+        self.store.outbox_len()
+    }
+}
+
+/// The sink a configuration asks for.
+pub fn sink_for(output: &AudioOutput) -> Sink {
+    match output {
+        AudioOutput::Alsa(d) => Sink::Speaker(d.clone()),
+        AudioOutput::Wav(p) => Sink::Wav(p.clone()),
+        AudioOutput::Null => Sink::Null,
+    }
+}
+
+impl Agent {
+    /// Open the store and start the agent's tasks on the current runtime. `config_dir` resolves
+    /// relative paths in the configuration (the password and key files).
+    pub async fn start(
+        config: DeviceConfig,
+        config_dir: PathBuf,
+        opts: AgentOptions,
+    ) -> Result<AgentHandle, AgentError> {
+        let password = config.mqtt_password(&config_dir)?;
+        let device_key = config.signing_key(&config_dir)?;
+        let server_key = nguon_protocol::verifying_key_from_b64(&config.server.public_key)
+            .map_err(|e| AgentError::Setup(format!("server.public_key: {e}")))?;
+        let tz: chrono_tz::Tz = config
+            .device
+            .time_zone
+            .parse()
+            .map_err(|_| AgentError::Setup("device.time_zone".into()))?;
+        let data_dir = config_dir.join(&config.storage.data_dir);
+        let store = store::Store::open(&data_dir)?;
+        let clock = Clock::new(opts.clock_offset);
+        let http = match opts.http {
+            Some(h) => h,
+            None => {
+                if rustls::crypto::CryptoProvider::get_default().is_none() {
+                    return Err(AgentError::Setup(
+                        "no rustls crypto provider installed; call \
+                         rustls::crypto::ring::default_provider().install_default() first"
+                            .into(),
+                    ));
+                }
+                reqwest::Client::builder()
+                    .connect_timeout(Duration::from_secs(15))
+                    .read_timeout(Duration::from_secs(60))
+                    .pool_max_idle_per_host(1)
+                    .build()?
+            }
+        };
+        let reporter = Arc::new(report::Reporter::new(store.clone(), clock, opts.observer.clone()));
+        let cache = Arc::new(cache::Cache::new(
+            data_dir.join("cache"),
+            config.storage.cache_max_mb * 1024 * 1024,
+            config.server.base_url.clone(),
+            http.clone(),
+            reporter.clone(),
+        ));
+        let status = Arc::new(Mutex::new(LiveStatus {
+            volume: store.read(|s| s.volume).unwrap_or(config.audio.default_volume),
+            session: store.read(|s| s.session),
+            last_contact: store.read(|s| s.last_contact),
+            ..Default::default()
+        }));
+        let sync = Arc::new(Notify::new());
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let (player_tx, player_rx) = mpsc::channel(64);
+
+        let broker = config.broker();
+        let mut mqtt = MqttOptions::new(config.device.id.to_string(), broker.host.clone(), broker.port);
+        mqtt.set_credentials(config.mqtt.username.clone(), password);
+        mqtt.set_keep_alive(Duration::from_secs(config.mqtt.keep_alive_secs as u64));
+        mqtt.set_clean_session(true);
+        mqtt.set_max_packet_size(4 << 20, 1 << 20);
+        if broker.tls {
+            let ca_file = config
+                .mqtt
+                .ca_file
+                .as_ref()
+                .ok_or_else(|| AgentError::Setup("mqtts:// needs mqtt.ca_file in this build".into()))?;
+            let ca_path = config_dir.join(ca_file);
+            let ca = std::fs::read(&ca_path).map_err(|e| AgentError::io(ca_path, e))?;
+            mqtt.set_transport(rumqttc::Transport::tls(ca, None, None));
+        }
+
+        let player = player::Player::new(player::PlayerCtx {
+            clock,
+            sink: opts
+                .sink
+                .clone()
+                .unwrap_or_else(|| sink_for(&config.audio_output())),
+            cache: cache.clone(),
+            reporter: reporter.clone(),
+            store: store.clone(),
+            status: status.clone(),
+            sync: sync.clone(),
+            tz,
+            quiet: config.quiet_hours(),
+            grace: chrono::Duration::from_std(opts.grace).unwrap_or_default(),
+            lead: opts.lead,
+        });
+        let link_ctx = link::LinkCtx {
+            device: config.device.id.clone(),
+            areas: config.device.areas.clone(),
+            mqtt,
+            server_key,
+            device_key,
+            skew: chrono::Duration::from_std(opts.skew).unwrap_or_default(),
+            store: store.clone(),
+            reporter,
+            cache,
+            clock,
+            status: status.clone(),
+            player: player_tx,
+            sync,
+            http,
+            base_url: config.server.base_url.clone(),
+            heartbeat: Duration::from_secs(config.telemetry.heartbeat_secs as u64),
+            started: std::time::Instant::now(),
+        };
+        let tasks = vec![
+            tokio::spawn(player.run(player_rx, shutdown_rx.clone())),
+            tokio::spawn(link::run(link_ctx, shutdown_rx)),
+        ];
+        Ok(AgentHandle {
+            shutdown,
+            tasks,
+            status,
+            store,
+        })
+    }
+}

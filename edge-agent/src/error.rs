@@ -1,0 +1,52 @@
+//! The one error type of the agent library.
+
+use std::path::PathBuf;
+
+use nguon_provision::ConfigError;
+
+/// Everything that can go wrong in the agent.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The configuration file (or a file it names) is wrong.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A file of the local store or cache could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The local store holds something unreadable.
+    #[error("store: {0}")]
+    Store(String),
+    /// An HTTP request failed.
+    #[error("http: {0}")]
+    Http(#[from] reqwest::Error),
+    /// A media file could not be fetched or verified.
+    #[error("media {sha256}: {reason}")]
+    Media {
+        /// The file.
+        sha256: String,
+        /// Why.
+        reason: String,
+    },
+    /// Decoding or audio output failed.
+    #[error("audio: {0}")]
+    Audio(String),
+    /// The agent could not be set up (missing crypto provider, bad broker options...).
+    #[error("setup: {0}")]
+    Setup(String),
+}
+
+impl AgentError {
+    /// An I/O error on a path.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        AgentError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

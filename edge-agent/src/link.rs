@@ -1,0 +1,561 @@
+//! The MQTT link. One task polls the rumqttc event loop (and nothing else, so audio never blocks
+//! it); a fresh client and event loop are made for every connection attempt, so nothing queued
+//! for a dead connection leaks into the next one. Before each attempt the session counter is
+//! incremented and persisted and the last will (offline, retained, that session) is set; on
+//! connect the agent publishes online, subscribes, and sends its outbox. Retries back off
+//! exponentially (0.5 s doubling to 60 s) with full jitter.
+//!
+//! The second task handles what arrives: every server message is opened (signature, expiry,
+//! audience), checked against the replay state, and only then applied and acked; anything else is
+//! reported as `rejected`. Outbox batches are published with QoS 1 and deleted when their PUBACK
+//! arrives (packet ids are learnt from `Outgoing::Publish` events, in request order).
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use nguon_protocol::topic::Topic;
+use nguon_protocol::{
+    AreaCode, Audience, DeviceId, DeviceKey, DeviceState, Event, EventBatch, EventBody, ServerBody,
+    ServerMessage, Signed, Telemetry, topic,
+};
+use rand::Rng;
+use rumqttc::{AsyncClient, Event as MqttEvent, LastWill, MqttOptions, Outgoing, Packet, QoS};
+use tokio::sync::{Notify, mpsc, watch};
+use uuid::Uuid;
+
+use crate::cache::Cache;
+use crate::clock::{self, Clock, OFFSET_WARN_MS};
+use crate::guard::{self, Verdict};
+use crate::player::PlayerInput;
+use crate::report::{AgentEventKind, Reporter};
+use crate::status::{LiveStatus, disk_free};
+use crate::store::{AppliedManifest, Store};
+
+/// Events per batch.
+const BATCH_EVENTS: usize = 50;
+/// Batches awaiting PUBACK at once.
+const BATCHES_IN_FLIGHT: usize = 4;
+/// Clock estimate period.
+const CLOCK_EVERY: Duration = Duration::from_secs(600);
+
+/// Everything the link needs.
+#[derive(Clone)]
+pub struct LinkCtx {
+    /// Device id.
+    pub device: DeviceId,
+    /// Areas followed.
+    pub areas: Vec<AreaCode>,
+    /// Broker options template (will and session are set per attempt).
+    pub mqtt: MqttOptions,
+    /// Server key.
+    pub server_key: ed25519_dalek::VerifyingKey,
+    /// Report-signing key.
+    pub device_key: Option<DeviceKey>,
+    /// Tolerated clock skew for `issued_at`.
+    pub skew: chrono::Duration,
+    /// Store.
+    pub store: Arc<Store>,
+    /// Reports.
+    pub reporter: Arc<Reporter>,
+    /// Cache (for telemetry).
+    pub cache: Arc<Cache>,
+    /// Clock.
+    pub clock: Clock,
+    /// Shared status.
+    pub status: Arc<Mutex<LiveStatus>>,
+    /// To the player.
+    pub player: mpsc::Sender<PlayerInput>,
+    /// Telemetry-now signal.
+    pub sync: Arc<Notify>,
+    /// HTTP client (clock estimate).
+    pub http: reqwest::Client,
+    /// Server base URL.
+    pub base_url: String,
+    /// Heartbeat period.
+    pub heartbeat: Duration,
+    /// When the agent started.
+    pub started: Instant,
+}
+
+enum LinkEvent {
+    Up { session: u64, client: AsyncClient },
+    Mqtt(MqttEvent),
+    Down(String),
+}
+
+/// Backoff before retry `attempt` (0-based): full jitter over 0.5 s · 2^attempt, capped at 60 s.
+pub fn backoff(attempt: u32) -> Duration {
+    let cap = Duration::from_secs(60);
+    let base = Duration::from_millis(500)
+        .saturating_mul(1u32 << attempt.min(10))
+        .min(cap);
+    let half = base / 2;
+    half + rand::rng().random_range(Duration::ZERO..=half)
+}
+
+fn state_msg(device: &DeviceId, online: bool, session: u64, clock: &Clock) -> Vec<u8> {
+    serde_json::to_vec(&DeviceState {
+        v: nguon_protocol::PROTOCOL_VERSION,
+        device: device.clone(),
+        online,
+        session,
+        at: clock.now(),
+    })
+    .expect("state serialises")
+}
+
+async fn poll_task(ctx: LinkCtx, tx: mpsc::UnboundedSender<LinkEvent>, mut stop: watch::Receiver<bool>) {
+    let mut attempt = 0u32;
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let session = match ctx
+            .store
+            .modify(|s| {
+                s.session += 1;
+                s.session
+            })
+            .await
+        {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot persist the session counter");
+                ctx.store.read(|s| s.session)
+            }
+        };
+        let mut opts = ctx.mqtt.clone();
+        opts.set_last_will(LastWill::new(
+            topic::state(&ctx.device),
+            state_msg(&ctx.device, false, session, &ctx.clock),
+            QoS::AtLeastOnce,
+            true,
+        ));
+        let (client, mut el) = AsyncClient::new(opts, 64);
+        let reason = loop {
+            match el.poll().await {
+                Ok(MqttEvent::Incoming(Packet::ConnAck(_))) => {
+                    attempt = 0;
+                    if tx
+                        .send(LinkEvent::Up {
+                            session,
+                            client: client.clone(),
+                        })
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                Ok(MqttEvent::Outgoing(Outgoing::Disconnect)) => return,
+                Ok(ev) => {
+                    if tx.send(LinkEvent::Mqtt(ev)).is_err() {
+                        return;
+                    }
+                }
+                Err(e) => break e.to_string(),
+            }
+        };
+        drop(el);
+        if tx.send(LinkEvent::Down(reason)).is_err() {
+            return;
+        }
+        let wait = backoff(attempt);
+        attempt = attempt.saturating_add(1);
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+struct Link {
+    ctx: LinkCtx,
+    client: Option<AsyncClient>,
+    session: u64,
+    /// One entry per publish requested on this connection, in order: the event ids it carries.
+    fifo: VecDeque<Option<Vec<Uuid>>>,
+    in_flight: HashMap<u16, Vec<Uuid>>,
+    sent: HashSet<Uuid>,
+}
+
+/// Run the link until `shutdown` turns true.
+pub async fn run(ctx: LinkCtx, mut shutdown: watch::Receiver<bool>) {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let poller = tokio::spawn(poll_task(ctx.clone(), tx, stop_rx));
+    let flush = ctx.reporter.flush_signal();
+    let sync = ctx.sync.clone();
+    let mut heartbeat = tokio::time::interval(ctx.heartbeat);
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut clock_tick = tokio::time::interval(CLOCK_EVERY);
+    clock_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut link = Link {
+        ctx,
+        client: None,
+        session: 0,
+        fifo: VecDeque::new(),
+        in_flight: HashMap::new(),
+        sent: HashSet::new(),
+    };
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            ev = rx.recv() => match ev {
+                Some(LinkEvent::Up { session, client }) => link.on_up(session, client).await,
+                Some(LinkEvent::Mqtt(ev)) => link.on_mqtt(ev).await,
+                Some(LinkEvent::Down(reason)) => link.on_down(reason),
+                None => break,
+            },
+            _ = flush.notified() => link.send_outbox(),
+            _ = sync.notified() => link.send_telemetry(),
+            _ = heartbeat.tick() => link.send_telemetry(),
+            _ = clock_tick.tick() => link.estimate_clock(),
+        }
+    }
+    // Graceful exit: say offline ourselves (the will is only for unclean ends).
+    if let Some(c) = link.client.take() {
+        let _ = c.try_publish(
+            topic::state(&link.ctx.device),
+            QoS::AtLeastOnce,
+            true,
+            state_msg(&link.ctx.device, false, link.session, &link.ctx.clock),
+        );
+        let _ = c.try_disconnect();
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            while let Some(ev) = rx.recv().await {
+                if matches!(ev, LinkEvent::Down(_)) {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+    let _ = stop_tx.send(true);
+    poller.abort();
+}
+
+impl Link {
+    async fn on_up(&mut self, session: u64, client: AsyncClient) {
+        tracing::info!(session, "connected to the broker");
+        self.session = session;
+        self.fifo.clear();
+        self.in_flight.clear();
+        self.sent.clear();
+        let now = self.ctx.clock.now();
+        {
+            let mut st = self.ctx.status.lock().expect("status");
+            st.connected = true;
+            st.session = session;
+            st.last_contact = Some(now);
+        }
+        let _ = self.ctx.store.modify(|s| s.last_contact = Some(now)).await;
+        let d = &self.ctx.device;
+        let mut subs = vec![
+            rumqttc::SubscribeFilter::new(topic::desired(d), QoS::AtLeastOnce),
+            rumqttc::SubscribeFilter::new(topic::cmd(d), QoS::AtLeastOnce),
+        ];
+        for a in &self.ctx.areas {
+            subs.push(rumqttc::SubscribeFilter::new(
+                topic::area_cmd(a),
+                QoS::AtLeastOnce,
+            ));
+        }
+        if client
+            .try_publish(
+                topic::state(d),
+                QoS::AtLeastOnce,
+                true,
+                state_msg(d, true, session, &self.ctx.clock),
+            )
+            .is_ok()
+        {
+            self.fifo.push_back(None);
+        }
+        if let Err(e) = client.try_subscribe_many(subs) {
+            tracing::error!(error = %e, "cannot subscribe");
+        }
+        self.client = Some(client);
+        self.ctx.reporter.observe(AgentEventKind::Connected { session });
+        self.send_outbox();
+        self.send_telemetry();
+        self.estimate_clock();
+    }
+
+    fn on_down(&mut self, reason: String) {
+        let was = self.client.take().is_some();
+        self.fifo.clear();
+        self.in_flight.clear();
+        self.sent.clear();
+        self.ctx.status.lock().expect("status").connected = false;
+        if was {
+            tracing::warn!(%reason, "disconnected from the broker");
+        } else {
+            tracing::debug!(%reason, "cannot connect to the broker");
+        }
+        self.ctx.reporter.observe(AgentEventKind::Disconnected { reason });
+    }
+
+    async fn on_mqtt(&mut self, ev: MqttEvent) {
+        match ev {
+            MqttEvent::Outgoing(Outgoing::Publish(pkid)) => {
+                if let Some(Some(ids)) = self.fifo.pop_front() {
+                    self.in_flight.insert(pkid, ids);
+                }
+            }
+            MqttEvent::Incoming(Packet::PubAck(ack)) => {
+                if let Some(ids) = self.in_flight.remove(&ack.pkid) {
+                    for id in &ids {
+                        self.sent.remove(id);
+                    }
+                    if let Err(e) = self.ctx.store.outbox_remove(ids.clone()).await {
+                        tracing::error!(error = %e, "cannot clear delivered events");
+                    }
+                    self.ctx.reporter.observe(AgentEventKind::EventsDelivered { ids });
+                    self.send_outbox();
+                }
+            }
+            MqttEvent::Incoming(Packet::Publish(p)) => self.on_publish(p.topic, p.payload).await,
+            _ => {}
+        }
+    }
+
+    async fn reject(&self, topic: &str, message_id: Option<Uuid>, reason: String) {
+        tracing::warn!(%topic, ?message_id, %reason, "server message rejected");
+        self.ctx.reporter.observe(AgentEventKind::MessageRejected {
+            message_id,
+            topic: topic.to_string(),
+            reason: reason.clone(),
+        });
+        if let Err(e) = self
+            .ctx
+            .reporter
+            .report(EventBody::Rejected {
+                topic: topic.to_string(),
+                message_id,
+                reason,
+            })
+            .await
+        {
+            tracing::error!(error = %e, "cannot record a rejection");
+        }
+    }
+
+    async fn ack(&self, message_id: Uuid, ok: bool, manifest_version: Option<u64>, reason: Option<String>) {
+        self.ctx
+            .reporter
+            .observe(AgentEventKind::Acked { message_id, ok });
+        if let Err(e) = self
+            .ctx
+            .reporter
+            .report(EventBody::Ack {
+                message_id,
+                ok,
+                manifest_version,
+                reason,
+            })
+            .await
+        {
+            tracing::error!(error = %e, "cannot record an ack");
+        }
+    }
+
+    async fn on_publish(&mut self, topic_name: String, payload: Bytes) {
+        if payload.is_empty() {
+            return; // a cleared retained message
+        }
+        let (aud, desired_topic) = match Topic::parse(&topic_name) {
+            Some(Topic::Desired(d)) if d == self.ctx.device => (Audience::Device(d), true),
+            Some(Topic::Cmd(d)) if d == self.ctx.device => (Audience::Device(d), false),
+            Some(Topic::AreaCmd(a)) if self.ctx.areas.contains(&a) => (Audience::Area(a), false),
+            _ => return,
+        };
+        let msg = match ServerMessage::open(
+            &payload,
+            &self.ctx.server_key,
+            &aud,
+            self.ctx.clock.now(),
+            self.ctx.skew,
+        ) {
+            Ok(m) => m,
+            Err(e) => {
+                let id = Signed::from_bytes(&payload)
+                    .ok()
+                    .and_then(|s| s.parse_payload::<serde_json::Value>().ok())
+                    .and_then(|v| v.get("id").and_then(|i| i.as_str()).and_then(|i| i.parse().ok()));
+                self.reject(&topic_name, id, e.to_string()).await;
+                return;
+            }
+        };
+        if (msg.body.stream() == "desired") != desired_topic {
+            self.reject(
+                &topic_name,
+                Some(msg.id),
+                format!("a {} message does not belong on this topic", msg.body.stream()),
+            )
+            .await;
+            return;
+        }
+        match self.ctx.store.read(|s| guard::check(s, &msg)) {
+            Verdict::AlreadyApplied => {
+                tracing::debug!(id = %msg.id, "retained manifest already applied");
+                return;
+            }
+            Verdict::Reject(reason) => {
+                self.reject(&topic_name, Some(msg.id), reason).await;
+                return;
+            }
+            Verdict::Accept => {}
+        }
+        let now = self.ctx.clock.now();
+        let applied = match &msg.body {
+            ServerBody::Desired(m) => Some(AppliedManifest {
+                message_id: msg.id,
+                manifest: m.clone(),
+            }),
+            ServerBody::Command(_) => None,
+        };
+        let saved = self
+            .ctx
+            .store
+            .modify(|s| {
+                guard::accept(s, &msg);
+                if let Some(a) = applied {
+                    s.manifest = Some(a);
+                }
+                s.last_contact = Some(now);
+            })
+            .await;
+        if let Err(e) = saved {
+            tracing::error!(error = %e, "cannot persist an accepted message; not acting on it");
+            return;
+        }
+        self.ctx.reporter.observe(AgentEventKind::MessageVerified {
+            message_id: msg.id,
+            topic: topic_name.clone(),
+        });
+        match msg.body {
+            ServerBody::Desired(m) => {
+                let version = m.version;
+                let _ = self.ctx.player.send(PlayerInput::Manifest(m)).await;
+                self.ack(msg.id, true, Some(version), None).await;
+            }
+            ServerBody::Command(c) => {
+                use nguon_protocol::Command as C;
+                if matches!(c, C::LiveStart { .. } | C::LiveStop { .. }) {
+                    self.ack(
+                        msg.id,
+                        false,
+                        None,
+                        Some("live relay is not supported by this agent version".into()),
+                    )
+                    .await;
+                    return;
+                }
+                let _ = self
+                    .ctx
+                    .player
+                    .send(PlayerInput::Command {
+                        message_id: msg.id,
+                        command: c,
+                    })
+                    .await;
+                self.ack(msg.id, true, None, None).await;
+            }
+        }
+    }
+
+    fn send_outbox(&mut self) {
+        let Some(client) = &self.client else { return };
+        let busy = self.in_flight.len() + self.fifo.iter().filter(|f| f.is_some()).count();
+        if busy >= BATCHES_IN_FLIGHT {
+            return;
+        }
+        let events: Vec<Event> = self
+            .ctx
+            .store
+            .outbox_events()
+            .into_iter()
+            .filter(|e| !self.sent.contains(&e.id))
+            .collect();
+        for chunk in events.chunks(BATCH_EVENTS).take(BATCHES_IN_FLIGHT - busy) {
+            let batch = EventBatch {
+                v: nguon_protocol::PROTOCOL_VERSION,
+                device: self.ctx.device.clone(),
+                sent_at: self.ctx.clock.now(),
+                events: chunk.to_vec(),
+            };
+            let bytes = batch.seal(self.ctx.device_key.as_ref()).to_bytes();
+            match client.try_publish(topic::events(&self.ctx.device), QoS::AtLeastOnce, false, bytes) {
+                Ok(()) => {
+                    let ids: Vec<Uuid> = chunk.iter().map(|e| e.id).collect();
+                    self.sent.extend(ids.iter().copied());
+                    self.fifo.push_back(Some(ids));
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "request queue full; outbox send deferred");
+                    break;
+                }
+            }
+        }
+    }
+
+    fn send_telemetry(&mut self) {
+        let Some(client) = &self.client else { return };
+        let st = self.ctx.status.lock().expect("status").clone();
+        let t = Telemetry {
+            v: nguon_protocol::PROTOCOL_VERSION,
+            device: self.ctx.device.clone(),
+            at: self.ctx.clock.now(),
+            session: self.session,
+            volume: st.volume,
+            now_playing: st.now_playing,
+            manifest_version: st.manifest_version,
+            cache_bytes: self.ctx.cache.usage(),
+            disk_free_bytes: disk_free(self.ctx.store.dir()),
+            clock_offset_ms: st.clock_offset_ms,
+            agent_version: env!("CARGO_PKG_VERSION").to_string(),
+            uptime_s: self.ctx.started.elapsed().as_secs(),
+            outbox_len: self.ctx.store.outbox_len() as u64,
+        };
+        let bytes = serde_json::to_vec(&t).expect("telemetry serialises");
+        if client
+            .try_publish(topic::telemetry(&self.ctx.device), QoS::AtMostOnce, false, bytes)
+            .is_ok()
+        {
+            self.fifo.push_back(None);
+        }
+    }
+
+    fn estimate_clock(&self) {
+        if self.client.is_none() {
+            return;
+        }
+        let http = self.ctx.http.clone();
+        let base = self.ctx.base_url.clone();
+        let clock = self.ctx.clock;
+        let status = self.ctx.status.clone();
+        tokio::spawn(async move {
+            match clock::estimate_offset(&http, &base, &clock).await {
+                Ok(est) => {
+                    if est.offset_ms.abs() > OFFSET_WARN_MS {
+                        tracing::warn!(
+                            offset_ms = est.offset_ms,
+                            uncertainty_ms = est.uncertainty_ms,
+                            "device clock is off against the server"
+                        );
+                    } else {
+                        tracing::debug!(
+                            offset_ms = est.offset_ms,
+                            uncertainty_ms = est.uncertainty_ms,
+                            "clock offset"
+                        );
+                    }
+                    status.lock().expect("status").clock_offset_ms = Some(est.offset_ms);
+                }
+                Err(e) => tracing::debug!(error = %e, "clock estimate failed"),
+            }
+        });
+    }
+}

@@ -1,0 +1,645 @@
+//! System tests of the edge agent against a private mosquitto, a media server with Range support
+//! and a test signing key. Each test has its own temp dir, broker and ports.
+
+mod common;
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::Utc;
+use common::*;
+use nguon_agent::sink::{WavSidecar, decode_file};
+use nguon_agent::{Agent, AgentEvent, AgentEventKind, AgentHandle, AgentOptions};
+use nguon_protocol::{
+    Audience, Command, Event, EventBody, OnPreempt, PlayOutcome, Priority, ServerBody, ServerKey,
+    ServerMessage, topic,
+};
+use nguon_provision::DeviceConfig;
+use tokio::sync::broadcast;
+
+struct Env {
+    tmp: tempfile::TempDir,
+    broker: Mosquitto,
+    media: MediaServer,
+    signer: Signer,
+    dev: String,
+    config: PathBuf,
+    wav_dir: PathBuf,
+}
+
+impl Env {
+    fn new(dev: &str) -> Self {
+        init();
+        let tmp = tempfile::tempdir().unwrap();
+        let broker = Mosquitto::start();
+        let media = MediaServer::start();
+        let signer = Signer::new();
+        let wav_dir = tmp.path().join("wav");
+        let config = write_config(
+            tmp.path(),
+            dev,
+            &broker.url(),
+            &media.base_url,
+            &signer.key.public_b64(),
+            &format!("wav:{}", wav_dir.display()),
+        );
+        Env {
+            tmp,
+            broker,
+            media,
+            signer,
+            dev: dev.into(),
+            config,
+            wav_dir,
+        }
+    }
+    fn data(&self) -> PathBuf {
+        self.tmp.path().join("data")
+    }
+    async fn start(&self) -> (AgentHandle, broadcast::Receiver<AgentEvent>) {
+        let (tx, rx) = broadcast::channel(1024);
+        let cfg = DeviceConfig::load(&self.config).unwrap();
+        let opts = AgentOptions {
+            observer: Some(tx),
+            ..Default::default()
+        };
+        let h = Agent::start(cfg, self.tmp.path().to_path_buf(), opts)
+            .await
+            .unwrap();
+        (h, rx)
+    }
+    fn spawn_process(&self) -> std::process::Child {
+        std::process::Command::new(env!("CARGO_BIN_EXE_nguon-agent"))
+            .arg("run")
+            .arg("--config")
+            .arg(&self.config)
+            .env("RUST_LOG", "info")
+            .stdout(log(&self.tmp))
+            .stderr(log(&self.tmp))
+            .spawn()
+            .unwrap()
+    }
+    fn aud(&self) -> Audience {
+        Audience::Device(device(&self.dev))
+    }
+    async fn client(&self) -> TestClient {
+        TestClient::connect(self.broker.port, &[topic::events(&device(&self.dev))]).await
+    }
+    async fn desired(&self, c: &TestClient, m: nguon_protocol::Manifest) -> uuid::Uuid {
+        let msg = self.signer.message(self.aud(), ServerBody::Desired(m));
+        c.publish(&topic::desired(&device(&self.dev)), self.signer.sign(&msg), true)
+            .await;
+        msg.id
+    }
+    async fn command(&self, c: &TestClient, cmd: Command) -> uuid::Uuid {
+        let msg = self.signer.message(self.aud(), ServerBody::Command(cmd));
+        c.publish(&topic::cmd(&device(&self.dev)), self.signer.sign(&msg), false)
+            .await;
+        msg.id
+    }
+    fn sidecar(&self, item: &str) -> WavSidecar {
+        serde_json::from_slice(&std::fs::read(self.wav_dir.join(format!("{item}.json"))).unwrap()).unwrap()
+    }
+    fn wav(&self, item: &str) -> (u32, u16, Vec<f32>) {
+        read_f32_wav(&self.wav_dir.join(format!("{item}.wav")))
+    }
+}
+
+/// The agent process's log, in the test's temp dir.
+fn log(tmp: &tempfile::TempDir) -> std::fs::File {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(tmp.path().join("agent.log"))
+        .unwrap()
+}
+
+fn plays<'a>(events: &'a [Event], item: &str) -> Vec<&'a nguon_protocol::ProofOfPlay> {
+    events
+        .iter()
+        .filter_map(|e| match &e.body {
+            EventBody::Play(p) if p.item_id == item => Some(p),
+            _ => None,
+        })
+        .collect()
+}
+
+async fn ended(rx: &mut broadcast::Receiver<AgentEvent>, item: &str) -> PlayOutcome {
+    let ev = wait_event(
+        rx,
+        WAIT,
+        |k| matches!(k, AgentEventKind::ItemEnded { item_id, .. } if item_id == item),
+    )
+    .await;
+    match ev.kind {
+        AgentEventKind::ItemEnded { outcome, .. } => outcome,
+        _ => unreachable!(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wav_sink_writes_exactly_the_decoded_samples_of_mp3_ogg_flac_and_wav_and_records_the_first_sample_time()
+ {
+    let env = Env::new("lc-formats");
+    let src = env.tmp.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let wav = speech_wav(&src, "tin", "Thông báo lịch tiêm chủng cho trẻ em trong xã");
+    let ms = wav_ms(&wav);
+    let files = [
+        ("wav", wav.clone()),
+        ("mp3", to_mp3(&wav)),
+        ("ogg", to_ogg(&wav)),
+        ("flac", to_flac(&wav)),
+    ];
+    let start = Utc::now() + chrono::Duration::seconds(3);
+    let mut items = Vec::new();
+    let mut refs = Vec::new();
+    for (i, (kind, path)) in files.iter().enumerate() {
+        let r = env.media.add(std::fs::read(path).unwrap(), ms);
+        let at = start + chrono::Duration::milliseconds((ms as i64 + 400) * i as i64);
+        items.push(item(
+            &format!("fmt-{kind}@{}", at.timestamp()),
+            at,
+            Priority::Normal,
+            &r,
+            OnPreempt::Interrupt,
+        ));
+        refs.push(r);
+    }
+    let (agent, mut rx) = env.start().await;
+    let c = env.client().await;
+    env.desired(&c, manifest(1, items.clone(), refs)).await;
+    for it in &items {
+        assert_eq!(ended(&mut rx, &it.id).await, PlayOutcome::Played, "{}", it.id);
+    }
+    for ((kind, path), it) in files.iter().zip(&items) {
+        let want = decode_file(path).unwrap();
+        let (rate, ch, got) = env.wav(&it.id);
+        assert_eq!((rate, ch), (want.rate, want.channels), "{kind}");
+        assert!(
+            got == want.samples,
+            "{kind}: {} samples written, {} decoded",
+            got.len(),
+            want.samples.len()
+        );
+        let side = env.sidecar(&it.id);
+        assert_eq!(side.outcome, PlayOutcome::Played);
+        assert_eq!(side.sha256, it.media[0]);
+        assert!(
+            side.first_sample_at.is_some() && side.first_sample_unix_ns.is_some(),
+            "{kind}"
+        );
+    }
+    // Independently of our decoder: the WAV source at volume 100 is the PCM itself.
+    let mut r = hound::WavReader::open(&wav).unwrap();
+    let pcm: Vec<f32> = r.samples::<i16>().map(|s| s.unwrap() as f32 / 32768.0).collect();
+    assert!(env.wav(&items[0].id).2 == pcm);
+    agent.shutdown().await;
+}
+
+async fn preemption(on_preempt: OnPreempt) {
+    let env = Env::new(if on_preempt == OnPreempt::Resume {
+        "lc-resume"
+    } else {
+        "lc-interrupt"
+    });
+    let src = env.tmp.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let tone = tone_wav(&src, "nhac", 5.0);
+    let alert = speech_wav(&src, "khan", "Khẩn cấp: bão sắp đổ bộ");
+    let tr = env.media.add(std::fs::read(&tone).unwrap(), 5000);
+    let ar = env.media.add(std::fs::read(&alert).unwrap(), wav_ms(&alert));
+    let at = Utc::now() + chrono::Duration::seconds(3);
+    let normal = item(
+        &format!("normal@{}", at.timestamp()),
+        at,
+        Priority::Normal,
+        &tr,
+        on_preempt,
+    );
+    let (agent, mut rx) = env.start().await;
+    let mut c = env.client().await;
+    env.desired(&c, manifest(1, vec![normal.clone()], vec![tr.clone()]))
+        .await;
+    wait_event(
+        &mut rx,
+        WAIT,
+        |k| matches!(k, AgentEventKind::FirstSample { item_id, .. } if *item_id == normal.id),
+    )
+    .await;
+    let mut em = item(
+        "emergency-1",
+        Utc::now(),
+        Priority::Emergency,
+        &ar,
+        OnPreempt::Interrupt,
+    );
+    em.schedule_id = String::new();
+    let cmd_id = env
+        .command(
+            &c,
+            Command::PlayNow {
+                item: em.clone(),
+                media: vec![ar.clone()],
+            },
+        )
+        .await;
+    let want = if on_preempt == OnPreempt::Resume {
+        PlayOutcome::Resumed
+    } else {
+        PlayOutcome::Interrupted
+    };
+    let mut outcomes = std::collections::HashMap::new();
+    while outcomes.len() < 2 {
+        let ev = wait_event(&mut rx, WAIT, |k| matches!(k, AgentEventKind::ItemEnded { .. })).await;
+        if let AgentEventKind::ItemEnded { item_id, outcome } = ev.kind {
+            outcomes.insert(item_id, outcome);
+        }
+    }
+    assert_eq!(outcomes[&em.id], PlayOutcome::Played);
+    assert_eq!(outcomes[&normal.id], want);
+    let mut seen = Vec::new();
+    c.events_until(&mut seen, WAIT, |s| {
+        !plays(s, &normal.id).is_empty() && !plays(s, &em.id).is_empty()
+    })
+    .await;
+    let p = plays(&seen, &normal.id)[0].clone();
+    assert_eq!(p.outcome, want);
+    if want == PlayOutcome::Interrupted {
+        assert!(p.reason.as_deref().unwrap_or("").contains("emergency"), "{p:?}");
+        let (_, _, got) = env.wav(&normal.id);
+        assert!(got.len() < decode_file(&tone).unwrap().samples.len());
+    } else {
+        // Resumed from where it stopped: every sample of the source went out, once.
+        assert!(env.wav(&normal.id).2 == decode_file(&tone).unwrap().samples);
+    }
+    assert!(
+        seen.iter()
+            .any(|e| matches!(&e.body, EventBody::Ack { message_id, ok: true, .. } if *message_id == cmd_id))
+    );
+    agent.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_emergency_command_interrupts_a_normal_item_midway_and_the_report_says_interrupted() {
+    preemption(OnPreempt::Interrupt).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_emergency_command_pauses_a_resumable_item_which_then_finishes_and_reports_resumed() {
+    preemption(OnPreempt::Resume).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_broker_down_for_the_whole_slot_the_item_plays_from_cache_and_its_proof_arrives_once_afterwards()
+ {
+    let mut env = Env::new("lc-offline");
+    let src = env.tmp.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let tone = tone_wav(&src, "t", 1.0);
+    let r = env.media.add(std::fs::read(&tone).unwrap(), 1000);
+    let at = Utc::now() + chrono::Duration::seconds(6);
+    let it = item(
+        &format!("off@{}", at.timestamp()),
+        at,
+        Priority::Normal,
+        &r,
+        OnPreempt::Interrupt,
+    );
+    let (agent, mut rx) = env.start().await;
+    let c = env.client().await;
+    env.desired(&c, manifest(1, vec![it.clone()], vec![r.clone()]))
+        .await;
+    wait_event(
+        &mut rx,
+        WAIT,
+        |k| matches!(k, AgentEventKind::MediaReady { sha256 } if *sha256 == r.sha256),
+    )
+    .await;
+    drop(c);
+    env.broker.stop();
+    wait_event(&mut rx, WAIT, |k| {
+        matches!(k, AgentEventKind::Disconnected { .. })
+    })
+    .await;
+    assert_eq!(ended(&mut rx, &it.id).await, PlayOutcome::Played);
+    assert!(agent.outbox_len() >= 1);
+    env.broker.restart();
+    let mut c = env.client().await;
+    let mut seen = Vec::new();
+    c.events_until(&mut seen, WAIT, |s| !plays(s, &it.id).is_empty())
+        .await;
+    until(WAIT, || agent.outbox_len() == 0).await;
+    // A marker after everything: events from one publisher on one topic arrive in order.
+    let marker = env.command(&c, Command::Volume { level: 70 }).await;
+    c.events_until(&mut seen, WAIT, |s| {
+        s.iter()
+            .any(|e| matches!(&e.body, EventBody::Ack { message_id, .. } if *message_id == marker))
+    })
+    .await;
+    let p = plays(&seen, &it.id);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(p[0].outcome, PlayOutcome::Played);
+    assert!(p[0].started_at.is_some());
+    agent.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_killed_with_sigkill_resumes_with_a_range_request_after_restart_and_is_verified() {
+    let env = Env::new("lc-resume-dl");
+    let src = env.tmp.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let tone = tone_wav(&src, "long", 20.0);
+    let bytes = std::fs::read(&tone).unwrap();
+    let r = env.media.add(bytes.clone(), 20_000);
+    *env.media.throttle.lock().unwrap() = Some(200_000);
+    let at = Utc::now() + chrono::Duration::hours(1);
+    let it = item(
+        &format!("dl@{}", at.timestamp()),
+        at,
+        Priority::Normal,
+        &r,
+        OnPreempt::Interrupt,
+    );
+    let c = env.client().await;
+    env.desired(&c, manifest(1, vec![it], vec![r.clone()])).await;
+    let mut agent = env.spawn_process();
+    let part = env.data().join("cache").join(format!("{}.part", r.sha256));
+    until(WAIT, || {
+        std::fs::metadata(&part)
+            .map(|m| m.len() > 100_000)
+            .unwrap_or(false)
+    })
+    .await;
+    agent.kill().unwrap(); // SIGKILL
+    agent.wait().unwrap();
+    let before = std::fs::metadata(&part).unwrap().len();
+    assert!(before < r.size);
+    *env.media.throttle.lock().unwrap() = None;
+    let mut agent = env.spawn_process();
+    let done = env.data().join("cache").join(&r.sha256);
+    until(WAIT, || done.exists()).await;
+    agent.kill().unwrap();
+    agent.wait().unwrap();
+    assert_eq!(std::fs::read(&done).unwrap(), bytes);
+    assert!(!part.exists());
+    let hits = env.media.hits_for(&r.sha256);
+    assert!(
+        hits.iter()
+            .any(|h| h.range_start.is_some_and(|s| s > 0 && s <= before)),
+        "{hits:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cache_file_with_one_flipped_byte_is_detected_fetched_again_and_never_played() {
+    let env = Env::new("lc-flip");
+    let src = env.tmp.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let wav = speech_wav(&src, "a", "Xin chào bà con");
+    let bytes = std::fs::read(&wav).unwrap();
+    let r = env.media.add(bytes.clone(), wav_ms(&wav));
+    let mut bad = bytes.clone();
+    let mid = bad.len() / 2;
+    bad[mid] ^= 0x01;
+    std::fs::create_dir_all(env.data().join("cache")).unwrap();
+    std::fs::write(env.data().join("cache").join(&r.sha256), &bad).unwrap();
+    let at = Utc::now() + chrono::Duration::seconds(3);
+    let it = item(
+        &format!("flip@{}", at.timestamp()),
+        at,
+        Priority::Normal,
+        &r,
+        OnPreempt::Interrupt,
+    );
+    let (agent, mut rx) = env.start().await;
+    let c = env.client().await;
+    env.desired(&c, manifest(1, vec![it.clone()], vec![r.clone()]))
+        .await;
+    wait_event(
+        &mut rx,
+        WAIT,
+        |k| matches!(k, AgentEventKind::MediaError { sha256, .. } if *sha256 == r.sha256),
+    )
+    .await;
+    assert_eq!(ended(&mut rx, &it.id).await, PlayOutcome::Played);
+    assert!(!env.media.hits_for(&r.sha256).is_empty());
+    assert_eq!(
+        std::fs::read(env.data().join("cache").join(&r.sha256)).unwrap(),
+        bytes
+    );
+    assert!(env.wav(&it.id).2 == decode_file(&wav).unwrap().samples);
+    agent.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsigned_wrongly_signed_expired_and_replayed_messages_are_not_acted_on_and_are_reported() {
+    let env = Env::new("lc-guard");
+    let (agent, mut rx) = env.start().await;
+    wait_event(&mut rx, WAIT, |k| matches!(k, AgentEventKind::Connected { .. })).await;
+    let mut c = env.client().await;
+    let t = topic::cmd(&device(&env.dev));
+    let good = env
+        .signer
+        .message(env.aud(), ServerBody::Command(Command::Volume { level: 30 }));
+    let good_bytes = env.signer.sign(&good);
+    c.publish(&t, good_bytes.clone(), false).await;
+    wait_event(
+        &mut rx,
+        WAIT,
+        |k| matches!(k, AgentEventKind::Acked { message_id, ok: true } if *message_id == good.id),
+    )
+    .await;
+
+    let mut bad_ids = Vec::new();
+    // Unsigned.
+    let m = env
+        .signer
+        .message(env.aud(), ServerBody::Command(Command::Volume { level: 99 }));
+    let mut s = env.signer.key.sign(&m);
+    s.sig = None;
+    c.publish(&t, s.to_bytes(), false).await;
+    bad_ids.push(m.id);
+    // Signed by another key.
+    let m = env
+        .signer
+        .message(env.aud(), ServerBody::Command(Command::Volume { level: 98 }));
+    c.publish(&t, ServerKey::generate().sign(&m).to_bytes(), false)
+        .await;
+    bad_ids.push(m.id);
+    // Expired.
+    let mut m = env
+        .signer
+        .message(env.aud(), ServerBody::Command(Command::Volume { level: 97 }));
+    m.issued_at = Utc::now() - chrono::Duration::hours(2);
+    m.expires_at = Utc::now() - chrono::Duration::hours(1);
+    c.publish(&t, env.signer.sign(&m), false).await;
+    bad_ids.push(m.id);
+    // Replayed: the same bytes again.
+    c.publish(&t, good_bytes, false).await;
+    bad_ids.push(good.id);
+    // Replayed: an old sequence number under a fresh id.
+    let m = ServerMessage::new(
+        env.aud(),
+        good.seq,
+        chrono::Duration::hours(1),
+        ServerBody::Command(Command::Volume { level: 96 }),
+    );
+    c.publish(&t, env.signer.sign(&m), false).await;
+    bad_ids.push(m.id);
+
+    let mut seen = Vec::new();
+    c.events_until(&mut seen, WAIT, |s| {
+        s.iter()
+            .filter(|e| matches!(e.body, EventBody::Rejected { .. }))
+            .count()
+            >= 5
+    })
+    .await;
+    let rejected: Vec<(Option<uuid::Uuid>, String)> = seen
+        .iter()
+        .filter_map(|e| match &e.body {
+            EventBody::Rejected {
+                message_id, reason, ..
+            } => Some((*message_id, reason.clone())),
+            _ => None,
+        })
+        .collect();
+    for id in &bad_ids {
+        assert!(
+            rejected.iter().any(|(m, _)| *m == Some(*id)),
+            "{id} not reported: {rejected:?}"
+        );
+    }
+    let reasons: Vec<&str> = rejected.iter().map(|(_, r)| r.as_str()).collect();
+    assert!(reasons.iter().any(|r| r.contains("not signed")), "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.contains("signature")), "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.contains("expired")), "{reasons:?}");
+    assert_eq!(
+        reasons.iter().filter(|r| r.contains("replayed")).count(),
+        2,
+        "{reasons:?}"
+    );
+    assert_eq!(agent.status().volume, 30);
+    let acks = seen
+        .iter()
+        .filter(|e| matches!(e.body, EventBody::Ack { .. }))
+        .count();
+    assert_eq!(acks, 1);
+    agent.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_outbox_survives_sigkill_between_recording_and_puback_and_every_event_arrives() {
+    let mut env = Env::new("lc-outbox");
+    let src = env.tmp.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let tone = tone_wav(&src, "s", 0.5);
+    let r = env.media.add(std::fs::read(&tone).unwrap(), 500);
+    let t0 = Utc::now() + chrono::Duration::seconds(15);
+    let items: Vec<_> = (0..3)
+        .map(|i| {
+            let at = t0 + chrono::Duration::seconds(2 * i);
+            item(
+                &format!("ob{i}@{}", at.timestamp()),
+                at,
+                Priority::Normal,
+                &r,
+                OnPreempt::Interrupt,
+            )
+        })
+        .collect();
+    let mut c = env.client().await;
+    let mid = env.desired(&c, manifest(1, items.clone(), vec![r.clone()])).await;
+    let mut agent = env.spawn_process();
+    let mut seen = Vec::new();
+    c.events_until(&mut seen, WAIT, |s| {
+        s.iter()
+            .any(|e| matches!(&e.body, EventBody::Ack { message_id, .. } if *message_id == mid))
+    })
+    .await;
+    drop(c);
+    env.broker.stop();
+    // Played offline: the proofs are recorded, and nothing can acknowledge them.
+    for it in &items {
+        let side = env.wav_dir.join(format!("{}.json", it.id));
+        until(WAIT, || side.exists()).await;
+    }
+    let outbox = env.data().join("outbox");
+    let count_plays = || {
+        std::fs::read_dir(&outbox)
+            .unwrap()
+            .flatten()
+            .filter_map(|e| std::fs::read(e.path()).ok())
+            .filter_map(|b| serde_json::from_slice::<Event>(&b).ok())
+            .filter(|e| matches!(e.body, EventBody::Play(_)))
+            .count()
+    };
+    until(WAIT, || count_plays() == 3).await;
+    agent.kill().unwrap(); // SIGKILL
+    agent.wait().unwrap();
+    let recorded: HashSet<uuid::Uuid> = std::fs::read_dir(&outbox)
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path()).ok())
+        .filter_map(|b| serde_json::from_slice::<Event>(&b).ok())
+        .map(|e| e.id)
+        .collect();
+    assert!(recorded.len() >= 3);
+    env.broker.restart();
+    let mut c = env.client().await;
+    let mut agent = env.spawn_process();
+    let mut seen = Vec::new();
+    c.events_until(&mut seen, WAIT, |s| {
+        let got: HashSet<_> = s.iter().map(|e| e.id).collect();
+        recorded.is_subset(&got)
+    })
+    .await;
+    for it in &items {
+        let p = plays(&seen, &it.id);
+        assert!(!p.is_empty(), "{}", it.id);
+        assert!(p.iter().all(|p| p.outcome == PlayOutcome::Played));
+    }
+    agent.kill().unwrap();
+    agent.wait().unwrap();
+}
+
+#[test]
+fn check_config_names_the_file_and_key_and_exits_non_zero() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = write_config(
+        tmp.path(),
+        "lc-1",
+        "mqtt://127.0.0.1:1",
+        "http://127.0.0.1:1",
+        &ServerKey::generate().public_b64(),
+        "speaker",
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nguon-agent"))
+        .arg("check-config")
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("agent.toml") && err.contains("audio.output"),
+        "{err}"
+    );
+    let p = write_config(
+        tmp.path(),
+        "lc-1",
+        "mqtt://127.0.0.1:1",
+        "http://127.0.0.1:1",
+        &ServerKey::generate().public_b64(),
+        "null",
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nguon-agent"))
+        .arg("check-config")
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let _ = Duration::ZERO;
+}
