@@ -163,15 +163,15 @@ impl Settings {
                 return Err(("database_url", "expected sqlite://PATH or postgres://...".into()));
             }
         }
-        if let Some(u) = &self.mqtt_url {
-            if !(u.expose().starts_with("mqtt://") || u.expose().starts_with("tcp://")) {
-                return Err(("mqtt_url", "expected mqtt://[user:password@]host:port".into()));
-            }
+        if let Some(u) = &self.mqtt_url
+            && !(u.expose().starts_with("mqtt://") || u.expose().starts_with("tcp://"))
+        {
+            return Err(("mqtt_url", "expected mqtt://[user:password@]host:port".into()));
         }
-        if let Some(u) = &self.public_url {
-            if !(u.starts_with("http://") || u.starts_with("https://")) {
-                return Err(("public_url", format!("`{u}` is not an http(s) URL")));
-            }
+        if let Some(u) = &self.public_url
+            && !(u.starts_with("http://") || u.starts_with("https://"))
+        {
+            return Err(("public_url", format!("`{u}` is not an http(s) URL")));
         }
         Ok(())
     }

@@ -1,0 +1,179 @@
+//! Black-box tests of the device registry and the registration import.
+
+mod common;
+
+use common::{json, spawn_app};
+use serde_json::json;
+
+async fn province(app: &common::TestApp) {
+    let csv = "code,name,parent,level\n10,Lào Cai,,province\n08003,Xã Sa Pa,10,commune\n08003-01,Thôn A,08003,village\n08020,Xã Bắc Hà,10,commune\n";
+    assert_eq!(
+        app.post_raw("/api/v1/areas/import", "text/csv", csv)
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn a_registered_device_is_listed_with_its_status_and_can_be_disabled() {
+    let app = spawn_app().await;
+    province(&app).await;
+    let id = app.unique("lc");
+    let key = nguon_protocol::KeyPair::generate().public_b64();
+    let (s, d) = json(
+        app.post_json(
+            "/api/v1/devices",
+            &json!({
+                "id": id, "kind": "loudspeaker", "area": "08003-01", "name": "Cụm loa thôn A",
+                "lat": 22.33, "lon": 103.84, "password": "correct horse battery", "public_key": key
+            }),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(s, 201, "{d}");
+    assert_eq!(d["has_credential"], true);
+    assert!(d.get("credential_hash").is_none());
+    let (s, d) = json(app.get(&format!("/api/v1/devices/{id}")).await).await;
+    assert_eq!(s, 200);
+    assert_eq!(d["online"], false);
+    assert_eq!(d["enabled"], true);
+
+    let (_, list) = json(app.get("/api/v1/devices?area=10").await).await;
+    assert!(
+        list.as_array().unwrap().iter().any(|d| d["id"] == id.as_str()),
+        "descendant areas included"
+    );
+    let (_, list) = json(app.get("/api/v1/devices?area=08020").await).await;
+    assert!(list.as_array().unwrap().is_empty());
+
+    let (s, d) = json(
+        app.patch_json(
+            &format!("/api/v1/devices/{id}"),
+            &json!({"enabled": false, "volume": 70, "area": "08020"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(s, 200, "{d}");
+    assert_eq!(
+        (d["enabled"].as_bool(), d["volume"].as_i64(), d["area"].as_str()),
+        (Some(false), Some(70), Some("08020"))
+    );
+    let areas = nguon_server::fleet::device_areas(&app.state().store, &id)
+        .await
+        .unwrap();
+    assert_eq!(areas, vec!["08020".to_string(), "10".to_string()]);
+}
+
+#[tokio::test]
+async fn devices_with_bad_fields_or_unknown_areas_are_refused() {
+    let app = spawn_app().await;
+    province(&app).await;
+    let cases = [
+        (
+            json!({"id":"a/b","kind":"loudspeaker","area":"10"}),
+            400,
+            "invalid_id",
+        ),
+        (
+            json!({"id":"ok-1","kind":"siren","area":"10"}),
+            400,
+            "invalid_kind",
+        ),
+        (
+            json!({"id":"ok-1","kind":"board","area":"nowhere"}),
+            422,
+            "unknown_area",
+        ),
+        (
+            json!({"id":"ok-1","kind":"board","area":"10","public_key":"nope"}),
+            400,
+            "invalid_public_key",
+        ),
+    ];
+    for (body, status, code) in cases {
+        let (s, b) = json(app.post_json("/api/v1/devices", &body).await).await;
+        assert_eq!(
+            (s, b["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{body}: {b}"
+        );
+    }
+    assert_eq!(app.get("/api/v1/devices/none").await.status(), 404);
+}
+
+#[tokio::test]
+async fn a_fleet_import_is_idempotent_and_disables_listed_devices() {
+    let app = spawn_app().await;
+    let a = app.unique("lc");
+    let b = app.unique("bb");
+    let hash = nguon_provision::credential::hash_password("pw-0123456789");
+    let registry = json!({
+        "version": 1,
+        "areas": [
+            {"code":"10","name":"Lào Cai","parent":null,"level":"province"},
+            {"code":"08003","name":"Xã Sa Pa","parent":"10","level":"commune"}
+        ],
+        "devices": [
+            {"id": a, "kind":"loudspeaker","area":"08003","name":"Loa 1","lat":22.3,"lon":103.8,"password_hash": hash,"public_key":null},
+            {"id": b, "kind":"board","area":"10","name":"Bảng 1","lat":null,"lon":null,"password_hash": hash,"public_key":null}
+        ],
+        "disabled": []
+    });
+    let (s, r) = json(app.post_json("/api/v1/fleet/import", &registry).await).await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(
+        r,
+        json!({"areas_created":2,"areas_updated":0,"created":2,"updated":0,"unchanged":0,"disabled":0})
+    );
+    let (_, r) = json(app.post_json("/api/v1/fleet/import", &registry).await).await;
+    assert_eq!(
+        r,
+        json!({"areas_created":0,"areas_updated":0,"created":0,"updated":0,"unchanged":2,"disabled":0}),
+        "second import changes nothing"
+    );
+
+    let mut pruned = registry.clone();
+    pruned["devices"] = json!([registry["devices"][0]]);
+    pruned["disabled"] = json!([b]);
+    let (_, r) = json(app.post_json("/api/v1/fleet/import", &pruned).await).await;
+    assert_eq!(r["disabled"], 1, "{r}");
+    let (_, r) = json(app.post_json("/api/v1/fleet/import", &pruned).await).await;
+    assert_eq!(r["disabled"], 0, "{r}");
+    let (_, d) = json(app.get(&format!("/api/v1/devices/{b}")).await).await;
+    assert_eq!(d["enabled"], false);
+
+    let mut bad = registry.clone();
+    bad["devices"][0]["area"] = json!("nowhere");
+    let (s, e) = json(app.post_json("/api/v1/fleet/import", &bad).await).await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (422, Some("invalid_registry")),
+        "{e}"
+    );
+
+    let text = app.get_anon("/metrics").await.text().await.unwrap();
+    assert!(text.contains("nguon_devices_total 2"), "{text}");
+}
+
+#[tokio::test]
+async fn the_demo_seed_creates_a_small_province_once() {
+    let app = common::spawn_app_with(|s| s.demo = true).await;
+    let (_, devices) = json(app.get("/api/v1/devices?area=10").await).await;
+    let devices = devices.as_array().unwrap();
+    assert_eq!(devices.iter().filter(|d| d["kind"] == "loudspeaker").count(), 30);
+    assert_eq!(devices.iter().filter(|d| d["kind"] == "board").count(), 5);
+    let (_, media) = json(app.get("/api/v1/media?status=approved").await).await;
+    assert_eq!(media.as_array().unwrap().len(), 1);
+    let creds = std::fs::read_to_string(app.data_dir.join("demo-credentials.csv")).unwrap();
+    assert_eq!(creds.lines().count(), 36);
+    nguon_server::fleet::seed_demo(app.state()).await.unwrap();
+    let (_, again) = json(app.get("/api/v1/devices").await).await;
+    assert_eq!(again.as_array().unwrap().len(), 35);
+    let creds2 = std::fs::read_to_string(app.data_dir.join("demo-credentials.csv")).unwrap();
+    assert_eq!(creds, creds2, "a second seed adds nothing");
+    let (_, schedules) = json(app.get("/api/v1/schedules").await).await;
+    assert_eq!(schedules.as_array().map(|a| a.len()), Some(1), "{schedules}");
+}

@@ -1,0 +1,295 @@
+//! Black-box tests of the media library: uploads of real files, refusals that leave nothing
+//! behind, dedupe, the approval workflow and `GET /media/{sha}` with Range/ETag.
+
+mod common;
+
+use common::{AudioSpec, TestApp, json, make_audio, spawn_app, spawn_app_with, spec};
+use serde_json::json;
+
+async fn assert_matches_ffprobe(app: &TestApp, s: AudioSpec, codec: &str) {
+    let path = make_audio(s);
+    let (status, body) = json(app.upload_media(&path).await).await;
+    assert_eq!(status, 201, "{s:?}: {body}");
+    let expected = common::ffprobe_duration_ms(&path);
+    let got = body["duration_ms"].as_i64().unwrap();
+    assert!(
+        (got - expected).abs() <= 50,
+        "{s:?}: duration {got} ms, ffprobe {expected} ms"
+    );
+    assert_eq!(body["sample_rate"], s.rate, "{s:?}: {body}");
+    assert_eq!(body["channels"], s.channels, "{s:?}: {body}");
+    assert_eq!(body["codec"], codec, "{s:?}: {body}");
+    assert_eq!(body["status"], "draft");
+    assert_eq!(body["size"], std::fs::metadata(&path).unwrap().len());
+    let sha = body["sha256"].as_str().unwrap();
+    assert!(app.data_dir.join("media").join(sha).exists());
+}
+
+#[tokio::test]
+async fn mp3_uploads_of_every_kind_report_the_ffprobe_duration() {
+    let app = spawn_app().await;
+    for s in [
+        spec("mp3", 44100, 2),
+        spec("mp3", 8000, 1),
+        spec("mp3", 22050, 1),
+        spec("mp3-vbr", 48000, 2),
+        spec("mp3-vbr", 16000, 1),
+        spec("mp3-noxing", 32000, 2),
+        spec("mp3-vbr-noxing", 44100, 1),
+    ] {
+        assert_matches_ffprobe(&app, s, "mp3").await;
+    }
+}
+
+#[tokio::test]
+async fn wav_uploads_report_the_ffprobe_duration() {
+    let app = spawn_app().await;
+    for s in [spec("wav", 8000, 1), spec("wav", 22050, 2), spec("wav", 48000, 2)] {
+        assert_matches_ffprobe(&app, s, "pcm_s16le").await;
+    }
+}
+
+#[tokio::test]
+async fn ogg_vorbis_uploads_report_the_ffprobe_duration() {
+    let app = spawn_app().await;
+    for s in [spec("ogg", 8000, 1), spec("ogg", 44100, 2), spec("ogg", 48000, 1)] {
+        assert_matches_ffprobe(&app, s, "vorbis").await;
+    }
+}
+
+#[tokio::test]
+async fn flac_uploads_report_the_ffprobe_duration() {
+    let app = spawn_app().await;
+    for s in [spec("flac", 16000, 1), spec("flac", 44100, 2)] {
+        assert_matches_ffprobe(&app, s, "flac").await;
+    }
+}
+
+#[tokio::test]
+async fn m4a_aac_uploads_report_the_ffprobe_duration() {
+    let app = spawn_app().await;
+    for s in [spec("m4a", 8000, 1), spec("m4a", 44100, 2), spec("m4a", 24000, 1)] {
+        assert_matches_ffprobe(&app, s, "aac").await;
+    }
+}
+
+async fn assert_refused_leaving_nothing(app: &TestApp, bytes: Vec<u8>, name: &str, status: u16, code: &str) {
+    let (s, body) = json(app.upload("/api/v1/media", bytes, name).await).await;
+    assert_eq!(s, status, "{name}: {body}");
+    assert_eq!(body["error"]["code"], code, "{name}: {body}");
+    assert!(!body["error"]["message"].as_str().unwrap().is_empty());
+    assert!(app.files_in("media").is_empty(), "{name}: media dir not empty");
+    assert!(app.files_in("tmp").is_empty(), "{name}: tmp dir not empty");
+    let (_, list) = json(app.get("/api/v1/media").await).await;
+    assert_eq!(list.as_array().unwrap().len(), 0, "{name}: a row was stored");
+}
+
+#[tokio::test]
+async fn a_text_file_named_mp3_is_refused_as_not_audio_and_nothing_is_stored() {
+    let app = spawn_app().await;
+    let text = "Thông báo: họp thôn lúc 8 giờ sáng.\n".repeat(50).into_bytes();
+    assert_refused_leaving_nothing(&app, text, "thong-bao.mp3", 415, "not_audio").await;
+}
+
+#[tokio::test]
+async fn a_png_named_ogg_is_refused_as_not_audio() {
+    let app = spawn_app().await;
+    assert_refused_leaving_nothing(&app, common::tiny_png(), "picture.ogg", 415, "not_audio").await;
+}
+
+#[tokio::test]
+async fn an_empty_file_is_refused_as_empty() {
+    let app = spawn_app().await;
+    assert_refused_leaving_nothing(&app, Vec::new(), "empty.mp3", 400, "empty").await;
+}
+
+#[tokio::test]
+async fn an_mp3_cut_in_half_mid_frame_is_refused_as_corrupt() {
+    let app = spawn_app().await;
+    for s in [
+        spec("mp3", 44100, 2),
+        spec("mp3-noxing", 22050, 1),
+        spec("mp3-vbr", 48000, 2),
+    ] {
+        let bytes = std::fs::read(make_audio(s)).unwrap();
+        let half = bytes[..bytes.len() / 2 + 7].to_vec();
+        assert_refused_leaving_nothing(&app, half, "cut.mp3", 422, "corrupt").await;
+    }
+}
+
+#[tokio::test]
+async fn a_truncated_wav_and_flac_are_refused_as_corrupt() {
+    let app = spawn_app().await;
+    for s in [spec("wav", 22050, 1), spec("flac", 44100, 2)] {
+        let bytes = std::fs::read(make_audio(s)).unwrap();
+        let cut = bytes[..bytes.len() * 2 / 3].to_vec();
+        assert_refused_leaving_nothing(&app, cut, &format!("cut.{}", s.format), 422, "corrupt").await;
+    }
+}
+
+#[tokio::test]
+async fn an_upload_over_the_limit_is_refused_with_413_and_nothing_is_stored() {
+    let app = spawn_app_with(|s| s.max_upload_mb = 1).await;
+    let big = vec![0x55u8; 1024 * 1024 + 10];
+    assert_refused_leaving_nothing(&app, big, "big.wav", 413, "too_large").await;
+}
+
+#[tokio::test]
+async fn the_same_content_uploaded_twice_is_stored_once() {
+    let app = spawn_app().await;
+    let path = make_audio(spec("mp3", 22050, 1));
+    let bytes = std::fs::read(&path).unwrap();
+    let (s1, first) = json(
+        app.upload_with_title("/api/v1/media", bytes.clone(), "a.mp3", Some("Bản tin sáng"))
+            .await,
+    )
+    .await;
+    assert_eq!(s1, 201, "{first}");
+    assert_eq!(first["duplicate"], false);
+    assert_eq!(first["title"], "Bản tin sáng");
+    let (s2, second) = json(app.upload("/api/v1/media", bytes, "b.mp3").await).await;
+    assert_eq!(s2, 200, "{second}");
+    assert_eq!(second["duplicate"], true);
+    assert_eq!(second["sha256"], first["sha256"]);
+    assert_eq!(second["title"], "Bản tin sáng");
+    assert_eq!(app.files_in("media").len(), 1);
+    assert!(app.files_in("tmp").is_empty());
+    let (_, list) = json(app.get("/api/v1/media").await).await;
+    assert_eq!(list.as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn media_files_are_served_with_range_etag_and_not_modified() {
+    let app = spawn_app().await;
+    let bytes = std::fs::read(make_audio(spec("wav", 8000, 1))).unwrap();
+    let (_, m) = json(app.upload("/api/v1/media", bytes.clone(), "x.wav").await).await;
+    let sha = m["sha256"].as_str().unwrap().to_string();
+    let url = app.url(&format!("/media/{sha}"));
+    let full = app.client.get(&url).send().await.unwrap();
+    assert_eq!(full.status(), 200);
+    assert_eq!(full.headers()["etag"], format!("\"{sha}\"").as_str());
+    assert_eq!(full.headers()["accept-ranges"], "bytes");
+    assert_eq!(
+        full.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    assert_eq!(full.headers()["content-length"], bytes.len().to_string().as_str());
+    assert_eq!(full.bytes().await.unwrap().as_ref(), bytes.as_slice());
+
+    let part = app
+        .client
+        .get(&url)
+        .header("range", "bytes=100-199")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(part.status(), 206);
+    assert_eq!(
+        part.headers()["content-range"],
+        format!("bytes 100-199/{}", bytes.len()).as_str()
+    );
+    assert_eq!(part.bytes().await.unwrap().as_ref(), &bytes[100..200]);
+
+    let tail = app
+        .client
+        .get(&url)
+        .header("range", "bytes=-10")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tail.status(), 206);
+    assert_eq!(tail.bytes().await.unwrap().as_ref(), &bytes[bytes.len() - 10..]);
+
+    let bad = app
+        .client
+        .get(&url)
+        .header("range", format!("bytes={}-", bytes.len() + 5))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 416);
+    assert_eq!(
+        bad.headers()["content-range"],
+        format!("bytes */{}", bytes.len()).as_str()
+    );
+
+    let cached = app
+        .client
+        .get(&url)
+        .header("if-none-match", format!("\"{sha}\""))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cached.status(), 304);
+
+    let missing = app
+        .client
+        .get(app.url(&format!("/media/{}", "0".repeat(64))))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+}
+
+#[tokio::test]
+async fn approval_goes_from_draft_through_pending_to_approved_and_refuses_wrong_moves() {
+    let app = spawn_app().await;
+    let (_, m) = json(app.upload_media(&make_audio(spec("flac", 16000, 1))).await).await;
+    let sha = m["sha256"].as_str().unwrap().to_string();
+    let p = |a: &str| format!("/api/v1/media/{sha}/{a}");
+    assert!(
+        !nguon_server::media::is_approved(&app.state().store, &sha)
+            .await
+            .unwrap()
+    );
+
+    let (s, b) = json(app.post_json(&p("submit"), &json!({})).await).await;
+    assert_eq!((s, b["status"].as_str()), (200, Some("pending")), "{b}");
+    let (s, b) = json(app.post_json(&p("submit"), &json!({})).await).await;
+    assert_eq!(s, 409, "{b}");
+    let (s, b) = json(app.post_json(&p("approve"), &json!({ "note": "ok" })).await).await;
+    assert_eq!((s, b["status"].as_str()), (200, Some("approved")), "{b}");
+    assert_eq!(b["status_note"], "ok");
+    let (s, b) = json(app.post_json(&p("approve"), &json!({})).await).await;
+    assert_eq!(s, 409, "approved twice: {b}");
+    let (s, _) = json(app.post_json(&p("reject"), &json!({ "note": "late" })).await).await;
+    assert_eq!(s, 409);
+    assert!(
+        nguon_server::media::is_approved(&app.state().store, &sha)
+            .await
+            .unwrap()
+    );
+
+    // Another file: rejected from pending, then resubmitted.
+    let (_, m2) = json(app.upload_media(&make_audio(spec("wav", 16000, 1))).await).await;
+    let sha2 = m2["sha256"].as_str().unwrap().to_string();
+    let (s, _) = json(
+        app.post_json(&format!("/api/v1/media/{sha2}/submit"), &json!({}))
+            .await,
+    )
+    .await;
+    assert_eq!(s, 200);
+    let (s, b) = json(
+        app.post_json(
+            &format!("/api/v1/media/{sha2}/reject"),
+            &json!({ "note": "sai chính tả" }),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!((s, b["status"].as_str()), (200, Some("rejected")), "{b}");
+    let (s, _) = json(
+        app.post_json(&format!("/api/v1/media/{sha2}/approve"), &json!({}))
+            .await,
+    )
+    .await;
+    assert_eq!(s, 409, "rejected media cannot be approved without resubmission");
+    let (s, _) = json(
+        app.post_json(&format!("/api/v1/media/{}/approve", "a".repeat(64)), &json!({}))
+            .await,
+    )
+    .await;
+    assert_eq!(s, 404);
+    let (s, _) = json(app.get_anon(&format!("/api/v1/media/{sha2}")).await).await;
+    assert_eq!(s, 401);
+}
