@@ -50,6 +50,9 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(crate::schedule::Doc::openapi());
     doc.merge(crate::command::Doc::openapi());
     doc.merge(crate::report::Doc::openapi());
+    doc.merge(crate::speech::Doc::openapi());
+    doc.merge(crate::bulletin::Doc::openapi());
+    doc.merge(crate::board::Doc::openapi());
     doc
 }
 

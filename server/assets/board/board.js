@@ -1,0 +1,137 @@
+// Bulletin board kiosk: render the feed, rotate bulletins, keep a clock, show an emergency
+// banner, follow changes over SSE, survive the server being unreachable (last feed kept in
+// localStorage), and report proof of display in batches.
+(function () {
+  "use strict";
+  var device = document.body.getAttribute("data-device");
+  var token = new URLSearchParams(location.search).get("token") || "";
+  var q = "?token=" + encodeURIComponent(token);
+  var base = "/board/" + encodeURIComponent(device);
+  var feedKey = "nguon.feed." + device, queueKey = "nguon.displays." + device;
+  var feed = null, etag = null, index = -1, timer = null, current = null;
+  var $ = function (id) { return document.getElementById(id); };
+
+  function uuid() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    return "xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx".replace(/[xy]/g, function (c) {
+      var r = Math.random() * 16 | 0; return (c === "x" ? r : (r & 3 | 8)).toString(16);
+    });
+  }
+  function load(key, dflt) { try { return JSON.parse(localStorage.getItem(key)) || dflt; } catch (e) { return dflt; } }
+  function save(key, v) { try { localStorage.setItem(key, JSON.stringify(v)); } catch (e) {} }
+
+  // Proof of display: close the current record, queue it, flush in batches.
+  function closeShown() {
+    if (!current) return;
+    current.shown_to = Date.now();
+    var qd = load(queueKey, []); qd.push(current); save(queueKey, qd.slice(-5000)); current = null;
+  }
+  function openShown(id) { closeShown(); current = { id: uuid(), bulletin_id: id, shown_from: Date.now(), shown_to: 0 }; }
+  function flush() {
+    var qd = load(queueKey, []); if (!qd.length) return;
+    var batch = qd.slice(0, 500);
+    fetch(base + "/display" + q, { method: "POST", headers: { "content-type": "application/json" },
+      body: JSON.stringify({ displays: batch }) }).then(function (r) {
+      if (r.ok || r.status === 400) { var rest = load(queueKey, []).slice(batch.length); save(queueKey, rest); }
+    }).catch(function () {});
+  }
+
+  function variant(b) { return b.variants[0]; }
+  function slides() { return (feed && feed.bulletins || []).filter(function (b) { return b.priority !== "emergency"; }); }
+
+  function render() {
+    var em = (feed && feed.bulletins || []).filter(function (b) { return b.priority === "emergency"; });
+    var banner = $("emergency");
+    if (em.length) {
+      var v = variant(em[0]);
+      $("emergency-title").textContent = v.title;
+      $("emergency-body").innerHTML = v.html; // escaped by the server
+      banner.hidden = false;
+      clearTimeout(timer);
+      if (!current || current.bulletin_id !== em[0].id) openShown(em[0].id);
+    } else {
+      banner.hidden = true;
+    }
+    $("ticker-text").textContent = (feed && feed.bulletins || []).map(function (b) { return variant(b).title; }).join("   •   ");
+    if (!em.length) next(true);
+  }
+
+  function show(b) {
+    var v = variant(b);
+    $("slide").className = b.priority;
+    $("category").textContent = b.category || "";
+    $("title").textContent = v.title;
+    $("body").innerHTML = v.html; // escaped by the server
+    var m = $("media"); m.textContent = "";
+    if (b.video) {
+      var vid = document.createElement("video"); vid.src = b.video.url; vid.muted = true; vid.autoplay = true; vid.loop = true;
+      m.appendChild(vid);
+    } else if (b.images.length) {
+      var img = document.createElement("img"); img.src = b.images[0].url; img.alt = ""; m.appendChild(img);
+    }
+    $("slide").setAttribute("data-bulletin", b.id);
+    openShown(b.id);
+  }
+
+  function next(restart) {
+    clearTimeout(timer);
+    var s = slides();
+    if (!s.length) {
+      $("slide").className = ""; $("category").textContent = ""; $("title").textContent = "Chưa có bản tin";
+      $("body").textContent = ""; $("media").textContent = ""; $("slide").removeAttribute("data-bulletin"); closeShown();
+      return;
+    }
+    if (restart) {
+      // Keep the bulletin on screen if it is still current, otherwise start again.
+      var shown = $("slide").getAttribute("data-bulletin");
+      var at = s.findIndex(function (b) { return b.id === shown; });
+      index = at >= 0 ? at : 0;
+      if (at < 0) show(s[index]);
+      else {
+        var b = s[index], v = variant(b);
+        $("title").textContent = v.title; $("body").innerHTML = v.html;
+        if (!current || current.bulletin_id !== b.id) openShown(b.id);
+      }
+    } else {
+      index = (index + 1) % s.length;
+      show(s[index]);
+    }
+    timer = setTimeout(function () { next(false); }, Math.max(3, s[index].dwell_s || 10) * 1000);
+  }
+
+  function setStatus(text) { var st = $("status"); st.textContent = text || ""; st.hidden = !text; }
+
+  function refresh() {
+    var headers = { "Authorization": "Bearer " + token };
+    if (etag) headers["If-None-Match"] = etag;
+    return fetch("/api/v1/boards/" + encodeURIComponent(device) + "/feed", { headers: headers, cache: "no-store" })
+      .then(function (r) {
+        if (r.status === 304) { setStatus(""); return; }
+        if (!r.ok) throw new Error("HTTP " + r.status);
+        etag = r.headers.get("ETag");
+        return r.json().then(function (f) { feed = f; save(feedKey, { etag: etag, feed: f }); setStatus(""); render(); });
+      })
+      .catch(function () { setStatus("Mất kết nối — đang hiển thị bản tin đã lưu"); });
+  }
+
+  function tick() {
+    var now = new Date(), tz = "Asia/Ho_Chi_Minh";
+    $("time").textContent = now.toLocaleTimeString("vi-VN", { timeZone: tz, hour: "2-digit", minute: "2-digit", hour12: false });
+    $("date").textContent = now.toLocaleDateString("vi-VN", { timeZone: tz, weekday: "long", day: "numeric", month: "numeric", year: "numeric" });
+  }
+
+  var cached = load(feedKey, null);
+  if (cached && cached.feed) { feed = cached.feed; etag = cached.etag; render(); }
+  tick(); setInterval(tick, 1000);
+  refresh();
+  setInterval(refresh, 30000);
+  setInterval(flush, 10000);
+  window.addEventListener("pagehide", function () { closeShown(); flush(); });
+  if (window.EventSource) {
+    var es = new EventSource(base + "/events" + q);
+    es.addEventListener("changed", function (e) { if (e.data !== etag) refresh(); });
+    es.onerror = function () { setStatus("Mất kết nối — đang hiển thị bản tin đã lưu"); };
+    es.onopen = function () { refresh(); };
+  }
+  window.nguonBoard = { flush: function () { closeShown(); flush(); }, state: function () { return { feed: feed, etag: etag }; } };
+})();

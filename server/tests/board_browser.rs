@@ -1,0 +1,363 @@
+//! The kiosk page in a real headless Chromium (issue 6), driven over WebDriver by a small client
+//! written here (plain HTTP + JSON with reqwest; no browser crate needed). The browser reaches the
+//! server through a TCP proxy in the test, so "the server is unreachable" can be made exact by
+//! killing the proxy and every connection through it. Screenshots go to
+//! `target/test-artifacts/board/*.png`.
+
+mod common;
+mod dispatch_support;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use base64::Engine;
+use common::{TestApp, free_port, json, spawn_app};
+use dispatch_support::area;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+struct Driver {
+    child: Child,
+    base: String,
+    session: String,
+    http: reqwest::Client,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Driver {
+    async fn start() -> Driver {
+        let port = free_port();
+        let child = Command::new("/usr/bin/chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let base = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(r) = http.get(format!("{base}/status")).send().await {
+                if r.status().is_success() {
+                    break;
+                }
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "chromedriver did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let profile = tempfile::tempdir().expect("profile dir");
+        let caps = json!({"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {
+            "binary": "/usr/bin/chromium",
+            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                     "--window-size=1920,1080", format!("--user-data-dir={}", profile.path().display())]}}}});
+        let r: Value = http
+            .post(format!("{base}/session"))
+            .json(&caps)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let session = r["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("new session: {r}"))
+            .to_string();
+        Driver {
+            child,
+            base,
+            session,
+            http,
+            _profile: profile,
+        }
+    }
+
+    async fn cmd(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}/session/{}{path}", self.base, self.session);
+        let mut req = self.http.request(method, url);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let v: Value = req
+            .send()
+            .await
+            .expect("webdriver")
+            .json()
+            .await
+            .expect("webdriver json");
+        if v["value"].get("error").is_some() {
+            panic!("webdriver {path}: {v}");
+        }
+        v["value"].clone()
+    }
+
+    async fn goto(&self, url: &str) {
+        self.cmd(reqwest::Method::POST, "/url", Some(json!({"url": url})))
+            .await;
+    }
+
+    async fn eval(&self, script: &str) -> Value {
+        self.cmd(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({"script": script, "args": []})),
+        )
+        .await
+    }
+
+    async fn text(&self) -> String {
+        self.eval("return document.body.innerText")
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    async fn screenshot(&self, name: &str) {
+        let b64 = self.cmd(reqwest::Method::GET, "/screenshot", None).await;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(b64.as_str().unwrap())
+            .unwrap();
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts/board");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+    }
+
+    /// Wait until `script` returns true; panic with `what` and the page text after `limit`.
+    async fn wait_for(&self, what: &str, script: &str, limit: Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            if self.eval(script).await == Value::Bool(true) {
+                return;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!(
+                    "{what} not seen within {limit:?}; page text: {}",
+                    self.text().await
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// A TCP proxy 127.0.0.1:<port> → the app; `kill` drops the listener and every connection.
+struct Proxy {
+    port: u16,
+    tasks: tokio::task::JoinSet<()>,
+}
+
+impl Proxy {
+    async fn start(target: std::net::SocketAddr) -> Proxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut tasks = tokio::task::JoinSet::new();
+        let conns = std::sync::Arc::new(tokio::sync::Mutex::new(tokio::task::JoinSet::new()));
+        let c2 = conns.clone();
+        tasks.spawn(async move {
+            let _keep = c2.clone();
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                c2.lock().await.spawn(async move {
+                    if let Ok(mut out) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                    }
+                });
+            }
+        });
+        // The connection set lives in the acceptor task; aborting it drops (and aborts) them all.
+        drop(conns);
+        Proxy { port, tasks }
+    }
+
+    fn kill(&mut self) {
+        self.tasks.abort_all();
+    }
+}
+
+async fn publish(app: &TestApp, title: &str, body: &str, priority: &str, area: &str) -> String {
+    let (s, b) = json(
+        app.post_json(
+            "/api/v1/bulletins",
+            &json!({"title": title, "body": body, "priority": priority, "areas": [area]}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    let id = b["id"].as_str().unwrap().to_string();
+    for step in ["submit", "approve"] {
+        let (s, b) = json(
+            app.post_json(&format!("/api/v1/bulletins/{id}/{step}"), &json!({}))
+                .await,
+        )
+        .await;
+        assert_eq!(s, 200, "{step}: {b}");
+    }
+    let (s, b) = json(
+        app.post_json(
+            &format!("/api/v1/bulletins/{id}/publish"),
+            &json!({"speakers": false}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(s, 200, "publish: {b}");
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_board_page_shows_bulletins_follows_changes_shows_emergencies_and_survives_losing_the_server() {
+    let app = spawn_app().await;
+    area(&app, "50", None).await;
+    area(&app, "50001", Some("50")).await;
+    let screen = app.unique("bang");
+    let (s, b) = json(
+        app.post_json(
+            "/api/v1/devices",
+            &json!({"id": screen, "kind": "board", "area": "50001"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    sqlx::query("UPDATE devices SET board_token_hash = $1 WHERE id = $2")
+        .bind(hex::encode(Sha256::digest(b"kiosk-token")))
+        .bind(screen.clone())
+        .execute(&app.state().store.pool)
+        .await
+        .unwrap();
+    let a = publish(
+        &app,
+        "Lịch tiêm chủng mở rộng",
+        "Trạm y tế xã **tiêm chủng** vào thứ Bảy.",
+        "normal",
+        "50001",
+    )
+    .await;
+
+    let mut proxy = Proxy::start(app.addr).await;
+    let driver = Driver::start().await;
+    // Wrong token: refused.
+    let r = app
+        .client
+        .get(app.url(&format!("/board/{screen}?token=nope")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    driver
+        .goto(&format!(
+            "http://127.0.0.1:{}/board/{screen}?token=kiosk-token",
+            proxy.port
+        ))
+        .await;
+    driver
+        .wait_for(
+            "bulletin A",
+            "return document.getElementById('title').textContent === 'Lịch tiêm chủng mở rộng'",
+            Duration::from_secs(15),
+        )
+        .await;
+    driver
+        .wait_for(
+            "the clock",
+            "return /\\d\\d:\\d\\d/.test(document.getElementById('time').textContent)",
+            Duration::from_secs(5),
+        )
+        .await;
+    // The bundled font is used for diacritics.
+    driver
+        .wait_for(
+            "the bundled font",
+            "return document.fonts.check('700 40px \"Noto Sans Board\"', 'Lịch')",
+            Duration::from_secs(10),
+        )
+        .await;
+    driver.screenshot("1-bulletin-a").await;
+
+    // B is published through the API and appears without a reload, within 5 s.
+    driver.eval("window.__marker = 'same-page'; return true").await;
+    let b = publish(
+        &app,
+        "Thông báo họp dân ngày 20/6",
+        "Họp tại nhà văn hoá thôn lúc 19h.",
+        "normal",
+        "50",
+    )
+    .await;
+    driver
+        .wait_for(
+            "bulletin B in the ticker",
+            "return document.getElementById('ticker-text').textContent.includes('Thông báo họp dân ngày 20/6')",
+            Duration::from_secs(5),
+        )
+        .await;
+    assert_eq!(
+        driver.eval("return window.__marker").await,
+        "same-page",
+        "the page was reloaded"
+    );
+    driver.screenshot("2-bulletin-b-added").await;
+
+    // An emergency takes over the whole screen.
+    publish(
+        &app,
+        "CẢNH BÁO LŨ QUÉT",
+        "Bà con khẩn trương **sơ tán** khỏi vùng trũng.",
+        "emergency",
+        "50001",
+    )
+    .await;
+    driver
+        .wait_for(
+            "the emergency banner",
+            "var e = document.getElementById('emergency'); var r = e.getBoundingClientRect(); \
+             return !e.hidden && r.width >= window.innerWidth && r.height >= window.innerHeight && \
+             document.getElementById('emergency-title').textContent === 'CẢNH BÁO LŨ QUÉT'",
+            Duration::from_secs(5),
+        )
+        .await;
+    driver.screenshot("3-emergency").await;
+
+    // Proof of display reaches the server.
+    driver.eval("window.nguonBoard.flush(); return true").await;
+    dispatch_support::eventually("proof of display", || async {
+        let (_, d) = json(app.get(&format!("/api/v1/bulletins/{a}/displays")).await).await;
+        (d.as_array().map(|x| x.len()).unwrap_or(0) >= 1).then_some(())
+    })
+    .await;
+
+    // The server becomes unreachable: the page keeps its content and says it is offline.
+    proxy.kill();
+    drop(app);
+    driver
+        .wait_for(
+            "the offline notice",
+            "return !document.getElementById('status').hidden",
+            Duration::from_secs(40),
+        )
+        .await;
+    let text = driver.text().await;
+    assert!(text.contains("CẢNH BÁO LŨ QUÉT"), "{text}");
+    let cached = driver
+        .eval("return localStorage.getItem('nguon.feed.' + document.body.dataset.device)")
+        .await;
+    let cached = cached.as_str().unwrap_or_default();
+    assert!(
+        cached.contains(&b) && cached.contains("Lịch tiêm chủng mở rộng"),
+        "{cached}"
+    );
+    driver.screenshot("4-offline").await;
+}

@@ -1,0 +1,139 @@
+//! Black-box tests of Vietnamese text-to-speech (issue 6): normalisation word for word, audio of a
+//! plausible length stored as an ordinary media item, and the operators' lexicon.
+
+mod common;
+
+use common::{ffprobe_duration_ms, json, spawn_app};
+use serde_json::json;
+
+#[tokio::test]
+async fn a_vietnamese_bulletin_with_a_date_a_number_and_an_abbreviation_becomes_stored_audio() {
+    let app = spawn_app().await;
+    let text = "UBND xã thông báo: từ ngày 15/6/2025, 1.250 hộ gia đình được cấp thẻ BHYT lúc 7h30.";
+    let (s, r) = json(
+        app.post_json(
+            "/api/v1/tts/preview",
+            &json!({"text": text, "voice": "vi", "speed": 150}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(s, 200, "{r}");
+    let normalized = r["normalized"].as_str().unwrap();
+    assert_eq!(
+        normalized,
+        "Ủy ban nhân dân xã thông báo: từ ngày mười lăm tháng sáu năm hai nghìn không trăm hai mươi lăm, \
+         một nghìn hai trăm năm mươi hộ gia đình được cấp thẻ bảo hiểm y tế lúc bảy giờ ba mươi phút."
+    );
+    let sha = r["media"]["sha256"].as_str().unwrap();
+    let duration_ms = r["media"]["duration_ms"].as_i64().unwrap();
+    let syllables = normalized.split_whitespace().count() as i64;
+    assert!(
+        duration_ms >= syllables * 200 && duration_ms <= syllables * 1000,
+        "{duration_ms} ms for {syllables} syllables"
+    );
+    // Stored as an ordinary media item, probed like an upload, and servable.
+    let (s, m) = json(app.get(&format!("/api/v1/media/{sha}")).await).await;
+    assert_eq!(s, 200, "{m}");
+    assert_eq!(m["status"], "draft");
+    let path = app.data_dir.join("media").join(sha);
+    assert!(path.exists());
+    let probed = ffprobe_duration_ms(&path);
+    assert!(
+        (probed - duration_ms).abs() < 100,
+        "ffprobe {probed} vs {duration_ms}"
+    );
+    // Loudness normalised: the peak is close to, but not over, the ceiling.
+    let bytes = std::fs::read(&path).unwrap();
+    let peak = bytes[44..]
+        .chunks_exact(2)
+        .map(|c| i16::from_le_bytes([c[0], c[1]]).unsigned_abs())
+        .max()
+        .unwrap();
+    assert!(peak > 8000 && peak <= 29300, "peak {peak}");
+    // Same text, same audio: deduplicated.
+    let (_, again) = json(app.post_json("/api/v1/tts/preview", &json!({"text": text})).await).await;
+    assert_eq!(again["media"]["sha256"], sha);
+}
+
+#[tokio::test]
+async fn operators_extend_the_lexicon_and_bad_voice_settings_are_refused() {
+    let app = spawn_app().await;
+    let (s, l) = json(
+        app.put_json(
+            "/api/v1/tts/lexicon",
+            &json!({"entries": [{"term": "HTX", "expansion": "hợp tác xã"},
+                                                                {"term": "UBND", "expansion": "Ủy ban"}]}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(s, 200, "{l}");
+    let entries = l["entries"].as_array().unwrap();
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["term"] == "HTX" && e["source"] == "operator")
+    );
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["term"] == "BHXH" && e["source"] == "builtin")
+    );
+    let (_, r) = json(
+        app.post_json(
+            "/api/v1/tts/preview",
+            &json!({"text": "HTX và UBND họp 45% số hộ"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        r["normalized"],
+        "hợp tác xã và Ủy ban họp bốn mươi lăm phần trăm số hộ"
+    );
+
+    let (s, e) = json(
+        app.post_json("/api/v1/tts/preview", &json!({"text": "x", "voice": "en"}))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (400, Some("unknown_voice")),
+        "{e}"
+    );
+    let (s, e) = json(
+        app.post_json("/api/v1/tts/preview", &json!({"text": "x", "speed": 5}))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (400, Some("invalid_speed")),
+        "{e}"
+    );
+    let (s, e) = json(
+        app.put_json(
+            "/api/v1/tts/lexicon",
+            &json!({"entries": [{"term": "", "expansion": "x"}]}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (400, Some("invalid_term")),
+        "{e}"
+    );
+    let (s, _) = json(
+        app.client
+            .post(app.url("/api/v1/tts/preview"))
+            .json(&json!({"text": "x"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, 401);
+}
