@@ -1,1 +1,22 @@
-//! nguon system-test helpers.
+//! nguon-tests: what drives nguon like the field does. Helpers for system tests (free ports,
+//! child processes killed on drop, a private Mosquitto, a cuttable TCP proxy, a database per
+//! test, test audio and a sample comparator, an API client), the fleet simulator (thousands of
+//! real agents in one process) and the raw MQTT baseline of the benchmarks.
+#![deny(missing_docs)]
+
+pub mod api;
+pub mod audio;
+pub mod baseline;
+pub mod db;
+pub mod fleet;
+pub mod harness;
+pub mod mosquitto;
+pub mod net;
+pub mod process;
+pub mod proxy;
+pub mod stats;
+
+/// Install the rustls crypto provider (ring) once; harmless if already installed.
+pub fn init_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

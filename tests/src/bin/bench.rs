@@ -1,0 +1,559 @@
+//! `bench`: system benchmarks of nguon, printed and written to `docs/benchmarks.md`.
+//!
+//! ```sh
+//! cargo run --release -p nguon-tests --bin bench -- all            # 1,000 + 10,000 + skew
+//! cargo run --release -p nguon-tests --bin bench -- emergency --agents 1000
+//! cargo run --release -p nguon-tests --bin bench -- skew --agents 100
+//! ```
+//!
+//! - emergency: a private Mosquitto (`set_tcp_nodelay true`, no connection limit), the release
+//!   `nguon-server` as a child process (SQLite, `NGUON_MQTT_URL`), N simulated agents (real agent
+//!   code, null sinks) in this process. `POST /api/v1/areas/{province}/commands` play_now
+//!   emergency; latency from the API call to each agent's ack and first sample (agent observer
+//!   events), cold (media not cached yet) then warm. Then the raw baseline: the same payload size
+//!   published once to N plain rumqttc subscribers on the same broker. Server CPU and RSS come
+//!   from `/proc/<server pid>`: the server is its own process, so the agents' share is not in it.
+//! - skew: N agents with WAV sinks, one item scheduled once; spread of first-sample times.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use clap::{Parser, Subcommand};
+use nguon_agent::AgentEventKind;
+use nguon_tests::api::{Api, is_online};
+use nguon_tests::baseline::Baseline;
+use nguon_tests::fleet::{Fleet, FleetEvent, FleetOptions, FleetPlan, SinkChoice};
+use nguon_tests::harness::{BrokerChoice, ServerProc};
+use nguon_tests::mosquitto::Mosquitto;
+use nguon_tests::stats::{ProcSample, Summary, cpu_percent, ms, proc_sample};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+const SECTION: &str = "## System: emergency fan-out, start skew, server footprint";
+
+/// nguon system benchmarks.
+#[derive(Parser, Debug)]
+#[command(about)]
+struct Args {
+    #[command(subcommand)]
+    cmd: Cmd,
+    /// Do not write docs/benchmarks.md.
+    #[arg(long, global = true)]
+    no_write: bool,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+enum Cmd {
+    /// Emergency play-now to N agents, with the raw MQTT baseline and the server footprint.
+    Emergency {
+        /// Number of agents.
+        #[arg(long, default_value_t = 1000)]
+        agents: usize,
+        /// Seconds of idle measurement (heartbeats only).
+        #[arg(long, default_value_t = 20)]
+        idle_secs: u64,
+    },
+    /// Start skew of one scheduled item across N agents (WAV sinks).
+    Skew {
+        /// Number of agents.
+        #[arg(long, default_value_t = 100)]
+        agents: usize,
+    },
+    /// Emergency at 1,000 and 10,000, then skew at 100.
+    All,
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "error".into()),
+        )
+        .init();
+    nguon_tests::init_crypto();
+    let args = Args::parse();
+    // The server under test is the release binary, as deployed.
+    if std::env::var_os("NGUON_TEST_BIN_DIR").is_none() {
+        let root = nguon_tests::process::workspace_root();
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let st = std::process::Command::new(cargo)
+            .current_dir(&root)
+            .args([
+                "build",
+                "--release",
+                "-p",
+                "nguon-server",
+                "--bin",
+                "nguon-server",
+            ])
+            .status()?;
+        anyhow::ensure!(st.success(), "cannot build the release nguon-server");
+        let dir = nguon_tests::process::target_dir().join("release");
+        // SAFETY: set before any thread is started.
+        unsafe { std::env::set_var("NGUON_TEST_BIN_DIR", dir) };
+    }
+    let fds = nguon_tests::net::raise_fd_limit();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(512)
+        .enable_all()
+        .build()?;
+    let mut report = Vec::new();
+    rt.block_on(async {
+        let cmds = match args.cmd.clone() {
+            Cmd::All => vec![
+                Cmd::Emergency {
+                    agents: 1000,
+                    idle_secs: 20,
+                },
+                Cmd::Emergency {
+                    agents: 10_000,
+                    idle_secs: 30,
+                },
+                Cmd::Skew { agents: 100 },
+            ],
+            c => vec![c],
+        };
+        for c in cmds {
+            let r = match c {
+                Cmd::Emergency { agents, idle_secs } => emergency(agents, idle_secs, fds).await,
+                Cmd::Skew { agents } => skew(agents).await,
+                Cmd::All => unreachable!(),
+            };
+            match r {
+                Ok(text) => {
+                    println!("{text}");
+                    report.push(text);
+                }
+                Err(e) => {
+                    let text = format!("### {c:?}\n\nFailed: {e:#}\n");
+                    println!("{text}");
+                    report.push(text);
+                }
+            }
+        }
+        anyhow::Ok(())
+    })?;
+    if !args.no_write {
+        let cmdline = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
+        let body = format!(
+            "Command: `cargo run --release -p nguon-tests --bin bench -- {cmdline}` ({}).\n\
+             Machine: {}. Loopback; the agents (real `nguon_agent` code) run in the bench process on the same two \
+             cores as the broker and the server, so latencies are upper bounds.\n\n{}",
+            Utc::now().format("%Y-%m-%d"),
+            nguon_tests::stats::machine(),
+            report.join("\n")
+        );
+        write_section(
+            &nguon_tests::process::workspace_root().join("docs/benchmarks.md"),
+            &body,
+        )?;
+        println!("written to docs/benchmarks.md");
+    }
+    Ok(())
+}
+
+/// Replace (or append) our section of `docs/benchmarks.md`, leaving other sections alone.
+fn write_section(path: &Path, body: &str) -> anyhow::Result<()> {
+    let old = std::fs::read_to_string(path).unwrap_or_else(|_| "# Benchmarks\n".into());
+    let new_section = format!("{SECTION}\n\n{}\n", body.trim_end());
+    let out = match old.find(SECTION) {
+        Some(start) => {
+            let after = &old[start + SECTION.len()..];
+            let end = after
+                .find("\n## ")
+                .map(|i| start + SECTION.len() + i + 1)
+                .unwrap_or(old.len());
+            format!(
+                "{}{}{}",
+                &old[..start],
+                new_section,
+                if end < old.len() {
+                    format!("\n{}", &old[end..])
+                } else {
+                    String::new()
+                }
+            )
+        }
+        None => format!("{}\n\n{new_section}", old.trim_end()),
+    };
+    std::fs::write(path, out)?;
+    Ok(())
+}
+
+fn shm_dir(prefix: &str) -> anyhow::Result<tempfile::TempDir> {
+    let base = if Path::new("/dev/shm").is_dir() {
+        "/dev/shm"
+    } else {
+        "/tmp"
+    };
+    Ok(tempfile::Builder::new().prefix(prefix).tempdir_in(base)?)
+}
+
+/// Register a plan in chunks (request bodies stay small).
+async fn register(api: &Api, plan: &FleetPlan) -> anyhow::Result<()> {
+    let reg = plan.registry();
+    for chunk in reg.devices.chunks(1000) {
+        let mut part = reg.clone();
+        part.devices = chunk.to_vec();
+        api.import_fleet(&part).await.context("fleet import")?;
+    }
+    Ok(())
+}
+
+async fn wait_online(api: &Api, n: usize, within: Duration) -> anyhow::Result<Duration> {
+    let t = Instant::now();
+    nguon_tests::net::eventually(
+        "the server to see every agent online",
+        within,
+        Duration::from_millis(500),
+        || async {
+            let d = api.devices().await.map_err(|e| e.to_string())?;
+            let online = d.iter().filter(|d| is_online(d)).count();
+            if online >= n {
+                Ok(())
+            } else {
+                Err(format!("{online}/{n} online"))
+            }
+        },
+    )
+    .await?;
+    Ok(t.elapsed())
+}
+
+struct Latencies {
+    ack: Vec<Duration>,
+    first: Vec<Duration>,
+    ended: usize,
+}
+
+/// Collect acks and first samples of `item` until every agent has both, or `within` passes.
+async fn collect(
+    events: &mut UnboundedReceiver<FleetEvent>,
+    item: &str,
+    t0: DateTime<Utc>,
+    n: usize,
+    within: Duration,
+    want_end: bool,
+) -> Latencies {
+    let mut ack: HashMap<usize, Duration> = HashMap::new();
+    let mut first: HashMap<usize, Duration> = HashMap::new();
+    let mut ended = 0usize;
+    let deadline = tokio::time::Instant::now() + within;
+    let since = |at: DateTime<Utc>| (at - t0).to_std().unwrap_or_default();
+    while ack.len() < n || first.len() < n || (want_end && ended < n) {
+        let Ok(Some(ev)) = tokio::time::timeout_at(deadline, events.recv()).await else {
+            break;
+        };
+        match ev.event.kind {
+            AgentEventKind::Acked { message_id, .. } if message_id.to_string() == item => {
+                ack.entry(ev.device).or_insert(since(ev.event.at));
+            }
+            AgentEventKind::FirstSample { item_id, at } if item_id == item => {
+                first.entry(ev.device).or_insert(since(at));
+            }
+            AgentEventKind::ItemEnded { item_id, .. } if item_id == item => ended += 1,
+            _ => {}
+        }
+    }
+    Latencies {
+        ack: ack.into_values().collect(),
+        first: first.into_values().collect(),
+        ended,
+    }
+}
+
+async fn emergency(n: usize, idle_secs: u64, fds: u64) -> anyhow::Result<String> {
+    println!("== emergency fan-out to {n} agents");
+    let dir = shm_dir("nguon-bench-")?;
+    let mut broker = Mosquitto::start(&dir.path().join("mosquitto")).await?;
+    let server = ServerProc::start_with(
+        dir.path(),
+        BrokerChoice::External(broker.url()),
+        &[("RUST_LOG", "warn,rumqttc=error")],
+    )
+    .await?;
+    let api = server.api.clone();
+    let key = api.server_key().await?;
+    let province = format!("b{}", nguon_tests::net::random_suffix());
+    let plan = FleetPlan::province("b", &province, n.div_ceil(100), 100.min(n), 0);
+    let t = Instant::now();
+    register(&api, &plan).await?;
+    println!(
+        "registered {} devices in {:.1} s",
+        plan.devices.len(),
+        t.elapsed().as_secs_f64()
+    );
+    let clip = nguon_tests::audio::tone_clip(&dir.path().join("media"), "siren", 1.0)?;
+    let sha = api.upload_approved(&clip, "Cảnh báo khẩn cấp").await?;
+
+    let mut opts = FleetOptions::new(broker.addr(), api.base(), &key, &dir.path().join("agents"));
+    opts.batch = 100;
+    opts.heartbeat_secs = 60;
+    opts.sink = SinkChoice::Null;
+    let mut fleet = Fleet::start(&plan, opts).await?;
+    println!(
+        "{} agents started in {:.1} s ({} connected once); bench RSS {:.0} KiB per agent",
+        fleet.len(),
+        fleet.start_time.as_secs_f64(),
+        fleet.connected_once(),
+        fleet.rss_per_agent_kib()
+    );
+    let online_after = wait_online(&api, n, Duration::from_secs(300)).await?;
+    let mut events = fleet.events();
+    // Drain what happened during start-up (manifest acks ...).
+    while events.try_recv().is_ok() {}
+
+    // Idle: heartbeats only.
+    let srv = server.pid();
+    let (s0, b0, m0) = (proc_sample(srv)?, proc_sample(0)?, proc_sample(broker.pid())?);
+    let t = Instant::now();
+    tokio::time::sleep(Duration::from_secs(idle_secs)).await;
+    let wall = t.elapsed();
+    let (s1, b1, m1) = (proc_sample(srv)?, proc_sample(0)?, proc_sample(broker.pid())?);
+    while events.try_recv().is_ok() {}
+
+    // A spy on the area topic measures the payload the broker fans out.
+    let (spy_len, spy) = spy_payload(broker.port(), &format!("nguon/v1/a/{province}/cmd")).await?;
+
+    let mut runs = Vec::new();
+    let mut server_during: Vec<(ProcSample, ProcSample, Duration)> = Vec::new();
+    for label in ["cold (media fetched over HTTP)", "warm (media cached)"] {
+        let a = proc_sample(srv)?;
+        let tw = Instant::now();
+        let t0 = Utc::now();
+        let issued = api.emergency(&province, &sha, "Cảnh báo lũ quét").await?;
+        let item = issued
+            .get("command_id")
+            .and_then(|v| v.as_str())
+            .context("command_id in the answer")?
+            .to_string();
+        let lat = collect(&mut events, &item, t0, n, Duration::from_secs(120), true).await;
+        server_during.push((a, proc_sample(srv)?, tw.elapsed()));
+        println!(
+            "{label}: ack {} · first sample {} · ended {}",
+            Summary::of(&lat.ack),
+            Summary::of(&lat.first),
+            lat.ended
+        );
+        runs.push((label, lat));
+    }
+    spy.abort();
+    let payload = spy_len.load(std::sync::atomic::Ordering::SeqCst);
+    let fleet_rss = fleet.rss_per_agent_kib();
+    let fleet_len = fleet.len();
+    let fleet_start = fleet.start_time.as_secs_f64();
+    fleet.shutdown().await;
+
+    // Raw baseline on the same broker.
+    let mut bl = Baseline::connect("127.0.0.1", broker.port(), n, 100).await?;
+    let mut base = Vec::new();
+    for _ in 0..3 {
+        let l = bl.publish_once(payload.max(1), Duration::from_secs(30)).await?;
+        base.push(Summary::of(&l));
+    }
+    base.sort_by_key(|s| s.p99);
+    let base = base[1]; // median of 3 by p99
+    bl.close().await;
+    broker.stop();
+
+    let warm = Summary::of(&runs[1].1.ack);
+    let cold = Summary::of(&runs[0].1.ack);
+    let ratio = warm.p99.as_secs_f64() / base.p99.as_secs_f64().max(1e-9);
+    let mut out = format!(
+        "### Emergency play-now to {n} agents (private Mosquitto, SQLite)\n\n\
+         {fleet_len} agents connected in batches of 100 in {:.1} s; the server saw all online {:.1} s later. \
+         Bench-process RSS per agent: {fleet_rss:.0} KiB (process RSS before/after start, divided by N; fd limit {fds}). \
+         Emergency payload on the area topic: {payload} bytes.\n\n\
+         | API call → | p50 | p99 | max | n |\n|---|---|---|---|---|\n",
+        fleet_start,
+        online_after.as_secs_f64()
+    );
+    for (label, lat) in &runs {
+        let a = Summary::of(&lat.ack);
+        let f = Summary::of(&lat.first);
+        out += &format!(
+            "| ack, {label} | {} | {} | {} | {} |\n",
+            ms(a.p50),
+            ms(a.p99),
+            ms(a.max),
+            a.n
+        );
+        out += &format!(
+            "| first sample, {label} | {} | {} | {} | {} |\n",
+            ms(f.p50),
+            ms(f.p99),
+            ms(f.max),
+            f.n
+        );
+    }
+    out += &format!(
+        "| raw baseline: publish → receive, {n} plain rumqttc subscribers, same payload size | {} | {} | {} | {} |\n\n",
+        ms(base.p50),
+        ms(base.p99),
+        ms(base.max),
+        base.n
+    );
+    out += &format!(
+        "Ratio nguon ack p99 (warm) / raw p99: **{ratio:.2}×** (cold: {:.2}×). Goals: p99 < 1 s at 10,000, ratio ≤ 1.5×.\n\n",
+        cold.p99.as_secs_f64() / base.p99.as_secs_f64().max(1e-9)
+    );
+    let idle_srv = cpu_percent(s0, s1, wall);
+    out += &format!(
+        "Footprint at {n} connected agents, idle (heartbeats every 60 s) over {idle_secs} s: server CPU {idle_srv:.1}% of one core, \
+         RSS {:.0} MiB; Mosquitto CPU {:.1}%, RSS {:.0} MiB; bench process (agents) CPU {:.1}%, RSS {:.0} MiB.\n",
+        s1.rss_kib as f64 / 1024.0,
+        cpu_percent(m0, m1, wall),
+        m1.rss_kib as f64 / 1024.0,
+        cpu_percent(b0, b1, wall),
+        b1.rss_kib as f64 / 1024.0
+    );
+    for ((a, b, w), (label, _)) in server_during.iter().zip(&runs) {
+        out += &format!(
+            "During the emergency, {label}: server CPU {:.1}% of one core over {:.1} s, RSS {:.0} MiB (peak {:.0} MiB).\n",
+            cpu_percent(*a, *b, *w),
+            w.as_secs_f64(),
+            b.rss_kib as f64 / 1024.0,
+            b.hwm_kib as f64 / 1024.0
+        );
+    }
+    out += "The server runs as its own process (`/proc/<pid>/stat` and `status`), so the agents' share is not in its figures.\n";
+    let mut missed = Vec::new();
+    if n >= 10_000 && warm.p99 >= Duration::from_secs(1) {
+        missed.push(format!("p99 ack at {n} is {} (goal < 1 s)", ms(warm.p99)));
+    }
+    if ratio > 1.5 {
+        missed.push(format!("ratio {ratio:.2}× (goal ≤ 1.5×)"));
+    }
+    if runs.iter().any(|(_, l)| l.ack.len() < n || l.first.len() < n) {
+        missed.push(format!(
+            "not every agent answered within 120 s (acks {}/{n}, first samples {}/{n})",
+            runs[1].1.ack.len(),
+            runs[1].1.first.len()
+        ));
+    }
+    if !missed.is_empty() {
+        out += &format!("\nGoals missed: {}.\n", missed.join("; "));
+    }
+    drop(server);
+    Ok(out)
+}
+
+/// Subscribe to `topic` and remember the size of the last message on it.
+async fn spy_payload(
+    port: u16,
+    topic: &str,
+) -> anyhow::Result<(
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    tokio::task::JoinHandle<()>,
+)> {
+    use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+    let len = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut o = MqttOptions::new(
+        format!("spy-{}", nguon_tests::net::random_suffix()),
+        "127.0.0.1",
+        port,
+    );
+    o.set_max_packet_size(4 << 20, 4 << 20);
+    let (c, mut el) = AsyncClient::new(o, 16);
+    c.subscribe(topic, QoS::AtLeastOnce).await?;
+    let l = len.clone();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let task = tokio::spawn(async move {
+        let _c = c;
+        loop {
+            match el.poll().await {
+                Ok(Event::Incoming(Packet::SubAck(_))) => {
+                    let _ = tx.send(());
+                }
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    l.store(p.payload.len(), std::sync::atomic::Ordering::SeqCst)
+                }
+                Ok(_) => {}
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+    });
+    tokio::time::timeout(Duration::from_secs(10), rx.recv()).await?;
+    Ok((len, task))
+}
+
+async fn skew(n: usize) -> anyhow::Result<String> {
+    println!("== start skew across {n} agents");
+    let dir = shm_dir("nguon-skew-")?;
+    let server = ServerProc::start_with(
+        dir.path(),
+        BrokerChoice::Embedded(nguon_tests::net::free_port()),
+        &[("RUST_LOG", "warn,rumqttd=off")],
+    )
+    .await?;
+    let api = server.api.clone();
+    let key = api.server_key().await?;
+    let province = format!("s{}", nguon_tests::net::random_suffix());
+    let plan = FleetPlan::province("s", &province, n.div_ceil(50), 50.min(n), 0);
+    register(&api, &plan).await?;
+    let clip = nguon_tests::audio::tone_clip(&dir.path().join("media"), "tone", 2.0)?;
+    let sha = api.upload_approved(&clip, "Nhịp").await?;
+    let mut opts = FleetOptions::new(server.broker.addr(), api.base(), &key, &dir.path().join("agents"));
+    opts.sink = SinkChoice::Wav(PathBuf::from(dir.path().join("wav")));
+    let mut fleet = Fleet::start(&plan, opts).await?;
+    wait_online(&api, n, Duration::from_secs(120)).await?;
+    let mut events = fleet.events();
+    let tz: chrono_tz::Tz = "Asia/Ho_Chi_Minh".parse().map_err(|_| anyhow::anyhow!("tz"))?;
+    let at = Utc::now() + chrono::Duration::seconds(15);
+    let at = DateTime::from_timestamp(at.timestamp(), 0).context("instant")?;
+    let local = at.with_timezone(&tz).format("%Y-%m-%dT%H:%M:%S").to_string();
+    api.schedule_once("Nhịp", &sha, &[province.as_str()], &local, "priority")
+        .await?;
+    let mut starts: Vec<DateTime<Utc>> = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while starts.len() < n {
+        let Ok(Some(ev)) = tokio::time::timeout_at(deadline, events.recv()).await else {
+            break;
+        };
+        if let AgentEventKind::FirstSample { at: first, .. } = ev.event.kind {
+            starts.push(first);
+        }
+    }
+    fleet.shutdown().await;
+    drop(server);
+    anyhow::ensure!(!starts.is_empty(), "no agent played");
+    let offsets: Vec<Duration> = starts
+        .iter()
+        .map(|s| (*s - at).abs().to_std().unwrap_or_default())
+        .collect();
+    let min = starts.iter().min().copied().unwrap_or(at);
+    let spread: Vec<Duration> = starts
+        .iter()
+        .map(|s| (*s - min).to_std().unwrap_or_default())
+        .collect();
+    let off = Summary::of(&offsets);
+    let spr = Summary::of(&spread);
+    let mut out = format!(
+        "### Start skew across {n} agents (one item scheduled once, WAV sinks, embedded broker)\n\n\
+         | first sample | p50 | p99 | max | n |\n|---|---|---|---|---|\n\
+         | spread (minus the earliest agent) | {} | {} | {} | {} |\n\
+         | offset from the scheduled instant, absolute | {} | {} | {} | {} |\n\n\
+         Goal: spread p99 < 5 ms. First-sample times are the agents' observer events (wall clock when the first \
+         sample was handed to the sink), all agents sharing this machine's clock.\n",
+        ms(spr.p50),
+        ms(spr.p99),
+        ms(spr.max),
+        spr.n,
+        ms(off.p50),
+        ms(off.p99),
+        ms(off.max),
+        off.n
+    );
+    if spr.p99 >= Duration::from_millis(5) {
+        out += &format!("\nGoal missed: spread p99 {} (goal < 5 ms).\n", ms(spr.p99));
+    }
+    if starts.len() < n {
+        out += &format!(
+            "\nOnly {}/{n} agents reported a first sample within 60 s.\n",
+            starts.len()
+        );
+    }
+    Ok(out)
+}

@@ -1,0 +1,201 @@
+//! `province`: a living province in one command.
+//!
+//! ```sh
+//! cargo run --release -p nguon-tests --bin province
+//! ```
+//!
+//! Starts nguon-server in this process on embedded defaults (SQLite in `./data/province`, the
+//! embedded broker; if port 8080 or 1883 is taken — Mosquitto often holds 1883 — a free port is
+//! used and printed), seeds the demo data, registers a small simulated fleet (3 communes × 10
+//! loudspeaker clusters running the real agent code, 5 bulletin boards registered), uploads and
+//! approves a spoken clip, schedules it for now + 20 s to the whole province, and prints a live
+//! status line (online devices, proofs of play) from the API. Ctrl-C stops everything.
+//! `NGUON_*` variables still apply (e.g. `NGUON_ADMIN_TOKEN`, `NGUON_HTTP_ADDR`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use nguon_server::{Application, Settings};
+use nguon_tests::api::{Api, is_online};
+use nguon_tests::fleet::{Fleet, FleetOptions, FleetPlan, SinkChoice};
+use nguon_tests::net::port_or_free;
+
+const PROVINCE: &str = "sim";
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn,rumqttd=off".into()),
+        )
+        .init();
+    nguon_tests::init_crypto();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
+    nguon_tests::net::raise_fd_limit();
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    let has = |k: &str| env.iter().any(|(n, _)| n == k);
+    let mut settings = Settings::load(None, env.clone()).context("invalid NGUON_* settings")?;
+    if !has("NGUON_DATA_DIR") {
+        settings.data_dir = PathBuf::from("./data/province");
+    }
+    if settings.http_addr.port() != 0 && !has("NGUON_HTTP_ADDR") {
+        let p = port_or_free(settings.http_addr.port());
+        if p != settings.http_addr.port() {
+            println!("port {} is busy; HTTP on {p} instead", settings.http_addr.port());
+        }
+        settings.http_addr = SocketAddr::from(([127, 0, 0, 1], p));
+    }
+    if settings.mqtt_url.is_none() && settings.mqtt_addr.port() != 0 {
+        let p = port_or_free(settings.mqtt_addr.port());
+        if p != settings.mqtt_addr.port() {
+            println!(
+                "port {} is busy (Mosquitto?); embedded MQTT broker on {p} instead",
+                settings.mqtt_addr.port()
+            );
+        }
+        settings.mqtt_addr = SocketAddr::from(([127, 0, 0, 1], p));
+    }
+    settings.demo = true;
+    let data_dir = settings.data_dir.clone();
+    let app = Application::build(settings)
+        .await
+        .context("cannot start nguon-server")?;
+    let port = app.http_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let (token, _) = app.admin_token();
+    let token = token.to_string();
+    let mqtt = match app.mqtt_addr() {
+        Some(a) => a,
+        None => {
+            let url = std::env::var("NGUON_MQTT_URL").unwrap_or_default();
+            let b = nguon_provision::config::parse_broker_url(&url).map_err(anyhow::Error::msg)?;
+            format!("{}:{}", b.host, b.port).parse()?
+        }
+    };
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async {
+        let _ = stop_rx.await;
+    }));
+
+    println!();
+    println!("  nguon province in a box");
+    println!("  console / API   {base}   (OpenAPI {base}/api/openapi.json, Swagger {base}/api/docs)");
+    println!("  admin token     {token}");
+    println!("  MQTT broker     {mqtt}");
+    println!("  data            {}", data_dir.display());
+    println!("  try:  curl -H 'Authorization: Bearer {token}' {base}/api/v1/devices");
+    println!();
+
+    let api = Api::new(&base, &token);
+    api.wait_healthy(Duration::from_secs(20)).await?;
+    let key = api.server_key().await?;
+
+    // The simulated fleet: 3 communes × 10 loudspeaker clusters + 5 boards, registered through
+    // the import API with fresh credentials each start (import is an upsert).
+    let plan = FleetPlan::province("box", PROVINCE, 3, 10, 5);
+    let mut registry = plan.registry();
+    registry.areas[0].name = "Tỉnh mô phỏng (province in a box)".into();
+    api.import_fleet(&registry)
+        .await
+        .context("registering the simulated fleet")?;
+    let speakers = FleetPlan {
+        areas: plan.areas.clone(),
+        devices: plan.loudspeakers().cloned().collect(),
+    };
+    let fleet_dir = data_dir.join("fleet");
+    let mut opts = FleetOptions::new(mqtt, &base, &key, &fleet_dir.join("agents"));
+    opts.sink = SinkChoice::Wav(fleet_dir.join("wav"));
+    opts.heartbeat_secs = 15;
+    opts.observe = false;
+    let fleet = Fleet::start(&speakers, opts).await?;
+    println!(
+        "  fleet           {} loudspeaker agents (real agent code, WAV sinks in {}) + 5 boards registered",
+        fleet.len(),
+        fleet_dir.join("wav").display()
+    );
+
+    // Something to hear: a spoken clip, approved and scheduled for now + 20 s.
+    let clip = nguon_tests::audio::spoken_clip(
+        &fleet_dir.join("media"),
+        "chao-mung",
+        "Xin chào. Đây là hệ thống thông tin nguồn của tỉnh. Chúc bà con một ngày tốt lành.",
+        6.0,
+        true,
+    );
+    match clip {
+        Ok(clip) => match schedule_soon(&api, &clip).await {
+            Ok(at) => {
+                println!("  scheduled       'Chào mừng' at {at} (local) to every commune of {PROVINCE}")
+            }
+            Err(e) => println!("  could not schedule the welcome clip: {e:#}"),
+        },
+        Err(e) => println!("  could not make the welcome clip (espeak-ng, sox, lame): {e:#}"),
+    }
+    println!("  Ctrl-C stops everything.\n");
+
+    let mut tick = tokio::time::interval(Duration::from_secs(2));
+    let mut last = String::new();
+    let mut last_print = std::time::Instant::now();
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = tick.tick() => {
+                // Print when something changed, and at least every 30 s.
+                let line = status_line(&api, fleet.len()).await;
+                if line != last || last_print.elapsed() >= Duration::from_secs(30) {
+                    println!("{}  {line}", chrono::Local::now().format("%H:%M:%S"));
+                    last = line;
+                    last_print = std::time::Instant::now();
+                }
+            }
+        }
+    }
+    println!("stopping the fleet ...");
+    fleet.shutdown().await;
+    println!("stopping the server ...");
+    let _ = stop_tx.send(());
+    match tokio::time::timeout(Duration::from_secs(15), server).await {
+        Ok(Ok(Ok(()))) => println!("stopped cleanly"),
+        Ok(Ok(Err(e))) => println!("server ended with: {e}"),
+        Ok(Err(e)) => println!("server task: {e}"),
+        Err(_) => println!("server did not stop within 15 s"),
+    }
+    Ok(())
+}
+
+async fn schedule_soon(api: &Api, clip: &std::path::Path) -> anyhow::Result<String> {
+    let sha = api.upload_approved(clip, "Chào mừng").await?;
+    let tz: chrono_tz::Tz = "Asia/Ho_Chi_Minh"
+        .parse()
+        .map_err(|_| anyhow::anyhow!("time zone"))?;
+    let at = (chrono::Utc::now() + chrono::Duration::seconds(20))
+        .with_timezone(&tz)
+        .format("%Y-%m-%dT%H:%M:%S")
+        .to_string();
+    api.schedule_once("Chào mừng", &sha, &[PROVINCE], &at, "normal")
+        .await?;
+    Ok(at)
+}
+
+async fn status_line(api: &Api, agents: usize) -> String {
+    let devices = match api.devices().await {
+        Ok(d) => d,
+        Err(e) => return format!("status: {e}"),
+    };
+    let online = devices.iter().filter(|d| is_online(d)).count();
+    let plays = api.plays("").await.map(|p| p.len()).unwrap_or(0);
+    let playing = devices
+        .iter()
+        .filter(|d| d.get("now_playing").is_some_and(|n| !n.is_null()))
+        .count();
+    format!(
+        "online {online}/{} devices ({agents} simulated agents) · playing {playing} · proofs of play {plays}",
+        devices.len()
+    )
+}

@@ -1,0 +1,420 @@
+//! System tests: the real `nguon-server` and `nguon-agent` binaries as processes, against a real
+//! broker (embedded, a private Mosquitto, or `NGUON_TEST_MQTT_URL`) and a real database (SQLite
+//! file, or a fresh PostgreSQL database per test with `NGUON_TEST_DATABASE_URL`). Every test has
+//! its own temp dir, free ports and unique device ids and area codes (tests may share a broker),
+//! and waits on observable events with deadlines.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use nguon_tests::api::{Api, is_online};
+use nguon_tests::fleet::FleetPlan;
+use nguon_tests::harness::{AgentProc, BrokerChoice, ServerProc};
+use nguon_tests::mosquitto::Mosquitto;
+use nguon_tests::net::{eventually, random_suffix};
+use nguon_tests::proxy::Proxy;
+use serde_json::Value;
+
+const POLL: Duration = Duration::from_millis(250);
+
+/// A province for one test: a server, a registered fleet plan and agent processes.
+struct Province {
+    dir: tempfile::TempDir,
+    server: ServerProc,
+    plan: FleetPlan,
+    agents: Vec<AgentProc>,
+    key: String,
+    province: String,
+}
+
+impl Province {
+    /// Start a server on `broker` and register `communes` × `per_commune` loudspeakers.
+    async fn new(broker: Option<BrokerChoice>, communes: usize, per_commune: usize) -> Province {
+        nguon_tests::init_crypto();
+        let dir = tempfile::Builder::new()
+            .prefix("nguon-sys-")
+            .tempdir()
+            .expect("temp dir");
+        let broker = broker.unwrap_or_else(BrokerChoice::from_env);
+        let server = ServerProc::start_with(dir.path(), broker, &[])
+            .await
+            .expect("server starts");
+        let tag = random_suffix();
+        let province = format!("t{tag}");
+        let plan = FleetPlan::province(&tag[..6], &province, communes, per_commune, 0);
+        server
+            .api
+            .import_fleet(&plan.registry())
+            .await
+            .expect("fleet import");
+        let key = server.server_key().await.expect("server key");
+        Province {
+            dir,
+            server,
+            plan,
+            agents: Vec::new(),
+            key,
+            province,
+        }
+    }
+
+    fn api(&self) -> &Api {
+        &self.server.api
+    }
+
+    /// Start an agent process for every planned device, connecting to `mqtt` (the broker, or a
+    /// proxy in front of it) for the devices `via` picks.
+    async fn start_agents(&mut self, via: impl Fn(usize) -> Option<std::net::SocketAddr>) {
+        let base = self.api().base().to_string();
+        for (i, d) in self.plan.devices.clone().iter().enumerate() {
+            let mqtt = via(i).unwrap_or_else(|| self.server.broker.addr());
+            let a = AgentProc::start(self.dir.path(), d, mqtt, &base, &self.key)
+                .await
+                .expect("agent starts");
+            self.agents.push(a);
+        }
+    }
+
+    /// Wait until the server sees every agent online.
+    async fn wait_online(&self) {
+        let want: BTreeSet<String> = self.agents.iter().map(|a| a.device.id.to_string()).collect();
+        let api = self.api().clone();
+        let r = eventually("every agent online", Duration::from_secs(60), POLL, || {
+            let api = api.clone();
+            let want = want.clone();
+            async move {
+                let devices = api.devices().await.map_err(|e| e.to_string())?;
+                let online: BTreeSet<String> = devices
+                    .iter()
+                    .filter(|d| is_online(d))
+                    .filter_map(|d| d.get("id").and_then(Value::as_str).map(str::to_string))
+                    .collect();
+                let missing: Vec<_> = want.difference(&online).collect();
+                if missing.is_empty() {
+                    Ok(())
+                } else {
+                    Err(format!("offline: {missing:?}"))
+                }
+            }
+        })
+        .await;
+        if let Err(e) = r {
+            panic!("{e}\n{}", self.logs());
+        }
+    }
+
+    /// Upload and approve a spoken clip; returns (path, sha256).
+    async fn clip(&self, seconds: f32) -> (std::path::PathBuf, String) {
+        let path = nguon_tests::audio::spoken_clip(
+            &self.dir.path().join("media"),
+            "thong-bao",
+            "Thông báo của ủy ban nhân dân xã về lịch tiêm chủng.",
+            seconds,
+            true,
+        )
+        .expect("test audio (espeak-ng, sox, lame)");
+        let sha = self
+            .api()
+            .upload_approved(&path, "Thông báo")
+            .await
+            .expect("upload and approve");
+        (path, sha)
+    }
+
+    /// Schedule `sha` once, `secs` from now, for `areas`; returns (schedule id, start instant).
+    async fn schedule_in(&self, sha: &str, areas: &[&str], secs: i64) -> (String, DateTime<Utc>) {
+        let (local, at) = local_in(secs);
+        let s = self
+            .api()
+            .schedule_once("Thông báo", sha, areas, &local, "normal")
+            .await
+            .expect("schedule");
+        let id = s
+            .pointer("/schedule/id")
+            .or_else(|| s.get("id"))
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("no schedule id in {s}"))
+            .to_string();
+        (id, at)
+    }
+
+    /// Wait until every device in `devices` has a `played` proof of play for `schedule`.
+    async fn wait_plays(&self, schedule: &str, devices: &BTreeSet<String>, within: Duration) -> Vec<Value> {
+        let api = self.api().clone();
+        let r = eventually("proofs of play", within, POLL, || {
+            let api = api.clone();
+            async move {
+                let plays = api
+                    .plays(&format!("schedule={schedule}"))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let got: BTreeSet<String> = plays
+                    .iter()
+                    .filter(|p| p.get("outcome").and_then(Value::as_str) == Some("played"))
+                    .filter_map(|p| p.get("device_id").and_then(Value::as_str).map(str::to_string))
+                    .collect();
+                if devices.is_subset(&got) {
+                    Ok(plays)
+                } else {
+                    Err(format!("played on {got:?}, want {devices:?}; all: {plays:?}"))
+                }
+            }
+        })
+        .await;
+        match r {
+            Ok(p) => p,
+            Err(e) => panic!("{e}\n{}", self.logs()),
+        }
+    }
+
+    fn ids(&self, pick: impl Fn(&AgentProc) -> bool) -> BTreeSet<String> {
+        self.agents
+            .iter()
+            .filter(|a| pick(a))
+            .map(|a| a.device.id.to_string())
+            .collect()
+    }
+
+    fn commune(&self, n: usize) -> String {
+        format!("{}{n:03}", self.province)
+    }
+
+    fn logs(&self) -> String {
+        let mut s = format!("--- server log ---\n{}\n", self.server.log_tail(40));
+        for a in &self.agents {
+            s.push_str(&format!("--- {} ---\n{}\n", a.device.id, a.log_tail(15)));
+        }
+        s
+    }
+}
+
+/// Local wall time (Asia/Ho_Chi_Minh, the server's default zone) `secs` from now, whole seconds.
+fn local_in(secs: i64) -> (String, DateTime<Utc>) {
+    let tz: chrono_tz::Tz = "Asia/Ho_Chi_Minh".parse().expect("tz");
+    let at = Utc::now() + chrono::Duration::seconds(secs);
+    let at = DateTime::from_timestamp(at.timestamp(), 0).expect("instant");
+    (at.with_timezone(&tz).format("%Y-%m-%dT%H:%M:%S").to_string(), at)
+}
+
+fn per_device(plays: &[Value]) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for p in plays {
+        if let Some(d) = p.get("device_id").and_then(Value::as_str) {
+            *m.entry(d.to_string()).or_insert(0) += 1;
+        }
+    }
+    m
+}
+
+fn instant(p: &Value, key: &str) -> Option<DateTime<Utc>> {
+    p.get(key)?.as_str()?.parse().ok()
+}
+
+/// Assert that the WAV the agent wrote is the decoded source, sample for sample (volume 100).
+fn assert_samples_match(agent: &AgentProc, source: &Path) {
+    let wavs = agent.wav_files();
+    assert_eq!(
+        wavs.len(),
+        1,
+        "{}: expected one WAV file, found {wavs:?}",
+        agent.device.id
+    );
+    let src = nguon_tests::audio::decode(source).expect("decode source");
+    let played = nguon_tests::audio::read_wav(&wavs[0]).expect("read WAV sink");
+    if let Err(e) = nguon_tests::audio::compare(&src, &played, 1.0, 1e-6) {
+        panic!("{}: the samples played are not the source: {e}", agent.device.id);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clip_scheduled_for_one_commune_plays_on_each_of_its_agents_and_nowhere_else() {
+    let mut p = Province::new(None, 2, 2).await;
+    p.start_agents(|_| None).await;
+    p.wait_online().await;
+    let (source, sha) = p.clip(3.0).await;
+    let target = p.commune(1);
+    let (schedule, at) = p.schedule_in(&sha, &[target.as_str()], 8).await;
+
+    let inside = p.ids(|a| a.device.area.as_str() == target);
+    let outside = p.ids(|a| a.device.area.as_str() != target);
+    let plays = p.wait_plays(&schedule, &inside, Duration::from_secs(60)).await;
+
+    // Exactly one proof of play per targeted agent, none elsewhere, each on time.
+    let counts = per_device(&plays);
+    for d in &inside {
+        assert_eq!(counts.get(d), Some(&1), "proofs of play per device: {counts:?}");
+    }
+    for d in &outside {
+        assert_eq!(
+            counts.get(d),
+            None,
+            "{d} is outside {target} but reported a play: {plays:?}"
+        );
+    }
+    for play in &plays {
+        let started = instant(play, "started_at").expect("started_at");
+        let late = (started - at).num_milliseconds();
+        assert!(
+            (0..1000).contains(&late),
+            "started {late} ms after its start: {play}"
+        );
+        assert_eq!(play.get("sha256").and_then(Value::as_str), Some(sha.as_str()));
+    }
+    // The samples that reached each sink are the decoded source; agents outside played nothing.
+    for a in &p.agents {
+        if inside.contains(a.device.id.as_str()) {
+            assert_samples_match(a, &source);
+        } else {
+            assert!(
+                a.wav_files().is_empty(),
+                "{} played {:?}",
+                a.device.id,
+                a.wav_files()
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schedule_pending_across_a_broker_restart_still_plays_on_time_and_its_reports_arrive() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut broker = Mosquitto::start(&dir.path().join("mosquitto"))
+        .await
+        .expect("mosquitto");
+    let mut p = Province::new(Some(BrokerChoice::External(broker.url())), 1, 2).await;
+    p.start_agents(|_| None).await;
+    p.wait_online().await;
+    let (_, sha) = p.clip(2.0).await;
+    let commune = p.commune(1);
+    let (schedule, at) = p.schedule_in(&sha, &[commune.as_str()], 12).await;
+
+    // Every agent holds the schedule and the media before the broker goes away.
+    for a in &p.agents {
+        eventually(
+            "the manifest and media on the agent",
+            Duration::from_secs(30),
+            POLL,
+            || async {
+                if a.stored_schedule_ids().contains(&schedule) && a.has_cached(&sha) {
+                    Ok(())
+                } else {
+                    Err(format!("stored schedules {:?}", a.stored_schedule_ids()))
+                }
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", p.logs()));
+    }
+    assert!(Utc::now() < at, "the broker must restart before the start time");
+    broker.restart().await.expect("broker restarts");
+    assert!(Utc::now() < at, "the broker must restart before the start time");
+
+    let everyone = p.ids(|_| true);
+    let plays = p.wait_plays(&schedule, &everyone, Duration::from_secs(90)).await;
+    assert_eq!(
+        per_device(&plays).values().copied().collect::<Vec<_>>(),
+        vec![1, 1]
+    );
+    for play in &plays {
+        let started = instant(play, "started_at").expect("started_at");
+        let late = (started - at).num_milliseconds();
+        assert!(
+            (0..1000).contains(&late),
+            "started {late} ms after its start: {play}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schedule_committed_just_before_the_server_is_killed_reaches_every_targeted_device_after_restart() {
+    let mut p = Province::new(None, 1, 3).await;
+    p.start_agents(|_| None).await;
+    p.wait_online().await;
+    let (_, sha) = p.clip(2.0).await;
+    let commune = p.commune(1);
+    // The schedule is committed (201), then the server dies at once.
+    let (schedule, _) = p.schedule_in(&sha, &[commune.as_str()], 20).await;
+    p.server.kill9();
+    p.server.restart().await.expect("server restarts");
+
+    let everyone = p.ids(|_| true);
+    let plays = p.wait_plays(&schedule, &everyone, Duration::from_secs(90)).await;
+    let counts = per_device(&plays);
+    assert!(
+        counts.values().all(|n| *n == 1),
+        "one proof of play each: {counts:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_cut_off_the_network_across_its_start_time_plays_from_cache_and_reports_after_reconnecting()
+{
+    let mut p = Province::new(None, 1, 1).await;
+    let proxy = Proxy::start(p.server.broker.addr()).await.expect("proxy");
+    let via = proxy.addr();
+    p.start_agents(|_| Some(via)).await;
+    p.wait_online().await;
+    let (source, sha) = p.clip(2.0).await;
+    let commune = p.commune(1);
+    let (schedule, at) = p.schedule_in(&sha, &[commune.as_str()], 10).await;
+    let agent = &p.agents[0];
+    eventually(
+        "the manifest and media on the agent",
+        Duration::from_secs(30),
+        POLL,
+        || async {
+            if agent.stored_schedule_ids().contains(&schedule) && agent.has_cached(&sha) {
+                Ok(())
+            } else {
+                Err(format!("stored schedules {:?}", agent.stored_schedule_ids()))
+            }
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", p.logs()));
+
+    // No network from before the start time until after the play ended.
+    proxy.cut();
+    assert!(Utc::now() < at, "the network must be cut before the start time");
+    eventually(
+        "the agent to play offline",
+        Duration::from_secs(40),
+        POLL,
+        || async {
+            let done = agent
+                .sidecars()
+                .iter()
+                .any(|s| s.get("outcome").and_then(Value::as_str) == Some("played"));
+            if done {
+                Ok(())
+            } else {
+                Err("no finished play in the WAV sink".to_string())
+            }
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", p.logs()));
+    assert_samples_match(agent, &source);
+    let while_cut = p
+        .api()
+        .plays(&format!("schedule={schedule}"))
+        .await
+        .expect("plays");
+    assert!(
+        while_cut.is_empty(),
+        "a report crossed a cut network: {while_cut:?}"
+    );
+
+    proxy.restore();
+    let plays = p
+        .wait_plays(&schedule, &p.ids(|_| true), Duration::from_secs(120))
+        .await;
+    assert_eq!(plays.len(), 1, "{plays:?}");
+    let late = (instant(&plays[0], "started_at").expect("started_at") - at).num_milliseconds();
+    assert!(
+        (0..1000).contains(&late),
+        "played offline {late} ms after its start"
+    );
+}
