@@ -69,8 +69,8 @@ impl Env {
             .unwrap();
         (h, rx)
     }
-    fn spawn_process(&self) -> std::process::Child {
-        std::process::Command::new(env!("CARGO_BIN_EXE_nguon-agent"))
+    fn spawn_process(&self) -> AgentProcess {
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_nguon-agent"))
             .arg("run")
             .arg("--config")
             .arg(&self.config)
@@ -78,7 +78,8 @@ impl Env {
             .stdout(log(&self.tmp))
             .stderr(log(&self.tmp))
             .spawn()
-            .unwrap()
+            .unwrap();
+        AgentProcess(child)
     }
     fn aud(&self) -> Audience {
         Audience::Device(device(&self.dev))
@@ -103,6 +104,39 @@ impl Env {
     }
     fn wav(&self, item: &str) -> (u32, u16, Vec<f32>) {
         read_f32_wav(&self.wav_dir.join(format!("{item}.wav")))
+    }
+}
+
+impl Drop for Env {
+    /// A failed test keeps its temp dir (the agent's log, data dir and WAV output) to read.
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.tmp.disable_cleanup(true);
+            eprintln!("test failed; its files are kept in {}", self.tmp.path().display());
+        }
+    }
+}
+
+/// An agent process; killed on drop, so a failed test leaves no agent running.
+struct AgentProcess(std::process::Child);
+
+impl std::ops::Deref for AgentProcess {
+    type Target = std::process::Child;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for AgentProcess {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for AgentProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
@@ -537,7 +571,26 @@ async fn the_outbox_survives_sigkill_between_recording_and_puback_and_every_even
     std::fs::create_dir_all(&src).unwrap();
     let tone = tone_wav(&src, "s", 0.5);
     let r = env.media.add(std::fs::read(&tone).unwrap(), 500);
-    let t0 = Utc::now() + chrono::Duration::seconds(15);
+    // First the agent process gets ready: connected, a manifest applied and the media cached
+    // (an item an hour ahead makes it fetch the file). Only then are the start times chosen, so a
+    // slow process start on a loaded machine cannot push them into the past, where the agent
+    // would rightly report them `missed`.
+    let later = Utc::now() + chrono::Duration::hours(1);
+    let warm = item(
+        &format!("warm@{}", later.timestamp()),
+        later,
+        Priority::Normal,
+        &r,
+        OnPreempt::Interrupt,
+    );
+    let mut c = env.client().await;
+    let m1 = env.desired(&c, manifest(1, vec![warm], vec![r.clone()])).await;
+    let mut agent = env.spawn_process();
+    let mut seen = Vec::new();
+    c.events_until(&mut seen, WAIT, |s| acked(s, m1)).await;
+    let cached = env.data().join("cache").join(&r.sha256);
+    until(WAIT, || cached.exists()).await;
+    let t0 = Utc::now() + chrono::Duration::seconds(8);
     let items: Vec<_> = (0..3)
         .map(|i| {
             let at = t0 + chrono::Duration::seconds(2 * i);
@@ -550,15 +603,8 @@ async fn the_outbox_survives_sigkill_between_recording_and_puback_and_every_even
             )
         })
         .collect();
-    let mut c = env.client().await;
-    let mid = env.desired(&c, manifest(1, items.clone(), vec![r.clone()])).await;
-    let mut agent = env.spawn_process();
-    let mut seen = Vec::new();
-    c.events_until(&mut seen, WAIT, |s| {
-        s.iter()
-            .any(|e| matches!(&e.body, EventBody::Ack { message_id, .. } if *message_id == mid))
-    })
-    .await;
+    let m2 = env.desired(&c, manifest(2, items.clone(), vec![r.clone()])).await;
+    c.events_until(&mut seen, WAIT, |s| acked(s, m2)).await;
     drop(c);
     env.broker.stop();
     // Played offline: the proofs are recorded, and nothing can acknowledge them.
@@ -567,25 +613,17 @@ async fn the_outbox_survives_sigkill_between_recording_and_puback_and_every_even
         until(WAIT, || side.exists()).await;
     }
     let outbox = env.data().join("outbox");
-    let count_plays = || {
-        std::fs::read_dir(&outbox)
-            .unwrap()
-            .flatten()
-            .filter_map(|e| std::fs::read(e.path()).ok())
-            .filter_map(|b| serde_json::from_slice::<Event>(&b).ok())
+    until(WAIT, || {
+        outbox_records(&outbox)
+            .iter()
             .filter(|e| matches!(e.body, EventBody::Play(_)))
             .count()
-    };
-    until(WAIT, || count_plays() == 3).await;
+            == 3
+    })
+    .await;
     agent.kill().unwrap(); // SIGKILL
     agent.wait().unwrap();
-    let recorded: HashSet<uuid::Uuid> = std::fs::read_dir(&outbox)
-        .unwrap()
-        .flatten()
-        .filter_map(|e| std::fs::read(e.path()).ok())
-        .filter_map(|b| serde_json::from_slice::<Event>(&b).ok())
-        .map(|e| e.id)
-        .collect();
+    let recorded: HashSet<uuid::Uuid> = outbox_records(&outbox).iter().map(|e| e.id).collect();
     assert!(recorded.len() >= 3);
     env.broker.restart();
     let mut c = env.client().await;
@@ -599,10 +637,30 @@ async fn the_outbox_survives_sigkill_between_recording_and_puback_and_every_even
     for it in &items {
         let p = plays(&seen, &it.id);
         assert!(!p.is_empty(), "{}", it.id);
-        assert!(p.iter().all(|p| p.outcome == PlayOutcome::Played));
+        assert!(p.iter().all(|p| p.outcome == PlayOutcome::Played), "{p:?}");
     }
     agent.kill().unwrap();
     agent.wait().unwrap();
+}
+
+/// Whether the events so far hold the ack of server message `id`.
+fn acked(events: &[Event], id: uuid::Uuid) -> bool {
+    events
+        .iter()
+        .any(|e| matches!(&e.body, EventBody::Ack { message_id, .. } if *message_id == id))
+}
+
+/// The events recorded in an outbox directory: the `<uuid>.json` files only. A `.tmp` is a write
+/// in progress (or cut short by a crash); the agent deletes it on start, it is not a record.
+fn outbox_records(outbox: &std::path::Path) -> Vec<Event> {
+    std::fs::read_dir(outbox)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .filter_map(|p| std::fs::read(p).ok())
+        .filter_map(|b| serde_json::from_slice::<Event>(&b).ok())
+        .collect()
 }
 
 #[test]
