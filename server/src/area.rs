@@ -18,7 +18,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::Admin;
+use crate::auth::{Admin, Caller};
 use crate::error::{Error, Result};
 use crate::store::{Store, now_ms};
 use crate::{AppState, dispatch};
@@ -324,7 +324,7 @@ async fn create_area(
 #[utoipa::path(get, path = "/api/v1/areas", tag = "areas", params(AreaFilter),
     responses((status = 200, body = [Area])))]
 async fn list_areas(
-    _: Admin,
+    caller: Caller,
     State(state): State<AppState>,
     Query(f): Query<AreaFilter>,
 ) -> Result<Json<Vec<Area>>> {
@@ -337,6 +337,7 @@ async fn list_areas(
         let keep: HashSet<String> = subtree(&state.store, &[under]).await?.into_iter().collect();
         areas.retain(|a| keep.contains(&a.code));
     }
+    areas.retain(|a| caller.in_scope(&a.code));
     Ok(Json(areas))
 }
 
@@ -344,10 +345,11 @@ async fn list_areas(
 #[utoipa::path(get, path = "/api/v1/areas/{code}", tag = "areas", params(("code" = String, Path)),
     responses((status = 200, body = Area), (status = 404)))]
 async fn get_area(
-    _: Admin,
+    caller: Caller,
     State(state): State<AppState>,
     Path(code): Path<String>,
 ) -> Result<Json<serde_json::Value>> {
+    caller.check_area(&code)?;
     let area = get(&state.store, &code)
         .await?
         .ok_or_else(|| Error::NotFound(format!("area `{code}`")))?;
@@ -595,7 +597,7 @@ async fn import_csv(_: Admin, State(state): State<AppState>, body: String) -> Re
             return Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response());
         }
     };
-    let mut tx = state.store.pool.begin().await?;
+    let mut tx = state.store.begin_write().await?;
     let mut s = ImportSummary {
         created: 0,
         updated: 0,

@@ -1,13 +1,20 @@
-//! Authentication of API callers: the bootstrap admin bearer token for now. Handlers take an
-//! [`Admin`] argument; requests without `Authorization: Bearer <token>` matching the configured
-//! token get 401 `{"error":{"code":"unauthorized",...}}`.
+//! Authentication of API callers (issue 7). A [`Caller`] is whoever presented one of: the
+//! bootstrap admin bearer token (role `admin`, unrestricted), a per-user API token
+//! (`Authorization: Bearer`, stored hashed), or a console session cookie (`nguon_session`; on
+//! `/api/` a state-changing request made with the cookie must also carry the session's CSRF token
+//! in `X-CSRF-Token`, else 403). Anything else gets 401 `{"error":{"code":"unauthorized",...}}`.
+//! [`Admin`] is a caller with role `admin`; other roles get 403.
 #![allow(clippy::collapsible_if)] // nested `if`s read as the validation steps they are
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
 use crate::AppState;
-use crate::error::Error;
+use crate::error::{Error, Result};
+use crate::user::{self, Role, User};
+
+/// Name of the console session cookie.
+pub const SESSION_COOKIE: &str = "nguon_session";
 
 /// A fresh random token (32 random bytes, hex).
 pub fn generate_token() -> String {
@@ -16,28 +23,179 @@ pub fn generate_token() -> String {
     hex::encode(b)
 }
 
-/// Proof that the caller presented the admin bearer token.
-#[derive(Debug, Clone, Copy)]
-pub struct Admin;
+/// Proof that the caller has the `admin` role (the bootstrap token or an admin user).
+#[derive(Debug, Clone)]
+pub struct Admin(pub Caller);
 
 impl FromRequestParts<AppState> for Admin {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let header = parts
+        let c = Caller::from_request_parts(parts, state).await?;
+        c.require(Role::Admin)?;
+        Ok(Admin(c))
+    }
+}
+
+/// How the caller authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// The bootstrap admin token.
+    AdminToken,
+    /// A per-user API token.
+    ApiToken,
+    /// A console session cookie.
+    Session,
+}
+
+/// An authenticated API or console caller with its role and area scope.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// User id (`admin-token` for the bootstrap token).
+    pub user_id: String,
+    /// Username (written to the audit log).
+    pub username: String,
+    /// Role.
+    pub role: Role,
+    /// Every area code the caller may see and target (scope roots with their subtrees); `None`
+    /// = unrestricted.
+    pub scope_areas: Option<Vec<String>>,
+    /// How it authenticated.
+    pub via: Via,
+    /// The session's CSRF token (sessions only).
+    pub csrf: Option<String>,
+}
+
+impl Caller {
+    /// 403 unless the role grants `role` (admin grants everything; everyone may read).
+    pub fn require(&self, role: Role) -> Result<()> {
+        if self.role.grants(role) {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(format!(
+                "this needs the `{}` role; you are `{}`",
+                role.as_str(),
+                self.role.as_str()
+            )))
+        }
+    }
+
+    /// 403 unless the caller may choose one role among `roles`.
+    pub fn require_any(&self, roles: &[Role]) -> Result<()> {
+        if roles.iter().any(|r| self.role.grants(*r)) {
+            Ok(())
+        } else {
+            self.require(roles[0])
+        }
+    }
+
+    /// Whether an area is inside the caller's scope.
+    pub fn in_scope(&self, code: &str) -> bool {
+        self.scope_areas.as_ref().is_none_or(|s| s.iter().any(|c| c == code))
+    }
+
+    /// 403 unless the area is inside the caller's scope.
+    pub fn check_area(&self, code: &str) -> Result<()> {
+        if self.in_scope(code) {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(format!("area `{code}` is outside your scope")))
+        }
+    }
+
+    /// 403 unless the device's area is inside the caller's scope (404 if unknown).
+    pub async fn check_device(&self, state: &AppState, id: &str) -> Result<()> {
+        if self.scope_areas.is_none() {
+            return Ok(());
+        }
+        let d = crate::fleet::get(&state.store, id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("device `{id}`")))?;
+        if self.in_scope(&d.area) {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(format!("device `{id}` is outside your scope")))
+        }
+    }
+
+    /// The caller of a user record.
+    pub async fn of_user(state: &AppState, u: &User, via: Via, csrf: Option<String>) -> Result<Caller> {
+        let scope_areas = if u.areas.is_empty() {
+            None
+        } else {
+            Some(crate::area::subtree(&state.store, &u.areas).await?)
+        };
+        Ok(Caller {
+            user_id: u.id.clone(),
+            username: u.username.clone(),
+            role: u.role,
+            scope_areas,
+            via,
+            csrf,
+        })
+    }
+
+    /// The caller of a session cookie, without any CSRF check (the console checks its forms).
+    pub async fn from_cookie(parts: &Parts, state: &AppState) -> Result<Option<Caller>> {
+        let Some(sid) = cookie(&parts.headers, SESSION_COOKIE) else {
+            return Ok(None);
+        };
+        match user::session_user(&state.store, &sid).await? {
+            Some((u, csrf)) => Ok(Some(Caller::of_user(state, &u, Via::Session, Some(csrf)).await?)),
+            None => Ok(None),
+        }
+    }
+}
+
+/// The value of cookie `name` in the request headers.
+pub fn cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        if let Some(header) = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .ok_or(Error::Unauthorized)?;
-        let (scheme, token) = header.trim().split_once(' ').ok_or(Error::Unauthorized)?;
-        if !scheme.eq_ignore_ascii_case("bearer") {
-            return Err(Error::Unauthorized);
+        {
+            let (scheme, token) = header.trim().split_once(' ').ok_or(Error::Unauthorized)?;
+            if !scheme.eq_ignore_ascii_case("bearer") {
+                return Err(Error::Unauthorized);
+            }
+            let token = token.trim();
+            if constant_time_eq(token.as_bytes(), state.admin_token.expose().as_bytes()) {
+                return Ok(Caller {
+                    user_id: "admin-token".into(),
+                    username: "admin-token".into(),
+                    role: Role::Admin,
+                    scope_areas: None,
+                    via: Via::AdminToken,
+                    csrf: None,
+                });
+            }
+            let u = user::token_user(&state.store, token).await?.ok_or(Error::Unauthorized)?;
+            return Caller::of_user(state, &u, Via::ApiToken, None).await;
         }
-        if constant_time_eq(token.trim().as_bytes(), state.admin_token.expose().as_bytes()) {
-            Ok(Admin)
-        } else {
-            Err(Error::Unauthorized)
+        let c = Caller::from_cookie(parts, state).await?.ok_or(Error::Unauthorized)?;
+        let safe = matches!(parts.method, axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS);
+        if !safe {
+            let sent = parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or("");
+            let want = c.csrf.as_deref().unwrap_or("");
+            if want.is_empty() || !constant_time_eq(sent.as_bytes(), want.as_bytes()) {
+                return Err(Error::Forbidden("missing or wrong CSRF token (`X-CSRF-Token`)".into()));
+            }
         }
+        Ok(c)
     }
 }
 

@@ -18,7 +18,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::Admin;
+use crate::auth::{Admin, Caller};
 use crate::dispatch::Change;
 use crate::error::{Error, Result};
 use crate::store::{Store, now_ms};
@@ -311,7 +311,7 @@ async fn require_area(store: &Store, code: &str) -> Result<()> {
     responses((status = 201, body = Device), (status = 400, description = "invalid field"),
               (status = 409, description = "id exists"), (status = 422, description = "unknown area")))]
 async fn create_device(
-    _: Admin,
+    Admin(caller): Admin,
     State(state): State<AppState>,
     Json(b): Json<NewDevice>,
 ) -> Result<(StatusCode, Json<Device>)> {
@@ -370,6 +370,7 @@ async fn create_device(
     let d = get(&state.store, id.as_str())
         .await?
         .ok_or_else(|| Error::NotFound(format!("device `{id}`")))?;
+    crate::audit::record(&state.store, &caller.username, "device.create", &format!("device:{id}"), None, serde_json::to_value(&d).ok()).await;
     Ok((StatusCode::CREATED, Json(d)))
 }
 
@@ -377,7 +378,7 @@ async fn create_device(
 #[utoipa::path(get, path = "/api/v1/devices", tag = "devices", params(DeviceFilter),
     responses((status = 200, body = [Device])))]
 async fn list_devices(
-    _: Admin,
+    caller: Caller,
     State(state): State<AppState>,
     Query(f): Query<DeviceFilter>,
 ) -> Result<Json<Vec<Device>>> {
@@ -411,13 +412,16 @@ async fn list_devices(
         q = q.bind(b);
     }
     let rows = q.fetch_all(&state.store.pool).await?;
-    Ok(Json(rows.iter().map(row_to_device).collect::<Result<Vec<_>>>()?))
+    let mut out = rows.iter().map(row_to_device).collect::<Result<Vec<_>>>()?;
+    out.retain(|d| caller.in_scope(&d.area));
+    Ok(Json(out))
 }
 
 /// One device with live status.
 #[utoipa::path(get, path = "/api/v1/devices/{id}", tag = "devices", params(("id" = String, Path)),
     responses((status = 200, body = Device), (status = 404)))]
-async fn get_device(_: Admin, State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Device>> {
+async fn get_device(caller: Caller, State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Device>> {
+    caller.check_device(&state, &id).await?;
     Ok(Json(
         get(&state.store, &id)
             .await?
@@ -564,7 +568,7 @@ pub async fn import_registry(state: &AppState, r: &Registry) -> Result<FleetImpo
     };
     let mut changed_ids: Vec<String> = Vec::new();
     let mut area_moved = false;
-    let mut tx = state.store.pool.begin().await?;
+    let mut tx = state.store.begin_write().await?;
     for a in &r.areas {
         match area::upsert(&mut tx, &a.code, &a.name, a.parent.as_deref(), &a.level).await? {
             Some(true) => s.areas_created += 1,

@@ -8,10 +8,14 @@
 #![deny(missing_docs)]
 
 pub mod area;
+pub mod audit;
 pub mod auth;
+pub mod board;
 pub mod broker;
+pub mod bulletin;
 pub mod command;
 pub mod config;
+pub mod console;
 pub mod dispatch;
 pub mod error;
 pub mod fleet;
@@ -23,7 +27,9 @@ pub mod metrics;
 pub mod openapi;
 pub mod report;
 pub mod schedule;
+pub mod speech;
 pub mod store;
+pub mod user;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -77,6 +83,7 @@ impl Application {
             Some(t) => (t.clone(), false),
             None => (config::Secret::new(auth::generate_token()), true),
         };
+        user::bootstrap(&store, admin_token.expose()).await?;
         let listener = TcpListener::bind(settings.http_addr).await?;
         let http_addr = listener.local_addr()?;
         let public_url: Arc<str> = settings
@@ -159,6 +166,11 @@ pub fn router(state: AppState) -> Router {
         .merge(schedule::router())
         .merge(command::router())
         .merge(report::router())
+        .merge(speech::router())
+        .merge(bulletin::router())
+        .merge(board::router())
+        .merge(user::router())
+        .merge(console::router())
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }

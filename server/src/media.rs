@@ -28,7 +28,8 @@ use sqlx::any::AnyRow;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::Admin;
+use crate::auth::Caller;
+use crate::user::Role;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::store::{Store, now_ms};
@@ -428,10 +429,11 @@ async fn finish_inner(
               (status = 415, description = "`not_audio` or `unsupported_codec`"),
               (status = 422, description = "`corrupt`: truncated or damaged")))]
 async fn upload(
-    _: Admin,
+    caller: Caller,
     State(state): State<AppState>,
     mut mp: Multipart,
 ) -> Result<(StatusCode, Json<MediaResponse>)> {
+    caller.require(Role::Editor)?;
     let mut staged: Option<(Staged, String)> = None;
     let mut title: Option<String> = None;
     let limit = limit_bytes(&state);
@@ -489,6 +491,10 @@ async fn upload(
         return Err(Error::bad("missing_file", "multipart field `file` is missing"));
     };
     let (m, duplicate) = finish(&state, staged, &filename, title.as_deref()).await?;
+    if !duplicate {
+        let after = serde_json::to_value(&m).ok();
+        crate::audit::record(&state.store, &caller.username, "media.upload", &format!("media:{}", m.sha256), None, after).await;
+    }
     let status = if duplicate {
         StatusCode::OK
     } else {
@@ -507,7 +513,7 @@ pub fn body_limit(settings: &crate::Settings) -> DefaultBodyLimit {
 #[utoipa::path(get, path = "/api/v1/media", tag = "media", params(MediaFilter),
     responses((status = 200, body = [MediaResponse])))]
 async fn list_media(
-    _: Admin,
+    _: Caller,
     State(state): State<AppState>,
     Query(f): Query<MediaFilter>,
 ) -> Result<Json<Vec<MediaResponse>>> {
@@ -538,7 +544,7 @@ async fn list_media(
 #[utoipa::path(get, path = "/api/v1/media/{sha256}", tag = "media", params(("sha256" = String, Path)),
     responses((status = 200, body = MediaResponse), (status = 404)))]
 async fn get_media(
-    _: Admin,
+    _: Caller,
     State(state): State<AppState>,
     UrlPath(sha): UrlPath<String>,
 ) -> Result<Json<MediaResponse>> {
@@ -595,26 +601,63 @@ fn note_of(body: Option<Json<ReviewNote>>) -> Option<String> {
 #[utoipa::path(post, path = "/api/v1/media/{sha256}/submit", tag = "media", params(("sha256" = String, Path)),
     request_body(content = Option<ReviewNote>), responses((status = 200, body = MediaResponse), (status = 404), (status = 409)))]
 async fn submit(
-    _: Admin,
+    caller: Caller,
     State(state): State<AppState>,
     UrlPath(sha): UrlPath<String>,
     body: Option<Json<ReviewNote>>,
 ) -> Result<Json<MediaResponse>> {
-    let m = transition(&state, &sha, &["draft", "rejected"], "pending", note_of(body)).await?;
+    let m = review(&state, &caller, &sha, "submit", note_of(body)).await?;
     Ok(Json(respond(m, false)))
+}
+
+/// One review step by a caller: `submit` (editor: draft|rejected → pending), `approve` (approver:
+/// pending → approved; the admin also from draft), `reject` (approver: pending → rejected; the
+/// admin also from draft). Audited; approval tells the dispatcher.
+pub async fn review(state: &AppState, caller: &Caller, sha: &str, step: &str, note: Option<String>) -> Result<MediaRow> {
+    let admin = caller.role == Role::Admin;
+    let (from, to): (&[&str], &str) = match step {
+        "submit" => {
+            caller.require(Role::Editor)?;
+            (&["draft", "rejected"], "pending")
+        }
+        "approve" => {
+            caller.require(Role::Approver)?;
+            (if admin { &["pending", "draft"] } else { &["pending"] }, "approved")
+        }
+        "reject" => {
+            caller.require(Role::Approver)?;
+            (if admin { &["pending", "draft"] } else { &["pending"] }, "rejected")
+        }
+        _ => return Err(Error::bad("invalid_step", format!("unknown review step `{step}`"))),
+    };
+    let before = get(&state.store, sha).await?;
+    let m = transition(state, sha, from, to, note).await?;
+    if to == "approved" {
+        state.dispatch.changed(dispatch::Change::All);
+    }
+    let after = get(&state.store, sha).await?;
+    crate::audit::record(
+        &state.store,
+        &caller.username,
+        &format!("media.{step}"),
+        &format!("media:{sha}"),
+        before.and_then(|b| serde_json::to_value(b).ok()),
+        after.and_then(|a| serde_json::to_value(a).ok()),
+    )
+    .await;
+    Ok(m)
 }
 
 /// Approve for broadcast: `pending` (or, for the admin, `draft`) → `approved`.
 #[utoipa::path(post, path = "/api/v1/media/{sha256}/approve", tag = "media", params(("sha256" = String, Path)),
     request_body(content = Option<ReviewNote>), responses((status = 200, body = MediaResponse), (status = 404), (status = 409)))]
 async fn approve(
-    _: Admin,
+    caller: Caller,
     State(state): State<AppState>,
     UrlPath(sha): UrlPath<String>,
     body: Option<Json<ReviewNote>>,
 ) -> Result<Json<MediaResponse>> {
-    let m = transition(&state, &sha, &["pending", "draft"], "approved", note_of(body)).await?;
-    state.dispatch.changed(dispatch::Change::All);
+    let m = review(&state, &caller, &sha, "approve", note_of(body)).await?;
     Ok(Json(respond(m, false)))
 }
 
@@ -622,12 +665,12 @@ async fn approve(
 #[utoipa::path(post, path = "/api/v1/media/{sha256}/reject", tag = "media", params(("sha256" = String, Path)),
     request_body(content = Option<ReviewNote>), responses((status = 200, body = MediaResponse), (status = 404), (status = 409)))]
 async fn reject(
-    _: Admin,
+    caller: Caller,
     State(state): State<AppState>,
     UrlPath(sha): UrlPath<String>,
     body: Option<Json<ReviewNote>>,
 ) -> Result<Json<MediaResponse>> {
-    let m = transition(&state, &sha, &["pending", "draft"], "rejected", note_of(body)).await?;
+    let m = review(&state, &caller, &sha, "reject", note_of(body)).await?;
     Ok(Json(respond(m, false)))
 }
 

@@ -1,0 +1,623 @@
+//! Users, roles and scopes (issue 7). A user has one [`Role`] and is scoped to a set of area
+//! codes, each with its subtree (`[]` = unrestricted). Passwords are argon2id hashes; cookie
+//! sessions and API tokens are random 32-byte secrets of which only the sha256 is stored. Login
+//! attempts are kept in the database: after [`MAX_FAILURES`] failures for one username from one
+//! IP within [`LOCK_MS`], that pair is locked until the window has passed.
+//!
+//! API: `GET/POST /api/v1/users`, `PATCH /api/v1/users/{id}` (admin), `POST
+//! /api/v1/users/{id}/tokens` (admin or the user), `GET /api/v1/me`.
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{self, patch, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::auth::{Caller, generate_token};
+use crate::store::{Store, now_ms};
+use crate::{AppState, Error, Result, audit};
+
+/// Failures allowed per username and IP inside the window before the pair is locked.
+pub const MAX_FAILURES: i64 = 5;
+/// The failure window and the lock duration (15 minutes).
+pub const LOCK_MS: i64 = 15 * 60 * 1000;
+/// Session lifetime (12 hours).
+pub const SESSION_MS: i64 = 12 * 60 * 60 * 1000;
+
+/// What a user may do. `admin` may do everything; every role may read (`viewer`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Users, areas, devices, and everything else.
+    Admin,
+    /// Prepares content: uploads and submits media.
+    Editor,
+    /// A leader who approves or rejects content.
+    Approver,
+    /// Schedules and controls devices in their scope.
+    Operator,
+    /// Reads only.
+    Viewer,
+}
+
+impl Role {
+    /// All roles, most powerful first.
+    pub const ALL: [Role; 5] = [
+        Role::Admin,
+        Role::Editor,
+        Role::Approver,
+        Role::Operator,
+        Role::Viewer,
+    ];
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Editor => "editor",
+            Role::Approver => "approver",
+            Role::Operator => "operator",
+            Role::Viewer => "viewer",
+        }
+    }
+
+    /// Parse a stored name.
+    pub fn parse(s: &str) -> Result<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s).ok_or_else(|| {
+            Error::bad(
+                "invalid_role",
+                format!("`role`: `{s}` is not one of admin, editor, approver, operator, viewer"),
+            )
+        })
+    }
+
+    /// Whether this role grants `needed`.
+    pub fn grants(self, needed: Role) -> bool {
+        self == Role::Admin || self == needed || needed == Role::Viewer
+    }
+}
+
+/// A user as the API shows it (never the hash).
+#[derive(Debug, Clone, Serialize)]
+pub struct User {
+    /// Id (uuid).
+    pub id: String,
+    /// Login name.
+    pub username: String,
+    /// Shown name.
+    pub display_name: String,
+    /// Role.
+    pub role: Role,
+    /// Scope roots (`[]` = unrestricted).
+    pub areas: Vec<String>,
+    /// Whether the user may log in.
+    pub enabled: bool,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Unix ms.
+    pub updated_at: i64,
+}
+
+fn row_to_user(r: &AnyRow) -> Result<User> {
+    let areas: String = r.try_get("areas")?;
+    let role: String = r.try_get("role")?;
+    Ok(User {
+        id: r.try_get("id")?,
+        username: r.try_get("username")?,
+        display_name: r.try_get("display_name")?,
+        role: Role::parse(&role)?,
+        areas: serde_json::from_str(&areas).unwrap_or_default(),
+        enabled: r.try_get::<i64, _>("enabled")? != 0,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+const COLUMNS: &str = "id, username, display_name, role, areas, enabled, created_at, updated_at";
+
+/// sha256 hex of a secret (session ids and API tokens are stored this way).
+pub fn hash_secret(s: &str) -> String {
+    hex::encode(Sha256::digest(s.as_bytes()))
+}
+
+/// An argon2id hash (PHC string) of `password`.
+pub fn hash_password(password: &str) -> Result<String> {
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).map_err(|e| Error::Internal(format!("random: {e}")))?;
+    let salt = SaltString::encode_b64(&salt).map_err(|e| Error::Internal(format!("salt: {e}")))?;
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| Error::Internal(format!("argon2: {e}")))
+}
+
+/// Whether `password` matches the stored PHC hash.
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+        .unwrap_or(false)
+}
+
+/// Load a user by id.
+pub async fn get(store: &Store, id: &str) -> Result<Option<User>> {
+    let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id.to_string())
+        .fetch_optional(&store.pool)
+        .await?;
+    row.as_ref().map(row_to_user).transpose()
+}
+
+/// All users by username.
+pub async fn list(store: &Store) -> Result<Vec<User>> {
+    let sql = format!("SELECT {COLUMNS} FROM users ORDER BY username");
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .fetch_all(&store.pool)
+        .await?;
+    rows.iter().map(row_to_user).collect()
+}
+
+/// Body of `POST /api/v1/users` (also the console's form).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    /// Login name: 3–64 of `[a-z0-9._-]`.
+    pub username: String,
+    /// Shown name (default: the username).
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// Role.
+    pub role: Role,
+    /// Scope roots (default `[]` = unrestricted).
+    #[serde(default)]
+    pub areas: Vec<String>,
+    /// At least 8 characters.
+    pub password: String,
+}
+
+fn check_username(u: &str) -> Result<()> {
+    let ok = (3..=64).contains(&u.len())
+        && u.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::bad(
+            "invalid_username",
+            "`username` must be 3–64 characters of a-z, 0-9, `.`, `_`, `-`",
+        ))
+    }
+}
+
+fn check_password(p: &str) -> Result<()> {
+    if p.chars().count() < 8 {
+        return Err(Error::bad(
+            "weak_password",
+            "`password` must have at least 8 characters",
+        ));
+    }
+    Ok(())
+}
+
+async fn check_areas(store: &Store, areas: &[String]) -> Result<()> {
+    for a in areas {
+        if !crate::area::exists(store, a).await? {
+            return Err(Error::unprocessable(
+                "unknown_area",
+                format!("area `{a}` does not exist"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Create a user (validated); 409 if the username is taken.
+pub async fn create(store: &Store, req: NewUser) -> Result<User> {
+    let username = req.username.trim().to_string();
+    check_username(&username)?;
+    check_password(&req.password)?;
+    check_areas(store, &req.areas).await?;
+    let hash = hash_password(&req.password)?;
+    let now = now_ms();
+    let id = uuid::Uuid::new_v4().to_string();
+    let display = req
+        .display_name
+        .map(|d| d.trim().to_string())
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| username.clone());
+    let taken = sqlx::query("SELECT id FROM users WHERE username = $1")
+        .bind(username.clone())
+        .fetch_optional(&store.pool)
+        .await?;
+    if taken.is_some() {
+        return Err(Error::Conflict(format!("username `{username}` is taken")));
+    }
+    sqlx::query(
+        "INSERT INTO users (id, username, display_name, role, areas, password_hash, enabled, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8)",
+    )
+    .bind(id.clone())
+    .bind(username)
+    .bind(display.chars().take(200).collect::<String>())
+    .bind(req.role.as_str())
+    .bind(serde_json::to_string(&req.areas).unwrap_or_else(|_| "[]".into()))
+    .bind(hash)
+    .bind(now)
+    .bind(now)
+    .execute(&store.pool)
+    .await?;
+    get(store, &id)
+        .await?
+        .ok_or_else(|| Error::Internal("user vanished".into()))
+}
+
+/// Create the `admin` user on first start if there is no user at all. The password is
+/// `NGUON_ADMIN_PASSWORD` when set, else the admin bearer token.
+pub async fn bootstrap(store: &Store, admin_token: &str) -> Result<()> {
+    let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM users")
+        .fetch_one(&store.pool)
+        .await?
+        .try_get("n")?;
+    if n > 0 {
+        return Ok(());
+    }
+    let password = std::env::var("NGUON_ADMIN_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| admin_token.to_string());
+    let req = NewUser {
+        username: "admin".into(),
+        display_name: Some("Quản trị".into()),
+        role: Role::Admin,
+        areas: vec![],
+        password,
+    };
+    // The token may be shorter than the password rule; the bootstrap account is exempt from it.
+    let hash = hash_password(&req.password)?;
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO users (id, username, display_name, role, areas, password_hash, enabled, created_at, updated_at) \
+         VALUES ($1, 'admin', $2, 'admin', '[]', $3, 1, $4, $5)",
+    )
+    .bind(uuid::Uuid::new_v4().to_string())
+    .bind(req.display_name.unwrap_or_default())
+    .bind(hash)
+    .bind(now)
+    .bind(now)
+    .execute(&store.pool)
+    .await?;
+    tracing::info!("created the `admin` user (password: NGUON_ADMIN_PASSWORD or the admin token)");
+    Ok(())
+}
+
+/// Why a login failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginError {
+    /// Wrong username or password (or a disabled user).
+    BadCredentials,
+    /// Too many failures for this username from this address.
+    Locked,
+}
+
+async fn is_locked(store: &Store, username: &str, ip: &str, now: i64) -> Result<bool> {
+    let last_ok: Option<i64> =
+        sqlx::query("SELECT MAX(at) AS t FROM login_attempts WHERE username = $1 AND ip = $2 AND ok = 1")
+            .bind(username.to_string())
+            .bind(ip.to_string())
+            .fetch_one(&store.pool)
+            .await?
+            .try_get("t")?;
+    let since = (now - LOCK_MS).max(last_ok.unwrap_or(0));
+    let n: i64 = sqlx::query(
+        "SELECT COUNT(*) AS n FROM login_attempts WHERE username = $1 AND ip = $2 AND ok = 0 AND at > $3",
+    )
+    .bind(username.to_string())
+    .bind(ip.to_string())
+    .bind(since)
+    .fetch_one(&store.pool)
+    .await?
+    .try_get("n")?;
+    Ok(n >= MAX_FAILURES)
+}
+
+async fn note_attempt(store: &Store, username: &str, ip: &str, ok: bool, now: i64) -> Result<()> {
+    sqlx::query("INSERT INTO login_attempts (id, username, ip, ok, at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(uuid::Uuid::new_v4().to_string())
+        .bind(username.to_string())
+        .bind(ip.to_string())
+        .bind(i64::from(ok))
+        .bind(now)
+        .execute(&store.pool)
+        .await?;
+    Ok(())
+}
+
+/// Check a password, rate limited per username and IP. While locked the password is not even
+/// checked.
+pub async fn authenticate(
+    store: &Store,
+    username: &str,
+    password: &str,
+    ip: &str,
+) -> Result<std::result::Result<User, LoginError>> {
+    let username = username.trim().to_lowercase();
+    let now = now_ms();
+    if is_locked(store, &username, ip, now).await? {
+        note_attempt(store, &username, ip, false, now).await?;
+        return Ok(Err(LoginError::Locked));
+    }
+    let row = sqlx::query("SELECT id, password_hash, enabled FROM users WHERE username = $1")
+        .bind(username.clone())
+        .fetch_optional(&store.pool)
+        .await?;
+    let found = match row {
+        Some(r) => {
+            let hash: String = r.try_get("password_hash")?;
+            let enabled: i64 = r.try_get("enabled")?;
+            let id: String = r.try_get("id")?;
+            (verify_password(password, &hash) && enabled != 0).then_some(id)
+        }
+        None => {
+            // Spend the same time as a real check.
+            let _ = verify_password(
+                password,
+                "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXoxMjM0NTY",
+            );
+            None
+        }
+    };
+    note_attempt(store, &username, ip, found.is_some(), now).await?;
+    match found {
+        Some(id) => Ok(get(store, &id).await?.ok_or(LoginError::BadCredentials)),
+        None => Ok(Err(LoginError::BadCredentials)),
+    }
+}
+
+/// A new session: returns (session id for the cookie, csrf token).
+pub async fn create_session(store: &Store, user_id: &str) -> Result<(String, String)> {
+    let sid = generate_token();
+    let csrf = generate_token();
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO sessions (id_hash, user_id, csrf, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(hash_secret(&sid))
+    .bind(user_id.to_string())
+    .bind(csrf.clone())
+    .bind(now)
+    .bind(now + SESSION_MS)
+    .execute(&store.pool)
+    .await?;
+    // Housekeeping: drop expired sessions and old attempts.
+    sqlx::query("DELETE FROM sessions WHERE expires_at < $1")
+        .bind(now)
+        .execute(&store.pool)
+        .await?;
+    sqlx::query("DELETE FROM login_attempts WHERE at < $1")
+        .bind(now - 24 * 3600 * 1000)
+        .execute(&store.pool)
+        .await?;
+    Ok((sid, csrf))
+}
+
+/// The user and csrf token of a live session.
+pub async fn session_user(store: &Store, sid: &str) -> Result<Option<(User, String)>> {
+    let row = sqlx::query("SELECT user_id, csrf FROM sessions WHERE id_hash = $1 AND expires_at > $2")
+        .bind(hash_secret(sid))
+        .bind(now_ms())
+        .fetch_optional(&store.pool)
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let uid: String = row.try_get("user_id")?;
+    let csrf: String = row.try_get("csrf")?;
+    Ok(get(store, &uid).await?.filter(|u| u.enabled).map(|u| (u, csrf)))
+}
+
+/// End a session.
+pub async fn delete_session(store: &Store, sid: &str) -> Result<()> {
+    sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+        .bind(hash_secret(sid))
+        .execute(&store.pool)
+        .await?;
+    Ok(())
+}
+
+/// The user owning an API token.
+pub async fn token_user(store: &Store, token: &str) -> Result<Option<User>> {
+    let row = sqlx::query("SELECT id, user_id FROM api_tokens WHERE token_hash = $1 AND revoked = 0")
+        .bind(hash_secret(token))
+        .fetch_optional(&store.pool)
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let uid: String = row.try_get("user_id")?;
+    let tid: String = row.try_get("id")?;
+    sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
+        .bind(now_ms())
+        .bind(tid)
+        .execute(&store.pool)
+        .await?;
+    Ok(get(store, &uid).await?.filter(|u| u.enabled))
+}
+
+/// Body of `POST /api/v1/users/{id}/tokens`.
+#[derive(Debug, Default, Deserialize)]
+pub struct NewToken {
+    /// A label.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// Answer of `POST /api/v1/users/{id}/tokens`: the token is shown once.
+#[derive(Debug, Serialize)]
+pub struct IssuedToken {
+    /// Token id.
+    pub id: String,
+    /// The bearer token (store it now: only its hash is kept).
+    pub token: String,
+}
+
+/// Issue an API token for a user.
+pub async fn issue_token(store: &Store, user_id: &str, name: &str) -> Result<IssuedToken> {
+    let token = generate_token();
+    let id = uuid::Uuid::new_v4().to_string();
+    sqlx::query("INSERT INTO api_tokens (id, user_id, name, token_hash, created_at, revoked) VALUES ($1, $2, $3, $4, $5, 0)")
+        .bind(id.clone())
+        .bind(user_id.to_string())
+        .bind(name.chars().take(100).collect::<String>())
+        .bind(hash_secret(&token))
+        .bind(now_ms())
+        .execute(&store.pool)
+        .await?;
+    Ok(IssuedToken { id, token })
+}
+
+/// Changes of `PATCH /api/v1/users/{id}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserPatch {
+    /// New shown name.
+    pub display_name: Option<String>,
+    /// New role.
+    pub role: Option<Role>,
+    /// New scope roots.
+    pub areas: Option<Vec<String>>,
+    /// New password.
+    pub password: Option<String>,
+    /// Enable or disable (disabling ends the user's sessions).
+    pub enabled: Option<bool>,
+}
+
+/// Apply a patch; returns (before, after).
+pub async fn update(store: &Store, id: &str, p: UserPatch) -> Result<(User, User)> {
+    let before = get(store, id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("user `{id}`")))?;
+    if let Some(a) = &p.areas {
+        check_areas(store, a).await?;
+    }
+    let hash = match &p.password {
+        Some(pw) => {
+            check_password(pw)?;
+            Some(hash_password(pw)?)
+        }
+        None => None,
+    };
+    sqlx::query(
+        "UPDATE users SET display_name = $1, role = $2, areas = $3, enabled = $4, \
+         password_hash = COALESCE($5, password_hash), updated_at = $6 WHERE id = $7",
+    )
+    .bind(
+        p.display_name
+            .clone()
+            .unwrap_or_else(|| before.display_name.clone()),
+    )
+    .bind(p.role.unwrap_or(before.role).as_str())
+    .bind(serde_json::to_string(p.areas.as_ref().unwrap_or(&before.areas)).unwrap_or_else(|_| "[]".into()))
+    .bind(i64::from(p.enabled.unwrap_or(before.enabled)))
+    .bind(hash)
+    .bind(now_ms())
+    .bind(id.to_string())
+    .execute(&store.pool)
+    .await?;
+    if p.enabled == Some(false) || p.password.is_some() {
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+            .bind(id.to_string())
+            .execute(&store.pool)
+            .await?;
+    }
+    let after = get(store, id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("user `{id}`")))?;
+    Ok((before, after))
+}
+
+/// Routes of this module.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/users", routing::get(list_users).post(create_user))
+        .route("/api/v1/users/{id}", patch(patch_user))
+        .route("/api/v1/users/{id}/tokens", post(create_token))
+        .route("/api/v1/me", routing::get(me))
+}
+
+async fn list_users(caller: Caller, State(state): State<AppState>) -> Result<Json<Vec<User>>> {
+    caller.require(Role::Admin)?;
+    Ok(Json(list(&state.store).await?))
+}
+
+async fn create_user(
+    caller: Caller,
+    State(state): State<AppState>,
+    Json(req): Json<NewUser>,
+) -> Result<(StatusCode, Json<User>)> {
+    caller.require(Role::Admin)?;
+    let u = create(&state.store, req).await?;
+    audit::record(
+        &state.store,
+        &caller.username,
+        "user.create",
+        &format!("user:{}", u.username),
+        None,
+        Some(json!(u)),
+    )
+    .await;
+    Ok((StatusCode::CREATED, Json(u)))
+}
+
+async fn patch_user(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Json(p): Json<UserPatch>,
+) -> Result<Json<User>> {
+    caller.require(Role::Admin)?;
+    let (before, after) = update(&state.store, &id, p).await?;
+    audit::record(
+        &state.store,
+        &caller.username,
+        "user.update",
+        &format!("user:{}", after.username),
+        Some(json!(before)),
+        Some(json!(after)),
+    )
+    .await;
+    Ok(Json(after))
+}
+
+async fn create_token(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Option<Json<NewToken>>,
+) -> Result<(StatusCode, Json<IssuedToken>)> {
+    if caller.user_id != id {
+        caller.require(Role::Admin)?;
+    }
+    let u = get(&state.store, &id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("user `{id}`")))?;
+    let name = body.and_then(|Json(b)| b.name).unwrap_or_else(|| "api".into());
+    let t = issue_token(&state.store, &u.id, &name).await?;
+    audit::record(
+        &state.store,
+        &caller.username,
+        "token.create",
+        &format!("user:{}", u.username),
+        None,
+        Some(json!({"token_id": t.id, "name": name})),
+    )
+    .await;
+    Ok((StatusCode::CREATED, Json(t)))
+}
+
+async fn me(caller: Caller) -> Json<serde_json::Value> {
+    Json(
+        json!({"user_id": caller.user_id, "username": caller.username, "role": caller.role, "scope_areas": caller.scope_areas}),
+    )
+}

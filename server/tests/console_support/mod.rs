@@ -1,0 +1,399 @@
+//! Helpers for the console tests (issue 7): users made through the API, a cookie-carrying login
+//! through the real login form, a tiny WAV file, and a small WebDriver client for headless
+//! Chromium (plain HTTP + JSON with reqwest, as `board_browser.rs` does).
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use base64::Engine;
+use serde_json::{Value, json};
+
+use crate::common::{TestApp, free_port, json as body};
+
+/// Create a user through the API (admin token); returns its id.
+pub async fn user(app: &TestApp, username: &str, role: &str, areas: &[&str], password: &str) -> String {
+    let (s, b) = body(
+        app.post_json(
+            "/api/v1/users",
+            &json!({"username": username, "display_name": format!("Người dùng {username}"), "role": role, "areas": areas, "password": password}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(s, 201, "create user {username}: {b}");
+    b["id"].as_str().unwrap().to_string()
+}
+
+/// An API token for a user (issued with the admin token).
+pub async fn token(app: &TestApp, user_id: &str) -> String {
+    let (s, b) = body(
+        app.post_json(
+            &format!("/api/v1/users/{user_id}/tokens"),
+            &json!({"name": "test"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    b["token"].as_str().unwrap().to_string()
+}
+
+/// `application/x-www-form-urlencoded` body of `pairs`.
+pub fn form_body(pairs: &[(&str, &str)]) -> String {
+    fn enc(s: &str) -> String {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    (b as char).to_string()
+                }
+                b' ' => "+".to_string(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    }
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Extension: `.form_pairs(&[...])` on a request builder (reqwest's `form` feature is off).
+pub trait FormExt {
+    /// Send `pairs` as a urlencoded form.
+    fn form_pairs(self, pairs: &[(&str, &str)]) -> Self;
+}
+
+impl FormExt for reqwest::RequestBuilder {
+    fn form_pairs(self, pairs: &[(&str, &str)]) -> Self {
+        self.header("content-type", "application/x-www-form-urlencoded")
+            .body(form_body(pairs))
+    }
+}
+
+/// A client that never follows redirects (tests look at them).
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The value of cookie `name` set by a response.
+pub fn set_cookie(resp: &reqwest::Response, name: &str) -> Option<String> {
+    resp.headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(';').next())
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+/// The `value` of the first hidden input named `name` in an HTML page.
+pub fn hidden(html: &str, name: &str) -> String {
+    let pat = format!("name=\"{name}\" value=\"");
+    let i = html
+        .find(&pat)
+        .unwrap_or_else(|| panic!("no hidden `{name}` in page"));
+    let rest = &html[i + pat.len()..];
+    rest[..rest.find('"').unwrap()].to_string()
+}
+
+/// Try a login through the form; returns the response (303 with a session cookie on success).
+pub async fn try_login(
+    app: &TestApp,
+    c: &reqwest::Client,
+    username: &str,
+    password: &str,
+) -> reqwest::Response {
+    let page = c.get(app.url("/console/login")).send().await.unwrap();
+    let login_csrf = set_cookie(&page, "nguon_login_csrf").expect("login csrf cookie");
+    let html = page.text().await.unwrap();
+    let field = hidden(&html, "csrf");
+    assert_eq!(field, login_csrf);
+    c.post(app.url("/console/login"))
+        .header("cookie", format!("nguon_login_csrf={login_csrf}"))
+        .form_pairs(&[
+            ("csrf", field.as_str()),
+            ("username", username),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A logged-in console session.
+pub struct Session {
+    /// Cookie header value.
+    pub cookie: String,
+    /// The session's CSRF token (read from a page).
+    pub csrf: String,
+}
+
+/// Log in (must succeed) and read the CSRF token from the dashboard.
+pub async fn login(app: &TestApp, c: &reqwest::Client, username: &str, password: &str) -> Session {
+    let r = try_login(app, c, username, password).await;
+    assert_eq!(r.status(), 303, "login of {username}");
+    let sid = set_cookie(&r, "nguon_session").expect("session cookie");
+    let cookie = format!("nguon_session={sid}");
+    let html = c
+        .get(app.url("/console"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = hidden(&html, "csrf");
+    Session { cookie, csrf }
+}
+
+/// A 16-bit mono 8 kHz WAV of `secs` seconds of a 440 Hz tone.
+pub fn wav(secs: u32) -> Vec<u8> {
+    let rate = 8000u32;
+    let n = rate * secs;
+    let mut v = Vec::with_capacity(44 + 2 * n as usize);
+    v.extend_from_slice(b"RIFF");
+    v.extend_from_slice(&(36 + 2 * n).to_le_bytes());
+    v.extend_from_slice(b"WAVEfmt ");
+    v.extend_from_slice(&16u32.to_le_bytes());
+    v.extend_from_slice(&1u16.to_le_bytes());
+    v.extend_from_slice(&1u16.to_le_bytes());
+    v.extend_from_slice(&rate.to_le_bytes());
+    v.extend_from_slice(&(rate * 2).to_le_bytes());
+    v.extend_from_slice(&2u16.to_le_bytes());
+    v.extend_from_slice(&16u16.to_le_bytes());
+    v.extend_from_slice(b"data");
+    v.extend_from_slice(&(2 * n).to_le_bytes());
+    for i in 0..n {
+        let s = ((i as f32 * 440.0 * std::f32::consts::TAU / rate as f32).sin() * 8000.0) as i16;
+        v.extend_from_slice(&s.to_le_bytes());
+    }
+    v
+}
+
+/// Where screenshots go.
+pub fn artifacts() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts/console");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// chromedriver + headless Chromium over WebDriver.
+pub struct Driver {
+    child: Child,
+    base: String,
+    session: String,
+    http: reqwest::Client,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Driver {
+    /// Start chromedriver on a free port and open a session.
+    pub async fn start() -> Driver {
+        let port = free_port();
+        let child = Command::new("/usr/bin/chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let base = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = http.get(format!("{base}/status")).send().await {
+                if r.status().is_success() {
+                    break;
+                }
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "chromedriver did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let profile = tempfile::tempdir().expect("profile dir");
+        let caps = json!({"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {
+            "binary": "/usr/bin/chromium",
+            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                     "--window-size=1280,900", format!("--user-data-dir={}", profile.path().display())]}}}});
+        let r: Value = http
+            .post(format!("{base}/session"))
+            .json(&caps)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let session = r["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("new session: {r}"))
+            .to_string();
+        Driver {
+            child,
+            base,
+            session,
+            http,
+            _profile: profile,
+        }
+    }
+
+    async fn cmd(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}/session/{}{path}", self.base, self.session);
+        let mut req = self.http.request(method, url);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let v: Value = req
+            .send()
+            .await
+            .expect("webdriver")
+            .json()
+            .await
+            .expect("webdriver json");
+        if v["value"].get("error").is_some() {
+            panic!("webdriver {path}: {v}");
+        }
+        v["value"].clone()
+    }
+
+    /// Navigate.
+    pub async fn goto(&self, url: &str) {
+        self.cmd(reqwest::Method::POST, "/url", Some(json!({"url": url})))
+            .await;
+    }
+
+    /// Run a script (`arguments` unused).
+    pub async fn eval(&self, script: &str) -> Value {
+        self.cmd(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({"script": script, "args": []})),
+        )
+        .await
+    }
+
+    /// The page's visible text.
+    pub async fn text(&self) -> String {
+        self.eval("return document.body.innerText")
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// The current path.
+    pub async fn path(&self) -> String {
+        self.eval("return location.pathname + location.search")
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// Find an element by CSS selector.
+    pub async fn find(&self, css: &str) -> String {
+        let v = self
+            .cmd(
+                reqwest::Method::POST,
+                "/element",
+                Some(json!({"using": "css selector", "value": css})),
+            )
+            .await;
+        v.as_object()
+            .and_then(|o| o.values().next())
+            .and_then(|x| x.as_str())
+            .unwrap()
+            .to_string()
+    }
+
+    /// Type into an element (for a file input: the file path).
+    pub async fn type_into(&self, css: &str, text: &str) {
+        let id = self.find(css).await;
+        self.cmd(
+            reqwest::Method::POST,
+            &format!("/element/{id}/value"),
+            Some(json!({"text": text})),
+        )
+        .await;
+    }
+
+    /// Click an element.
+    pub async fn click(&self, css: &str) {
+        let id = self.find(css).await;
+        self.cmd(
+            reqwest::Method::POST,
+            &format!("/element/{id}/click"),
+            Some(json!({})),
+        )
+        .await;
+    }
+
+    /// Save a screenshot as `target/test-artifacts/console/<name>.png`.
+    pub async fn screenshot(&self, name: &str) {
+        let b64 = self.cmd(reqwest::Method::GET, "/screenshot", None).await;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(b64.as_str().unwrap())
+            .unwrap();
+        std::fs::write(artifacts().join(format!("{name}.png")), png).unwrap();
+    }
+
+    /// Wait until `script` returns true; panic with the page text after `limit`.
+    pub async fn wait_for(&self, what: &str, script: &str, limit: Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            if self.eval(script).await == Value::Bool(true) {
+                return;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!(
+                    "{what} not seen within {limit:?}; at {}; page text: {}",
+                    self.path().await,
+                    self.text().await
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Log in through the form and wait for the dashboard.
+    pub async fn login(&self, base: &str, username: &str, password: &str) {
+        self.goto(&format!("{base}/console/login")).await;
+        self.type_into("#username", username).await;
+        self.type_into("#password", password).await;
+        self.click("#login").await;
+        self.wait_for(
+            "the dashboard",
+            "return location.pathname === '/console' && !!document.getElementById('whoami')",
+            Duration::from_secs(20),
+        )
+        .await;
+    }
+
+    /// Log out with the header button.
+    pub async fn logout(&self) {
+        self.click("#logout").await;
+        self.wait_for(
+            "the login page",
+            "return location.pathname === '/console/login'",
+            Duration::from_secs(20),
+        )
+        .await;
+    }
+}
