@@ -1,15 +1,942 @@
-//! TODO(schedule): stub awaiting implementation.
+//! Schedules: a playlist of approved media, a target set (areas with their descendants, and single
+//! devices), a priority and a rule (`once` at a local time, or a 5-field cron pattern) evaluated in
+//! an IANA time zone. The rule is evaluated in local time with croner + chrono-tz and converted to
+//! UTC, so occurrences follow daylight-saving changes (see `docs/scheduling.md` for the gap and
+//! overlap behaviour). Creating, enabling, disabling or deleting a schedule writes the schedule
+//! and a dispatch outbox row in one transaction, then wakes the dispatcher.
 
-use axum::Router;
+use std::collections::{BTreeSet, HashMap};
+use std::str::FromStr;
 
-use crate::AppState;
+use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, Duration, LocalResult, NaiveDateTime, TimeZone, Timelike, Utc};
+use chrono_tz::Tz;
+use croner::{Cron, Direction};
+use nguon_protocol::{OnPreempt, Priority};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use utoipa::ToSchema;
+
+use crate::auth::Admin;
+use crate::dispatch::{self, Change};
+use crate::store::{from_ms, now_ms};
+use crate::{AppState, Error, Result, Store};
+
+/// Most occurrences one schedule contributes to one evaluation window.
+pub const MAX_OCCURRENCES: usize = 2_000;
+/// Overlap warnings listed in a response (the total is always given).
+const MAX_WARNINGS: usize = 20;
+
+/// A JSON body whose errors become `400 invalid_body` naming the field.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = Error;
+    async fn from_request(req: Request, state: &S) -> Result<Self, Error> {
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| Error::bad("invalid_body", e.to_string()))?;
+        let de = &mut serde_json::Deserializer::from_slice(&bytes);
+        serde_path_to_error::deserialize(de).map(ApiJson).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            if path == "." || path.is_empty() {
+                Error::bad("invalid_body", inner.to_string())
+            } else {
+                Error::bad("invalid_body", format!("`{path}`: {inner}"))
+            }
+        })
+    }
+}
+
+/// A validated 5-field cron pattern (minute hour day-of-month month day-of-week).
+#[derive(Debug, Clone)]
+pub struct CronRule {
+    text: String,
+    cron: Cron,
+}
+
+impl CronRule {
+    /// Parse, refusing anything but exactly five fields; the error names the problem.
+    pub fn parse(s: &str) -> std::result::Result<CronRule, String> {
+        let text = s.split_whitespace().collect::<Vec<_>>().join(" ");
+        let n = text.split(' ').filter(|f| !f.is_empty()).count();
+        if n != 5 {
+            return Err(format!(
+                "cron pattern `{s}` has {n} fields; expected 5 (minute hour day-of-month month day-of-week)"
+            ));
+        }
+        let cron = Cron::from_str(&text).map_err(|e| format!("cron pattern `{s}`: {e}"))?;
+        Ok(CronRule { text, cron })
+    }
+    /// The normalised pattern.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+/// When a schedule plays, as sent by a client.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RuleSpec {
+    /// Once, at a local date-time in the schedule's time zone (`2026-12-01T06:30:00`).
+    Once {
+        /// Local date-time without offset.
+        at: String,
+    },
+    /// A 5-field cron pattern evaluated in the schedule's time zone.
+    Cron {
+        /// E.g. `30 6 * * 1-5`.
+        cron: String,
+    },
+}
+
+/// A validated rule.
+#[derive(Debug, Clone)]
+pub enum Rule {
+    /// One local instant.
+    Once(NaiveDateTime),
+    /// A cron pattern.
+    Cron(Box<CronRule>),
+}
+
+impl Rule {
+    /// Validate a client rule.
+    pub fn parse(spec: &RuleSpec) -> Result<Rule> {
+        match spec {
+            RuleSpec::Once { at } => {
+                let t = [
+                    "%Y-%m-%dT%H:%M:%S%.f",
+                    "%Y-%m-%dT%H:%M",
+                    "%Y-%m-%d %H:%M:%S",
+                    "%Y-%m-%d %H:%M",
+                ]
+                .iter()
+                .find_map(|f| NaiveDateTime::parse_from_str(at, f).ok())
+                .ok_or_else(|| {
+                    Error::bad(
+                        "invalid_rule",
+                        format!(
+                            "`rule.at`: `{at}` is not a local date-time like 2026-12-01T06:30:00 (no offset)"
+                        ),
+                    )
+                })?;
+                Ok(Rule::Once(t))
+            }
+            RuleSpec::Cron { cron } => CronRule::parse(cron)
+                .map(|c| Rule::Cron(Box::new(c)))
+                .map_err(|m| Error::bad("invalid_cron", m)),
+        }
+    }
+
+    /// The client form.
+    pub fn spec(&self) -> RuleSpec {
+        match self {
+            Rule::Once(t) => RuleSpec::Once {
+                at: t.format("%Y-%m-%dT%H:%M:%S").to_string(),
+            },
+            Rule::Cron(c) => RuleSpec::Cron { cron: c.text.clone() },
+        }
+    }
+
+    /// Instants in `[from, to)`, evaluated in local time in `tz` and converted to UTC, at most `limit`.
+    pub fn occurrences(
+        &self,
+        tz: Tz,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: usize,
+    ) -> Vec<DateTime<Utc>> {
+        match self {
+            Rule::Once(t) => {
+                let at = local_to_utc(tz, *t);
+                if at >= from && at < to {
+                    vec![at]
+                } else {
+                    Vec::new()
+                }
+            }
+            Rule::Cron(c) => c
+                .cron
+                .iter_from(from.with_timezone(&tz), Direction::Forward)
+                .map(|t| t.with_timezone(&Utc))
+                .take_while(|t| *t < to)
+                .take(limit)
+                .collect(),
+        }
+    }
+}
+
+/// A local date-time to UTC the way croner treats fixed times: in a fall-back overlap the first
+/// (earlier) instant; in a spring-forward gap the first valid minute after the gap.
+pub fn local_to_utc(tz: Tz, t: NaiveDateTime) -> DateTime<Utc> {
+    let mut probe = t;
+    for _ in 0..(26 * 60) {
+        match tz.from_local_datetime(&probe) {
+            LocalResult::Single(x) => return x.with_timezone(&Utc),
+            LocalResult::Ambiguous(a, _) => return a.with_timezone(&Utc),
+            LocalResult::None => {
+                probe = probe.with_second(0).unwrap_or(probe) + Duration::minutes(1);
+            }
+        }
+    }
+    Utc.from_utc_datetime(&t)
+}
+
+/// Who a schedule is for.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Targets {
+    /// Area codes; each includes its descendants.
+    #[serde(default)]
+    pub areas: Vec<String>,
+    /// Device ids.
+    #[serde(default)]
+    pub devices: Vec<String>,
+}
+
+/// `POST /api/v1/schedules` body.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewSchedule {
+    /// Human title.
+    pub title: String,
+    /// Ordered playlist of approved media, by sha256.
+    pub media: Vec<String>,
+    /// Target areas and devices.
+    pub targets: Targets,
+    /// `normal` (default), `priority` or `emergency`.
+    #[serde(default)]
+    #[schema(value_type = String, example = "normal")]
+    pub priority: Priority,
+    /// When it plays.
+    pub rule: RuleSpec,
+    /// IANA time zone of the rule (default: the server's `time_zone`).
+    #[serde(default)]
+    pub time_zone: Option<String>,
+    /// Not before (RFC 3339).
+    #[serde(default)]
+    pub valid_from: Option<DateTime<Utc>>,
+    /// Not after (RFC 3339).
+    #[serde(default)]
+    pub valid_until: Option<DateTime<Utc>>,
+    /// Volume 0–100 (default 80).
+    #[serde(default)]
+    pub volume: Option<u8>,
+    /// Playlist repetitions ≥ 1 (default 1).
+    #[serde(default)]
+    pub repeat: Option<u32>,
+    /// `interrupt` (default) or `resume`.
+    #[serde(default)]
+    #[schema(value_type = String, example = "interrupt")]
+    pub on_preempt: OnPreempt,
+}
+
+/// A stored schedule.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Schedule {
+    /// Id (uuid).
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Playlist.
+    pub media: Vec<String>,
+    /// Targets.
+    pub targets: Targets,
+    /// Priority.
+    #[schema(value_type = String)]
+    pub priority: Priority,
+    /// Rule.
+    pub rule: RuleSpec,
+    /// IANA time zone.
+    pub time_zone: String,
+    /// Not before.
+    pub valid_from: Option<DateTime<Utc>>,
+    /// Not after.
+    pub valid_until: Option<DateTime<Utc>>,
+    /// Volume.
+    pub volume: u8,
+    /// Repetitions.
+    pub repeat: u32,
+    /// Preemption behaviour.
+    #[schema(value_type = String)]
+    pub on_preempt: OnPreempt,
+    /// Whether it is dispatched.
+    pub enabled: bool,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+    #[serde(skip)]
+    #[schema(ignore)]
+    /// Validated rule.
+    pub(crate) parsed_rule: Option<Rule>,
+    #[serde(skip)]
+    #[schema(ignore)]
+    /// Parsed time zone.
+    pub(crate) tz: Option<Tz>,
+}
+
+impl Schedule {
+    /// Occurrence instants in `[from, to)` inside the validity window.
+    pub fn occurrences(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+        let (Some(rule), Some(tz)) = (&self.parsed_rule, self.tz) else {
+            return Vec::new();
+        };
+        let from = self.valid_from.map_or(from, |v| v.max(from));
+        let to = self
+            .valid_until
+            .map_or(to, |v| (v + Duration::milliseconds(1)).min(to));
+        if to <= from {
+            return Vec::new();
+        }
+        rule.occurrences(tz, from, to, MAX_OCCURRENCES)
+    }
+}
+
+/// One occurrence in UTC and local time.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Occurrence {
+    /// UTC instant.
+    pub utc: DateTime<Utc>,
+    /// The same instant in the schedule's time zone (RFC 3339 with offset).
+    pub local: String,
+}
+
+/// An overlap at the same priority on the same device.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Overlap {
+    /// Device.
+    pub device: String,
+    /// The other schedule.
+    pub schedule_id: String,
+    /// Start of this schedule's occurrence (UTC).
+    pub at: DateTime<Utc>,
+    /// Start of the other schedule's occurrence (UTC).
+    pub other_at: DateTime<Utc>,
+}
+
+/// Warnings on creation.
+#[derive(Debug, Clone, Serialize, ToSchema, Default)]
+pub struct Warnings {
+    /// The first overlaps found in the look-ahead window.
+    pub overlaps: Vec<Overlap>,
+    /// How many (device, occurrence pair) overlaps there are in total.
+    pub overlap_count: usize,
+}
+
+/// The `201` answer.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Created {
+    /// The schedule.
+    pub schedule: Schedule,
+    /// Next occurrences (up to 10) in the look-ahead window.
+    pub next_occurrences: Vec<Occurrence>,
+    /// Overlap warnings.
+    pub warnings: Warnings,
+}
+
+fn occurrence(tz: Tz, t: DateTime<Utc>) -> Occurrence {
+    Occurrence {
+        utc: t,
+        local: t.with_timezone(&tz).to_rfc3339(),
+    }
+}
+
+/// Media rows needed by schedules: `(size, duration_ms, approved)`.
+pub(crate) async fn media_info(store: &Store, shas: &[String]) -> Result<HashMap<String, (i64, i64, bool)>> {
+    let mut out = HashMap::new();
+    for sha in shas {
+        if out.contains_key(sha) {
+            continue;
+        }
+        if let Some(m) = crate::media::get(store, sha).await? {
+            out.insert(sha.clone(), (m.size, m.duration_ms, m.status == "approved"));
+        }
+    }
+    Ok(out)
+}
+
+/// 422 `media_not_approved` naming the first sha that is missing or not approved.
+pub(crate) async fn require_approved(
+    store: &Store,
+    shas: &[String],
+) -> Result<HashMap<String, (i64, i64, bool)>> {
+    if shas.is_empty() {
+        return Err(Error::unprocessable(
+            "media_required",
+            "`media` must list at least one sha256",
+        ));
+    }
+    let info = media_info(store, shas).await?;
+    for sha in shas {
+        match info.get(sha) {
+            Some((_, _, true)) => {}
+            Some(_) => {
+                return Err(Error::unprocessable(
+                    "media_not_approved",
+                    format!("media {sha} is not approved"),
+                ));
+            }
+            None => {
+                return Err(Error::unprocessable(
+                    "media_not_approved",
+                    format!("media {sha} does not exist"),
+                ));
+            }
+        }
+    }
+    Ok(info)
+}
+
+/// Validate and store a schedule (and its outbox row, in one transaction), then wake the dispatcher.
+pub async fn create(state: &AppState, req: NewSchedule) -> Result<Created> {
+    let title = req.title.trim().to_string();
+    if title.is_empty() || title.chars().count() > 200 {
+        return Err(Error::bad("invalid_title", "`title` must be 1–200 characters"));
+    }
+    let rule = Rule::parse(&req.rule)?;
+    let tz_name = req
+        .time_zone
+        .clone()
+        .unwrap_or_else(|| state.settings.time_zone.clone());
+    let tz: Tz = tz_name.parse().map_err(|_| {
+        Error::bad(
+            "invalid_time_zone",
+            format!("`time_zone`: `{tz_name}` is not an IANA time zone"),
+        )
+    })?;
+    if let (Some(a), Some(b)) = (req.valid_from, req.valid_until)
+        && b <= a
+    {
+        return Err(Error::bad(
+            "invalid_validity",
+            "`valid_until` must be after `valid_from`",
+        ));
+    }
+    let volume = req.volume.unwrap_or(80);
+    if volume > 100 {
+        return Err(Error::bad("invalid_volume", "`volume` must be 0–100"));
+    }
+    let repeat = req.repeat.unwrap_or(1);
+    if !(1..=100).contains(&repeat) {
+        return Err(Error::bad("invalid_repeat", "`repeat` must be 1–100"));
+    }
+    if req.targets.areas.is_empty() && req.targets.devices.is_empty() {
+        return Err(Error::unprocessable(
+            "targets_required",
+            "`targets` must name at least one area or device",
+        ));
+    }
+    let areas: BTreeSet<String> = req.targets.areas.iter().cloned().collect();
+    let devices: BTreeSet<String> = req.targets.devices.iter().cloned().collect();
+    for a in &areas {
+        if !crate::area::exists(&state.store, a).await? {
+            return Err(Error::unprocessable(
+                "unknown_area",
+                format!("area `{a}` does not exist"),
+            ));
+        }
+    }
+    for d in &devices {
+        let found = sqlx::query("SELECT id FROM devices WHERE id = $1")
+            .bind(d.clone())
+            .fetch_optional(&state.store.pool)
+            .await?;
+        if found.is_none() {
+            return Err(Error::unprocessable(
+                "unknown_device",
+                format!("device `{d}` does not exist"),
+            ));
+        }
+    }
+    let media_rows = require_approved(&state.store, &req.media).await?;
+    let now = now_ms();
+    let id = uuid::Uuid::now_v7().to_string();
+    let schedule = Schedule {
+        id: id.clone(),
+        title,
+        media: req.media.clone(),
+        targets: Targets {
+            areas: areas.iter().cloned().collect(),
+            devices: devices.iter().cloned().collect(),
+        },
+        priority: req.priority,
+        rule: rule.spec(),
+        time_zone: tz_name,
+        valid_from: req.valid_from,
+        valid_until: req.valid_until,
+        volume,
+        repeat,
+        on_preempt: req.on_preempt,
+        enabled: true,
+        created_at: from_ms(now),
+        updated_at: from_ms(now),
+        parsed_rule: Some(rule),
+        tz: Some(tz),
+    };
+    let change = Change::targets(&schedule.targets);
+    let mut tx = state.store.pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO schedules (id, title, media, priority, rule, time_zone, valid_from, valid_until, volume, \
+         repeat_count, on_preempt, enabled, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $13)",
+    )
+    .bind(id.clone())
+    .bind(schedule.title.clone())
+    .bind(serde_json::to_string(&schedule.media).map_err(|e| Error::Internal(e.to_string()))?)
+    .bind(schedule.priority.as_str())
+    .bind(serde_json::to_string(&schedule.rule).map_err(|e| Error::Internal(e.to_string()))?)
+    .bind(schedule.time_zone.clone())
+    .bind(schedule.valid_from.map(|t| t.timestamp_millis()))
+    .bind(schedule.valid_until.map(|t| t.timestamp_millis()))
+    .bind(volume as i64)
+    .bind(repeat as i64)
+    .bind(on_preempt_str(schedule.on_preempt))
+    .bind(now)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    for (kind, list) in [
+        ("area", &schedule.targets.areas),
+        ("device", &schedule.targets.devices),
+    ] {
+        for t in list {
+            sqlx::query("INSERT INTO schedule_targets (schedule_id, kind, target) VALUES ($1, $2, $3)")
+                .bind(id.clone())
+                .bind(kind)
+                .bind(t.clone())
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
+    dispatch::outbox_insert(&mut tx, &change).await?;
+    tx.commit().await?;
+    state.dispatch.changed(change);
+
+    let now_t = Utc::now();
+    let end = now_t + Duration::hours(state.settings.lookahead_hours as i64);
+    let occ = schedule.occurrences(now_t, end);
+    let next_occurrences = occ.iter().take(10).map(|t| occurrence(tz, *t)).collect();
+    let duration = playlist_ms(&schedule.media, |s| media_rows.get(s).map(|m| m.1)) * repeat as i64;
+    let warnings = overlaps(state, &schedule, &occ, duration, now_t, end)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "overlap check failed");
+            Warnings::default()
+        });
+    Ok(Created {
+        schedule,
+        next_occurrences,
+        warnings,
+    })
+}
+
+fn playlist_ms(media: &[String], dur: impl Fn(&str) -> Option<i64>) -> i64 {
+    media.iter().map(|s| dur(s).unwrap_or(0)).sum::<i64>().max(1)
+}
+
+fn on_preempt_str(o: OnPreempt) -> &'static str {
+    match o {
+        OnPreempt::Interrupt => "interrupt",
+        OnPreempt::Resume => "resume",
+    }
+}
+
+async fn overlaps(
+    state: &AppState,
+    new: &Schedule,
+    occ: &[DateTime<Utc>],
+    duration: i64,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Warnings> {
+    let mut w = Warnings::default();
+    if occ.is_empty() {
+        return Ok(w);
+    }
+    let others: Vec<Schedule> = load_all(&state.store, true)
+        .await?
+        .into_iter()
+        .filter(|s| s.id != new.id && s.priority == new.priority)
+        .collect();
+    if others.is_empty() {
+        return Ok(w);
+    }
+    let fleet = dispatch::Fleet::load(&state.store).await?;
+    let mine = fleet.devices_for(&new.targets);
+    let all_media: Vec<String> = others.iter().flat_map(|s| s.media.iter().cloned()).collect();
+    let info = media_info(&state.store, &all_media).await?;
+    for other in &others {
+        let od = playlist_ms(&other.media, |s| info.get(s).map(|m| m.1)) * other.repeat as i64;
+        let oocc = other.occurrences(from - Duration::milliseconds(od), to);
+        let mut pairs = Vec::new();
+        for a in occ {
+            let a_end = *a + Duration::milliseconds(duration);
+            for b in &oocc {
+                let b_end = *b + Duration::milliseconds(od);
+                if *a < b_end && *b < a_end {
+                    pairs.push((*a, *b));
+                }
+            }
+        }
+        if pairs.is_empty() {
+            continue;
+        }
+        let theirs = fleet.devices_for(&other.targets);
+        for d in mine.intersection(&theirs) {
+            for (a, b) in &pairs {
+                w.overlap_count += 1;
+                if w.overlaps.len() < MAX_WARNINGS {
+                    w.overlaps.push(Overlap {
+                        device: d.clone(),
+                        schedule_id: other.id.clone(),
+                        at: *a,
+                        other_at: *b,
+                    });
+                }
+            }
+        }
+    }
+    Ok(w)
+}
+
+fn row_to_schedule(r: &sqlx::any::AnyRow) -> Result<Schedule> {
+    let media: String = r.try_get("media")?;
+    let rule: String = r.try_get("rule")?;
+    let priority: String = r.try_get("priority")?;
+    let on_preempt: String = r.try_get("on_preempt")?;
+    let tz_name: String = r.try_get("time_zone")?;
+    let spec: RuleSpec =
+        serde_json::from_str(&rule).map_err(|e| Error::Internal(format!("stored rule: {e}")))?;
+    let parsed_rule = Rule::parse(&spec).ok();
+    Ok(Schedule {
+        id: r.try_get("id")?,
+        title: r.try_get("title")?,
+        media: serde_json::from_str(&media).map_err(|e| Error::Internal(format!("stored media: {e}")))?,
+        targets: Targets::default(),
+        priority: priority.parse().unwrap_or_default(),
+        rule: spec,
+        tz: tz_name.parse().ok(),
+        time_zone: tz_name,
+        valid_from: r.try_get::<Option<i64>, _>("valid_from")?.map(from_ms),
+        valid_until: r.try_get::<Option<i64>, _>("valid_until")?.map(from_ms),
+        volume: r.try_get::<i64, _>("volume")?.clamp(0, 100) as u8,
+        repeat: r.try_get::<i64, _>("repeat_count")?.max(1) as u32,
+        on_preempt: if on_preempt == "resume" {
+            OnPreempt::Resume
+        } else {
+            OnPreempt::Interrupt
+        },
+        enabled: r.try_get::<i64, _>("enabled")? != 0,
+        created_at: from_ms(r.try_get("created_at")?),
+        updated_at: from_ms(r.try_get("updated_at")?),
+        parsed_rule,
+    })
+}
+
+const COLUMNS: &str = "id, title, media, priority, rule, time_zone, valid_from, valid_until, volume, repeat_count, \
+                       on_preempt, enabled, created_at, updated_at";
+
+/// Every schedule (or only enabled ones) with its targets: two queries.
+pub async fn load_all(store: &Store, only_enabled: bool) -> Result<Vec<Schedule>> {
+    let sql = if only_enabled {
+        format!("SELECT {COLUMNS} FROM schedules WHERE enabled = 1 ORDER BY created_at DESC, id")
+    } else {
+        format!("SELECT {COLUMNS} FROM schedules ORDER BY created_at DESC, id")
+    };
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .fetch_all(&store.pool)
+        .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    let mut index = HashMap::new();
+    for r in &rows {
+        let s = row_to_schedule(r)?;
+        index.insert(s.id.clone(), out.len());
+        out.push(s);
+    }
+    let targets = sqlx::query("SELECT schedule_id, kind, target FROM schedule_targets ORDER BY target")
+        .fetch_all(&store.pool)
+        .await?;
+    for t in targets {
+        let sid: String = t.try_get("schedule_id")?;
+        let Some(&i) = index.get(&sid) else { continue };
+        let kind: String = t.try_get("kind")?;
+        let target: String = t.try_get("target")?;
+        if kind == "area" {
+            out[i].targets.areas.push(target);
+        } else {
+            out[i].targets.devices.push(target);
+        }
+    }
+    Ok(out)
+}
+
+/// One schedule with its targets.
+pub async fn get_one(store: &Store, id: &str) -> Result<Schedule> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM schedules WHERE id = $1"
+    )))
+    .bind(id.to_string())
+    .fetch_optional(&store.pool)
+    .await?
+    .ok_or_else(|| Error::NotFound(format!("schedule {id}")))?;
+    let mut s = row_to_schedule(&row)?;
+    let targets =
+        sqlx::query("SELECT kind, target FROM schedule_targets WHERE schedule_id = $1 ORDER BY target")
+            .bind(id.to_string())
+            .fetch_all(&store.pool)
+            .await?;
+    for t in targets {
+        let kind: String = t.try_get("kind")?;
+        let target: String = t.try_get("target")?;
+        if kind == "area" {
+            s.targets.areas.push(target);
+        } else {
+            s.targets.devices.push(target);
+        }
+    }
+    Ok(s)
+}
+
+/// Create a schedule.
+#[utoipa::path(post, path = "/api/v1/schedules", request_body = NewSchedule, tag = "schedules",
+    responses((status = 201, body = Created), (status = 400, description = "invalid rule, time zone or value"),
+              (status = 422, description = "unknown target or media not approved")))]
+async fn post_schedule(
+    _: Admin,
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<NewSchedule>,
+) -> Result<(StatusCode, Json<Created>)> {
+    Ok((StatusCode::CREATED, Json(create(&state, req).await?)))
+}
+
+/// List schedules, newest first.
+#[utoipa::path(get, path = "/api/v1/schedules", tag = "schedules", responses((status = 200, body = [Schedule])))]
+async fn list_schedules(_: Admin, State(state): State<AppState>) -> Result<Json<Vec<Schedule>>> {
+    Ok(Json(load_all(&state.store, false).await?))
+}
+
+/// One schedule.
+#[utoipa::path(get, path = "/api/v1/schedules/{id}", tag = "schedules", params(("id" = String, Path)),
+    responses((status = 200, body = Schedule), (status = 404)))]
+async fn get_schedule(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Schedule>> {
+    Ok(Json(get_one(&state.store, &id).await?))
+}
+
+/// `PATCH` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchSchedule {
+    /// Enable or disable dispatching.
+    pub enabled: bool,
+}
+
+/// Enable or disable a schedule.
+#[utoipa::path(patch, path = "/api/v1/schedules/{id}", tag = "schedules", params(("id" = String, Path)),
+    request_body = PatchSchedule, responses((status = 200, body = Schedule), (status = 404)))]
+async fn patch_schedule(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(p): ApiJson<PatchSchedule>,
+) -> Result<Json<Schedule>> {
+    let s = get_one(&state.store, &id).await?;
+    let change = Change::targets(&s.targets);
+    let mut tx = state.store.pool.begin().await?;
+    sqlx::query("UPDATE schedules SET enabled = $1, updated_at = $2 WHERE id = $3")
+        .bind(p.enabled as i64)
+        .bind(now_ms())
+        .bind(id.clone())
+        .execute(&mut *tx)
+        .await?;
+    dispatch::outbox_insert(&mut tx, &change).await?;
+    tx.commit().await?;
+    state.dispatch.changed(change);
+    Ok(Json(get_one(&state.store, &id).await?))
+}
+
+/// Delete a schedule (its future occurrences leave the manifests).
+#[utoipa::path(delete, path = "/api/v1/schedules/{id}", tag = "schedules", params(("id" = String, Path)),
+    responses((status = 204), (status = 404)))]
+async fn delete_schedule(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode> {
+    let s = get_one(&state.store, &id).await?;
+    let change = Change::targets(&s.targets);
+    let mut tx = state.store.pool.begin().await?;
+    sqlx::query("DELETE FROM schedule_targets WHERE schedule_id = $1")
+        .bind(id.clone())
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM schedules WHERE id = $1")
+        .bind(id.clone())
+        .execute(&mut *tx)
+        .await?;
+    dispatch::outbox_insert(&mut tx, &change).await?;
+    tx.commit().await?;
+    state.dispatch.changed(change);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `from`/`to` of the occurrences query (RFC 3339; default now .. now + look-ahead).
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct Range {
+    /// Start (inclusive).
+    pub from: Option<DateTime<Utc>>,
+    /// End (exclusive); at most 366 days after `from`.
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// Occurrences of a schedule in a range, UTC and local.
+#[utoipa::path(get, path = "/api/v1/schedules/{id}/occurrences", tag = "schedules",
+    params(("id" = String, Path), Range), responses((status = 200, body = [Occurrence]), (status = 404)))]
+async fn get_occurrences(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(r): Query<Range>,
+) -> Result<Json<Vec<Occurrence>>> {
+    let s = get_one(&state.store, &id).await?;
+    let from = r.from.unwrap_or_else(Utc::now);
+    let to =
+        r.to.unwrap_or(from + Duration::hours(state.settings.lookahead_hours as i64));
+    if to <= from || to - from > Duration::days(366) {
+        return Err(Error::bad(
+            "invalid_range",
+            "`to` must be after `from` and at most 366 days later",
+        ));
+    }
+    let tz = s.tz.unwrap_or(chrono_tz::Asia::Ho_Chi_Minh);
+    Ok(Json(
+        s.occurrences(from, to)
+            .into_iter()
+            .map(|t| occurrence(tz, t))
+            .collect(),
+    ))
+}
 
 /// OpenAPI description of this module's endpoints (merged in `openapi`).
 #[derive(utoipa::OpenApi)]
-#[openapi()]
+#[openapi(
+    paths(
+        post_schedule,
+        list_schedules,
+        get_schedule,
+        patch_schedule,
+        delete_schedule,
+        get_occurrences
+    ),
+    components(schemas(
+        NewSchedule,
+        Targets,
+        RuleSpec,
+        Schedule,
+        Created,
+        Occurrence,
+        Overlap,
+        Warnings,
+        PatchSchedule
+    ))
+)]
 pub struct Doc;
 
 /// Routes of this module.
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/api/v1/schedules", get(list_schedules).post(post_schedule))
+        .route(
+            "/api/v1/schedules/{id}",
+            get(get_schedule).patch(patch_schedule).delete(delete_schedule),
+        )
+        .route("/api/v1/schedules/{id}/occurrences", get(get_occurrences))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_weekday_cron_in_ho_chi_minh_fires_at_2330_utc_the_previous_day() {
+        let r = Rule::Cron(Box::new(CronRule::parse("30 6 * * 1-5").unwrap()));
+        let tz: Tz = "Asia/Ho_Chi_Minh".parse().unwrap();
+        // 2026-11-30 is a Monday.
+        let got = r.occurrences(tz, utc("2026-11-28T00:00:00Z"), utc("2026-12-06T00:00:00Z"), 100);
+        let want: Vec<_> = [
+            "2026-11-29T23:30:00Z",
+            "2026-11-30T23:30:00Z",
+            "2026-12-01T23:30:00Z",
+            "2026-12-02T23:30:00Z",
+            "2026-12-03T23:30:00Z",
+        ]
+        .iter()
+        .map(|s| utc(s))
+        .collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn berlin_spring_forward_gap_moves_0230_to_0300_and_fall_back_plays_once() {
+        let tz: Tz = "Europe/Berlin".parse().unwrap();
+        let r = Rule::Cron(Box::new(CronRule::parse("30 2 * * *").unwrap()));
+        let got = r.occurrences(tz, utc("2026-03-28T00:00:00Z"), utc("2026-03-31T00:00:00Z"), 100);
+        // 28th 02:30 CET = 01:30Z; 29th 02:30 does not exist → 03:00 CEST = 01:00Z; 30th 02:30 CEST = 00:30Z.
+        assert_eq!(
+            got,
+            vec![
+                utc("2026-03-28T01:30:00Z"),
+                utc("2026-03-29T01:00:00Z"),
+                utc("2026-03-30T00:30:00Z")
+            ]
+        );
+        let r = Rule::Cron(Box::new(CronRule::parse("0 9 * * *").unwrap()));
+        let got = r.occurrences(tz, utc("2026-10-24T00:00:00Z"), utc("2026-10-27T00:00:00Z"), 100);
+        assert_eq!(
+            got,
+            vec![
+                utc("2026-10-24T07:00:00Z"),
+                utc("2026-10-25T08:00:00Z"),
+                utc("2026-10-26T08:00:00Z")
+            ]
+        );
+        let r = Rule::Cron(Box::new(CronRule::parse("30 2 * * *").unwrap()));
+        let got = r.occurrences(tz, utc("2026-10-24T12:00:00Z"), utc("2026-10-26T00:00:00Z"), 100);
+        // 02:30 happens twice on the 25th (CEST 00:30Z, then CET 01:30Z): played once, the first.
+        assert_eq!(got, vec![utc("2026-10-25T00:30:00Z")]);
+    }
+
+    #[test]
+    fn once_rules_follow_the_same_gap_and_overlap_rules() {
+        let tz: Tz = "Europe/Berlin".parse().unwrap();
+        let t = |s: &str| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S").unwrap();
+        assert_eq!(
+            local_to_utc(tz, t("2026-03-29T02:30:00")),
+            utc("2026-03-29T01:00:00Z")
+        );
+        assert_eq!(
+            local_to_utc(tz, t("2026-10-25T02:30:00")),
+            utc("2026-10-25T00:30:00Z")
+        );
+    }
+
+    #[test]
+    fn bad_cron_patterns_name_the_problem() {
+        assert!(CronRule::parse("30 6 * *").unwrap_err().contains("4 fields"));
+        assert!(CronRule::parse("0 30 6 * * 1").unwrap_err().contains("6 fields"));
+        assert!(CronRule::parse("61 6 * * *").is_err());
+    }
 }

@@ -1,0 +1,272 @@
+//! Dispatch: signed retained manifests reach devices through the broker; one publish per device
+//! per change; nothing is lost between commit and publish.
+
+mod common;
+mod dispatch_support;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::Utc;
+use dispatch_support::*;
+use nguon_protocol::{Audience, DeviceId, ServerBody, ServerMessage, topic};
+use serde_json::json;
+
+fn open_manifest(app: &common::TestApp, id: &str, bytes: &[u8]) -> nguon_protocol::Manifest {
+    let msg = ServerMessage::open(
+        bytes,
+        &app.state().key.verifying_key(),
+        &Audience::Device(DeviceId::parse(id).unwrap()),
+        Utc::now(),
+        chrono::Duration::seconds(60),
+    )
+    .expect("a correctly signed manifest for this device");
+    match msg.body {
+        ServerBody::Desired(m) => m,
+        other => panic!("not a manifest: {other:?}"),
+    }
+}
+
+fn has_item(bytes: &[u8], schedule_id: &str) -> bool {
+    let Ok(env) = nguon_protocol::Signed::from_bytes(bytes) else {
+        return false;
+    };
+    let Ok(msg) = env.parse_payload::<ServerMessage>() else {
+        return false;
+    };
+    matches!(msg.body, ServerBody::Desired(m) if m.items.iter().any(|i| i.schedule_id == schedule_id))
+}
+
+#[tokio::test]
+async fn a_registered_device_receives_its_signed_retained_manifest_with_the_scheduled_occurrence() {
+    let app = common::spawn_app().await;
+    let (province, commune) = (uid("p"), uid("c"));
+    area(&app, &province, None).await;
+    area(&app, &commune, Some(&province)).await;
+    let id = uid("lc");
+    device(&app, &id, &commune, "correct-horse-battery", None).await;
+    let sha = media(&app, "approved", 30_000).await;
+    let at = (Utc::now().with_timezone(&chrono_tz::Asia::Ho_Chi_Minh) + chrono::Duration::hours(2))
+        .format("%Y-%m-%dT%H:%M:00")
+        .to_string();
+    let (s, created) = common::json(
+        app.post_json(
+            "/api/v1/schedules",
+            &json!({"title": "Thông báo", "media": [sha], "targets": {"areas": [province]},
+                    "rule": {"kind": "once", "at": at}, "priority": "priority", "volume": 70}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(s, 201, "{created}");
+    let sid = created["schedule"]["id"].as_str().unwrap().to_string();
+    let utc = created["next_occurrences"][0]["utc"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // Connect only afterwards: the manifest must be waiting as a retained message.
+    let mut dev = connect(&app, &id, "correct-horse-battery", None)
+        .await
+        .expect("device connects");
+    let desired = topic::desired(&DeviceId::parse(&id).unwrap());
+    dev.subscribe(&desired).await;
+    let m = dev.next_on(&desired, |b| has_item(b, &sid)).await;
+    let manifest = open_manifest(&app, &id, &m.payload);
+    let item = manifest.items.iter().find(|i| i.schedule_id == sid).unwrap();
+    assert_eq!(
+        item.starts_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        utc.replace(".000", "")
+    );
+    assert_eq!(item.id, format!("{sid}@{}", item.starts_at.timestamp()));
+    assert_eq!(item.volume, 70);
+    assert_eq!(manifest.media[0].sha256, sha);
+    assert!(manifest.media[0].url.ends_with(&format!("/media/{sha}")));
+    assert!(manifest.version >= 1);
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_refused_by_the_embedded_broker() {
+    let app = common::spawn_app().await;
+    if app.external_mqtt {
+        return; // the external broker has its own password file
+    }
+    let p = uid("p");
+    area(&app, &p, None).await;
+    let id = uid("lc");
+    device(&app, &id, &p, "the-right-password", None).await;
+    assert!(connect(&app, &id, "the-wrong-password", None).await.is_err());
+    assert!(
+        connect(&app, &uid("nobody"), "the-right-password", None)
+            .await
+            .is_err()
+    );
+    assert!(connect(&app, &id, "the-right-password", None).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_schedule_change_for_2000_devices_publishes_each_manifest_exactly_once() {
+    let app = common::spawn_app().await;
+    let province = uid("p");
+    area(&app, &province, None).await;
+    let communes: Vec<String> = (0..20).map(|i| format!("{province}-{i}")).collect();
+    for c in &communes {
+        area(&app, c, Some(&province)).await;
+    }
+    // 2,000 devices written straight to the registry (no notification, no credentials needed).
+    let prefix = uid("bulk");
+    let now = Utc::now().timestamp_millis();
+    let mut tx = app.state().store.pool.begin().await.unwrap();
+    for chunk in (0..2000).collect::<Vec<_>>().chunks(200) {
+        let mut sql = String::from(
+            "INSERT INTO devices (id, kind, area, name, enabled, created_at, updated_at) VALUES ",
+        );
+        let mut q = Vec::new();
+        for (n, i) in chunk.iter().enumerate() {
+            if n > 0 {
+                sql.push(',');
+            }
+            let b = n * 5;
+            sql.push_str(&format!(
+                "(${}, 'loudspeaker', ${}, ${}, 1, ${}, ${})",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5
+            ));
+            q.push((format!("{prefix}-{i:04}"), communes[i % 20].clone()));
+        }
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (id, a) in q {
+            query = query.bind(id.clone()).bind(a).bind(id).bind(now).bind(now);
+        }
+        query.execute(&mut *tx).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+
+    let observer = uid("obs");
+    device(&app, &observer, &province, "observer-password", None).await;
+    let mut obs = connect(&app, &observer, "observer-password", None).await.unwrap();
+    obs.subscribe("nguon/v1/d/+/desired").await;
+    // The observer's own first manifest shows the subscription is live.
+    let own = topic::desired(&DeviceId::parse(&observer).unwrap());
+    obs.next_on(&own, |_| true).await;
+
+    let sha = media(&app, "approved", 10_000).await;
+    let (s, b) = common::json(
+        app.post_json(
+            "/api/v1/schedules",
+            &json!({"title": "Toàn tỉnh", "media": [sha], "targets": {"areas": [province]},
+                    "rule": {"kind": "cron", "cron": "0 6 * * *"}}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    let sid = b["schedule"]["id"].as_str().unwrap().to_string();
+
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    let bulk_prefix = format!("nguon/v1/d/{prefix}-");
+    while counts.len() < 2000 {
+        let m = tokio::time::timeout_at(deadline, obs.rx.recv())
+            .await
+            .expect("all 2,000 manifests in time")
+            .unwrap();
+        if m.topic.starts_with(&bulk_prefix) {
+            assert!(
+                has_item(&m.payload, &sid),
+                "manifest without the new schedule on {}",
+                m.topic
+            );
+            *counts.entry(m.topic).or_default() += 1;
+        }
+    }
+    // Sentinel: a later change for the observer alone; anything duplicated would arrive before it.
+    let (s, b) = common::json(
+        app.post_json(
+            "/api/v1/schedules",
+            &json!({"title": "sentinel", "media": [sha], "targets": {"devices": [observer]},
+                    "rule": {"kind": "cron", "cron": "0 7 * * *"}}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    let sentinel = b["schedule"]["id"].as_str().unwrap().to_string();
+    loop {
+        let m = tokio::time::timeout_at(deadline, obs.rx.recv())
+            .await
+            .expect("sentinel in time")
+            .unwrap();
+        if m.topic == own && has_item(&m.payload, &sentinel) {
+            break;
+        }
+        if m.topic.starts_with(&bulk_prefix) {
+            *counts.entry(m.topic).or_default() += 1;
+        }
+    }
+    assert_eq!(counts.len(), 2000);
+    let dupes: Vec<_> = counts.iter().filter(|(_, n)| **n != 1).collect();
+    assert!(dupes.is_empty(), "published more than once: {dupes:?}");
+}
+
+#[tokio::test]
+async fn a_change_committed_but_not_published_before_a_crash_reaches_the_device_after_restart() {
+    // A 10-minute debounce: the first app commits the schedule and its outbox row but never
+    // publishes within this test (as if killed between commit and publish).
+    let app = common::spawn_app_with(|s| s.dispatch_debounce_ms = 600_000).await;
+    let p = uid("p");
+    area(&app, &p, None).await;
+    let id = uid("lc");
+    device(&app, &id, &p, "restart-password", None).await;
+    let sha = media(&app, "approved", 5_000).await;
+    let (s, b) = common::json(
+        app.post_json(
+            "/api/v1/schedules",
+            &json!({"title": "after restart", "media": [sha], "targets": {"devices": [id]},
+                    "rule": {"kind": "cron", "cron": "15 8 * * *"}}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    let sid = b["schedule"]["id"].as_str().unwrap().to_string();
+    let outbox: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM dispatch_outbox")
+        .fetch_one(&app.state().store.pool)
+        .await
+        .unwrap();
+    assert!(outbox >= 1, "the change is in the outbox");
+
+    // Rebuild on the same data dir / database (and, embedded, a fresh broker that lost all retained messages).
+    let mut settings = app.settings.clone();
+    settings.http_addr = "127.0.0.1:0".parse().unwrap();
+    settings.mqtt_addr = std::net::SocketAddr::from(([127, 0, 0, 1], common::free_port()));
+    settings.dispatch_debounce_ms = 20;
+    let second = nguon_server::Application::build(settings).await.expect("rebuild");
+    let (host, port) = match second.mqtt_addr() {
+        Some(a) => (a.ip().to_string(), a.port()),
+        None => (app.mqtt_host.clone(), app.mqtt_port),
+    };
+    let pool = second.state().store.pool.clone();
+    let task = tokio::spawn(second.run_until_stopped(std::future::pending()));
+    let mut dev = connect_to(&host, port, &id, "restart-password", None)
+        .await
+        .expect("device connects");
+    let desired = topic::desired(&DeviceId::parse(&id).unwrap());
+    dev.subscribe(&desired).await;
+    dev.next_on(&desired, |b| has_item(b, &sid)).await;
+    eventually("the outbox to drain", || {
+        let pool = pool.clone();
+        async move {
+            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM dispatch_outbox")
+                .fetch_one(&pool)
+                .await
+                .ok()?;
+            (n == 0).then_some(())
+        }
+    })
+    .await;
+    task.abort();
+}

@@ -1,0 +1,238 @@
+//! Helpers for part B's black-box tests: areas, devices and approved media set up through the API
+//! (media rows written directly: these tests are about dispatch, not upload), and a plain rumqttc
+//! client acting as a device.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use nguon_protocol::{DeviceKey, DeviceState, PROTOCOL_VERSION};
+use rumqttc::{AsyncClient, ConnectReturnCode, Event, LastWill, MqttOptions, Packet, QoS};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use crate::common::{TestApp, json as body, random_suffix};
+
+/// Generous deadline for anything that crosses the broker.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+/// Create an area (root when `parent` is None).
+pub async fn area(app: &TestApp, code: &str, parent: Option<&str>) {
+    let (s, b) = body(
+        app.post_json(
+            "/api/v1/areas",
+            &json!({"code": code, "name": code, "parent": parent, "level": "commune"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(s, 201, "create area {code}: {b}");
+}
+
+/// Register a device with a password (and optionally a report-signing key).
+pub async fn device(app: &TestApp, id: &str, area: &str, password: &str, key: Option<&DeviceKey>) {
+    let mut req = json!({"id": id, "kind": "loudspeaker", "area": area, "password": password});
+    if let Some(k) = key {
+        req["public_key"] = Value::String(k.public_b64());
+    }
+    let (s, b) = body(app.post_json("/api/v1/devices", &req).await).await;
+    assert_eq!(s, 201, "create device {id}: {b}");
+}
+
+/// A media row in the given status (random sha); returns the sha.
+pub async fn media(app: &TestApp, status: &str, duration_ms: i64) -> String {
+    let mut b = [0u8; 32];
+    getrandom::fill(&mut b).unwrap();
+    let sha = hex::encode(b);
+    let now = chrono::Utc::now().timestamp_millis();
+    sqlx::query(
+        "INSERT INTO media (sha256, filename, title, size, container, codec, sample_rate, channels, duration_ms, \
+         status, status_note, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11, $12)",
+    )
+    .bind(sha.clone())
+    .bind("clip.mp3")
+    .bind("clip")
+    .bind(12345_i64)
+    .bind("mp3")
+    .bind("mp3")
+    .bind(22050_i64)
+    .bind(1_i64)
+    .bind(duration_ms)
+    .bind(status)
+    .bind(now)
+    .bind(now)
+    .execute(&app.state().store.pool)
+    .await
+    .expect("insert media");
+    sha
+}
+
+/// One message a test device received.
+#[derive(Debug, Clone)]
+pub struct Msg {
+    /// Topic.
+    pub topic: String,
+    /// Payload.
+    pub payload: Vec<u8>,
+}
+
+/// A device connected to the broker.
+pub struct TestDevice {
+    /// Device id (= client id = username).
+    pub id: String,
+    /// The client.
+    pub client: AsyncClient,
+    /// Everything received.
+    pub rx: mpsc::UnboundedReceiver<Msg>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TestDevice {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Connect as `id` with `password` (and a last will); `Err` names the refusal.
+pub async fn connect(
+    app: &TestApp,
+    id: &str,
+    password: &str,
+    will: Option<LastWill>,
+) -> Result<TestDevice, String> {
+    connect_to(&app.mqtt_host, app.mqtt_port, id, password, will).await
+}
+
+/// Connect to a given broker address.
+pub async fn connect_to(
+    host: &str,
+    port: u16,
+    id: &str,
+    password: &str,
+    will: Option<LastWill>,
+) -> Result<TestDevice, String> {
+    let mut opts = MqttOptions::new(id, host, port);
+    opts.set_credentials(id, password)
+        .set_keep_alive(Duration::from_secs(5))
+        .set_clean_session(true);
+    opts.set_max_packet_size(16 * 1024 * 1024, 16 * 1024 * 1024);
+    if let Some(w) = will {
+        opts.set_last_will(w);
+    }
+    let (client, mut el) = AsyncClient::new(opts, 1000);
+    let connack = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match el.poll().await {
+                Ok(Event::Incoming(Packet::ConnAck(a))) => return Ok(a.code),
+                Ok(_) => {}
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+    })
+    .await
+    .map_err(|_| "no CONNACK within 10 s".to_string())??;
+    if connack != ConnectReturnCode::Success {
+        return Err(format!("refused: {connack:?}"));
+    }
+    let (tx, rx) = mpsc::unbounded_channel();
+    let task = tokio::spawn(async move {
+        loop {
+            match el.poll().await {
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    let _ = tx.send(Msg {
+                        topic: p.topic.clone(),
+                        payload: p.payload.to_vec(),
+                    });
+                }
+                Ok(_) => {}
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+    });
+    Ok(TestDevice {
+        id: id.to_string(),
+        client,
+        rx,
+        task,
+    })
+}
+
+impl TestDevice {
+    /// Subscribe at QoS 1.
+    pub async fn subscribe(&self, filter: &str) {
+        self.client
+            .subscribe(filter, QoS::AtLeastOnce)
+            .await
+            .expect("subscribe");
+    }
+    /// Publish at QoS 1.
+    pub async fn publish(&self, topic: &str, payload: Vec<u8>, retain: bool) {
+        self.client
+            .publish(topic, QoS::AtLeastOnce, retain, payload)
+            .await
+            .expect("publish");
+    }
+    /// The next message on `topic` whose payload satisfies `pred`, within [`DEADLINE`].
+    pub async fn next_on(&mut self, topic: &str, pred: impl Fn(&[u8]) -> bool) -> Msg {
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            let m = tokio::time::timeout_at(deadline, self.rx.recv())
+                .await
+                .unwrap_or_else(|_| panic!("nothing matching on {topic} within {DEADLINE:?}"))
+                .expect("device task ended");
+            if m.topic == topic && pred(&m.payload) {
+                return m;
+            }
+        }
+    }
+    /// Kill the connection without DISCONNECT (the broker then fires the last will).
+    pub fn kill(self) {
+        self.task.abort();
+    }
+}
+
+/// A retained presence payload.
+pub fn state_payload(id: &str, online: bool, session: u64) -> Vec<u8> {
+    serde_json::to_vec(&DeviceState {
+        v: PROTOCOL_VERSION,
+        device: nguon_protocol::DeviceId::parse(id).unwrap(),
+        online,
+        session,
+        at: chrono::Utc::now(),
+    })
+    .unwrap()
+}
+
+/// Poll `f` until it returns `Some`, or panic with `what` after [`DEADLINE`].
+pub async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A metric value from `/metrics`.
+pub async fn metric(app: &TestApp, name: &str) -> u64 {
+    let text = app.get("/metrics").await.text().await.unwrap_or_default();
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(name)
+                .and_then(|r| r.trim().parse::<u64>().ok())
+                .filter(|_| true)
+        })
+        .unwrap_or(0)
+}
+
+/// A unique id safe on a shared broker.
+pub fn uid(prefix: &str) -> String {
+    format!("{prefix}-{}", random_suffix())
+}

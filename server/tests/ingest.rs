@@ -1,0 +1,143 @@
+//! Ingest of event batches: idempotent by event uuid, signatures enforced for devices with a key,
+//! malformed payloads counted without stopping ingest.
+
+mod common;
+mod dispatch_support;
+
+use chrono::Utc;
+use dispatch_support::*;
+use nguon_protocol::{
+    DeviceId, DeviceKey, Event, EventBatch, EventBody, PlayOutcome, Priority, ProofOfPlay, topic,
+};
+
+fn play(id: uuid::Uuid) -> Event {
+    let now = Utc::now();
+    Event {
+        id,
+        at: now,
+        body: EventBody::Play(ProofOfPlay {
+            item_id: "s1@1".into(),
+            schedule_id: "s1".into(),
+            occurrence_at: now,
+            sha256: "ab".repeat(32),
+            priority: Priority::Normal,
+            started_at: Some(now),
+            ended_at: Some(now),
+            outcome: PlayOutcome::Played,
+            reason: None,
+        }),
+    }
+}
+
+fn batch(device: &str, events: Vec<Event>) -> EventBatch {
+    EventBatch {
+        v: 1,
+        device: DeviceId::parse(device).unwrap(),
+        sent_at: Utc::now(),
+        events,
+    }
+}
+
+async fn plays_of(app: &common::TestApp, id: &str) -> usize {
+    common::json(app.get(&format!("/api/v1/plays?device={id}")).await)
+        .await
+        .1
+        .as_array()
+        .map_or(0, |a| a.len())
+}
+
+#[tokio::test]
+async fn the_same_event_uuid_sent_twice_is_stored_once() {
+    let app = common::spawn_app().await;
+    let p = uid("p");
+    area(&app, &p, None).await;
+    let id = uid("lc");
+    device(&app, &id, &p, "ingest-password", None).await;
+    let dev = connect(&app, &id, "ingest-password", None).await.unwrap();
+    let t = topic::events(&DeviceId::parse(&id).unwrap());
+    let e = play(uuid::Uuid::new_v4());
+    dev.publish(&t, batch(&id, vec![e.clone()]).seal(None).to_bytes(), false)
+        .await;
+    dev.publish(
+        &t,
+        batch(&id, vec![e.clone(), play(uuid::Uuid::new_v4())])
+            .seal(None)
+            .to_bytes(),
+        false,
+    )
+    .await;
+    eventually("both batches ingested", || async {
+        (plays_of(&app, &id).await == 2).then_some(())
+    })
+    .await;
+    eventually("the duplicate counted", || async {
+        (metric(&app, "nguon_events_duplicate_total").await >= 1).then_some(())
+    })
+    .await;
+    let rows = common::json(app.get(&format!("/api/v1/plays?device={id}")).await)
+        .await
+        .1;
+    let ids: Vec<_> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["event_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids.iter().filter(|x| **x == e.id.to_string()).count(), 1);
+    assert_eq!(rows[0]["outcome"], "played");
+}
+
+#[tokio::test]
+async fn reports_signed_with_another_key_or_unsigned_from_a_keyed_device_are_refused_and_counted() {
+    let app = common::spawn_app().await;
+    let p = uid("p");
+    area(&app, &p, None).await;
+    let (id, other) = (uid("lc"), uid("lc"));
+    let key = DeviceKey::generate();
+    let other_key = DeviceKey::generate();
+    device(&app, &id, &p, "keyed-password", Some(&key)).await;
+    device(&app, &other, &p, "other-password", Some(&other_key)).await;
+    let dev = connect(&app, &id, "keyed-password", None).await.unwrap();
+    let t = topic::events(&DeviceId::parse(&id).unwrap());
+    dev.publish(
+        &t,
+        batch(&id, vec![play(uuid::Uuid::new_v4())])
+            .seal(Some(&other_key))
+            .to_bytes(),
+        false,
+    )
+    .await;
+    dev.publish(
+        &t,
+        batch(&id, vec![play(uuid::Uuid::new_v4())]).seal(None).to_bytes(),
+        false,
+    )
+    .await;
+    // A batch naming another device than its topic is refused too (not a signature problem).
+    dev.publish(
+        &t,
+        batch(&other, vec![play(uuid::Uuid::new_v4())])
+            .seal(Some(&key))
+            .to_bytes(),
+        false,
+    )
+    .await;
+    dev.publish(&t, b"{not json".to_vec(), false).await;
+    let good = play(uuid::Uuid::new_v4());
+    dev.publish(
+        &t,
+        batch(&id, vec![good.clone()]).seal(Some(&key)).to_bytes(),
+        false,
+    )
+    .await;
+    eventually("the correctly signed batch stored", || async {
+        (plays_of(&app, &id).await == 1).then_some(())
+    })
+    .await;
+    assert_eq!(metric(&app, "nguon_reports_bad_signature_total").await, 2);
+    assert!(metric(&app, "nguon_payloads_rejected_total").await >= 4);
+    let rows = common::json(app.get(&format!("/api/v1/plays?device={id}")).await)
+        .await
+        .1;
+    assert_eq!(rows[0]["event_id"], good.id.to_string());
+}

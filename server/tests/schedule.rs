@@ -1,0 +1,233 @@
+//! Schedules through the API: rule evaluation in a time zone (including DST), validation errors
+//! that name the problem, overlap warnings.
+
+mod common;
+mod dispatch_support;
+
+use dispatch_support::*;
+use serde_json::{Value, json};
+
+async fn setup(app: &common::TestApp) -> (String, String, String) {
+    let p = uid("p");
+    area(app, &p, None).await;
+    let id = uid("lc");
+    device(app, &id, &p, "schedule-password", None).await;
+    let sha = media(app, "approved", 60_000).await;
+    (p, id, sha)
+}
+
+async fn occurrences(app: &common::TestApp, body: Value, from: &str, to: &str) -> Vec<String> {
+    let (s, b) = common::json(app.post_json("/api/v1/schedules", &body).await).await;
+    assert_eq!(s, 201, "{b}");
+    let id = b["schedule"]["id"].as_str().unwrap();
+    let (s, occ) = common::json(
+        app.get(&format!("/api/v1/schedules/{id}/occurrences?from={from}&to={to}"))
+            .await,
+    )
+    .await;
+    assert_eq!(s, 200, "{occ}");
+    occ.as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["utc"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_weekday_cron_in_ho_chi_minh_fires_at_2330_utc_the_previous_day_on_weekdays_only() {
+    let app = common::spawn_app().await;
+    let (p, _, sha) = setup(&app).await;
+    let got = occurrences(
+        &app,
+        json!({"title": "sáng", "media": [sha], "targets": {"areas": [p]},
+               "rule": {"kind": "cron", "cron": "30 6 * * 1-5"}, "time_zone": "Asia/Ho_Chi_Minh"}),
+        "2026-11-28T00:00:00Z",
+        "2026-12-07T00:00:00Z",
+    )
+    .await;
+    // Mon 30 Nov .. Fri 4 Dec and Mon 7 Dec, 06:30 (+07:00) = 23:30 UTC the day before; no weekend.
+    assert_eq!(
+        got,
+        [
+            "2026-11-29T23:30:00Z",
+            "2026-11-30T23:30:00Z",
+            "2026-12-01T23:30:00Z",
+            "2026-12-02T23:30:00Z",
+            "2026-12-03T23:30:00Z",
+            "2026-12-06T23:30:00Z"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn berlin_rules_follow_both_daylight_saving_changes() {
+    let app = common::spawn_app().await;
+    let (p, _, sha) = setup(&app).await;
+    let spring = occurrences(
+        &app,
+        json!({"title": "gap", "media": [sha], "targets": {"areas": [p]},
+               "rule": {"kind": "cron", "cron": "30 2 * * *"}, "time_zone": "Europe/Berlin"}),
+        "2026-03-28T00:00:00Z",
+        "2026-03-31T00:00:00Z",
+    )
+    .await;
+    // 02:30 does not exist on 29 March: croner plays it at the first minute after the gap (03:00 CEST).
+    assert_eq!(
+        spring,
+        [
+            "2026-03-28T01:30:00Z",
+            "2026-03-29T01:00:00Z",
+            "2026-03-30T00:30:00Z"
+        ]
+    );
+    let autumn = occurrences(
+        &app,
+        json!({"title": "morning", "media": [sha], "targets": {"areas": [p]},
+               "rule": {"kind": "cron", "cron": "0 9 * * *"}, "time_zone": "Europe/Berlin"}),
+        "2026-10-24T00:00:00Z",
+        "2026-10-27T00:00:00Z",
+    )
+    .await;
+    assert_eq!(
+        autumn,
+        [
+            "2026-10-24T07:00:00Z",
+            "2026-10-25T08:00:00Z",
+            "2026-10-26T08:00:00Z"
+        ]
+    );
+    let twice = occurrences(
+        &app,
+        json!({"title": "overlap", "media": [sha], "targets": {"areas": [p]},
+               "rule": {"kind": "cron", "cron": "30 2 * * *"}, "time_zone": "Europe/Berlin"}),
+        "2026-10-24T12:00:00Z",
+        "2026-10-26T00:00:00Z",
+    )
+    .await;
+    // 02:30 happens twice on 25 October: a fixed-time job plays once, at the first (CEST) one.
+    assert_eq!(twice, ["2026-10-25T00:30:00Z"]);
+}
+
+#[tokio::test]
+async fn invalid_schedules_are_refused_naming_the_problem() {
+    let app = common::spawn_app().await;
+    let (p, _, sha) = setup(&app).await;
+    let draft = media(&app, "draft", 1000).await;
+    let base = json!({"title": "t", "media": [sha], "targets": {"areas": [p]}, "rule": {"kind": "cron", "cron": "0 6 * * *"}});
+    let cases = [
+        (
+            json!({"rule": {"kind": "cron", "cron": "0 6 * *"}}),
+            400,
+            "invalid_cron",
+            "4 fields",
+        ),
+        (
+            json!({"rule": {"kind": "cron", "cron": "75 6 * * *"}}),
+            400,
+            "invalid_cron",
+            "75 6",
+        ),
+        (
+            json!({"time_zone": "Mars/Olympus"}),
+            400,
+            "invalid_time_zone",
+            "Mars/Olympus",
+        ),
+        (
+            json!({"media": [sha, draft]}),
+            422,
+            "media_not_approved",
+            draft.as_str(),
+        ),
+        (
+            json!({"targets": {"areas": ["nowhere-xyz"]}}),
+            422,
+            "unknown_area",
+            "nowhere-xyz",
+        ),
+        (
+            json!({"targets": {"devices": ["ghost-1"]}}),
+            422,
+            "unknown_device",
+            "ghost-1",
+        ),
+        (json!({"volume": 130}), 400, "invalid_volume", "volume"),
+        (json!({"priority": "urgent"}), 400, "invalid_body", "priority"),
+    ];
+    for (patch, status, code, needle) in cases {
+        let mut body = base.clone();
+        for (k, v) in patch.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let (s, b) = common::json(app.post_json("/api/v1/schedules", &body).await).await;
+        assert_eq!(s, status, "{patch}: {b}");
+        assert_eq!(b["error"]["code"], code, "{patch}: {b}");
+        assert!(
+            b["error"]["message"].as_str().unwrap().contains(needle),
+            "{patch}: {b}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_second_schedule_at_the_same_priority_on_the_same_device_warns_about_the_overlap() {
+    let app = common::spawn_app().await;
+    let (p, id, sha) = setup(&app).await;
+    let body = json!({"title": "a", "media": [sha], "targets": {"areas": [p]}, "rule": {"kind": "cron", "cron": "0 6 * * *"}});
+    let (s, first) = common::json(app.post_json("/api/v1/schedules", &body).await).await;
+    assert_eq!(s, 201);
+    assert_eq!(first["warnings"]["overlap_count"], 0);
+    // Starts 30 s into the first one's 60 s clip.
+    let other = json!({"title": "b", "media": [sha], "targets": {"devices": [id]}, "rule": {"kind": "cron", "cron": "0 6 * * *"}});
+    let (s, second) = common::json(app.post_json("/api/v1/schedules", &other).await).await;
+    assert_eq!(s, 201, "{second}");
+    let w = &second["warnings"];
+    assert!(w["overlap_count"].as_u64().unwrap() >= 2, "{w}");
+    assert_eq!(w["overlaps"][0]["device"], id.as_str());
+    assert_eq!(w["overlaps"][0]["schedule_id"], first["schedule"]["id"]);
+    // A different priority does not warn.
+    let mut prio = other.clone();
+    prio["priority"] = json!("emergency");
+    let (_, third) = common::json(app.post_json("/api/v1/schedules", &prio).await).await;
+    assert_eq!(third["warnings"]["overlap_count"], 0);
+}
+
+#[tokio::test]
+async fn schedules_can_be_listed_disabled_and_deleted() {
+    let app = common::spawn_app().await;
+    let (p, _, sha) = setup(&app).await;
+    let (_, b) = common::json(
+        app.post_json(
+            "/api/v1/schedules",
+            &json!({"title": "x", "media": [sha], "targets": {"areas": [p]},
+            "rule": {"kind": "once", "at": "2030-01-01T07:00:00"}}),
+        )
+        .await,
+    )
+    .await;
+    let id = b["schedule"]["id"].as_str().unwrap().to_string();
+    let (s, list) = common::json(app.get("/api/v1/schedules").await).await;
+    assert_eq!(s, 200);
+    assert!(list.as_array().unwrap().iter().any(|x| x["id"] == id.as_str()));
+    let (s, off) = common::json(
+        app.patch_json(&format!("/api/v1/schedules/{id}"), &json!({"enabled": false}))
+            .await,
+    )
+    .await;
+    assert_eq!((s, off["enabled"].as_bool()), (200, Some(false)));
+    assert_eq!(
+        app.delete(&format!("/api/v1/schedules/{id}"))
+            .await
+            .status()
+            .as_u16(),
+        204
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/schedules/{id}"))
+            .await
+            .status()
+            .as_u16(),
+        404
+    );
+    assert_eq!(app.get_anon("/api/v1/schedules").await.status().as_u16(), 401);
+}
