@@ -134,6 +134,11 @@ async fn poll_task(ctx: LinkCtx, tx: mpsc::UnboundedSender<LinkEvent>, mut stop:
             true,
         ));
         let (client, mut el) = AsyncClient::new(opts, 64);
+        // Acks and reports are small writes: without TCP_NODELAY each can wait ~40 ms (Nagle
+        // against the broker's delayed ACK) behind the previous one.
+        let mut net = el.network_options();
+        net.set_tcp_nodelay(true);
+        el.set_network_options(net);
         let reason = loop {
             match el.poll().await {
                 Ok(MqttEvent::Incoming(Packet::ConnAck(_))) => {
@@ -317,6 +322,11 @@ impl Link {
                 }
             }
             MqttEvent::Incoming(Packet::Publish(p)) => self.on_publish(p.topic, p.payload).await,
+            MqttEvent::Incoming(Packet::SubAck(_)) => {
+                self.ctx.reporter.observe(AgentEventKind::Subscribed {
+                    session: self.session,
+                });
+            }
             _ => {}
         }
     }

@@ -29,6 +29,12 @@ pub enum AgentEventKind {
         /// Session counter of this connection.
         session: u64,
     },
+    /// The broker acknowledged the subscriptions of this connection: from now on commands
+    /// published to the device's and its areas' topics reach it.
+    Subscribed {
+        /// Session counter of this connection.
+        session: u64,
+    },
     /// The connection was lost (or could not be made).
     Disconnected {
         /// Why.

@@ -471,7 +471,8 @@ async fn a_cache_file_with_one_flipped_byte_is_detected_fetched_again_and_never_
 async fn unsigned_wrongly_signed_expired_and_replayed_messages_are_not_acted_on_and_are_reported() {
     let env = Env::new("lc-guard");
     let (agent, mut rx) = env.start().await;
-    wait_event(&mut rx, WAIT, |k| matches!(k, AgentEventKind::Connected { .. })).await;
+    // Commands are not retained: wait until the broker has acknowledged the subscriptions.
+    wait_event(&mut rx, WAIT, |k| matches!(k, AgentEventKind::Subscribed { .. })).await;
     let mut c = env.client().await;
     let t = topic::cmd(&device(&env.dev));
     let good = env

@@ -33,16 +33,30 @@ fn main() {
         window_end: t0 + Duration::hours(62),
         items: vec![item.clone()],
         media: vec![media.clone()],
-        settings: DeviceSettings { volume: Some(80), ..Default::default() },
+        settings: DeviceSettings {
+            volume: Some(80),
+            ..Default::default()
+        },
     };
     let key = KeyPair::from_seed([7u8; 32]);
-    let mut m = ServerMessage::new(Audience::Device(dev.clone()), 1764595800000000, Duration::hours(96), ServerBody::Desired(manifest));
+    let mut m = ServerMessage::new(
+        Audience::Device(dev.clone()),
+        1764595800000000,
+        Duration::hours(96),
+        ServerBody::Desired(manifest),
+    );
     m.id = Uuid::parse_str("0b6a4c1e-8d0f-4b8e-9a47-3f1f5e2d9c11").unwrap();
     m.issued_at = t0 - Duration::hours(10);
     m.expires_at = t0 + Duration::hours(86);
-    println!("## ServerMessage (desired)\n{}", serde_json::to_string_pretty(&m).unwrap());
+    println!(
+        "## ServerMessage (desired)\n{}",
+        serde_json::to_string_pretty(&m).unwrap()
+    );
     let env = key.sign(&m);
-    println!("## Signed envelope\n{}", serde_json::to_string_pretty(&env).unwrap());
+    println!(
+        "## Signed envelope\n{}",
+        serde_json::to_string_pretty(&env).unwrap()
+    );
 
     let mut item_now = item.clone();
     item_now.id = "5d1f0c7a-2b7e-4a4e-8f7e-0c8a6b3b2e10".into();
@@ -50,12 +64,20 @@ fn main() {
     item_now.priority = Priority::Emergency;
     item_now.volume = 100;
     let cmds = vec![
-        Command::PlayNow { item: item_now, media: vec![media.clone()] },
+        Command::PlayNow {
+            item: item_now,
+            media: vec![media.clone()],
+        },
         Command::Stop { item_id: None },
         Command::Volume { level: 60 },
         Command::Sync,
-        Command::LiveStart { url: "http://nguon.example:8080/live/abc".into(), session_id: "live-1".into() },
-        Command::LiveStop { session_id: "live-1".into() },
+        Command::LiveStart {
+            url: "http://nguon.example:8080/live/abc".into(),
+            session_id: "live-1".into(),
+        },
+        Command::LiveStop {
+            session_id: "live-1".into(),
+        },
     ];
     for c in cmds {
         let body = ServerBody::Command(c);
@@ -68,7 +90,13 @@ fn main() {
         ServerBody::Command(Command::Volume { level: 60 }),
     );
     println!("## area cmd\n{}", serde_json::to_string_pretty(&a).unwrap());
-    let st = DeviceState { v: 1, device: dev.clone(), online: true, session: 42, at: t0 };
+    let st = DeviceState {
+        v: 1,
+        device: dev.clone(),
+        online: true,
+        session: 42,
+        at: t0,
+    };
     println!("## state\n{}", serde_json::to_string_pretty(&st).unwrap());
     let tel = Telemetry {
         v: 1,
@@ -76,7 +104,12 @@ fn main() {
         at: t0,
         session: 42,
         volume: 80,
-        now_playing: Some(NowPlaying { item_id: item.id.clone(), sha256: sha.clone(), priority: Priority::Priority, started_at: t0 }),
+        now_playing: Some(NowPlaying {
+            item_id: item.id.clone(),
+            sha256: sha.clone(),
+            priority: Priority::Priority,
+            started_at: t0,
+        }),
         manifest_version: Some(12),
         cache_bytes: 73400320,
         disk_free_bytes: 5368709120,
@@ -109,23 +142,41 @@ fn main() {
             Event {
                 id: Uuid::parse_str("7a4e2b1c-9d8f-4e3a-b2c1-0f9e8d7c6b5a").unwrap(),
                 at: t0 - Duration::hours(10),
-                body: EventBody::Ack { message_id: m.id, ok: true, manifest_version: Some(12), reason: None },
+                body: EventBody::Ack {
+                    message_id: m.id,
+                    ok: true,
+                    manifest_version: Some(12),
+                    reason: None,
+                },
             },
             Event {
                 id: Uuid::parse_str("1f2e3d4c-5b6a-4798-8a9b-0c1d2e3f4a5b").unwrap(),
                 at: t0,
-                body: EventBody::Rejected { topic: "nguon/v1/d/lc-08003-0001/cmd".into(), message_id: None, reason: "signature does not verify".into() },
+                body: EventBody::Rejected {
+                    topic: "nguon/v1/d/lc-08003-0001/cmd".into(),
+                    message_id: None,
+                    reason: "signature does not verify".into(),
+                },
             },
             Event {
                 id: Uuid::parse_str("2a3b4c5d-6e7f-4a8b-9c0d-1e2f3a4b5c6d").unwrap(),
                 at: t0,
-                body: EventBody::MediaError { sha256: sha.clone(), reason: "sha256 mismatch after download".into() },
+                body: EventBody::MediaError {
+                    sha256: sha.clone(),
+                    reason: "sha256 mismatch after download".into(),
+                },
             },
         ],
     };
-    println!("## events batch\n{}", serde_json::to_string_pretty(&batch).unwrap());
+    println!(
+        "## events batch\n{}",
+        serde_json::to_string_pretty(&batch).unwrap()
+    );
     let dk = KeyPair::from_seed([9u8; 32]);
     let mut small = batch.clone();
     small.events.truncate(1);
-    println!("## device report\n{}", serde_json::to_string_pretty(&small.seal(Some(&dk))).unwrap());
+    println!(
+        "## device report\n{}",
+        serde_json::to_string_pretty(&small.seal(Some(&dk))).unwrap()
+    );
 }

@@ -2,7 +2,6 @@
 //! official code ([`AreaCode`]). CRUD under `/api/v1/areas`, a CSV import that reports every bad
 //! line and writes nothing unless all are valid, and the tree queries other modules use:
 //! [`subtree`] (roots and all descendants) and [`ancestors`] (an area and all its parents).
-#![allow(clippy::collapsible_if)] // nested `if`s read as the validation steps they are
 
 use std::collections::{HashMap, HashSet};
 
@@ -559,13 +558,14 @@ fn parse_csv(text: &str, known: &HashSet<String>) -> std::result::Result<Vec<Csv
     }
     // Parents must exist, in the store or in the file.
     for a in &out {
-        if let Some(p) = &a.parent {
-            if !known.contains(p) && !lines_of.contains_key(p) {
-                errors.push(LineError {
-                    line: lines_of[&a.code],
-                    reason: format!("parent `{p}` is neither stored nor in the file"),
-                });
-            }
+        if let Some(p) = &a.parent
+            && !known.contains(p)
+            && !lines_of.contains_key(p)
+        {
+            errors.push(LineError {
+                line: lines_of[&a.code],
+                reason: format!("parent `{p}` is neither stored nor in the file"),
+            });
         }
     }
     if errors.is_empty() {

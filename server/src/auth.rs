@@ -4,7 +4,6 @@
 //! `/api/` a state-changing request made with the cookie must also carry the session's CSRF token
 //! in `X-CSRF-Token`, else 403). Anything else gets 401 `{"error":{"code":"unauthorized",...}}`.
 //! [`Admin`] is a caller with role `admin`; other roles get 403.
-#![allow(clippy::collapsible_if)] // nested `if`s read as the validation steps they are
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -91,7 +90,9 @@ impl Caller {
 
     /// Whether an area is inside the caller's scope.
     pub fn in_scope(&self, code: &str) -> bool {
-        self.scope_areas.as_ref().is_none_or(|s| s.iter().any(|c| c == code))
+        self.scope_areas
+            .as_ref()
+            .is_none_or(|s| s.iter().any(|c| c == code))
     }
 
     /// 403 unless the area is inside the caller's scope.
@@ -116,6 +117,17 @@ impl Caller {
         } else {
             Err(Error::Forbidden(format!("device `{id}` is outside your scope")))
         }
+    }
+
+    /// 403 unless every target area and device is inside the caller's scope.
+    pub async fn check_targets(&self, state: &AppState, areas: &[String], devices: &[String]) -> Result<()> {
+        for a in areas {
+            self.check_area(a)?;
+        }
+        for d in devices {
+            self.check_device(state, d).await?;
+        }
+        Ok(())
     }
 
     /// The caller of a user record.
@@ -183,16 +195,29 @@ impl FromRequestParts<AppState> for Caller {
                     csrf: None,
                 });
             }
-            let u = user::token_user(&state.store, token).await?.ok_or(Error::Unauthorized)?;
+            let u = user::token_user(&state.store, token)
+                .await?
+                .ok_or(Error::Unauthorized)?;
             return Caller::of_user(state, &u, Via::ApiToken, None).await;
         }
-        let c = Caller::from_cookie(parts, state).await?.ok_or(Error::Unauthorized)?;
-        let safe = matches!(parts.method, axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS);
+        let c = Caller::from_cookie(parts, state)
+            .await?
+            .ok_or(Error::Unauthorized)?;
+        let safe = matches!(
+            parts.method,
+            axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
+        );
         if !safe {
-            let sent = parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or("");
+            let sent = parts
+                .headers
+                .get("x-csrf-token")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
             let want = c.csrf.as_deref().unwrap_or("");
             if want.is_empty() || !constant_time_eq(sent.as_bytes(), want.as_bytes()) {
-                return Err(Error::Forbidden("missing or wrong CSRF token (`X-CSRF-Token`)".into()));
+                return Err(Error::Forbidden(
+                    "missing or wrong CSRF token (`X-CSRF-Token`)".into(),
+                ));
             }
         }
         Ok(c)

@@ -15,9 +15,10 @@ use nguon_protocol::{
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::auth::Admin;
+use crate::auth::Caller;
 use crate::dispatch::next_seq;
 use crate::schedule::{ApiJson, require_approved};
+use crate::user::Role;
 use crate::{AppState, Error, Result};
 
 /// How long a command may be acted on after it is issued.
@@ -181,11 +182,13 @@ pub async fn issue(state: &AppState, audience: Audience, req: CommandRequest) ->
     request_body = CommandRequest,
     responses((status = 202, body = Issued), (status = 404), (status = 422, description = "media not approved")))]
 async fn device_command(
-    _: Admin,
+    caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<CommandRequest>,
 ) -> Result<(StatusCode, Json<Issued>)> {
+    caller.require(Role::Operator)?;
+    caller.check_device(&state, &id).await?;
     let did = DeviceId::parse(id.clone()).map_err(|e| Error::bad("invalid_device_id", e.to_string()))?;
     let found = sqlx::query("SELECT id FROM devices WHERE id = $1")
         .bind(id.clone())
@@ -205,11 +208,13 @@ async fn device_command(
     request_body = CommandRequest,
     responses((status = 202, body = Issued), (status = 404), (status = 422, description = "media not approved")))]
 async fn area_command(
-    _: Admin,
+    caller: Caller,
     State(state): State<AppState>,
     Path(code): Path<String>,
     ApiJson(req): ApiJson<CommandRequest>,
 ) -> Result<(StatusCode, Json<Issued>)> {
+    caller.require(Role::Operator)?;
+    caller.check_area(&code)?;
     let area = AreaCode::parse(code.clone()).map_err(|e| Error::bad("invalid_area_code", e.to_string()))?;
     if !crate::area::exists(&state.store, &code).await? {
         return Err(Error::NotFound(format!("area {code}")));

@@ -118,8 +118,14 @@ impl Settings {
             None => Settings::default(),
         };
         for (k, v) in env {
-            let Some(name) = k.strip_prefix("NGUON_") else { continue };
-            let bad = |m: String| ConfigError { key: k.clone(), source_name: "environment".into(), message: m };
+            let Some(name) = k.strip_prefix("NGUON_") else {
+                continue;
+            };
+            let bad = |m: String| ConfigError {
+                key: k.clone(),
+                source_name: "environment".into(),
+                message: m,
+            };
             match name {
                 "HTTP_ADDR" => s.http_addr = v.parse().map_err(|e| bad(format!("`{v}`: {e}")))?,
                 "MQTT_ADDR" => s.mqtt_addr = v.parse().map_err(|e| bad(format!("`{v}`: {e}")))?,
@@ -141,7 +147,9 @@ impl Settings {
         }
         s.validate().map_err(|(key, message)| ConfigError {
             key: key.into(),
-            source_name: file.map(|p| p.display().to_string()).unwrap_or_else(|| "settings".into()),
+            source_name: file
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "settings".into()),
             message,
         })?;
         Ok(s)
@@ -149,7 +157,10 @@ impl Settings {
 
     fn validate(&self) -> Result<(), (&'static str, String)> {
         if self.time_zone.parse::<chrono_tz::Tz>().is_err() {
-            return Err(("time_zone", format!("`{}` is not an IANA time zone", self.time_zone)));
+            return Err((
+                "time_zone",
+                format!("`{}` is not an IANA time zone", self.time_zone),
+            ));
         }
         if !(1..=24 * 31).contains(&self.lookahead_hours) {
             return Err(("lookahead_hours", "must be between 1 and 744".into()));

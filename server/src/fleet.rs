@@ -3,7 +3,6 @@
 //! `device_status` (written by ingest). Endpoints under `/api/v1/devices`, the idempotent
 //! registration import `POST /api/v1/fleet/import` (the `nguon-provision` registry file), and the
 //! demo seed ([`seed_demo`]).
-#![allow(clippy::collapsible_if)] // nested `if`s read as the validation steps they are
 
 use std::collections::HashSet;
 
@@ -249,21 +248,21 @@ fn check_kind(kind: &str) -> Result<()> {
 }
 
 fn check_position(lat: Option<f64>, lon: Option<f64>) -> Result<()> {
-    if let Some(l) = lat {
-        if !(-90.0..=90.0).contains(&l) {
-            return Err(Error::bad(
-                "invalid_position",
-                format!("lat {l} is outside −90..90"),
-            ));
-        }
+    if let Some(l) = lat
+        && !(-90.0..=90.0).contains(&l)
+    {
+        return Err(Error::bad(
+            "invalid_position",
+            format!("lat {l} is outside −90..90"),
+        ));
     }
-    if let Some(l) = lon {
-        if !(-180.0..=180.0).contains(&l) {
-            return Err(Error::bad(
-                "invalid_position",
-                format!("lon {l} is outside −180..180"),
-            ));
-        }
+    if let Some(l) = lon
+        && !(-180.0..=180.0).contains(&l)
+    {
+        return Err(Error::bad(
+            "invalid_position",
+            format!("lon {l} is outside −180..180"),
+        ));
     }
     Ok(())
 }
@@ -370,7 +369,15 @@ async fn create_device(
     let d = get(&state.store, id.as_str())
         .await?
         .ok_or_else(|| Error::NotFound(format!("device `{id}`")))?;
-    crate::audit::record(&state.store, &caller.username, "device.create", &format!("device:{id}"), None, serde_json::to_value(&d).ok()).await;
+    crate::audit::record(
+        &state.store,
+        &caller.username,
+        "device.create",
+        &format!("device:{id}"),
+        None,
+        serde_json::to_value(&d).ok(),
+    )
+    .await;
     Ok((StatusCode::CREATED, Json(d)))
 }
 
@@ -420,7 +427,11 @@ async fn list_devices(
 /// One device with live status.
 #[utoipa::path(get, path = "/api/v1/devices/{id}", tag = "devices", params(("id" = String, Path)),
     responses((status = 200, body = Device), (status = 404)))]
-async fn get_device(caller: Caller, State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Device>> {
+async fn get_device(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Device>> {
     caller.check_device(&state, &id).await?;
     Ok(Json(
         get(&state.store, &id)
@@ -515,13 +526,14 @@ async fn validate_registry(store: &Store, r: &Registry) -> Result<()> {
         }
     }
     for (i, a) in r.areas.iter().enumerate() {
-        if let Some(p) = &a.parent {
-            if !file_areas.contains(p.as_str()) && !area::exists(store, p).await? {
-                problems.push(format!(
-                    "areas[{i}] `{}`: parent `{p}` is neither stored nor in the file",
-                    a.code
-                ));
-            }
+        if let Some(p) = &a.parent
+            && !file_areas.contains(p.as_str())
+            && !area::exists(store, p).await?
+        {
+            problems.push(format!(
+                "areas[{i}] `{}`: parent `{p}` is neither stored nor in the file",
+                a.code
+            ));
         }
     }
     let mut ids: HashSet<&str> = HashSet::new();

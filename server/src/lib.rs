@@ -112,7 +112,13 @@ impl Application {
             fleet::seed_demo(&state).await?;
         }
         let background = dispatch::Background::start(state.clone(), broker, dispatch_rx, link_events).await?;
-        Ok(Application { listener, state, background, mqtt_addr, admin_token_generated })
+        Ok(Application {
+            listener,
+            state,
+            background,
+            mqtt_addr,
+            admin_token_generated,
+        })
     }
 
     /// The bound HTTP port.
@@ -137,10 +143,16 @@ impl Application {
 
     /// Serve HTTP and run the background tasks until `shutdown` resolves or a task fails; the log
     /// says how each one ended.
-    pub async fn run_until_stopped(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<()> {
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<()> {
         let app = router(self.state.clone());
-        let server = axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown);
+        let server = axum::serve(
+            self.listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown);
         let mut background = self.background;
         tokio::select! {
             r = server => {

@@ -30,7 +30,9 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let mut settings = Settings::load(cli.config.as_deref(), std::env::vars()).context("invalid settings")?;
     settings.demo |= cli.demo;
-    let app = Application::build(settings).await.context("cannot start nguon-server")?;
+    let app = Application::build(settings)
+        .await
+        .context("cannot start nguon-server")?;
     let (token, generated) = app.admin_token();
     println!("nguon-server listening on http://127.0.0.1:{}", app.http_port());
     if let Some(a) = app.mqtt_addr() {

@@ -8,7 +8,6 @@
 //! admin may approve or reject a draft directly; a rejected file may be submitted again; other
 //! transitions are 409. Devices fetch files without auth at `GET /media/{sha256}` (Range, ETag,
 //! immutable caching).
-#![allow(clippy::collapsible_if)] // nested `if`s read as the validation steps they are
 
 pub mod probe;
 
@@ -29,10 +28,10 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Caller;
-use crate::user::Role;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::store::{Store, now_ms};
+use crate::user::Role;
 use crate::{AppState, dispatch};
 
 pub use probe::{AudioInfo, ProbeError, probe_file};
@@ -345,10 +344,10 @@ async fn finish(
     title: Option<&str>,
 ) -> Result<(MediaRow, bool)> {
     let result = finish_inner(state, staged, filename, title).await;
-    if let Err(e) = &result {
-        if !matches!(e, Error::Db(_) | Error::Io(_) | Error::Internal(_)) {
-            Metrics::inc(&state.metrics.uploads_rejected);
-        }
+    if let Err(e) = &result
+        && !matches!(e, Error::Db(_) | Error::Io(_) | Error::Internal(_))
+    {
+        Metrics::inc(&state.metrics.uploads_rejected);
     }
     result
 }
@@ -493,7 +492,15 @@ async fn upload(
     let (m, duplicate) = finish(&state, staged, &filename, title.as_deref()).await?;
     if !duplicate {
         let after = serde_json::to_value(&m).ok();
-        crate::audit::record(&state.store, &caller.username, "media.upload", &format!("media:{}", m.sha256), None, after).await;
+        crate::audit::record(
+            &state.store,
+            &caller.username,
+            "media.upload",
+            &format!("media:{}", m.sha256),
+            None,
+            after,
+        )
+        .await;
     }
     let status = if duplicate {
         StatusCode::OK
@@ -613,7 +620,13 @@ async fn submit(
 /// One review step by a caller: `submit` (editor: draft|rejected → pending), `approve` (approver:
 /// pending → approved; the admin also from draft), `reject` (approver: pending → rejected; the
 /// admin also from draft). Audited; approval tells the dispatcher.
-pub async fn review(state: &AppState, caller: &Caller, sha: &str, step: &str, note: Option<String>) -> Result<MediaRow> {
+pub async fn review(
+    state: &AppState,
+    caller: &Caller,
+    sha: &str,
+    step: &str,
+    note: Option<String>,
+) -> Result<MediaRow> {
     let admin = caller.role == Role::Admin;
     let (from, to): (&[&str], &str) = match step {
         "submit" => {
@@ -622,13 +635,32 @@ pub async fn review(state: &AppState, caller: &Caller, sha: &str, step: &str, no
         }
         "approve" => {
             caller.require(Role::Approver)?;
-            (if admin { &["pending", "draft"] } else { &["pending"] }, "approved")
+            (
+                if admin {
+                    &["pending", "draft"]
+                } else {
+                    &["pending"]
+                },
+                "approved",
+            )
         }
         "reject" => {
             caller.require(Role::Approver)?;
-            (if admin { &["pending", "draft"] } else { &["pending"] }, "rejected")
+            (
+                if admin {
+                    &["pending", "draft"]
+                } else {
+                    &["pending"]
+                },
+                "rejected",
+            )
         }
-        _ => return Err(Error::bad("invalid_step", format!("unknown review step `{step}`"))),
+        _ => {
+            return Err(Error::bad(
+                "invalid_step",
+                format!("unknown review step `{step}`"),
+            ));
+        }
     };
     let before = get(&state.store, sha).await?;
     let m = transition(state, sha, from, to, note).await?;
@@ -737,13 +769,13 @@ async fn serve_file(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=31536000, immutable"),
     );
-    if let Some(inm) = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
-        if inm.split(',').any(|t| {
+    if let Some(inm) = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok())
+        && inm.split(',').any(|t| {
             let t = t.trim();
             t == "*" || t == etag || t.strip_prefix("W/") == Some(etag.as_str())
-        }) {
-            return Ok((StatusCode::NOT_MODIFIED, base).into_response());
-        }
+        })
+    {
+        return Ok((StatusCode::NOT_MODIFIED, base).into_response());
     }
     base.insert(
         header::CONTENT_TYPE,

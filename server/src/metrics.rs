@@ -42,12 +42,36 @@ impl Metrics {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
         };
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        counter("nguon_mqtt_messages_in_total", "MQTT messages received by the server.", g(&self.mqtt_in));
-        counter("nguon_mqtt_messages_out_total", "MQTT messages published by the server.", g(&self.mqtt_out));
-        counter("nguon_manifests_published_total", "Desired manifests published.", g(&self.manifests_published));
-        counter("nguon_commands_published_total", "Immediate commands published.", g(&self.commands_published));
-        counter("nguon_events_stored_total", "Device events stored after de-duplication.", g(&self.events_stored));
-        counter("nguon_events_duplicate_total", "Device events received again and ignored.", g(&self.events_duplicate));
+        counter(
+            "nguon_mqtt_messages_in_total",
+            "MQTT messages received by the server.",
+            g(&self.mqtt_in),
+        );
+        counter(
+            "nguon_mqtt_messages_out_total",
+            "MQTT messages published by the server.",
+            g(&self.mqtt_out),
+        );
+        counter(
+            "nguon_manifests_published_total",
+            "Desired manifests published.",
+            g(&self.manifests_published),
+        );
+        counter(
+            "nguon_commands_published_total",
+            "Immediate commands published.",
+            g(&self.commands_published),
+        );
+        counter(
+            "nguon_events_stored_total",
+            "Device events stored after de-duplication.",
+            g(&self.events_stored),
+        );
+        counter(
+            "nguon_events_duplicate_total",
+            "Device events received again and ignored.",
+            g(&self.events_duplicate),
+        );
         counter(
             "nguon_payloads_rejected_total",
             "MQTT payloads refused as malformed or mismatched.",
@@ -58,7 +82,11 @@ impl Metrics {
             "Reports refused: unsigned or badly signed from a device that has a key.",
             g(&self.reports_bad_signature),
         );
-        counter("nguon_uploads_rejected_total", "Media uploads refused.", g(&self.uploads_rejected));
+        counter(
+            "nguon_uploads_rejected_total",
+            "Media uploads refused.",
+            g(&self.uploads_rejected),
+        );
         let _ = writeln!(
             out,
             "# HELP nguon_dispatch_lag_ms Milliseconds from the last change commit to its manifests published.\n# TYPE nguon_dispatch_lag_ms gauge\nnguon_dispatch_lag_ms {}",

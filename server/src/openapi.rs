@@ -2,7 +2,6 @@
 //! Swagger UI (`/api/docs`), the health check (`GET /healthz`, pings the database and carries
 //! `X-Server-Time-Ms` so agents can estimate their clock offset), Prometheus metrics
 //! (`GET /metrics`) and the server's public signing key (`GET /api/v1/keys/server`, no auth).
-#![allow(clippy::collapsible_if)] // nested `if`s read as the validation steps they are
 
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};

@@ -21,9 +21,10 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use utoipa::ToSchema;
 
-use crate::auth::Admin;
+use crate::auth::{Admin, Caller};
 use crate::dispatch::{self, Change};
 use crate::store::{from_ms, now_ms};
+use crate::user::Role;
 use crate::{AppState, Error, Result, Store};
 
 /// Most occurrences one schedule contributes to one evaluation window.
@@ -708,10 +709,14 @@ pub async fn get_one(store: &Store, id: &str) -> Result<Schedule> {
     responses((status = 201, body = Created), (status = 400, description = "invalid rule, time zone or value"),
               (status = 422, description = "unknown target or media not approved")))]
 async fn post_schedule(
-    _: Admin,
+    caller: Caller,
     State(state): State<AppState>,
     ApiJson(req): ApiJson<NewSchedule>,
 ) -> Result<(StatusCode, Json<Created>)> {
+    caller.require(Role::Operator)?;
+    caller
+        .check_targets(&state, &req.targets.areas, &req.targets.devices)
+        .await?;
     Ok((StatusCode::CREATED, Json(create(&state, req).await?)))
 }
 
@@ -744,12 +749,16 @@ pub struct PatchSchedule {
 #[utoipa::path(patch, path = "/api/v1/schedules/{id}", tag = "schedules", params(("id" = String, Path)),
     request_body = PatchSchedule, responses((status = 200, body = Schedule), (status = 404)))]
 async fn patch_schedule(
-    _: Admin,
+    caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
     ApiJson(p): ApiJson<PatchSchedule>,
 ) -> Result<Json<Schedule>> {
+    caller.require(Role::Operator)?;
     let s = get_one(&state.store, &id).await?;
+    caller
+        .check_targets(&state, &s.targets.areas, &s.targets.devices)
+        .await?;
     let change = Change::targets(&s.targets);
     let mut tx = state.store.pool.begin().await?;
     sqlx::query("UPDATE schedules SET enabled = $1, updated_at = $2 WHERE id = $3")
@@ -768,11 +777,15 @@ async fn patch_schedule(
 #[utoipa::path(delete, path = "/api/v1/schedules/{id}", tag = "schedules", params(("id" = String, Path)),
     responses((status = 204), (status = 404)))]
 async fn delete_schedule(
-    _: Admin,
+    caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
+    caller.require(Role::Operator)?;
     let s = get_one(&state.store, &id).await?;
+    caller
+        .check_targets(&state, &s.targets.areas, &s.targets.devices)
+        .await?;
     let change = Change::targets(&s.targets);
     let mut tx = state.store.pool.begin().await?;
     sqlx::query("DELETE FROM schedule_targets WHERE schedule_id = $1")

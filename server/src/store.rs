@@ -36,15 +36,19 @@ impl Store {
     /// Connect and run migrations. For SQLite the file is created if missing and WAL is enabled.
     pub async fn connect(url: &str) -> Result<Store> {
         sqlx::any::install_default_drivers();
-        let backend = if url.starts_with("sqlite:") { Backend::Sqlite } else { Backend::Postgres };
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            Backend::Postgres
+        };
         let pool = match backend {
             Backend::Sqlite => {
                 let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
                 let path = path.split('?').next().unwrap_or(path);
-                if let Some(dir) = std::path::Path::new(path).parent() {
-                    if !dir.as_os_str().is_empty() {
-                        std::fs::create_dir_all(dir)?;
-                    }
+                if let Some(dir) = std::path::Path::new(path).parent()
+                    && !dir.as_os_str().is_empty()
+                {
+                    std::fs::create_dir_all(dir)?;
                 }
                 let opts = sqlx::sqlite::SqliteConnectOptions::from_str(url)?
                     .create_if_missing(true)
@@ -58,7 +62,10 @@ impl Store {
             }
             Backend::Postgres => {
                 let any = AnyConnectOptions::from_str(url)?;
-                AnyPoolOptions::new().max_connections(10).connect_with(any).await?
+                AnyPoolOptions::new()
+                    .max_connections(10)
+                    .connect_with(any)
+                    .await?
             }
         };
         if backend == Backend::Sqlite {
@@ -68,6 +75,19 @@ impl Store {
         }
         MIGRATOR.run(&pool).await?;
         Ok(Store { pool, backend })
+    }
+
+    /// Begin a transaction that reads and then writes. On SQLite it is `BEGIN IMMEDIATE`: a plain
+    /// (deferred) `BEGIN` takes a read snapshot at its first `SELECT`, and upgrading it to a writer
+    /// while another connection writes (the dispatcher storing manifests, ingest storing status)
+    /// fails at once with `database is locked` (SQLite cannot wait: the snapshot would be stale),
+    /// whatever the busy timeout. `IMMEDIATE` takes the write lock first, waiting up to the busy
+    /// timeout. PostgreSQL needs nothing special (row locks, MVCC).
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
     }
 }
 

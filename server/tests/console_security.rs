@@ -393,6 +393,49 @@ async fn roles_and_area_scopes_are_enforced_on_the_api_and_the_pages() {
             .status(),
         403
     );
+    // Inside its own commune the same operator may schedule and command through the API.
+    let own = json!({"title": "x", "media": [sha], "targets": {"areas": [a]}, "rule": {"kind": "cron", "cron": "0 6 * * *"}});
+    assert_eq!(
+        c.post(app.url("/api/v1/schedules"))
+            .bearer_auth(&op_t)
+            .json(&own)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        201
+    );
+    assert_eq!(
+        c.post(app.url(&format!("/api/v1/devices/{da}/commands")))
+            .bearer_auth(&op_t)
+            .json(&cmd)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        202
+    );
+    assert_eq!(
+        c.post(app.url(&format!("/api/v1/areas/{b}/commands")))
+            .bearer_auth(&op_t)
+            .json(&cmd)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    // An editor may not schedule at all.
+    assert_eq!(
+        c.post(app.url("/api/v1/schedules"))
+            .bearer_auth(&ed_t)
+            .json(&own)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
     // Roles: an editor may not approve, an operator may not upload or approve.
     assert_eq!(
         c.post(app.url(&format!("/api/v1/media/{pending}/approve")))

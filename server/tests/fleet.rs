@@ -177,3 +177,53 @@ async fn the_demo_seed_creates_a_small_province_once() {
     let (_, schedules) = json(app.get("/api/v1/schedules").await).await;
     assert_eq!(schedules.as_array().map(|a| a.len()), Some(1), "{schedules}");
 }
+
+/// The simulator registers 10,000 devices in chunks of 1,000, each chunk repeating every area;
+/// the third chunk used to answer 500 while the dispatcher was still writing the manifests of the
+/// first two.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_fleet_imports_in_chunks_with_the_areas_repeated() {
+    let app = spawn_app().await;
+    let root = app.unique("p");
+    let hash = nguon_provision::credential::hash_password("pw-0123456789");
+    let mut areas = vec![json!({"code": root, "name": "Tỉnh", "parent": null, "level": "province"})];
+    for c in 0..100 {
+        areas.push(json!({"code": format!("{root}-{c:03}"), "name": format!("Xã {c}"), "parent": root, "level": "commune"}));
+    }
+    let devices: Vec<serde_json::Value> = (0..3000)
+        .map(|i| {
+            json!({"id": format!("{root}-d{i:05}"), "kind": "loudspeaker", "area": format!("{root}-{:03}", i / 30),
+                   "name": format!("Loa {i}"), "lat": null, "lon": null, "password_hash": hash,
+                   "public_key": nguon_protocol::KeyPair::generate().public_b64()})
+        })
+        .collect();
+    // Another writer, as the dispatcher (manifests of the previous chunk) and ingest (status of
+    // connected devices) are in a live server: short write transactions in a loop.
+    let pool = app.state().store.pool.clone();
+    sqlx::query("CREATE TABLE IF NOT EXISTS test_other_writer (id BIGINT NOT NULL)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let writer = tokio::spawn(async move {
+        for i in 0i64.. {
+            let mut tx = pool.begin().await.unwrap();
+            sqlx::query("INSERT INTO test_other_writer (id) VALUES ($1)")
+                .bind(i)
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            tx.commit().await.unwrap();
+        }
+    });
+    for (k, chunk) in devices.chunks(1000).enumerate() {
+        let body = json!({"version": 1, "areas": areas, "devices": chunk, "disabled": []});
+        let (s, r) = json(app.post_json("/api/v1/fleet/import", &body).await).await;
+        assert_eq!(s, 200, "chunk {k}: {r}");
+        assert_eq!(r["created"], 1000, "chunk {k}: {r}");
+        assert_eq!(r["areas_created"], if k == 0 { 101 } else { 0 }, "chunk {k}: {r}");
+    }
+    writer.abort();
+    let (_, list) = json(app.get(&format!("/api/v1/devices?area={root}")).await).await;
+    assert_eq!(list.as_array().map(|a| a.len()), Some(3000));
+}

@@ -379,7 +379,9 @@ impl Fleet {
                     loop {
                         match obs_rx.recv().await {
                             Ok(event) => {
-                                if first && matches!(event.kind, AgentEventKind::Connected { .. }) {
+                                // Ready = subscribed: commands are not retained, so a connected but
+                                // not yet subscribed agent would miss them.
+                                if first && matches!(event.kind, AgentEventKind::Subscribed { .. }) {
                                     first = false;
                                     conn.fetch_add(1, Ordering::SeqCst);
                                 }

@@ -18,7 +18,12 @@ use crate::store::now_ms;
 use crate::{AppState, area, media};
 
 /// (commune code, name, villages, position).
-type Commune = (&'static str, &'static str, &'static [(&'static str, &'static str)], (f64, f64));
+type Commune = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    (f64, f64),
+);
 
 const COMMUNES: &[Commune] = &[
     (

@@ -7,8 +7,6 @@
 //! Only packet headers are read for most of the file, so probing costs about as much as reading
 //! it once (see `docs/benchmarks.md`, "Server: media probe").
 
-#![allow(clippy::collapsible_if)]
-
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
@@ -211,12 +209,12 @@ pub fn probe_file(path: &Path) -> Result<AudioInfo, ProbeError> {
     // applied by the muxer) gives the presentation duration without the AAC priming.
     let mut duration_ms =
         ((untrimmed as u128 * 1000 + decoded_rate as u128 / 2) / decoded_rate as u128) as i64;
-    if sniffed == Sniffed::Mp4 {
-        if let Some(ms) = mp4_movie_duration_ms(path) {
-            if ms > 0 && ms <= duration_ms + 100 {
-                duration_ms = ms;
-            }
-        }
+    if sniffed == Sniffed::Mp4
+        && let Some(ms) = mp4_movie_duration_ms(path)
+        && ms > 0
+        && ms <= duration_ms + 100
+    {
+        duration_ms = ms;
     }
     Ok(AudioInfo {
         container,

@@ -136,41 +136,41 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
         ..Settings::default()
     };
     let mut db = None;
-    if let Ok(url) = std::env::var("NGUON_TEST_DATABASE_URL") {
-        if !url.is_empty() {
-            let name = format!("nguon_t_{}", random_suffix());
-            {
-                use sqlx::Connection;
-                let mut c = sqlx::AnyConnection::connect(&url)
-                    .await
-                    .expect("connect NGUON_TEST_DATABASE_URL");
-                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                    .execute(&mut c)
-                    .await
-                    .expect("create test database");
-                let _ = c.close().await;
-            }
-            let base = match url.rfind('/') {
-                Some(i) if i > "postgres://".len() => url[..i].to_string(),
-                _ => url.clone(),
-            };
-            let (base, query) = match url.split_once('?') {
-                Some((_, q)) => (
-                    base.split('?').next().unwrap_or(&base).to_string(),
-                    format!("?{q}"),
-                ),
-                None => (base, String::new()),
-            };
-            settings.database_url = Some(Secret::new(format!("{base}/{name}{query}")));
-            db = Some(TestDb { admin_url: url, name });
+    if let Ok(url) = std::env::var("NGUON_TEST_DATABASE_URL")
+        && !url.is_empty()
+    {
+        let name = format!("nguon_t_{}", random_suffix());
+        {
+            use sqlx::Connection;
+            let mut c = sqlx::AnyConnection::connect(&url)
+                .await
+                .expect("connect NGUON_TEST_DATABASE_URL");
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&mut c)
+                .await
+                .expect("create test database");
+            let _ = c.close().await;
         }
+        let base = match url.rfind('/') {
+            Some(i) if i > "postgres://".len() => url[..i].to_string(),
+            _ => url.clone(),
+        };
+        let (base, query) = match url.split_once('?') {
+            Some((_, q)) => (
+                base.split('?').next().unwrap_or(&base).to_string(),
+                format!("?{q}"),
+            ),
+            None => (base, String::new()),
+        };
+        settings.database_url = Some(Secret::new(format!("{base}/{name}{query}")));
+        db = Some(TestDb { admin_url: url, name });
     }
     let mut external_mqtt = false;
-    if let Ok(url) = std::env::var("NGUON_TEST_MQTT_URL") {
-        if !url.is_empty() {
-            settings.mqtt_url = Some(Secret::new(url));
-            external_mqtt = true;
-        }
+    if let Ok(url) = std::env::var("NGUON_TEST_MQTT_URL")
+        && !url.is_empty()
+    {
+        settings.mqtt_url = Some(Secret::new(url));
+        external_mqtt = true;
     }
     tweak(&mut settings);
     let (mqtt_host, mqtt_port) = match &settings.mqtt_url {
