@@ -528,7 +528,7 @@ async fn create_bulletin(
         .to_string();
     let id = uuid::Uuid::now_v7().to_string();
     let now = now_ms();
-    let mut tx = state.store.pool.begin().await?;
+    let mut tx = state.store.begin_write().await?;
     sqlx::query(
         "INSERT INTO bulletins (id, category, priority, status, status_note, valid_from, valid_until, areas, dwell_s, \
          published_at, created_at, updated_at) VALUES ($1, $2, $3, 'draft', NULL, $4, $5, $6, $7, NULL, $8, $9)",
@@ -601,7 +601,7 @@ async fn patch_bulletin(
     let valid_until = p.valid_until.unwrap_or(cur.valid_until);
     validate_window(valid_from, valid_until)?;
     validate_dwell(p.dwell_s)?;
-    let mut tx = state.store.pool.begin().await?;
+    let mut tx = state.store.begin_write().await?;
     sqlx::query(
         "UPDATE bulletins SET category = $1, priority = $2, valid_from = $3, valid_until = $4, areas = $5, dwell_s = $6, \
          status = 'draft', status_note = NULL, published_at = NULL, updated_at = $7 WHERE id = $8",
@@ -751,7 +751,7 @@ async fn upload_file(
             return Err(Error::Conflict("a bulletin has at most one video".into()));
         }
         let now = now_ms();
-        let mut tx = state.store.pool.begin().await?;
+        let mut tx = state.store.begin_write().await?;
         sqlx::query(
             "INSERT INTO files (sha256, mime, size, width, height, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT (sha256) DO NOTHING",
@@ -884,7 +884,7 @@ async fn put_area_languages(
             ));
         }
     }
-    let mut tx = state.store.pool.begin().await?;
+    let mut tx = state.store.begin_write().await?;
     sqlx::query("DELETE FROM area_languages WHERE area = $1")
         .bind(code.clone())
         .execute(&mut *tx)
@@ -1144,7 +1144,7 @@ pub async fn publish_bulletin(state: &AppState, id: &str, req: PublishRequest) -
         }
     }
 
-    let mut tx = state.store.pool.begin().await?;
+    let mut tx = state.store.begin_write().await?;
     for area in &areas {
         sqlx::query("DELETE FROM bulletin_targets WHERE bulletin_id = $1 AND area = $2")
             .bind(id.to_string())

@@ -427,7 +427,7 @@ pub async fn run_batch(
     .map_err(|e| Error::Internal(format!("dispatch compute: {e}")))?;
 
     let published_at = now_ms();
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.begin_write().await?;
     for chunk in rows.chunks(500) {
         let mut sql = String::from(
             "INSERT INTO manifests (device_id, version, content_hash, body, seq, published_at) VALUES ",

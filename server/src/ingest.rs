@@ -334,7 +334,7 @@ impl Ingest {
             }
         }
 
-        let mut tx = self.state.store.pool.begin().await?;
+        let mut tx = self.state.store.begin_write().await?;
         for (device, online, session, at) in &states {
             sqlx::query(
                 "INSERT INTO device_status (device_id, online, session, state_at, last_seen) VALUES ($1, $2, $3, $4, $5) \

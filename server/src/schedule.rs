@@ -481,7 +481,7 @@ pub async fn create(state: &AppState, req: NewSchedule) -> Result<Created> {
         tz: Some(tz),
     };
     let change = Change::targets(&schedule.targets);
-    let mut tx = state.store.pool.begin().await?;
+    let mut tx = state.store.begin_write().await?;
     sqlx::query(
         "INSERT INTO schedules (id, title, media, priority, rule, time_zone, valid_from, valid_until, volume, \
          repeat_count, on_preempt, enabled, created_at, updated_at) \
@@ -760,7 +760,7 @@ async fn patch_schedule(
         .check_targets(&state, &s.targets.areas, &s.targets.devices)
         .await?;
     let change = Change::targets(&s.targets);
-    let mut tx = state.store.pool.begin().await?;
+    let mut tx = state.store.begin_write().await?;
     sqlx::query("UPDATE schedules SET enabled = $1, updated_at = $2 WHERE id = $3")
         .bind(p.enabled as i64)
         .bind(now_ms())
@@ -787,7 +787,7 @@ async fn delete_schedule(
         .check_targets(&state, &s.targets.areas, &s.targets.devices)
         .await?;
     let change = Change::targets(&s.targets);
-    let mut tx = state.store.pool.begin().await?;
+    let mut tx = state.store.begin_write().await?;
     sqlx::query("DELETE FROM schedule_targets WHERE schedule_id = $1")
         .bind(id.clone())
         .execute(&mut *tx)

@@ -388,7 +388,7 @@ async fn put_lexicon(
         }
     }
     let now = now_ms();
-    let mut tx = state.store.pool.begin().await?;
+    let mut tx = state.store.begin_write().await?;
     sqlx::query("DELETE FROM tts_lexicon").execute(&mut *tx).await?;
     for e in &body.entries {
         sqlx::query("INSERT INTO tts_lexicon (term, expansion, updated_at) VALUES ($1, $2, $3)")

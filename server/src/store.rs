@@ -77,7 +77,8 @@ impl Store {
         Ok(Store { pool, backend })
     }
 
-    /// Begin a transaction that reads and then writes. On SQLite it is `BEGIN IMMEDIATE`: a plain
+    /// Begin a write transaction (every writing transaction of the server uses this). On SQLite it
+    /// is `BEGIN IMMEDIATE`: a plain
     /// (deferred) `BEGIN` takes a read snapshot at its first `SELECT`, and upgrading it to a writer
     /// while another connection writes (the dispatcher storing manifests, ingest storing status)
     /// fails at once with `database is locked` (SQLite cannot wait: the snapshot would be stale),
