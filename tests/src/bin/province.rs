@@ -128,14 +128,23 @@ async fn run() -> anyhow::Result<()> {
         6.0,
         true,
     );
-    match clip {
-        Ok(clip) => match schedule_soon(&api, &clip).await {
+    // Without espeak-ng/sox/lame (a machine that has only the Rust toolchain), fall back to the
+    // demo's approved chime, so a newcomer still hears something.
+    let sha = match clip {
+        Ok(clip) => api.upload_approved(&clip, "Chào mừng").await,
+        Err(e) => {
+            println!("  could not make the spoken clip (espeak-ng, sox, lame): {e:#}; using the demo chime");
+            demo_clip(&api).await
+        }
+    };
+    match sha {
+        Ok(sha) => match schedule_soon(&api, &sha).await {
             Ok(at) => {
                 println!("  scheduled       'Chào mừng' at {at} (local) to every commune of {PROVINCE}")
             }
             Err(e) => println!("  could not schedule the welcome clip: {e:#}"),
         },
-        Err(e) => println!("  could not make the welcome clip (espeak-ng, sox, lame): {e:#}"),
+        Err(e) => println!("  no clip to schedule: {e:#}"),
     }
     println!("  Ctrl-C stops everything.\n");
 
@@ -169,8 +178,17 @@ async fn run() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn schedule_soon(api: &Api, clip: &std::path::Path) -> anyhow::Result<String> {
-    let sha = api.upload_approved(clip, "Chào mừng").await?;
+/// The sha256 of an approved clip already in the library (the demo seeds one).
+async fn demo_clip(api: &Api) -> anyhow::Result<String> {
+    let media = nguon_tests::api::list(api.get("/api/v1/media").await?);
+    media
+        .iter()
+        .find(|m| m.get("status").and_then(|s| s.as_str()) == Some("approved"))
+        .and_then(|m| m.get("sha256").and_then(|s| s.as_str()).map(str::to_string))
+        .ok_or_else(|| anyhow::anyhow!("the library has no approved clip"))
+}
+
+async fn schedule_soon(api: &Api, sha: &str) -> anyhow::Result<String> {
     let tz: chrono_tz::Tz = "Asia/Ho_Chi_Minh"
         .parse()
         .map_err(|_| anyhow::anyhow!("time zone"))?;
@@ -178,7 +196,7 @@ async fn schedule_soon(api: &Api, clip: &std::path::Path) -> anyhow::Result<Stri
         .with_timezone(&tz)
         .format("%Y-%m-%dT%H:%M:%S")
         .to_string();
-    api.schedule_once("Chào mừng", &sha, &[PROVINCE], &at, "normal")
+    api.schedule_once("Chào mừng", sha, &[PROVINCE], &at, "normal")
         .await?;
     Ok(at)
 }
