@@ -506,7 +506,9 @@ async fn roles_and_area_scopes_are_enforced_on_the_api_and_the_pages() {
         .unwrap();
     assert_eq!(r.status(), 403);
     let (_, all) = json(app.get("/api/v1/schedules").await).await;
-    assert_eq!(all.as_array().unwrap().len(), 0);
+    // Only the schedule created through the API for its own commune exists; none targets `b`.
+    assert_eq!(all.as_array().unwrap().len(), 1, "{all}");
+    assert!(!all.to_string().contains(&b), "{all}");
     // The same form for its own commune works.
     let form = [
         ("csrf", s.csrf.as_str()),
@@ -527,5 +529,5 @@ async fn roles_and_area_scopes_are_enforced_on_the_api_and_the_pages() {
         .unwrap();
     assert_eq!(r.status(), 303);
     let (_, all) = json(app.get("/api/v1/schedules").await).await;
-    assert_eq!(all.as_array().unwrap().len(), 1);
+    assert_eq!(all.as_array().unwrap().len(), 2);
 }

@@ -418,3 +418,51 @@ async fn an_agent_cut_off_the_network_across_its_start_time_plays_from_cache_and
         "played offline {late} ms after its start"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn speech_made_by_the_server_from_vietnamese_text_plays_sample_for_sample_on_an_agent() {
+    let mut p = Province::new(None, 1, 1).await;
+    p.start_agents(|_| None).await;
+    p.wait_online().await;
+    // Text-to-speech on the server: normalised, synthesised, loudness-normalised, stored as media.
+    let tts = p
+        .api()
+        .post(
+            "/api/v1/tts/preview",
+            &serde_json::json!({"text": "UBND xã thông báo: ngày 15/6/2025 tiêm chủng cho 120 trẻ.", "voice": "vi"}),
+        )
+        .await
+        .expect("tts preview");
+    assert_eq!(
+        tts.get("normalized").and_then(Value::as_str),
+        Some(
+            "Ủy ban nhân dân xã thông báo: ngày mười lăm tháng sáu năm hai nghìn không trăm hai mươi lăm tiêm chủng cho một trăm hai mươi trẻ."
+        ),
+        "{tts}"
+    );
+    let sha = tts
+        .pointer("/media/sha256")
+        .and_then(Value::as_str)
+        .expect("speech media sha256")
+        .to_string();
+    p.api()
+        .post(&format!("/api/v1/media/{sha}/approve"), &serde_json::json!({}))
+        .await
+        .expect("approve the speech");
+    // The stored bytes are the source the agent must reproduce.
+    let bytes = reqwest::get(format!("{}/media/{sha}", p.api().base()))
+        .await
+        .expect("fetch media")
+        .bytes()
+        .await
+        .expect("media body");
+    let source = p.dir.path().join("speech-source");
+    std::fs::write(&source, &bytes).expect("write source");
+
+    let commune = p.commune(1);
+    let (schedule, _) = p.schedule_in(&sha, &[commune.as_str()], 8).await;
+    let devices = p.ids(|_| true);
+    let plays = p.wait_plays(&schedule, &devices, Duration::from_secs(60)).await;
+    assert_eq!(per_device(&plays).values().copied().collect::<Vec<_>>(), vec![1]);
+    assert_samples_match(&p.agents[0], &source);
+}
