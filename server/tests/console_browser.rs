@@ -56,7 +56,7 @@ async fn editors_approvers_and_operators_run_a_broadcast_through_the_console_in_
     std::fs::write(&file, wav(20)).unwrap();
     let title = "Bản tin phòng chống lũ quét";
 
-    let d = Driver::start().await;
+    let d = Driver::start(1280, 900, "console").await;
     // 1. The editor uploads and submits.
     d.login(&app.base, "bientap", "mat-khau-bien-tap").await;
     let text = d.text().await;

@@ -3,14 +3,11 @@
 //! Chromium (plain HTTP + JSON with reqwest, as `board_browser.rs` does).
 #![allow(dead_code)]
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use base64::Engine;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::common::{TestApp, free_port, json as body};
+use crate::common::{TestApp, json as body};
 
 /// Create a user through the API (admin token); returns its id.
 pub async fn user(app: &TestApp, username: &str, role: &str, areas: &[&str], password: &str) -> String {
@@ -178,202 +175,20 @@ pub fn wav(secs: u32) -> Vec<u8> {
     v
 }
 
-/// Where screenshots go.
-pub fn artifacts() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts/console");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+#[path = "../webdriver/mod.rs"]
+mod webdriver;
+pub use webdriver::Driver;
 
-/// chromedriver + headless Chromium over WebDriver.
-pub struct Driver {
-    child: Child,
-    base: String,
-    session: String,
-    http: reqwest::Client,
-    _profile: tempfile::TempDir,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Driver {
-    /// Start chromedriver on a free port and open a session.
-    pub async fn start() -> Driver {
-        let port = free_port();
-        let child = Command::new("/usr/bin/chromedriver")
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start chromedriver");
-        let base = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::new();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(r) = http.get(format!("{base}/status")).send().await
-                && r.status().is_success()
-            {
-                break;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "chromedriver did not start"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let profile = tempfile::tempdir().expect("profile dir");
-        let caps = json!({"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {
-            "binary": "/usr/bin/chromium",
-            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                     "--window-size=1280,900", format!("--user-data-dir={}", profile.path().display())]}}}});
-        let r: Value = http
-            .post(format!("{base}/session"))
-            .json(&caps)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let session = r["value"]["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("new session: {r}"))
-            .to_string();
-        Driver {
-            child,
-            base,
-            session,
-            http,
-            _profile: profile,
-        }
-    }
-
-    async fn cmd(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let url = format!("{}/session/{}{path}", self.base, self.session);
-        let mut req = self.http.request(method, url);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let v: Value = req
-            .send()
-            .await
-            .expect("webdriver")
-            .json()
-            .await
-            .expect("webdriver json");
-        if v["value"].get("error").is_some() {
-            panic!("webdriver {path}: {v}");
-        }
-        v["value"].clone()
-    }
-
-    /// Navigate.
-    pub async fn goto(&self, url: &str) {
-        self.cmd(reqwest::Method::POST, "/url", Some(json!({"url": url})))
-            .await;
-    }
-
-    /// Run a script (`arguments` unused).
-    pub async fn eval(&self, script: &str) -> Value {
-        self.cmd(
-            reqwest::Method::POST,
-            "/execute/sync",
-            Some(json!({"script": script, "args": []})),
-        )
-        .await
-    }
-
-    /// The page's visible text.
-    pub async fn text(&self) -> String {
-        self.eval("return document.body.innerText")
-            .await
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
-    }
-
-    /// The current path.
-    pub async fn path(&self) -> String {
-        self.eval("return location.pathname + location.search")
-            .await
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
-    }
-
-    /// Find an element by CSS selector.
-    pub async fn find(&self, css: &str) -> String {
-        let v = self
-            .cmd(
-                reqwest::Method::POST,
-                "/element",
-                Some(json!({"using": "css selector", "value": css})),
-            )
-            .await;
-        v.as_object()
-            .and_then(|o| o.values().next())
-            .and_then(|x| x.as_str())
-            .unwrap()
-            .to_string()
-    }
-
-    /// Type into an element (for a file input: the file path).
-    pub async fn type_into(&self, css: &str, text: &str) {
-        let id = self.find(css).await;
-        self.cmd(
-            reqwest::Method::POST,
-            &format!("/element/{id}/value"),
-            Some(json!({"text": text})),
-        )
-        .await;
-    }
-
-    /// Click an element.
-    pub async fn click(&self, css: &str) {
-        let id = self.find(css).await;
-        self.cmd(
-            reqwest::Method::POST,
-            &format!("/element/{id}/click"),
-            Some(json!({})),
-        )
-        .await;
-    }
-
-    /// Save a screenshot as `target/test-artifacts/console/<name>.png`.
-    pub async fn screenshot(&self, name: &str) {
-        let b64 = self.cmd(reqwest::Method::GET, "/screenshot", None).await;
-        let png = base64::engine::general_purpose::STANDARD
-            .decode(b64.as_str().unwrap())
-            .unwrap();
-        std::fs::write(artifacts().join(format!("{name}.png")), png).unwrap();
-    }
-
-    /// Wait until `script` returns true; panic with the page text after `limit`.
-    pub async fn wait_for(&self, what: &str, script: &str, limit: Duration) {
-        let deadline = tokio::time::Instant::now() + limit;
-        loop {
-            if self.eval(script).await == Value::Bool(true) {
-                return;
-            }
-            if tokio::time::Instant::now() > deadline {
-                panic!(
-                    "{what} not seen within {limit:?}; at {}; page text: {}",
-                    self.path().await,
-                    self.text().await
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
+/// What the console tests do through the browser.
+pub trait ConsoleDriver {
     /// Log in through the form and wait for the dashboard.
-    pub async fn login(&self, base: &str, username: &str, password: &str) {
+    async fn login(&self, base: &str, username: &str, password: &str);
+    /// Log out with the header button.
+    async fn logout(&self);
+}
+
+impl ConsoleDriver for Driver {
+    async fn login(&self, base: &str, username: &str, password: &str) {
         self.goto(&format!("{base}/console/login")).await;
         self.type_into("#username", username).await;
         self.type_into("#password", password).await;
@@ -386,8 +201,7 @@ impl Driver {
         .await;
     }
 
-    /// Log out with the header button.
-    pub async fn logout(&self) {
+    async fn logout(&self) {
         self.click("#logout").await;
         self.wait_for(
             "the login page",
