@@ -148,8 +148,11 @@ impl Api {
     pub async fn upload_approved(&self, file: &Path, title: &str) -> anyhow::Result<String> {
         let v = self.upload(file, Some(title)).await?;
         let sha = field_str(&v, "sha256")?;
-        self.post(&format!("/api/v1/media/{sha}/approve"), &json!({}))
-            .await?;
+        // The same content uploaded again is deduplicated and may already be approved.
+        if v.get("status").and_then(Value::as_str) != Some("approved") {
+            self.post(&format!("/api/v1/media/{sha}/approve"), &json!({}))
+                .await?;
+        }
         Ok(sha)
     }
 

@@ -6,8 +6,8 @@
 //!
 //! Starts nguon-server in this process on embedded defaults (SQLite in `./data/province`, the
 //! embedded broker; if port 8080 or 1883 is taken — Mosquitto often holds 1883 — a free port is
-//! used and printed), seeds the demo data, registers a small simulated fleet (3 communes × 10
-//! loudspeaker clusters running the real agent code, 5 bulletin boards registered), uploads and
+//! used and printed), seeds the demo data (a slice of Lào Cai: 3 communes, 30 loudspeaker clusters,
+//! 5 bulletin boards) and runs its 30 loudspeaker clusters with the real agent code, uploads and
 //! approves a spoken clip, schedules it for now + 20 s to the whole province, and prints a live
 //! status line (online devices, proofs of play) from the API. Ctrl-C stops everything.
 //! `NGUON_*` variables still apply (e.g. `NGUON_ADMIN_TOKEN`, `NGUON_HTTP_ADDR`).
@@ -22,7 +22,8 @@ use nguon_tests::api::{Api, is_online};
 use nguon_tests::fleet::{Fleet, FleetOptions, FleetPlan, SinkChoice};
 use nguon_tests::net::port_or_free;
 
-const PROVINCE: &str = "sim";
+/// The demo province's code (seeded by `nguon-server --demo`).
+const PROVINCE: &str = "10";
 
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -78,6 +79,7 @@ async fn run() -> anyhow::Result<()> {
             format!("{}:{}", b.host, b.port).parse()?
         }
     };
+    let state = app.state().clone();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async {
         let _ = stop_rx.await;
@@ -96,18 +98,13 @@ async fn run() -> anyhow::Result<()> {
     api.wait_healthy(Duration::from_secs(20)).await?;
     let key = api.server_key().await?;
 
-    // The simulated fleet: 3 communes × 10 loudspeaker clusters + 5 boards, registered through
-    // the import API with fresh credentials each start (import is an upsert).
-    let plan = FleetPlan::province("box", PROVINCE, 3, 10, 5);
-    let mut registry = plan.registry();
-    registry.areas[0].name = "Tỉnh mô phỏng (province in a box)".into();
-    api.import_fleet(&registry)
+    // The simulated fleet is the demo province's own stations (3 communes, 30 loudspeaker
+    // clusters, 5 boards): the demo seed wrote their MQTT passwords to `demo-credentials.csv`;
+    // each loudspeaker gets a fresh report-signing key, registered through the import API (an
+    // upsert), and runs the real agent code.
+    let speakers = demo_fleet(&state, &api, &data_dir)
         .await
-        .context("registering the simulated fleet")?;
-    let speakers = FleetPlan {
-        areas: plan.areas.clone(),
-        devices: plan.loudspeakers().cloned().collect(),
-    };
+        .context("preparing the demo fleet")?;
     let fleet_dir = data_dir.join("fleet");
     let mut opts = FleetOptions::new(mqtt, &base, &key, &fleet_dir.join("agents"));
     opts.sink = SinkChoice::Wav(fleet_dir.join("wav"));
@@ -176,6 +173,67 @@ async fn run() -> anyhow::Result<()> {
         Err(_) => println!("server did not stop within 15 s"),
     }
     Ok(())
+}
+
+/// The demo's loudspeakers as a fleet plan, each with a fresh report key registered on the server.
+async fn demo_fleet(
+    state: &nguon_server::AppState,
+    api: &Api,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<FleetPlan> {
+    let csv = std::fs::read_to_string(data_dir.join("demo-credentials.csv"))
+        .context("the demo seed writes demo-credentials.csv")?;
+    let mut devices = Vec::new();
+    let mut entries = Vec::new();
+    for line in csv.lines().skip(1).filter(|l| !l.trim().is_empty()) {
+        let (id, password) = line
+            .split_once(',')
+            .ok_or_else(|| anyhow::anyhow!("bad line in demo-credentials.csv: {line}"))?;
+        let d = nguon_server::fleet::get(&state.store, id)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("demo device {id} is not registered"))?;
+        if d.kind != "loudspeaker" {
+            continue;
+        }
+        let key = nguon_protocol::KeyPair::generate();
+        let areas = nguon_server::fleet::device_areas(&state.store, id).await?;
+        entries.push(nguon_provision::DeviceEntry {
+            id: d.id.clone(),
+            kind: d.kind.clone(),
+            area: d.area.clone(),
+            name: d.name.clone(),
+            lat: d.lat,
+            lon: d.lon,
+            password_hash: nguon_provision::credential::hash_password(password),
+            public_key: Some(key.public_b64()),
+            language: d.language.clone(),
+            board_token_hash: None,
+        });
+        devices.push(nguon_tests::fleet::SimDevice {
+            id: nguon_protocol::DeviceId::parse(id)?,
+            kind: nguon_provision::DeviceKind::Loudspeaker,
+            area: nguon_protocol::AreaCode::parse(d.area.clone())?,
+            areas: areas
+                .into_iter()
+                .map(nguon_protocol::AreaCode::parse)
+                .collect::<Result<_, _>>()?,
+            password: password.to_string(),
+            key,
+            group: 0,
+        });
+    }
+    api.import_fleet(&nguon_provision::Registry {
+        version: nguon_provision::registry::REGISTRY_VERSION,
+        areas: Vec::new(),
+        devices: entries,
+        disabled: Vec::new(),
+    })
+    .await
+    .context("registering the fleet's report keys")?;
+    Ok(FleetPlan {
+        areas: Vec::new(),
+        devices,
+    })
 }
 
 /// The sha256 of an approved clip already in the library (the demo seeds one).
