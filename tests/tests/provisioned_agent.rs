@@ -18,6 +18,8 @@ use nguon_provision::bundle;
 use nguon_provision::{BulkOptions, DeviceConfig, Registry};
 use nguon_server::config::Secret;
 use nguon_server::{Application, Settings};
+use nguon_tests::db::TestDatabase;
+use nguon_tests::net::{free_port, random_suffix};
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
@@ -27,53 +29,13 @@ const COMMUNE: &str = "08003";
 /// Deadline of every wait.
 const WAIT: Duration = Duration::from_secs(30);
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn random_suffix() -> String {
-    let mut b = [0u8; 6];
-    getrandom::fill(&mut b).unwrap();
-    hex::encode(b)
-}
-
-/// A fresh postgres database, dropped (best effort) with this value.
-struct TestDb {
-    admin_url: String,
-    name: String,
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
-                return;
-            };
-            rt.block_on(async move {
-                use sqlx::Connection;
-                if let Ok(mut c) = sqlx::AnyConnection::connect(&admin_url).await {
-                    let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut c).await;
-                    let _ = c.close().await;
-                }
-            });
-        })
-        .join();
-    }
-}
-
 /// The server, running in-process until dropped.
 struct Server {
     base: String,
     mqtt: SocketAddr,
     http: reqwest::Client,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
-    _db: Option<TestDb>,
+    _db: TestDatabase,
 }
 
 impl Drop for Server {
@@ -95,31 +57,9 @@ impl Server {
             dispatch_debounce_ms: 20,
             ..Settings::default()
         };
-        let mut db = None;
-        if let Some(url) = std::env::var("NGUON_TEST_DATABASE_URL")
-            .ok()
-            .filter(|u| !u.is_empty())
-        {
-            use sqlx::Connection;
-            let name = format!("nguon_t_{}", random_suffix());
-            let mut c = sqlx::AnyConnection::connect(&url)
-                .await
-                .expect("connect NGUON_TEST_DATABASE_URL");
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                .execute(&mut c)
-                .await
-                .expect("create the test database");
-            let _ = c.close().await;
-            let (head, query) = match url.split_once('?') {
-                Some((h, q)) => (h.to_string(), format!("?{q}")),
-                None => (url.clone(), String::new()),
-            };
-            let base = match head.rfind('/') {
-                Some(i) if i > "postgres://".len() => head[..i].to_string(),
-                _ => head.clone(),
-            };
-            settings.database_url = Some(Secret::new(format!("{base}/{name}{query}")));
-            db = Some(TestDb { admin_url: url, name });
+        let db = TestDatabase::fresh().await.expect("a test database");
+        if let Some(url) = db.url() {
+            settings.database_url = Some(Secret::new(url));
         }
         let app = Application::build(settings).await.expect("the server builds");
         let base = format!("http://127.0.0.1:{}", app.http_port());
