@@ -1,6 +1,6 @@
 //! Black-box tests of the system endpoints: health, metrics, OpenAPI, server key, auth.
 
-mod common;
+use crate::common;
 
 use common::{json, spawn_app};
 

@@ -1,6 +1,6 @@
 //! Black-box tests of the area tree: CRUD, refusals, and the CSV import.
 
-mod common;
+use crate::common;
 
 use common::{json, spawn_app};
 use serde_json::json;

@@ -4,9 +4,9 @@
 //! killing the proxy and every connection through it. Screenshots go to
 //! `target/test-artifacts/board/*.png`.
 
-mod common;
-mod dispatch_support;
-mod webdriver;
+use crate::common;
+use crate::dispatch_support;
+use crate::webdriver;
 
 use std::time::Duration;
 

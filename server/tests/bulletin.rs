@@ -1,8 +1,8 @@
 //! Black-box tests of bulletins (issue 6): approval, publishing to a commune's boards and
 //! loudspeakers, the board feed with ETags, proof of display and of play, and upload validation.
 
-mod common;
-mod dispatch_support;
+use crate::common;
+use crate::dispatch_support;
 
 use common::{TestApp, json, spawn_app, spawn_app_with, tiny_png};
 use dispatch_support::{DEADLINE, area, connect, device, eventually};

@@ -1,7 +1,7 @@
 //! Immediate commands: signed, fanned out by area, refused for unapproved media, acks joined.
 
-mod common;
-mod dispatch_support;
+use crate::common;
+use crate::dispatch_support;
 
 use chrono::Utc;
 use dispatch_support::*;

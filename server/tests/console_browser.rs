@@ -4,9 +4,9 @@
 //! it; a commune operator sees and targets only its own commune. Screenshots go to
 //! `target/test-artifacts/console/*.png`.
 
-mod common;
-mod console_support;
-mod dispatch_support;
+use crate::common;
+use crate::console_support;
+use crate::dispatch_support;
 
 use std::time::Duration;
 

@@ -1,9 +1,9 @@
 //! The half-year report (issue 7): its figures match counts computed directly from the stored
 //! proof-of-play rows, and the CSV and XLSX exports carry the same numbers.
 
-mod common;
-mod console_support;
-mod dispatch_support;
+use crate::common;
+use crate::console_support;
+use crate::dispatch_support;
 
 use std::collections::HashMap;
 

@@ -2,9 +2,9 @@
 //! credentials, sessions ended by logout, escaping of operator-entered text, roles and area
 //! scopes on the API and the pages.
 
-mod common;
-mod console_support;
-mod dispatch_support;
+use crate::common;
+use crate::console_support;
+use crate::dispatch_support;
 
 use common::{json, spawn_app};
 use console_support::*;

@@ -1,8 +1,8 @@
 //! Dispatch: signed retained manifests reach devices through the broker; one publish per device
 //! per change; nothing is lost between commit and publish.
 
-mod common;
-mod dispatch_support;
+use crate::common;
+use crate::dispatch_support;
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -1,6 +1,6 @@
 //! Black-box tests of the device registry and the registration import.
 
-mod common;
+use crate::common;
 
 use common::{json, spawn_app};
 use serde_json::json;

@@ -1,8 +1,8 @@
 //! Ingest of event batches: idempotent by event uuid, signatures enforced for devices with a key,
 //! malformed payloads counted without stopping ingest.
 
-mod common;
-mod dispatch_support;
+use crate::common;
+use crate::dispatch_support;
 
 use chrono::Utc;
 use dispatch_support::*;

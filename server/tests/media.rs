@@ -1,7 +1,7 @@
 //! Black-box tests of the media library: uploads of real files, refusals that leave nothing
 //! behind, dedupe, the approval workflow and `GET /media/{sha}` with Range/ETag.
 
-mod common;
+use crate::common;
 
 use common::{AudioSpec, TestApp, json, make_audio, spawn_app, spawn_app_with, spec};
 use serde_json::json;

@@ -1,8 +1,8 @@
 //! Presence from retained state messages and last wills, with the session counter guarding
 //! against late wills of older sessions.
 
-mod common;
-mod dispatch_support;
+use crate::common;
+use crate::dispatch_support;
 
 use dispatch_support::*;
 use nguon_protocol::{DeviceId, topic};

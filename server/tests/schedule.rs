@@ -1,8 +1,8 @@
 //! Schedules through the API: rule evaluation in a time zone (including DST), validation errors
 //! that name the problem, overlap warnings.
 
-mod common;
-mod dispatch_support;
+use crate::common;
+use crate::dispatch_support;
 
 use dispatch_support::*;
 use serde_json::{Value, json};

@@ -1,7 +1,7 @@
 //! Black-box tests of Vietnamese text-to-speech (issue 6): normalisation word for word, audio of a
 //! plausible length stored as an ordinary media item, and the operators' lexicon.
 
-mod common;
+use crate::common;
 
 use common::{ffprobe_duration_ms, json, spawn_app};
 use serde_json::json;

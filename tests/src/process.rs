@@ -134,9 +134,12 @@ pub fn target_dir() -> PathBuf {
 
 static BUILD: Mutex<bool> = Mutex::new(false);
 
-/// Path of a workspace binary in the debug profile, building `nguon-server` and `nguon-agent`
-/// once per process (cargo is a no-op when they are fresh). Set `NGUON_TEST_BIN_DIR` to use
-/// prebuilt binaries from elsewhere (e.g. `target/release`).
+/// Path of a workspace binary in the debug profile, built once per process with exactly the
+/// command and feature set of `cargo test --workspace` / `.ci/run` (`cargo build --workspace
+/// --all-targets`), so under those it is a no-op: building `-p nguon-server -p nguon-agent` alone
+/// resolves other features (e.g. the agent's `playback`) and compiles and stores a second copy of
+/// both crates, which once filled a CI disk. Set `NGUON_TEST_BIN_DIR` to use prebuilt binaries
+/// from elsewhere (e.g. `target/release`).
 pub fn workspace_binary(name: &str) -> anyhow::Result<PathBuf> {
     if let Some(dir) = std::env::var_os("NGUON_TEST_BIN_DIR") {
         let p = PathBuf::from(dir).join(name);
@@ -148,12 +151,11 @@ pub fn workspace_binary(name: &str) -> anyhow::Result<PathBuf> {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let status = Command::new(cargo)
             .current_dir(workspace_root())
-            .args(["build", "--quiet", "-p", "nguon-server", "-p", "nguon-agent"])
-            .args(["--bin", "nguon-server", "--bin", "nguon-agent"])
+            .args(["build", "--quiet", "--workspace", "--all-targets"])
             .status()?;
         anyhow::ensure!(
             status.success(),
-            "cargo build of nguon-server and nguon-agent failed"
+            "cargo build --workspace --all-targets failed"
         );
         *built = true;
     }

@@ -1,0 +1,24 @@
+//! The server's black-box tests, in one test binary: one link instead of one per file keeps the
+//! build small and fast. Each file under `tests/` is a module named after the domain it tests;
+//! the shared helpers live in `common`, `dispatch_support`, `console_support` and `webdriver`.
+
+mod common;
+mod console_support;
+mod dispatch_support;
+mod webdriver;
+
+mod api;
+mod areas;
+mod board_browser;
+mod bulletin;
+mod commands;
+mod console_browser;
+mod console_reports;
+mod console_security;
+mod dispatch;
+mod fleet;
+mod ingest;
+mod media;
+mod presence;
+mod schedule;
+mod speech;
