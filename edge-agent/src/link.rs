@@ -7,8 +7,12 @@
 //!
 //! The second task handles what arrives: every server message is opened (signature, expiry,
 //! audience), checked against the replay state, and only then applied and acked; anything else is
-//! reported as `rejected`. Outbox batches are published with QoS 1 and deleted when their PUBACK
-//! arrives (packet ids are learnt from `Outgoing::Publish` events, in request order).
+//! reported as `rejected`. Outbox batches are published with QoS 1; the broker's PUBACK (packet
+//! ids are learnt from `Outgoing::Publish` events, in request order) only moves them to "awaiting
+//! receipt": an event leaves the outbox when the server's signed receipt names it. A broker drops
+//! what it cannot queue for an absent or slow server, so a PUBACK alone would lose proofs of play.
+//! Events without a receipt are sent again on reconnect, and after [`RECEIPT_WAIT`] (doubling to
+//! [`RECEIPT_WAIT_MAX`] while no receipt comes); the server stores each event id once.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -39,6 +43,10 @@ const BATCH_EVENTS: usize = 50;
 const BATCHES_IN_FLIGHT: usize = 4;
 /// Clock estimate period.
 const CLOCK_EVERY: Duration = Duration::from_secs(600);
+/// How long a published event waits for the server's receipt before it is sent again.
+pub const RECEIPT_WAIT: Duration = Duration::from_secs(60);
+/// The longest wait between resends while the server sends no receipt at all.
+pub const RECEIPT_WAIT_MAX: Duration = Duration::from_secs(1800);
 
 /// Everything the link needs.
 #[derive(Clone)]
@@ -183,6 +191,10 @@ struct Link {
     fifo: VecDeque<Option<Vec<Uuid>>>,
     in_flight: HashMap<u16, Vec<Uuid>>,
     sent: HashSet<Uuid>,
+    /// Events the broker acknowledged, waiting for the server's receipt (since when).
+    awaiting: HashMap<Uuid, Instant>,
+    /// Current wait before a resend ([`RECEIPT_WAIT`] doubling to [`RECEIPT_WAIT_MAX`]).
+    receipt_wait: Duration,
 }
 
 /// Run the link until `shutdown` turns true.
@@ -196,6 +208,8 @@ pub async fn run(ctx: LinkCtx, mut shutdown: watch::Receiver<bool>) {
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut clock_tick = tokio::time::interval(CLOCK_EVERY);
     clock_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut receipt_tick = tokio::time::interval(Duration::from_secs(5));
+    receipt_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut link = Link {
         ctx,
         client: None,
@@ -203,6 +217,8 @@ pub async fn run(ctx: LinkCtx, mut shutdown: watch::Receiver<bool>) {
         fifo: VecDeque::new(),
         in_flight: HashMap::new(),
         sent: HashSet::new(),
+        awaiting: HashMap::new(),
+        receipt_wait: RECEIPT_WAIT,
     };
     loop {
         tokio::select! {
@@ -217,6 +233,7 @@ pub async fn run(ctx: LinkCtx, mut shutdown: watch::Receiver<bool>) {
             _ = sync.notified() => link.send_telemetry(),
             _ = heartbeat.tick() => link.send_telemetry(),
             _ = clock_tick.tick() => link.estimate_clock(),
+            _ = receipt_tick.tick() => link.resend_unreceipted(),
         }
     }
     // Graceful exit: say offline ourselves (the will is only for unclean ends).
@@ -248,6 +265,8 @@ impl Link {
         self.fifo.clear();
         self.in_flight.clear();
         self.sent.clear();
+        // A new connection sends every event without a receipt again (the server dedupes).
+        self.awaiting.clear();
         let now = self.ctx.clock.now();
         {
             let mut st = self.ctx.status.lock().expect("status");
@@ -260,6 +279,7 @@ impl Link {
         let mut subs = vec![
             rumqttc::SubscribeFilter::new(topic::desired(d), QoS::AtLeastOnce),
             rumqttc::SubscribeFilter::new(topic::cmd(d), QoS::AtLeastOnce),
+            rumqttc::SubscribeFilter::new(topic::receipt(d), QoS::AtLeastOnce),
         ];
         for a in &self.ctx.areas {
             subs.push(rumqttc::SubscribeFilter::new(
@@ -293,6 +313,7 @@ impl Link {
         self.fifo.clear();
         self.in_flight.clear();
         self.sent.clear();
+        self.awaiting.clear();
         self.ctx.status.lock().expect("status").connected = false;
         if was {
             tracing::warn!(%reason, "disconnected from the broker");
@@ -311,13 +332,13 @@ impl Link {
             }
             MqttEvent::Incoming(Packet::PubAck(ack)) => {
                 if let Some(ids) = self.in_flight.remove(&ack.pkid) {
-                    for id in &ids {
-                        self.sent.remove(id);
+                    let now = Instant::now();
+                    for id in ids {
+                        self.sent.remove(&id);
+                        if self.ctx.store.outbox_contains(&id) {
+                            self.awaiting.insert(id, now);
+                        }
                     }
-                    if let Err(e) = self.ctx.store.outbox_remove(ids.clone()).await {
-                        tracing::error!(error = %e, "cannot clear delivered events");
-                    }
-                    self.ctx.reporter.observe(AgentEventKind::EventsDelivered { ids });
                     self.send_outbox();
                 }
             }
@@ -375,10 +396,11 @@ impl Link {
         if payload.is_empty() {
             return; // a cleared retained message
         }
-        let (aud, desired_topic) = match Topic::parse(&topic_name) {
-            Some(Topic::Desired(d)) if d == self.ctx.device => (Audience::Device(d), true),
-            Some(Topic::Cmd(d)) if d == self.ctx.device => (Audience::Device(d), false),
-            Some(Topic::AreaCmd(a)) if self.ctx.areas.contains(&a) => (Audience::Area(a), false),
+        let (aud, stream) = match Topic::parse(&topic_name) {
+            Some(Topic::Desired(d)) if d == self.ctx.device => (Audience::Device(d), "desired"),
+            Some(Topic::Cmd(d)) if d == self.ctx.device => (Audience::Device(d), "cmd"),
+            Some(Topic::Receipt(d)) if d == self.ctx.device => (Audience::Device(d), "receipt"),
+            Some(Topic::AreaCmd(a)) if self.ctx.areas.contains(&a) => (Audience::Area(a), "cmd"),
             _ => return,
         };
         let msg = match ServerMessage::open(
@@ -398,13 +420,18 @@ impl Link {
                 return;
             }
         };
-        if (msg.body.stream() == "desired") != desired_topic {
+        if msg.body.stream() != stream {
             self.reject(
                 &topic_name,
                 Some(msg.id),
                 format!("a {} message does not belong on this topic", msg.body.stream()),
             )
             .await;
+            return;
+        }
+        if let ServerBody::Receipt(r) = msg.body {
+            // Idempotent: no replay state (an old receipt names only events already dropped).
+            self.on_receipt(r.events).await;
             return;
         }
         match self.ctx.store.read(|s| guard::check(s, &msg)) {
@@ -424,7 +451,7 @@ impl Link {
                 message_id: msg.id,
                 manifest: m.clone(),
             }),
-            ServerBody::Command(_) => None,
+            ServerBody::Command(_) | ServerBody::Receipt(_) => None,
         };
         let saved = self
             .ctx
@@ -473,6 +500,49 @@ impl Link {
                     .await;
                 self.ack(msg.id, true, None, None).await;
             }
+            ServerBody::Receipt(_) => unreachable!("receipts are handled before the replay check"),
+        }
+    }
+
+    /// The server holds these events: they leave the outbox.
+    async fn on_receipt(&mut self, events: Vec<Uuid>) {
+        let ids: Vec<Uuid> = events
+            .into_iter()
+            .filter(|id| self.ctx.store.outbox_contains(id))
+            .collect();
+        self.receipt_wait = RECEIPT_WAIT;
+        if ids.is_empty() {
+            return;
+        }
+        for id in &ids {
+            self.awaiting.remove(id);
+            self.sent.remove(id);
+        }
+        if let Err(e) = self.ctx.store.outbox_remove(ids.clone()).await {
+            tracing::error!(error = %e, "cannot clear delivered events");
+        }
+        self.ctx.reporter.observe(AgentEventKind::EventsDelivered { ids });
+        self.send_outbox();
+    }
+
+    /// Events the broker took but the server has not confirmed within the current wait are sent
+    /// again; while none is confirmed the wait doubles, so a long server outage costs little.
+    fn resend_unreceipted(&mut self) {
+        if self.client.is_none() || self.awaiting.is_empty() {
+            return;
+        }
+        let wait = self.receipt_wait;
+        let before = self.awaiting.len();
+        self.awaiting.retain(|_, since| since.elapsed() < wait);
+        let due = before - self.awaiting.len();
+        if due > 0 {
+            tracing::info!(
+                events = due,
+                wait_s = wait.as_secs(),
+                "no receipt from the server; sending again"
+            );
+            self.receipt_wait = (wait * 2).min(RECEIPT_WAIT_MAX);
+            self.send_outbox();
         }
     }
 
@@ -487,7 +557,7 @@ impl Link {
             .store
             .outbox_events()
             .into_iter()
-            .filter(|e| !self.sent.contains(&e.id))
+            .filter(|e| !self.sent.contains(&e.id) && !self.awaiting.contains_key(&e.id))
             .collect();
         for chunk in events.chunks(BATCH_EVENTS).take(BATCHES_IN_FLIGHT - busy) {
             let batch = EventBatch {

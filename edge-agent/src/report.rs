@@ -89,7 +89,7 @@ pub enum AgentEventKind {
         /// Why.
         reason: String,
     },
-    /// The broker acknowledged a batch of events (they left the outbox).
+    /// The server's receipt named these events: they left the outbox.
     EventsDelivered {
         /// Their ids.
         ids: Vec<Uuid>,

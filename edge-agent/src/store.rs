@@ -3,8 +3,8 @@
 //!
 //! - `state.json`: session counter, replay state per (audience, stream), the last applied
 //!   manifest with its envelope id, the occurrences already reported, the item playing now.
-//! - `outbox/<uuid>.json`: one event per file, written before it is sent and deleted only after
-//!   the broker's PUBACK for the batch that carried it.
+//! - `outbox/<uuid>.json`: one event per file, written before it is sent and deleted only when
+//!   the server's signed receipt names it (see `link`).
 //!
 //! Files rather than SQLite: the fleet simulator runs 10,000 agents in one process and sqlx's
 //! SQLite driver keeps a worker thread per connection; files need no thread and no cache.
@@ -242,6 +242,11 @@ impl Store {
             .collect();
         v.sort_by_key(|e| (e.at, e.id));
         v
+    }
+
+    /// Whether an event is still in the outbox.
+    pub fn outbox_contains(&self, id: &Uuid) -> bool {
+        self.outbox.lock().expect("outbox lock").contains_key(id)
     }
 
     /// Number of events waiting.

@@ -84,8 +84,15 @@ impl Env {
     fn aud(&self) -> Audience {
         Audience::Device(device(&self.dev))
     }
+    /// A client acting as the server: it receives the device's events and answers each batch
+    /// with a signed receipt.
     async fn client(&self) -> TestClient {
-        TestClient::connect(self.broker.port, &[topic::events(&device(&self.dev))]).await
+        TestClient::connect_receipting(
+            self.broker.port,
+            &[topic::events(&device(&self.dev))],
+            self.signer.key.clone(),
+        )
+        .await
     }
     async fn desired(&self, c: &TestClient, m: nguon_protocol::Manifest) -> uuid::Uuid {
         let msg = self.signer.message(self.aud(), ServerBody::Desired(m));
@@ -642,6 +649,84 @@ async fn the_outbox_survives_sigkill_between_recording_and_puback_and_every_even
     }
     agent.kill().unwrap();
     agent.wait().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_leaves_the_outbox_only_on_the_servers_signed_receipt_and_is_sent_again_until_then() {
+    let mut env = Env::new("lc-receipt");
+    let (agent, mut rx) = env.start().await;
+    wait_event(&mut rx, WAIT, |k| matches!(k, AgentEventKind::Subscribed { .. })).await;
+    // A listener that sends no receipts: the broker takes the ack event (PUBACK), nobody confirms it.
+    let mut c = TestClient::connect(env.broker.port, &[topic::events(&device(&env.dev))]).await;
+    let cmd = env.command(&c, Command::Volume { level: 35 }).await;
+    let mut seen = Vec::new();
+    c.events_until(&mut seen, WAIT, |s| acked(s, cmd)).await;
+    let ack_id = seen
+        .iter()
+        .find(|e| matches!(&e.body, EventBody::Ack { message_id, .. } if *message_id == cmd))
+        .unwrap()
+        .id;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(agent.outbox_len(), 1, "a broker PUBACK must not clear the outbox");
+
+    // A receipt signed by another key is refused and changes nothing.
+    let receipt_topic = topic::receipt(&device(&env.dev));
+    let forged = receipt_message(&device(&env.dev), vec![ack_id]);
+    c.publish(
+        &receipt_topic,
+        ServerKey::generate().sign(&forged).to_bytes(),
+        false,
+    )
+    .await;
+    wait_event(
+        &mut rx,
+        WAIT,
+        |k| matches!(k, AgentEventKind::MessageRejected { message_id: Some(id), .. } if *id == forged.id),
+    )
+    .await;
+    // The ack and the report of the rejection both wait for a receipt.
+    until(WAIT, || agent.outbox_len() == 2).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(agent.outbox_len(), 2);
+
+    // The broker restarts (as if it had dropped what it held for the server): on reconnect the
+    // agent sends every event without a receipt again, the same ids.
+    drop(c);
+    env.broker.stop();
+    wait_event(&mut rx, WAIT, |k| {
+        matches!(k, AgentEventKind::Disconnected { .. })
+    })
+    .await;
+    env.broker.restart();
+    let mut c = TestClient::connect(env.broker.port, &[topic::events(&device(&env.dev))]).await;
+    let mut again = Vec::new();
+    c.events_until(&mut again, WAIT, |s| s.iter().any(|e| e.id == ack_id))
+        .await;
+
+    // The server's receipt names the events: they leave the outbox, and the agent says so.
+    let ids: Vec<uuid::Uuid> = agent_outbox_ids(&env);
+    assert!(ids.contains(&ack_id));
+    let receipt = receipt_message(&device(&env.dev), ids.clone());
+    c.publish(&receipt_topic, env.signer.sign(&receipt), false).await;
+    let delivered = wait_event(&mut rx, WAIT, |k| {
+        matches!(k, AgentEventKind::EventsDelivered { .. })
+    })
+    .await;
+    let AgentEventKind::EventsDelivered { ids: gone } = delivered.kind else {
+        unreachable!()
+    };
+    assert!(gone.contains(&ack_id));
+    until(WAIT, || agent.outbox_len() == 0).await;
+    assert!(outbox_records(&env.data().join("outbox")).is_empty());
+    agent.shutdown().await;
+}
+
+/// The ids of the events in the agent's outbox directory.
+fn agent_outbox_ids(env: &Env) -> Vec<uuid::Uuid> {
+    outbox_records(&env.data().join("outbox"))
+        .iter()
+        .map(|e| e.id)
+        .collect()
 }
 
 /// Whether the events so far hold the ack of server message `id`.

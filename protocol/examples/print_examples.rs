@@ -179,4 +179,16 @@ fn main() {
         "## device report\n{}",
         serde_json::to_string_pretty(&small.seal(Some(&dk))).unwrap()
     );
+    let mut r = ServerMessage::new(
+        Audience::Device(dev.clone()),
+        1764631862000000,
+        Duration::minutes(10),
+        ServerBody::Receipt(Receipt {
+            events: batch.events.iter().map(|e| e.id).collect(),
+        }),
+    );
+    r.id = Uuid::parse_str("7c1d2e3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f").unwrap();
+    r.issued_at = t0;
+    r.expires_at = t0 + Duration::minutes(10);
+    println!("## receipt\n{}", serde_json::to_string_pretty(&r).unwrap());
 }

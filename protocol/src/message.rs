@@ -375,6 +375,15 @@ pub enum EventBody {
     },
 }
 
+/// The server's receipt for a device's events, on `d/{device}/receipt`: these event ids are stored
+/// (or were already), and the device may drop them from its outbox. Idempotent, so a device
+/// applies it without the replay check (an old receipt only names events already dropped).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    /// The ids of the events the server holds, from one or more batches.
+    pub events: Vec<Uuid>,
+}
+
 /// The body of a device report on `d/{device}/events`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventBatch {

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::PROTOCOL_VERSION;
 use crate::ids::{AreaCode, DeviceId};
-use crate::message::{Command, EventBatch, Manifest};
+use crate::message::{Command, EventBatch, Manifest, Receipt};
 
 const DOMAIN: &[u8] = b"nguon/v1\n";
 
@@ -202,14 +202,18 @@ pub enum ServerBody {
     Desired(Manifest),
     /// Immediate action (on `cmd`).
     Command(Command),
+    /// Events the server has stored (on `receipt`).
+    Receipt(Receipt),
 }
 
 impl ServerBody {
-    /// The replay stream name: desired and commands are sequenced separately.
+    /// The stream name, which is also the leaf of the topic it travels on: desired state,
+    /// commands and receipts are sequenced separately.
     pub fn stream(&self) -> &'static str {
         match self {
             ServerBody::Desired(_) => "desired",
             ServerBody::Command(_) => "cmd",
+            ServerBody::Receipt(_) => "receipt",
         }
     }
 }

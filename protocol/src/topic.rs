@@ -17,6 +17,12 @@ pub fn cmd(device: &DeviceId) -> String {
 pub fn area_cmd(area: &AreaCode) -> String {
     format!("{PREFIX}/a/{area}/cmd")
 }
+/// Server → device, QoS 1: signed receipts for the device's events the server has stored. The
+/// agent keeps every event in its outbox until a receipt names it (a broker PUBACK is not enough:
+/// a broker drops what it cannot queue for an absent or slow server).
+pub fn receipt(device: &DeviceId) -> String {
+    format!("{PREFIX}/d/{device}/receipt")
+}
 /// Device → server, QoS 1, retained: online/offline with a session counter (the last will sets offline).
 pub fn state(device: &DeviceId) -> String {
     format!("{PREFIX}/d/{device}/state")
@@ -46,6 +52,8 @@ pub enum Topic {
     Cmd(DeviceId),
     /// `a/{area}/cmd`
     AreaCmd(AreaCode),
+    /// `d/{device}/receipt`
+    Receipt(DeviceId),
     /// `d/{device}/state`
     State(DeviceId),
     /// `d/{device}/telemetry`
@@ -71,6 +79,7 @@ impl Topic {
                 Some(match leaf {
                     "desired" => Topic::Desired(d),
                     "cmd" => Topic::Cmd(d),
+                    "receipt" => Topic::Receipt(d),
                     "state" => Topic::State(d),
                     "telemetry" => Topic::Telemetry(d),
                     "events" => Topic::Events(d),
@@ -88,6 +97,7 @@ impl Topic {
             Topic::Desired(d) => desired(d),
             Topic::Cmd(d) => cmd(d),
             Topic::AreaCmd(a) => area_cmd(a),
+            Topic::Receipt(d) => receipt(d),
             Topic::State(d) => state(d),
             Topic::Telemetry(d) => telemetry(d),
             Topic::Events(d) => events(d),
@@ -106,6 +116,7 @@ mod tests {
         for t in [
             Topic::Desired(d.clone()),
             Topic::Cmd(d.clone()),
+            Topic::Receipt(d.clone()),
             Topic::AreaCmd(a),
             Topic::State(d.clone()),
             Topic::Telemetry(d.clone()),

@@ -18,6 +18,7 @@ use nguon_protocol::{DeviceState, EventBatch, EventBody, Signed, Telemetry, veri
 use sqlx::Row;
 use tokio_util::sync::CancellationToken;
 
+use crate::fleet::history::{self, Presence};
 use crate::link::{Incoming, LinkEvents};
 use crate::metrics::Metrics;
 use crate::store::{Backend, now_ms};
@@ -30,10 +31,24 @@ const KEY_TTL: Duration = Duration::from_secs(30);
 
 /// Consume incoming MQTT traffic until cancelled.
 pub async fn run(state: AppState, mut events: LinkEvents, cancel: CancellationToken) -> Result<()> {
+    let store = state.store.clone();
+    let started = now_ms();
     let mut ingest = Ingest::new(state);
+    // Status history: once the retained states had time to re-confirm the open intervals, close
+    // those of devices not heard from since the start (see `fleet::history`).
+    let reconcile = tokio::time::sleep(history::RECONCILE_AFTER);
+    tokio::pin!(reconcile);
+    let mut reconciled = false;
     loop {
         let first = tokio::select! {
             _ = cancel.cancelled() => return Ok(()),
+            _ = &mut reconcile, if !reconciled => {
+                reconciled = true;
+                if let Err(e) = history::close_unconfirmed(&store, started).await {
+                    tracing::error!(error = %e, "status history: reconciliation after start failed");
+                }
+                continue;
+            }
             m = events.rx.recv() => match m { Some(m) => m, None => return Ok(()) },
         };
         let mut burst = vec![first];
@@ -223,11 +238,13 @@ impl Ingest {
             .collect();
         self.load_keys(&ids).await?;
         let now = now_ms();
-        let mut states: Vec<(String, bool, i64, i64)> = Vec::new();
+        let mut states: Vec<Presence> = Vec::new();
         let mut telemetry: HashMap<String, (Telemetry, String)> = HashMap::new();
         let mut plays: Vec<Play> = Vec::new();
         let mut dev_events: Vec<DevEvent> = Vec::new();
         let mut seen: HashSet<uuid::Uuid> = HashSet::new();
+        // Every event of every accepted batch, per device: receipted once the burst is committed.
+        let mut receipts: HashMap<nguon_protocol::DeviceId, Vec<uuid::Uuid>> = HashMap::new();
         let mut in_batch_dupes = 0u64;
         for (topic, m) in parsed {
             let (Topic::State(dev) | Topic::Telemetry(dev) | Topic::Events(dev)) = &topic else {
@@ -247,9 +264,13 @@ impl Ingest {
                         continue; // a cleared retained message
                     }
                     match serde_json::from_slice::<DeviceState>(&m.payload) {
-                        Ok(s) if s.device == *dev => {
-                            states.push((device, s.online, s.session.min(i64::MAX as u64) as i64, ms(s.at)))
-                        }
+                        Ok(s) if s.device == *dev => states.push(Presence {
+                            device,
+                            online: s.online,
+                            session: s.session.min(i64::MAX as u64) as i64,
+                            at: ms(s.at),
+                            retained: m.retain,
+                        }),
                         Ok(_) => self.reject(&m.topic, "state names another device", &mut report),
                         Err(_) => self.reject(&m.topic, "state is not a DeviceState", &mut report),
                     }
@@ -295,6 +316,10 @@ impl Ingest {
                         self.reject(&m.topic, "batch names another device than its topic", &mut report);
                         continue;
                     }
+                    receipts
+                        .entry(dev.clone())
+                        .or_default()
+                        .extend(batch.events.iter().map(|e| e.id));
                     for ev in batch.events {
                         if !seen.insert(ev.id) {
                             in_batch_dupes += 1;
@@ -335,7 +360,16 @@ impl Ingest {
         }
 
         let mut tx = self.state.store.begin_write().await?;
-        for (device, online, session, at) in &states {
+        // Before device_status: its `last_seen` dates the ends the server did not see happen.
+        history::record(&mut tx, &states, now).await?;
+        for Presence {
+            device,
+            online,
+            session,
+            at,
+            ..
+        } in &states
+        {
             sqlx::query(
                 "INSERT INTO device_status (device_id, online, session, state_at, last_seen) VALUES ($1, $2, $3, $4, $5) \
                  ON CONFLICT (device_id) DO UPDATE SET online = excluded.online, session = excluded.session, \
@@ -413,6 +447,7 @@ impl Ingest {
             stored += q.execute(&mut *tx).await?.rows_affected();
         }
         tx.commit().await?;
+        crate::report::send_receipts(&self.state, receipts);
         let total = (plays.len() + dev_events.len()) as u64;
         report.stored = stored;
         report.duplicate = total.saturating_sub(stored) + in_batch_dupes;

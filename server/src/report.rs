@@ -1,10 +1,14 @@
 //! Reports: proof of play (`GET /api/v1/plays`), other device events (`GET /api/v1/events`) and
-//! the acks of one command (`GET /api/v1/commands/{id}`).
+//! the acks of one command (`GET /api/v1/commands/{id}`); and the signed receipts that tell a
+//! device which of its events the server holds ([`send_receipts`]).
+
+use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
+use nguon_protocol::{Audience, DeviceId, Receipt, ServerBody, ServerMessage};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use utoipa::ToSchema;
@@ -12,6 +16,36 @@ use utoipa::ToSchema;
 use crate::auth::Admin;
 use crate::store::from_ms;
 use crate::{AppState, Error, Result};
+
+/// How long a receipt may be acted on.
+const RECEIPT_TTL: chrono::Duration = chrono::Duration::minutes(10);
+
+/// After ingest committed a burst: tell each device which of its events are stored, with one
+/// signed receipt on `d/{id}/receipt` (QoS 1). The device keeps every event until a receipt names
+/// it, so nothing a broker drops on the way (queue limits, the server restarting) is lost; a lost
+/// receipt only makes the device send the events again, and ingest stores each id once. Published
+/// from a task of its own so that ingest does not wait for the broker.
+pub fn send_receipts(state: &AppState, receipts: HashMap<DeviceId, Vec<uuid::Uuid>>) {
+    if receipts.is_empty() {
+        return;
+    }
+    let state = state.clone();
+    tokio::spawn(async move {
+        for (device, events) in receipts {
+            let topic = nguon_protocol::topic::receipt(&device);
+            let msg = ServerMessage::new(
+                Audience::Device(device),
+                crate::dispatch::next_seq(),
+                RECEIPT_TTL,
+                ServerBody::Receipt(Receipt { events }),
+            );
+            let bytes = state.key.sign(&msg).to_bytes();
+            if let Err(e) = state.link.publish(&topic, bytes, false).await {
+                tracing::warn!(error = %e, "cannot publish a receipt; the device will send its events again");
+            }
+        }
+    });
+}
 
 /// Filters of `GET /api/v1/plays`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

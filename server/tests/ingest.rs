@@ -141,3 +141,62 @@ async fn reports_signed_with_another_key_or_unsigned_from_a_keyed_device_are_ref
         .1;
     assert_eq!(rows[0]["event_id"], good.id.to_string());
 }
+
+/// The receipt on `payload`, opened with the server's key for device `id`: its event ids.
+fn receipt_events(app: &common::TestApp, id: &str, payload: &[u8]) -> Vec<uuid::Uuid> {
+    let msg = nguon_protocol::ServerMessage::open(
+        payload,
+        &app.state().key.verifying_key(),
+        &nguon_protocol::Audience::Device(DeviceId::parse(id).unwrap()),
+        Utc::now(),
+        chrono::Duration::seconds(60),
+    )
+    .expect("a receipt signed by the server for this device");
+    match msg.body {
+        nguon_protocol::ServerBody::Receipt(r) => r.events,
+        other => panic!("not a receipt: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn every_stored_batch_is_answered_with_a_signed_receipt_naming_its_events_and_a_refused_one_is_not() {
+    let app = common::spawn_app().await;
+    let p = uid("p");
+    area(&app, &p, None).await;
+    let id = uid("lc");
+    let key = DeviceKey::generate();
+    device(&app, &id, &p, "receipt-password", Some(&key)).await;
+    let mut dev = connect(&app, &id, "receipt-password", None).await.unwrap();
+    let did = DeviceId::parse(&id).unwrap();
+    let receipts = topic::receipt(&did);
+    dev.subscribe(&receipts).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let t = topic::events(&did);
+
+    // A forged (unsigned) batch from a keyed device: refused, so no receipt may name it.
+    let forged = play(uuid::Uuid::new_v4());
+    dev.publish(&t, batch(&id, vec![forged.clone()]).seal(None).to_bytes(), false)
+        .await;
+    // A good batch, then the same events again (a resend after a lost receipt).
+    let (a, b) = (play(uuid::Uuid::new_v4()), play(uuid::Uuid::new_v4()));
+    let good = batch(&id, vec![a.clone(), b.clone()]).seal(Some(&key)).to_bytes();
+    dev.publish(&t, good.clone(), false).await;
+    let first = dev.next_on(&receipts, |_| true).await;
+    let named = receipt_events(&app, &id, &first.payload);
+    assert_eq!(
+        named,
+        vec![a.id, b.id],
+        "the receipt names exactly the stored batch"
+    );
+    assert_eq!(plays_of(&app, &id).await, 2);
+
+    dev.publish(&t, good, false).await;
+    let second = dev.next_on(&receipts, |_| true).await;
+    assert_eq!(receipt_events(&app, &id, &second.payload), vec![a.id, b.id]);
+    assert_eq!(
+        plays_of(&app, &id).await,
+        2,
+        "a resend is stored once and receipted again"
+    );
+    assert!(metric(&app, "nguon_reports_bad_signature_total").await >= 1);
+}

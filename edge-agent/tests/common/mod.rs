@@ -307,14 +307,14 @@ pub fn wav_ms(wav: &Path) -> u64 {
 
 /// The test double of the server's signing side.
 pub struct Signer {
-    pub key: ServerKey,
+    pub key: Arc<ServerKey>,
     seq: Mutex<HashMap<String, u64>>,
 }
 
 impl Signer {
     pub fn new() -> Self {
         Signer {
-            key: ServerKey::generate(),
+            key: Arc::new(ServerKey::generate()),
             seq: Mutex::new(HashMap::new()),
         }
     }
@@ -337,16 +337,31 @@ pub struct TestClient {
 }
 
 impl TestClient {
+    /// A client that only listens (sends no receipts: events stay in the agent's outbox).
     pub async fn connect(port: u16, subscriptions: &[String]) -> Self {
+        Self::connect_with(port, subscriptions, None).await
+    }
+
+    /// A client that acts as the server's ingest: every event batch it receives is answered with
+    /// a receipt signed by `key` on the device's `receipt` topic.
+    pub async fn connect_receipting(port: u16, subscriptions: &[String], key: Arc<ServerKey>) -> Self {
+        Self::connect_with(port, subscriptions, Some(key)).await
+    }
+
+    async fn connect_with(port: u16, subscriptions: &[String], receipts: Option<Arc<ServerKey>>) -> Self {
         let mut o = MqttOptions::new(format!("test-{}", uuid::Uuid::new_v4()), "127.0.0.1", port);
         o.set_max_packet_size(4 << 20, 4 << 20);
         let (client, mut el) = AsyncClient::new(o, 100);
         let (tx, rx) = mpsc::unbounded_channel();
         let (ready_tx, mut ready_rx) = mpsc::unbounded_channel();
+        let receipting = client.clone();
         tokio::spawn(async move {
             loop {
                 match el.poll().await {
                     Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p))) => {
+                        if let Some(key) = &receipts {
+                            send_receipt(&receipting, key, &p.topic, &p.payload);
+                        }
                         let _ = tx.send((p.topic.clone(), p.payload.to_vec()));
                     }
                     Ok(rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_))) => {
@@ -389,6 +404,34 @@ impl TestClient {
             }
         }
     }
+}
+
+/// Answer an event batch on `d/{device}/events` with a signed receipt naming all its events.
+fn send_receipt(client: &AsyncClient, key: &ServerKey, topic_name: &str, payload: &[u8]) {
+    let Some(nguon_protocol::topic::Topic::Events(dev)) = nguon_protocol::topic::Topic::parse(topic_name)
+    else {
+        return;
+    };
+    let Ok(batch) = Signed::from_bytes(payload).and_then(|e| e.parse_payload::<EventBatch>()) else {
+        return;
+    };
+    let msg = receipt_message(&dev, batch.events.iter().map(|e| e.id).collect());
+    let _ = client.try_publish(
+        nguon_protocol::topic::receipt(&dev),
+        QoS::AtLeastOnce,
+        false,
+        key.sign(&msg).to_bytes(),
+    );
+}
+
+/// A receipt for `events` addressed to `dev`.
+pub fn receipt_message(dev: &DeviceId, events: Vec<uuid::Uuid>) -> ServerMessage {
+    ServerMessage::new(
+        Audience::Device(dev.clone()),
+        1,
+        chrono::Duration::minutes(10),
+        ServerBody::Receipt(nguon_protocol::Receipt { events }),
+    )
 }
 
 /// Wait for an agent event matching `pred`, with a deadline.
