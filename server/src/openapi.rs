@@ -45,6 +45,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = Doc::openapi();
     doc.merge(crate::area::Doc::openapi());
     doc.merge(crate::fleet::Doc::openapi());
+    doc.merge(crate::fleet::history::Doc::openapi());
     doc.merge(crate::media::Doc::openapi());
     doc.merge(crate::schedule::Doc::openapi());
     doc.merge(crate::command::Doc::openapi());

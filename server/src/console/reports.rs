@@ -10,8 +10,9 @@
 //!   rules (not from published manifests), times each loudspeaker of the commune they target;
 //! - **delivered**: distinct (device, schedule, occurrence) among those plays whose schedule exists;
 //!   **delivery rate** = delivered ÷ scheduled;
-//! - **availability**: share of the commune's loudspeakers online *now* (heartbeat history is not
-//!   stored, so a period figure is not available);
+//! - **availability**: for each loudspeaker, its online time in the period (from the status
+//!   history, `fleet::history`) ÷ the part of the period it existed (registered, and not after
+//!   now); per commune the mean over its loudspeakers, the total the mean over all of them;
 //! - **emergencies**: distinct emergency items played, and their mean time to first play
 //!   (first `started_at` − occurrence).
 //!
@@ -45,6 +46,8 @@ pub struct AreaReport {
     pub devices: i64,
     /// Loudspeakers online now.
     pub online: i64,
+    /// Loudspeakers that existed during the period (those the availability is the mean over).
+    pub availability_devices: i64,
     /// Plays that went on air.
     pub items: i64,
     /// Minutes on air.
@@ -55,7 +58,8 @@ pub struct AreaReport {
     pub delivered: i64,
     /// delivered ÷ scheduled (None when nothing was scheduled).
     pub delivery_rate: Option<f64>,
-    /// online ÷ devices now.
+    /// Mean over the loudspeakers that existed in the period of (online time in the period ÷ the
+    /// part of the period the loudspeaker existed); None when there is none.
     pub availability: Option<f64>,
     /// Distinct emergency items on air.
     pub emergencies: i64,
@@ -63,12 +67,15 @@ pub struct AreaReport {
     pub ttfp_seconds: Option<f64>,
     #[serde(skip)]
     ttfp_sum_ms: i64,
+    #[serde(skip)]
+    availability_sum: f64,
 }
 
 impl AreaReport {
     fn finish(&mut self) {
         self.delivery_rate = (self.scheduled > 0).then(|| self.delivered as f64 / self.scheduled as f64);
-        self.availability = (self.devices > 0).then(|| self.online as f64 / self.devices as f64);
+        self.availability =
+            (self.availability_devices > 0).then(|| self.availability_sum / self.availability_devices as f64);
         self.ttfp_seconds =
             (self.emergencies > 0).then(|| self.ttfp_sum_ms as f64 / 1000.0 / self.emergencies as f64);
     }
@@ -134,13 +141,14 @@ pub async fn compute(state: &AppState, caller: &Caller, from_ms: i64, to_ms: i64
 
     // Devices → unit.
     let dev_rows = sqlx::query(
-        "SELECT d.id, d.kind, d.area, s.online FROM devices d LEFT JOIN device_status s ON s.device_id = d.id",
+        "SELECT d.id, d.kind, d.area, d.created_at, s.online FROM devices d LEFT JOIN device_status s ON s.device_id = d.id",
     )
     .fetch_all(&state.store.pool)
     .await?;
     let mut dev_unit: HashMap<String, String> = HashMap::new();
     let mut speakers_by_area: HashMap<String, Vec<String>> = HashMap::new();
     let mut speaker_unit: HashMap<String, String> = HashMap::new();
+    let mut speakers: Vec<(String, i64)> = Vec::new();
     for r in dev_rows {
         let id: String = r.try_get("id")?;
         let kind: String = r.try_get("kind")?;
@@ -158,8 +166,20 @@ pub async fn compute(state: &AppState, caller: &Caller, from_ms: i64, to_ms: i64
             row.online += i64::from(online);
             speakers_by_area.entry(area.clone()).or_default().push(id.clone());
             speaker_unit.insert(id.clone(), u.clone());
+            speakers.push((id.clone(), r.try_get("created_at")?));
         }
         dev_unit.insert(id, u);
+    }
+
+    // Availability over the period, from the status history rows of the period.
+    let avail =
+        crate::fleet::history::availability(&state.store, &speakers, from_ms, to_ms, crate::store::now_ms())
+            .await?;
+    for (id, a) in &avail {
+        if let Some(row) = speaker_unit.get(id).and_then(|u| rows.get_mut(u)) {
+            row.availability_devices += 1;
+            row.availability_sum += a.ratio;
+        }
     }
 
     // Proof of play.
@@ -243,6 +263,8 @@ pub async fn compute(state: &AppState, caller: &Caller, from_ms: i64, to_ms: i64
     for (_, mut r) in rows {
         total.devices += r.devices;
         total.online += r.online;
+        total.availability_devices += r.availability_devices;
+        total.availability_sum += r.availability_sum;
         total.items += r.items;
         total.minutes += r.minutes;
         total.scheduled += r.scheduled;
