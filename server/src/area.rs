@@ -279,10 +279,37 @@ pub async fn upsert(
     responses((status = 201, body = Area), (status = 400, description = "invalid code or empty field"),
               (status = 409, description = "code exists"), (status = 422, description = "unknown parent")))]
 async fn create_area(
-    _: Admin,
+    Admin(caller): Admin,
     State(state): State<AppState>,
     Json(body): Json<NewArea>,
 ) -> Result<(StatusCode, Json<Area>)> {
+    let area = create(&state, body).await?;
+    audit_change(&state, &caller, "area.create", &area.code, None, Some(&area)).await;
+    Ok((StatusCode::CREATED, Json(area)))
+}
+
+/// Write an area change to the audit log.
+pub(crate) async fn audit_change(
+    state: &AppState,
+    caller: &Caller,
+    action: &str,
+    code: &str,
+    before: Option<&Area>,
+    after: Option<&Area>,
+) {
+    crate::audit::record(
+        &state.store,
+        &caller.username,
+        action,
+        &format!("area:{code}"),
+        before.and_then(|a| serde_json::to_value(a).ok()),
+        after.and_then(|a| serde_json::to_value(a).ok()),
+    )
+    .await;
+}
+
+/// Validate and create an area (the API's and the console's one path).
+pub(crate) async fn create(state: &AppState, body: NewArea) -> Result<Area> {
     let code = parse_code(body.code.trim())?;
     let name = non_empty("name", &body.name)?;
     let level = non_empty("level", &body.level)?;
@@ -313,10 +340,9 @@ async fn create_area(
         &level,
     )
     .await?;
-    let area = get(&state.store, code.as_str())
+    get(&state.store, code.as_str())
         .await?
-        .ok_or_else(|| Error::NotFound(format!("area `{code}`")))?;
-    Ok((StatusCode::CREATED, Json(area)))
+        .ok_or_else(|| Error::NotFound(format!("area `{code}`")))
 }
 
 /// List areas (all, or one subtree with `?under=CODE`), ordered by code.
@@ -327,16 +353,21 @@ async fn list_areas(
     State(state): State<AppState>,
     Query(f): Query<AreaFilter>,
 ) -> Result<Json<Vec<Area>>> {
-    let rows =
-        sqlx::query("SELECT code, name, parent, level, created_at, updated_at FROM areas ORDER BY code")
-            .fetch_all(&state.store.pool)
-            .await?;
+    let scope = caller.scope_sql("code", 1);
+    let sql = format!(
+        "SELECT code, name, parent, level, created_at, updated_at FROM areas WHERE {} ORDER BY code",
+        scope.sql
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for b in scope.binds {
+        q = q.bind(b);
+    }
+    let rows = q.fetch_all(&state.store.pool).await?;
     let mut areas = rows.iter().map(row_to_area).collect::<Result<Vec<_>>>()?;
     if let Some(under) = f.under {
         let keep: HashSet<String> = subtree(&state.store, &[under]).await?.into_iter().collect();
         areas.retain(|a| keep.contains(&a.code));
     }
-    areas.retain(|a| caller.in_scope(&a.code));
     Ok(Json(areas))
 }
 
@@ -368,11 +399,19 @@ async fn get_area(
 #[utoipa::path(patch, path = "/api/v1/areas/{code}", tag = "areas", params(("code" = String, Path)), request_body = AreaPatch,
     responses((status = 200, body = Area), (status = 404), (status = 422, description = "unknown parent or cycle")))]
 async fn patch_area(
-    _: Admin,
+    Admin(caller): Admin,
     State(state): State<AppState>,
     Path(code): Path<String>,
     Json(body): Json<AreaPatch>,
 ) -> Result<Json<Area>> {
+    let (before, after) = update(&state, &code, body).await?;
+    audit_change(&state, &caller, "area.update", &code, Some(&before), Some(&after)).await;
+    Ok(Json(after))
+}
+
+/// Validate and apply an area change (rename, level, move); returns (before, after).
+pub(crate) async fn update(state: &AppState, code: &str, body: AreaPatch) -> Result<(Area, Area)> {
+    let code = code.to_string();
     let area = get(&state.store, &code)
         .await?
         .ok_or_else(|| Error::NotFound(format!("area `{code}`")))?;
@@ -419,23 +458,32 @@ async fn patch_area(
         // Targets resolved through the tree may now reach other devices.
         state.dispatch.changed(dispatch::Change::All);
     }
-    let area = get(&state.store, &code)
+    let after = get(&state.store, &code)
         .await?
         .ok_or_else(|| Error::NotFound(format!("area `{code}`")))?;
-    Ok(Json(area))
+    Ok((area, after))
 }
 
 /// Delete an area that has no children and no devices.
 #[utoipa::path(delete, path = "/api/v1/areas/{code}", tag = "areas", params(("code" = String, Path)),
     responses((status = 204), (status = 404), (status = 409, description = "has children or devices")))]
 async fn delete_area(
-    _: Admin,
+    Admin(caller): Admin,
     State(state): State<AppState>,
     Path(code): Path<String>,
 ) -> Result<StatusCode> {
-    if !exists(&state.store, &code).await? {
+    let before = delete(&state, &code).await?;
+    audit_change(&state, &caller, "area.delete", &code, Some(&before), None).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Delete an area unless it still has children, devices, schedules targeting it or media
+/// owned by it (409 naming what is left); returns the deleted area.
+pub(crate) async fn delete(state: &AppState, code: &str) -> Result<Area> {
+    let code = code.to_string();
+    let Some(before) = get(&state.store, &code).await? else {
         return Err(Error::NotFound(format!("area `{code}`")));
-    }
+    };
     let children = sqlx::query("SELECT COUNT(*) AS n FROM areas WHERE parent = $1")
         .bind(code.clone())
         .fetch_one(&state.store.pool)
@@ -456,11 +504,32 @@ async fn delete_area(
             "area `{code}` has {devices} device(s); move them first"
         )));
     }
+    let schedules: i64 =
+        sqlx::query("SELECT COUNT(*) AS n FROM schedule_targets WHERE kind = 'area' AND target = $1")
+            .bind(code.clone())
+            .fetch_one(&state.store.pool)
+            .await?
+            .try_get("n")?;
+    if schedules > 0 {
+        return Err(Error::Conflict(format!(
+            "area `{code}` is the target of {schedules} schedule(s); change or delete them first"
+        )));
+    }
+    let media: i64 = sqlx::query("SELECT COUNT(*) AS n FROM media WHERE area = $1")
+        .bind(code.clone())
+        .fetch_one(&state.store.pool)
+        .await?
+        .try_get("n")?;
+    if media > 0 {
+        return Err(Error::Conflict(format!(
+            "area `{code}` owns {media} media file(s); they would lose their owner"
+        )));
+    }
     sqlx::query("DELETE FROM areas WHERE code = $1")
         .bind(code)
         .execute(&state.store.pool)
         .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(before)
 }
 
 struct CsvArea {
@@ -582,20 +651,42 @@ fn parse_csv(text: &str, known: &HashSet<String>) -> std::result::Result<Vec<Csv
     request_body(content = String, content_type = "text/csv", description = "code,name,parent,level"),
     responses((status = 200, body = ImportSummary),
               (status = 422, description = "`error.code` = `invalid_csv`, `error.lines` = [{line, reason}]")))]
-async fn import_csv(_: Admin, State(state): State<AppState>, body: String) -> Result<Response> {
+async fn import_csv(Admin(caller): Admin, State(state): State<AppState>, body: String) -> Result<Response> {
+    match import(&state, &body).await? {
+        Ok(s) => {
+            crate::audit::record(
+                &state.store,
+                &caller.username,
+                "area.import",
+                "areas",
+                None,
+                serde_json::to_value(&s).ok(),
+            )
+            .await;
+            Ok(Json(s).into_response())
+        }
+        Err(lines) => {
+            let msg = format!("{} bad line(s); nothing was imported", lines.len());
+            let body = json!({ "error": { "code": "invalid_csv", "message": msg, "lines": lines } });
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response())
+        }
+    }
+}
+
+/// Import a CSV: every bad line (`Err`, nothing written) or the summary of the upsert.
+pub(crate) async fn import(
+    state: &AppState,
+    body: &str,
+) -> Result<std::result::Result<ImportSummary, Vec<LineError>>> {
     let known: HashSet<String> = sqlx::query("SELECT code FROM areas")
         .fetch_all(&state.store.pool)
         .await?
         .iter()
         .map(|r| r.try_get("code"))
         .collect::<std::result::Result<_, _>>()?;
-    let areas = match parse_csv(&body, &known) {
+    let areas = match parse_csv(body, &known) {
         Ok(a) => a,
-        Err(lines) => {
-            let msg = format!("{} bad line(s); nothing was imported", lines.len());
-            let body = json!({ "error": { "code": "invalid_csv", "message": msg, "lines": lines } });
-            return Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response());
-        }
+        Err(lines) => return Ok(Err(lines)),
     };
     let mut tx = state.store.begin_write().await?;
     let mut s = ImportSummary {
@@ -614,5 +705,5 @@ async fn import_csv(_: Admin, State(state): State<AppState>, body: String) -> Re
     if s.updated > 0 {
         state.dispatch.changed(dispatch::Change::All);
     }
-    Ok(Json(s).into_response())
+    Ok(Ok(s))
 }

@@ -22,6 +22,25 @@ pub fn generate_token() -> String {
     hex::encode(b)
 }
 
+/// Most scope codes bound one by one in [`Caller::scope_sql`]; past it the subtree is expanded in SQL.
+pub const SCOPE_INLINE_MAX: usize = 500;
+
+/// An SQL condition and the values it binds, in order (see [`Caller::scope_sql`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopeSql {
+    /// The condition, e.g. `d.area IN ($1, $2)`.
+    pub sql: String,
+    /// Values for its placeholders.
+    pub binds: Vec<String>,
+}
+
+impl ScopeSql {
+    /// The number of the placeholder after this condition's last one, given it started at `start`.
+    pub fn next(&self, start: usize) -> usize {
+        start + self.binds.len()
+    }
+}
+
 /// Proof that the caller has the `admin` role (the bootstrap token or an admin user).
 #[derive(Debug, Clone)]
 pub struct Admin(pub Caller);
@@ -59,6 +78,8 @@ pub struct Caller {
     /// Every area code the caller may see and target (scope roots with their subtrees); `None`
     /// = unrestricted.
     pub scope_areas: Option<Vec<String>>,
+    /// The user's scope roots (what `scope_areas` was expanded from); `None` = unrestricted.
+    pub scope_roots: Option<Vec<String>>,
     /// How it authenticated.
     pub via: Via,
     /// The session's CSRF token (sessions only).
@@ -93,6 +114,48 @@ impl Caller {
         self.scope_areas
             .as_ref()
             .is_none_or(|s| s.iter().any(|c| c == code))
+    }
+
+    /// Whether media owned by `area` is visible: province-wide media (`None`) to everyone, else
+    /// only inside the caller's scope.
+    pub fn sees_media(&self, area: Option<&str>) -> bool {
+        area.is_none_or(|a| self.in_scope(a))
+    }
+
+    /// The one SQL form of the scope rule: a condition keeping rows whose `column` (an area code)
+    /// is inside the caller's scope, with placeholders numbered from `$start` and the values to
+    /// bind in order. Unrestricted callers get `1 = 1` and nothing to bind. The subtree codes
+    /// (computed once per request in [`Caller::of_user`]) are bound one by one while there are at
+    /// most [`SCOPE_INLINE_MAX`]; a larger subtree is expanded inside the query from the few scope
+    /// roots (recursive CTE on `areas.parent`), which keeps under SQLite's and PostgreSQL's limits
+    /// on bound parameters.
+    pub fn scope_sql(&self, column: &str, start: usize) -> ScopeSql {
+        let (Some(codes), roots) = (&self.scope_areas, &self.scope_roots) else {
+            return ScopeSql {
+                sql: "1 = 1".into(),
+                binds: Vec::new(),
+            };
+        };
+        if codes.is_empty() {
+            return ScopeSql {
+                sql: "1 = 0".into(),
+                binds: Vec::new(),
+            };
+        }
+        match roots {
+            Some(roots) if codes.len() > SCOPE_INLINE_MAX && !roots.is_empty() => ScopeSql {
+                sql: format!(
+                    "{column} IN (WITH RECURSIVE scope_sub(code) AS (SELECT code FROM areas WHERE code IN ({}) \
+                     UNION SELECT a.code FROM areas a JOIN scope_sub s ON a.parent = s.code) SELECT code FROM scope_sub)",
+                    crate::area::placeholders(start, roots.len())
+                ),
+                binds: roots.clone(),
+            },
+            _ => ScopeSql {
+                sql: format!("{column} IN ({})", crate::area::placeholders(start, codes.len())),
+                binds: codes.clone(),
+            },
+        }
     }
 
     /// 403 unless the area is inside the caller's scope.
@@ -142,6 +205,7 @@ impl Caller {
             username: u.username.clone(),
             role: u.role,
             scope_areas,
+            scope_roots: (!u.areas.is_empty()).then(|| u.areas.clone()),
             via,
             csrf,
         })
@@ -191,6 +255,7 @@ impl FromRequestParts<AppState> for Caller {
                     username: "admin-token".into(),
                     role: Role::Admin,
                     scope_areas: None,
+                    scope_roots: None,
                     via: Via::AdminToken,
                     csrf: None,
                 });
@@ -238,6 +303,33 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
+    fn caller(areas: Option<Vec<String>>, roots: Option<Vec<String>>) -> super::Caller {
+        super::Caller {
+            user_id: "u".into(),
+            username: "u".into(),
+            role: crate::user::Role::Operator,
+            scope_areas: areas,
+            scope_roots: roots,
+            via: super::Via::ApiToken,
+            csrf: None,
+        }
+    }
+
+    #[test]
+    fn the_scope_condition_binds_codes_or_expands_the_roots_in_sql() {
+        let all = caller(None, None).scope_sql("d.area", 1);
+        assert_eq!((all.sql.as_str(), all.binds.len()), ("1 = 1", 0));
+        let small =
+            caller(Some(vec!["a".into(), "a1".into()]), Some(vec!["a".into()])).scope_sql("d.area", 3);
+        assert_eq!(small.sql, "d.area IN ($3, $4)");
+        assert_eq!(small.binds, vec!["a", "a1"]);
+        assert_eq!(small.next(3), 5);
+        let many: Vec<String> = (0..=super::SCOPE_INLINE_MAX).map(|i| format!("c{i}")).collect();
+        let big = caller(Some(many), Some(vec!["c0".into()])).scope_sql("d.area", 1);
+        assert!(big.sql.starts_with("d.area IN (WITH RECURSIVE"), "{}", big.sql);
+        assert_eq!(big.binds, vec!["c0"]);
+    }
+
     #[test]
     fn equal_tokens_match_and_different_ones_do_not() {
         assert!(super::constant_time_eq(b"abc", b"abc"));

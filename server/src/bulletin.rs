@@ -266,7 +266,7 @@ mod double_option {
     }
 }
 
-fn parse_priority(p: Option<&str>) -> Result<String> {
+pub(crate) fn parse_priority(p: Option<&str>) -> Result<String> {
     let p = p.unwrap_or("normal").trim();
     p.parse::<Priority>()
         .map(|p| p.as_str().to_string())
@@ -278,11 +278,14 @@ fn parse_priority(p: Option<&str>) -> Result<String> {
         })
 }
 
-fn valid_language(l: &str) -> bool {
+pub(crate) fn valid_language(l: &str) -> bool {
     (2..=8).contains(&l.len()) && l.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
 }
 
-async fn validate_variants(store: &Store, vs: &[VariantIn]) -> Result<()> {
+/// Validate language variants. `approved_audio`: recorded audio must already be approved (the
+/// API); the console accepts a recording still in review, because it is submitted and approved
+/// together with its bulletin (publishing refuses unapproved audio either way).
+pub(crate) async fn check_variants(store: &Store, vs: &[VariantIn], approved_audio: bool) -> Result<()> {
     if vs.is_empty() {
         return Err(Error::bad(
             "variants_required",
@@ -321,7 +324,7 @@ async fn validate_variants(store: &Store, vs: &[VariantIn]) -> Result<()> {
                 .fetch_optional(&store.pool)
                 .await?;
             match row {
-                Some(r) if r.try_get::<String, _>("status")? == "approved" => {}
+                Some(r) if !approved_audio || r.try_get::<String, _>("status")? == "approved" => {}
                 Some(_) => {
                     return Err(Error::unprocessable(
                         "media_not_approved",
@@ -340,7 +343,7 @@ async fn validate_variants(store: &Store, vs: &[VariantIn]) -> Result<()> {
     Ok(())
 }
 
-async fn validate_areas(store: &Store, areas: &[String]) -> Result<()> {
+pub(crate) async fn validate_areas(store: &Store, areas: &[String]) -> Result<()> {
     for a in areas {
         crate::area::parse_code(a)?;
         if !crate::area::exists(store, a).await? {
@@ -353,7 +356,7 @@ async fn validate_areas(store: &Store, areas: &[String]) -> Result<()> {
     Ok(())
 }
 
-fn validate_window(from: Option<i64>, until: Option<i64>) -> Result<()> {
+pub(crate) fn validate_window(from: Option<i64>, until: Option<i64>) -> Result<()> {
     if let (Some(f), Some(u)) = (from, until)
         && u <= f
     {
@@ -498,6 +501,12 @@ async fn create_bulletin(
     State(state): State<AppState>,
     Json(req): Json<NewBulletin>,
 ) -> Result<Response> {
+    let b = create(&state, req, true).await?;
+    Ok((StatusCode::CREATED, Json(b)).into_response())
+}
+
+/// Create a draft bulletin (the API and the console). `approved_audio`: see [`check_variants`].
+pub(crate) async fn create(state: &AppState, req: NewBulletin, approved_audio: bool) -> Result<Bulletin> {
     let mut variants = req.variants;
     if let Some(title) = req.title {
         if variants.iter().any(|v| v.language == "vi") {
@@ -516,7 +525,7 @@ async fn create_bulletin(
             },
         );
     }
-    validate_variants(&state.store, &variants).await?;
+    check_variants(&state.store, &variants, approved_audio).await?;
     let priority = parse_priority(req.priority.as_deref())?;
     validate_areas(&state.store, &req.areas).await?;
     validate_window(req.valid_from, req.valid_until)?;
@@ -546,7 +555,7 @@ async fn create_bulletin(
     .await?;
     write_variants(&mut tx, &id, &variants).await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(load(&state, &id).await?)).into_response())
+    load(state, &id).await
 }
 
 /// List bulletins, newest first.
@@ -586,9 +595,20 @@ async fn patch_bulletin(
     Path(id): Path<String>,
     Json(p): Json<BulletinPatch>,
 ) -> Result<Json<Bulletin>> {
-    let cur = load(&state, &id).await?;
+    Ok(Json(update(&state, &id, p, true).await?))
+}
+
+/// Edit a bulletin: back to `draft` and off the boards (the API and the console).
+/// `approved_audio`: see [`check_variants`].
+pub(crate) async fn update(
+    state: &AppState,
+    id: &str,
+    p: BulletinPatch,
+    approved_audio: bool,
+) -> Result<Bulletin> {
+    let cur = load(state, id).await?;
     if let Some(vs) = &p.variants {
-        validate_variants(&state.store, vs).await?;
+        check_variants(&state.store, vs, approved_audio).await?;
     }
     let priority = match &p.priority {
         Some(pr) => parse_priority(Some(pr))?,
@@ -613,19 +633,19 @@ async fn patch_bulletin(
     .bind(serde_json::to_string(&p.areas.unwrap_or(cur.areas)).unwrap_or_else(|_| "[]".into()))
     .bind(p.dwell_s.or(cur.dwell_s))
     .bind(now_ms())
-    .bind(id.clone())
+    .bind(id.to_string())
     .execute(&mut *tx)
     .await?;
     if let Some(vs) = &p.variants {
-        write_variants(&mut tx, &id, vs).await?;
+        write_variants(&mut tx, id, vs).await?;
     }
     sqlx::query("DELETE FROM bulletin_targets WHERE bulletin_id = $1")
-        .bind(id.clone())
+        .bind(id.to_string())
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
     changed();
-    Ok(Json(load(&state, &id).await?))
+    load(state, id).await
 }
 
 /// An approval decision.
@@ -637,7 +657,8 @@ pub struct Decision {
     pub note: Option<String>,
 }
 
-async fn transition(
+/// Move a bulletin from one of `from` to `to` (409 otherwise), with an optional note.
+pub(crate) async fn transition(
     state: &AppState,
     id: &str,
     from: &[&str],
@@ -742,54 +763,65 @@ async fn upload_file(
                 return Err(e);
             }
         };
-        if stored.sniffed.kind == "video"
-            && cur
-                .files
-                .iter()
-                .any(|f| f.kind == "video" && f.sha256 != stored.sha256)
-        {
-            return Err(Error::Conflict("a bulletin has at most one video".into()));
-        }
-        let now = now_ms();
-        let mut tx = state.store.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO files (sha256, mime, size, width, height, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (sha256) DO NOTHING",
-        )
-        .bind(stored.sha256.clone())
-        .bind(stored.sniffed.mime)
-        .bind(stored.size as i64)
-        .bind(stored.dims.map(|d| d.0 as i64))
-        .bind(stored.dims.map(|d| d.1 as i64))
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO bulletin_files (bulletin_id, sha256, kind, filename, position, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (bulletin_id, sha256) DO NOTHING",
-        )
-        .bind(id.clone())
-        .bind(stored.sha256.clone())
-        .bind(stored.sniffed.kind)
-        .bind(filename)
-        .bind(cur.files.len() as i64)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("UPDATE bulletins SET updated_at = $1 WHERE id = $2")
-            .bind(now)
-            .bind(id.clone())
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        changed();
-        let f = load_files(&state, &id)
-            .await?
-            .into_iter()
-            .find(|f| f.sha256 == stored.sha256);
+        let f = attach_file(&state, &cur, &stored, filename).await?;
         return Ok((StatusCode::CREATED, Json(f)).into_response());
     }
     Err(Error::bad("file_required", "multipart field `file` is missing"))
+}
+
+/// Record a received file on a bulletin (at most one video); the API upload and the console form.
+pub(crate) async fn attach_file(
+    state: &AppState,
+    cur: &Bulletin,
+    stored: &files::Stored,
+    filename: String,
+) -> Result<Option<FileRef>> {
+    let id = cur.id.clone();
+    if stored.sniffed.kind == "video"
+        && cur
+            .files
+            .iter()
+            .any(|f| f.kind == "video" && f.sha256 != stored.sha256)
+    {
+        return Err(Error::Conflict("a bulletin has at most one video".into()));
+    }
+    let now = now_ms();
+    let mut tx = state.store.begin_write().await?;
+    sqlx::query(
+        "INSERT INTO files (sha256, mime, size, width, height, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (sha256) DO NOTHING",
+    )
+    .bind(stored.sha256.clone())
+    .bind(stored.sniffed.mime)
+    .bind(stored.size as i64)
+    .bind(stored.dims.map(|d| d.0 as i64))
+    .bind(stored.dims.map(|d| d.1 as i64))
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO bulletin_files (bulletin_id, sha256, kind, filename, position, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (bulletin_id, sha256) DO NOTHING",
+    )
+    .bind(id.clone())
+    .bind(stored.sha256.clone())
+    .bind(stored.sniffed.kind)
+    .bind(filename)
+    .bind(cur.files.len() as i64)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("UPDATE bulletins SET updated_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(id.clone())
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    changed();
+    Ok(load_files(state, &id)
+        .await?
+        .into_iter()
+        .find(|f| f.sha256 == stored.sha256))
 }
 
 async fn serve_file(
@@ -983,6 +1015,11 @@ async fn publish(
     Ok(Json(publish_bulletin(&state, &id, req).await?))
 }
 
+/// What text-to-speech reads for a variant: "title. body" with the body's Markdown removed.
+pub(crate) fn speech_text(title: &str, body: &str) -> String {
+    format!("{}. {}", title.trim_end_matches('.'), markdown::to_plain(body))
+}
+
 /// The publish action (also for other modules and tests).
 pub async fn publish_bulletin(state: &AppState, id: &str, req: PublishRequest) -> Result<Published> {
     let b = load(state, id).await?;
@@ -1046,11 +1083,7 @@ pub async fn publish_bulletin(state: &AppState, id: &str, req: PublishRequest) -
                         duration_ms: dur,
                     }
                 } else if lang == "vi" {
-                    let text = format!(
-                        "{}. {}",
-                        v.title.trim_end_matches('.'),
-                        markdown::to_plain(&v.body)
-                    );
+                    let text = speech_text(&v.title, &v.body);
                     let (normalized, m) = crate::speech::synthesize_to_media(
                         state,
                         &text,

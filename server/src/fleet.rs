@@ -24,6 +24,7 @@ use crate::store::{Store, now_ms};
 use crate::{AppState, area};
 
 mod demo;
+pub mod history;
 pub use demo::seed_demo;
 
 /// OpenAPI description of this module's endpoints (merged in `openapi`).
@@ -409,6 +410,11 @@ async fn list_devices(
         Some(false) => clauses.push("(s.online IS NULL OR s.online = 0)".into()),
         None => {}
     }
+    let scope = caller.scope_sql("d.area", binds.len() + 1);
+    if !scope.binds.is_empty() || caller.scope_areas.is_some() {
+        clauses.push(scope.sql);
+        binds.extend(scope.binds);
+    }
     if !clauses.is_empty() {
         sql.push_str(" WHERE ");
         sql.push_str(&clauses.join(" AND "));
@@ -419,8 +425,7 @@ async fn list_devices(
         q = q.bind(b);
     }
     let rows = q.fetch_all(&state.store.pool).await?;
-    let mut out = rows.iter().map(row_to_device).collect::<Result<Vec<_>>>()?;
-    out.retain(|d| caller.in_scope(&d.area));
+    let out = rows.iter().map(row_to_device).collect::<Result<Vec<_>>>()?;
     Ok(Json(out))
 }
 
@@ -440,15 +445,82 @@ async fn get_device(
     ))
 }
 
-/// Change a device: enable/disable, move, rename, volume, credential, key.
+/// Change a device: enable/disable, move, rename, volume, credential, key. An admin may change
+/// everything; an operator may change the name, area, position and enabled flag of a device in
+/// their scope, moving it only inside their scope.
 #[utoipa::path(patch, path = "/api/v1/devices/{id}", tag = "devices", params(("id" = String, Path)), request_body = DevicePatch,
-    responses((status = 200, body = Device), (status = 404), (status = 422, description = "unknown area")))]
+    responses((status = 200, body = Device), (status = 403, description = "outside your scope or an admin-only field"),
+              (status = 404), (status = 422, description = "unknown area")))]
 async fn patch_device(
-    _: Admin,
+    caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
     Json(p): Json<DevicePatch>,
 ) -> Result<Json<Device>> {
+    check_edit(&state, &caller, &id, &p).await?;
+    let (before, after) = update(&state, &id, p).await?;
+    audit_change(&state, &caller, Some(&before), Some(&after)).await;
+    Ok(Json(after))
+}
+
+/// Who may apply `p` to device `id`: an admin anything; an operator the name, area, position
+/// and enabled flag of a device in scope, to an area in scope. 403 naming the reason.
+pub(crate) async fn check_edit(state: &AppState, caller: &Caller, id: &str, p: &DevicePatch) -> Result<()> {
+    if caller.role == crate::user::Role::Admin {
+        return caller.check_device(state, id).await;
+    }
+    caller.require(crate::user::Role::Operator)?;
+    caller.check_device(state, id).await?;
+    if p.volume.is_some() || p.language.is_some() || p.password.is_some() || p.public_key.is_some() {
+        return Err(Error::Forbidden(
+            "only an admin may change a device's volume, language, password or key".into(),
+        ));
+    }
+    if let Some(a) = &p.area {
+        caller.check_area(a)?;
+    }
+    Ok(())
+}
+
+/// Write a device change to the audit log (without secrets: the credential is only a flag).
+pub(crate) async fn audit_change(
+    state: &AppState,
+    caller: &Caller,
+    before: Option<&Device>,
+    after: Option<&Device>,
+) {
+    let id = before.or(after).map(|d| d.id.clone()).unwrap_or_default();
+    let strip = |d: &Device| {
+        let mut v = serde_json::to_value(d).ok()?;
+        if let Some(o) = v.as_object_mut() {
+            for k in [
+                "online",
+                "session",
+                "last_seen",
+                "last_heartbeat",
+                "manifest_version",
+                "now_playing",
+            ] {
+                o.remove(k);
+            }
+        }
+        Some(v)
+    };
+    crate::audit::record(
+        &state.store,
+        &caller.username,
+        "device.update",
+        &format!("device:{id}"),
+        before.and_then(strip),
+        after.and_then(strip),
+    )
+    .await;
+}
+
+/// Validate and apply a device change; returns (before, after). The device's manifest is
+/// re-published.
+pub(crate) async fn update(state: &AppState, id: &str, p: DevicePatch) -> Result<(Device, Device)> {
+    let id = id.to_string();
     let d = get(&state.store, &id)
         .await?
         .ok_or_else(|| Error::NotFound(format!("device `{id}`")))?;
@@ -459,6 +531,14 @@ async fn patch_device(
     }
     if let Some(a) = &p.area {
         require_area(&state.store, a).await?;
+    }
+    if let Some(n) = &p.name
+        && n.chars().count() > 200
+    {
+        return Err(Error::bad(
+            "invalid_field",
+            "`name` must be at most 200 characters",
+        ));
     }
     let hash = match &p.password {
         Some(pw) if pw.len() < 8 => {
@@ -493,11 +573,10 @@ async fn patch_device(
     .execute(&state.store.pool)
     .await?;
     state.dispatch.changed(Change::Devices(vec![id.clone()]));
-    Ok(Json(
-        get(&state.store, &id)
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("device `{id}`")))?,
-    ))
+    let after = get(&state.store, &id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("device `{id}`")))?;
+    Ok((d, after))
 }
 
 /// Validate a registry file completely; every problem is listed.

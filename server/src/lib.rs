@@ -174,6 +174,7 @@ pub fn router(state: AppState) -> Router {
         .merge(openapi::router())
         .merge(area::router())
         .merge(fleet::router())
+        .merge(fleet::history::router())
         .merge(media::router())
         .merge(schedule::router())
         .merge(command::router())

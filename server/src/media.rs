@@ -4,6 +4,12 @@
 //! `data_dir/media/<sha256>` (content address) with a `draft` row; the same content again is a
 //! duplicate (200, `"duplicate": true`). A refused upload leaves nothing behind.
 //!
+//! Scope: a media row has an owning `area` (NULL = province-wide). An upload by a user scoped to
+//! areas belongs to their first scope area (or to the `area` form field, inside their scope); an
+//! unscoped user's upload is province-wide unless it names an `area`. A scoped user lists, reads,
+//! reviews and schedules province-wide media and media of their subtree only; anything else is
+//! 404, exactly as if it did not exist ([`visible_sql`], [`require_visible`]).
+//!
 //! Approval: `draft → pending → approved | rejected` (`/submit`, `/approve`, `/reject`); the
 //! admin may approve or reject a draft directly; a rejected file may be submitted again; other
 //! transitions are 409. Devices fetch files without auth at `GET /media/{sha256}` (Range, ETag,
@@ -83,6 +89,8 @@ pub struct MediaRow {
     pub status: String,
     /// Note of the last review.
     pub status_note: Option<String>,
+    /// Owning area; null = province-wide.
+    pub area: Option<String>,
     /// Unix ms.
     pub created_at: i64,
     /// Unix ms.
@@ -110,6 +118,9 @@ pub struct UploadForm {
     file: Vec<u8>,
     /// Optional title.
     title: Option<String>,
+    /// Optional owning area (inside the uploader's scope); default: the uploader's first scope
+    /// area, or province-wide for an unscoped uploader.
+    area: Option<String>,
 }
 
 /// Body of `/approve`, `/reject`, `/submit` (optional).
@@ -127,7 +138,7 @@ pub struct MediaFilter {
     pub status: Option<String>,
 }
 
-const COLUMNS: &str = "sha256, filename, title, size, container, codec, sample_rate, channels, duration_ms, status, status_note, created_at, updated_at";
+const COLUMNS: &str = "sha256, filename, title, size, container, codec, sample_rate, channels, duration_ms, status, status_note, area, created_at, updated_at";
 
 fn row_to_media(r: &AnyRow) -> Result<MediaRow> {
     Ok(MediaRow {
@@ -142,6 +153,7 @@ fn row_to_media(r: &AnyRow) -> Result<MediaRow> {
         duration_ms: r.try_get("duration_ms")?,
         status: r.try_get("status")?,
         status_note: r.try_get("status_note")?,
+        area: r.try_get("area")?,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
     })
@@ -164,6 +176,42 @@ pub async fn get(store: &Store, sha: &str) -> Result<Option<MediaRow>> {
         .fetch_optional(&store.pool)
         .await?;
     row.as_ref().map(row_to_media).transpose()
+}
+
+/// The SQL condition keeping media rows (column `{prefix}area`) the caller may see:
+/// province-wide ones and those of the caller's subtree (see [`Caller::scope_sql`]).
+pub fn visible_sql(caller: &Caller, prefix: &str, start: usize) -> crate::auth::ScopeSql {
+    let mut f = caller.scope_sql(&format!("{prefix}area"), start);
+    if caller.scope_areas.is_some() {
+        f.sql = format!("({prefix}area IS NULL OR {})", f.sql);
+    }
+    f
+}
+
+/// One media record the caller may see; 404 (as if it did not exist) otherwise.
+pub async fn get_visible(store: &Store, caller: &Caller, sha: &str) -> Result<MediaRow> {
+    get(store, sha)
+        .await?
+        .filter(|m| caller.sees_media(m.area.as_deref()))
+        .ok_or_else(|| Error::NotFound(format!("media `{sha}`")))
+}
+
+/// 404 naming the first of `shas` that the caller may not see (other communes' media are
+/// treated as absent); unknown ones are left to the caller's own check.
+pub async fn require_visible(store: &Store, caller: &Caller, shas: &[String]) -> Result<()> {
+    if caller.scope_areas.is_none() {
+        return Ok(());
+    }
+    for sha in shas {
+        if let Some(m) = get(store, sha).await?
+            && !caller.sees_media(m.area.as_deref())
+        {
+            return Err(Error::NotFound(format!(
+                "media `{sha}` (it belongs to an area outside your scope)"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Whether the media exists and is approved for broadcast.
@@ -299,7 +347,7 @@ pub async fn ingest_file(
 ) -> Result<(MediaRow, bool)> {
     let f = tokio::fs::File::open(src).await?;
     let staged = stage_reader(state, f).await?;
-    finish(state, staged, filename, title).await
+    finish(state, staged, filename, title, None).await
 }
 
 /// Store bytes through the same path as an upload.
@@ -310,7 +358,7 @@ pub async fn ingest_bytes(
     title: Option<&str>,
 ) -> Result<(MediaRow, bool)> {
     let staged = stage_reader(state, bytes).await?;
-    finish(state, staged, filename, title).await
+    finish(state, staged, filename, title, None).await
 }
 
 fn probe_error(e: ProbeError) -> Error {
@@ -342,8 +390,9 @@ async fn finish(
     staged: Staged,
     filename: &str,
     title: Option<&str>,
+    area: Option<&str>,
 ) -> Result<(MediaRow, bool)> {
-    let result = finish_inner(state, staged, filename, title).await;
+    let result = finish_inner(state, staged, filename, title, area).await;
     if let Err(e) = &result
         && !matches!(e, Error::Db(_) | Error::Io(_) | Error::Internal(_))
     {
@@ -357,6 +406,7 @@ async fn finish_inner(
     staged: Staged,
     filename: &str,
     title: Option<&str>,
+    area: Option<&str>,
 ) -> Result<(MediaRow, bool)> {
     if staged.size == 0 {
         return Err(Error::bad("empty", "the file is empty"));
@@ -380,8 +430,8 @@ async fn finish_inner(
     staged.tmp.persist(&dest).await?;
     let now = now_ms();
     let res = sqlx::query(
-        "INSERT INTO media (sha256, filename, title, size, container, codec, sample_rate, channels, duration_ms, status, status_note, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'draft', NULL, $10, $11)",
+        "INSERT INTO media (sha256, filename, title, size, container, codec, sample_rate, channels, duration_ms, status, status_note, created_at, updated_at, area) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'draft', NULL, $10, $11, $12)",
     )
     .bind(sha.clone())
     .bind(filename)
@@ -394,6 +444,7 @@ async fn finish_inner(
     .bind(info.duration_ms)
     .bind(now)
     .bind(now)
+    .bind(area.map(str::to_string))
     .execute(&state.store.pool)
     .await;
     match res {
@@ -435,6 +486,7 @@ async fn upload(
     caller.require(Role::Editor)?;
     let mut staged: Option<(Staged, String)> = None;
     let mut title: Option<String> = None;
+    let mut area: Option<String> = None;
     let limit = limit_bytes(&state);
     let bad_multipart = |e: axum::extract::multipart::MultipartError| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -480,6 +532,16 @@ async fn upload(
                 }
                 title = Some(String::from_utf8_lossy(&raw).chars().take(300).collect());
             }
+            Some("area") => {
+                let mut raw = Vec::new();
+                while let Some(chunk) = field.chunk().await.map_err(bad_multipart)? {
+                    if raw.len() + chunk.len() > 256 {
+                        return Err(Error::bad("invalid_field", "`area` is longer than 256 bytes"));
+                    }
+                    raw.extend_from_slice(&chunk);
+                }
+                area = Some(String::from_utf8_lossy(&raw).trim().to_string()).filter(|a| !a.is_empty());
+            }
             _ => {
                 // Drain and ignore unknown fields (bounded by the body limit).
                 while field.chunk().await.map_err(bad_multipart)?.is_some() {}
@@ -489,7 +551,15 @@ async fn upload(
     let Some((staged, filename)) = staged else {
         return Err(Error::bad("missing_file", "multipart field `file` is missing"));
     };
-    let (m, duplicate) = finish(&state, staged, &filename, title.as_deref()).await?;
+    let area = upload_area(&state, &caller, area).await?;
+    let (m, duplicate) = finish(&state, staged, &filename, title.as_deref(), area.as_deref()).await?;
+    if duplicate && !caller.sees_media(m.area.as_deref()) {
+        return Err(Error::Conflict(
+            "this audio is already stored in the library of an area outside your scope; ask a \
+             province user to share it"
+                .into(),
+        ));
+    }
     if !duplicate {
         let after = serde_json::to_value(&m).ok();
         crate::audit::record(
@@ -510,6 +580,24 @@ async fn upload(
     Ok((status, Json(respond(m, duplicate))))
 }
 
+/// The owning area of an upload: the `area` field if given (it must exist and be inside the
+/// caller's scope), else the caller's first scope area, else province-wide (`None`).
+async fn upload_area(state: &AppState, caller: &Caller, asked: Option<String>) -> Result<Option<String>> {
+    match asked {
+        Some(a) => {
+            if !crate::area::exists(&state.store, &a).await? {
+                return Err(Error::unprocessable(
+                    "unknown_area",
+                    format!("area `{a}` does not exist"),
+                ));
+            }
+            caller.check_area(&a)?;
+            Ok(Some(a))
+        }
+        None => Ok(caller.scope_roots.as_ref().and_then(|r| r.first().cloned())),
+    }
+}
+
 /// The body limit layer for the upload route: the configured limit plus room for the multipart
 /// framing. The handler enforces the exact limit on the file itself.
 pub fn body_limit(settings: &crate::Settings) -> DefaultBodyLimit {
@@ -520,44 +608,47 @@ pub fn body_limit(settings: &crate::Settings) -> DefaultBodyLimit {
 #[utoipa::path(get, path = "/api/v1/media", tag = "media", params(MediaFilter),
     responses((status = 200, body = [MediaResponse])))]
 async fn list_media(
-    _: Caller,
+    caller: Caller,
     State(state): State<AppState>,
     Query(f): Query<MediaFilter>,
 ) -> Result<Json<Vec<MediaResponse>>> {
-    let rows = match f.status {
-        Some(s) => {
-            let sql =
-                format!("SELECT {COLUMNS} FROM media WHERE status = $1 ORDER BY created_at DESC, sha256");
-            sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(s)
-                .fetch_all(&state.store.pool)
-                .await?
-        }
-        None => {
-            let sql = format!("SELECT {COLUMNS} FROM media ORDER BY created_at DESC, sha256");
-            sqlx::query(sqlx::AssertSqlSafe(sql))
-                .fetch_all(&state.store.pool)
-                .await?
-        }
-    };
-    let out = rows
-        .iter()
-        .map(|r| row_to_media(r).map(|m| respond(m, false)))
-        .collect::<Result<Vec<_>>>()?;
+    let out = list_visible(&state.store, &caller, f.status.as_deref())
+        .await?
+        .into_iter()
+        .map(|m| respond(m, false))
+        .collect();
     Ok(Json(out))
+}
+
+/// The media the caller may see (province-wide and their subtree's), optionally of one status,
+/// newest first; filtered in SQL.
+pub async fn list_visible(store: &Store, caller: &Caller, status: Option<&str>) -> Result<Vec<MediaRow>> {
+    let scope = visible_sql(caller, "", 1);
+    let mut sql = format!("SELECT {COLUMNS} FROM media WHERE {}", scope.sql);
+    if status.is_some() {
+        sql.push_str(&format!(" AND status = ${}", scope.next(1)));
+    }
+    sql.push_str(" ORDER BY created_at DESC, sha256");
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for b in &scope.binds {
+        q = q.bind(b.clone());
+    }
+    if let Some(s) = status {
+        q = q.bind(s.to_string());
+    }
+    let rows = q.fetch_all(&store.pool).await?;
+    rows.iter().map(row_to_media).collect()
 }
 
 /// One media record.
 #[utoipa::path(get, path = "/api/v1/media/{sha256}", tag = "media", params(("sha256" = String, Path)),
     responses((status = 200, body = MediaResponse), (status = 404)))]
 async fn get_media(
-    _: Caller,
+    caller: Caller,
     State(state): State<AppState>,
     UrlPath(sha): UrlPath<String>,
 ) -> Result<Json<MediaResponse>> {
-    let m = get(&state.store, &sha)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("media `{sha}`")))?;
+    let m = get_visible(&state.store, &caller, &sha).await?;
     Ok(Json(respond(m, false)))
 }
 
@@ -662,7 +753,7 @@ pub async fn review(
             ));
         }
     };
-    let before = get(&state.store, sha).await?;
+    let before = Some(get_visible(&state.store, caller, sha).await?);
     let m = transition(state, sha, from, to, note).await?;
     if to == "approved" {
         state.dispatch.changed(dispatch::Change::All);

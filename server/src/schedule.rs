@@ -394,8 +394,22 @@ pub(crate) async fn require_approved(
     Ok(info)
 }
 
-/// Validate and store a schedule (and its outbox row, in one transaction), then wake the dispatcher.
-pub async fn create(state: &AppState, req: NewSchedule) -> Result<Created> {
+/// A request that passed every check of [`check`].
+struct Checked {
+    title: String,
+    rule: Rule,
+    tz_name: String,
+    tz: Tz,
+    volume: u8,
+    repeat: u32,
+    areas: BTreeSet<String>,
+    devices: BTreeSet<String>,
+    media_rows: HashMap<String, (i64, i64, bool)>,
+}
+
+/// Validate a schedule request: title, rule, time zone, validity, volume, repeat, existing
+/// targets and approved media. The one validation of creation and edit (API and console).
+async fn check(state: &AppState, req: &NewSchedule) -> Result<Checked> {
     let title = req.title.trim().to_string();
     if title.is_empty() || title.chars().count() > 200 {
         return Err(Error::bad("invalid_title", "`title` must be 1–200 characters"));
@@ -456,6 +470,32 @@ pub async fn create(state: &AppState, req: NewSchedule) -> Result<Created> {
         }
     }
     let media_rows = require_approved(&state.store, &req.media).await?;
+    Ok(Checked {
+        title,
+        rule,
+        tz_name,
+        tz,
+        volume,
+        repeat,
+        areas,
+        devices,
+        media_rows,
+    })
+}
+
+/// Validate and store a schedule (and its outbox row, in one transaction), then wake the dispatcher.
+pub async fn create(state: &AppState, req: NewSchedule) -> Result<Created> {
+    let Checked {
+        title,
+        rule,
+        tz_name,
+        tz,
+        volume,
+        repeat,
+        areas,
+        devices,
+        media_rows,
+    } = check(state, &req).await?;
     let now = now_ms();
     let id = uuid::Uuid::now_v7().to_string();
     let schedule = Schedule {
@@ -502,19 +542,7 @@ pub async fn create(state: &AppState, req: NewSchedule) -> Result<Created> {
     .bind(now)
     .execute(&mut *tx)
     .await?;
-    for (kind, list) in [
-        ("area", &schedule.targets.areas),
-        ("device", &schedule.targets.devices),
-    ] {
-        for t in list {
-            sqlx::query("INSERT INTO schedule_targets (schedule_id, kind, target) VALUES ($1, $2, $3)")
-                .bind(id.clone())
-                .bind(kind)
-                .bind(t.clone())
-                .execute(&mut *tx)
-                .await?;
-        }
-    }
+    insert_targets(&mut tx, &id, &schedule.targets).await?;
     dispatch::outbox_insert(&mut tx, &change).await?;
     tx.commit().await?;
     state.dispatch.changed(change);
@@ -535,6 +563,246 @@ pub async fn create(state: &AppState, req: NewSchedule) -> Result<Created> {
         next_occurrences,
         warnings,
     })
+}
+
+async fn insert_targets(conn: &mut sqlx::AnyConnection, id: &str, targets: &Targets) -> Result<()> {
+    for (kind, list) in [("area", &targets.areas), ("device", &targets.devices)] {
+        for t in list {
+            sqlx::query("INSERT INTO schedule_targets (schedule_id, kind, target) VALUES ($1, $2, $3)")
+                .bind(id.to_string())
+                .bind(kind)
+                .bind(t.clone())
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// The union of two target sets (what a change re-publishes: old and new devices).
+fn union(a: &Targets, b: &Targets) -> Targets {
+    let areas: BTreeSet<String> = a.areas.iter().chain(&b.areas).cloned().collect();
+    let devices: BTreeSet<String> = a.devices.iter().chain(&b.devices).cloned().collect();
+    Targets {
+        areas: areas.into_iter().collect(),
+        devices: devices.into_iter().collect(),
+    }
+}
+
+/// Replace a schedule's content (same validation as [`create`]) and its enabled flag; the old
+/// and the new targets' manifests are re-published (outbox row in the same transaction).
+/// Returns (before, after).
+pub async fn update(
+    state: &AppState,
+    id: &str,
+    req: NewSchedule,
+    enabled: Option<bool>,
+) -> Result<(Schedule, Schedule)> {
+    let before = get_one(&state.store, id).await?;
+    let c = check(state, &req).await?;
+    let targets = Targets {
+        areas: c.areas.iter().cloned().collect(),
+        devices: c.devices.iter().cloned().collect(),
+    };
+    let change = Change::targets(&union(&before.targets, &targets));
+    let mut tx = state.store.begin_write().await?;
+    sqlx::query(
+        "UPDATE schedules SET title = $1, media = $2, priority = $3, rule = $4, time_zone = $5, valid_from = $6, \
+         valid_until = $7, volume = $8, repeat_count = $9, on_preempt = $10, enabled = $11, updated_at = $12 WHERE id = $13",
+    )
+    .bind(c.title.clone())
+    .bind(serde_json::to_string(&req.media).map_err(|e| Error::Internal(e.to_string()))?)
+    .bind(req.priority.as_str())
+    .bind(serde_json::to_string(&c.rule.spec()).map_err(|e| Error::Internal(e.to_string()))?)
+    .bind(c.tz_name.clone())
+    .bind(req.valid_from.map(|t| t.timestamp_millis()))
+    .bind(req.valid_until.map(|t| t.timestamp_millis()))
+    .bind(c.volume as i64)
+    .bind(c.repeat as i64)
+    .bind(on_preempt_str(req.on_preempt))
+    .bind(i64::from(enabled.unwrap_or(before.enabled)))
+    .bind(now_ms())
+    .bind(id.to_string())
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("DELETE FROM schedule_targets WHERE schedule_id = $1")
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+    insert_targets(&mut tx, id, &targets).await?;
+    dispatch::outbox_insert(&mut tx, &change).await?;
+    tx.commit().await?;
+    state.dispatch.changed(change);
+    let after = get_one(&state.store, id).await?;
+    Ok((before, after))
+}
+
+/// Enable or disable a schedule (manifests re-published); returns (before, after).
+pub async fn set_enabled(state: &AppState, id: &str, enabled: bool) -> Result<(Schedule, Schedule)> {
+    let before = get_one(&state.store, id).await?;
+    let change = Change::targets(&before.targets);
+    let mut tx = state.store.begin_write().await?;
+    sqlx::query("UPDATE schedules SET enabled = $1, updated_at = $2 WHERE id = $3")
+        .bind(enabled as i64)
+        .bind(now_ms())
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+    dispatch::outbox_insert(&mut tx, &change).await?;
+    tx.commit().await?;
+    state.dispatch.changed(change);
+    let after = get_one(&state.store, id).await?;
+    Ok((before, after))
+}
+
+/// Delete a schedule (its future occurrences leave the manifests); returns what was deleted.
+pub async fn delete(state: &AppState, id: &str) -> Result<Schedule> {
+    let before = get_one(&state.store, id).await?;
+    let change = Change::targets(&before.targets);
+    let mut tx = state.store.begin_write().await?;
+    sqlx::query("DELETE FROM schedule_targets WHERE schedule_id = $1")
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM schedules WHERE id = $1")
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+    dispatch::outbox_insert(&mut tx, &change).await?;
+    tx.commit().await?;
+    state.dispatch.changed(change);
+    Ok(before)
+}
+
+/// The schedule as a request body (what the edit form starts from).
+pub fn as_request(s: &Schedule) -> NewSchedule {
+    NewSchedule {
+        title: s.title.clone(),
+        media: s.media.clone(),
+        targets: s.targets.clone(),
+        priority: s.priority,
+        rule: s.rule.clone(),
+        time_zone: Some(s.time_zone.clone()),
+        valid_from: s.valid_from,
+        valid_until: s.valid_until,
+        volume: Some(s.volume),
+        repeat: Some(s.repeat),
+        on_preempt: s.on_preempt,
+    }
+}
+
+/// 403 unless every target of `s` is inside the caller's scope (the rule for reading, editing
+/// and deleting a schedule; creation checks the requested targets).
+pub async fn check_scope(state: &AppState, caller: &Caller, s: &Schedule) -> Result<()> {
+    caller
+        .check_targets(state, &s.targets.areas, &s.targets.devices)
+        .await
+        .map_err(|_| Error::Forbidden(format!("schedule `{}` targets areas outside your scope", s.id)))
+}
+
+/// A human sentence for a rule in Vietnamese or English (`en`), e.g. "Thứ Hai–Thứ Sáu lúc 06:30"
+/// / "Monday–Friday at 06:30"; an invalid rule gives the validation message.
+pub fn describe(spec: &RuleSpec, en: bool) -> String {
+    let rule = match Rule::parse(spec) {
+        Ok(r) => r,
+        Err(e) => return e.to_string(),
+    };
+    match rule {
+        Rule::Once(t) => {
+            if en {
+                format!("Once, on {}", t.format("%d/%m/%Y at %H:%M"))
+            } else {
+                format!("Một lần, ngày {}", t.format("%d/%m/%Y lúc %H:%M"))
+            }
+        }
+        Rule::Cron(c) => describe_cron(c.as_str(), en),
+    }
+}
+
+fn describe_cron(text: &str, en: bool) -> String {
+    let f: Vec<&str> = text.split(' ').collect();
+    let fallback = || {
+        if en {
+            format!("By the pattern `{text}` (minute hour day month weekday)")
+        } else {
+            format!("Theo mẫu `{text}` (phút giờ ngày tháng thứ)")
+        }
+    };
+    let (Ok(min), Ok(hour)) = (f[0].parse::<u32>(), f[1].parse::<u32>()) else {
+        return fallback();
+    };
+    let at = format!("{hour:02}:{min:02}");
+    let day_name = |d: &str| -> Option<&'static str> {
+        let i: usize = d.parse().ok()?;
+        let vi = [
+            "Chủ nhật",
+            "Thứ Hai",
+            "Thứ Ba",
+            "Thứ Tư",
+            "Thứ Năm",
+            "Thứ Sáu",
+            "Thứ Bảy",
+            "Chủ nhật",
+        ];
+        let enn = [
+            "Sunday",
+            "Monday",
+            "Tuesday",
+            "Wednesday",
+            "Thursday",
+            "Friday",
+            "Saturday",
+            "Sunday",
+        ];
+        Some(if en { enn.get(i)? } else { vi.get(i)? })
+    };
+    let days = if f[4] == "*" {
+        None
+    } else {
+        let mut parts = Vec::new();
+        for p in f[4].split(',') {
+            let named = match p.split_once('-') {
+                Some((a, b)) => day_name(a).zip(day_name(b)).map(|(a, b)| format!("{a}–{b}")),
+                None => day_name(p).map(str::to_string),
+            };
+            match named {
+                Some(n) => parts.push(n),
+                None => return fallback(),
+            }
+        }
+        Some(parts.join(", "))
+    };
+    match (f[2], f[3], days) {
+        ("*", "*", None) => {
+            if en {
+                format!("Every day at {at}")
+            } else {
+                format!("Hằng ngày lúc {at}")
+            }
+        }
+        ("*", "*", Some(d)) => {
+            if en {
+                format!("{d} at {at}")
+            } else {
+                format!("{d} lúc {at}")
+            }
+        }
+        (dom, "*", None) if dom.parse::<u32>().is_ok() => {
+            if en {
+                format!("Day {dom} of every month at {at}")
+            } else {
+                format!("Ngày {dom} hằng tháng lúc {at}")
+            }
+        }
+        (dom, mon, None) if dom.parse::<u32>().is_ok() && mon.parse::<u32>().is_ok() => {
+            if en {
+                format!("Every year on {dom:0>2}/{mon:0>2} at {at}")
+            } else {
+                format!("Hằng năm ngày {dom:0>2}/{mon:0>2} lúc {at}")
+            }
+        }
+        _ => fallback(),
+    }
 }
 
 fn playlist_ms(media: &[String], dur: impl Fn(&str) -> Option<i64>) -> i64 {
@@ -677,6 +945,56 @@ pub async fn load_all(store: &Store, only_enabled: bool) -> Result<Vec<Schedule>
     Ok(out)
 }
 
+/// The schedules every target of which (areas, and devices' areas) is inside the caller's scope,
+/// newest first, filtered in SQL (see [`Caller::scope_sql`]).
+pub async fn load_visible(store: &Store, caller: &Caller) -> Result<Vec<Schedule>> {
+    if caller.scope_areas.is_none() {
+        return load_all(store, false).await;
+    }
+    let scope = caller.scope_sql(
+        "COALESCE(CASE WHEN t.kind = 'device' THEN d.area ELSE t.target END, '')",
+        1,
+    );
+    let hidden = format!(
+        "NOT EXISTS (SELECT 1 FROM schedule_targets t LEFT JOIN devices d ON t.kind = 'device' AND d.id = t.target \
+         WHERE t.schedule_id = s.id AND NOT ({}))",
+        scope.sql
+    );
+    let sql = format!("SELECT {COLUMNS} FROM schedules s WHERE {hidden} ORDER BY created_at DESC, id");
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for b in &scope.binds {
+        q = q.bind(b.clone());
+    }
+    let rows = q.fetch_all(&store.pool).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    let mut index = HashMap::new();
+    for r in &rows {
+        let s = row_to_schedule(r)?;
+        index.insert(s.id.clone(), out.len());
+        out.push(s);
+    }
+    let sql = format!(
+        "SELECT x.schedule_id, x.kind, x.target FROM schedule_targets x JOIN schedules s ON s.id = x.schedule_id \
+         WHERE {hidden} ORDER BY x.target"
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for b in &scope.binds {
+        q = q.bind(b.clone());
+    }
+    for t in q.fetch_all(&store.pool).await? {
+        let sid: String = t.try_get("schedule_id")?;
+        let Some(&i) = index.get(&sid) else { continue };
+        let kind: String = t.try_get("kind")?;
+        let target: String = t.try_get("target")?;
+        if kind == "area" {
+            out[i].targets.areas.push(target);
+        } else {
+            out[i].targets.devices.push(target);
+        }
+    }
+    Ok(out)
+}
+
 /// One schedule with its targets.
 pub async fn get_one(store: &Store, id: &str) -> Result<Schedule> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -717,24 +1035,81 @@ async fn post_schedule(
     caller
         .check_targets(&state, &req.targets.areas, &req.targets.devices)
         .await?;
-    Ok((StatusCode::CREATED, Json(create(&state, req).await?)))
+    crate::media::require_visible(&state.store, &caller, &req.media).await?;
+    let created = create(&state, req).await?;
+    crate::audit::record(
+        &state.store,
+        &caller.username,
+        "schedule.create",
+        &format!("schedule:{}", created.schedule.id),
+        None,
+        serde_json::to_value(&created.schedule).ok(),
+    )
+    .await;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// Replace a schedule's content (title, media, targets, priority, rule, validity, volume...);
+/// the old and new targets' manifests are re-published.
+#[utoipa::path(put, path = "/api/v1/schedules/{id}", request_body = NewSchedule, tag = "schedules",
+    params(("id" = String, Path)),
+    responses((status = 200, body = Schedule), (status = 403, description = "old or new targets outside your scope"),
+              (status = 404), (status = 422, description = "unknown target or media not approved")))]
+async fn put_schedule(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<NewSchedule>,
+) -> Result<Json<Schedule>> {
+    caller.require(Role::Operator)?;
+    let s = get_one(&state.store, &id).await?;
+    check_scope(&state, &caller, &s).await?;
+    caller
+        .check_targets(&state, &req.targets.areas, &req.targets.devices)
+        .await?;
+    crate::media::require_visible(&state.store, &caller, &req.media).await?;
+    let (before, after) = update(&state, &id, req, None).await?;
+    audit_change(&state, &caller, "schedule.update", Some(&before), Some(&after)).await;
+    Ok(Json(after))
+}
+
+/// Write a schedule change to the audit log.
+pub(crate) async fn audit_change(
+    state: &AppState,
+    caller: &Caller,
+    action: &str,
+    before: Option<&Schedule>,
+    after: Option<&Schedule>,
+) {
+    let id = before.or(after).map(|s| s.id.clone()).unwrap_or_default();
+    crate::audit::record(
+        &state.store,
+        &caller.username,
+        action,
+        &format!("schedule:{id}"),
+        before.and_then(|s| serde_json::to_value(s).ok()),
+        after.and_then(|s| serde_json::to_value(s).ok()),
+    )
+    .await;
 }
 
 /// List schedules, newest first.
 #[utoipa::path(get, path = "/api/v1/schedules", tag = "schedules", responses((status = 200, body = [Schedule])))]
-async fn list_schedules(_: Admin, State(state): State<AppState>) -> Result<Json<Vec<Schedule>>> {
-    Ok(Json(load_all(&state.store, false).await?))
+async fn list_schedules(caller: Caller, State(state): State<AppState>) -> Result<Json<Vec<Schedule>>> {
+    Ok(Json(load_visible(&state.store, &caller).await?))
 }
 
 /// One schedule.
 #[utoipa::path(get, path = "/api/v1/schedules/{id}", tag = "schedules", params(("id" = String, Path)),
     responses((status = 200, body = Schedule), (status = 404)))]
 async fn get_schedule(
-    _: Admin,
+    caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Schedule>> {
-    Ok(Json(get_one(&state.store, &id).await?))
+    let s = get_one(&state.store, &id).await?;
+    check_scope(&state, &caller, &s).await?;
+    Ok(Json(s))
 }
 
 /// `PATCH` body.
@@ -756,21 +1131,10 @@ async fn patch_schedule(
 ) -> Result<Json<Schedule>> {
     caller.require(Role::Operator)?;
     let s = get_one(&state.store, &id).await?;
-    caller
-        .check_targets(&state, &s.targets.areas, &s.targets.devices)
-        .await?;
-    let change = Change::targets(&s.targets);
-    let mut tx = state.store.begin_write().await?;
-    sqlx::query("UPDATE schedules SET enabled = $1, updated_at = $2 WHERE id = $3")
-        .bind(p.enabled as i64)
-        .bind(now_ms())
-        .bind(id.clone())
-        .execute(&mut *tx)
-        .await?;
-    dispatch::outbox_insert(&mut tx, &change).await?;
-    tx.commit().await?;
-    state.dispatch.changed(change);
-    Ok(Json(get_one(&state.store, &id).await?))
+    check_scope(&state, &caller, &s).await?;
+    let (before, after) = set_enabled(&state, &id, p.enabled).await?;
+    audit_change(&state, &caller, "schedule.update", Some(&before), Some(&after)).await;
+    Ok(Json(after))
 }
 
 /// Delete a schedule (its future occurrences leave the manifests).
@@ -783,22 +1147,9 @@ async fn delete_schedule(
 ) -> Result<StatusCode> {
     caller.require(Role::Operator)?;
     let s = get_one(&state.store, &id).await?;
-    caller
-        .check_targets(&state, &s.targets.areas, &s.targets.devices)
-        .await?;
-    let change = Change::targets(&s.targets);
-    let mut tx = state.store.begin_write().await?;
-    sqlx::query("DELETE FROM schedule_targets WHERE schedule_id = $1")
-        .bind(id.clone())
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("DELETE FROM schedules WHERE id = $1")
-        .bind(id.clone())
-        .execute(&mut *tx)
-        .await?;
-    dispatch::outbox_insert(&mut tx, &change).await?;
-    tx.commit().await?;
-    state.dispatch.changed(change);
+    check_scope(&state, &caller, &s).await?;
+    let before = delete(&state, &id).await?;
+    audit_change(&state, &caller, "schedule.delete", Some(&before), None).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -844,6 +1195,7 @@ async fn get_occurrences(
 #[openapi(
     paths(
         post_schedule,
+        put_schedule,
         list_schedules,
         get_schedule,
         patch_schedule,
@@ -870,7 +1222,10 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/schedules", get(list_schedules).post(post_schedule))
         .route(
             "/api/v1/schedules/{id}",
-            get(get_schedule).patch(patch_schedule).delete(delete_schedule),
+            get(get_schedule)
+                .put(put_schedule)
+                .patch(patch_schedule)
+                .delete(delete_schedule),
         )
         .route("/api/v1/schedules/{id}/occurrences", get(get_occurrences))
 }

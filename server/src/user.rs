@@ -4,8 +4,10 @@
 //! attempts are kept in the database: after [`MAX_FAILURES`] failures for one username from one
 //! IP within [`LOCK_MS`], that pair is locked until the window has passed.
 //!
-//! API: `GET/POST /api/v1/users`, `PATCH /api/v1/users/{id}` (admin), `POST
-//! /api/v1/users/{id}/tokens` (admin or the user), `GET /api/v1/me`.
+//! API: `GET/POST /api/v1/users`, `PATCH /api/v1/users/{id}` (admin), `GET/POST
+//! /api/v1/users/{id}/tokens` and `DELETE /api/v1/users/{id}/tokens/{token_id}` (admin or the
+//! user), `GET /api/v1/me`. A disabled user's sessions are deleted and their tokens refused at
+//! once (every request re-reads the user); an admin cannot disable or demote themselves.
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -477,6 +479,77 @@ pub async fn issue_token(store: &Store, user_id: &str, name: &str) -> Result<Iss
     Ok(IssuedToken { id, token })
 }
 
+/// An API token as listed (never the secret).
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenInfo {
+    /// Token id.
+    pub id: String,
+    /// Label.
+    pub name: String,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Unix ms of the last request made with it.
+    pub last_used_at: Option<i64>,
+    /// Whether it was revoked.
+    pub revoked: bool,
+}
+
+/// A user's API tokens, newest first.
+pub async fn list_tokens(store: &Store, user_id: &str) -> Result<Vec<TokenInfo>> {
+    let rows = sqlx::query(
+        "SELECT id, name, created_at, last_used_at, revoked FROM api_tokens WHERE user_id = $1 \
+         ORDER BY created_at DESC, id",
+    )
+    .bind(user_id.to_string())
+    .fetch_all(&store.pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(TokenInfo {
+                id: r.try_get("id")?,
+                name: r.try_get("name")?,
+                created_at: r.try_get("created_at")?,
+                last_used_at: r.try_get("last_used_at")?,
+                revoked: r.try_get::<i64, _>("revoked")? != 0,
+            })
+        })
+        .collect()
+}
+
+/// Revoke one of a user's tokens (it stops working at once); 404 if it is not theirs.
+pub async fn revoke_token(store: &Store, user_id: &str, token_id: &str) -> Result<TokenInfo> {
+    let res = sqlx::query("UPDATE api_tokens SET revoked = 1 WHERE id = $1 AND user_id = $2")
+        .bind(token_id.to_string())
+        .bind(user_id.to_string())
+        .execute(&store.pool)
+        .await?;
+    if res.rows_affected() == 0 {
+        return Err(Error::NotFound(format!("token `{token_id}`")));
+    }
+    list_tokens(store, user_id)
+        .await?
+        .into_iter()
+        .find(|t| t.id == token_id)
+        .ok_or_else(|| Error::NotFound(format!("token `{token_id}`")))
+}
+
+/// 409 if `caller` would disable themselves or take away their own admin role (the console and
+/// the API share this rule, so nobody locks themselves out).
+pub fn guard_self(caller: &Caller, id: &str, p: &UserPatch) -> Result<()> {
+    if caller.user_id != id {
+        return Ok(());
+    }
+    if p.enabled == Some(false) {
+        return Err(Error::Conflict("you cannot disable your own account".into()));
+    }
+    if caller.role == Role::Admin && p.role.is_some_and(|r| r != Role::Admin) {
+        return Err(Error::Conflict(
+            "you cannot remove your own admin role; ask another admin".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Changes of `PATCH /api/v1/users/{id}`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -501,6 +574,14 @@ pub async fn update(store: &Store, id: &str, p: UserPatch) -> Result<(User, User
     if let Some(a) = &p.areas {
         check_areas(store, a).await?;
     }
+    if let Some(d) = &p.display_name
+        && (d.trim().is_empty() || d.chars().count() > 200)
+    {
+        return Err(Error::bad(
+            "invalid_field",
+            "`display_name` must be 1–200 characters",
+        ));
+    }
     let hash = match &p.password {
         Some(pw) => {
             check_password(pw)?;
@@ -514,7 +595,8 @@ pub async fn update(store: &Store, id: &str, p: UserPatch) -> Result<(User, User
     )
     .bind(
         p.display_name
-            .clone()
+            .as_deref()
+            .map(|d| d.trim().to_string())
             .unwrap_or_else(|| before.display_name.clone()),
     )
     .bind(p.role.unwrap_or(before.role).as_str())
@@ -542,7 +624,11 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/users", routing::get(list_users).post(create_user))
         .route("/api/v1/users/{id}", patch(patch_user))
-        .route("/api/v1/users/{id}/tokens", post(create_token))
+        .route("/api/v1/users/{id}/tokens", post(create_token).get(get_tokens))
+        .route(
+            "/api/v1/users/{id}/tokens/{token_id}",
+            routing::delete(delete_token),
+        )
         .route("/api/v1/me", routing::get(me))
 }
 
@@ -577,6 +663,7 @@ async fn patch_user(
     Json(p): Json<UserPatch>,
 ) -> Result<Json<User>> {
     caller.require(Role::Admin)?;
+    guard_self(&caller, &id, &p)?;
     let (before, after) = update(&state.store, &id, p).await?;
     audit::record(
         &state.store,
@@ -614,6 +701,44 @@ async fn create_token(
     )
     .await;
     Ok((StatusCode::CREATED, Json(t)))
+}
+
+async fn get_tokens(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<TokenInfo>>> {
+    if caller.user_id != id {
+        caller.require(Role::Admin)?;
+    }
+    get(&state.store, &id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("user `{id}`")))?;
+    Ok(Json(list_tokens(&state.store, &id).await?))
+}
+
+async fn delete_token(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path((id, token_id)): Path<(String, String)>,
+) -> Result<StatusCode> {
+    if caller.user_id != id {
+        caller.require(Role::Admin)?;
+    }
+    let u = get(&state.store, &id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("user `{id}`")))?;
+    let t = revoke_token(&state.store, &id, &token_id).await?;
+    audit::record(
+        &state.store,
+        &caller.username,
+        "token.revoke",
+        &format!("user:{}", u.username),
+        Some(json!({"token_id": t.id, "name": t.name, "revoked": false})),
+        Some(json!(t)),
+    )
+    .await;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn me(caller: Caller) -> Json<serde_json::Value> {

@@ -143,8 +143,38 @@ fn limit_for(kind: &str, max_upload: u64) -> u64 {
     }
 }
 
+/// Where the bytes of a received file come from.
+pub enum Source<'a> {
+    /// A multipart field being uploaded.
+    Field(Field<'a>),
+    /// A file already on disk (e.g. a console form's upload spooled to `data_dir/tmp`).
+    File(tokio::fs::File),
+}
+
+impl Source<'_> {
+    async fn chunk(&mut self) -> Result<Option<bytes::Bytes>> {
+        match self {
+            Source::Field(f) => f
+                .chunk()
+                .await
+                .map_err(|e| Error::bad("bad_multipart", e.body_text())),
+            Source::File(f) => {
+                let mut buf = vec![0u8; 64 * 1024];
+                let n = tokio::io::AsyncReadExt::read(f, &mut buf).await?;
+                buf.truncate(n);
+                Ok((n > 0).then(|| bytes::Bytes::from(buf)))
+            }
+        }
+    }
+}
+
 /// Stream one multipart field to `data_dir/tmp`, validate it and move it to `data_dir/files`.
-pub async fn receive(data_dir: &Path, max_upload: u64, mut field: Field<'_>) -> Result<Stored> {
+pub async fn receive(data_dir: &Path, max_upload: u64, field: Field<'_>) -> Result<Stored> {
+    receive_from(data_dir, max_upload, Source::Field(field)).await
+}
+
+/// [`receive`] from any [`Source`].
+pub async fn receive_from(data_dir: &Path, max_upload: u64, mut src: Source<'_>) -> Result<Stored> {
     let tmp_dir = data_dir.join("tmp");
     tokio::fs::create_dir_all(&tmp_dir).await?;
     let tmp = tmp_dir.join(format!("upload-{}.part", uuid::Uuid::new_v4()));
@@ -155,11 +185,7 @@ pub async fn receive(data_dir: &Path, max_upload: u64, mut field: Field<'_>) -> 
     let mut sniffed: Option<Sniffed> = None;
     let mut size: u64 = 0;
     let mut limit = max_upload;
-    while let Some(chunk) = field
-        .chunk()
-        .await
-        .map_err(|e| Error::bad("bad_multipart", e.body_text()))?
-    {
+    while let Some(chunk) = src.chunk().await? {
         size += chunk.len() as u64;
         if head.len() < HEAD {
             let take = (HEAD - head.len()).min(chunk.len());

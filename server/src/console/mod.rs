@@ -5,6 +5,8 @@
 //! to the login page); every form carries the session's CSRF token (else 403); errors render an
 //! error page, not JSON. Users see and target only their area subtree.
 
+mod admin;
+mod bulletins;
 pub mod i18n;
 pub mod reports;
 
@@ -49,8 +51,13 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     ("device.html", include_str!("templates/device.html")),
     ("areas.html", include_str!("templates/areas.html")),
     ("users.html", include_str!("templates/users.html")),
+    ("user_edit.html", include_str!("templates/user_edit.html")),
+    ("schedule_edit.html", include_str!("templates/schedule_edit.html")),
+    ("device_edit.html", include_str!("templates/device_edit.html")),
     ("audit.html", include_str!("templates/audit.html")),
     ("reports.html", include_str!("templates/reports.html")),
+    ("bulletins.html", include_str!("templates/bulletins.html")),
+    ("bulletin_edit.html", include_str!("templates/bulletin_edit.html")),
 ];
 
 const LOGIN_CSRF_COOKIE: &str = "nguon_login_csrf";
@@ -180,9 +187,22 @@ impl From<sqlx::Error> for PageError {
 /// What console handlers return.
 pub type PageResult = std::result::Result<Response, PageError>;
 
+tokio::task_local! {
+    /// The language of the request being served (from the `lang` cookie), so that an error page
+    /// is in the user's language whichever way the error reached [`PageError`].
+    static REQUEST_LANG: Lang;
+}
+
+/// Middleware: serve the request with its `lang` cookie's language in [`REQUEST_LANG`].
+async fn with_lang(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let lang = lang_of(req.headers());
+    REQUEST_LANG.scope(lang, next.run(req)).await
+}
+
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let PageError(err, lang) = self;
+        let lang = REQUEST_LANG.try_with(|l| *l).unwrap_or(lang);
         if matches!(err, Error::Unauthorized) {
             return Redirect::to("/console/login").into_response();
         }
@@ -195,7 +215,13 @@ impl IntoResponse for PageError {
         } else {
             shown
         };
-        let ctx = json!({"lang": lang.code(), "csrf": "", "user": null, "status": status.as_u16(), "message": message});
+        let key = format!("error.{}", status.as_u16());
+        let title = match i18n::t(&key, lang) {
+            t if t == key => i18n::t("common.error", lang),
+            t => t,
+        };
+        let ctx = json!({"lang": lang.code(), "csrf": "", "user": null, "status": status.as_u16(), "title": title,
+                         "message": message});
         match render("error.html", ctx) {
             Ok(html) => (status, Html(html)).into_response(),
             Err(_) => (status, message).into_response(),
@@ -251,10 +277,12 @@ pub fn router() -> Router<AppState> {
         .route("/console/devices", get(devices_page))
         .route("/console/devices/{id}", get(device_page))
         .route("/console/devices/{id}/command", post(device_command))
-        .route("/console/areas", get(areas_page))
         .route("/console/users", get(users_page).post(create_user))
         .route("/console/audit", get(audit_page))
         .merge(reports::router())
+        .merge(bulletins::router())
+        .merge(admin::router())
+        .layer(axum::middleware::from_fn(with_lang))
 }
 
 async fn static_file(Path(file): Path<String>) -> Response {
@@ -497,18 +525,20 @@ pub struct DeviceRow {
 
 /// Devices inside the caller's scope.
 pub async fn scoped_devices(state: &AppState, caller: &Caller) -> Result<Vec<DeviceRow>> {
-    let rows = sqlx::query(
+    let scope = caller.scope_sql("d.area", 1);
+    let sql = format!(
         "SELECT d.id, d.name, d.kind, d.area, s.online, s.last_seen, s.now_playing FROM devices d \
-         LEFT JOIN device_status s ON s.device_id = d.id ORDER BY d.id",
-    )
-    .fetch_all(&state.store.pool)
-    .await?;
+         LEFT JOIN device_status s ON s.device_id = d.id WHERE {} ORDER BY d.id",
+        scope.sql
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for b in scope.binds {
+        q = q.bind(b);
+    }
+    let rows = q.fetch_all(&state.store.pool).await?;
     let mut out = Vec::new();
     for r in rows {
         let area: String = r.try_get("area")?;
-        if !caller.in_scope(&area) {
-            continue;
-        }
         out.push(DeviceRow {
             id: r.try_get("id")?,
             name: r.try_get("name")?,
@@ -551,21 +581,22 @@ async fn recent_plays(
          FROM plays p JOIN devices d ON d.id = p.device_id LEFT JOIN media m ON m.sha256 = p.sha256 WHERE ",
     );
     sql.push_str(extra);
+    let scope = caller.scope_sql("d.area", 1);
+    sql.push_str(&format!(" AND {}", scope.sql));
     if device.is_some() {
-        sql.push_str(" AND p.device_id = $1");
+        sql.push_str(&format!(" AND p.device_id = ${}", scope.next(1)));
     }
-    sql.push_str(" ORDER BY p.received_at DESC LIMIT 2000");
+    sql.push_str(&format!(" ORDER BY p.received_at DESC LIMIT {limit}"));
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for b in scope.binds {
+        q = q.bind(b);
+    }
     if let Some(d) = device {
         q = q.bind(d.to_string());
     }
     let rows = q.fetch_all(&state.store.pool).await?;
     let mut out = Vec::new();
     for r in rows {
-        let area: String = r.try_get("area")?;
-        if !caller.in_scope(&area) {
-            continue;
-        }
         let started: Option<i64> = r.try_get("started_at")?;
         let occ: i64 = r.try_get("occurrence_at")?;
         out.push(json!({
@@ -631,42 +662,29 @@ async fn dashboard(c: Console, State(state): State<AppState>) -> PageResult {
 
 // ---------------------------------------------------------------- media and approval
 
-async fn media_rows(state: &AppState, status: Option<&str>) -> Result<Vec<Value>> {
-    let rows = match status {
-        Some(s) => {
-            sqlx::query("SELECT sha256 FROM media WHERE status = $1 ORDER BY created_at DESC, sha256")
-                .bind(s.to_string())
-                .fetch_all(&state.store.pool)
-                .await?
-        }
-        None => {
-            sqlx::query("SELECT sha256 FROM media ORDER BY created_at DESC, sha256")
-                .fetch_all(&state.store.pool)
-                .await?
-        }
-    };
-    let mut out = Vec::new();
-    for r in rows {
-        let sha: String = r.try_get("sha256")?;
-        if let Some(m) = media::get(&state.store, &sha).await? {
-            out.push(serde_json::to_value(m).map_err(|e| Error::Internal(e.to_string()))?);
-        }
-    }
-    Ok(out)
+/// The media the caller may see (province-wide and their subtree's), filtered in SQL.
+async fn media_rows(state: &AppState, caller: &Caller, status: Option<&str>) -> Result<Vec<Value>> {
+    media::list_visible(&state.store, caller, status)
+        .await?
+        .into_iter()
+        .map(|m| serde_json::to_value(m).map_err(|e| Error::Internal(e.to_string())))
+        .collect()
 }
 
 async fn media_page(c: Console, State(state): State<AppState>) -> PageResult {
-    let list = media_rows(&state, None).await?;
+    let list = media_rows(&state, &c.caller, None).await?;
+    let areas = all_areas(&state).await?;
     c.page(
         "media.html",
-        json!({"media": list, "can_upload": c.caller.role.grants(Role::Editor)}),
+        json!({"media": list, "can_upload": c.caller.role.grants(Role::Editor),
+               "upload_areas": visible_areas(&c, &areas), "scoped": c.caller.scope_areas.is_some()}),
     )
 }
 
 async fn media_detail(c: Console, State(state): State<AppState>, Path(sha): Path<String>) -> PageResult {
-    let m = media::get(&state.store, &sha)
-        .await?
-        .ok_or_else(|| PageError(Error::NotFound(format!("media `{sha}`")), c.lang))?;
+    let m = media::get_visible(&state.store, &c.caller, &sha)
+        .await
+        .map_err(|e| PageError(e, c.lang))?;
     c.page(
         "media_detail.html",
         json!({"m": m, "can_submit": c.caller.role.grants(Role::Editor), "can_approve": c.caller.role.grants(Role::Approver)}),
@@ -706,11 +724,12 @@ async fn media_review(
 }
 
 async fn approvals(c: Console, State(state): State<AppState>) -> PageResult {
-    let list = media_rows(&state, Some("pending")).await?;
+    let list = media_rows(&state, &c.caller, Some("pending")).await?;
     // `review_buttons.html` reads `m`; the approvals page loops with `m` as the loop variable.
     c.page(
         "approvals.html",
-        json!({"media": list, "can_approve": c.caller.role.grants(Role::Approver)}),
+        json!({"media": list, "can_approve": c.caller.role.grants(Role::Approver),
+               "bulletins": bulletins::pending_for(&state, &c).await?}),
     )
 }
 
@@ -726,26 +745,7 @@ fn visible_areas(c: &Console, areas: &BTreeMap<String, AreaInfo>) -> Vec<Value> 
 
 /// Schedules whose every target is inside the caller's scope.
 async fn visible_schedules(state: &AppState, caller: &Caller) -> Result<Vec<crate::schedule::Schedule>> {
-    let all = crate::schedule::load_all(&state.store, false).await?;
-    if caller.scope_areas.is_none() {
-        return Ok(all);
-    }
-    let dev_area: HashMap<String, String> = sqlx::query("SELECT id, area FROM devices")
-        .fetch_all(&state.store.pool)
-        .await?
-        .iter()
-        .map(|r| Ok((r.try_get("id")?, r.try_get("area")?)))
-        .collect::<Result<_>>()?;
-    Ok(all
-        .into_iter()
-        .filter(|s| {
-            s.targets.areas.iter().all(|a| caller.in_scope(a))
-                && s.targets
-                    .devices
-                    .iter()
-                    .all(|d| dev_area.get(d).is_some_and(|a| caller.in_scope(a)))
-        })
-        .collect())
+    crate::schedule::load_visible(&state.store, caller).await
 }
 
 fn targets_label(s: &crate::schedule::Schedule) -> String {
@@ -767,7 +767,7 @@ fn priority_str(p: &impl serde::Serialize) -> String {
 
 async fn schedules_page(c: Console, State(state): State<AppState>) -> PageResult {
     let areas = all_areas(&state).await?;
-    let approved = media_rows(&state, Some("approved")).await?;
+    let approved = media_rows(&state, &c.caller, Some("approved")).await?;
     let list: Vec<Value> = visible_schedules(&state, &c.caller)
         .await?
         .iter()
@@ -777,7 +777,8 @@ async fn schedules_page(c: Console, State(state): State<AppState>) -> PageResult
                 crate::schedule::RuleSpec::Cron { cron } => cron.clone(),
             };
             json!({"id": s.id, "title": s.title, "priority": priority_str(&s.priority), "targets": targets_label(s),
-                   "rule": rule, "time_zone": s.time_zone})
+                   "rule": rule, "time_zone": s.time_zone, "enabled": s.enabled,
+                   "describe": crate::schedule::describe(&s.rule, c.lang == Lang::En)})
         })
         .collect();
     c.page(
@@ -816,6 +817,7 @@ async fn create_schedule(
         c.check_csrf(&f.csrf)?;
         c.caller.require(Role::Operator)?;
         c.caller.check_area(&f.area)?;
+        media::require_visible(&state.store, &c.caller, std::slice::from_ref(&f.media)).await?;
         let rule = match f.kind.as_deref() {
             Some("cron") => json!({"kind": "cron", "cron": f.cron.clone().unwrap_or_default()}),
             _ => json!({"kind": "once", "at": f.at.clone().unwrap_or_default()}),
@@ -960,7 +962,10 @@ async fn calendar(c: Console, State(state): State<AppState>, Query(q): Query<Cal
 
 async fn devices_page(c: Console, State(state): State<AppState>) -> PageResult {
     let devices = scoped_devices(&state, &c.caller).await?;
-    c.page("devices.html", json!({"devices": devices}))
+    c.page(
+        "devices.html",
+        json!({"devices": devices, "can_edit": c.caller.role.grants(Role::Operator)}),
+    )
 }
 
 async fn device_page(c: Console, State(state): State<AppState>, Path(id): Path<String>) -> PageResult {
@@ -974,9 +979,11 @@ async fn device_page(c: Console, State(state): State<AppState>, Path(id): Path<S
         .ok_or_else(|| PageError(Error::NotFound(format!("device `{id}`")), lang))?;
     let plays = recent_plays(&state, &c.caller, "1 = 1", 30, Some(&id)).await?;
     let now_playing = d.now_playing.as_ref().map(|v| now_playing_label(&v.to_string()));
+    let history = crate::fleet::history::page_data(&state.store, &d.id, d.created_at, lang).await?;
     c.page(
         "device.html",
-        json!({"d": d, "plays": plays, "now_playing": now_playing, "can_control": c.caller.role.grants(Role::Operator)}),
+        json!({"d": d, "plays": plays, "now_playing": now_playing, "can_control": c.caller.role.grants(Role::Operator),
+               "history": history}),
     )
 }
 
@@ -1024,55 +1031,6 @@ async fn device_command(
     };
     step.await.map_err(|e| PageError(e, lang))?;
     Ok(see_other(&format!("/console/devices/{id}")))
-}
-
-async fn areas_page(c: Console, State(state): State<AppState>) -> PageResult {
-    let areas = all_areas(&state).await?;
-    let counts: HashMap<String, i64> = sqlx::query("SELECT area, COUNT(*) AS n FROM devices GROUP BY area")
-        .fetch_all(&state.store.pool)
-        .await?
-        .iter()
-        .map(|r| Ok((r.try_get("area")?, r.try_get("n")?)))
-        .collect::<Result<_>>()?;
-    // Depth-first order from the roots.
-    let mut children: BTreeMap<Option<String>, Vec<String>> = BTreeMap::new();
-    for a in areas.values() {
-        let parent = a.parent.clone().filter(|p| areas.contains_key(p));
-        children.entry(parent).or_default().push(a.code.clone());
-    }
-    let mut out = Vec::new();
-    let mut stack: Vec<(String, usize)> = children
-        .get(&None)
-        .into_iter()
-        .flatten()
-        .rev()
-        .map(|c| (c.clone(), 0))
-        .collect();
-    let mut seen = HashSet::new();
-    while let Some((code, depth)) = stack.pop() {
-        if !seen.insert(code.clone()) {
-            continue;
-        }
-        if let Some(a) = areas.get(&code)
-            && c.caller.in_scope(&code)
-        {
-            {
-                let key = format!("level.{}", a.level.to_lowercase());
-                let label = match i18n::t(&key, c.lang) {
-                    l if l == key => a.level.clone(),
-                    l => l.to_string(),
-                };
-                out.push(
-                    json!({"code": a.code, "name": a.name, "level_label": label, "depth": depth,
-                                "devices": counts.get(&code).copied().unwrap_or(0)}),
-                );
-            }
-        }
-        for ch in children.get(&Some(code.clone())).into_iter().flatten().rev() {
-            stack.push((ch.clone(), depth + 1));
-        }
-    }
-    c.page("areas.html", json!({"areas": out}))
 }
 
 // ---------------------------------------------------------------- users and audit (admin)

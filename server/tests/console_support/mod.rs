@@ -175,9 +175,7 @@ pub fn wav(secs: u32) -> Vec<u8> {
     v
 }
 
-#[path = "../webdriver/mod.rs"]
-mod webdriver;
-pub use webdriver::Driver;
+pub use crate::webdriver::Driver;
 
 /// What the console tests do through the browser.
 pub trait ConsoleDriver {

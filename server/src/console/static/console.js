@@ -45,3 +45,59 @@
     xhr.send(new FormData(form));
   });
 })();
+
+// Bulletins: text-to-speech preview without leaving the page. The editor's "preview" buttons
+// (data-tts-variant) send that variant's current title and text with the chosen voice and speed;
+// the review forms (form.tts-form) send a stored bulletin's language. The answer is a media item
+// played from /media/{sha256}. Without JavaScript the buttons submit the form and the server
+// answers with the same audio.
+(function () {
+  "use strict";
+  var csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+  function preview(params, audio, status, btn) {
+    btn.disabled = true;
+    if (status) { status.textContent = "…"; status.classList.remove("error"); }
+    fetch("/console/tts/preview", {
+      method: "POST", credentials: "same-origin",
+      headers: { "X-CSRF-Token": csrf, "Accept": "application/json", "Content-Type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams(params).toString()
+    }).then(function (r) {
+      return r.json().then(function (b) { return { ok: r.ok, b: b }; }, function () { return { ok: false, b: {} }; });
+    }).then(function (res) {
+      btn.disabled = false;
+      if (!res.ok || !res.b.url) {
+        if (status) { status.textContent = (res.b.error && res.b.error.message) || "error"; status.classList.add("error"); }
+        return;
+      }
+      if (status) status.textContent = "";
+      audio.hidden = false;
+      audio.setAttribute("data-sha", res.b.sha256);
+      audio.src = res.b.url;
+      audio.load();
+      var p = audio.play();
+      if (p && p.catch) p.catch(function () { /* autoplay refused: the controls are there */ });
+    }, function () {
+      btn.disabled = false;
+      if (status) { status.textContent = "network error"; status.classList.add("error"); }
+    });
+  }
+  document.addEventListener("click", function (e) {
+    var b = e.target.closest("button[data-tts-variant]");
+    if (!b || !b.form) return;
+    e.preventDefault();
+    var n = b.getAttribute("data-tts-variant"), el = b.form.elements;
+    preview({
+      title: el["v" + n + "_title"] ? el["v" + n + "_title"].value : "",
+      body: el["v" + n + "_body"] ? el["v" + n + "_body"].value : "",
+      voice: el.voice ? el.voice.value : "", speed: el.speed ? el.speed.value : ""
+    }, document.getElementById("tts-audio-" + n), document.getElementById("tts-status-" + n), b);
+  });
+  document.addEventListener("submit", function (e) {
+    var f = e.target.closest("form.tts-form");
+    if (!f) return;
+    e.preventDefault();
+    var params = {};
+    new FormData(f).forEach(function (v, k) { if (k !== "csrf") params[k] = v; });
+    preview(params, f.querySelector("audio"), f.querySelector(".tts-status"), f.querySelector("button"));
+  });
+})();
