@@ -153,10 +153,7 @@ pub fn workspace_binary(name: &str) -> anyhow::Result<PathBuf> {
             .current_dir(workspace_root())
             .args(["build", "--quiet", "--workspace", "--all-targets"])
             .status()?;
-        anyhow::ensure!(
-            status.success(),
-            "cargo build --workspace --all-targets failed"
-        );
+        anyhow::ensure!(status.success(), "cargo build --workspace --all-targets failed");
         *built = true;
     }
     let p = target_dir().join("debug").join(name);
