@@ -148,10 +148,30 @@ async fn a_schedule_change_for_2000_devices_publishes_each_manifest_exactly_once
     let observer = uid("obs");
     device(&app, &observer, &province, "observer-password", None).await;
     let mut obs = connect(&app, &observer, "observer-password", None).await.unwrap();
-    obs.subscribe("nguon/v1/d/+/desired").await;
-    // The observer's own first manifest shows the subscription is live.
+    // The observer's own first manifest shows the link is live. It subscribes to its own topic
+    // first: on a shared broker the wildcard below also delivers every retained manifest left by
+    // earlier runs, more than Mosquitto queues for one client (the rest, possibly this one, dropped).
     let own = topic::desired(&DeviceId::parse(&observer).unwrap());
+    obs.subscribe(&own).await;
     obs.next_on(&own, |_| true).await;
+    obs.subscribe("nguon/v1/d/+/desired").await;
+    // The wildcard is live once a probe on a topic only it matches comes back (publish again
+    // until it does); anything retained it delivers arrives before, and is ignored below.
+    let probe = topic::desired(&DeviceId::parse(&uid("probe")).unwrap());
+    let live_by = tokio::time::Instant::now() + DEADLINE;
+    'probe: loop {
+        obs.publish(&probe, b"probe".to_vec(), false).await;
+        let round = tokio::time::Instant::now() + Duration::from_millis(500);
+        while let Ok(m) = tokio::time::timeout_at(round, obs.rx.recv()).await {
+            if m.expect("observer alive").topic == probe {
+                break 'probe;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < live_by,
+            "the wildcard subscription never became live"
+        );
+    }
 
     let sha = media(&app, "approved", 10_000).await;
     let (s, b) = common::json(
