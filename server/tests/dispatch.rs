@@ -157,7 +157,7 @@ async fn a_schedule_change_for_2000_devices_publishes_each_manifest_exactly_once
     obs.subscribe("nguon/v1/d/+/desired").await;
     // The wildcard is live once a probe on a topic only it matches comes back (publish again
     // until it does); anything retained it delivers arrives before, and is ignored below.
-    let probe = topic::desired(&DeviceId::parse(&uid("probe")).unwrap());
+    let probe = topic::desired(&DeviceId::parse(uid("probe")).unwrap());
     let live_by = tokio::time::Instant::now() + DEADLINE;
     'probe: loop {
         obs.publish(&probe, b"probe".to_vec(), false).await;

@@ -149,10 +149,27 @@ pub fn workspace_binary(name: &str) -> anyhow::Result<PathBuf> {
     let mut built = BUILD.lock().unwrap_or_else(|e| e.into_inner());
     if !*built {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let status = Command::new(cargo)
+        let mut build = Command::new(cargo);
+        build
             .current_dir(workspace_root())
-            .args(["build", "--quiet", "--workspace", "--all-targets"])
-            .status()?;
+            .args(["build", "--quiet", "--workspace", "--all-targets"]);
+        // `cargo test` gives this test binary its package's CARGO_PKG_*, CARGO_MANIFEST_* (and
+        // similar) variables; build scripts that watch them (ring's does) would see a change and
+        // rebuild ring and everything above it, once here and again in the next `cargo test`.
+        for (k, _) in std::env::vars_os() {
+            let k = k.to_string_lossy();
+            if k.starts_with("CARGO_PKG_")
+                || k.starts_with("CARGO_MANIFEST_")
+                || k.starts_with("CARGO_CRATE_")
+                || k.starts_with("CARGO_BIN_")
+                || k == "CARGO_PRIMARY_PACKAGE"
+                || k == "CARGO_TARGET_TMPDIR"
+                || k == "OUT_DIR"
+            {
+                build.env_remove(k.as_ref());
+            }
+        }
+        let status = build.status()?;
         anyhow::ensure!(status.success(), "cargo build --workspace --all-targets failed");
         *built = true;
     }
