@@ -130,15 +130,25 @@ impl Cache {
     }
 
     fn url(&self, m: &MediaRef) -> String {
-        if m.url.starts_with("http://") || m.url.starts_with("https://") {
-            m.url.clone()
+        self.resolve(&m.url)
+    }
+
+    /// A URL as given (absolute) or relative to `server.base_url`.
+    pub fn resolve(&self, url: &str) -> String {
+        if url.starts_with("http://") || url.starts_with("https://") {
+            url.to_string()
         } else {
             format!(
                 "{}/{}",
                 self.base_url.trim_end_matches('/'),
-                m.url.trim_start_matches('/')
+                url.trim_start_matches('/')
             )
         }
+    }
+
+    /// The agent's HTTP client (also used for live streams).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
     }
 
     /// Make sure a verified copy of `m` is in the cache (hashing the cached copy, fetching it

@@ -33,6 +33,9 @@ pub enum AgentError {
         /// Why.
         reason: String,
     },
+    /// A live stream could not be opened or broke off.
+    #[error("live stream: {0}")]
+    Stream(String),
     /// Decoding or audio output failed.
     #[error("audio: {0}")]
     Audio(String),

@@ -479,17 +479,8 @@ impl Link {
                 self.ack(msg.id, true, Some(version), None).await;
             }
             ServerBody::Command(c) => {
-                use nguon_protocol::Command as C;
-                if matches!(c, C::LiveStart { .. } | C::LiveStop { .. }) {
-                    self.ack(
-                        msg.id,
-                        false,
-                        None,
-                        Some("live relay is not supported by this agent version".into()),
-                    )
-                    .await;
-                    return;
-                }
+                // Accepted commands are acked `ok: true` once handed to the player; a live stream
+                // that then cannot be opened is reported `failed` in its proof of play.
                 let _ = self
                     .ctx
                     .player

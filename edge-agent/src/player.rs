@@ -5,6 +5,13 @@
 //! resumed afterwards or stopped and reported interrupted (per item, `on_preempt`); equal
 //! priorities queue in start order; quiet hours suppress only `normal` items. Every occurrence
 //! ends in exactly one proof of play.
+//!
+//! A live relay (`live_start`) is a job like an item, at the live rank, whose input is the HTTP
+//! stream instead of cached files: item id = session id, no schedule, no media, reported with
+//! priority `priority` (the protocol has no live priority). It cannot be paused: whatever
+//! preempts it (an emergency) interrupts it. It ends on `live_stop` or at the end of the
+//! stream (`played`), on a network or decode error (`failed`), when a newer `live_start`
+//! replaces it, or on `stop` (`interrupted`).
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -22,7 +29,7 @@ use uuid::Uuid;
 use crate::cache::Cache;
 use crate::clock::Clock;
 use crate::report::{AgentEventKind, Reporter};
-use crate::sink::{self, Ctrl, PlayEvent, PlayHandle, PlayJob, Sink};
+use crate::sink::{self, Ctrl, Input, PlayEvent, PlayHandle, PlayJob, Sink, StreamInput};
 use crate::status::LiveStatus;
 use crate::store::{PlayingMarker, Store};
 
@@ -70,14 +77,29 @@ pub struct PlayerCtx {
 #[derive(Debug, Clone)]
 struct Job {
     item: ManifestItem,
-    files: Vec<PathBuf>,
+    inputs: Vec<Input>,
     duration: Duration,
     adhoc: bool,
+    /// A live relay session (rank [`Priority::LIVE_RANK`]).
+    live: bool,
 }
 
 impl Job {
     fn rank(&self) -> u8 {
-        self.item.priority.rank()
+        if self.live {
+            Priority::LIVE_RANK
+        } else {
+            self.item.priority.rank()
+        }
+    }
+
+    /// How reports name what preempted another item.
+    fn label(&self) -> String {
+        if self.live {
+            format!("live session {}", self.item.id)
+        } else {
+            format!("{} item {}", self.item.priority.as_str(), self.item.id)
+        }
     }
 }
 
@@ -313,8 +335,94 @@ impl Player {
                 }
             }
             Command::Sync => self.ctx.sync.notify_one(),
-            Command::LiveStart { .. } | Command::LiveStop { .. } => {}
+            Command::LiveStart { url, session_id } => self.live_start(url, session_id).await,
+            Command::LiveStop { session_id } => self.live_stop(&session_id).await,
         }
+    }
+
+    /// Start relaying a live stream at the live rank; an earlier live session is replaced.
+    async fn live_start(&mut self, url: String, session_id: String) {
+        if session_id.is_empty() {
+            tracing::warn!("live_start without a session id; ignored");
+            return;
+        }
+        if self.ctx.store.is_handled(&session_id) || self.active_ids().contains(&session_id) {
+            tracing::info!(session = %session_id, "live session already started; ignored");
+            return;
+        }
+        let reason = format!("replaced by live session {session_id}");
+        self.end_live(|_| true, &reason, false).await;
+        let url = self.ctx.cache.resolve(&url);
+        let volume = self.ctx.status.lock().expect("status").volume.min(100);
+        let item = ManifestItem {
+            id: session_id,
+            schedule_id: String::new(),
+            title: format!("live {url}"),
+            starts_at: self.ctx.clock.now(),
+            priority: Priority::Priority,
+            volume,
+            media: Vec::new(),
+            repeat: 1,
+            on_preempt: OnPreempt::Interrupt,
+        };
+        tracing::info!(session = %item.id, %url, "live relay requested");
+        let input = Input::Stream(StreamInput::new(url, self.ctx.cache.http().clone()));
+        self.offer(Job {
+            item,
+            inputs: vec![input],
+            duration: Duration::MAX,
+            adhoc: true,
+            live: true,
+        });
+    }
+
+    /// End the live session `session_id` (reported `played`); one that has not started yet is
+    /// dropped and reported `interrupted`.
+    async fn live_stop(&mut self, session_id: &str) {
+        if !self
+            .end_live(
+                |id| id == session_id,
+                "stopped by live_stop before its first sample",
+                true,
+            )
+            .await
+        {
+            tracing::info!(session = %session_id, "live_stop for a session that is not running; nothing to do");
+        }
+    }
+
+    /// Stop the live sessions whose id matches: running ones are interrupted with `reason` (with
+    /// `as_stop` they end as a complete play, `reason` only applying if they had not started),
+    /// waiting ones are dropped and reported interrupted. Whether any matched.
+    async fn end_live(&mut self, matches: impl Fn(&str) -> bool, reason: &str, as_stop: bool) -> bool {
+        let mut hit = false;
+        for run in self.runs.values_mut() {
+            if run.job.live && !run.requeue && matches(&run.job.item.id) {
+                hit = true;
+                run.stop_reason = Some(reason.to_string());
+                run.handle.send(if as_stop { Ctrl::Finish } else { Ctrl::Stop });
+            }
+        }
+        let mut dropped = Vec::new();
+        self.waiting.retain(|w| match w {
+            Waiting::Fresh(j) if j.live && matches(&j.item.id) => {
+                dropped.push(j.item.clone());
+                false
+            }
+            _ => true,
+        });
+        for item in dropped {
+            hit = true;
+            let pop = self.pop(
+                &item,
+                None,
+                None,
+                PlayOutcome::Interrupted,
+                Some(reason.to_string()),
+            );
+            self.report(pop).await;
+        }
+        hit
     }
 
     async fn on_timer(&mut self) {
@@ -454,9 +562,10 @@ impl Player {
         }
         self.offer(Job {
             item: p.item,
-            files,
+            inputs: files.into_iter().map(Input::File).collect(),
             duration,
             adhoc: p.adhoc,
+            live: false,
         });
     }
 
@@ -494,7 +603,7 @@ impl Player {
         let pj = PlayJob {
             token,
             item: job.item.clone(),
-            files: job.files.clone(),
+            inputs: job.inputs.clone(),
             duration: job.duration,
             start,
             gain: job.item.volume.min(100) as f32 / 100.0,
@@ -517,9 +626,14 @@ impl Player {
 
     fn promote(&mut self, token: u64) {
         self.armed.retain(|t| *t != token);
-        let Some(by) = self.runs.get(&token).map(|r| r.job.item.clone()) else {
+        let Some(by) = self
+            .runs
+            .get(&token)
+            .map(|r| (r.job.item.id.clone(), r.job.label()))
+        else {
             return;
         };
+        let (by_id, by_label) = by;
         if let Some(c) = self.current.take()
             && let Some(run) = self.runs.get_mut(&c)
         {
@@ -527,11 +641,11 @@ impl Player {
                 run.handle.send(Ctrl::Pause);
                 run.preempted = true;
                 self.waiting.push(Waiting::Paused(c));
-                tracing::info!(item = %run.job.item.id, by = %by.id, "paused for a higher priority");
+                tracing::info!(item = %run.job.item.id, by = %by_id, "paused for a higher priority");
             } else {
-                run.stop_reason = Some(format!("preempted by {} item {}", by.priority.as_str(), by.id));
+                run.stop_reason = Some(format!("preempted by {by_label}"));
                 run.handle.send(Ctrl::Stop);
-                tracing::info!(item = %run.job.item.id, by = %by.id, "interrupted by a higher priority");
+                tracing::info!(item = %run.job.item.id, by = %by_id, "interrupted by a higher priority");
             }
         }
         self.current = Some(token);
@@ -587,6 +701,7 @@ impl Player {
                     self.set_now_playing();
                 }
                 if !run.requeue {
+                    let started = end.first_sample.or(run.first);
                     let (outcome, reason) = if let Some(err) = end.error {
                         (PlayOutcome::Failed, Some(err))
                     } else if end.completed {
@@ -601,7 +716,6 @@ impl Player {
                             Some(run.stop_reason.unwrap_or_else(|| "stopped".into())),
                         )
                     };
-                    let started = end.first_sample.or(run.first);
                     let ended = started.map(|_| end.ended_at);
                     let pop = self.pop(&run.job.item, started, ended, outcome, reason);
                     self.report(pop).await;
@@ -616,14 +730,14 @@ impl Player {
             return;
         }
         let key = |w: &Waiting| -> (u8, std::cmp::Reverse<DateTime<Utc>>) {
-            let item = match w {
-                Waiting::Fresh(j) => &j.item,
+            let job = match w {
+                Waiting::Fresh(j) => j,
                 Waiting::Paused(t) => match self.runs.get(t) {
-                    Some(r) => &r.job.item,
+                    Some(r) => &r.job,
                     None => return (0, std::cmp::Reverse(DateTime::<Utc>::MAX_UTC)),
                 },
             };
-            (item.priority.rank(), std::cmp::Reverse(item.starts_at))
+            (job.rank(), std::cmp::Reverse(job.item.starts_at))
         };
         let Some(i) = (0..self.waiting.len()).max_by_key(|i| key(&self.waiting[*i])) else {
             return;

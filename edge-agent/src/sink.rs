@@ -5,20 +5,27 @@
 //! A decoded play runs on a blocking thread: it opens and pre-decodes the first packet before the
 //! start instant, waits for that instant, then writes each packet at its due time, obeying
 //! pause / resume / stop from the player. The null sink runs as a small async task instead.
+//!
+//! The decoder reads an [`Input`]: a verified file in the cache, or an HTTP audio stream (live
+//! relay). A stream is fetched by a small async task on the runtime that feeds a bounded channel;
+//! the blocking decoder reads that channel through [`ReadOnlySource`] (not seekable), so files and
+//! streams share the decoder, the play loop and the outputs.
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
+use bytes::{Buf, Bytes};
 use chrono::{DateTime, SecondsFormat, Utc};
 use nguon_protocol::{ManifestItem, PlayOutcome};
 use symphonia::core::codecs::audio::{AudioDecoder, AudioDecoderOptions};
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::probe::Hint;
 use symphonia::core::formats::{FormatOptions, FormatReader, TrackType};
-use symphonia::core::io::MediaSourceStream;
+use symphonia::core::io::{MediaSource, MediaSourceStream, ReadOnlySource};
 use symphonia::core::meta::MetadataOptions;
 use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::watch;
 
 use crate::clock::Clock;
 use crate::error::AgentError;
@@ -45,35 +52,197 @@ pub struct Decoded {
     pub samples: Vec<f32>,
 }
 
-fn audio_err(path: &Path, e: impl std::fmt::Display) -> AgentError {
-    AgentError::Audio(format!("{}: {e}", path.display()))
+fn audio_err(name: &str, e: impl std::fmt::Display) -> AgentError {
+    AgentError::Audio(format!("{name}: {e}"))
+}
+
+/// How long a live stream may take to answer with its headers.
+pub const STREAM_OPEN_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a live stream may send nothing before the play fails.
+pub const STREAM_STALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// Network chunks buffered between the fetching task and the decoder.
+const STREAM_CHUNKS: usize = 16;
+
+/// Where a play's audio comes from.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// A verified file in the cache.
+    File(PathBuf),
+    /// An HTTP audio stream (live relay), fetched while it plays.
+    Stream(StreamInput),
+}
+
+/// An HTTP audio stream to decode while it arrives.
+#[derive(Debug, Clone)]
+pub struct StreamInput {
+    /// Absolute URL.
+    pub url: String,
+    /// The agent's HTTP client.
+    pub http: reqwest::Client,
+    /// Limit for the response headers to arrive.
+    pub open_timeout: Duration,
+    /// Limit for a pause in the data.
+    pub stall_timeout: Duration,
+}
+
+impl StreamInput {
+    /// A stream with the default timeouts.
+    pub fn new(url: String, http: reqwest::Client) -> Self {
+        Self {
+            url,
+            http,
+            open_timeout: STREAM_OPEN_TIMEOUT,
+            stall_timeout: STREAM_STALL_TIMEOUT,
+        }
+    }
+}
+
+/// A blocking reader over the chunks a fetching task receives; end of data is end of stream.
+struct StreamReader {
+    rx: tokio::sync::mpsc::Receiver<Result<Bytes, String>>,
+    buf: Bytes,
+    done: bool,
+}
+
+impl std::io::Read for StreamReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.buf.is_empty() {
+            if self.done {
+                return Ok(0);
+            }
+            match self.rx.blocking_recv() {
+                Some(Ok(b)) => self.buf = b,
+                Some(Err(e)) => {
+                    self.done = true;
+                    return Err(std::io::Error::other(e));
+                }
+                None => self.done = true,
+            }
+        }
+        let n = out.len().min(self.buf.len());
+        out[..n].copy_from_slice(&self.buf[..n]);
+        self.buf.advance(n);
+        Ok(n)
+    }
+}
+
+/// Open an HTTP stream: a task on the current runtime sends the request (answer within
+/// `open_timeout`, status 2xx) and then feeds the body into a bounded channel until it ends,
+/// fails, stalls, `stop` turns true or the reader is dropped. Blocks until the headers arrive.
+/// Returns the reader and the `Content-Type`.
+fn open_stream(
+    s: &StreamInput,
+    stop: &watch::Receiver<bool>,
+) -> Result<(StreamReader, Option<String>), AgentError> {
+    let rt = tokio::runtime::Handle::try_current()
+        .map_err(|e| AgentError::Stream(format!("{}: no runtime: {e}", s.url)))?;
+    let (open_tx, open_rx) = tokio::sync::oneshot::channel::<Result<Option<String>, String>>();
+    let (tx, rx) = tokio::sync::mpsc::channel(STREAM_CHUNKS);
+    let name = s.url.clone();
+    let s = s.clone();
+    let mut stop = stop.clone();
+    rt.spawn(async move {
+        let url = &s.url;
+        let sent = tokio::select! {
+            _ = stop.wait_for(|v| *v) => return,
+            r = tokio::time::timeout(s.open_timeout, s.http.get(url).send()) => r,
+        };
+        let mut resp = match sent {
+            Err(_) => {
+                let secs = s.open_timeout.as_secs_f32();
+                let _ = open_tx.send(Err(format!("{url}: no answer within {secs} s")));
+                return;
+            }
+            Ok(Err(e)) => {
+                let _ = open_tx.send(Err(format!("{url}: {e}")));
+                return;
+            }
+            Ok(Ok(r)) if !r.status().is_success() => {
+                let _ = open_tx.send(Err(format!("{url}: HTTP {}", r.status())));
+                return;
+            }
+            Ok(Ok(r)) => r,
+        };
+        let mime = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap_or(v).trim().to_string());
+        if open_tx.send(Ok(mime)).is_err() {
+            return;
+        }
+        loop {
+            let next = tokio::select! {
+                _ = stop.wait_for(|v| *v) => return,
+                r = tokio::time::timeout(s.stall_timeout, resp.chunk()) => r,
+            };
+            let item = match next {
+                Err(_) => Err(format!("{url}: no data for {} s", s.stall_timeout.as_secs_f32())),
+                Ok(Err(e)) => Err(format!("{url}: {e}")),
+                Ok(Ok(None)) => return,
+                Ok(Ok(Some(b))) => Ok(b),
+            };
+            let failed = item.is_err();
+            if tx.send(item).await.is_err() || failed {
+                return;
+            }
+        }
+    });
+    match open_rx.blocking_recv() {
+        Ok(Ok(mime)) => Ok((
+            StreamReader {
+                rx,
+                buf: Bytes::new(),
+                done: false,
+            },
+            mime,
+        )),
+        Ok(Err(e)) => Err(AgentError::Stream(e)),
+        Err(_) => Err(AgentError::Stream(format!("{name}: stopped before it opened"))),
+    }
 }
 
 impl Decoder {
     /// Open a file (format found by probing its content).
     pub fn open(path: &Path) -> Result<Self, AgentError> {
         let file = std::fs::File::open(path).map_err(|e| AgentError::io(path, e))?;
-        let mss = MediaSourceStream::new(Box::new(file), Default::default());
+        Self::from_source(Box::new(file), Hint::new(), &path.display().to_string())
+    }
+
+    /// Open an input: a file, or an HTTP stream (blocks until its headers arrive; `stop` turning
+    /// true ends the stream's data early). Call from a blocking thread of a tokio runtime.
+    pub fn open_input(input: &Input, stop: &watch::Receiver<bool>) -> Result<Self, AgentError> {
+        match input {
+            Input::File(path) => Self::open(path),
+            Input::Stream(s) => {
+                let (reader, mime) = open_stream(s, stop)?;
+                let mut hint = Hint::new();
+                if let Some(m) = &mime {
+                    hint.mime_type(m);
+                }
+                Self::from_source(Box::new(ReadOnlySource::new(reader)), hint, &s.url)
+            }
+        }
+    }
+
+    /// Probe a source and set up the decoder of its default audio track.
+    fn from_source(source: Box<dyn MediaSource>, hint: Hint, name: &str) -> Result<Self, AgentError> {
+        let mss = MediaSourceStream::new(source, Default::default());
         let format = symphonia::default::get_probe()
-            .probe(
-                &Hint::new(),
-                mss,
-                FormatOptions::default(),
-                MetadataOptions::default(),
-            )
-            .map_err(|e| audio_err(path, e))?;
+            .probe(&hint, mss, FormatOptions::default(), MetadataOptions::default())
+            .map_err(|e| audio_err(name, e))?;
         let track = format
             .default_track(TrackType::Audio)
-            .ok_or_else(|| audio_err(path, "no audio track"))?;
+            .ok_or_else(|| audio_err(name, "no audio track"))?;
         let track_id = track.id;
         let params = track
             .codec_params
             .as_ref()
             .and_then(|p| p.audio())
-            .ok_or_else(|| audio_err(path, "no audio codec parameters"))?;
+            .ok_or_else(|| audio_err(name, "no audio codec parameters"))?;
         let decoder = symphonia::default::get_codecs()
             .make_audio_decoder(params, &AudioDecoderOptions::default())
-            .map_err(|e| audio_err(path, e))?;
+            .map_err(|e| audio_err(name, e))?;
         Ok(Self {
             format,
             decoder,
@@ -149,9 +318,10 @@ pub struct PlayJob {
     pub token: u64,
     /// The item.
     pub item: ManifestItem,
-    /// Verified files in play order (playlist × repeat).
-    pub files: Vec<PathBuf>,
-    /// Total duration from the manifest (used by the null sink).
+    /// Inputs in play order: verified files (playlist × repeat), or one live stream.
+    pub inputs: Vec<Input>,
+    /// Total duration from the manifest (used by the null sink; `Duration::MAX` for a live
+    /// stream, which the null sink then plays until stopped).
     pub duration: Duration,
     /// When the first sample is due.
     pub start: Instant,
@@ -168,6 +338,9 @@ pub enum Ctrl {
     Resume,
     /// Stop for good.
     Stop,
+    /// Stop for good, counting the play as complete if it had started (the end of a live
+    /// relay by `live_stop`).
+    Finish,
 }
 
 /// How a play ended.
@@ -207,8 +380,9 @@ pub enum PlayEvent {
 /// A running play.
 #[derive(Debug)]
 pub enum PlayHandle {
-    /// Decoded play on a blocking thread.
-    Thread(std::sync::mpsc::Sender<Ctrl>),
+    /// Decoded play on a blocking thread (controls; a flag that turns true on stop, so a
+    /// stream being fetched ends at once instead of at its next data).
+    Thread(std::sync::mpsc::Sender<Ctrl>, watch::Sender<bool>),
     /// Null play on an async task.
     Task(tokio::sync::mpsc::UnboundedSender<Ctrl>),
 }
@@ -217,8 +391,11 @@ impl PlayHandle {
     /// Send a control (ignored if the play already ended).
     pub fn send(&self, c: Ctrl) {
         match self {
-            PlayHandle::Thread(t) => {
+            PlayHandle::Thread(t, stop) => {
                 let _ = t.send(c);
+                if matches!(c, Ctrl::Stop | Ctrl::Finish) {
+                    stop.send_replace(true);
+                }
             }
             PlayHandle::Task(t) => {
                 let _ = t.send(c);
@@ -237,9 +414,10 @@ pub fn spawn(sink: &Sink, job: PlayJob, clock: Clock, events: UnboundedSender<Pl
         }
         other => {
             let (tx, rx) = std::sync::mpsc::channel();
+            let (stop_tx, stop_rx) = watch::channel(false);
             let sink = other.clone();
-            tokio::task::spawn_blocking(move || run_decoded(&sink, job, clock, rx, events));
-            PlayHandle::Thread(tx)
+            tokio::task::spawn_blocking(move || run_decoded(&sink, job, clock, rx, stop_rx, events));
+            PlayHandle::Thread(tx, stop_tx)
         }
     }
 }
@@ -262,7 +440,7 @@ async fn run_null(
     loop {
         tokio::select! {
             _ = tokio::time::sleep_until(start) => break,
-            c = rx.recv() => if matches!(c, Some(Ctrl::Stop) | None) {
+            c = rx.recv() => if matches!(c, Some(Ctrl::Stop | Ctrl::Finish) | None) {
                 let _ = events.send(PlayEvent::Ended { token, end: end(None, false, false) });
                 return;
             },
@@ -286,6 +464,10 @@ async fn run_null(
                         match rx.recv().await {
                             Some(Ctrl::Resume) => { paused = true; break; }
                             Some(Ctrl::Pause) => {}
+                            Some(Ctrl::Finish) => {
+                                let _ = events.send(PlayEvent::Ended { token, end: end(Some(first), true, true) });
+                                return;
+                            }
                             Some(Ctrl::Stop) | None => {
                                 let _ = events.send(PlayEvent::Ended { token, end: end(Some(first), false, true) });
                                 return;
@@ -294,6 +476,10 @@ async fn run_null(
                     }
                 }
                 Some(Ctrl::Resume) => { remaining = remaining.saturating_sub(t.elapsed()); }
+                Some(Ctrl::Finish) => {
+                    let _ = events.send(PlayEvent::Ended { token, end: end(Some(first), true, paused) });
+                    return;
+                }
                 Some(Ctrl::Stop) | None => {
                     let _ = events.send(PlayEvent::Ended { token, end: end(Some(first), false, paused) });
                     return;
@@ -435,7 +621,8 @@ impl Output for SpeakerOutput {
 
 enum Flow {
     Go,
-    Stop,
+    /// Stop; `true`: counted as complete ([`Ctrl::Finish`]).
+    Stop(bool),
 }
 
 /// Wait until `deadline`, obeying controls; a pause shifts `t0` and the deadline by its length.
@@ -457,7 +644,8 @@ fn wait_until(
             rx.recv_timeout(*deadline - now)
         };
         match msg {
-            Ok(Ctrl::Stop) => return Flow::Stop,
+            Ok(Ctrl::Stop) => return Flow::Stop(false),
+            Ok(Ctrl::Finish) => return Flow::Stop(true),
             Ok(Ctrl::Resume) => {}
             Ok(Ctrl::Pause) => {
                 out.pause();
@@ -466,7 +654,8 @@ fn wait_until(
                     match rx.recv() {
                         Ok(Ctrl::Resume) => break,
                         Ok(Ctrl::Pause) => {}
-                        Ok(Ctrl::Stop) | Err(_) => return Flow::Stop,
+                        Ok(Ctrl::Finish) => return Flow::Stop(true),
+                        Ok(Ctrl::Stop) | Err(_) => return Flow::Stop(false),
                     }
                 }
                 out.resume();
@@ -519,15 +708,21 @@ fn run_decoded(
     job: PlayJob,
     clock: Clock,
     rx: Receiver<Ctrl>,
+    stop: watch::Receiver<bool>,
     events: UnboundedSender<PlayEvent>,
 ) {
     let token = job.token;
     let mut first: Option<DateTime<Utc>> = None;
     let mut paused = false;
-    let result = play_decoded(sink, &job, &clock, &rx, &events, &mut first, &mut paused);
+    let result = play_decoded(sink, &job, &clock, &rx, &stop, &events, &mut first, &mut paused);
     let ended_at = clock.now();
     let (completed, error) = match result {
         Ok(c) => (c, None),
+        // A stream cut short by a stop fails to read: that is the stop, not an error.
+        Err(_) if *stop.borrow() => {
+            let finish = rx.try_iter().any(|c| c == Ctrl::Finish);
+            (finish && first.is_some(), None)
+        }
         Err(e) => (false, Some(e.to_string())),
     };
     if let Sink::Wav(dir) = sink {
@@ -567,11 +762,13 @@ fn run_decoded(
     });
 }
 
+#[allow(clippy::too_many_arguments)]
 fn play_decoded(
     sink: &Sink,
     job: &PlayJob,
     clock: &Clock,
     rx: &Receiver<Ctrl>,
+    stop: &watch::Receiver<bool>,
     events: &UnboundedSender<PlayEvent>,
     first: &mut Option<DateTime<Utc>>,
     paused: &mut bool,
@@ -598,16 +795,16 @@ fn play_decoded(
         }
         Sink::Null => unreachable!("the null sink does not decode"),
     };
-    let mut files = job.files.iter();
-    let Some(f0) = files.next() else {
+    let mut inputs = job.inputs.iter();
+    let Some(f0) = inputs.next() else {
         return Ok(true);
     };
     // Prepare before the start: open and decode the first packet.
-    let mut dec = Decoder::open(f0)?;
+    let mut dec = Decoder::open_input(f0, stop)?;
     let mut pending: Option<(u32, u16, Vec<f32>)> = dec.next_chunk()?.map(|(r, c, s)| (r, c, s.to_vec()));
     let mut t0 = job.start;
     let mut deadline = job.start;
-    if let Flow::Stop = wait_until(rx, &mut deadline, &mut t0, out.as_mut(), paused) {
+    if let Flow::Stop(_) = wait_until(rx, &mut deadline, &mut t0, out.as_mut(), paused) {
         out.finish(false)?;
         return Ok(false);
     }
@@ -628,9 +825,9 @@ fn play_decoded(
                     owned = s.to_vec();
                     &owned
                 }
-                None => match files.next() {
+                None => match inputs.next() {
                     Some(f) => {
-                        dec = Decoder::open(f)?;
+                        dec = Decoder::open_input(f, stop)?;
                         continue;
                     }
                     None => break,
@@ -639,10 +836,10 @@ fn play_decoded(
         };
         let mut due = (t0 + pos).checked_sub(out.write_ahead()).unwrap_or(t0);
         if first.is_some()
-            && let Flow::Stop = wait_until(rx, &mut due, &mut t0, out.as_mut(), paused)
+            && let Flow::Stop(done) = wait_until(rx, &mut due, &mut t0, out.as_mut(), paused)
         {
             out.finish(false)?;
-            return Ok(false);
+            return Ok(done);
         }
         if first.is_none() {
             let at = clock.now();
@@ -655,9 +852,9 @@ fn play_decoded(
     }
     // Let the last packet's time pass, so "ended" is when the last sample went out.
     let mut due = t0 + pos;
-    if let Flow::Stop = wait_until(rx, &mut due, &mut t0, out.as_mut(), paused) {
+    if let Flow::Stop(done) = wait_until(rx, &mut due, &mut t0, out.as_mut(), paused) {
         out.finish(false)?;
-        return Ok(false);
+        return Ok(done && first.is_some());
     }
     out.finish(true)?;
     Ok(true)
