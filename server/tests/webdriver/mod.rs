@@ -3,6 +3,7 @@
 //! `target/test-artifacts/<name>/`.
 #![allow(dead_code)]
 
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -10,9 +11,12 @@ use std::time::Duration;
 use base64::Engine;
 use serde_json::{Value, json};
 
-/// chromedriver + headless Chromium over WebDriver; both are killed on drop.
+/// chromedriver + headless Chromium over WebDriver; both end on drop (the session is deleted, which
+/// quits Chromium, then chromedriver's whole process group is killed): a killed chromedriver alone
+/// leaves its Chromium running.
 pub struct Driver {
     child: Child,
+    port: u16,
     base: String,
     session: String,
     http: reqwest::Client,
@@ -22,6 +26,21 @@ pub struct Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        // Drop may run inside the test's runtime: a plain blocking HTTP/1.1 request, no reqwest.
+        use std::io::{Read, Write};
+        if let Ok(mut conn) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
+            let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
+            let _ = write!(
+                conn,
+                "DELETE /session/{} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                self.session, self.port
+            );
+            let _ = conn.read_to_end(&mut Vec::new());
+        }
+        // SAFETY: killpg on the group made for chromedriver at spawn (pgid = its pid).
+        unsafe {
+            libc::killpg(self.child.id() as libc::pid_t, libc::SIGKILL);
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -41,6 +60,7 @@ impl Driver {
         let port = free_port();
         let child = Command::new("/usr/bin/chromedriver")
             .arg(format!("--port={port}"))
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -86,6 +106,7 @@ impl Driver {
         std::fs::create_dir_all(&artifacts).unwrap();
         Driver {
             child,
+            port,
             base,
             session,
             http,
