@@ -118,6 +118,11 @@ pub fn random_suffix() -> String {
     hex::encode(b)
 }
 
+/// Whether the tests run against an external broker (`NGUON_TEST_MQTT_URL`), shared by all tests.
+pub fn external_mqtt() -> bool {
+    std::env::var_os("NGUON_TEST_MQTT_URL").is_some()
+}
+
 /// Start the app with test defaults.
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
