@@ -11,7 +11,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse};
 use axum::routing::{get, post};
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sqlx::Row;
@@ -50,40 +50,7 @@ struct Fields(Vec<(String, String)>);
 
 impl Fields {
     fn parse(body: &str) -> Fields {
-        fn dec(s: &str) -> String {
-            let b = s.as_bytes();
-            let mut out = Vec::with_capacity(b.len());
-            let mut i = 0;
-            while i < b.len() {
-                match b[i] {
-                    b'+' => out.push(b' '),
-                    b'%' if i + 2 < b.len() => {
-                        match std::str::from_utf8(&b[i + 1..i + 3])
-                            .ok()
-                            .and_then(|h| u8::from_str_radix(h, 16).ok())
-                        {
-                            Some(v) => {
-                                out.push(v);
-                                i += 2;
-                            }
-                            None => out.push(b'%'),
-                        }
-                    }
-                    c => out.push(c),
-                }
-                i += 1;
-            }
-            String::from_utf8_lossy(&out).into_owned()
-        }
-        Fields(
-            body.split('&')
-                .filter(|kv| !kv.is_empty())
-                .map(|kv| {
-                    let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-                    (dec(k), dec(v))
-                })
-                .collect(),
-        )
+        Fields(form_urlencoded::parse(body.as_bytes()).into_owned().collect())
     }
     /// The first value of `name` ("" if absent).
     fn one(&self, name: &str) -> String {
@@ -384,27 +351,18 @@ async fn describe(c: Console, Query(q): Query<DescribeQuery>) -> impl IntoRespon
     )
 }
 
-/// `YYYY-MM-DDTHH:MM` for a datetime-local input, in `tz`.
-fn local_input(t: Option<DateTime<Utc>>, tz: &str) -> String {
-    let tz: chrono_tz::Tz = tz.parse().unwrap_or(chrono_tz::Asia::Ho_Chi_Minh);
-    t.map(|t| t.with_timezone(&tz).format("%Y-%m-%dT%H:%M").to_string())
-        .unwrap_or_default()
+/// The schedule's time zone, or Asia/Ho_Chi_Minh when it does not parse.
+fn zone(tz: &str) -> chrono_tz::Tz {
+    tz.parse().unwrap_or(chrono_tz::Asia::Ho_Chi_Minh)
 }
 
 fn parse_local(v: &str, tz: &str, field: &'static str) -> Result<Option<DateTime<Utc>>> {
-    if v.trim().is_empty() {
-        return Ok(None);
-    }
-    let tz: chrono_tz::Tz = tz.parse().unwrap_or(chrono_tz::Asia::Ho_Chi_Minh);
-    let t = NaiveDateTime::parse_from_str(v.trim(), "%Y-%m-%dT%H:%M")
-        .or_else(|_| NaiveDateTime::parse_from_str(v.trim(), "%Y-%m-%dT%H:%M:%S"))
-        .map_err(|_| {
-            Error::bad(
-                "invalid_validity",
-                format!("`{field}`: `{v}` is not a date and time"),
-            )
-        })?;
-    Ok(Some(schedule::local_to_utc(tz, t)))
+    super::parse_datetime_local(v, zone(tz)).ok_or_else(|| {
+        Error::bad(
+            "invalid_validity",
+            format!("`{field}`: `{v}` is not a date and time"),
+        )
+    })
 }
 
 async fn visible_schedule(
@@ -477,8 +435,8 @@ async fn schedule_view(
         .collect();
     let mut ctx = json!({
         "s": {"id": s.id, "title": req.title, "priority": super::priority_str(&req.priority), "kind": kind, "at": at,
-              "cron": cron, "time_zone": tz, "valid_from": local_input(req.valid_from, &tz),
-              "valid_until": local_input(req.valid_until, &tz), "volume": req.volume.unwrap_or(80),
+              "cron": cron, "time_zone": tz, "valid_from": super::datetime_local(req.valid_from, zone(&tz)),
+              "valid_until": super::datetime_local(req.valid_until, zone(&tz)), "volume": req.volume.unwrap_or(80),
               "repeat": req.repeat.unwrap_or(1), "enabled": enabled},
         "describe": schedule::describe(&req.rule, c.lang == super::Lang::En),
         "next": next, "media": media_opts, "areas": area_opts, "devices": device_opts,

@@ -21,7 +21,6 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
-use chrono::{NaiveDateTime, TimeZone};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sqlx::Row;
@@ -64,21 +63,12 @@ fn tz() -> chrono_tz::Tz {
 
 /// `datetime-local` value in Asia/Ho_Chi_Minh → unix ms; `Some(None)` when empty, `None` when invalid.
 fn parse_local(s: &str) -> Option<Option<i64>> {
-    let s = s.trim();
-    if s.is_empty() {
-        return Some(None);
-    }
-    let t = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M")
-        .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S"))
-        .ok()?;
-    Some(Some(crate::schedule::local_to_utc(tz(), t).timestamp_millis()))
+    super::parse_datetime_local(s, tz()).map(|t| t.map(|t| t.timestamp_millis()))
 }
 
 /// Unix ms → `datetime-local` value in Asia/Ho_Chi_Minh.
 fn local_input(ms: Option<i64>) -> String {
-    ms.and_then(|ms| tz().timestamp_millis_opt(ms).single())
-        .map(|t| t.format("%Y-%m-%dT%H:%M").to_string())
-        .unwrap_or_default()
+    super::datetime_local(ms.and_then(chrono::DateTime::from_timestamp_millis), tz())
 }
 
 fn tr(key: &str, lang: Lang) -> String {

@@ -1093,6 +1093,25 @@ async fn audit_page(c: Console, State(state): State<AppState>) -> PageResult {
     c.page("audit.html", json!({"entries": entries}))
 }
 
+/// A `datetime-local` form value (`YYYY-MM-DDTHH:MM[:SS]`) read in `tz`: `Some(None)` when empty,
+/// `None` when it is not a date and time.
+pub(crate) fn parse_datetime_local(v: &str, tz: chrono_tz::Tz) -> Option<Option<chrono::DateTime<Utc>>> {
+    let v = v.trim();
+    if v.is_empty() {
+        return Some(None);
+    }
+    let t = chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M")
+        .or_else(|_| chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M:%S"))
+        .ok()?;
+    Some(Some(crate::schedule::local_to_utc(tz, t)))
+}
+
+/// An instant as a `datetime-local` form value in `tz` (empty for none).
+pub(crate) fn datetime_local(t: Option<chrono::DateTime<Utc>>, tz: chrono_tz::Tz) -> String {
+    t.map(|t| t.with_timezone(&tz).format("%Y-%m-%dT%H:%M").to_string())
+        .unwrap_or_default()
+}
+
 /// The first day of `year`'s half-year and annual report periods, and their last days
 /// (1 Jan–14 Jun, due before 15 June; 1 Jan–14 Dec, due before 15 December).
 pub fn preset_period(preset: &str, year: i32) -> Option<(NaiveDate, NaiveDate)> {
