@@ -85,6 +85,11 @@ impl Error {
         }
     }
 
+    /// The HTTP status of this error (also used by console forms shown again with it).
+    pub(crate) fn status(&self) -> StatusCode {
+        self.status_and_code().0
+    }
+
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             Error::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, code),

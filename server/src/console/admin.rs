@@ -79,17 +79,6 @@ impl Fields {
     }
 }
 
-/// A form page shown again with a message (422 for a refused value, else the error's status).
-fn status_of(e: &Error) -> StatusCode {
-    match e {
-        Error::Forbidden(_) => StatusCode::FORBIDDEN,
-        Error::NotFound(_) => StatusCode::NOT_FOUND,
-        Error::Conflict(_) => StatusCode::CONFLICT,
-        Error::BadRequest { .. } => StatusCode::BAD_REQUEST,
-        _ => StatusCode::UNPROCESSABLE_ENTITY,
-    }
-}
-
 /// Whether an error is one to show on the form (a refused value) rather than as an error page.
 fn shown_on_form(e: &Error) -> bool {
     matches!(
@@ -161,7 +150,7 @@ async fn apply_user(c: &Console, state: &AppState, id: &str, p: UserPatch, flash
             .await
         }
         Err(e) if shown_on_form(&e) => {
-            let status = status_of(&e);
+            let status = e.status();
             user_view(c, state, id, json!({"error": e.to_string()}), status).await
         }
         Err(e) => Err(PageError(e, lang)),
@@ -521,7 +510,7 @@ async fn schedule_save(
             .await
         }
         Err(e) if shown_on_form(&e) || matches!(e, Error::NotFound(_) | Error::Forbidden(_)) => {
-            let status = status_of(&e);
+            let status = e.status();
             schedule_view(
                 &c,
                 &state,
@@ -657,7 +646,7 @@ async fn area_action<T>(
             .await
         }
         Err(e) if shown_on_form(&e) => {
-            let status = status_of(&e);
+            let status = e.status();
             areas_view(c, state, json!({"error": e.to_string()}), status).await
         }
         Err(e) => Err(PageError(e, lang)),
@@ -845,7 +834,7 @@ async fn device_save(
             .await
         }
         Err(e) if shown_on_form(&e) => {
-            let status = status_of(&e);
+            let status = e.status();
             device_view(&c, &state, &id, json!({"error": e.to_string()}), status).await
         }
         Err(e) => Err(PageError(e, lang)),
