@@ -17,10 +17,11 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::{Admin, Caller};
+use crate::AppState;
+use crate::domain::change::Change;
 use crate::error::{Error, Result};
+use crate::http::auth::{Admin, Caller};
 use crate::store::{Store, now_ms};
-use crate::{AppState, dispatch};
 
 /// OpenAPI description of this module's endpoints (merged in `openapi`).
 #[derive(utoipa::OpenApi)]
@@ -147,64 +148,19 @@ fn non_empty(field: &'static str, v: &str) -> Result<String> {
     Ok(v.to_string())
 }
 
-/// `$1, $2, ..., $n` starting at `$start`.
-pub(crate) fn placeholders(start: usize, n: usize) -> String {
-    (start..start + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// The given roots plus all their descendants (each once). Roots need not exist.
+/// The given roots plus all their descendants (each once). Roots need not exist. A wrapper over
+/// the one walk of the area tree (`domain::area::AreaTree::subtree`).
 pub async fn subtree(store: &Store, roots: &[String]) -> Result<Vec<String>> {
     if roots.is_empty() {
         return Ok(Vec::new());
     }
-    let sql = format!(
-        "WITH RECURSIVE sub(code) AS (SELECT code FROM areas WHERE code IN ({}) \
-         UNION SELECT a.code FROM areas a JOIN sub s ON a.parent = s.code) SELECT code FROM sub",
-        placeholders(1, roots.len())
-    );
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for r in roots {
-        q = q.bind(r.clone());
-    }
-    let rows = q.fetch_all(&store.pool).await?;
-    let mut seen: HashSet<String> = HashSet::new();
-    let mut out = Vec::new();
-    for r in roots {
-        if seen.insert(r.clone()) {
-            out.push(r.clone());
-        }
-    }
-    for row in rows {
-        let c: String = row.try_get("code")?;
-        if seen.insert(c.clone()) {
-            out.push(c);
-        }
-    }
-    Ok(out)
+    Ok(crate::store::areas::tree(store).await?.subtree(roots))
 }
 
-/// The area itself followed by its parent, grandparent, ... up to the root (empty if unknown).
+/// The area itself followed by its parent, grandparent, ... up to the root (empty if unknown). A
+/// wrapper over the one walk of the area tree (`domain::area::AreaTree::ancestors`).
 pub async fn ancestors(store: &Store, code: &str) -> Result<Vec<String>> {
-    let mut out = Vec::new();
-    let mut seen = HashSet::new();
-    let mut cur = Some(code.to_string());
-    // A loop of point lookups keeps the order explicit and is safe against cycles.
-    while let Some(c) = cur.take() {
-        if !seen.insert(c.clone()) {
-            break;
-        }
-        let row = sqlx::query("SELECT parent FROM areas WHERE code = $1")
-            .bind(c.clone())
-            .fetch_optional(&store.pool)
-            .await?;
-        let Some(row) = row else { break };
-        out.push(c);
-        cur = row.try_get::<Option<String>, _>("parent")?;
-    }
-    Ok(out)
+    Ok(crate::store::areas::tree(store).await?.ancestors(code))
 }
 
 /// Load one area.
@@ -297,7 +253,7 @@ pub(crate) async fn audit_change(
     before: Option<&Area>,
     after: Option<&Area>,
 ) {
-    crate::audit::record(
+    crate::store::audit::record_outside(
         &state.store,
         &caller.username,
         action,
@@ -353,7 +309,7 @@ async fn list_areas(
     State(state): State<AppState>,
     Query(f): Query<AreaFilter>,
 ) -> Result<Json<Vec<Area>>> {
-    let scope = caller.scope_sql("code", 1);
+    let scope = crate::store::scope::scope_sql(&caller, "code", 1);
     let sql = format!(
         "SELECT code, name, parent, level, created_at, updated_at FROM areas WHERE {} ORDER BY code",
         scope.sql
@@ -390,7 +346,7 @@ async fn get_area(
         .iter()
         .map(|r| r.try_get("code"))
         .collect::<std::result::Result<_, _>>()?;
-    let mut v = serde_json::to_value(&area).map_err(|e| Error::Internal(e.to_string()))?;
+    let mut v = serde_json::to_value(&area).map_err(|e| Error::internal_from("area json", e))?;
     v["children"] = json!(children);
     Ok(Json(v))
 }
@@ -456,7 +412,7 @@ pub(crate) async fn update(state: &AppState, code: &str, body: AreaPatch) -> Res
     .await?;
     if parent_changed {
         // Targets resolved through the tree may now reach other devices.
-        state.dispatch.changed(dispatch::Change::All);
+        crate::services::changes::changed(state, Change::All).await;
     }
     let after = get(&state.store, &code)
         .await?
@@ -654,7 +610,7 @@ fn parse_csv(text: &str, known: &HashSet<String>) -> std::result::Result<Vec<Csv
 async fn import_csv(Admin(caller): Admin, State(state): State<AppState>, body: String) -> Result<Response> {
     match import(&state, &body).await? {
         Ok(s) => {
-            crate::audit::record(
+            crate::store::audit::record_outside(
                 &state.store,
                 &caller.username,
                 "area.import",
@@ -703,7 +659,7 @@ pub(crate) async fn import(
     }
     tx.commit().await?;
     if s.updated > 0 {
-        state.dispatch.changed(dispatch::Change::All);
+        crate::services::changes::changed(state, Change::All).await;
     }
     Ok(Ok(s))
 }

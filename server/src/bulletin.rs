@@ -15,7 +15,6 @@ pub mod files;
 pub mod markdown;
 
 use std::collections::HashSet;
-use std::sync::OnceLock;
 
 use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -29,8 +28,8 @@ use sqlx::any::AnyRow;
 use utoipa::ToSchema;
 
 use crate::AppState;
-use crate::auth::Admin;
 use crate::error::{Error, Result};
+use crate::http::auth::Admin;
 use crate::store::{Store, now_ms};
 
 /// OpenAPI description of this module's endpoints (merged in `openapi`).
@@ -89,21 +88,6 @@ pub fn router() -> Router<AppState> {
             get(get_area_languages).put(put_area_languages),
         )
         .route("/files/{sha256}", get(serve_file))
-}
-
-// ---------------------------------------------------------------------------------------------
-// Change notification (boards)
-
-/// A process-wide generation counter bumped whenever anything a board shows may have changed;
-/// board event streams and the feed cache watch it.
-pub fn generation() -> &'static tokio::sync::watch::Sender<u64> {
-    static GEN: OnceLock<tokio::sync::watch::Sender<u64>> = OnceLock::new();
-    GEN.get_or_init(|| tokio::sync::watch::channel(0).0)
-}
-
-/// Tell boards that bulletins changed.
-pub fn changed() {
-    generation().send_modify(|g| *g += 1);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -644,7 +628,7 @@ pub(crate) async fn update(
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
-    changed();
+    state.bulletins.bump();
     load(state, id).await
 }
 
@@ -684,7 +668,7 @@ pub(crate) async fn transition(
     .execute(&state.store.pool)
     .await?;
     if cur.status == "approved" || to == "approved" {
-        changed();
+        state.bulletins.bump();
     }
     load(state, id).await
 }
@@ -817,7 +801,7 @@ pub(crate) async fn attach_file(
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
-    changed();
+    state.bulletins.bump();
     Ok(load_files(state, &id)
         .await?
         .into_iter()
@@ -930,7 +914,7 @@ async fn put_area_languages(
             .await?;
     }
     tx.commit().await?;
-    changed();
+    state.bulletins.bump();
     let (languages, inherited_from) = languages_of(&state.store, &code).await?;
     Ok(Json(AreaLanguages {
         languages,
@@ -1044,7 +1028,7 @@ pub async fn publish_bulletin(state: &AppState, id: &str, req: PublishRequest) -
         ));
     }
     validate_areas(&state.store, &areas).await?;
-    let engine = crate::speech::engine();
+    let engine = state.tts.engine();
     let voice =
         crate::speech::Voice::from_request(engine.as_ref(), req.voice.as_deref(), req.speed, req.pitch)?;
     let priority: Priority = b.priority.parse().unwrap_or_default();
@@ -1197,7 +1181,7 @@ pub async fn publish_bulletin(state: &AppState, id: &str, req: PublishRequest) -
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
-    changed();
+    state.bulletins.bump();
     Ok(Published {
         bulletin: load(state, id).await?,
         board_areas: areas,
@@ -1219,7 +1203,7 @@ async fn unpublish(
         .bind(id.clone())
         .execute(&state.store.pool)
         .await?;
-    changed();
+    state.bulletins.bump();
     Ok(Json(load(&state, &id).await?))
 }
 

@@ -9,16 +9,15 @@ use axum::routing::post;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use nguon_protocol::{
-    AreaCode, Audience, Command, DeviceId, ManifestItem, MediaRef, OnPreempt, Priority, ServerBody,
-    ServerMessage, topic,
+    AreaCode, Audience, Command, DeviceId, ManifestItem, MediaRef, OnPreempt, Priority, ServerBody, topic,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::auth::Caller;
-use crate::dispatch::next_seq;
-use crate::schedule::{ApiJson, require_approved};
-use crate::user::Role;
+use crate::domain::scope::Role;
+use crate::http::auth::Caller;
+use crate::http::json::ApiJson;
+use crate::schedule::require_approved;
 use crate::{AppState, Error, Result};
 
 /// How long a command may be acted on after it is issued.
@@ -144,15 +143,14 @@ pub async fn issue(state: &AppState, audience: Audience, req: CommandRequest) ->
         Audience::Device(d) => ("device", d.as_str().to_string(), topic::cmd(d)),
         Audience::Area(a) => ("area", a.as_str().to_string(), topic::area_cmd(a)),
     };
-    let seq = next_seq();
-    let mut msg = ServerMessage::new(
+    let mut msg = state.signer.numbered(
         audience,
-        seq,
         chrono::Duration::seconds(COMMAND_TTL_SECS),
         ServerBody::Command(cmd.clone()),
     );
     msg.id = id;
-    let bytes = state.key.sign(&msg).to_bytes();
+    let seq = msg.seq;
+    let bytes = state.signer.sign_message(&msg);
     sqlx::query(
         "INSERT INTO commands (id, target_kind, target, topic, action, body, seq, issued_at, expires_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -162,7 +160,7 @@ pub async fn issue(state: &AppState, audience: Audience, req: CommandRequest) ->
     .bind(target)
     .bind(topic.clone())
     .bind(action(&cmd))
-    .bind(serde_json::to_string(&cmd).map_err(|e| Error::Internal(e.to_string()))?)
+    .bind(serde_json::to_string(&cmd).map_err(Error::context("command json"))?)
     .bind(seq as i64)
     .bind(msg.issued_at.timestamp_millis())
     .bind(msg.expires_at.timestamp_millis())
@@ -188,7 +186,7 @@ async fn device_command(
     ApiJson(req): ApiJson<CommandRequest>,
 ) -> Result<(StatusCode, Json<Issued>)> {
     caller.require(Role::Operator)?;
-    caller.check_device(&state, &id).await?;
+    crate::services::auth::check_device(&state, &caller, &id).await?;
     let did = DeviceId::parse(id.clone()).map_err(|e| Error::bad("invalid_device_id", e.to_string()))?;
     let found = sqlx::query("SELECT id FROM devices WHERE id = $1")
         .bind(id.clone())

@@ -2,7 +2,7 @@
 //! `d/{id}/desired`, and runs the background tasks (dispatcher, ingest).
 //!
 //! Changes reach it through an outbox: API handlers insert a `dispatch_outbox` row in the same
-//! transaction as the change ([`outbox_insert`]) and then call [`DispatchHandle::changed`]. The
+//! transaction as the change (`store::outbox::insert`) and then call `Wake::dispatch`. The
 //! dispatcher wakes on that signal or on a 5 s tick, waits `dispatch_debounce_ms`, merges every
 //! pending change into one device set (so a province-wide change publishes each device once),
 //! recomputes those devices in memory (schedules, targets, the area tree and devices are loaded
@@ -12,114 +12,40 @@
 //! covers outbox rows left by a crash. Every hour it recomputes everything, so the look-ahead
 //! window rolls forward. See `docs/scheduling.md` for versions and sequence numbers.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use nguon_protocol::{
-    Audience, DeviceId, DeviceSettings, Manifest, ManifestItem, MediaRef, ServerBody, ServerMessage, topic,
+    Audience, DeviceId, DeviceSettings, Manifest, ManifestItem, MediaRef, ServerBody, topic,
 };
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
-use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::broker::{Broker, Credentials};
-use crate::link::{Link, LinkEvents};
+use crate::domain::area::AreaTree;
+pub use crate::domain::change::Change;
+use crate::mqtt::broker::{Broker, Credentials};
+use crate::mqtt::link::{Link, LinkEvents};
 use crate::schedule::{self, Schedule, Targets};
-use crate::store::now_ms;
+use crate::store::{now_ms, outbox};
 use crate::{AppState, Error, Result, Store};
 
-/// What changed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Change {
-    /// Recompute every device.
-    All,
-    /// Recompute these devices.
-    Devices(Vec<String>),
-    /// Recompute every device in these areas and their descendants.
-    Areas(Vec<String>),
-    /// Recompute the devices a target set covers.
-    Targets {
-        /// Areas (with descendants).
-        areas: Vec<String>,
-        /// Devices.
-        devices: Vec<String>,
-    },
-}
-
-impl Change {
-    /// The change for a schedule's target set.
-    pub fn targets(t: &Targets) -> Change {
-        Change::Targets {
-            areas: t.areas.clone(),
-            devices: t.devices.clone(),
-        }
-    }
-}
-
-/// Insert an outbox row for `change` inside the caller's transaction (pass `&mut *tx`).
-pub async fn outbox_insert(conn: &mut sqlx::AnyConnection, change: &Change) -> Result<()> {
-    let body = serde_json::to_string(change).map_err(|e| Error::Internal(e.to_string()))?;
-    sqlx::query("INSERT INTO dispatch_outbox (id, change, created_at) VALUES ($1, $2, $3)")
-        .bind(uuid::Uuid::now_v7().to_string())
-        .bind(body)
-        .bind(now_ms())
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-static LAST_SEQ: AtomicU64 = AtomicU64::new(0);
-
-/// The next sequence number for any (audience, stream): `max(now in µs, last + 1)`, process-wide.
-/// At start the floor is raised to the largest sequence stored (manifests, commands), so sequences
+/// Raise the sequencer's floor to the largest sequence stored (manifests, commands), so sequences
 /// stay strictly increasing across restarts even if the clock stepped back.
-pub fn next_seq() -> u64 {
-    let now = Utc::now().timestamp_micros().max(0) as u64;
-    let mut last = LAST_SEQ.load(Ordering::Relaxed);
-    loop {
-        let next = now.max(last + 1);
-        match LAST_SEQ.compare_exchange_weak(last, next, Ordering::SeqCst, Ordering::Relaxed) {
-            Ok(_) => return next,
-            Err(x) => last = x,
-        }
-    }
-}
-
-async fn raise_seq_floor(store: &Store) -> Result<()> {
+async fn raise_seq_floor(state: &AppState) -> Result<()> {
     for sql in [
         "SELECT MAX(seq) AS m FROM manifests",
         "SELECT MAX(seq) AS m FROM commands",
     ] {
-        let row = sqlx::query(sql).fetch_one(&store.pool).await?;
+        let row = sqlx::query(sql).fetch_one(&state.store.pool).await?;
         if let Some(m) = row.try_get::<Option<i64>, _>("m")? {
-            LAST_SEQ.fetch_max(m.max(0) as u64, Ordering::SeqCst);
+            state.signer.sequencer().raise_floor(m.max(0) as u64);
         }
     }
     Ok(())
-}
-
-/// Handle to notify the dispatcher.
-#[derive(Clone)]
-pub struct DispatchHandle {
-    tx: mpsc::UnboundedSender<Change>,
-}
-
-impl DispatchHandle {
-    /// A handle and the receiving end for the dispatcher task.
-    pub fn new() -> (Self, mpsc::UnboundedReceiver<Change>) {
-        let (tx, rx) = mpsc::unbounded_channel();
-        (Self { tx }, rx)
-    }
-    /// Desired state changed (call after committing the outbox row).
-    pub fn changed(&self, c: Change) {
-        let _ = self.tx.send(c);
-    }
 }
 
 /// A device as the dispatcher sees it.
@@ -140,26 +66,18 @@ pub struct FleetDevice {
 pub struct Fleet {
     /// Every device.
     pub devices: Vec<FleetDevice>,
-    parent: HashMap<String, Option<String>>,
-    children: HashMap<String, Vec<String>>,
+    /// The area tree.
+    pub tree: AreaTree,
     by_area: HashMap<String, Vec<usize>>,
 }
 
 impl Fleet {
     /// Load devices and areas.
     pub async fn load(store: &Store) -> Result<Fleet> {
-        let mut f = Fleet::default();
-        for r in sqlx::query("SELECT code, parent FROM areas")
-            .fetch_all(&store.pool)
-            .await?
-        {
-            let code: String = r.try_get("code")?;
-            let parent: Option<String> = r.try_get("parent")?;
-            if let Some(p) = &parent {
-                f.children.entry(p.clone()).or_default().push(code.clone());
-            }
-            f.parent.insert(code, parent);
-        }
+        let mut f = Fleet {
+            tree: crate::store::areas::tree(store).await?,
+            ..Fleet::default()
+        };
         for r in sqlx::query("SELECT id, area, enabled, volume FROM devices ORDER BY id")
             .fetch_all(&store.pool)
             .await?
@@ -178,38 +96,10 @@ impl Fleet {
         Ok(f)
     }
 
-    /// The area and its ancestors (cycle-safe).
-    pub fn chain(&self, area: &str) -> Vec<String> {
-        let mut out = vec![area.to_string()];
-        let mut cur = self.parent.get(area).cloned().flatten();
-        while let Some(c) = cur {
-            if out.contains(&c) {
-                break;
-            }
-            cur = self.parent.get(&c).cloned().flatten();
-            out.push(c);
-        }
-        out
-    }
-
-    /// The areas and all their descendants.
-    pub fn subtree(&self, roots: &[String]) -> HashSet<String> {
-        let mut seen: HashSet<String> = HashSet::new();
-        let mut stack: Vec<String> = roots.to_vec();
-        while let Some(a) = stack.pop() {
-            if seen.insert(a.clone())
-                && let Some(ch) = self.children.get(&a)
-            {
-                stack.extend(ch.iter().cloned());
-            }
-        }
-        seen
-    }
-
     /// Device ids covered by a target set.
     pub fn devices_for(&self, t: &Targets) -> BTreeSet<String> {
         let mut out: BTreeSet<String> = t.devices.iter().cloned().collect();
-        for a in self.subtree(&t.areas) {
+        for a in self.tree.subtree(&t.areas) {
             if let Some(ix) = self.by_area.get(&a) {
                 out.extend(ix.iter().map(|&i| self.devices[i].id.clone()));
             }
@@ -290,7 +180,7 @@ fn compute(
         .filter(|d| d.enabled && devices.contains(&d.id))
     {
         let mut ix: Vec<usize> = by_device.get(d.id.as_str()).cloned().unwrap_or_default();
-        for a in fleet.chain(&d.area) {
+        for a in fleet.tree.chain(&d.area) {
             if let Some(v) = by_area.get(a.as_str()) {
                 ix.extend(v);
             }
@@ -387,7 +277,7 @@ pub async fn run_batch(
     let now = Utc::now();
     let lookahead = chrono::Duration::hours(state.settings.lookahead_hours as i64);
     let public_url = state.public_url.clone();
-    let key = state.key.clone();
+    let signer = state.signer.clone();
     let refresh_before = now_ms() - 24 * 3600 * 1000;
     let ttl = chrono::Duration::hours(state.settings.lookahead_hours as i64 + 24);
     // CPU work (evaluation, JSON, signatures) off the async workers.
@@ -416,15 +306,14 @@ pub async fn run_batch(
                 media: c.media,
                 settings: c.settings,
             };
-            let seq = next_seq();
-            let msg = ServerMessage::new(Audience::Device(did), seq, ttl, ServerBody::Desired(manifest));
-            let body = String::from_utf8(key.sign(&msg).to_bytes()).unwrap_or_default();
-            rows.push((device, version, c.hash, body, seq as i64));
+            let msg = signer.numbered(Audience::Device(did), ttl, ServerBody::Desired(manifest));
+            let body = String::from_utf8(signer.sign_message(&msg)).unwrap_or_default();
+            rows.push((device, version, c.hash, body, msg.seq as i64));
         }
         (computed, rows)
     })
     .await
-    .map_err(|e| Error::Internal(format!("dispatch compute: {e}")))?;
+    .map_err(Error::context("dispatch compute"))?;
 
     let published_at = now_ms();
     let mut tx = store.begin_write().await?;
@@ -432,7 +321,7 @@ pub async fn run_batch(
         let mut sql = String::from(
             "INSERT INTO manifests (device_id, version, content_hash, body, seq, published_at) VALUES ",
         );
-        crate::ingest::push_values(&mut sql, chunk.len(), 6, store.backend);
+        crate::store::push_values(&mut sql, chunk.len(), 6, store.backend);
         sql.push_str(
             " ON CONFLICT (device_id) DO UPDATE SET version = excluded.version, content_hash = excluded.content_hash, \
              body = excluded.body, seq = excluded.seq, published_at = excluded.published_at",
@@ -449,12 +338,7 @@ pub async fn run_batch(
         }
         q.execute(&mut *tx).await?;
     }
-    for id in outbox_ids {
-        sqlx::query("DELETE FROM dispatch_outbox WHERE id = $1")
-            .bind(id.clone())
-            .execute(&mut *tx)
-            .await?;
-    }
+    outbox::delete(&mut tx, outbox_ids).await?;
     tx.commit().await?;
     let published = rows.len();
     for (device, _, _, body, _) in rows {
@@ -489,65 +373,19 @@ async fn load_media(store: &Store) -> Result<HashMap<String, (i64, i64, bool)>> 
     Ok(out)
 }
 
-/// Merge changes: `All` absorbs everything; otherwise areas and devices are unioned.
-fn merge(changes: impl IntoIterator<Item = Change>) -> Option<Change> {
-    let mut areas = BTreeSet::new();
-    let mut devices = BTreeSet::new();
-    let mut any = false;
-    for c in changes {
-        any = true;
-        match c {
-            Change::All => return Some(Change::All),
-            Change::Devices(d) => devices.extend(d),
-            Change::Areas(a) => areas.extend(a),
-            Change::Targets { areas: a, devices: d } => {
-                areas.extend(a);
-                devices.extend(d);
-            }
-        }
-    }
-    any.then(|| Change::Targets {
-        areas: areas.into_iter().collect(),
-        devices: devices.into_iter().collect(),
-    })
-}
-
-async fn read_outbox(store: &Store) -> Result<(Vec<String>, Vec<Change>, Option<i64>)> {
-    let rows =
-        sqlx::query("SELECT id, change, created_at FROM dispatch_outbox ORDER BY created_at LIMIT 10000")
-            .fetch_all(&store.pool)
-            .await?;
-    let mut ids = Vec::new();
-    let mut changes = Vec::new();
-    let mut oldest: Option<i64> = None;
-    for r in rows {
-        let id: String = r.try_get("id")?;
-        let text: String = r.try_get("change")?;
-        let at: i64 = r.try_get("created_at")?;
-        oldest = Some(oldest.map_or(at, |o: i64| o.min(at)));
-        match serde_json::from_str::<Change>(&text) {
-            Ok(c) => changes.push(c),
-            Err(e) => {
-                tracing::warn!(outbox_id = %id, error = %e, "unreadable outbox row; recomputing everything");
-                changes.push(Change::All);
-            }
-        }
-        ids.push(id);
-    }
-    Ok((ids, changes, oldest))
-}
-
 /// How often the whole fleet is recomputed so the window rolls forward.
 const ROLL_EVERY: Duration = Duration::from_secs(3600);
 const TICK: Duration = Duration::from_secs(5);
 
+/// Most outbox rows merged into one batch.
+const OUTBOX_BATCH: i64 = 10_000;
+
 async fn dispatcher(
     state: AppState,
     credentials: Option<Credentials>,
-    mut rx: mpsc::UnboundedReceiver<Change>,
     cancel: CancellationToken,
 ) -> Result<()> {
-    raise_seq_floor(&state.store).await?;
+    raise_seq_floor(&state).await?;
     let debounce = Duration::from_millis(state.settings.dispatch_debounce_ms);
     let mut last_roll: Option<Instant> = None;
     let mut last_cred = Instant::now();
@@ -555,47 +393,44 @@ async fn dispatcher(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut failures = 0u32;
     loop {
-        let mut pending: Vec<Change> = Vec::new();
         let woke = Instant::now();
         tokio::select! {
             _ = cancel.cancelled() => return Ok(()),
-            c = rx.recv() => {
-                let Some(c) = c else { return Ok(()) };
-                pending.push(c);
+            _ = state.wake.dispatch_woken() => {
+                // Let the writer finish its burst of changes.
                 tokio::select! {
                     _ = cancel.cancelled() => return Ok(()),
                     _ = tokio::time::sleep(debounce) => {}
-                }
-                while let Ok(c) = rx.try_recv() {
-                    pending.push(c);
                 }
             }
             _ = tick.tick() => {}
         }
         let roll = last_roll.is_none_or(|t| t.elapsed() >= ROLL_EVERY);
-        let reload = roll
-            || last_cred.elapsed() >= Duration::from_secs(60)
-            || pending
-                .iter()
-                .any(|c| matches!(c, Change::All | Change::Devices(_)));
-        if let (true, Some(c)) = (reload, &credentials) {
-            if let Err(e) = c.reload(&state.store).await {
-                tracing::warn!(error = %e, "credential cache reload failed");
-            }
-            last_cred = Instant::now();
-        }
-        let (ids, mut changes, oldest) = match read_outbox(&state.store).await {
+        let rows = match outbox::pending(&state.store, OUTBOX_BATCH).await {
             Ok(x) => x,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the dispatch outbox");
                 continue;
             }
         };
-        changes.extend(pending);
+        let reload = roll
+            || last_cred.elapsed() >= Duration::from_secs(60)
+            || rows.iter().any(|r| r.change.touches_devices());
+        if let (true, Some(c)) = (reload, &credentials) {
+            if let Err(e) = c.reload(&state.store).await {
+                tracing::warn!(error = %e, "credential cache reload failed");
+            }
+            last_cred = Instant::now();
+        }
+        let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+        let oldest = rows.iter().map(|r| r.created_at).min();
+        let mut changes: Vec<Change> = rows.into_iter().map(|r| r.change).collect();
         if roll {
             changes.push(Change::All);
         }
-        let Some(change) = merge(changes) else { continue };
+        let Some(change) = Change::merge(changes) else {
+            continue;
+        };
         let force = last_roll.is_none();
         let started = Instant::now();
         match run_batch(&state, &change, force, &ids).await {
@@ -636,17 +471,12 @@ pub struct Background {
 
 impl Background {
     /// Start them.
-    pub async fn start(
-        state: AppState,
-        broker: Broker,
-        rx: mpsc::UnboundedReceiver<Change>,
-        events: LinkEvents,
-    ) -> Result<Background> {
+    pub async fn start(state: AppState, broker: Broker, events: LinkEvents) -> Result<Background> {
         let cancel = CancellationToken::new();
         let mut tasks = JoinSet::new();
         let credentials = broker.credentials().cloned();
         let (s, c) = (state.clone(), cancel.clone());
-        tasks.spawn(async move { ("dispatcher", dispatcher(s, credentials, rx, c).await) });
+        tasks.spawn(async move { ("dispatcher", dispatcher(s, credentials, c).await) });
         let (s, c) = (state.clone(), cancel.clone());
         tasks.spawn(async move { ("ingest", crate::ingest::run(s, events, c).await) });
         Ok(Background {
@@ -663,7 +493,7 @@ impl Background {
                 tracing::warn!(task = name, result = ?r, "background task ended");
                 r
             }
-            Some(Err(e)) => Err(Error::Internal(format!("background task panicked: {e}"))),
+            Some(Err(e)) => Err(Error::internal_from("background task panicked", e)),
             None => std::future::pending().await,
         }
     }

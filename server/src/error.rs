@@ -1,11 +1,11 @@
-//! The server's one error type and its mapping to HTTP: every error becomes
-//! `{"error": {"code": "...", "message": "..."}}` with a 4xx that names the problem, or an opaque,
-//! logged 500.
+//! The server's one error type (foundation: every layer may use it). Each variant says what went
+//! wrong in terms a caller can act on; internal failures keep their source error for the log.
+//! The mapping to HTTP (`{"error": {"code", "message"}}` with a 4xx naming the problem, or an
+//! opaque logged 500) lives in `http::error`; the mapping of database constraint violations to a
+//! named 409/422 lives in `store::constraint`.
 
-use axum::Json;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use serde_json::json;
+/// A boxed source error kept by [`Error::Internal`].
+pub type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Everything that can go wrong in the server.
 #[derive(Debug, thiserror::Error)]
@@ -61,9 +61,15 @@ pub enum Error {
     /// Configuration problem at start.
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
-    /// Anything else internal (500, logged).
-    #[error("internal: {0}")]
-    Internal(String),
+    /// Anything else internal (500, logged with its source).
+    #[error("internal: {context}{}", source.as_ref().map(|s| format!(": {s}")).unwrap_or_default())]
+    Internal {
+        /// What the server was doing, e.g. `render dashboard.html`.
+        context: String,
+        /// The error that caused it, if any.
+        #[source]
+        source: Option<Source>,
+    },
 }
 
 /// Result alias.
@@ -77,6 +83,7 @@ impl Error {
             message: message.into(),
         }
     }
+
     /// Shorthand for a 422.
     pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
         Error::Unprocessable {
@@ -85,51 +92,68 @@ impl Error {
         }
     }
 
-    /// The HTTP status of this error (also used by console forms shown again with it).
-    pub(crate) fn status(&self) -> StatusCode {
-        self.status_and_code().0
+    /// An internal failure without an underlying error (a broken invariant).
+    pub fn internal(context: impl Into<String>) -> Self {
+        Error::Internal {
+            context: context.into(),
+            source: None,
+        }
     }
 
-    fn status_and_code(&self) -> (StatusCode, &'static str) {
+    /// An internal failure caused by `source`, kept for the log.
+    pub fn internal_from(
+        context: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Error::Internal {
+            context: context.into(),
+            source: Some(Box::new(source)),
+        }
+    }
+
+    /// `|e| Error::internal_from(context, e)`, for `map_err`.
+    pub fn context<E: std::error::Error + Send + Sync + 'static>(
+        context: impl Into<String>,
+    ) -> impl FnOnce(E) -> Error {
+        let context = context.into();
+        move |e| Error::internal_from(context, e)
+    }
+
+    /// Whether this is a server-side failure (a logged 500) rather than a refusal of the request.
+    pub fn is_internal(&self) -> bool {
+        matches!(
+            self,
+            Error::Db(_) | Error::Migrate(_) | Error::Io(_) | Error::Config(_) | Error::Internal { .. }
+        ) && !self.is_db_unique_violation()
+    }
+
+    /// Whether this is a database unique violation that no use case named (shown as a 409).
+    pub fn is_db_unique_violation(&self) -> bool {
         match self {
-            Error::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, code),
-            Error::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
-            Error::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
-            Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            Error::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
-            Error::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
-            Error::Unsupported { code, .. } => (StatusCode::UNSUPPORTED_MEDIA_TYPE, code),
-            Error::Unprocessable { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code),
-            Error::Db(e) if is_unique_violation(e) => (StatusCode::CONFLICT, "conflict"),
-            Error::Db(_) | Error::Migrate(_) | Error::Io(_) | Error::Config(_) | Error::Internal(_) => {
-                (StatusCode::INTERNAL_SERVER_ERROR, "internal")
-            }
+            Error::Db(sqlx::Error::Database(d)) => d.is_unique_violation(),
+            _ => false,
         }
     }
 }
 
-fn is_unique_violation(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::Database(d) => d.is_unique_violation(),
-        _ => false,
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::Error;
 
-impl IntoResponse for Error {
-    fn into_response(self) -> Response {
-        let (status, code) = self.status_and_code();
-        let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
-            tracing::error!(error = %self, "request failed");
-            "internal error; see the server log".to_string()
-        } else if let Error::Db(_) = self {
-            "the change conflicts with stored data (duplicate)".to_string()
-        } else {
-            self.to_string()
-        };
-        (
-            status,
-            Json(json!({ "error": { "code": code, "message": message } })),
-        )
-            .into_response()
+    #[test]
+    fn an_internal_error_keeps_its_source_and_shows_it_in_the_log_line() {
+        let io = std::io::Error::other("disk on fire");
+        let e = Error::internal_from("write media", io);
+        assert_eq!(e.to_string(), "internal: write media: disk on fire");
+        let source = std::error::Error::source(&e).expect("a source");
+        assert_eq!(source.to_string(), "disk on fire");
+        assert!(e.is_internal());
+        let bare = Error::internal("row vanished");
+        assert_eq!(bare.to_string(), "internal: row vanished");
+        assert!(std::error::Error::source(&bare).is_none());
+        let mapped: Error = Err::<(), _>(std::io::Error::other("x"))
+            .map_err(Error::context("probe task"))
+            .unwrap_err();
+        assert_eq!(mapped.to_string(), "internal: probe task: x");
     }
 }

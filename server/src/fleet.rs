@@ -17,9 +17,10 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::{Admin, Caller};
-use crate::dispatch::Change;
+use crate::domain::change::Change;
 use crate::error::{Error, Result};
+use crate::http::auth::{Admin, Caller};
+use crate::services::changes::changed;
 use crate::store::{Store, now_ms};
 use crate::{AppState, area};
 
@@ -366,11 +367,11 @@ async fn create_device(
     .bind(now)
     .execute(&state.store.pool)
     .await?;
-    state.dispatch.changed(Change::Devices(vec![id.to_string()]));
+    changed(&state, Change::Devices(vec![id.to_string()])).await;
     let d = get(&state.store, id.as_str())
         .await?
         .ok_or_else(|| Error::NotFound(format!("device `{id}`")))?;
-    crate::audit::record(
+    crate::store::audit::record_outside(
         &state.store,
         &caller.username,
         "device.create",
@@ -397,7 +398,7 @@ async fn list_devices(
         let codes = area::subtree(&state.store, std::slice::from_ref(a)).await?;
         clauses.push(format!(
             "d.area IN ({})",
-            area::placeholders(binds.len() + 1, codes.len())
+            crate::store::placeholders(binds.len() + 1, codes.len())
         ));
         binds.extend(codes);
     }
@@ -410,7 +411,7 @@ async fn list_devices(
         Some(false) => clauses.push("(s.online IS NULL OR s.online = 0)".into()),
         None => {}
     }
-    let scope = caller.scope_sql("d.area", binds.len() + 1);
+    let scope = crate::store::scope::scope_sql(&caller, "d.area", binds.len() + 1);
     if !scope.binds.is_empty() || caller.scope_areas.is_some() {
         clauses.push(scope.sql);
         binds.extend(scope.binds);
@@ -437,7 +438,7 @@ async fn get_device(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Device>> {
-    caller.check_device(&state, &id).await?;
+    crate::services::auth::check_device(&state, &caller, &id).await?;
     Ok(Json(
         get(&state.store, &id)
             .await?
@@ -466,11 +467,11 @@ async fn patch_device(
 /// Who may apply `p` to device `id`: an admin anything; an operator the name, area, position
 /// and enabled flag of a device in scope, to an area in scope. 403 naming the reason.
 pub(crate) async fn check_edit(state: &AppState, caller: &Caller, id: &str, p: &DevicePatch) -> Result<()> {
-    if caller.role == crate::user::Role::Admin {
-        return caller.check_device(state, id).await;
+    if caller.role == crate::domain::scope::Role::Admin {
+        return crate::services::auth::check_device(state, &caller, id).await;
     }
-    caller.require(crate::user::Role::Operator)?;
-    caller.check_device(state, id).await?;
+    caller.require(crate::domain::scope::Role::Operator)?;
+    crate::services::auth::check_device(state, &caller, id).await?;
     if p.volume.is_some() || p.language.is_some() || p.password.is_some() || p.public_key.is_some() {
         return Err(Error::Forbidden(
             "only an admin may change a device's volume, language, password or key".into(),
@@ -506,7 +507,7 @@ pub(crate) async fn audit_change(
         }
         Some(v)
     };
-    crate::audit::record(
+    crate::store::audit::record_outside(
         &state.store,
         &caller.username,
         "device.update",
@@ -572,7 +573,7 @@ pub(crate) async fn update(state: &AppState, id: &str, p: DevicePatch) -> Result
     .bind(id.clone())
     .execute(&state.store.pool)
     .await?;
-    state.dispatch.changed(Change::Devices(vec![id.clone()]));
+    changed(state, Change::Devices(vec![id.clone()])).await;
     let after = get(&state.store, &id)
         .await?
         .ok_or_else(|| Error::NotFound(format!("device `{id}`")))?;
@@ -752,9 +753,9 @@ pub async fn import_registry(state: &AppState, r: &Registry) -> Result<FleetImpo
     }
     tx.commit().await?;
     if area_moved {
-        state.dispatch.changed(Change::All);
+        changed(state, Change::All).await;
     } else if !changed_ids.is_empty() {
-        state.dispatch.changed(Change::Devices(changed_ids));
+        changed(state, Change::Devices(changed_ids)).await;
     }
     Ok(s)
 }

@@ -19,9 +19,9 @@ use sqlx::Row;
 use tokio_util::sync::CancellationToken;
 
 use crate::fleet::history::{self, Presence};
-use crate::link::{Incoming, LinkEvents};
 use crate::metrics::Metrics;
-use crate::store::{Backend, now_ms};
+use crate::mqtt::link::{Incoming, LinkEvents};
+use crate::store::{now_ms, push_values};
 use crate::{AppState, Result};
 
 /// Most messages handled in one transaction.
@@ -460,35 +460,5 @@ impl Ingest {
             .events_duplicate
             .fetch_add(report.duplicate, Ordering::Relaxed);
         Ok(report)
-    }
-}
-
-/// `(…),(…)` placeholders for a multi-row insert. On SQLite they are anonymous `?`: SQLite looks
-/// up each named parameter (`$n`) by a linear scan, which makes a 10,000-parameter statement
-/// quadratic (≈300 ms per 1,000 rows instead of a few ms).
-pub(crate) fn push_values(sql: &mut String, rows: usize, cols: usize, backend: Backend) {
-    use std::fmt::Write;
-    if backend == Backend::Sqlite {
-        let row = format!("({})", vec!["?"; cols].join(","));
-        for r in 0..rows {
-            if r > 0 {
-                sql.push(',');
-            }
-            sql.push_str(&row);
-        }
-        return;
-    }
-    for r in 0..rows {
-        if r > 0 {
-            sql.push(',');
-        }
-        sql.push('(');
-        for c in 0..cols {
-            if c > 0 {
-                sql.push(',');
-            }
-            let _ = write!(sql, "${}", r * cols + c + 1);
-        }
-        sql.push(')');
     }
 }

@@ -33,12 +33,13 @@ use sqlx::any::AnyRow;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::Caller;
+use crate::AppState;
+use crate::domain::change::Change;
+use crate::domain::scope::Role;
 use crate::error::{Error, Result};
+use crate::http::auth::Caller;
 use crate::metrics::Metrics;
 use crate::store::{Store, now_ms};
-use crate::user::Role;
-use crate::{AppState, dispatch};
 
 pub use probe::{AudioInfo, ProbeError, probe_file};
 
@@ -180,8 +181,8 @@ pub async fn get(store: &Store, sha: &str) -> Result<Option<MediaRow>> {
 
 /// The SQL condition keeping media rows (column `{prefix}area`) the caller may see:
 /// province-wide ones and those of the caller's subtree (see [`Caller::scope_sql`]).
-pub fn visible_sql(caller: &Caller, prefix: &str, start: usize) -> crate::auth::ScopeSql {
-    let mut f = caller.scope_sql(&format!("{prefix}area"), start);
+pub fn visible_sql(caller: &Caller, prefix: &str, start: usize) -> crate::store::scope::ScopeSql {
+    let mut f = crate::store::scope::scope_sql(&caller, &format!("{prefix}area"), start);
     if caller.scope_areas.is_some() {
         f.sql = format!("({prefix}area IS NULL OR {})", f.sql);
     }
@@ -240,7 +241,7 @@ impl TempFile {
         let dir = data_dir.join("tmp");
         tokio::fs::create_dir_all(&dir).await?;
         let mut b = [0u8; 12];
-        getrandom::fill(&mut b).map_err(|e| Error::Internal(e.to_string()))?;
+        getrandom::fill(&mut b).map_err(Error::context("random file name"))?;
         let path = dir.join(format!("upload-{}", hex::encode(b)));
         let f = tokio::fs::OpenOptions::new()
             .write(true)
@@ -374,7 +375,7 @@ fn probe_error(e: ProbeError) -> Error {
             message,
         },
         ProbeError::Corrupt(_) => Error::unprocessable("corrupt", message),
-        ProbeError::Io(m) => Error::Internal(m),
+        ProbeError::Io(m) => Error::internal(format!("probe: {m}")),
     }
 }
 
@@ -394,7 +395,7 @@ async fn finish(
 ) -> Result<(MediaRow, bool)> {
     let result = finish_inner(state, staged, filename, title, area).await;
     if let Err(e) = &result
-        && !matches!(e, Error::Db(_) | Error::Io(_) | Error::Internal(_))
+        && !matches!(e, Error::Db(_) | Error::Io(_) | Error::Internal { .. })
     {
         Metrics::inc(&state.metrics.uploads_rejected);
     }
@@ -417,7 +418,7 @@ async fn finish_inner(
     let path = staged.tmp.path().to_path_buf();
     let info = tokio::task::spawn_blocking(move || probe_file(&path))
         .await
-        .map_err(|e| Error::Internal(format!("probe task: {e}")))?
+        .map_err(Error::context("probe task"))?
         .map_err(probe_error)?;
     let filename = clean_name(filename);
     let title = title
@@ -453,7 +454,7 @@ async fn finish_inner(
             // A concurrent upload of the same content won the race.
             let m = get(&state.store, &sha)
                 .await?
-                .ok_or_else(|| Error::Internal("media row vanished".into()))?;
+                .ok_or_else(|| Error::internal("media row vanished"))?;
             return Ok((m, true));
         }
         Err(e) => {
@@ -463,7 +464,7 @@ async fn finish_inner(
     }
     let m = get(&state.store, &sha)
         .await?
-        .ok_or_else(|| Error::Internal("media row vanished".into()))?;
+        .ok_or_else(|| Error::internal("media row vanished"))?;
     tracing::info!(sha256 = %m.sha256, duration_ms = m.duration_ms, codec = %m.codec, "media stored");
     Ok((m, false))
 }
@@ -562,7 +563,7 @@ async fn upload(
     }
     if !duplicate {
         let after = serde_json::to_value(&m).ok();
-        crate::audit::record(
+        crate::store::audit::record_outside(
             &state.store,
             &caller.username,
             "media.upload",
@@ -662,7 +663,7 @@ pub async fn transition(
 ) -> Result<MediaRow> {
     let sql = format!(
         "UPDATE media SET status = $1, status_note = $2, updated_at = $3 WHERE sha256 = $4 AND status IN ({})",
-        crate::area::placeholders(5, from.len())
+        crate::store::placeholders(5, from.len())
     );
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(to.to_string())
@@ -756,10 +757,10 @@ pub async fn review(
     let before = Some(get_visible(&state.store, caller, sha).await?);
     let m = transition(state, sha, from, to, note).await?;
     if to == "approved" {
-        state.dispatch.changed(dispatch::Change::All);
+        crate::services::changes::changed(state, Change::All).await;
     }
     let after = get(&state.store, sha).await?;
-    crate::audit::record(
+    crate::store::audit::record_outside(
         &state.store,
         &caller.username,
         &format!("media.{step}"),
@@ -853,7 +854,7 @@ async fn serve_file(
     let mut base = HeaderMap::new();
     base.insert(
         header::ETAG,
-        HeaderValue::from_str(&etag).map_err(|e| Error::Internal(e.to_string()))?,
+        HeaderValue::from_str(&etag).map_err(Error::context("etag header"))?,
     );
     base.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     base.insert(

@@ -136,6 +136,6 @@ async fn count(state: &AppState, sql: &'static str) -> Result<i64> {
 async fn server_key(State(state): State<AppState>) -> Json<ServerKeyInfo> {
     Json(ServerKeyInfo {
         algorithm: "ed25519",
-        public_key: state.key.public_b64(),
+        public_key: state.server_public_key.to_string(),
     })
 }

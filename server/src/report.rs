@@ -8,12 +8,12 @@ use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use nguon_protocol::{Audience, DeviceId, Receipt, ServerBody, ServerMessage};
+use nguon_protocol::{Audience, DeviceId, Receipt, ServerBody};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use utoipa::ToSchema;
 
-use crate::auth::Admin;
+use crate::http::auth::Admin;
 use crate::store::from_ms;
 use crate::{AppState, Error, Result};
 
@@ -33,13 +33,11 @@ pub fn send_receipts(state: &AppState, receipts: HashMap<DeviceId, Vec<uuid::Uui
     tokio::spawn(async move {
         for (device, events) in receipts {
             let topic = nguon_protocol::topic::receipt(&device);
-            let msg = ServerMessage::new(
+            let bytes = state.signer.sign(
                 Audience::Device(device),
-                crate::dispatch::next_seq(),
                 RECEIPT_TTL,
                 ServerBody::Receipt(Receipt { events }),
             );
-            let bytes = state.key.sign(&msg).to_bytes();
             if let Err(e) = state.link.publish(&topic, bytes, false).await {
                 tracing::warn!(error = %e, "cannot publish a receipt; the device will send its events again");
             }

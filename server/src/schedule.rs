@@ -8,7 +8,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::str::FromStr;
 
-use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -16,43 +16,23 @@ use chrono::{DateTime, Duration, LocalResult, NaiveDateTime, TimeZone, Timelike,
 use chrono_tz::Tz;
 use croner::{Cron, Direction};
 use nguon_protocol::{OnPreempt, Priority};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use utoipa::ToSchema;
 
-use crate::auth::{Admin, Caller};
-use crate::dispatch::{self, Change};
+use crate::dispatch;
+use crate::domain::change::Change;
+use crate::domain::scope::Role;
+use crate::http::auth::{Admin, Caller};
+pub use crate::http::json::ApiJson;
+use crate::store::outbox;
 use crate::store::{from_ms, now_ms};
-use crate::user::Role;
 use crate::{AppState, Error, Result, Store};
 
 /// Most occurrences one schedule contributes to one evaluation window.
 pub const MAX_OCCURRENCES: usize = 2_000;
 /// Overlap warnings listed in a response (the total is always given).
 const MAX_WARNINGS: usize = 20;
-
-/// A JSON body whose errors become `400 invalid_body` naming the field.
-pub struct ApiJson<T>(pub T);
-
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
-    type Rejection = Error;
-    async fn from_request(req: Request, state: &S) -> Result<Self, Error> {
-        let bytes = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|e| Error::bad("invalid_body", e.to_string()))?;
-        let de = &mut serde_json::Deserializer::from_slice(&bytes);
-        serde_path_to_error::deserialize(de).map(ApiJson).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            if path == "." || path.is_empty() {
-                Error::bad("invalid_body", inner.to_string())
-            } else {
-                Error::bad("invalid_body", format!("`{path}`: {inner}"))
-            }
-        })
-    }
-}
 
 /// A validated 5-field cron pattern (minute hour day-of-month month day-of-week).
 #[derive(Debug, Clone)]
@@ -520,7 +500,7 @@ pub async fn create(state: &AppState, req: NewSchedule) -> Result<Created> {
         parsed_rule: Some(rule),
         tz: Some(tz),
     };
-    let change = Change::targets(&schedule.targets);
+    let change = Change::targets(&schedule.targets.areas, &schedule.targets.devices);
     let mut tx = state.store.begin_write().await?;
     sqlx::query(
         "INSERT INTO schedules (id, title, media, priority, rule, time_zone, valid_from, valid_until, volume, \
@@ -529,9 +509,9 @@ pub async fn create(state: &AppState, req: NewSchedule) -> Result<Created> {
     )
     .bind(id.clone())
     .bind(schedule.title.clone())
-    .bind(serde_json::to_string(&schedule.media).map_err(|e| Error::Internal(e.to_string()))?)
+    .bind(serde_json::to_string(&schedule.media).map_err(|e| Error::internal_from("json", e))?)
     .bind(schedule.priority.as_str())
-    .bind(serde_json::to_string(&schedule.rule).map_err(|e| Error::Internal(e.to_string()))?)
+    .bind(serde_json::to_string(&schedule.rule).map_err(|e| Error::internal_from("json", e))?)
     .bind(schedule.time_zone.clone())
     .bind(schedule.valid_from.map(|t| t.timestamp_millis()))
     .bind(schedule.valid_until.map(|t| t.timestamp_millis()))
@@ -543,9 +523,9 @@ pub async fn create(state: &AppState, req: NewSchedule) -> Result<Created> {
     .execute(&mut *tx)
     .await?;
     insert_targets(&mut tx, &id, &schedule.targets).await?;
-    dispatch::outbox_insert(&mut tx, &change).await?;
+    outbox::insert(&mut tx, &change).await?;
     tx.commit().await?;
-    state.dispatch.changed(change);
+    state.wake.dispatch();
 
     let now_t = Utc::now();
     let end = now_t + Duration::hours(state.settings.lookahead_hours as i64);
@@ -604,16 +584,19 @@ pub async fn update(
         areas: c.areas.iter().cloned().collect(),
         devices: c.devices.iter().cloned().collect(),
     };
-    let change = Change::targets(&union(&before.targets, &targets));
+    let change = {
+        let u = union(&before.targets, &targets);
+        Change::targets(&u.areas, &u.devices)
+    };
     let mut tx = state.store.begin_write().await?;
     sqlx::query(
         "UPDATE schedules SET title = $1, media = $2, priority = $3, rule = $4, time_zone = $5, valid_from = $6, \
          valid_until = $7, volume = $8, repeat_count = $9, on_preempt = $10, enabled = $11, updated_at = $12 WHERE id = $13",
     )
     .bind(c.title.clone())
-    .bind(serde_json::to_string(&req.media).map_err(|e| Error::Internal(e.to_string()))?)
+    .bind(serde_json::to_string(&req.media).map_err(|e| Error::internal_from("json", e))?)
     .bind(req.priority.as_str())
-    .bind(serde_json::to_string(&c.rule.spec()).map_err(|e| Error::Internal(e.to_string()))?)
+    .bind(serde_json::to_string(&c.rule.spec()).map_err(|e| Error::internal_from("json", e))?)
     .bind(c.tz_name.clone())
     .bind(req.valid_from.map(|t| t.timestamp_millis()))
     .bind(req.valid_until.map(|t| t.timestamp_millis()))
@@ -630,9 +613,9 @@ pub async fn update(
         .execute(&mut *tx)
         .await?;
     insert_targets(&mut tx, id, &targets).await?;
-    dispatch::outbox_insert(&mut tx, &change).await?;
+    outbox::insert(&mut tx, &change).await?;
     tx.commit().await?;
-    state.dispatch.changed(change);
+    state.wake.dispatch();
     let after = get_one(&state.store, id).await?;
     Ok((before, after))
 }
@@ -640,7 +623,7 @@ pub async fn update(
 /// Enable or disable a schedule (manifests re-published); returns (before, after).
 pub async fn set_enabled(state: &AppState, id: &str, enabled: bool) -> Result<(Schedule, Schedule)> {
     let before = get_one(&state.store, id).await?;
-    let change = Change::targets(&before.targets);
+    let change = Change::targets(&before.targets.areas, &before.targets.devices);
     let mut tx = state.store.begin_write().await?;
     sqlx::query("UPDATE schedules SET enabled = $1, updated_at = $2 WHERE id = $3")
         .bind(enabled as i64)
@@ -648,9 +631,9 @@ pub async fn set_enabled(state: &AppState, id: &str, enabled: bool) -> Result<(S
         .bind(id.to_string())
         .execute(&mut *tx)
         .await?;
-    dispatch::outbox_insert(&mut tx, &change).await?;
+    outbox::insert(&mut tx, &change).await?;
     tx.commit().await?;
-    state.dispatch.changed(change);
+    state.wake.dispatch();
     let after = get_one(&state.store, id).await?;
     Ok((before, after))
 }
@@ -658,7 +641,7 @@ pub async fn set_enabled(state: &AppState, id: &str, enabled: bool) -> Result<(S
 /// Delete a schedule (its future occurrences leave the manifests); returns what was deleted.
 pub async fn delete(state: &AppState, id: &str) -> Result<Schedule> {
     let before = get_one(&state.store, id).await?;
-    let change = Change::targets(&before.targets);
+    let change = Change::targets(&before.targets.areas, &before.targets.devices);
     let mut tx = state.store.begin_write().await?;
     sqlx::query("DELETE FROM schedule_targets WHERE schedule_id = $1")
         .bind(id.to_string())
@@ -668,9 +651,9 @@ pub async fn delete(state: &AppState, id: &str) -> Result<Schedule> {
         .bind(id.to_string())
         .execute(&mut *tx)
         .await?;
-    dispatch::outbox_insert(&mut tx, &change).await?;
+    outbox::insert(&mut tx, &change).await?;
     tx.commit().await?;
-    state.dispatch.changed(change);
+    state.wake.dispatch();
     Ok(before)
 }
 
@@ -694,8 +677,7 @@ pub fn as_request(s: &Schedule) -> NewSchedule {
 /// 403 unless every target of `s` is inside the caller's scope (the rule for reading, editing
 /// and deleting a schedule; creation checks the requested targets).
 pub async fn check_scope(state: &AppState, caller: &Caller, s: &Schedule) -> Result<()> {
-    caller
-        .check_targets(state, &s.targets.areas, &s.targets.devices)
+    crate::services::auth::check_targets(state, &caller, &s.targets.areas, &s.targets.devices)
         .await
         .map_err(|_| Error::Forbidden(format!("schedule `{}` targets areas outside your scope", s.id)))
 }
@@ -880,13 +862,12 @@ fn row_to_schedule(r: &sqlx::any::AnyRow) -> Result<Schedule> {
     let priority: String = r.try_get("priority")?;
     let on_preempt: String = r.try_get("on_preempt")?;
     let tz_name: String = r.try_get("time_zone")?;
-    let spec: RuleSpec =
-        serde_json::from_str(&rule).map_err(|e| Error::Internal(format!("stored rule: {e}")))?;
+    let spec: RuleSpec = serde_json::from_str(&rule).map_err(Error::context("stored rule"))?;
     let parsed_rule = Rule::parse(&spec).ok();
     Ok(Schedule {
         id: r.try_get("id")?,
         title: r.try_get("title")?,
-        media: serde_json::from_str(&media).map_err(|e| Error::Internal(format!("stored media: {e}")))?,
+        media: serde_json::from_str(&media).map_err(Error::context("stored media"))?,
         targets: Targets::default(),
         priority: priority.parse().unwrap_or_default(),
         rule: spec,
@@ -951,7 +932,8 @@ pub async fn load_visible(store: &Store, caller: &Caller) -> Result<Vec<Schedule
     if caller.scope_areas.is_none() {
         return load_all(store, false).await;
     }
-    let scope = caller.scope_sql(
+    let scope = crate::store::scope::scope_sql(
+        &caller,
         "COALESCE(CASE WHEN t.kind = 'device' THEN d.area ELSE t.target END, '')",
         1,
     );
@@ -1032,12 +1014,10 @@ async fn post_schedule(
     ApiJson(req): ApiJson<NewSchedule>,
 ) -> Result<(StatusCode, Json<Created>)> {
     caller.require(Role::Operator)?;
-    caller
-        .check_targets(&state, &req.targets.areas, &req.targets.devices)
-        .await?;
+    crate::services::auth::check_targets(&state, &caller, &req.targets.areas, &req.targets.devices).await?;
     crate::media::require_visible(&state.store, &caller, &req.media).await?;
     let created = create(&state, req).await?;
-    crate::audit::record(
+    crate::store::audit::record_outside(
         &state.store,
         &caller.username,
         "schedule.create",
@@ -1064,9 +1044,7 @@ async fn put_schedule(
     caller.require(Role::Operator)?;
     let s = get_one(&state.store, &id).await?;
     check_scope(&state, &caller, &s).await?;
-    caller
-        .check_targets(&state, &req.targets.areas, &req.targets.devices)
-        .await?;
+    crate::services::auth::check_targets(&state, &caller, &req.targets.areas, &req.targets.devices).await?;
     crate::media::require_visible(&state.store, &caller, &req.media).await?;
     let (before, after) = update(&state, &id, req, None).await?;
     audit_change(&state, &caller, "schedule.update", Some(&before), Some(&after)).await;
@@ -1082,7 +1060,7 @@ pub(crate) async fn audit_change(
     after: Option<&Schedule>,
 ) {
     let id = before.or(after).map(|s| s.id.clone()).unwrap_or_default();
-    crate::audit::record(
+    crate::store::audit::record_outside(
         &state.store,
         &caller.username,
         action,

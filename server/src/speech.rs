@@ -11,7 +11,6 @@ pub mod normalize;
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, OnceLock, RwLock};
 
 use axum::extract::State;
 use axum::routing::{get, post};
@@ -22,8 +21,8 @@ use sqlx::Row;
 use utoipa::ToSchema;
 
 use crate::AppState;
-use crate::auth::Admin;
 use crate::error::{Error, Result};
+use crate::http::auth::Admin;
 use crate::store::now_ms;
 
 pub use normalize::{Lexicon, normalize, read_number};
@@ -167,17 +166,17 @@ impl TtsEngine for EspeakEngine {
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|e| Error::Internal(format!("cannot run {}: {e}", self.program)))?;
+            .map_err(Error::context(format!("cannot run {}", self.program)))?;
         {
             let mut stdin = child
                 .stdin
                 .take()
-                .ok_or_else(|| Error::Internal("espeak-ng stdin".into()))?;
+                .ok_or_else(|| Error::internal("espeak-ng stdin"))?;
             stdin.write_all(text.as_bytes())?;
         }
         let result = child.wait_with_output()?;
         if !result.status.success() {
-            return Err(Error::Internal(format!(
+            return Err(Error::internal(format!(
                 "{} failed: {}",
                 self.program,
                 String::from_utf8_lossy(&result.stderr).trim()
@@ -185,21 +184,6 @@ impl TtsEngine for EspeakEngine {
         }
         Ok(std::fs::read(out.path())?)
     }
-}
-
-fn engine_slot() -> &'static RwLock<Arc<dyn TtsEngine>> {
-    static ENGINE: OnceLock<RwLock<Arc<dyn TtsEngine>>> = OnceLock::new();
-    ENGINE.get_or_init(|| RwLock::new(Arc::new(EspeakEngine::default())))
-}
-
-/// The engine in use (process-wide; espeak-ng unless [`set_engine`] replaced it).
-pub fn engine() -> Arc<dyn TtsEngine> {
-    engine_slot().read().unwrap_or_else(|e| e.into_inner()).clone()
-}
-
-/// Replace the process-wide engine (e.g. a neural voice service).
-pub fn set_engine(e: Arc<dyn TtsEngine>) {
-    *engine_slot().write().unwrap_or_else(|e| e.into_inner()) = e;
 }
 
 /// Built-in table plus the operators' `tts_lexicon` rows.
@@ -253,7 +237,7 @@ pub async fn synthesize_to_media(
         )));
     }
     let normalized = normalize(text, &lexicon(state).await?);
-    let engine = engine();
+    let engine = state.tts.engine();
     let scratch = state.settings.data_dir.join("tmp");
     let (n2, v2) = (normalized.clone(), voice.clone());
     let wav = tokio::task::spawn_blocking(move || -> Result<(Vec<u8>, loudness::Report)> {
@@ -263,7 +247,7 @@ pub async fn synthesize_to_media(
         Ok((pcm.to_wav(), report))
     })
     .await
-    .map_err(|e| Error::Internal(format!("tts task: {e}")))??;
+    .map_err(Error::context("tts task"))??;
     let (bytes, report) = wav;
     let media = store_wav(state, &bytes, title, approved).await?;
     Ok((
@@ -437,7 +421,7 @@ async fn preview(
     State(state): State<AppState>,
     Json(req): Json<PreviewRequest>,
 ) -> Result<Json<PreviewResponse>> {
-    let engine = engine();
+    let engine = state.tts.engine();
     let voice = Voice::from_request(engine.as_ref(), req.voice.as_deref(), req.speed, req.pitch)?;
     let title: String = req.text.chars().take(80).collect();
     let (normalized, media) =
@@ -461,8 +445,8 @@ pub struct VoiceList {
 
 /// List the engine's voices.
 #[utoipa::path(get, path = "/api/v1/tts/voices", tag = "speech", responses((status = 200, body = VoiceList)))]
-async fn voices(_: Admin) -> Json<VoiceList> {
-    let e = engine();
+async fn voices(_: Admin, State(state): State<AppState>) -> Json<VoiceList> {
+    let e = state.tts.engine();
     Json(VoiceList {
         engine: e.name().into(),
         voices: e.voices(),

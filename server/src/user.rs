@@ -17,13 +17,16 @@ use axum::routing::{self, patch, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use sqlx::Row;
-use sqlx::any::AnyRow;
 
-use crate::auth::{Caller, generate_token};
+use crate::domain::scope::Caller;
+pub use crate::domain::scope::Role;
+pub use crate::domain::user::{User, hash_secret};
+use crate::services::auth::generate_token;
+pub use crate::store::users::get;
+use crate::store::users::{COLUMNS, row_to_user};
 use crate::store::{Store, now_ms};
-use crate::{AppState, Error, Result, audit};
+use crate::{AppState, Error, Result};
 
 /// Failures allowed per username and IP inside the window before the pair is locked.
 pub const MAX_FAILURES: i64 = 5;
@@ -32,111 +35,15 @@ pub const LOCK_MS: i64 = 15 * 60 * 1000;
 /// Session lifetime (12 hours).
 pub const SESSION_MS: i64 = 12 * 60 * 60 * 1000;
 
-/// What a user may do. `admin` may do everything; every role may read (`viewer`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Users, areas, devices, and everything else.
-    Admin,
-    /// Prepares content: uploads and submits media.
-    Editor,
-    /// A leader who approves or rejects content.
-    Approver,
-    /// Schedules and controls devices in their scope.
-    Operator,
-    /// Reads only.
-    Viewer,
-}
-
-impl Role {
-    /// All roles, most powerful first.
-    pub const ALL: [Role; 5] = [
-        Role::Admin,
-        Role::Editor,
-        Role::Approver,
-        Role::Operator,
-        Role::Viewer,
-    ];
-
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Editor => "editor",
-            Role::Approver => "approver",
-            Role::Operator => "operator",
-            Role::Viewer => "viewer",
-        }
-    }
-
-    /// Parse a stored name.
-    pub fn parse(s: &str) -> Result<Role> {
-        Role::ALL.into_iter().find(|r| r.as_str() == s).ok_or_else(|| {
-            Error::bad(
-                "invalid_role",
-                format!("`role`: `{s}` is not one of admin, editor, approver, operator, viewer"),
-            )
-        })
-    }
-
-    /// Whether this role grants `needed`.
-    pub fn grants(self, needed: Role) -> bool {
-        self == Role::Admin || self == needed || needed == Role::Viewer
-    }
-}
-
-/// A user as the API shows it (never the hash).
-#[derive(Debug, Clone, Serialize)]
-pub struct User {
-    /// Id (uuid).
-    pub id: String,
-    /// Login name.
-    pub username: String,
-    /// Shown name.
-    pub display_name: String,
-    /// Role.
-    pub role: Role,
-    /// Scope roots (`[]` = unrestricted).
-    pub areas: Vec<String>,
-    /// Whether the user may log in.
-    pub enabled: bool,
-    /// Unix ms.
-    pub created_at: i64,
-    /// Unix ms.
-    pub updated_at: i64,
-}
-
-fn row_to_user(r: &AnyRow) -> Result<User> {
-    let areas: String = r.try_get("areas")?;
-    let role: String = r.try_get("role")?;
-    Ok(User {
-        id: r.try_get("id")?,
-        username: r.try_get("username")?,
-        display_name: r.try_get("display_name")?,
-        role: Role::parse(&role)?,
-        areas: serde_json::from_str(&areas).unwrap_or_default(),
-        enabled: r.try_get::<i64, _>("enabled")? != 0,
-        created_at: r.try_get("created_at")?,
-        updated_at: r.try_get("updated_at")?,
-    })
-}
-
-const COLUMNS: &str = "id, username, display_name, role, areas, enabled, created_at, updated_at";
-
-/// sha256 hex of a secret (session ids and API tokens are stored this way).
-pub fn hash_secret(s: &str) -> String {
-    hex::encode(Sha256::digest(s.as_bytes()))
-}
-
 /// An argon2id hash (PHC string) of `password`.
 pub fn hash_password(password: &str) -> Result<String> {
     let mut salt = [0u8; 16];
-    getrandom::fill(&mut salt).map_err(|e| Error::Internal(format!("random: {e}")))?;
-    let salt = SaltString::encode_b64(&salt).map_err(|e| Error::Internal(format!("salt: {e}")))?;
+    getrandom::fill(&mut salt).map_err(|e| Error::internal(format!("random salt: {e}")))?;
+    let salt = SaltString::encode_b64(&salt).map_err(|e| Error::internal(format!("salt: {e}")))?;
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
-        .map_err(|e| Error::Internal(format!("argon2: {e}")))
+        .map_err(|e| Error::internal(format!("argon2: {e}")))
 }
 
 /// Whether `password` matches the stored PHC hash.
@@ -144,16 +51,6 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash)
         .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
         .unwrap_or(false)
-}
-
-/// Load a user by id.
-pub async fn get(store: &Store, id: &str) -> Result<Option<User>> {
-    let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(id.to_string())
-        .fetch_optional(&store.pool)
-        .await?;
-    row.as_ref().map(row_to_user).transpose()
 }
 
 /// All users by username.
@@ -256,7 +153,7 @@ pub async fn create(store: &Store, req: NewUser) -> Result<User> {
     .await?;
     get(store, &id)
         .await?
-        .ok_or_else(|| Error::Internal("user vanished".into()))
+        .ok_or_else(|| Error::internal("user vanished"))
 }
 
 /// Create the `admin` user on first start if there is no user at all. The password is
@@ -408,19 +305,6 @@ pub async fn create_session(store: &Store, user_id: &str) -> Result<(String, Str
     Ok((sid, csrf))
 }
 
-/// The user and csrf token of a live session.
-pub async fn session_user(store: &Store, sid: &str) -> Result<Option<(User, String)>> {
-    let row = sqlx::query("SELECT user_id, csrf FROM sessions WHERE id_hash = $1 AND expires_at > $2")
-        .bind(hash_secret(sid))
-        .bind(now_ms())
-        .fetch_optional(&store.pool)
-        .await?;
-    let Some(row) = row else { return Ok(None) };
-    let uid: String = row.try_get("user_id")?;
-    let csrf: String = row.try_get("csrf")?;
-    Ok(get(store, &uid).await?.filter(|u| u.enabled).map(|u| (u, csrf)))
-}
-
 /// End a session.
 pub async fn delete_session(store: &Store, sid: &str) -> Result<()> {
     sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
@@ -428,23 +312,6 @@ pub async fn delete_session(store: &Store, sid: &str) -> Result<()> {
         .execute(&store.pool)
         .await?;
     Ok(())
-}
-
-/// The user owning an API token.
-pub async fn token_user(store: &Store, token: &str) -> Result<Option<User>> {
-    let row = sqlx::query("SELECT id, user_id FROM api_tokens WHERE token_hash = $1 AND revoked = 0")
-        .bind(hash_secret(token))
-        .fetch_optional(&store.pool)
-        .await?;
-    let Some(row) = row else { return Ok(None) };
-    let uid: String = row.try_get("user_id")?;
-    let tid: String = row.try_get("id")?;
-    sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
-        .bind(now_ms())
-        .bind(tid)
-        .execute(&store.pool)
-        .await?;
-    Ok(get(store, &uid).await?.filter(|u| u.enabled))
 }
 
 /// Body of `POST /api/v1/users/{id}/tokens`.
@@ -644,7 +511,7 @@ async fn create_user(
 ) -> Result<(StatusCode, Json<User>)> {
     caller.require(Role::Admin)?;
     let u = create(&state.store, req).await?;
-    audit::record(
+    crate::store::audit::record_outside(
         &state.store,
         &caller.username,
         "user.create",
@@ -665,7 +532,7 @@ async fn patch_user(
     caller.require(Role::Admin)?;
     guard_self(&caller, &id, &p)?;
     let (before, after) = update(&state.store, &id, p).await?;
-    audit::record(
+    crate::store::audit::record_outside(
         &state.store,
         &caller.username,
         "user.update",
@@ -691,7 +558,7 @@ async fn create_token(
         .ok_or_else(|| Error::NotFound(format!("user `{id}`")))?;
     let name = body.and_then(|Json(b)| b.name).unwrap_or_else(|| "api".into());
     let t = issue_token(&state.store, &u.id, &name).await?;
-    audit::record(
+    crate::store::audit::record_outside(
         &state.store,
         &caller.username,
         "token.create",
@@ -729,7 +596,7 @@ async fn delete_token(
         .await?
         .ok_or_else(|| Error::NotFound(format!("user `{id}`")))?;
     let t = revoke_token(&state.store, &id, &token_id).await?;
-    audit::record(
+    crate::store::audit::record_outside(
         &state.store,
         &caller.username,
         "token.revoke",

@@ -47,7 +47,7 @@ async fn play_now_to_an_area_reaches_its_devices_signed_and_acks_are_joined() {
         let m = d.next_on(&area_topic, |_| true).await;
         let msg = ServerMessage::open(
             &m.payload,
-            &app.state().key.verifying_key(),
+            &app.server_key(),
             &Audience::Area(AreaCode::parse(&p).unwrap()),
             Utc::now(),
             chrono::Duration::seconds(60),

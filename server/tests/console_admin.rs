@@ -84,7 +84,7 @@ fn has_before_and_after(rows: &[(Option<String>, Option<String>)]) -> bool {
 fn manifest_of(app: &TestApp, id: &str, bytes: &[u8]) -> Option<nguon_protocol::Manifest> {
     let msg = ServerMessage::open(
         bytes,
-        &app.state().key.verifying_key(),
+        &app.server_key(),
         &nguon_protocol::Audience::Device(DeviceId::parse(id).unwrap()),
         Utc::now(),
         chrono::Duration::seconds(60),

@@ -15,7 +15,7 @@ use serde_json::json;
 fn open_manifest(app: &common::TestApp, id: &str, bytes: &[u8]) -> nguon_protocol::Manifest {
     let msg = ServerMessage::open(
         bytes,
-        &app.state().key.verifying_key(),
+        &app.server_key(),
         &Audience::Device(DeviceId::parse(id).unwrap()),
         Utc::now(),
         chrono::Duration::seconds(60),

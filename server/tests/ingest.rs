@@ -146,7 +146,7 @@ async fn reports_signed_with_another_key_or_unsigned_from_a_keyed_device_are_ref
 fn receipt_events(app: &common::TestApp, id: &str, payload: &[u8]) -> Vec<uuid::Uuid> {
     let msg = nguon_protocol::ServerMessage::open(
         payload,
-        &app.state().key.verifying_key(),
+        &app.server_key(),
         &nguon_protocol::Audience::Device(DeviceId::parse(id).unwrap()),
         Utc::now(),
         chrono::Duration::seconds(60),

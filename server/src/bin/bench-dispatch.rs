@@ -21,7 +21,7 @@ use nguon_protocol::{
     DeviceId, DeviceKey, Event, EventBatch, EventBody, PlayOutcome, Priority, ProofOfPlay, topic,
 };
 use nguon_server::config::Secret;
-use nguon_server::link::Incoming;
+use nguon_server::mqtt::link::Incoming;
 use nguon_server::{AppState, Application, Settings};
 use rumqttc::{AsyncClient, Event as MqttEvent, MqttOptions, Packet, QoS};
 

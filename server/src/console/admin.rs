@@ -131,7 +131,7 @@ async fn apply_user(c: &Console, state: &AppState, id: &str, p: UserPatch, flash
     .await;
     match res {
         Ok((before, after)) => {
-            crate::audit::record(
+            crate::store::audit::record_outside(
                 &state.store,
                 &c.caller.username,
                 "user.update",
@@ -248,7 +248,7 @@ async fn token_issue(
         .take(100)
         .collect();
     let t = user::issue_token(&state.store, &u.id, &name).await?;
-    crate::audit::record(
+    crate::store::audit::record_outside(
         &state.store,
         &c.caller.username,
         "token.create",
@@ -289,7 +289,7 @@ async fn token_revoke(
     let t = user::revoke_token(&state.store, &id, &token_id)
         .await
         .map_err(|e| PageError(e, lang))?;
-    crate::audit::record(
+    crate::store::audit::record_outside(
         &state.store,
         &c.caller.username,
         "token.revoke",
@@ -487,8 +487,7 @@ async fn schedule_save(
                 .parse::<u32>()
                 .map_err(|_| Error::bad("invalid_repeat", "`repeat` must be 1–100"))?,
         );
-        c.caller
-            .check_targets(&state, &req.targets.areas, &req.targets.devices)
+        crate::services::auth::check_targets(&state, &c.caller, &req.targets.areas, &req.targets.devices)
             .await?;
         media::require_visible(&state.store, &c.caller, &req.media).await?;
         schedule::update(&state, &id, req, Some(enabled)).await
@@ -730,7 +729,7 @@ async fn area_import(c: Console, State(state): State<AppState>, body: String) ->
             .unwrap_or_default();
     match area::import(&state, &csv).await? {
         Ok(s) => {
-            crate::audit::record(
+            crate::store::audit::record_outside(
                 &state.store,
                 &c.caller.username,
                 "area.import",
@@ -763,8 +762,7 @@ async fn device_view(
     status: StatusCode,
 ) -> PageResult {
     let lang = c.lang;
-    c.caller
-        .check_device(state, id)
+    crate::services::auth::check_device(state, &c.caller, id)
         .await
         .map_err(|e| PageError(e, lang))?;
     if c.caller.role != Role::Admin {

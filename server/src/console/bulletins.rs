@@ -28,8 +28,8 @@ use tokio::io::AsyncWriteExt;
 
 use super::{Console, Lang, PageError, PageResult, all_areas, i18n, see_other};
 use crate::bulletin::{self, Bulletin, BulletinPatch, NewBulletin, VariantIn, files};
-use crate::user::Role;
-use crate::{AppState, Error, Result, audit, media};
+use crate::domain::scope::Role;
+use crate::{AppState, Error, Result, media};
 
 /// Statuses a bulletin can have (the list filter).
 const STATUSES: [&str; 4] = ["draft", "pending", "approved", "rejected"];
@@ -168,8 +168,10 @@ async fn scope_areas(state: &AppState, c: &Console) -> Result<Vec<Value>> {
         .collect())
 }
 
-fn voices(lang: Lang) -> Vec<Value> {
-    crate::speech::engine()
+fn voices(state: &AppState, lang: Lang) -> Vec<Value> {
+    state
+        .tts
+        .engine()
         .voices()
         .into_iter()
         .map(|v| {
@@ -627,7 +629,7 @@ async fn render(
         "b": b.map(bulletin_json),
         "form": form,
         "areas": areas,
-        "voices": voices(c.lang),
+        "voices": voices(state, c.lang),
         "languages": KNOWN_LANGUAGES,
         "can_edit": can_edit,
         "can_approve": b.is_some_and(|b| may_review(c, b)),
@@ -877,7 +879,7 @@ async fn save(state: &AppState, c: &Console, cur: Option<Bulletin>, mut f: Bulle
             .map_err(|e| PageError(e, lang))?;
     }
     let after = bulletin::load(state, &saved.id).await?;
-    audit::record(
+    crate::store::audit::record_outside(
         &state.store,
         &c.caller.username,
         if cur.is_some() {
@@ -905,7 +907,7 @@ async fn save(state: &AppState, c: &Console, cur: Option<Bulletin>, mut f: Bulle
 fn is_server_error(e: &Error) -> bool {
     matches!(
         e,
-        Error::Db(_) | Error::Io(_) | Error::Internal(_) | Error::Migrate(_) | Error::Config(_)
+        Error::Db(_) | Error::Io(_) | Error::Internal { .. } | Error::Migrate(_) | Error::Config(_)
     )
 }
 
@@ -923,7 +925,7 @@ async fn submit(state: &AppState, c: &Console, id: &str) -> Result<()> {
             media::review(state, &c.caller, sha, "submit", None).await?;
         }
     }
-    audit::record(
+    crate::store::audit::record_outside(
         &state.store,
         &c.caller.username,
         "bulletin.submit",
@@ -989,7 +991,7 @@ async fn review(
                         media::review(&state, &c.caller, sha, s, n).await?;
                     }
                 }
-                audit::record(
+                crate::store::audit::record_outside(
                     &state.store,
                     &c.caller.username,
                     &format!("bulletin.{s}"),
@@ -1059,7 +1061,7 @@ async fn publish(
         let published = bulletin::publish_bulletin(&state, &id, req).await?;
         let summary = json!({"board_areas": published.board_areas, "speech": published.speech,
                              "schedules": published.schedules, "skipped": published.skipped});
-        audit::record(
+        crate::store::audit::record_outside(
             &state.store,
             &c.caller.username,
             "bulletin.publish",
@@ -1094,12 +1096,12 @@ async fn synthesize(
 ) -> Result<crate::speech::SpeechMedia> {
     c.caller
         .require_any(&[Role::Editor, Role::Approver, Role::Operator])?;
-    let engine = crate::speech::engine();
+    let engine = state.tts.engine();
     let voice = crate::speech::Voice::from_request(engine.as_ref(), voice, speed, None)?;
     let label: String = title.trim().chars().take(80).collect();
     let (_, m) =
         crate::speech::synthesize_to_media(state, text, &voice, &format!("TTS: {label}"), false).await?;
-    audit::record(
+    crate::store::audit::record_outside(
         &state.store,
         &c.caller.username,
         "tts.preview",

@@ -26,9 +26,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sqlx::Row;
 
-use crate::auth::{Caller, SESSION_COOKIE, Via, constant_time_eq, cookie};
+use crate::domain::user::constant_time_eq;
+use crate::http::auth::{Caller, SESSION_COOKIE, Via, cookie};
 use crate::user::{self, LoginError, Role};
-use crate::{AppState, Error, Result, audit, media};
+use crate::{AppState, Error, Result, media};
 pub use i18n::Lang;
 
 /// Every template, by name (embedded at build time).
@@ -90,9 +91,9 @@ fn env() -> &'static Environment<'static> {
 pub fn render(name: &str, ctx: Value) -> Result<String> {
     let tmpl = env()
         .get_template(name)
-        .map_err(|e| Error::Internal(format!("template {name}: {e}")))?;
+        .map_err(Error::context(format!("template {name}")))?;
     tmpl.render(minijinja::Value::from_serialize(&ctx))
-        .map_err(|e| Error::Internal(format!("render {name}: {e:#}")))
+        .map_err(|e| Error::internal(format!("render {name}: {e:#}")))
 }
 
 /// A logged-in console user and the page language.
@@ -149,7 +150,7 @@ impl FromRequestParts<AppState> for Console {
         state: &AppState,
     ) -> std::result::Result<Self, Self::Rejection> {
         let lang = lang_of(&parts.headers);
-        let caller = match Caller::from_cookie(parts, state).await {
+        let caller = match crate::http::auth::session_caller(parts, state).await {
             Ok(Some(c)) => c,
             Ok(None) => return Err(Redirect::to("/console/login").into_response()),
             Err(e) => return Err(PageError(e, lang).into_response()),
@@ -334,7 +335,7 @@ fn login_html(
     username: &str,
     status: StatusCode,
 ) -> PageResult {
-    let token = crate::auth::generate_token();
+    let token = crate::services::auth::generate_token();
     let html = render(
         "login.html",
         json!({"lang": lang.code(), "csrf": "", "user": null, "login_csrf": token, "error": error, "username": username}),
@@ -525,7 +526,7 @@ pub struct DeviceRow {
 
 /// Devices inside the caller's scope.
 pub async fn scoped_devices(state: &AppState, caller: &Caller) -> Result<Vec<DeviceRow>> {
-    let scope = caller.scope_sql("d.area", 1);
+    let scope = crate::store::scope::scope_sql(&caller, "d.area", 1);
     let sql = format!(
         "SELECT d.id, d.name, d.kind, d.area, s.online, s.last_seen, s.now_playing FROM devices d \
          LEFT JOIN device_status s ON s.device_id = d.id WHERE {} ORDER BY d.id",
@@ -581,7 +582,7 @@ async fn recent_plays(
          FROM plays p JOIN devices d ON d.id = p.device_id LEFT JOIN media m ON m.sha256 = p.sha256 WHERE ",
     );
     sql.push_str(extra);
-    let scope = caller.scope_sql("d.area", 1);
+    let scope = crate::store::scope::scope_sql(&caller, "d.area", 1);
     sql.push_str(&format!(" AND {}", scope.sql));
     if device.is_some() {
         sql.push_str(&format!(" AND p.device_id = ${}", scope.next(1)));
@@ -667,7 +668,7 @@ async fn media_rows(state: &AppState, caller: &Caller, status: Option<&str>) -> 
     media::list_visible(&state.store, caller, status)
         .await?
         .into_iter()
-        .map(|m| serde_json::to_value(m).map_err(|e| Error::Internal(e.to_string())))
+        .map(|m| serde_json::to_value(m).map_err(Error::context("media json")))
         .collect()
 }
 
@@ -831,7 +832,7 @@ async fn create_schedule(
             serde_json::from_value(req).map_err(|e| Error::bad("invalid_field", e.to_string()))?;
         let created = crate::schedule::create(&state, req).await?;
         let after = serde_json::to_value(&created.schedule).ok();
-        audit::record(
+        crate::store::audit::record_outside(
             &state.store,
             &c.caller.username,
             "schedule.create",
@@ -970,8 +971,7 @@ async fn devices_page(c: Console, State(state): State<AppState>) -> PageResult {
 
 async fn device_page(c: Console, State(state): State<AppState>, Path(id): Path<String>) -> PageResult {
     let lang = c.lang;
-    c.caller
-        .check_device(&state, &id)
+    crate::services::auth::check_device(&state, &c.caller, &id)
         .await
         .map_err(|e| PageError(e, lang))?;
     let d = crate::fleet::get(&state.store, &id)
@@ -1006,7 +1006,7 @@ async fn device_command(
     let step = async {
         c.check_csrf(&f.csrf)?;
         c.caller.require(Role::Operator)?;
-        c.caller.check_device(&state, &id).await?;
+        crate::services::auth::check_device(&state, &c.caller, &id).await?;
         let req = match f.action.as_str() {
             "stop" => crate::command::CommandRequest::Stop { item_id: None },
             "sync" => crate::command::CommandRequest::Sync,
@@ -1018,7 +1018,7 @@ async fn device_command(
         let dev = nguon_protocol::DeviceId::parse(id.clone())
             .map_err(|e| Error::bad("invalid_device", e.to_string()))?;
         let issued = crate::command::issue(&state, nguon_protocol::Audience::Device(dev), req).await?;
-        audit::record(
+        crate::store::audit::record_outside(
             &state.store,
             &c.caller.username,
             &format!("device.command.{}", f.action),
@@ -1072,7 +1072,7 @@ async fn create_user(c: Console, State(state): State<AppState>, Form(f): Form<Us
             password: f.password,
         };
         let u = user::create(&state.store, req).await?;
-        audit::record(
+        crate::store::audit::record_outside(
             &state.store,
             &c.caller.username,
             "user.create",
@@ -1089,7 +1089,7 @@ async fn create_user(c: Console, State(state): State<AppState>, Form(f): Form<Us
 
 async fn audit_page(c: Console, State(state): State<AppState>) -> PageResult {
     c.caller.require(Role::Admin).map_err(|e| PageError(e, c.lang))?;
-    let entries = audit::recent(&state.store, 300).await?;
+    let entries = crate::store::audit::recent(&state.store, 300).await?;
     c.page("audit.html", json!({"entries": entries}))
 }
 

@@ -32,7 +32,7 @@ use serde_json::json;
 use sqlx::Row;
 
 use super::{AreaInfo, Console, PageError, PageResult, all_areas, i18n, period_ms, preset_period};
-use crate::auth::Caller;
+use crate::http::auth::Caller;
 use crate::{AppState, Error, Result};
 
 /// One report row (a commune) or the total.
@@ -420,7 +420,7 @@ async fn report_csv(c: Console, State(state): State<AppState>, Query(q): Query<P
     let (a, b) = period_ms(from, to);
     let rep = compute(&state, &c.caller, a, b).await?;
     let mut w = csv::Writer::from_writer(Vec::new());
-    let csv_err = |e: csv::Error| PageError(Error::Internal(format!("csv: {e}")), c.lang);
+    let csv_err = |e: csv::Error| PageError(Error::internal_from("csv", e), c.lang);
     w.write_record(headers(c.lang)).map_err(csv_err)?;
     for r in rep.rows.iter().chain(std::iter::once(&rep.total)) {
         w.write_record([
@@ -445,7 +445,7 @@ async fn report_csv(c: Console, State(state): State<AppState>, Query(q): Query<P
     let mut body = "\u{feff}".as_bytes().to_vec(); // BOM: Excel opens UTF-8 Vietnamese correctly
     body.extend(
         w.into_inner()
-            .map_err(|e| PageError(Error::Internal(format!("csv: {e}")), c.lang))?,
+            .map_err(|e| PageError(Error::internal_from("csv", e), c.lang))?,
     );
     let name = format!("bao-cao-{}-{}.csv", from.format("%Y%m%d"), to.format("%Y%m%d"));
     Ok((
@@ -464,7 +464,7 @@ async fn report_csv(c: Console, State(state): State<AppState>, Query(q): Query<P
 /// The report as an XLSX workbook (one sheet, numbers as numbers).
 pub fn to_xlsx(rep: &Report, lang: super::Lang, from: NaiveDate, to: NaiveDate) -> Result<Vec<u8>> {
     use rust_xlsxwriter::{Format, Workbook};
-    let x = |e: rust_xlsxwriter::XlsxError| Error::Internal(format!("xlsx: {e}"));
+    let x = |e: rust_xlsxwriter::XlsxError| Error::internal_from("xlsx", e);
     let mut wb = Workbook::new();
     let bold = Format::new().set_bold();
     let ws = wb.add_worksheet();

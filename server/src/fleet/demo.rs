@@ -146,9 +146,11 @@ pub async fn seed_demo(state: &AppState) -> Result<()> {
     }
     if !created.is_empty() {
         write_credentials(state, &created)?;
-        state.dispatch.changed(crate::dispatch::Change::Devices(
-            created.iter().map(|(id, _)| id.clone()).collect(),
-        ));
+        crate::services::changes::changed(
+            state,
+            crate::domain::change::Change::Devices(created.iter().map(|(id, _)| id.clone()).collect()),
+        )
+        .await;
     }
 
     // One approved clip, stored through the upload path.
@@ -182,7 +184,7 @@ pub async fn seed_demo(state: &AppState) -> Result<()> {
             "rule": { "kind": "cron", "cron": "30 6 * * *" },
             "time_zone": "Asia/Ho_Chi_Minh",
         }))
-        .map_err(|e| Error::Internal(format!("demo schedule: {e}")))?;
+        .map_err(Error::context("demo schedule"))?;
         crate::schedule::create(state, req).await?;
     }
     tracing::info!(

@@ -50,9 +50,9 @@ use sqlx::Row;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
-use crate::auth::Caller;
 use crate::console::i18n::{self, Lang};
 use crate::error::{Error, Result};
+use crate::http::auth::Caller;
 use crate::store::{Store, now_ms};
 
 /// How long after ingest starts [`close_unconfirmed`] runs.
@@ -536,7 +536,7 @@ async fn status_history(
     Path(id): Path<String>,
     Query(q): Query<HistoryQuery>,
 ) -> Result<Json<StatusHistory>> {
-    caller.check_device(&state, &id).await?;
+    crate::services::auth::check_device(&state, &caller, &id).await?;
     let d = crate::fleet::get(&state.store, &id)
         .await?
         .ok_or_else(|| Error::NotFound(format!("device `{id}`")))?;

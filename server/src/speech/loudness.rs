@@ -44,7 +44,7 @@ impl Pcm {
     /// Parse a RIFF/WAVE file with 16-bit PCM samples. espeak-ng writes a streaming header with
     /// data size 0 or 0x7fffffff; the data then runs to the end of the file.
     pub fn parse_wav(b: &[u8]) -> Result<Pcm> {
-        let bad = |m: &str| Error::Internal(format!("tts wav: {m}"));
+        let bad = |m: &str| Error::internal(format!("tts wav: {m}"));
         if b.len() < 12 || &b[0..4] != b"RIFF" || &b[8..12] != b"WAVE" {
             return Err(bad("not a RIFF/WAVE file"));
         }

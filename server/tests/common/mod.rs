@@ -231,9 +231,15 @@ fn parse_mqtt_url(url: &str) -> (String, u16) {
 }
 
 impl TestApp {
-    /// The app's shared state (store, settings, key...).
+    /// The app's shared state (store, settings, public key...).
     pub fn state(&self) -> &AppState {
         &self.state
+    }
+
+    /// The server's public signing key (what devices verify every server message with).
+    pub fn server_key(&self) -> ed25519_dalek::VerifyingKey {
+        nguon_protocol::verifying_key_from_b64(&self.state.server_public_key)
+            .expect("the server's public key")
     }
 
     /// Absolute URL of `path`.

@@ -1,3 +1,7 @@
+//! Layer `board`: pages and feeds of the bulletin-board kiosks; it may import `http`, `services`,
+//! `store`, `domain` and the foundation. (This file still runs its SQL itself: step B moves it to
+//! `store` and splits the file.)
+//!
 //! Electronic bulletin boards (*bảng tin điện tử*): the feed of a board's current bulletins for
 //! third-party players (`GET /api/v1/boards/{device_id}/feed`, ETag / If-None-Match), the kiosk
 //! page for Chromium (`GET /board/{device_id}?token=…`, HTML/CSS/JS and a Noto Sans font embedded in
@@ -7,12 +11,11 @@
 //!
 //! A board authenticates with its own bearer token (sha256 compared with
 //! `devices.board_token_hash`, set by provisioning) as `Authorization: Bearer` or `?token=`; the
-//! admin token is accepted too. Feeds are cached per board for one second and invalidated by
-//! [`crate::bulletin::changed`].
+//! admin token is accepted too. Feeds are cached per board for one second (`AppState::board_feeds`)
+//! and invalidated by the bulletin generation (`AppState::bulletins`).
 
-use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::{Mutex, OnceLock};
+
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -28,9 +31,10 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 use utoipa::ToSchema;
 
-use crate::AppState;
 use crate::bulletin::{self, markdown};
 use crate::error::{Error, Result};
+use crate::services::AppState;
+use crate::services::board::CachedFeed;
 use crate::store::now_ms;
 
 /// OpenAPI description of this module's endpoints (merged in `openapi`).
@@ -51,11 +55,11 @@ pub fn router() -> Router<AppState> {
         .route("/board-assets/{name}", get(asset))
 }
 
-const PAGE_HTML: &str = include_str!("../assets/board/board.html");
-const PAGE_CSS: &str = include_str!("../assets/board/board.css");
-const PAGE_JS: &str = include_str!("../assets/board/board.js");
-const FONT: &[u8] = include_bytes!("../assets/board/NotoSans-Regular.ttf");
-const FONT_BOLD: &[u8] = include_bytes!("../assets/board/NotoSans-Bold.ttf");
+const PAGE_HTML: &str = include_str!("../../assets/board/board.html");
+const PAGE_CSS: &str = include_str!("../../assets/board/board.css");
+const PAGE_JS: &str = include_str!("../../assets/board/board.js");
+const FONT: &[u8] = include_bytes!("../../assets/board/NotoSans-Regular.ttf");
+const FONT_BOLD: &[u8] = include_bytes!("../../assets/board/NotoSans-Bold.ttf");
 
 // ---------------------------------------------------------------------------------------------
 // Feed model
@@ -184,7 +188,7 @@ pub async fn build_feed(
              FROM bulletins b JOIN bulletin_targets t ON t.bulletin_id = b.id \
              WHERE b.status = 'approved' AND t.area IN ({}) \
              AND (b.valid_from IS NULL OR b.valid_from <= ${n}) AND (b.valid_until IS NULL OR b.valid_until > ${n})",
-            crate::area::placeholders(1, ancestors.len()),
+            crate::store::placeholders(1, ancestors.len()),
             n = ancestors.len() + 1
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -271,54 +275,30 @@ pub async fn build_feed(
 // ---------------------------------------------------------------------------------------------
 // Cache and authentication
 
-#[derive(Clone)]
-struct Cached {
-    generation: u64,
-    at: i64,
-    token_hash: Option<String>,
-    etag: String,
-    body: Bytes,
-}
-
-type CacheKey = (String, String);
-
-fn cache() -> &'static Mutex<HashMap<CacheKey, Cached>> {
-    static C: OnceLock<Mutex<HashMap<CacheKey, Cached>>> = OnceLock::new();
-    C.get_or_init(|| Mutex::new(HashMap::new()))
-}
-
 const CACHE_MS: i64 = 1000;
 
 /// The feed's JSON and ETag, from the cache when fresh.
-async fn feed_cached(state: &AppState, device_id: &str) -> Result<Cached> {
-    let key = (
-        state.settings.data_dir.display().to_string(),
-        device_id.to_string(),
-    );
-    let generation = *bulletin::generation().borrow();
+async fn feed_cached(state: &AppState, device_id: &str) -> Result<CachedFeed> {
+    let generation = state.bulletins.current();
     let now = now_ms();
-    if let Some(c) = cache().lock().unwrap_or_else(|e| e.into_inner()).get(&key)
+    if let Some(c) = state.board_feeds.get(device_id)
         && c.generation == generation
         && now - c.at < CACHE_MS
     {
-        return Ok(c.clone());
+        return Ok(c);
     }
     let board = load_board(state, device_id).await?;
     let feed = build_feed(state, device_id, &board.area, board.language.as_deref()).await?;
-    let body = serde_json::to_vec(&feed).map_err(|e| Error::Internal(e.to_string()))?;
+    let body = serde_json::to_vec(&feed).map_err(|e| Error::internal_from("board feed", e))?;
     let etag = format!("\"f-{}\"", &hex::encode(Sha256::digest(&body))[..24]);
-    let c = Cached {
+    let c = CachedFeed {
         generation,
         at: now,
         token_hash: board.token_hash,
         etag,
         body: Bytes::from(body),
     };
-    let mut map = cache().lock().unwrap_or_else(|e| e.into_inner());
-    if map.len() > 100_000 {
-        map.clear();
-    }
-    map.insert(key, c.clone());
+    state.board_feeds.put(device_id, c.clone());
     Ok(c)
 }
 
@@ -334,13 +314,13 @@ fn token_from(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
 
 fn authorized(state: &AppState, token: Option<&str>, token_hash: Option<&str>) -> bool {
     let Some(token) = token else { return false };
-    if crate::auth::constant_time_eq(token.as_bytes(), state.admin_token.expose().as_bytes()) {
+    if crate::domain::user::constant_time_eq(token.as_bytes(), state.admin_token.expose().as_bytes()) {
         return true;
     }
     match token_hash {
         Some(h) => {
             let got = hex::encode(Sha256::digest(token.as_bytes()));
-            crate::auth::constant_time_eq(got.as_bytes(), h.trim().to_ascii_lowercase().as_bytes())
+            crate::domain::user::constant_time_eq(got.as_bytes(), h.trim().to_ascii_lowercase().as_bytes())
         }
         None => false,
     }
@@ -358,7 +338,7 @@ async fn authenticate(
     device_id: &str,
     headers: &HeaderMap,
     q: &TokenQuery,
-) -> Result<Cached> {
+) -> Result<CachedFeed> {
     let c = feed_cached(state, device_id).await.map_err(|e| match e {
         // Do not tell strangers which boards exist.
         Error::NotFound(_) => Error::Unauthorized,
@@ -387,7 +367,7 @@ async fn feed(
     headers: HeaderMap,
 ) -> Result<Response> {
     let c = authenticate(&state, &device_id, &headers, &q).await?;
-    let etag = HeaderValue::from_str(&c.etag).map_err(|e| Error::Internal(e.to_string()))?;
+    let etag = HeaderValue::from_str(&c.etag).map_err(|e| Error::internal_from("board feed", e))?;
     let not_modified = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -463,7 +443,7 @@ async fn events(
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = std::result::Result<Event, Infallible>>>> {
     let first = authenticate(&state, &device_id, &headers, &q).await?;
-    let rx = bulletin::generation().subscribe();
+    let rx = state.bulletins.subscribe();
     struct S {
         state: AppState,
         device_id: String,

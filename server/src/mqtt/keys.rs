@@ -15,7 +15,7 @@ pub fn load_or_create(dir: &Path) -> Result<ServerKey> {
     if path.exists() {
         let text = std::fs::read_to_string(&path)?;
         return ServerKey::from_b64(&text)
-            .map_err(|e| Error::Internal(format!("{}: not a server key: {e}", path.display())));
+            .map_err(Error::context(format!("{}: not a server key", path.display())));
     }
     let key = ServerKey::generate();
     let tmp = dir.join("server.key.tmp");

@@ -1,13 +1,14 @@
 //! The audit log (issue 7): every change made through the console or the API is recorded with
-//! who made it, what, when, and the entity's JSON before and after. [`record`] never fails the
-//! change it describes; a failed write is logged.
+//! who made it, what, when, and the entity's JSON before and after. A use case writes its entry
+//! with [`record`] inside the transaction of the change, so there is no change without its entry
+//! and no entry for a change that rolled back.
 
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::Row;
 
-use crate::Result;
-use crate::store::{Store, now_ms};
+use crate::error::Result;
+use crate::store::{Conn, Store, now_ms};
 
 /// One audit entry.
 #[derive(Debug, Clone, Serialize)]
@@ -28,29 +29,49 @@ pub struct Entry {
     pub after: Option<String>,
 }
 
-/// Record a change. `before`/`after` are any serialisable value (`None` when not applicable).
+/// Record a change inside the use case's transaction (pass `&mut *tx`). `subject` names the
+/// entity (`area:08003`); `before`/`after` are its JSON (`None` for a creation or deletion).
 pub async fn record(
-    store: &Store,
+    conn: &mut Conn,
     actor: &str,
     action: &str,
-    entity: &str,
+    subject: &str,
     before: Option<Value>,
     after: Option<Value>,
-) {
-    let res = sqlx::query(
+) -> Result<()> {
+    sqlx::query(
         "INSERT INTO audit_log (id, at, actor, action, entity, before_json, after_json) VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(uuid::Uuid::now_v7().to_string())
     .bind(now_ms())
     .bind(actor.to_string())
     .bind(action.to_string())
-    .bind(entity.to_string())
+    .bind(subject.to_string())
     .bind(before.map(|v| v.to_string()))
     .bind(after.map(|v| v.to_string()))
-    .execute(&store.pool)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// [`record`] on a connection of its own, after the change committed; a failed write is logged
+/// and never fails the change. Transitional: each vertical moves its calls into the use case's
+/// transaction, and this function goes when the last call has moved.
+pub async fn record_outside(
+    store: &Store,
+    actor: &str,
+    action: &str,
+    subject: &str,
+    before: Option<Value>,
+    after: Option<Value>,
+) {
+    let res = async {
+        let mut conn = store.pool.acquire().await?;
+        record(&mut conn, actor, action, subject, before, after).await
+    }
     .await;
     if let Err(e) = res {
-        tracing::error!(error = %e, action, entity, "audit log write failed");
+        tracing::error!(error = %e, action, subject, "audit log write failed");
     }
 }
 

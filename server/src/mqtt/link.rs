@@ -12,9 +12,10 @@ use nguon_protocol::topic::SERVER_SUBSCRIPTIONS;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, SubscribeFilter};
 use tokio::sync::{mpsc, watch};
 
-use crate::broker::{Broker, INTERNAL_USER};
+use crate::config::Settings;
+use crate::error::{Error, Result};
 use crate::metrics::Metrics;
-use crate::{Error, Result, Settings};
+use crate::mqtt::broker::{Broker, INTERNAL_USER};
 
 /// Capacity of the client's request channel: enough to queue a province-wide publish.
 const REQUEST_CAPACITY: usize = 20_000;
@@ -54,7 +55,7 @@ fn parse_url(url: &str) -> Result<BrokerAddr> {
     let rest = url
         .strip_prefix("mqtt://")
         .or_else(|| url.strip_prefix("tcp://"))
-        .ok_or_else(|| Error::Internal("mqtt_url: expected mqtt://[user:password@]host:port".into()))?;
+        .ok_or_else(|| Error::internal("mqtt_url: expected mqtt://[user:password@]host:port"))?;
     let rest = rest.trim_end_matches('/');
     let (login, hostport) = match rest.rsplit_once('@') {
         Some((l, h)) => (Some(l), h),
@@ -64,7 +65,7 @@ fn parse_url(url: &str) -> Result<BrokerAddr> {
         Some((h, p)) => (
             h.to_string(),
             p.parse()
-                .map_err(|_| Error::Internal(format!("mqtt_url: bad port `{p}`")))?,
+                .map_err(|_| Error::internal(format!("mqtt_url: bad port `{p}`")))?,
         ),
         None => (hostport.to_string(), 1883),
     };
@@ -80,7 +81,7 @@ impl Link {
     /// be in place; after that the link keeps retrying in the background.
     pub async fn connect(s: &Settings, b: &Broker, metrics: Arc<Metrics>) -> Result<(Link, LinkEvents)> {
         let mut suffix = [0u8; 6];
-        getrandom::fill(&mut suffix).map_err(|e| Error::Internal(e.to_string()))?;
+        getrandom::fill(&mut suffix).map_err(Error::context("random client id"))?;
         let client_id = format!("nguon-server-{}", hex::encode(suffix));
         let (host, port, login) = match (&s.mqtt_url, b.listen_addr()) {
             (Some(url), _) => parse_url(url.expose())?,
@@ -99,7 +100,7 @@ impl Link {
                     )),
                 )
             }
-            (None, None) => return Err(Error::Internal("no MQTT broker configured".into())),
+            (None, None) => return Err(Error::internal("no MQTT broker configured")),
         };
         let mut opts = MqttOptions::new(client_id, host, port);
         opts.set_keep_alive(Duration::from_secs(30))
@@ -192,9 +193,14 @@ impl Link {
         self.client
             .publish(topic, QoS::AtLeastOnce, retain, bytes)
             .await
-            .map_err(|e| Error::Internal(format!("mqtt publish to {topic}: {e}")))?;
+            .map_err(Error::context(format!("mqtt publish to {topic}")))?;
         self.metrics.mqtt_out.fetch_add(1, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Watch the link: `true` while it holds a subscribed connection (for `/healthz`).
+    pub fn connected(&self) -> watch::Receiver<bool> {
+        self.connected.clone()
     }
 
     /// Whether the link currently holds a subscribed connection.

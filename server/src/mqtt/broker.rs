@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{Error, Result, Settings, Store};
+use crate::config::Settings;
+use crate::error::{Error, Result};
+use crate::store::{self, Store};
 
 /// Username of the server's own MQTT connection on the embedded broker.
 pub const INTERNAL_USER: &str = "$nguon-server";
@@ -88,22 +90,19 @@ fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 impl Credentials {
     /// Replace the cache from the `devices` table (verified digests survive when the hash is unchanged).
     pub async fn reload(&self, store: &Store) -> Result<()> {
-        let rows: Vec<(String, Option<String>, i64)> =
-            sqlx::query_as("SELECT id, credential_hash, enabled FROM devices")
-                .fetch_all(&store.pool)
-                .await?;
+        let rows = store::devices::credentials(store).await?;
         let mut inner = self.inner.write().expect("credentials lock");
         let mut old = std::mem::take(&mut inner.devices);
-        for (id, hash, enabled) in rows {
+        for (id, c) in rows {
             let good = match old.remove(&id) {
-                Some(e) if e.hash == hash => e.good,
+                Some(e) if e.hash == c.hash => e.good,
                 _ => Vec::new(),
             };
             inner.devices.insert(
                 id,
                 Entry {
-                    hash,
-                    enabled: enabled != 0,
+                    hash: c.hash,
+                    enabled: c.enabled,
                     good,
                 },
             );
@@ -281,14 +280,9 @@ pub async fn start(settings: &Settings, store: &Store) -> Result<Broker> {
     let s = store.clone();
     tokio::spawn(async move {
         while let Some((user, reply)) = lookups.recv().await {
-            let row: std::result::Result<Option<(Option<String>, i64)>, _> =
-                sqlx::query_as("SELECT credential_hash, enabled FROM devices WHERE id = $1")
-                    .bind(&user)
-                    .fetch_optional(&s.pool)
-                    .await;
-            match row {
+            match store::devices::credential(&s, &user).await {
                 Ok(r) => {
-                    let _ = reply.send(r.map(|(h, e)| (h, e != 0)));
+                    let _ = reply.send(r.map(|c| (c.hash, c.enabled)));
                 }
                 Err(e) => tracing::warn!(error = %e, "credential look-up failed"),
             }
@@ -315,7 +309,7 @@ pub async fn start(settings: &Settings, store: &Store) -> Result<Broker> {
             break;
         }
         if Instant::now() > deadline {
-            return Err(Error::Internal(format!(
+            return Err(Error::internal(format!(
                 "embedded MQTT broker did not start listening on {addr}"
             )));
         }

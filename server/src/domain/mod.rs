@@ -1,0 +1,10 @@
+//! Layer `domain`: the server's pure types and rules: the area tree, roles and scope, the review
+//! states of media and bulletins, what a desired-state change covers. No I/O here: no sqlx, axum,
+//! rumqttc/rumqttd, files or clocks passed in implicitly. It may import only the foundation
+//! (`error`, `config`, `metrics`) and the `nguon-protocol` crate; every other layer may import it.
+
+pub mod area;
+pub mod change;
+pub mod review;
+pub mod scope;
+pub mod user;

@@ -1,0 +1,10 @@
+//! Layer `http`: what turns HTTP requests into use-case calls and results into responses: the
+//! extractors ([`auth::Caller`]/[`auth::Admin`], [`json::ApiJson`], the CSRF-checked console
+//! form [`form::CsrfForm`]) and the one mapping of `Error` to a response ([`error`]). It may
+//! import `services`, `store`, `domain` and the foundation; `console` and `board` import it.
+//! (The API routers per resource still live in the root modules; steps A–D move them here.)
+
+pub mod auth;
+pub mod error;
+pub mod form;
+pub mod json;

@@ -1,0 +1,14 @@
+//! Layer `mqtt`: the one place that talks MQTT. It signs and numbers every server → device
+//! message ([`Signer`], [`Sequencer`]), holds the server's connection ([`link::Link`]), runs the
+//! embedded broker and its credential check ([`broker`]) and keeps the signing key file
+//! ([`keys`]). It may import `store`, `domain` and the foundation; only `workers` (and, until
+//! step D moves commands and receipts there, `services::AppState`) import it. It is the only
+//! layer that names `rumqttc`/`rumqttd`.
+
+pub mod broker;
+pub mod keys;
+pub mod link;
+pub mod signer;
+
+pub use link::Link;
+pub use signer::{Sequencer, Signer};

@@ -1,0 +1,57 @@
+//! Layer `services`: the use cases, one module per group. A write use case validates, then runs
+//! ONE transaction that writes the change, its outbox row (when it affects any device's desired
+//! state, `store::outbox`) and its audit entry (`store::audit`), commits, and wakes the
+//! dispatcher. It may import `store`, `domain` and the foundation; `http`, `console` and `board`
+//! import it. It never names `sqlx` (transactions are `store::Tx`) nor `axum`.
+//!
+//! [`AppState`] is the state every request and task shares. Nothing of it is process-global: two
+//! servers in one process (the tests) share nothing, and several server processes may later share
+//! one database.
+
+pub mod auth;
+pub mod board;
+pub mod changes;
+pub mod speech;
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use crate::config::{Secret, Settings};
+use crate::metrics::Metrics;
+use crate::mqtt::{Link, Signer};
+use crate::store::Store;
+use crate::store::outbox::Wake;
+
+/// Shared state handed to every handler and background task.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database.
+    pub store: Store,
+    /// Validated settings.
+    pub settings: Arc<Settings>,
+    /// Counters for `/metrics`.
+    pub metrics: Arc<Metrics>,
+    /// Bootstrap admin bearer token.
+    pub admin_token: Arc<Secret>,
+    /// Base64 of the server's public signing key (`GET /api/v1/keys/server`); services never sign.
+    pub server_public_key: Arc<str>,
+    /// Base URL devices use to fetch media, without trailing slash.
+    pub public_url: Arc<str>,
+    /// Wakes the dispatcher (and later the command sender) after a commit.
+    pub wake: Wake,
+    /// `true` while the server's MQTT link holds a subscribed connection.
+    pub link_up: watch::Receiver<bool>,
+    /// The boards' feed cache.
+    pub board_feeds: board::FeedCache,
+    /// The generation counter bumped whenever anything a board shows may have changed.
+    pub bulletins: board::Generation,
+    /// The text-to-speech engine in use.
+    pub tts: speech::TtsSlot,
+    /// The server's MQTT connection. Step D: commands and receipts go through workers, and this
+    /// field goes.
+    pub link: Link,
+    /// The signing key and sequencer. Step D: commands and receipts go through workers, and this
+    /// field goes.
+    pub signer: Signer,
+}
