@@ -1,0 +1,114 @@
+//! The schedules page: the caller's schedules with their rules described in words, and the quick
+//! form that creates a one-area schedule (the full editor is in `admin`).
+
+use axum::Form;
+use axum::extract::State;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::media::media_rows;
+use super::queries::all_areas;
+use super::{Console, Lang, PageError, PageResult, priority_str, see_other, visible_areas};
+use crate::domain::scope::{Caller, Role};
+use crate::error::{Error, Result};
+use crate::media;
+use crate::services::AppState;
+
+/// Schedules whose every target is inside the caller's scope.
+pub(super) async fn visible_schedules(
+    state: &AppState,
+    caller: &Caller,
+) -> Result<Vec<crate::schedule::Schedule>> {
+    crate::schedule::load_visible(&state.store, caller).await
+}
+
+pub(super) fn targets_label(s: &crate::schedule::Schedule) -> String {
+    s.targets
+        .areas
+        .iter()
+        .chain(s.targets.devices.iter())
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub(super) async fn schedules_page(c: Console, State(state): State<AppState>) -> PageResult {
+    let areas = all_areas(&state).await?;
+    let approved = media_rows(&state, &c.caller, Some("approved")).await?;
+    let list: Vec<Value> = visible_schedules(&state, &c.caller)
+        .await?
+        .iter()
+        .map(|s| {
+            let rule = match &s.rule {
+                crate::schedule::RuleSpec::Once { at } => at.clone(),
+                crate::schedule::RuleSpec::Cron { cron } => cron.clone(),
+            };
+            json!({"id": s.id, "title": s.title, "priority": priority_str(&s.priority), "targets": targets_label(s),
+                   "rule": rule, "time_zone": s.time_zone, "enabled": s.enabled,
+                   "describe": crate::schedule::describe(&s.rule, c.lang == Lang::En)})
+        })
+        .collect();
+    c.page(
+        "schedules.html",
+        json!({"schedules": list, "approved": approved, "areas": visible_areas(&c, &areas),
+               "can_schedule": c.caller.role.grants(Role::Operator)}),
+    )
+}
+
+#[derive(Deserialize)]
+pub(super) struct ScheduleForm {
+    #[serde(default)]
+    csrf: String,
+    title: String,
+    media: String,
+    area: String,
+    #[serde(default)]
+    priority: Option<String>,
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
+    at: Option<String>,
+    #[serde(default)]
+    cron: Option<String>,
+    #[serde(default)]
+    time_zone: Option<String>,
+}
+
+pub(super) async fn create_schedule(
+    c: Console,
+    State(state): State<AppState>,
+    Form(f): Form<ScheduleForm>,
+) -> PageResult {
+    let lang = c.lang;
+    let step = async {
+        c.check_csrf(&f.csrf)?;
+        c.caller.require(Role::Operator)?;
+        c.caller.check_area(&f.area)?;
+        media::require_visible(&state.store, &c.caller, std::slice::from_ref(&f.media)).await?;
+        let rule = match f.kind.as_deref() {
+            Some("cron") => json!({"kind": "cron", "cron": f.cron.clone().unwrap_or_default()}),
+            _ => json!({"kind": "once", "at": f.at.clone().unwrap_or_default()}),
+        };
+        let req = json!({
+            "title": f.title, "media": [f.media], "targets": {"areas": [f.area]},
+            "priority": f.priority.clone().unwrap_or_else(|| "normal".into()), "rule": rule,
+            "time_zone": f.time_zone.clone().filter(|z| !z.trim().is_empty()),
+        });
+        let req: crate::schedule::NewSchedule =
+            serde_json::from_value(req).map_err(|e| Error::bad("invalid_field", e.to_string()))?;
+        let created = crate::schedule::create(&state, req).await?;
+        let after = serde_json::to_value(&created.schedule).ok();
+        crate::store::audit::record_outside(
+            &state.store,
+            &c.caller.username,
+            "schedule.create",
+            &format!("schedule:{}", created.schedule.id),
+            None,
+            after,
+        )
+        .await;
+        Ok::<_, Error>(())
+    };
+    step.await.map_err(|e| PageError(e, lang))?;
+    Ok(see_other("/console/calendar?view=week"))
+}

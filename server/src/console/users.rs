@@ -1,0 +1,69 @@
+//! The users page (admin): the list and the form that creates a user.
+
+use axum::Form;
+use axum::extract::State;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::queries::all_areas;
+use super::{Console, PageError, PageResult, see_other, visible_areas};
+use crate::domain::scope::Role;
+use crate::error::Error;
+use crate::services::AppState;
+use crate::user;
+
+pub(super) async fn users_page(c: Console, State(state): State<AppState>) -> PageResult {
+    c.caller.require(Role::Admin).map_err(|e| PageError(e, c.lang))?;
+    let users = user::list(&state.store).await?;
+    let areas = all_areas(&state).await?;
+    let roles: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
+    c.page(
+        "users.html",
+        json!({"users": users, "roles": roles, "areas": visible_areas(&c, &areas)}),
+    )
+}
+
+#[derive(Deserialize)]
+pub(super) struct UserForm {
+    #[serde(default)]
+    csrf: String,
+    username: String,
+    #[serde(default)]
+    display_name: Option<String>,
+    role: String,
+    #[serde(default)]
+    area: Option<String>,
+    password: String,
+}
+
+pub(super) async fn create_user(
+    c: Console,
+    State(state): State<AppState>,
+    Form(f): Form<UserForm>,
+) -> PageResult {
+    let lang = c.lang;
+    let step = async {
+        c.check_csrf(&f.csrf)?;
+        c.caller.require(Role::Admin)?;
+        let req = user::NewUser {
+            username: f.username,
+            display_name: f.display_name,
+            role: Role::parse(&f.role)?,
+            areas: f.area.into_iter().filter(|a| !a.is_empty()).collect(),
+            password: f.password,
+        };
+        let u = user::create(&state.store, req).await?;
+        crate::store::audit::record_outside(
+            &state.store,
+            &c.caller.username,
+            "user.create",
+            &format!("user:{}", u.username),
+            None,
+            serde_json::to_value(&u).ok(),
+        )
+        .await;
+        Ok::<_, Error>(())
+    };
+    step.await.map_err(|e| PageError(e, lang))?;
+    Ok(see_other("/console/users"))
+}
