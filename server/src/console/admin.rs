@@ -2,7 +2,8 @@
 //! edit and delete, the area tree (create, rename, move, delete, CSV import) and device edit. Every
 //! handler goes through the same functions as the API (`user`, `schedule`, `area`, `fleet`), so
 //! validation, scope rules, manifest re-publication and the audit log are the API's. Every POST
-//! checks the session's CSRF token; a refused form is shown again with the message.
+//! reads its form through `PageForm`, which checks the session's CSRF token; a refused form is
+//! shown again with the message.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -16,7 +17,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sqlx::Row;
 
-use super::{Console, PageError, PageResult, all_areas, i18n, see_other, visible_areas};
+use super::{Console, PageError, PageForm, PageResult, all_areas, i18n, see_other, visible_areas};
+use crate::http::form::Fields;
 use crate::schedule::{self, NewSchedule, RuleSpec, Targets};
 use crate::user::{self, Role, UserPatch};
 use crate::{AppState, Error, Result, area, fleet, media};
@@ -44,41 +46,6 @@ pub fn router() -> Router<AppState> {
 
 // ---------------------------------------------------------------- forms
 
-/// A urlencoded form kept as its pairs, so that repeated fields (`<select multiple>`) keep every
-/// value in order.
-struct Fields(Vec<(String, String)>);
-
-impl Fields {
-    fn parse(body: &str) -> Fields {
-        Fields(form_urlencoded::parse(body.as_bytes()).into_owned().collect())
-    }
-    /// The first value of `name` ("" if absent).
-    fn one(&self, name: &str) -> String {
-        self.0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.trim().to_string())
-            .unwrap_or_default()
-    }
-    /// The first non-empty value of `name`.
-    fn opt(&self, name: &str) -> Option<String> {
-        Some(self.one(name)).filter(|v| !v.is_empty())
-    }
-    /// Every non-empty value of `name`, in order, each once.
-    fn all(&self, name: &str) -> Vec<String> {
-        let mut seen = HashSet::new();
-        self.0
-            .iter()
-            .filter(|(k, v)| k == name && !v.trim().is_empty())
-            .map(|(_, v)| v.trim().to_string())
-            .filter(|v| seen.insert(v.clone()))
-            .collect()
-    }
-    fn has(&self, name: &str) -> bool {
-        self.0.iter().any(|(k, _)| k == name)
-    }
-}
-
 /// Whether an error is one to show on the form (a refused value) rather than as an error page.
 fn shown_on_form(e: &Error) -> bool {
     matches!(
@@ -90,10 +57,6 @@ fn shown_on_form(e: &Error) -> bool {
 fn page_with(c: &Console, name: &str, status: StatusCode, extra: Value) -> PageResult {
     let html = super::render(name, c.ctx(extra))?;
     Ok((status, Html(html)).into_response())
-}
-
-fn check(c: &Console, f: &Fields) -> std::result::Result<(), PageError> {
-    c.check_csrf(&f.one("csrf")).map_err(|e| PageError(e, c.lang))
 }
 
 // ---------------------------------------------------------------- users
@@ -161,10 +124,8 @@ async fn user_save(
     c: Console,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    body: String,
+    PageForm(f): PageForm<Fields>,
 ) -> PageResult {
-    let f = Fields::parse(&body);
-    check(&c, &f)?;
     let role = match Role::parse(&f.one("role")) {
         Ok(r) => r,
         Err(e) => {
@@ -191,10 +152,8 @@ async fn user_enabled(
     c: Console,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    body: String,
+    PageForm(f): PageForm<Fields>,
 ) -> PageResult {
-    let f = Fields::parse(&body);
-    check(&c, &f)?;
     let enabled = f.one("enabled") == "1";
     let p = UserPatch {
         enabled: Some(enabled),
@@ -212,17 +171,10 @@ async fn user_password(
     c: Console,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    body: String,
+    PageForm(f): PageForm<Fields>,
 ) -> PageResult {
-    let f = Fields::parse(&body);
-    check(&c, &f)?;
     let p = UserPatch {
-        password: Some(
-            f.0.iter()
-                .find(|(k, _)| k == "password")
-                .map(|(_, v)| v.clone())
-                .unwrap_or_default(),
-        ),
+        password: Some(f.raw("password")),
         ..UserPatch::default()
     };
     apply_user(&c, &state, &id, p, "admin.password_set").await
@@ -232,11 +184,9 @@ async fn token_issue(
     c: Console,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    body: String,
+    PageForm(f): PageForm<Fields>,
 ) -> PageResult {
     let lang = c.lang;
-    let f = Fields::parse(&body);
-    check(&c, &f)?;
     c.caller.require(Role::Admin).map_err(|e| PageError(e, lang))?;
     let u = user::get(&state.store, &id)
         .await?
@@ -277,11 +227,9 @@ async fn token_revoke(
     c: Console,
     State(state): State<AppState>,
     Path((id, token_id)): Path<(String, String)>,
-    body: String,
+    _checked: PageForm<Fields>,
 ) -> PageResult {
     let lang = c.lang;
-    let f = Fields::parse(&body);
-    check(&c, &f)?;
     c.caller.require(Role::Admin).map_err(|e| PageError(e, lang))?;
     let u = user::get(&state.store, &id)
         .await?
@@ -447,11 +395,9 @@ async fn schedule_save(
     c: Console,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    body: String,
+    PageForm(f): PageForm<Fields>,
 ) -> PageResult {
     let lang = c.lang;
-    let f = Fields::parse(&body);
-    check(&c, &f)?;
     c.caller.require(Role::Operator).map_err(|e| PageError(e, lang))?;
     let s = visible_schedule(&c, &state, &id).await?;
     let tz = f.opt("time_zone").unwrap_or_else(|| s.time_zone.clone());
@@ -551,11 +497,9 @@ async fn schedule_delete(
     c: Console,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    body: String,
+    _checked: PageForm<Fields>,
 ) -> PageResult {
     let lang = c.lang;
-    let f = Fields::parse(&body);
-    check(&c, &f)?;
     c.caller.require(Role::Operator).map_err(|e| PageError(e, lang))?;
     visible_schedule(&c, &state, &id).await?;
     let before = schedule::delete(&state, &id)
@@ -626,12 +570,10 @@ async fn areas_page(c: Console, State(state): State<AppState>) -> PageResult {
 async fn area_action<T>(
     c: &Console,
     state: &AppState,
-    f: &Fields,
     run: impl std::future::Future<Output = Result<T>>,
     done: impl FnOnce(T) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
 ) -> PageResult {
     let lang = c.lang;
-    check(c, f)?;
     c.caller.require(Role::Admin).map_err(|e| PageError(e, lang))?;
     match run.await {
         Ok(v) => {
@@ -652,8 +594,7 @@ async fn area_action<T>(
     }
 }
 
-async fn area_create(c: Console, State(state): State<AppState>, body: String) -> PageResult {
-    let f = Fields::parse(&body);
+async fn area_create(c: Console, State(state): State<AppState>, PageForm(f): PageForm<Fields>) -> PageResult {
     let req = area::NewArea {
         code: f.one("code"),
         name: f.one("name"),
@@ -661,7 +602,7 @@ async fn area_create(c: Console, State(state): State<AppState>, body: String) ->
         level: f.one("level"),
     };
     let (st, caller) = (state.clone(), c.caller.clone());
-    area_action(&c, &state, &f, area::create(&state, req), move |a| {
+    area_action(&c, &state, area::create(&state, req), move |a| {
         Box::pin(
             async move { area::audit_change(&st, &caller, "area.create", &a.code, None, Some(&a)).await },
         )
@@ -673,9 +614,8 @@ async fn area_save(
     c: Console,
     State(state): State<AppState>,
     Path(code): Path<String>,
-    body: String,
+    PageForm(f): PageForm<Fields>,
 ) -> PageResult {
-    let f = Fields::parse(&body);
     let parent = if f.has("parent") {
         Some(f.opt("parent"))
     } else {
@@ -687,17 +627,11 @@ async fn area_save(
         parent,
     };
     let (st, caller) = (state.clone(), c.caller.clone());
-    area_action(
-        &c,
-        &state,
-        &f,
-        area::update(&state, &code, patch),
-        move |(b, a)| {
-            Box::pin(async move {
-                area::audit_change(&st, &caller, "area.update", &a.code, Some(&b), Some(&a)).await
-            })
-        },
-    )
+    area_action(&c, &state, area::update(&state, &code, patch), move |(b, a)| {
+        Box::pin(
+            async move { area::audit_change(&st, &caller, "area.update", &a.code, Some(&b), Some(&a)).await },
+        )
+    })
     .await
 }
 
@@ -705,11 +639,10 @@ async fn area_delete(
     c: Console,
     State(state): State<AppState>,
     Path(code): Path<String>,
-    body: String,
+    _checked: PageForm<Fields>,
 ) -> PageResult {
-    let f = Fields::parse(&body);
     let (st, caller) = (state.clone(), c.caller.clone());
-    area_action(&c, &state, &f, area::delete(&state, &code), move |b| {
+    area_action(&c, &state, area::delete(&state, &code), move |b| {
         Box::pin(
             async move { area::audit_change(&st, &caller, "area.delete", &b.code, Some(&b), None).await },
         )
@@ -717,16 +650,10 @@ async fn area_delete(
     .await
 }
 
-async fn area_import(c: Console, State(state): State<AppState>, body: String) -> PageResult {
+async fn area_import(c: Console, State(state): State<AppState>, PageForm(f): PageForm<Fields>) -> PageResult {
     let lang = c.lang;
-    let f = Fields::parse(&body);
-    check(&c, &f)?;
     c.caller.require(Role::Admin).map_err(|e| PageError(e, lang))?;
-    let csv =
-        f.0.iter()
-            .find(|(k, _)| k == "csv")
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default();
+    let csv = f.raw("csv");
     match area::import(&state, &csv).await? {
         Ok(s) => {
             crate::store::audit::record_outside(
@@ -798,11 +725,9 @@ async fn device_save(
     c: Console,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    body: String,
+    PageForm(f): PageForm<Fields>,
 ) -> PageResult {
     let lang = c.lang;
-    let f = Fields::parse(&body);
-    check(&c, &f)?;
     let res = async {
         let p = fleet::DevicePatch {
             name: f.opt("name"),
@@ -836,21 +761,5 @@ async fn device_save(
             device_view(&c, &state, &id, json!({"error": e.to_string()}), status).await
         }
         Err(e) => Err(PageError(e, lang)),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Fields;
-
-    #[test]
-    fn repeated_fields_keep_every_value_and_decode() {
-        let f = Fields::parse("csrf=a%2Bb&media=x&media=y&media=x&title=Th%C3%B4ng+b%C3%A1o&bad=%zz&end=%4");
-        assert_eq!(f.one("csrf"), "a+b");
-        assert_eq!(f.all("media"), vec!["x", "y"]);
-        assert_eq!(f.one("title"), "Thông báo");
-        assert_eq!(f.one("bad"), "%zz");
-        assert_eq!(f.one("end"), "%4");
-        assert!(!f.has("enabled"));
     }
 }

@@ -26,9 +26,10 @@ use serde_json::{Value, json};
 use sqlx::Row;
 use tokio::io::AsyncWriteExt;
 
-use super::{Console, Lang, PageError, PageResult, all_areas, i18n, see_other};
+use super::{Console, Lang, PageError, PageForm, PageResult, all_areas, i18n, see_other};
 use crate::bulletin::{self, Bulletin, BulletinPatch, NewBulletin, VariantIn, files};
 use crate::domain::scope::Role;
+use crate::http::form::Fields;
 use crate::{AppState, Error, Result, media};
 
 /// Statuses a bulletin can have (the list filter).
@@ -941,9 +942,10 @@ async fn review(
     c: Console,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Form(pairs): Form<Vec<(String, String)>>,
+    PageForm(form): PageForm<Fields>,
 ) -> PageResult {
     let lang = c.lang;
+    let pairs = form.into_pairs();
     let get = |k: &str| {
         pairs
             .iter()
@@ -952,7 +954,6 @@ async fn review(
             .unwrap_or_default()
     };
     let step = async {
-        c.check_csrf(&get("csrf"))?;
         let b = visible(&state, &c, &id).await?;
         match get("step").as_str() {
             "submit" => {
@@ -1018,9 +1019,10 @@ async fn publish(
     c: Console,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Form(pairs): Form<Vec<(String, String)>>,
+    PageForm(form): PageForm<Fields>,
 ) -> PageResult {
     let lang = c.lang;
+    let pairs = form.into_pairs();
     let get = |k: &str| {
         pairs
             .iter()
@@ -1029,7 +1031,6 @@ async fn publish(
             .filter(|v| !v.is_empty())
     };
     let step = async {
-        c.check_csrf(&get("csrf").unwrap_or_default())?;
         c.caller.require(Role::Operator)?;
         let b = visible(&state, &c, &id).await?;
         let mut areas: Vec<String> = Vec::new();

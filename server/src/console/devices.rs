@@ -1,13 +1,12 @@
 //! Device pages: the list with live status, one device with its recent plays and status history,
 //! and the quick commands (stop, sync, volume).
 
-use axum::Form;
 use axum::extract::{Path, State};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::queries::{recent_plays, scoped_devices};
-use super::{Console, PageError, PageResult, now_playing_label, see_other};
+use super::{Console, PageError, PageForm, PageResult, now_playing_label, see_other};
 use crate::domain::scope::Role;
 use crate::error::Error;
 use crate::services::AppState;
@@ -44,8 +43,6 @@ pub(super) async fn device_page(
 
 #[derive(Deserialize)]
 pub(super) struct CommandForm {
-    #[serde(default)]
-    csrf: String,
     action: String,
     #[serde(default)]
     level: Option<u8>,
@@ -55,11 +52,10 @@ pub(super) async fn device_command(
     c: Console,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Form(f): Form<CommandForm>,
+    PageForm(f): PageForm<CommandForm>,
 ) -> PageResult {
     let lang = c.lang;
     let step = async {
-        c.check_csrf(&f.csrf)?;
         c.caller.require(Role::Operator)?;
         crate::services::auth::check_device(&state, &c.caller, &id).await?;
         let req = match f.action.as_str() {

@@ -10,12 +10,13 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{
-    ClientIp, Console, LOGIN_CSRF_COOKIE, Lang, PageError, PageResult, i18n, lang_of, render, secure,
-    set_cookie,
+    ClientIp, Console, LOGIN_CSRF_COOKIE, Lang, PageError, PageForm, PageResult, i18n, lang_of, render,
+    secure, set_cookie,
 };
 use crate::domain::user::constant_time_eq;
 use crate::error::Error;
 use crate::http::auth::{SESSION_COOKIE, cookie};
+use crate::http::form::Fields;
 use crate::services::AppState;
 use crate::user::{self, LoginError};
 
@@ -106,19 +107,12 @@ pub(super) async fn login(
     }
 }
 
-#[derive(Deserialize)]
-pub(super) struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
-}
-
 pub(super) async fn logout(
-    c: Console,
+    _: Console,
     State(state): State<AppState>,
     headers: HeaderMap,
-    Form(f): Form<CsrfForm>,
+    _checked: PageForm<Fields>,
 ) -> PageResult {
-    c.check_csrf(&f.csrf).map_err(|e| PageError(e, c.lang))?;
     if let Some(sid) = cookie(&headers, SESSION_COOKIE) {
         user::delete_session(&state.store, &sid).await?;
     }

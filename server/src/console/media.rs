@@ -1,14 +1,13 @@
 //! Media pages: the library, one file's detail with its review buttons, the review step, and the
 //! approvals queue (media and bulletins waiting for an approver).
 
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::queries::all_areas;
-use super::{Console, PageError, PageResult, bulletins, see_other, visible_areas};
+use super::{Console, PageError, PageForm, PageResult, bulletins, see_other, visible_areas};
 use crate::domain::scope::{Caller, Role};
 use crate::error::{Error, Result};
 use crate::media;
@@ -53,8 +52,6 @@ pub(super) async fn media_detail(
 
 #[derive(Deserialize)]
 pub(super) struct ReviewForm {
-    #[serde(default)]
-    csrf: String,
     step: String,
     #[serde(default)]
     note: Option<String>,
@@ -64,10 +61,9 @@ pub(super) async fn media_review(
     c: Console,
     State(state): State<AppState>,
     Path(sha): Path<String>,
-    Form(f): Form<ReviewForm>,
+    PageForm(f): PageForm<ReviewForm>,
 ) -> PageResult {
     let lang = c.lang;
-    c.check_csrf(&f.csrf).map_err(|e| PageError(e, lang))?;
     let note = f
         .note
         .map(|n| n.trim().chars().take(2000).collect::<String>())

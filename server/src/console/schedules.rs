@@ -1,14 +1,13 @@
 //! The schedules page: the caller's schedules with their rules described in words, and the quick
 //! form that creates a one-area schedule (the full editor is in `admin`).
 
-use axum::Form;
 use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::media::media_rows;
 use super::queries::all_areas;
-use super::{Console, Lang, PageError, PageResult, priority_str, see_other, visible_areas};
+use super::{Console, Lang, PageError, PageForm, PageResult, priority_str, see_other, visible_areas};
 use crate::domain::scope::{Caller, Role};
 use crate::error::{Error, Result};
 use crate::media;
@@ -57,8 +56,6 @@ pub(super) async fn schedules_page(c: Console, State(state): State<AppState>) ->
 
 #[derive(Deserialize)]
 pub(super) struct ScheduleForm {
-    #[serde(default)]
-    csrf: String,
     title: String,
     media: String,
     area: String,
@@ -77,11 +74,10 @@ pub(super) struct ScheduleForm {
 pub(super) async fn create_schedule(
     c: Console,
     State(state): State<AppState>,
-    Form(f): Form<ScheduleForm>,
+    PageForm(f): PageForm<ScheduleForm>,
 ) -> PageResult {
     let lang = c.lang;
     let step = async {
-        c.check_csrf(&f.csrf)?;
         c.caller.require(Role::Operator)?;
         c.caller.check_area(&f.area)?;
         media::require_visible(&state.store, &c.caller, std::slice::from_ref(&f.media)).await?;

@@ -1,12 +1,11 @@
 //! The users page (admin): the list and the form that creates a user.
 
-use axum::Form;
 use axum::extract::State;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::queries::all_areas;
-use super::{Console, PageError, PageResult, see_other, visible_areas};
+use super::{Console, PageError, PageForm, PageResult, see_other, visible_areas};
 use crate::domain::scope::Role;
 use crate::error::Error;
 use crate::services::AppState;
@@ -25,8 +24,6 @@ pub(super) async fn users_page(c: Console, State(state): State<AppState>) -> Pag
 
 #[derive(Deserialize)]
 pub(super) struct UserForm {
-    #[serde(default)]
-    csrf: String,
     username: String,
     #[serde(default)]
     display_name: Option<String>,
@@ -39,11 +36,10 @@ pub(super) struct UserForm {
 pub(super) async fn create_user(
     c: Console,
     State(state): State<AppState>,
-    Form(f): Form<UserForm>,
+    PageForm(f): PageForm<UserForm>,
 ) -> PageResult {
     let lang = c.lang;
     let step = async {
-        c.check_csrf(&f.csrf)?;
         c.caller.require(Role::Admin)?;
         let req = user::NewUser {
             username: f.username,

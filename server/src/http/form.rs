@@ -71,6 +71,11 @@ impl Fields {
     pub fn pairs(&self) -> &[(String, String)] {
         &self.0
     }
+
+    /// Every pair in order, owned.
+    pub fn into_pairs(self) -> Vec<(String, String)> {
+        self.0
+    }
 }
 
 /// A console form whose `csrf` field matched the session's token, decoded into `T`. Without a
