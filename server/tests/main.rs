@@ -21,6 +21,7 @@ mod console_security;
 mod dispatch;
 mod fleet;
 mod ingest;
+mod layers;
 mod media;
 mod presence;
 mod schedule;
