@@ -18,6 +18,7 @@ mod console_browser;
 mod console_bulletins;
 mod console_reports;
 mod console_security;
+mod constraints;
 mod dispatch;
 mod fleet;
 mod ingest;

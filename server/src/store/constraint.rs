@@ -93,6 +93,11 @@ pub fn detail(message: &str, pg_detail: Option<&str>, constraint: Option<&str>) 
     {
         d.constraint = Some(named.trim().to_string());
     }
+    if let Some((_, rest)) = message.split_once("null value in column \"")
+        && let Some((column, _)) = rest.split_once('"')
+    {
+        d.constraint = Some(column.to_string());
+    }
     d
 }
 
@@ -108,14 +113,20 @@ pub fn refusal(kind: Violation, subject: &str, d: &Detail) -> Error {
             Some(t) => format!("{subject} is still used by `{t}`; remove or change those first"),
             None => format!("{subject} is still used elsewhere; remove or change those first"),
         }),
-        Violation::ForeignKey => Error::unprocessable(
-            "missing_reference",
-            match (&key, &d.table) {
-                (Some(k), Some(t)) => format!("{subject} refers to {k}, which does not exist in `{t}`"),
-                (Some(k), None) => format!("{subject} refers to {k}, which does not exist"),
-                _ => format!("{subject} refers to something that does not exist"),
-            },
-        ),
+        Violation::ForeignKey => match (&key, &d.table) {
+            (Some(k), Some(t)) => Error::unprocessable(
+                "missing_reference",
+                format!("{subject} refers to {k}, which does not exist in `{t}`"),
+            ),
+            (Some(k), None) => Error::unprocessable(
+                "missing_reference",
+                format!("{subject} refers to {k}, which does not exist"),
+            ),
+            // SQLite says neither which key nor whether the row was missing or still used.
+            _ => Error::Conflict(format!(
+                "{subject}: another record it refers to is missing, or one that refers to it remains"
+            )),
+        },
         Violation::Check => Error::unprocessable(
             "invalid_value",
             match &d.constraint {
@@ -244,6 +255,15 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "area `01` is still used by `devices`; remove or change those first"
+        );
+        let d = detail(
+            "null value in column \"parent\" of relation \"t\" violates not-null constraint",
+            None,
+            None,
+        );
+        assert_eq!(
+            refusal(Violation::NotNull, "area `x`", &d).to_string(),
+            "area `x`: `parent` is required"
         );
         let d = detail("CHECK constraint failed: volume_range", None, None);
         assert_eq!(
