@@ -468,10 +468,10 @@ async fn patch_device(
 /// and enabled flag of a device in scope, to an area in scope. 403 naming the reason.
 pub(crate) async fn check_edit(state: &AppState, caller: &Caller, id: &str, p: &DevicePatch) -> Result<()> {
     if caller.role == crate::domain::scope::Role::Admin {
-        return crate::services::auth::check_device(state, &caller, id).await;
+        return crate::services::auth::check_device(state, caller, id).await;
     }
     caller.require(crate::domain::scope::Role::Operator)?;
-    crate::services::auth::check_device(state, &caller, id).await?;
+    crate::services::auth::check_device(state, caller, id).await?;
     if p.volume.is_some() || p.language.is_some() || p.password.is_some() || p.public_key.is_some() {
         return Err(Error::Forbidden(
             "only an admin may change a device's volume, language, password or key".into(),

@@ -182,7 +182,7 @@ pub async fn get(store: &Store, sha: &str) -> Result<Option<MediaRow>> {
 /// The SQL condition keeping media rows (column `{prefix}area`) the caller may see:
 /// province-wide ones and those of the caller's subtree (see [`Caller::scope_sql`]).
 pub fn visible_sql(caller: &Caller, prefix: &str, start: usize) -> crate::store::scope::ScopeSql {
-    let mut f = crate::store::scope::scope_sql(&caller, &format!("{prefix}area"), start);
+    let mut f = crate::store::scope::scope_sql(caller, &format!("{prefix}area"), start);
     if caller.scope_areas.is_some() {
         f.sql = format!("({prefix}area IS NULL OR {})", f.sql);
     }

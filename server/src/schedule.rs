@@ -677,7 +677,7 @@ pub fn as_request(s: &Schedule) -> NewSchedule {
 /// 403 unless every target of `s` is inside the caller's scope (the rule for reading, editing
 /// and deleting a schedule; creation checks the requested targets).
 pub async fn check_scope(state: &AppState, caller: &Caller, s: &Schedule) -> Result<()> {
-    crate::services::auth::check_targets(state, &caller, &s.targets.areas, &s.targets.devices)
+    crate::services::auth::check_targets(state, caller, &s.targets.areas, &s.targets.devices)
         .await
         .map_err(|_| Error::Forbidden(format!("schedule `{}` targets areas outside your scope", s.id)))
 }
@@ -933,7 +933,7 @@ pub async fn load_visible(store: &Store, caller: &Caller) -> Result<Vec<Schedule
         return load_all(store, false).await;
     }
     let scope = crate::store::scope::scope_sql(
-        &caller,
+        caller,
         "COALESCE(CASE WHEN t.kind = 'device' THEN d.area ELSE t.target END, '')",
         1,
     );

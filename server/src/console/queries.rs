@@ -72,7 +72,7 @@ pub struct DeviceRow {
 
 /// Devices inside the caller's scope.
 pub async fn scoped_devices(state: &AppState, caller: &Caller) -> Result<Vec<DeviceRow>> {
-    let scope = crate::store::scope::scope_sql(&caller, "d.area", 1);
+    let scope = crate::store::scope::scope_sql(caller, "d.area", 1);
     let sql = format!(
         "SELECT d.id, d.name, d.kind, d.area, s.online, s.last_seen, s.now_playing FROM devices d \
          LEFT JOIN device_status s ON s.device_id = d.id WHERE {} ORDER BY d.id",
@@ -112,7 +112,7 @@ pub(super) async fn recent_plays(
          FROM plays p JOIN devices d ON d.id = p.device_id LEFT JOIN media m ON m.sha256 = p.sha256 WHERE ",
     );
     sql.push_str(extra);
-    let scope = crate::store::scope::scope_sql(&caller, "d.area", 1);
+    let scope = crate::store::scope::scope_sql(caller, "d.area", 1);
     sql.push_str(&format!(" AND {}", scope.sql));
     if device.is_some() {
         sql.push_str(&format!(" AND p.device_id = ${}", scope.next(1)));
