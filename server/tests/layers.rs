@@ -39,10 +39,10 @@ const LEGACY: &[(&str, &str)] = &[
     ("area.rs", "step A: areas into store/services/http"),
     ("fleet.rs", "step A: devices into store/services/http"),
     ("fleet/", "step A: demo seed and status history"),
-    (
-        "console/admin.rs",
-        "steps A and C: area, device, user and schedule pages run SQL",
-    ),
+    ("console/admin_areas.rs", "step A: area pages run SQL"),
+    ("console/admin_devices.rs", "step A: device edit page"),
+    ("console/admin_schedules.rs", "step C: schedule edit pages"),
+    ("console/admin_users.rs", "step C: user pages"),
     (
         "console/queries.rs",
         "steps A and D: the console's shared area, device and play queries",

@@ -11,6 +11,10 @@
 //! page group has its own file.
 
 mod admin;
+mod admin_areas;
+mod admin_devices;
+mod admin_schedules;
+mod admin_users;
 mod audit;
 mod bulletins;
 mod calendar;

@@ -1,0 +1,213 @@
+//! Console administration of users: edit, enable/disable, password, API tokens (issue 7). Every
+//! handler goes through the same functions as the API; forms are read through `PageForm`.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+use super::admin::{page_with, shown_on_form};
+use super::{Console, PageError, PageForm, PageResult, all_areas, i18n, visible_areas};
+use crate::http::form::Fields;
+use crate::user::{self, Role, UserPatch};
+use crate::{AppState, Error};
+
+// ---------------------------------------------------------------- users
+
+async fn user_view(c: &Console, state: &AppState, id: &str, extra: Value, status: StatusCode) -> PageResult {
+    let lang = c.lang;
+    c.caller.require(Role::Admin).map_err(|e| PageError(e, lang))?;
+    let u = user::get(&state.store, id)
+        .await?
+        .ok_or_else(|| PageError(Error::NotFound(format!("user `{id}`")), lang))?;
+    let tokens = user::list_tokens(&state.store, id).await?;
+    let areas = all_areas(state).await?;
+    let roles: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
+    let mut ctx = json!({"u": u, "tokens": tokens, "roles": roles, "areas": visible_areas(c, &areas),
+                         "is_self": u.id == c.caller.user_id});
+    if let (Some(o), Value::Object(e)) = (ctx.as_object_mut(), extra) {
+        o.extend(e);
+    }
+    page_with(c, "user_edit.html", status, ctx)
+}
+
+pub(super) async fn user_page(
+    c: Console,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> PageResult {
+    user_view(&c, &state, &id, json!({}), StatusCode::OK).await
+}
+
+/// Apply a user patch with the self-protection rule and audit it; a refused value re-renders
+/// the form with the message.
+async fn apply_user(c: &Console, state: &AppState, id: &str, p: UserPatch, flash: &str) -> PageResult {
+    let lang = c.lang;
+    c.caller.require(Role::Admin).map_err(|e| PageError(e, lang))?;
+    let res = async {
+        user::guard_self(&c.caller, id, &p)?;
+        user::update(&state.store, id, p).await
+    }
+    .await;
+    match res {
+        Ok((before, after)) => {
+            crate::store::audit::record_outside(
+                &state.store,
+                &c.caller.username,
+                "user.update",
+                &format!("user:{}", after.username),
+                Some(json!(before)),
+                Some(json!(after)),
+            )
+            .await;
+            user_view(
+                c,
+                state,
+                id,
+                json!({"flash": i18n::t(flash, lang)}),
+                StatusCode::OK,
+            )
+            .await
+        }
+        Err(e) if shown_on_form(&e) => {
+            let status = e.status();
+            user_view(c, state, id, json!({"error": e.to_string()}), status).await
+        }
+        Err(e) => Err(PageError(e, lang)),
+    }
+}
+
+pub(super) async fn user_save(
+    c: Console,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    PageForm(f): PageForm<Fields>,
+) -> PageResult {
+    let role = match Role::parse(&f.one("role")) {
+        Ok(r) => r,
+        Err(e) => {
+            return user_view(
+                &c,
+                &state,
+                &id,
+                json!({"error": e.to_string()}),
+                StatusCode::BAD_REQUEST,
+            )
+            .await;
+        }
+    };
+    let p = UserPatch {
+        display_name: Some(f.one("display_name")),
+        role: Some(role),
+        areas: Some(f.all("areas")),
+        ..UserPatch::default()
+    };
+    apply_user(&c, &state, &id, p, "admin.saved").await
+}
+
+pub(super) async fn user_enabled(
+    c: Console,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    PageForm(f): PageForm<Fields>,
+) -> PageResult {
+    let enabled = f.one("enabled") == "1";
+    let p = UserPatch {
+        enabled: Some(enabled),
+        ..UserPatch::default()
+    };
+    let flash = if enabled {
+        "admin.user_enabled"
+    } else {
+        "admin.user_disabled"
+    };
+    apply_user(&c, &state, &id, p, flash).await
+}
+
+pub(super) async fn user_password(
+    c: Console,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    PageForm(f): PageForm<Fields>,
+) -> PageResult {
+    let p = UserPatch {
+        password: Some(f.raw("password")),
+        ..UserPatch::default()
+    };
+    apply_user(&c, &state, &id, p, "admin.password_set").await
+}
+
+pub(super) async fn token_issue(
+    c: Console,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    PageForm(f): PageForm<Fields>,
+) -> PageResult {
+    let lang = c.lang;
+    c.caller.require(Role::Admin).map_err(|e| PageError(e, lang))?;
+    let u = user::get(&state.store, &id)
+        .await?
+        .ok_or_else(|| PageError(Error::NotFound(format!("user `{id}`")), lang))?;
+    let name: String = f
+        .opt("name")
+        .unwrap_or_else(|| "console".into())
+        .chars()
+        .take(100)
+        .collect();
+    let t = user::issue_token(&state.store, &u.id, &name).await?;
+    crate::store::audit::record_outside(
+        &state.store,
+        &c.caller.username,
+        "token.create",
+        &format!("user:{}", u.username),
+        None,
+        Some(json!({"token_id": t.id, "name": name})),
+    )
+    .await;
+    // Shown once, in this answer only; the page is not cached.
+    let mut resp = user_view(
+        &c,
+        &state,
+        &id,
+        json!({"new_token": t.token, "new_token_name": name}),
+        StatusCode::OK,
+    )
+    .await?;
+    resp.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    Ok(resp)
+}
+
+pub(super) async fn token_revoke(
+    c: Console,
+    State(state): State<AppState>,
+    Path((id, token_id)): Path<(String, String)>,
+    _checked: PageForm<Fields>,
+) -> PageResult {
+    let lang = c.lang;
+    c.caller.require(Role::Admin).map_err(|e| PageError(e, lang))?;
+    let u = user::get(&state.store, &id)
+        .await?
+        .ok_or_else(|| PageError(Error::NotFound(format!("user `{id}`")), lang))?;
+    let t = user::revoke_token(&state.store, &id, &token_id)
+        .await
+        .map_err(|e| PageError(e, lang))?;
+    crate::store::audit::record_outside(
+        &state.store,
+        &c.caller.username,
+        "token.revoke",
+        &format!("user:{}", u.username),
+        Some(json!({"token_id": t.id, "name": t.name, "revoked": false})),
+        Some(json!(t)),
+    )
+    .await;
+    user_view(
+        &c,
+        &state,
+        &id,
+        json!({"flash": i18n::t("admin.token_revoked", lang)}),
+        StatusCode::OK,
+    )
+    .await
+}
