@@ -1,8 +1,7 @@
-//! The kiosk page in a real headless Chromium (issue 6), driven over WebDriver by a small client
-//! written here (plain HTTP + JSON with reqwest; no browser crate needed). The browser reaches the
-//! server through a TCP proxy in the test, so "the server is unreachable" can be made exact by
-//! killing the proxy and every connection through it. Screenshots go to
-//! `target/test-artifacts/board/*.png`.
+//! The kiosk page in a real headless Chromium (issue 6), driven over WebDriver (fantoccini, see
+//! `webdriver`). The browser reaches the server through a TCP proxy in the test, so "the server is
+//! unreachable" can be made exact by killing the proxy and every connection through it.
+//! Screenshots go to `target/test-artifacts/board/*.png`.
 
 use crate::common;
 use crate::dispatch_support;

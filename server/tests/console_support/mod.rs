@@ -1,6 +1,6 @@
 //! Helpers for the console tests (issue 7): users made through the API, a cookie-carrying login
-//! through the real login form, a tiny WAV file, and a small WebDriver client for headless
-//! Chromium (plain HTTP + JSON with reqwest, as `board_browser.rs` does).
+//! through the real login form, a tiny WAV file, and logging in and out of the console in headless
+//! Chromium (the `webdriver` module's `Driver`).
 #![allow(dead_code)]
 
 use std::time::Duration;

@@ -1,6 +1,6 @@
-//! A small WebDriver client for headless Chromium (chromedriver + Debian `chromium`), plain HTTP and
-//! JSON with reqwest: shared by the board page test and the console tests. Screenshots go to
-//! `target/test-artifacts/<name>/`.
+//! Headless Chromium for the browser tests: a chromedriver (Debian `chromium`) of its own on a free
+//! port, driven over WebDriver with fantoccini (plain HTTP to 127.0.0.1, no TLS). Shared by the
+//! board page test and the console tests. Screenshots go to `target/test-artifacts/<name>/`.
 #![allow(dead_code)]
 
 use std::os::unix::process::CommandExt;
@@ -8,41 +8,65 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use base64::Engine;
+use fantoccini::elements::Element;
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
 
+/// A chromedriver process in a process group of its own; on drop the whole group is killed: a
+/// killed chromedriver alone leaves its Chromium running.
+struct Chromedriver(Child);
+
+impl Drop for Chromedriver {
+    fn drop(&mut self) {
+        let group = self.0.id() as libc::pid_t;
+        // SAFETY: killpg on the group made for chromedriver at spawn (pgid = its pid).
+        unsafe {
+            libc::killpg(group, libc::SIGKILL);
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+        // Chromium's helpers outlive their parent by a moment and are then reaped by init, not by
+        // us: wait (bounded) until the group is empty, so none is still there when the test ends.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        // SAFETY: signal 0 only checks whether the group still has a process.
+        while unsafe { libc::killpg(group, 0) } == 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
 /// chromedriver + headless Chromium over WebDriver; both end on drop (the session is deleted, which
-/// quits Chromium, then chromedriver's whole process group is killed): a killed chromedriver alone
-/// leaves its Chromium running.
+/// quits Chromium, then chromedriver's process group is killed), also when a test panics.
 pub struct Driver {
-    child: Child,
-    port: u16,
-    base: String,
+    client: Client,
+    webdriver: String,
     session: String,
-    http: reqwest::Client,
     artifacts: PathBuf,
+    // Dropped in this order after `Driver::drop`: chromedriver's group, then the profile.
+    chromedriver: Chromedriver,
     _profile: tempfile::TempDir,
 }
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        // Drop may run inside the test's runtime: a plain blocking HTTP/1.1 request, no reqwest.
-        use std::io::{Read, Write};
-        if let Ok(mut conn) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
-            let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
-            let _ = write!(
-                conn,
-                "DELETE /session/{} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-                self.session, self.port
-            );
-            let _ = conn.read_to_end(&mut Vec::new());
-        }
-        // SAFETY: killpg on the group made for chromedriver at spawn (pgid = its pid).
-        unsafe {
-            libc::killpg(self.child.id() as libc::pid_t, libc::SIGKILL);
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        // Drop may run on the test's runtime thread (a current-thread runtime that is not polled
+        // while we block here): delete the session from a thread with a runtime of its own, through
+        // a second handle on the same session.
+        let (webdriver, session) = (self.webdriver.clone(), self.session.clone());
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                if let Ok(c) = Client::with_existing_session(&webdriver, &session, HttpConnector::new()).await
+                {
+                    let _ = tokio::time::timeout(Duration::from_secs(10), c.close()).await;
+                }
+            });
+        })
+        .join();
     }
 }
 
@@ -53,26 +77,32 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// A WebDriver command's result, or a panic naming the command.
+#[track_caller]
+fn ok<T>(what: &str, r: Result<T, fantoccini::error::CmdError>) -> T {
+    r.unwrap_or_else(|e| panic!("webdriver {what}: {e}"))
+}
+
 impl Driver {
     /// Start chromedriver on a free port and open a session with a `width`×`height` window;
     /// screenshots go to `target/test-artifacts/<artifacts>/`.
     pub async fn start(width: u32, height: u32, artifacts: &str) -> Driver {
+        // Made before chromedriver so that, should the start panic, chromedriver goes first.
+        let profile = tempfile::tempdir().expect("profile dir");
         let port = free_port();
-        let child = Command::new("/usr/bin/chromedriver")
-            .arg(format!("--port={port}"))
-            .process_group(0)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start chromedriver");
-        let base = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::new();
+        let mut chromedriver = Chromedriver(
+            Command::new("/usr/bin/chromedriver")
+                .arg(format!("--port={port}"))
+                .process_group(0)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start chromedriver"),
+        );
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(r) = http.get(format!("{base}/status")).send().await
-                && r.status().is_success()
-            {
-                break;
+        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+            if let Ok(Some(status)) = chromedriver.0.try_wait() {
+                panic!("chromedriver exited: {status}");
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
@@ -80,75 +110,45 @@ impl Driver {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let profile = tempfile::tempdir().expect("profile dir");
-        let caps = json!({"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {
+        let caps = json!({"browserName": "chrome", "goog:chromeOptions": {
             "binary": "/usr/bin/chromium",
             "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
                      "--disable-background-networking", "--disable-component-update", "--disable-sync",
                      format!("--window-size={width},{height}"),
-                     format!("--user-data-dir={}", profile.path().display())]}}}});
-        let r: Value = http
-            .post(format!("{base}/session"))
-            .json(&caps)
-            .send()
+                     format!("--user-data-dir={}", profile.path().display())]}});
+        let Value::Object(caps) = caps else { unreachable!() };
+        let webdriver = format!("http://127.0.0.1:{port}");
+        let client = ClientBuilder::new(HttpConnector::new())
+            .capabilities(caps)
+            .connect(&webdriver)
             .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let session = r["value"]["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("new session: {r}"))
-            .to_string();
+            .unwrap_or_else(|e| panic!("new session: {e}"));
+        let session = ok("session id", client.session_id().await).expect("a session id");
         let artifacts = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("../target/test-artifacts")
             .join(artifacts);
         std::fs::create_dir_all(&artifacts).unwrap();
         Driver {
-            child,
-            port,
-            base,
+            client,
+            webdriver,
             session,
-            http,
             artifacts,
+            chromedriver,
             _profile: profile,
         }
     }
 
-    /// One WebDriver command; panics on a WebDriver error.
-    pub async fn cmd(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let url = format!("{}/session/{}{path}", self.base, self.session);
-        let mut req = self.http.request(method, url);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let v: Value = req
-            .send()
-            .await
-            .expect("webdriver")
-            .json()
-            .await
-            .expect("webdriver json");
-        if v["value"].get("error").is_some() {
-            panic!("webdriver {path}: {v}");
-        }
-        v["value"].clone()
-    }
-
     /// Navigate.
     pub async fn goto(&self, url: &str) {
-        self.cmd(reqwest::Method::POST, "/url", Some(json!({"url": url})))
-            .await;
+        ok(&format!("goto {url}"), self.client.goto(url).await);
     }
 
     /// Run a script (no arguments).
     pub async fn eval(&self, script: &str) -> Value {
-        self.cmd(
-            reqwest::Method::POST,
-            "/execute/sync",
-            Some(json!({"script": script, "args": []})),
+        ok(
+            &format!("execute {script}"),
+            self.client.execute(script, vec![]).await,
         )
-        .await
     }
 
     /// The page's visible text.
@@ -169,50 +169,27 @@ impl Driver {
             .to_string()
     }
 
-    /// Find an element by CSS selector; its WebDriver id.
-    pub async fn find(&self, css: &str) -> String {
-        let v = self
-            .cmd(
-                reqwest::Method::POST,
-                "/element",
-                Some(json!({"using": "css selector", "value": css})),
-            )
-            .await;
-        v.as_object()
-            .and_then(|o| o.values().next())
-            .and_then(|x| x.as_str())
-            .unwrap()
-            .to_string()
+    /// Find an element by CSS selector.
+    pub async fn find(&self, css: &str) -> Element {
+        ok(&format!("find {css}"), self.client.find(Locator::Css(css)).await)
     }
 
     /// Type into an element (for a file input: the file path).
     pub async fn type_into(&self, css: &str, text: &str) {
-        let id = self.find(css).await;
-        self.cmd(
-            reqwest::Method::POST,
-            &format!("/element/{id}/value"),
-            Some(json!({"text": text})),
-        )
-        .await;
+        ok(
+            &format!("send keys to {css}"),
+            self.find(css).await.send_keys(text).await,
+        );
     }
 
     /// Click an element.
     pub async fn click(&self, css: &str) {
-        let id = self.find(css).await;
-        self.cmd(
-            reqwest::Method::POST,
-            &format!("/element/{id}/click"),
-            Some(json!({})),
-        )
-        .await;
+        ok(&format!("click {css}"), self.find(css).await.click().await);
     }
 
     /// Save a screenshot as `<artifacts>/<name>.png`.
     pub async fn screenshot(&self, name: &str) {
-        let b64 = self.cmd(reqwest::Method::GET, "/screenshot", None).await;
-        let png = base64::engine::general_purpose::STANDARD
-            .decode(b64.as_str().unwrap())
-            .unwrap();
+        let png = ok("screenshot", self.client.screenshot().await);
         std::fs::write(self.artifacts.join(format!("{name}.png")), png).unwrap();
     }
 
