@@ -4,8 +4,7 @@
 
 use std::path::PathBuf;
 
-use crate::config::ConfigError;
-use crate::stations::RowError;
+use crate::config::{ConfigError, DeviceKind};
 
 /// Anything `nguon-provision` can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +60,21 @@ pub enum ProvisionError {
         /// What is wrong.
         message: String,
     },
+}
+
+/// One invalid row of the station list or the communes table (or the header, line 1).
+///
+/// It lives here, not in `stations`, so that the error type depends on nothing that depends on
+/// it: `stations` uses [`ProvisionError`], and [`ProvisionError`] lists these.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {reason}")]
+pub struct RowError {
+    /// 1-based line number in the file.
+    pub line: u64,
+    /// What is wrong and what was expected.
+    pub reason: String,
+    /// The row's kind when it could be read (for per-kind counts).
+    pub kind: Option<DeviceKind>,
 }
 
 fn list(errors: &[RowError]) -> String {

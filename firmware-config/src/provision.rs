@@ -33,11 +33,11 @@ use crate::config::{
     StorageSection, TelemetrySection, parse_broker_url,
 };
 use crate::credential;
-use crate::error::{ProvisionError, Result};
+use crate::error::{ProvisionError, Result, RowError};
 use crate::mosquitto::{self, BrokerUser};
 use crate::registry::{AreaEntry, DeviceEntry, REGISTRY_VERSION, Registry};
 use crate::state::{self, CommuneState, DeviceRecord, Settings, State, Status, village_code};
-use crate::stations::{self, Communes, RowError, Station, StationKey};
+use crate::stations::{self, Communes, Station, StationKey};
 
 /// What `bulk` should do.
 #[derive(Debug, Clone, Default)]

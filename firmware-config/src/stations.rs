@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use crate::config::{AudioOutput, DeviceKind};
-use crate::error::{ProvisionError, Result};
+use crate::error::{ProvisionError, Result, RowError};
 
 /// The full header.
 pub const HEADER: [&str; 8] = [
@@ -25,18 +25,6 @@ pub const HEADER: [&str; 8] = [
 pub const LAT_RANGE: (f64, f64) = (8.0, 23.5);
 /// Longitude range, see [`LAT_RANGE`].
 pub const LON_RANGE: (f64, f64) = (102.0, 110.0);
-
-/// One invalid row (or the header, line 1).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("line {line}: {reason}")]
-pub struct RowError {
-    /// 1-based line number in the file.
-    pub line: u64,
-    /// What is wrong and what was expected.
-    pub reason: String,
-    /// The row's kind when it could be read (for per-kind counts).
-    pub kind: Option<DeviceKind>,
-}
 
 /// One valid row.
 #[derive(Debug, Clone, PartialEq)]
