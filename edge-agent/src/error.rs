@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use nguon_provision::ConfigError;
+use nguon_device_config::ConfigError;
 
 /// Everything that can go wrong in the agent.
 #[derive(Debug, thiserror::Error)]

@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use nguon_provision::{AudioOutput, DeviceConfig};
+use nguon_device_config::{AudioOutput, DeviceConfig};
 use rumqttc::MqttOptions;
 use tokio::sync::{Notify, broadcast, mpsc, watch};
 use tokio::task::JoinHandle;

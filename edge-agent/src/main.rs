@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use nguon_agent::{Agent, AgentOptions};
-use nguon_provision::DeviceConfig;
+use nguon_device_config::DeviceConfig;
 
 /// nguon edge agent for commune loudspeaker clusters.
 #[derive(Parser)]

@@ -15,7 +15,7 @@ use nguon_protocol::{
     Audience, Command, Event, EventBody, OnPreempt, PlayOutcome, Priority, ServerBody, ServerKey,
     ServerMessage, topic,
 };
-use nguon_provision::DeviceConfig;
+use nguon_device_config::DeviceConfig;
 use tokio::sync::broadcast;
 
 struct Env {

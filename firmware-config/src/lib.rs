@@ -1,10 +1,9 @@
-//! nguon-provision: the device configuration schema shared with `nguon-agent`, and the
-//! provisioning tool that turns a station list into device identities, credentials, keys,
+//! nguon-provision: the provisioning tool that turns a station list into device identities, credentials, keys,
 //! config bundles and broker password/ACL files.
 #![deny(missing_docs)]
 
 pub mod bundle;
-pub mod config;
+pub use nguon_device_config as config;
 pub mod credential;
 pub mod error;
 pub mod mosquitto;

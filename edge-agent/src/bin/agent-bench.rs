@@ -17,7 +17,7 @@ use chrono::Utc;
 use nguon_agent::store::{AppliedManifest, Store};
 use nguon_agent::{Agent, AgentEventKind, AgentOptions};
 use nguon_protocol::{Manifest, ManifestItem, MediaRef, OnPreempt, Priority};
-use nguon_provision::DeviceConfig;
+use nguon_device_config::DeviceConfig;
 
 const ITEMS: usize = 200;
 const SPACING_MS: i64 = 250;

@@ -1,6 +1,10 @@
-//! The device configuration: one typed schema that `nguon-agent` loads and `nguon-provision`
-//! writes and checks. Every error names the file, the key and what was expected; unknown keys are
-//! rejected.
+//! nguon-device-config: the device configuration (`agent.toml`), one typed schema that
+//! `nguon-agent` loads and `nguon-provision` writes and checks. Every error names the file, the
+//! key and what was expected; unknown keys are rejected.
+//!
+//! A crate of its own so that the agent reads its configuration without the provisioning tool's
+//! dependencies (password hashing, archives, CSV, progress bars); `nguon-provision` re-exports it
+//! as `nguon_provision::config`.
 //!
 //! ```toml
 //! [device]
@@ -36,6 +40,7 @@
 //! [telemetry]
 //! heartbeat_secs = 60
 //! ```
+#![deny(missing_docs)]
 
 use std::path::{Path, PathBuf};
 
