@@ -18,27 +18,35 @@
 //! DIR/secrets/server-mqtt-password       the nguon-server MQTT password (0600)
 //! ```
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+mod device;
+mod layout;
+mod outputs;
+mod progress;
+mod settings;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use nguon_protocol::{AreaCode, DeviceId, KeyPair, verifying_key_from_b64};
-use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+
+use nguon_protocol::{DeviceId, KeyPair};
 
 use crate::bundle::{self, DeviceSecrets};
-use crate::config::{
-    AudioSection, DeviceConfig, DeviceKind, DeviceSection, IdentitySection, MqttSection, ServerSection,
-    StorageSection, TelemetrySection, parse_broker_url,
-};
+use crate::config::DeviceKind;
 use crate::credential;
 use crate::error::{ProvisionError, Result, RowError};
 use crate::mosquitto::{self, BrokerUser};
-use crate::registry::{AreaEntry, DeviceEntry, REGISTRY_VERSION, Registry};
-use crate::state::{self, CommuneState, DeviceRecord, Settings, State, Status, village_code};
+use crate::state::{self, DeviceRecord, State, Status};
 use crate::stations::{self, Communes, Station, StationKey};
 
+pub use device::{board_token_hash, device_config};
+pub use layout::{Layout, write_if_changed};
+pub use outputs::registry_of;
+
+use device::{Fresh, areas_of, generate};
+use layout::{Output, read_or_empty, secrets_file_path, write_new};
+use outputs::secrets_csv;
+use progress::{bar, par_map};
+use settings::{resolve_settings, setting};
 /// What `bulk` should do.
 #[derive(Debug, Clone, Default)]
 pub struct BulkOptions {
@@ -146,319 +154,6 @@ impl BulkReport {
             .entry(kind.map(DeviceKind::as_str).unwrap_or("unknown"))
             .or_default()
     }
-}
-
-/// Paths inside the output directory.
-#[derive(Debug, Clone)]
-pub struct Layout {
-    /// The output directory.
-    pub root: PathBuf,
-}
-
-impl Layout {
-    /// `DIR/state.json`
-    pub fn state(&self) -> PathBuf {
-        self.root.join("state.json")
-    }
-    /// `DIR/registry.json`
-    pub fn registry(&self) -> PathBuf {
-        self.root.join("registry.json")
-    }
-    /// `DIR/mosquitto/password_file`
-    pub fn password_file(&self) -> PathBuf {
-        self.root.join("mosquitto").join("password_file")
-    }
-    /// `DIR/mosquitto/acl_file`
-    pub fn acl_file(&self) -> PathBuf {
-        self.root.join("mosquitto").join("acl_file")
-    }
-    /// `DIR/devices/<id>`
-    pub fn device_dir(&self, id: &str) -> PathBuf {
-        self.root.join("devices").join(id)
-    }
-    /// `DIR/bundles/<id>.tar.gz`
-    pub fn bundle(&self, id: &str) -> PathBuf {
-        self.root.join("bundles").join(format!("{id}.tar.gz"))
-    }
-    /// `DIR/secrets`
-    pub fn secrets_dir(&self) -> PathBuf {
-        self.root.join("secrets")
-    }
-    /// `DIR/secrets/server-mqtt-password`
-    pub fn server_password(&self) -> PathBuf {
-        self.secrets_dir().join("server-mqtt-password")
-    }
-}
-
-fn setting(option: &'static str, message: impl Into<String>) -> ProvisionError {
-    ProvisionError::Setting {
-        option,
-        message: message.into(),
-    }
-}
-
-/// Merge command-line options over the remembered settings and check them.
-fn resolve_settings(opts: &BulkOptions, old: Option<&Settings>) -> Result<Settings> {
-    let pick = |new: &Option<String>, old: Option<&String>| -> Option<String> {
-        new.clone().or_else(|| old.filter(|s| !s.is_empty()).cloned())
-    };
-    let province_code = pick(&opts.province_code, old.map(|s| &s.province_code)).ok_or_else(|| {
-        setting(
-            "--province-code",
-            "required on the first run (e.g. 10 for Lào Cai)",
-        )
-    })?;
-    AreaCode::parse(province_code.clone()).map_err(|e| setting("--province-code", e.to_string()))?;
-    if province_code.len() != 2 || !province_code.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(setting(
-            "--province-code",
-            format!("`{province_code}` is not a 2-digit province code"),
-        ));
-    }
-    let province_name =
-        pick(&opts.province_name, old.map(|s| &s.province_name)).unwrap_or_else(|| province_code.clone());
-    let server_url = pick(&opts.server_url, old.map(|s| &s.server_url)).ok_or_else(|| {
-        setting(
-            "--server-url",
-            "required on the first run (e.g. https://nguon.laocai.gov.vn)",
-        )
-    })?;
-    let host = server_url
-        .strip_prefix("https://")
-        .or_else(|| server_url.strip_prefix("http://"))
-        .map(|r| r.split(['/', ':']).next().unwrap_or(""))
-        .filter(|h| !h.is_empty())
-        .ok_or_else(|| {
-            setting(
-                "--server-url",
-                format!("`{server_url}` is not an http:// or https:// URL"),
-            )
-        })?
-        .to_string();
-    let server_public_key =
-        pick(&opts.server_public_key, old.map(|s| &s.server_public_key)).ok_or_else(|| {
-            setting(
-                "--server-public-key",
-                "required on the first run (the server's GET /api/v1/keys/server, or --server-key-file)",
-            )
-        })?;
-    verifying_key_from_b64(&server_public_key).map_err(|e| {
-        setting(
-            "--server-public-key",
-            format!("not a base64 ed25519 public key ({e})"),
-        )
-    })?;
-    let broker_url =
-        pick(&opts.broker_url, old.map(|s| &s.broker_url)).unwrap_or_else(|| format!("mqtt://{host}:1883"));
-    parse_broker_url(&broker_url).map_err(|m| setting("--broker-url", m))?;
-    Ok(Settings {
-        province_code,
-        province_name,
-        server_url,
-        server_public_key: server_public_key.trim().to_string(),
-        broker_url,
-    })
-}
-
-/// A new device's freshly generated material.
-struct Fresh {
-    secrets: DeviceSecrets,
-    password_hash: String,
-    public_key: String,
-    board_token_hash: Option<String>,
-}
-
-fn generate(kind: DeviceKind) -> Fresh {
-    let password = credential::generate_password();
-    let password_hash = credential::hash_password(&password);
-    let key = KeyPair::generate();
-    let board_token = (kind == DeviceKind::Board).then(|| {
-        let mut b = [0u8; 32];
-        getrandom::fill(&mut b).expect("operating system random generator");
-        hex::encode(b)
-    });
-    let board_token_hash = board_token.as_deref().map(board_token_hash);
-    Fresh {
-        secrets: DeviceSecrets {
-            password,
-            signing_key: key.secret_b64(),
-            board_token,
-        },
-        password_hash,
-        public_key: key.public_b64(),
-        board_token_hash,
-    }
-}
-
-/// Lowercase hex sha256 of a board token (what the registry and the server keep).
-pub fn board_token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
-
-/// Run `f` over `items` on every core, keeping order.
-fn par_map<T: Sync, R: Send>(items: &[T], bar: &ProgressBar, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    if items.is_empty() {
-        return Vec::new();
-    }
-    let chunk = items.len().div_ceil(threads).max(1);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = items
-            .chunks(chunk)
-            .map(|c| {
-                let f = &f;
-                s.spawn(move || {
-                    c.iter()
-                        .map(|t| {
-                            let r = f(t);
-                            bar.inc(1);
-                            r
-                        })
-                        .collect::<Vec<R>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("worker thread"))
-            .collect()
-    })
-}
-
-fn bar(show: bool, len: usize, msg: &'static str) -> ProgressBar {
-    use std::io::IsTerminal;
-    if !show || !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let b = ProgressBar::with_draw_target(Some(len as u64), ProgressDrawTarget::stderr());
-    b.set_style(
-        ProgressStyle::with_template("{msg:<22} [{bar:40}] {pos}/{len} ({elapsed})")
-            .expect("template")
-            .progress_chars("=> "),
-    );
-    b.set_message(msg);
-    b
-}
-
-/// The agent configuration for a device.
-pub fn device_config(
-    id: &str,
-    rec: &DeviceRecord,
-    areas: Vec<String>,
-    settings: &Settings,
-) -> Result<DeviceConfig> {
-    let bad = |m: String| setting("station list", format!("device {id}: {m}"));
-    let cfg = DeviceConfig {
-        device: DeviceSection {
-            id: DeviceId::parse(id).map_err(|e| bad(e.to_string()))?,
-            kind: rec.kind,
-            areas: areas
-                .into_iter()
-                .map(AreaCode::parse)
-                .collect::<std::result::Result<_, _>>()
-                .map_err(|e| bad(e.to_string()))?,
-            time_zone: "Asia/Ho_Chi_Minh".into(),
-        },
-        mqtt: MqttSection {
-            url: settings.broker_url.clone(),
-            username: id.to_string(),
-            password: None,
-            password_file: Some(bundle::PASSWORD_FILE.into()),
-            ca_file: None,
-            keep_alive_secs: 30,
-        },
-        server: ServerSection {
-            base_url: settings.server_url.clone(),
-            public_key: settings.server_public_key.clone(),
-        },
-        identity: IdentitySection {
-            signing_key_file: Some(bundle::KEY_FILE.into()),
-        },
-        storage: StorageSection {
-            data_dir: bundle::DEVICE_DATA_DIR.into(),
-            cache_max_mb: 2048,
-        },
-        audio: AudioSection {
-            output: rec.audio_output.clone(),
-            default_volume: 80,
-        },
-        quiet_hours: None,
-        telemetry: TelemetrySection::default(),
-    };
-    cfg.validate().map_err(|(k, m)| bad(format!("{k}: {m}")))?;
-    Ok(cfg)
-}
-
-fn areas_of(
-    settings: &Settings,
-    communes: &BTreeMap<String, CommuneState>,
-    rec: &DeviceRecord,
-) -> Vec<String> {
-    let n = communes
-        .get(&rec.commune_code)
-        .and_then(|c| c.villages.get(&rec.village))
-        .copied()
-        .expect("every device's village is numbered");
-    vec![
-        settings.province_code.clone(),
-        rec.commune_code.clone(),
-        village_code(&rec.commune_code, n),
-    ]
-}
-
-/// A file to write: path, bytes, mode.
-struct Output {
-    path: PathBuf,
-    bytes: Vec<u8>,
-    mode: u32,
-}
-
-fn read_or_empty(path: &Path) -> Vec<u8> {
-    std::fs::read(path).unwrap_or_default()
-}
-
-/// Write `bytes` to `path` through a temporary file and a rename, unless it already holds them.
-/// Returns whether the file was written.
-pub fn write_if_changed(path: &Path, bytes: &[u8], mode: u32) -> Result<bool> {
-    if let Ok(meta) = std::fs::metadata(path)
-        && meta.len() == bytes.len() as u64
-        && meta.permissions().mode() & 0o777 == mode
-        && std::fs::read(path).map(|b| b == bytes).unwrap_or(false)
-    {
-        return Ok(false);
-    }
-    let dir = path.parent().expect("output paths have a parent");
-    std::fs::create_dir_all(dir).map_err(|e| ProvisionError::io(dir, e))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp",
-        path.file_name().expect("file name").to_string_lossy()
-    ));
-    let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(&tmp)
-        .map_err(|e| ProvisionError::io(&tmp, e))?;
-    f.write_all(bytes).map_err(|e| ProvisionError::io(&tmp, e))?;
-    // The umask may have narrowed the mode; set it exactly.
-    f.set_permissions(std::fs::Permissions::from_mode(mode))
-        .map_err(|e| ProvisionError::io(&tmp, e))?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(|e| ProvisionError::io(path, e))?;
-    Ok(true)
-}
-
-/// Create a new file with `mode` (fails if it exists).
-fn write_new(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(path)?;
-    f.write_all(bytes)?;
-    f.set_permissions(std::fs::Permissions::from_mode(mode))?;
-    f.sync_all()
 }
 
 /// Provision devices from a station list into `opts.out`.
@@ -784,103 +479,4 @@ pub fn bulk(opts: &BulkOptions) -> Result<BulkReport> {
     }
     write_bar.finish_and_clear();
     Ok(report)
-}
-
-fn secrets_file_path(layout: &Layout) -> PathBuf {
-    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
-    let mut path = layout.secrets_dir().join(format!("new-passwords-{stamp}.csv"));
-    let mut n = 1;
-    while path.exists() {
-        n += 1;
-        path = layout
-            .secrets_dir()
-            .join(format!("new-passwords-{stamp}-{n}.csv"));
-    }
-    path
-}
-
-fn secrets_csv(new: &[(String, DeviceSecrets)], state: &State) -> Vec<u8> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let _ = w.write_record([
-        "device_id",
-        "kind",
-        "commune_code",
-        "village",
-        "station",
-        "mqtt_username",
-        "mqtt_password",
-        "board_token",
-    ]);
-    for (id, s) in new {
-        let d = &state.devices[id];
-        let _ = w.write_record([
-            id.as_str(),
-            d.kind.as_str(),
-            &d.commune_code,
-            &d.village,
-            &d.station,
-            id.as_str(),
-            &s.password,
-            s.board_token.as_deref().unwrap_or(""),
-        ]);
-    }
-    w.into_inner().expect("writing to memory")
-}
-
-/// The registration file for a state: areas parents first, active devices, disabled ids.
-pub fn registry_of(state: &State) -> Registry {
-    let s = &state.settings;
-    let mut areas = vec![AreaEntry {
-        code: s.province_code.clone(),
-        name: s.province_name.clone(),
-        parent: None,
-        level: "province".into(),
-    }];
-    for (code, c) in &state.communes {
-        areas.push(AreaEntry {
-            code: code.clone(),
-            name: c.name.clone().unwrap_or_else(|| code.clone()),
-            parent: Some(s.province_code.clone()),
-            level: "commune".into(),
-        });
-    }
-    for (code, c) in &state.communes {
-        let mut villages: Vec<(&String, &u32)> = c.villages.iter().collect();
-        villages.sort_by_key(|(_, n)| **n);
-        for (name, n) in villages {
-            areas.push(AreaEntry {
-                code: village_code(code, *n),
-                name: name.clone(),
-                parent: Some(code.clone()),
-                level: "village".into(),
-            });
-        }
-    }
-    let mut devices = Vec::new();
-    let mut disabled = Vec::new();
-    for (id, d) in &state.devices {
-        if d.status == Status::Disabled {
-            disabled.push(id.clone());
-            continue;
-        }
-        let n = state.communes[&d.commune_code].villages[&d.village];
-        devices.push(DeviceEntry {
-            id: id.clone(),
-            kind: d.kind.as_str().into(),
-            area: village_code(&d.commune_code, n),
-            name: d.station.clone(),
-            lat: d.lat,
-            lon: d.lon,
-            password_hash: d.password_hash.clone(),
-            public_key: Some(d.public_key.clone()),
-            language: d.language.clone(),
-            board_token_hash: d.board_token_hash.clone(),
-        });
-    }
-    Registry {
-        version: REGISTRY_VERSION,
-        areas,
-        devices,
-        disabled,
-    }
 }

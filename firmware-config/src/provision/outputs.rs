@@ -1,0 +1,92 @@
+//! Files derived from the state: the registry for nguon-server's fleet import and the CSV of new
+//! devices' passwords and board tokens.
+
+use crate::bundle::DeviceSecrets;
+use crate::registry::{AreaEntry, DeviceEntry, REGISTRY_VERSION, Registry};
+use crate::state::{State, Status, village_code};
+
+pub(super) fn secrets_csv(new: &[(String, DeviceSecrets)], state: &State) -> Vec<u8> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let _ = w.write_record([
+        "device_id",
+        "kind",
+        "commune_code",
+        "village",
+        "station",
+        "mqtt_username",
+        "mqtt_password",
+        "board_token",
+    ]);
+    for (id, s) in new {
+        let d = &state.devices[id];
+        let _ = w.write_record([
+            id.as_str(),
+            d.kind.as_str(),
+            &d.commune_code,
+            &d.village,
+            &d.station,
+            id.as_str(),
+            &s.password,
+            s.board_token.as_deref().unwrap_or(""),
+        ]);
+    }
+    w.into_inner().expect("writing to memory")
+}
+
+/// The registration file for a state: areas parents first, active devices, disabled ids.
+pub fn registry_of(state: &State) -> Registry {
+    let s = &state.settings;
+    let mut areas = vec![AreaEntry {
+        code: s.province_code.clone(),
+        name: s.province_name.clone(),
+        parent: None,
+        level: "province".into(),
+    }];
+    for (code, c) in &state.communes {
+        areas.push(AreaEntry {
+            code: code.clone(),
+            name: c.name.clone().unwrap_or_else(|| code.clone()),
+            parent: Some(s.province_code.clone()),
+            level: "commune".into(),
+        });
+    }
+    for (code, c) in &state.communes {
+        let mut villages: Vec<(&String, &u32)> = c.villages.iter().collect();
+        villages.sort_by_key(|(_, n)| **n);
+        for (name, n) in villages {
+            areas.push(AreaEntry {
+                code: village_code(code, *n),
+                name: name.clone(),
+                parent: Some(code.clone()),
+                level: "village".into(),
+            });
+        }
+    }
+    let mut devices = Vec::new();
+    let mut disabled = Vec::new();
+    for (id, d) in &state.devices {
+        if d.status == Status::Disabled {
+            disabled.push(id.clone());
+            continue;
+        }
+        let n = state.communes[&d.commune_code].villages[&d.village];
+        devices.push(DeviceEntry {
+            id: id.clone(),
+            kind: d.kind.as_str().into(),
+            area: village_code(&d.commune_code, n),
+            name: d.station.clone(),
+            lat: d.lat,
+            lon: d.lon,
+            password_hash: d.password_hash.clone(),
+            public_key: Some(d.public_key.clone()),
+            language: d.language.clone(),
+            board_token_hash: d.board_token_hash.clone(),
+        });
+    }
+    Registry {
+        version: REGISTRY_VERSION,
+        areas,
+        devices,
+        disabled,
+    }
+}
