@@ -11,11 +11,11 @@ use chrono::Utc;
 use common::*;
 use nguon_agent::sink::{WavSidecar, decode_file};
 use nguon_agent::{Agent, AgentEvent, AgentEventKind, AgentHandle, AgentOptions};
+use nguon_device_config::DeviceConfig;
 use nguon_protocol::{
     Audience, Command, Event, EventBody, OnPreempt, PlayOutcome, Priority, ServerBody, ServerKey,
     ServerMessage, topic,
 };
-use nguon_device_config::DeviceConfig;
 use tokio::sync::broadcast;
 
 struct Env {

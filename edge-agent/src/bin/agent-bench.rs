@@ -16,8 +16,8 @@ use anyhow::{Context, bail};
 use chrono::Utc;
 use nguon_agent::store::{AppliedManifest, Store};
 use nguon_agent::{Agent, AgentEventKind, AgentOptions};
-use nguon_protocol::{Manifest, ManifestItem, MediaRef, OnPreempt, Priority};
 use nguon_device_config::DeviceConfig;
+use nguon_protocol::{Manifest, ManifestItem, MediaRef, OnPreempt, Priority};
 
 const ITEMS: usize = 200;
 const SPACING_MS: i64 = 250;
