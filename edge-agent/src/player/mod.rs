@@ -1,0 +1,411 @@
+//! The player: drives the pure [`queue::Queue`] (priority, preemption, quiet hours, missed items,
+//! exactly-once reports) with real time and real I/O. It arms a timer for the queue's next wake-up
+//! (re-armed whenever the manifest changes), prepares items a little before their start (media
+//! verified in the cache, fetched if needed), starts plays on the sink (first packet decoded before
+//! the start instant), passes pause / resume / stop to them, and writes what the queue reports:
+//! proofs of play into the outbox, the item playing now into the store and the live status.
+//!
+//! A live relay (`live_start`) is a job like an item, at the live rank, whose input is the HTTP
+//! stream instead of cached files: item id = session id, no schedule, no media, reported with
+//! priority `priority` (the protocol has no live priority). It cannot be paused: whatever
+//! preempts it (an emergency) interrupts it. It ends on `live_stop` or at the end of the
+//! stream (`played`), on a network or decode error (`failed`), when a newer `live_start`
+//! replaces it, or on `stop` (`interrupted`).
+
+pub mod queue;
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use nguon_protocol::{
+    Command, Manifest, ManifestItem, MediaRef, OnPreempt, PlayOutcome, Priority, ProofOfPlay, QuietHours,
+};
+use tokio::sync::{Notify, mpsc, watch};
+use uuid::Uuid;
+
+use crate::cache::Cache;
+use crate::clock::Clock;
+use crate::report::{AgentEventKind, Reporter};
+use crate::sink::{self, Ctrl, Input, PlayEvent, PlayHandle, PlayJob, Sink, StreamInput};
+use crate::status::LiveStatus;
+use crate::store::{PlayingMarker, Store};
+
+use queue::{Action, Queue, Rules};
+
+/// What the link hands to the player.
+#[derive(Debug, Clone)]
+pub enum PlayerInput {
+    /// A verified, newly applied manifest.
+    Manifest(Manifest),
+    /// A verified command.
+    Command {
+        /// Envelope id.
+        message_id: Uuid,
+        /// The command.
+        command: Command,
+    },
+}
+
+/// Everything the player needs.
+#[derive(Debug, Clone)]
+pub struct PlayerCtx {
+    /// Device clock.
+    pub clock: Clock,
+    /// Output.
+    pub sink: Sink,
+    /// Media cache.
+    pub cache: Arc<Cache>,
+    /// Reports.
+    pub reporter: Arc<Reporter>,
+    /// Store.
+    pub store: Arc<Store>,
+    /// Shared status.
+    pub status: Arc<Mutex<LiveStatus>>,
+    /// Telemetry-now signal (the `sync` command).
+    pub sync: Arc<Notify>,
+    /// Configured time zone.
+    pub tz: chrono_tz::Tz,
+    /// Configured quiet hours.
+    pub quiet: Option<QuietHours>,
+    /// How late a scheduled item may still start.
+    pub grace: chrono::Duration,
+    /// How long before its start an item is prepared.
+    pub lead: Duration,
+}
+
+/// What a play needs from the driver: its inputs and, for the null sink, its duration.
+#[derive(Debug, Clone)]
+struct Media {
+    inputs: Vec<Input>,
+    duration: Duration,
+}
+
+/// Media made ready for an item (or why not).
+#[derive(Debug)]
+struct Prepared {
+    item: ManifestItem,
+    adhoc: bool,
+    result: Result<(Vec<PathBuf>, Duration), String>,
+}
+
+/// The player of one agent.
+pub struct Player {
+    ctx: PlayerCtx,
+    queue: Queue<Media>,
+    media: HashMap<String, MediaRef>,
+    plays: HashMap<u64, PlayHandle>,
+    prep_tx: mpsc::UnboundedSender<Prepared>,
+    prep_rx: mpsc::UnboundedReceiver<Prepared>,
+    play_tx: mpsc::UnboundedSender<PlayEvent>,
+    play_rx: mpsc::UnboundedReceiver<PlayEvent>,
+}
+
+impl Player {
+    /// A player (not yet running).
+    pub fn new(ctx: PlayerCtx) -> Self {
+        let (prep_tx, prep_rx) = mpsc::unbounded_channel();
+        let (play_tx, play_rx) = mpsc::unbounded_channel();
+        let queue = Queue::new(Rules {
+            grace: ctx.grace,
+            lead: chrono::Duration::from_std(ctx.lead).unwrap_or_default(),
+            quiet: ctx.quiet.clone(),
+            tz: ctx.tz,
+        });
+        Self {
+            ctx,
+            queue,
+            media: HashMap::new(),
+            plays: HashMap::new(),
+            prep_tx,
+            prep_rx,
+            play_tx,
+            play_rx,
+        }
+    }
+
+    /// Run until `shutdown` turns true or the link drops its sender.
+    pub async fn run(mut self, mut inputs: mpsc::Receiver<PlayerInput>, mut shutdown: watch::Receiver<bool>) {
+        // An item that was playing when the agent died is reported interrupted, once.
+        let marker = self.ctx.store.read(|s| s.playing.clone());
+        if let Some(p) = marker
+            && !self.ctx.store.is_handled(&p.item_id)
+        {
+            let pop = ProofOfPlay {
+                item_id: p.item_id,
+                schedule_id: p.schedule_id,
+                occurrence_at: p.occurrence_at,
+                sha256: p.sha256,
+                priority: p.priority,
+                started_at: Some(p.started_at),
+                ended_at: None,
+                outcome: PlayOutcome::Interrupted,
+                reason: Some("the agent stopped during play (restart or power loss)".into()),
+            };
+            self.report(pop).await;
+        }
+        if let Some(m) = self.ctx.store.read(|s| s.manifest.clone()) {
+            self.apply_manifest(m.manifest);
+        }
+        loop {
+            let wake = self.queue.next_wake().map(|t| self.ctx.clock.instant_at(t));
+            let actions = tokio::select! {
+                _ = shutdown.changed() => break,
+                i = inputs.recv() => match i {
+                    Some(PlayerInput::Manifest(m)) => {
+                        self.apply_manifest(m);
+                        Vec::new()
+                    }
+                    Some(PlayerInput::Command { message_id, command }) => self.command(message_id, command).await,
+                    None => break,
+                },
+                Some(p) = self.prep_rx.recv() => self.on_prepared(p),
+                Some(e) = self.play_rx.recv() => self.on_play_event(e),
+                _ = sleep_until_opt(wake) => self.queue.tick(self.ctx.clock.now()),
+            };
+            self.perform(actions).await;
+            self.ctx.status.lock().expect("status").now_playing = self.queue.now_playing();
+        }
+        for play in self.plays.values() {
+            play.send(Ctrl::Stop);
+        }
+    }
+
+    /// Carry out what the queue decided.
+    async fn perform(&mut self, actions: Vec<Action<Media>>) {
+        for a in actions {
+            match a {
+                Action::Prepare { item, adhoc } => self.prepare(item, adhoc),
+                Action::Arm {
+                    token,
+                    item,
+                    payload,
+                    at,
+                } => {
+                    let start = at.map_or_else(Instant::now, |t| self.ctx.clock.instant_at(t));
+                    let job = PlayJob {
+                        token,
+                        gain: item.volume.min(100) as f32 / 100.0,
+                        item,
+                        inputs: payload.inputs,
+                        duration: payload.duration,
+                        start,
+                    };
+                    let handle = sink::spawn(&self.ctx.sink, job, self.ctx.clock, self.play_tx.clone());
+                    self.plays.insert(token, handle);
+                }
+                Action::Pause(t) => self.control(t, Ctrl::Pause, "paused for a higher priority"),
+                Action::Resume(t) => self.control(t, Ctrl::Resume, "resumed"),
+                Action::Stop(t) => self.control(t, Ctrl::Stop, "stopping"),
+                Action::Finish(t) => self.control(t, Ctrl::Finish, "finishing"),
+                Action::Playing { item, at } => {
+                    self.ctx.reporter.observe(AgentEventKind::FirstSample {
+                        item_id: item.id.clone(),
+                        at,
+                    });
+                    let marker = PlayingMarker {
+                        sha256: item.media.first().cloned().unwrap_or_default(),
+                        item_id: item.id,
+                        schedule_id: item.schedule_id,
+                        occurrence_at: item.starts_at,
+                        priority: item.priority,
+                        started_at: at,
+                    };
+                    if let Err(e) = self.ctx.store.modify(|s| s.playing = Some(marker)).await {
+                        tracing::error!(error = %e, "cannot store playing marker");
+                    }
+                }
+                Action::Report(pop) => self.report(pop).await,
+            }
+        }
+    }
+
+    fn control(&self, token: u64, ctrl: Ctrl, what: &str) {
+        if let Some(item) = self.queue.item(token) {
+            tracing::info!(item = %item.id, "{what}");
+        }
+        if let Some(play) = self.plays.get(&token) {
+            play.send(ctrl);
+        }
+    }
+
+    fn apply_manifest(&mut self, m: Manifest) {
+        self.media = m.media.iter().map(|r| (r.sha256.clone(), r.clone())).collect();
+        {
+            let mut st = self.ctx.status.lock().expect("status");
+            st.manifest_version = Some(m.version);
+            if let Some(v) = m.settings.volume {
+                st.volume = v;
+            }
+        }
+        let store = &self.ctx.store;
+        self.queue.manifest(&m, |id| store.is_handled(id));
+        tracing::info!(
+            version = m.version,
+            pending = self.queue.pending().len(),
+            "manifest applied"
+        );
+        // Fetch what the window needs now, then trim the cache without touching it.
+        let needed: Vec<MediaRef> = {
+            let mut seen = HashSet::new();
+            self.queue
+                .pending()
+                .iter()
+                .flat_map(|i| i.media.iter())
+                .filter(|s| seen.insert((*s).clone()))
+                .filter_map(|s| self.media.get(s).cloned())
+                .collect()
+        };
+        let mut protect: HashSet<String> = m.items.iter().flat_map(|i| i.media.clone()).collect();
+        protect.extend(self.queue.media_in_use());
+        let cache = self.ctx.cache.clone();
+        tokio::spawn(async move {
+            for r in needed {
+                if let Err(e) = cache.ensure(&r).await {
+                    tracing::warn!(error = %e, "prefetch failed");
+                }
+            }
+            cache.evict(&protect);
+        });
+    }
+
+    async fn command(&mut self, _message_id: Uuid, command: Command) -> Vec<Action<Media>> {
+        let now = self.ctx.clock.now();
+        match command {
+            Command::PlayNow { item, media } => {
+                for r in media {
+                    self.media.insert(r.sha256.clone(), r);
+                }
+                let handled = self.ctx.store.is_handled(&item.id);
+                self.queue.play_now(item, handled, now)
+            }
+            Command::Stop { item_id } => self.queue.stop(item_id.as_deref()),
+            Command::Volume { level } => {
+                let level = level.min(100);
+                self.ctx.status.lock().expect("status").volume = level;
+                if let Err(e) = self.ctx.store.modify(|s| s.volume = Some(level)).await {
+                    tracing::error!(error = %e, "cannot store volume");
+                }
+                Vec::new()
+            }
+            Command::Sync => {
+                self.ctx.sync.notify_one();
+                Vec::new()
+            }
+            Command::LiveStart { url, session_id } => self.live_start(url, session_id),
+            Command::LiveStop { session_id } => {
+                let actions = self.queue.live_stop(&session_id);
+                if actions.is_empty() {
+                    tracing::info!(session = %session_id, "live_stop for a session that is not running; nothing to do");
+                }
+                actions
+            }
+        }
+    }
+
+    /// Relay a live stream at the live rank; an earlier live session is replaced.
+    fn live_start(&mut self, url: String, session_id: String) -> Vec<Action<Media>> {
+        if session_id.is_empty() {
+            tracing::warn!("live_start without a session id; ignored");
+            return Vec::new();
+        }
+        let url = self.ctx.cache.resolve(&url);
+        let volume = self.ctx.status.lock().expect("status").volume.min(100);
+        let now = self.ctx.clock.now();
+        let item = ManifestItem {
+            id: session_id,
+            schedule_id: String::new(),
+            title: format!("live {url}"),
+            starts_at: now,
+            priority: Priority::Priority,
+            volume,
+            media: Vec::new(),
+            repeat: 1,
+            on_preempt: OnPreempt::Interrupt,
+        };
+        let handled = self.ctx.store.is_handled(&item.id);
+        let media = Media {
+            inputs: vec![Input::Stream(StreamInput::new(
+                url.clone(),
+                self.ctx.cache.http().clone(),
+            ))],
+            duration: Duration::MAX,
+        };
+        let session = item.id.clone();
+        let actions = self.queue.live_start(item, media, handled, now);
+        if actions.is_empty() {
+            tracing::info!(%session, "live session already started; ignored");
+        } else {
+            tracing::info!(%session, %url, "live relay requested");
+        }
+        actions
+    }
+
+    async fn report(&self, pop: ProofOfPlay) {
+        tracing::info!(item = %pop.item_id, outcome = pop.outcome.as_str(), reason = pop.reason.as_deref().unwrap_or(""), "proof of play");
+        if let Err(e) = self.ctx.reporter.play(pop).await {
+            tracing::error!(error = %e, "cannot record proof of play");
+        }
+    }
+
+    /// Make an item's media ready in the cache (fetched if absent or damaged), off the loop.
+    fn prepare(&self, item: ManifestItem, adhoc: bool) {
+        let refs: Result<Vec<MediaRef>, String> = item
+            .media
+            .iter()
+            .map(|s| {
+                self.media
+                    .get(s)
+                    .cloned()
+                    .ok_or_else(|| format!("media {s} is not listed in the manifest"))
+            })
+            .collect();
+        let cache = self.ctx.cache.clone();
+        let tx = self.prep_tx.clone();
+        tokio::spawn(async move {
+            let result = async {
+                let refs = refs?;
+                let mut files = Vec::new();
+                let mut ms = 0u64;
+                for r in &refs {
+                    files.push(cache.ensure(r).await.map_err(|e| e.to_string())?);
+                    ms += r.duration_ms;
+                }
+                let repeat = item.repeat.max(1) as usize;
+                let one = files.clone();
+                for _ in 1..repeat {
+                    files.extend(one.iter().cloned());
+                }
+                Ok((files, Duration::from_millis(ms * repeat as u64)))
+            }
+            .await;
+            let _ = tx.send(Prepared { item, adhoc, result });
+        });
+    }
+
+    fn on_prepared(&mut self, p: Prepared) -> Vec<Action<Media>> {
+        let result = p.result.map(|(files, duration)| Media {
+            inputs: files.into_iter().map(Input::File).collect(),
+            duration,
+        });
+        self.queue.prepared(p.item, p.adhoc, result, self.ctx.clock.now())
+    }
+
+    fn on_play_event(&mut self, e: PlayEvent) -> Vec<Action<Media>> {
+        match e {
+            PlayEvent::FirstSample { token, at } => self.queue.first_sample(token, at),
+            PlayEvent::Ended { token, end } => {
+                self.plays.remove(&token);
+                self.queue.ended(token, &end, self.ctx.clock.now())
+            }
+        }
+    }
+}
+
+async fn sleep_until_opt(t: Option<Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(tokio::time::Instant::from_std(t)).await,
+        None => std::future::pending().await,
+    }
+}
