@@ -1,0 +1,152 @@
+//! Playing and downloading through failures: the broker down for a whole slot, a download killed
+//! with SIGKILL and resumed, a damaged cache file fetched again.
+
+use chrono::Utc;
+use nguon_agent::AgentEventKind;
+use nguon_agent::sink::decode_file;
+use nguon_protocol::{Command, EventBody, OnPreempt, PlayOutcome, Priority};
+
+use crate::common::*;
+use crate::env::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_broker_down_for_the_whole_slot_the_item_plays_from_cache_and_its_proof_arrives_once_afterwards()
+ {
+    let mut env = Env::new("lc-offline");
+    let src = env.tmp.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let tone = tone_wav(&src, "t", 1.0);
+    let r = env.media.add(std::fs::read(&tone).unwrap(), 1000);
+    let at = Utc::now() + chrono::Duration::seconds(6);
+    let it = item(
+        &format!("off@{}", at.timestamp()),
+        at,
+        Priority::Normal,
+        &r,
+        OnPreempt::Interrupt,
+    );
+    let (agent, mut rx) = env.start().await;
+    let c = env.client().await;
+    env.desired(&c, manifest(1, vec![it.clone()], vec![r.clone()]))
+        .await;
+    wait_event(
+        &mut rx,
+        WAIT,
+        |k| matches!(k, AgentEventKind::MediaReady { sha256 } if *sha256 == r.sha256),
+    )
+    .await;
+    drop(c);
+    env.broker.stop();
+    wait_event(&mut rx, WAIT, |k| {
+        matches!(k, AgentEventKind::Disconnected { .. })
+    })
+    .await;
+    assert_eq!(ended(&mut rx, &it.id).await, PlayOutcome::Played);
+    assert!(agent.outbox_len() >= 1);
+    env.broker.restart();
+    let mut c = env.client().await;
+    let mut seen = Vec::new();
+    c.events_until(&mut seen, WAIT, |s| !plays(s, &it.id).is_empty())
+        .await;
+    until(WAIT, || agent.outbox_len() == 0).await;
+    // A marker after everything: events from one publisher on one topic arrive in order.
+    let marker = env.command(&c, Command::Volume { level: 70 }).await;
+    c.events_until(&mut seen, WAIT, |s| {
+        s.iter()
+            .any(|e| matches!(&e.body, EventBody::Ack { message_id, .. } if *message_id == marker))
+    })
+    .await;
+    let p = plays(&seen, &it.id);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(p[0].outcome, PlayOutcome::Played);
+    assert!(p[0].started_at.is_some());
+    agent.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_killed_with_sigkill_resumes_with_a_range_request_after_restart_and_is_verified() {
+    let env = Env::new("lc-resume-dl");
+    let src = env.tmp.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let tone = tone_wav(&src, "long", 20.0);
+    let bytes = std::fs::read(&tone).unwrap();
+    let r = env.media.add(bytes.clone(), 20_000);
+    *env.media.throttle.lock().unwrap() = Some(200_000);
+    let at = Utc::now() + chrono::Duration::hours(1);
+    let it = item(
+        &format!("dl@{}", at.timestamp()),
+        at,
+        Priority::Normal,
+        &r,
+        OnPreempt::Interrupt,
+    );
+    let c = env.client().await;
+    env.desired(&c, manifest(1, vec![it], vec![r.clone()])).await;
+    let mut agent = env.spawn_process();
+    let part = env.data().join("cache").join(format!("{}.part", r.sha256));
+    until(WAIT, || {
+        std::fs::metadata(&part)
+            .map(|m| m.len() > 100_000)
+            .unwrap_or(false)
+    })
+    .await;
+    agent.kill().unwrap(); // SIGKILL
+    agent.wait().unwrap();
+    let before = std::fs::metadata(&part).unwrap().len();
+    assert!(before < r.size);
+    *env.media.throttle.lock().unwrap() = None;
+    let mut agent = env.spawn_process();
+    let done = env.data().join("cache").join(&r.sha256);
+    until(WAIT, || done.exists()).await;
+    agent.kill().unwrap();
+    agent.wait().unwrap();
+    assert_eq!(std::fs::read(&done).unwrap(), bytes);
+    assert!(!part.exists());
+    let hits = env.media.hits_for(&r.sha256);
+    assert!(
+        hits.iter()
+            .any(|h| h.range_start.is_some_and(|s| s > 0 && s <= before)),
+        "{hits:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cache_file_with_one_flipped_byte_is_detected_fetched_again_and_never_played() {
+    let env = Env::new("lc-flip");
+    let src = env.tmp.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let wav = speech_wav(&src, "a", "Xin chào bà con");
+    let bytes = std::fs::read(&wav).unwrap();
+    let r = env.media.add(bytes.clone(), wav_ms(&wav));
+    let mut bad = bytes.clone();
+    let mid = bad.len() / 2;
+    bad[mid] ^= 0x01;
+    std::fs::create_dir_all(env.data().join("cache")).unwrap();
+    std::fs::write(env.data().join("cache").join(&r.sha256), &bad).unwrap();
+    let at = Utc::now() + chrono::Duration::seconds(3);
+    let it = item(
+        &format!("flip@{}", at.timestamp()),
+        at,
+        Priority::Normal,
+        &r,
+        OnPreempt::Interrupt,
+    );
+    let (agent, mut rx) = env.start().await;
+    let c = env.client().await;
+    env.desired(&c, manifest(1, vec![it.clone()], vec![r.clone()]))
+        .await;
+    wait_event(
+        &mut rx,
+        WAIT,
+        |k| matches!(k, AgentEventKind::MediaError { sha256, .. } if *sha256 == r.sha256),
+    )
+    .await;
+    assert_eq!(ended(&mut rx, &it.id).await, PlayOutcome::Played);
+    assert!(!env.media.hits_for(&r.sha256).is_empty());
+    assert_eq!(
+        std::fs::read(env.data().join("cache").join(&r.sha256)).unwrap(),
+        bytes
+    );
+    assert!(env.wav(&it.id).2 == decode_file(&wav).unwrap().samples);
+    agent.shutdown().await;
+}
