@@ -301,16 +301,22 @@ impl<P: Clone> Queue<P> {
         out
     }
 
-    /// A play wrote its first sample.
+    /// A play wrote its first sample. One still armed takes over now: its start came, even if
+    /// the driver's timer for it has not fired yet.
     pub fn first_sample(&mut self, token: u64, at: DateTime<Utc>) -> Vec<Action<P>> {
+        let mut out = Vec::new();
+        if self.armed.contains(&token) {
+            self.promote(token, &mut out);
+        }
         let Some(run) = self.runs.get_mut(&token) else {
-            return Vec::new();
+            return out;
         };
         run.first = Some(at);
-        vec![Action::Playing {
+        out.push(Action::Playing {
             item: run.job.item.clone(),
             at,
-        }]
+        });
+        out
     }
 
     /// A play ended: it is reported (unless it was only stopped to wait again) and the next

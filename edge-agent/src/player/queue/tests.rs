@@ -620,3 +620,21 @@ fn a_failed_play_is_reported_failed_with_its_error() {
     assert_eq!(p.outcome, PlayOutcome::Failed);
     assert_eq!(p.reason.as_deref(), Some("audio: bad packet"));
 }
+
+#[test]
+fn a_play_whose_first_sample_comes_before_the_timer_fires_is_current_and_is_preempted_not_withdrawn() {
+    let mut q = Q::new(rules());
+    let n = item("n", Priority::Normal, 60, OnPreempt::Resume);
+    q.manifest(&manifest(vec![n.clone()]), |_| false);
+    q.tick(t(59));
+    let nt = armed(&q.prepared(n.clone(), false, Ok("m"), t(59)), "n");
+    let a = q.first_sample(nt, t(60));
+    assert_eq!(a, vec![Action::Playing { item: n, at: t(60) }]);
+    assert_eq!(q.now_playing().map(|p| p.item_id), Some("n".into()));
+    let e = item("e", Priority::Emergency, 60, OnPreempt::Interrupt);
+    q.play_now(e.clone(), false, t(60));
+    let a = q.prepared(e, true, Ok("m"), t(60));
+    assert!(!a.contains(&Action::Stop(nt)), "not sent back to waiting: {a:?}");
+    armed(&a, "e");
+    assert_eq!(q.tick(t(60)), vec![Action::Pause(nt)]);
+}
