@@ -42,6 +42,14 @@ pub enum AgentError {
     /// The agent could not be set up (missing crypto provider, bad broker options...).
     #[error("setup: {0}")]
     Setup(String),
+    /// One of the agent's tasks ended while the agent was meant to run.
+    #[error("the {task} task {how}")]
+    TaskEnded {
+        /// `player` or `link`.
+        task: &'static str,
+        /// How: `ended`, `panicked: <message>` or `was cancelled`.
+        how: String,
+    },
 }
 
 impl AgentError {

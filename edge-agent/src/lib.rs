@@ -26,7 +26,7 @@ use std::time::Duration;
 use nguon_device_config::{AudioOutput, DeviceConfig};
 use rumqttc::MqttOptions;
 use tokio::sync::{Notify, broadcast, mpsc, watch};
-use tokio::task::JoinHandle;
+use tokio::task::{JoinError, JoinSet};
 
 pub use clock::Clock;
 pub use error::AgentError;
@@ -51,6 +51,31 @@ pub struct AgentOptions {
     pub skew: Duration,
     /// Replace the configured audio output.
     pub sink: Option<Sink>,
+    /// Make a task fail on purpose (tests of the supervision; `None` on a device).
+    pub fault: Option<Fault>,
+}
+
+/// A failure injected on purpose, to test what happens when a task of the agent dies. The
+/// `nguon-agent` binary takes it from `NGUON_AGENT_FAULT` in debug builds only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The player task panics as soon as it starts (`player-panic`).
+    PlayerPanics,
+    /// The link task returns as soon as it starts (`link-ends`).
+    LinkEnds,
+}
+
+impl std::str::FromStr for Fault {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "player-panic" => Ok(Fault::PlayerPanics),
+            "link-ends" => Ok(Fault::LinkEnds),
+            _ => Err(format!(
+                "`{s}` is not a fault; expected player-panic or link-ends"
+            )),
+        }
+    }
 }
 
 impl Default for AgentOptions {
@@ -63,6 +88,7 @@ impl Default for AgentOptions {
             lead: Duration::from_millis(1500),
             skew: Duration::from_secs(120),
             sink: None,
+            fault: None,
         }
     }
 }
@@ -73,7 +99,10 @@ pub struct Agent;
 /// A running agent.
 pub struct AgentHandle {
     shutdown: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
+    /// The player and link tasks, each with its name.
+    tasks: JoinSet<&'static str>,
+    /// Task ids and names, to name a task that panicked.
+    names: Vec<(tokio::task::Id, &'static str)>,
     status: Arc<Mutex<LiveStatus>>,
     store: Arc<store::Store>,
 }
@@ -86,11 +115,31 @@ impl std::fmt::Debug for AgentHandle {
 
 impl AgentHandle {
     /// Stop every task (a graceful MQTT disconnect that publishes offline) and wait for them.
-    pub async fn shutdown(self) {
+    pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
-        for t in self.tasks {
-            let _ = t.await;
-        }
+        while self.tasks.join_next().await.is_some() {}
+    }
+
+    /// Wait until one of the agent's tasks (player or link) ends, which it only does on
+    /// [`AgentHandle::shutdown`] unless something went wrong: which task, and how. The others keep
+    /// running; the caller decides (the `nguon-agent` binary shuts down and exits non-zero, so
+    /// systemd restarts it). Pending forever once every task has ended.
+    pub async fn task_ended(&mut self) -> AgentError {
+        let Some(ended) = self.tasks.join_next_with_id().await else {
+            return std::future::pending().await;
+        };
+        let (task, how) = match ended {
+            Ok((_, task)) => (task, "ended".to_string()),
+            Err(e) => (self.task_name(&e), how_it_failed(e)),
+        };
+        AgentError::TaskEnded { task, how }
+    }
+
+    fn task_name(&self, e: &JoinError) -> &'static str {
+        self.names
+            .iter()
+            .find(|(id, _)| *id == e.id())
+            .map_or("unknown", |(_, name)| *name)
     }
     /// Current status.
     pub fn status(&self) -> LiveStatus {
@@ -100,6 +149,20 @@ impl AgentHandle {
     pub fn outbox_len(&self) -> usize {
         self.store.outbox_len()
     }
+}
+
+/// How a task that did not return ended: its panic message, or cancelled.
+fn how_it_failed(e: JoinError) -> String {
+    if !e.is_panic() {
+        return "was cancelled".into();
+    }
+    let p = e.into_panic();
+    let msg = p
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".into());
+    format!("panicked: {msg}")
 }
 
 /// The sink a configuration asks for.
@@ -218,12 +281,25 @@ impl Agent {
             heartbeat: Duration::from_secs(config.telemetry.heartbeat_secs as u64),
             started: std::time::Instant::now(),
         };
-        let tasks = vec![
-            tokio::spawn(player.run(player_rx, shutdown_rx.clone())),
-            tokio::spawn(link::run(link_ctx, shutdown_rx)),
-        ];
+        let fault = opts.fault;
+        let mut tasks = JoinSet::new();
+        let player_shutdown = shutdown_rx.clone();
+        let player_task = tasks.spawn(async move {
+            if fault == Some(Fault::PlayerPanics) {
+                panic!("injected fault: the player task panics");
+            }
+            player.run(player_rx, player_shutdown).await;
+            "player"
+        });
+        let link_task = tasks.spawn(async move {
+            if fault != Some(Fault::LinkEnds) {
+                link::run(link_ctx, shutdown_rx).await;
+            }
+            "link"
+        });
         Ok(AgentHandle {
             shutdown,
+            names: vec![(player_task.id(), "player"), (link_task.id(), "link")],
             tasks,
             status,
             store,

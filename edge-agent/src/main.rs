@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use nguon_agent::{Agent, AgentOptions};
+use nguon_agent::{Agent, AgentOptions, Fault};
 use nguon_device_config::DeviceConfig;
 
 /// nguon edge agent for commune loudspeaker clusters.
@@ -97,16 +97,48 @@ fn run(config_path: &Path) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("tokio runtime")?;
+    let opts = AgentOptions {
+        fault: fault_from_env()?,
+        ..AgentOptions::default()
+    };
     rt.block_on(async {
-        let agent = Agent::start(config, config_dir(config_path), AgentOptions::default()).await?;
+        let mut agent = Agent::start(config, config_dir(config_path), opts).await?;
         tracing::info!("agent started");
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+        let died = tokio::select! {
+            _ = tokio::signal::ctrl_c() => None,
+            _ = term.recv() => None,
+            e = agent.task_ended() => Some(e),
+        };
+        match died {
+            None => {
+                tracing::info!("stopping");
+                agent.shutdown().await;
+                anyhow::Ok(())
+            }
+            Some(e) => {
+                // Without it the agent would look alive to systemd while it no longer plays or
+                // no longer listens: stop, exit non-zero, and let systemd restart it.
+                tracing::error!(error = %e, "a task of the agent died; stopping");
+                agent.shutdown().await;
+                Err(anyhow::Error::new(e))
+            }
         }
-        tracing::info!("stopping");
-        agent.shutdown().await;
-        anyhow::Ok(())
     })
+}
+
+/// `NGUON_AGENT_FAULT` (`player-panic`, `link-ends`): a task fails on purpose, for the tests of
+/// the supervision. Only debug builds read it.
+#[cfg(debug_assertions)]
+fn fault_from_env() -> anyhow::Result<Option<Fault>> {
+    match std::env::var("NGUON_AGENT_FAULT") {
+        Ok(v) => Ok(Some(v.parse().map_err(anyhow::Error::msg)?)),
+        Err(_) => Ok(None),
+    }
+}
+
+/// Release builds never inject faults.
+#[cfg(not(debug_assertions))]
+fn fault_from_env() -> anyhow::Result<Option<Fault>> {
+    Ok(None)
 }

@@ -125,7 +125,7 @@ impl Player {
         }
     }
 
-    /// Run until `shutdown` turns true or the link drops its sender.
+    /// Run until `shutdown` turns true.
     pub async fn run(mut self, mut inputs: mpsc::Receiver<PlayerInput>, mut shutdown: watch::Receiver<bool>) {
         // An item that was playing when the agent died is reported interrupted, once.
         let marker = self.ctx.store.read(|s| s.playing.clone());
@@ -148,24 +148,32 @@ impl Player {
         if let Some(m) = self.ctx.store.read(|s| s.manifest.clone()) {
             self.apply_manifest(m.manifest);
         }
+        // Without the link (its task ended) the player plays on what it has until the shutdown:
+        // it ends only when told to, so a dead link is reported as the link's end, not as ours.
+        let mut linked = true;
         loop {
             let wake = self.queue.next_wake().map(|t| self.ctx.clock.instant_at(t));
             let actions = tokio::select! {
                 _ = shutdown.changed() => break,
-                i = inputs.recv() => match i {
+                i = inputs.recv(), if linked => match i {
                     Some(PlayerInput::Manifest(m)) => {
                         self.apply_manifest(m);
                         Vec::new()
                     }
                     Some(PlayerInput::Command { message_id, command }) => self.command(message_id, command).await,
-                    None => break,
+                    None => {
+                        tracing::warn!("the link is gone; playing on what is scheduled until the shutdown");
+                        linked = false;
+                        Vec::new()
+                    }
                 },
                 Some(p) = self.prep_rx.recv() => self.on_prepared(p),
                 Some(e) = self.play_rx.recv() => self.on_play_event(e),
                 _ = sleep_until_opt(wake) => self.queue.tick(self.ctx.clock.now()),
             };
-            self.perform(actions).await;
+            // The status first: a report's observers may read it.
             self.ctx.status.lock().expect("status").now_playing = self.queue.now_playing();
+            self.perform(actions).await;
         }
         for play in self.plays.values() {
             play.send(Ctrl::Stop);

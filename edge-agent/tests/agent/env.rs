@@ -51,11 +51,15 @@ impl Env {
         self.tmp.path().join("data")
     }
     pub async fn start(&self) -> (AgentHandle, broadcast::Receiver<AgentEvent>) {
+        self.start_with(AgentOptions::default()).await
+    }
+    /// Start the agent in this process with `opts` (the observer is set here).
+    pub async fn start_with(&self, opts: AgentOptions) -> (AgentHandle, broadcast::Receiver<AgentEvent>) {
         let (tx, rx) = broadcast::channel(1024);
         let cfg = DeviceConfig::load(&self.config).unwrap();
         let opts = AgentOptions {
             observer: Some(tx),
-            ..Default::default()
+            ..opts
         };
         let h = Agent::start(cfg, self.tmp.path().to_path_buf(), opts)
             .await
