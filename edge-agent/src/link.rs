@@ -26,6 +26,7 @@ use nguon_protocol::{
 };
 use rand::Rng;
 use rumqttc::{AsyncClient, Event as MqttEvent, LastWill, MqttOptions, Outgoing, Packet, QoS};
+use tokio::sync::mpsc::error::SendTimeoutError;
 use tokio::sync::{Notify, mpsc, watch};
 use uuid::Uuid;
 
@@ -41,6 +42,8 @@ use crate::store::{AppliedManifest, Store};
 const BATCH_EVENTS: usize = 50;
 /// Batches awaiting PUBACK at once.
 const BATCHES_IN_FLIGHT: usize = 4;
+/// How long the link waits for room in the player's input queue before it acks a failure.
+pub const PLAYER_WAIT: Duration = Duration::from_secs(5);
 /// Clock estimate period.
 const CLOCK_EVERY: Duration = Duration::from_secs(600);
 /// How long a published event waits for the server's receipt before it is sent again.
@@ -472,26 +475,42 @@ impl Link {
             message_id: msg.id,
             topic: topic_name.clone(),
         });
-        match msg.body {
+        // Accepted messages are acked `ok: true` once the player took them, `ok: false` with the
+        // reason when it did not; a live stream that then cannot be opened is reported `failed`
+        // in its proof of play.
+        let (input, version) = match msg.body {
             ServerBody::Desired(m) => {
                 let version = m.version;
-                let _ = self.ctx.player.send(PlayerInput::Manifest(m)).await;
-                self.ack(msg.id, true, Some(version), None).await;
+                (PlayerInput::Manifest(m), Some(version))
             }
-            ServerBody::Command(c) => {
-                // Accepted commands are acked `ok: true` once handed to the player; a live stream
-                // that then cannot be opened is reported `failed` in its proof of play.
-                let _ = self
-                    .ctx
-                    .player
-                    .send(PlayerInput::Command {
-                        message_id: msg.id,
-                        command: c,
-                    })
-                    .await;
-                self.ack(msg.id, true, None, None).await;
-            }
+            ServerBody::Command(c) => (
+                PlayerInput::Command {
+                    message_id: msg.id,
+                    command: c,
+                },
+                None,
+            ),
             ServerBody::Receipt(_) => unreachable!("receipts are handled before the replay check"),
+        };
+        match self.hand_to_player(input).await {
+            Ok(()) => self.ack(msg.id, true, version, None).await,
+            Err(reason) => {
+                tracing::error!(id = %msg.id, %reason, "the player did not take an accepted message");
+                self.ack(msg.id, false, version, Some(reason)).await;
+            }
+        }
+    }
+
+    /// Give the player a manifest or command; why not, if it did not take it within
+    /// [`PLAYER_WAIT`] or its task has ended.
+    async fn hand_to_player(&self, input: PlayerInput) -> Result<(), String> {
+        match self.ctx.player.send_timeout(input, PLAYER_WAIT).await {
+            Ok(()) => Ok(()),
+            Err(SendTimeoutError::Closed(_)) => Err("not handed to the player: its task has ended".into()),
+            Err(SendTimeoutError::Timeout(_)) => Err(format!(
+                "not handed to the player: its queue stayed full for {} s",
+                PLAYER_WAIT.as_secs()
+            )),
         }
     }
 

@@ -1,7 +1,8 @@
-//! Server messages that must not be acted on: unsigned, wrongly signed, expired, replayed.
+//! Server messages that must not be acted on (unsigned, wrongly signed, expired, replayed), and
+//! the ack of an accepted message the player did not take.
 
 use chrono::Utc;
-use nguon_agent::AgentEventKind;
+use nguon_agent::{AgentError, AgentEventKind, AgentOptions, Fault};
 use nguon_protocol::{Command, EventBody, ServerBody, ServerKey, ServerMessage, topic};
 
 use crate::common::*;
@@ -102,5 +103,55 @@ async fn unsigned_wrongly_signed_expired_and_replayed_messages_are_not_acted_on_
         .filter(|e| matches!(e.body, EventBody::Ack { .. }))
         .count();
     assert_eq!(acks, 1);
+    agent.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_accepted_command_the_player_did_not_take_is_acked_not_ok_with_the_reason() {
+    let env = Env::new("lc-no-player");
+    let opts = AgentOptions {
+        fault: Some(Fault::PlayerPanics),
+        ..Default::default()
+    };
+    let (mut agent, mut rx) = env.start_with(opts).await;
+    match agent.task_ended().await {
+        AgentError::TaskEnded { task, how } => {
+            assert_eq!(task, "player");
+            assert!(how.starts_with("panicked: injected fault"), "{how}");
+        }
+        other => panic!("unexpected: {other}"),
+    }
+    wait_event(&mut rx, WAIT, |k| matches!(k, AgentEventKind::Subscribed { .. })).await;
+    let mut c = env.client().await;
+    let id = env.command(&c, Command::Volume { level: 30 }).await;
+    let ev = wait_event(
+        &mut rx,
+        WAIT,
+        |k| matches!(k, AgentEventKind::Acked { message_id, .. } if *message_id == id),
+    )
+    .await;
+    assert!(
+        matches!(ev.kind, AgentEventKind::Acked { ok: false, .. }),
+        "{ev:?}"
+    );
+    let mut seen = Vec::new();
+    c.events_until(&mut seen, WAIT, |s| acked(s, id)).await;
+    let (ok, reason) = seen
+        .iter()
+        .find_map(|e| match &e.body {
+            EventBody::Ack {
+                message_id,
+                ok,
+                reason,
+                ..
+            } if *message_id == id => Some((*ok, reason.clone())),
+            _ => None,
+        })
+        .unwrap();
+    assert!(!ok);
+    assert_eq!(
+        reason.as_deref(),
+        Some("not handed to the player: its task has ended")
+    );
     agent.shutdown().await;
 }
