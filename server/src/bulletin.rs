@@ -8,7 +8,7 @@
 //! Publishing (`POST /api/v1/bulletins/{id}/publish`, alias `/schedule`) makes an approved bulletin
 //! visible on the areas' boards and, per area language, obtains speech (recorded audio, or
 //! text-to-speech stored as an approved media item) and creates a schedule on the area's
-//! loudspeakers through [`crate::schedule::create`]. An emergency bulletin plays at once (a
+//! loudspeakers through [`crate::services::schedules::create_in`]. An emergency bulletin plays at once (a
 //! schedule due now at emergency priority) and takes over the boards with a banner.
 
 pub mod files;
@@ -936,7 +936,7 @@ pub struct PublishRequest {
     /// `{"kind":"cron","cron":"30 6 * * *"}`); default once, now. Emergencies always play now.
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
-    pub rule: Option<crate::schedule::RuleSpec>,
+    pub rule: Option<crate::domain::schedule::RuleSpec>,
     /// Text-to-speech voice (default `vi`).
     #[serde(default)]
     pub voice: Option<String>,
@@ -1108,7 +1108,7 @@ pub async fn publish_bulletin(state: &AppState, id: &str, req: PublishRequest) -
     for (area, playlist) in &per_area {
         let rule = match (&req.rule, priority) {
             (Some(r), p) if p != Priority::Emergency => r.clone(),
-            _ => crate::schedule::RuleSpec::Once {
+            _ => crate::domain::schedule::RuleSpec::Once {
                 // A few seconds ahead so the occurrence is inside the dispatched window.
                 at: (chrono::Utc::now() + chrono::Duration::seconds(2))
                     .with_timezone(&tz)
@@ -1117,12 +1117,12 @@ pub async fn publish_bulletin(state: &AppState, id: &str, req: PublishRequest) -
             },
         };
         let title = b.variants.first().map(|v| v.title.clone()).unwrap_or_default();
-        let created = crate::schedule::create(
+        let prepared = crate::services::schedules::prepare(
             state,
-            crate::schedule::NewSchedule {
+            &crate::domain::schedule::NewSchedule {
                 title: format!("Bản tin: {}", title.chars().take(180).collect::<String>()),
                 media: playlist.clone(),
-                targets: crate::schedule::Targets {
+                targets: crate::domain::schedule::Targets {
                     areas: vec![area.clone()],
                     devices: Vec::new(),
                 },
@@ -1137,7 +1137,12 @@ pub async fn publish_bulletin(state: &AppState, id: &str, req: PublishRequest) -
             },
         )
         .await?;
-        schedules.push(created.schedule.id.clone());
+        // Step B2 moves this into the publish's one transaction, with its audit entry.
+        let mut tx = state.store.begin_write().await?;
+        crate::services::schedules::create_in(&mut tx, &prepared).await?;
+        tx.commit().await?;
+        state.wake.dispatch();
+        schedules.push(prepared.schedule.id.clone());
         for s in speech.iter().filter(|s| &s.area == area) {
             sqlx::query("DELETE FROM bulletin_speech WHERE bulletin_id = $1 AND area = $2 AND language = $3")
                 .bind(id.to_string())
@@ -1154,7 +1159,7 @@ pub async fn publish_bulletin(state: &AppState, id: &str, req: PublishRequest) -
             .bind(s.language.clone())
             .bind(s.sha256.clone())
             .bind(s.source.clone())
-            .bind(created.schedule.id.clone())
+            .bind(prepared.schedule.id.clone())
             .bind(now)
             .execute(&state.store.pool)
             .await?;

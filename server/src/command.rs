@@ -17,7 +17,7 @@ use utoipa::ToSchema;
 use crate::domain::scope::Role;
 use crate::http::auth::Caller;
 use crate::http::json::ApiJson;
-use crate::schedule::require_approved;
+use crate::services::schedules::require_approved;
 use crate::{AppState, Error, Result};
 
 /// How long a command may be acted on after it is issued.
@@ -84,12 +84,12 @@ async fn build(state: &AppState, req: CommandRequest, id: uuid::Uuid) -> Result<
             let refs = media
                 .iter()
                 .map(|sha| {
-                    let (size, dur, _) = info[sha];
+                    let m = info[sha];
                     MediaRef {
                         sha256: sha.clone(),
-                        size: size.max(0) as u64,
+                        size: m.size.max(0) as u64,
                         url: format!("{}/media/{sha}", state.public_url),
-                        duration_ms: dur.max(0) as u64,
+                        duration_ms: m.duration_ms.max(0) as u64,
                     }
                 })
                 .collect::<Vec<_>>();

@@ -27,9 +27,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::domain::area::AreaTree;
 pub use crate::domain::change::Change;
+use crate::domain::schedule::{Schedule, Targets};
 use crate::mqtt::broker::{Broker, Credentials};
 use crate::mqtt::link::{Link, LinkEvents};
-use crate::schedule::{self, Schedule, Targets};
 use crate::store::{now_ms, outbox};
 use crate::{AppState, Error, Result, Store};
 
@@ -258,7 +258,7 @@ pub async fn run_batch(
             devices: devices.clone(),
         }),
     };
-    let schedules = schedule::load_all(store, true).await?;
+    let schedules = crate::store::schedules::load_all(store, true).await?;
     let media = load_media(store).await?;
     let mut stored: HashMap<String, Stored> = HashMap::new();
     for r in sqlx::query("SELECT device_id, version, content_hash, published_at FROM manifests")

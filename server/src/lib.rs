@@ -35,7 +35,6 @@ pub mod ingest;
 pub mod media;
 pub mod openapi;
 pub mod report;
-pub mod schedule;
 pub mod speech;
 pub mod user;
 
@@ -167,7 +166,7 @@ pub fn router(state: AppState) -> Router {
         .merge(fleet::router())
         .merge(fleet::history::router())
         .merge(media::router())
-        .merge(schedule::router())
+        .merge(http::schedules::router())
         .merge(command::router())
         .merge(report::router())
         .merge(speech::router())

@@ -47,7 +47,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(crate::fleet::Doc::openapi());
     doc.merge(crate::fleet::history::Doc::openapi());
     doc.merge(crate::media::Doc::openapi());
-    doc.merge(crate::schedule::Doc::openapi());
+    doc.merge(crate::http::schedules::Doc::openapi());
     doc.merge(crate::command::Doc::openapi());
     doc.merge(crate::report::Doc::openapi());
     doc.merge(crate::speech::Doc::openapi());

@@ -41,7 +41,6 @@ const LEGACY: &[(&str, &str)] = &[
     ("fleet/", "step A: demo seed and status history"),
     ("console/admin_areas.rs", "step A: area pages run SQL"),
     ("console/admin_devices.rs", "step A: device edit page"),
-    ("console/admin_schedules.rs", "step C: schedule edit pages"),
     ("console/admin_users.rs", "step C: user pages"),
     (
         "console/queries.rs",
@@ -58,9 +57,7 @@ const LEGACY: &[(&str, &str)] = &[
         "console/bulletins.rs",
         "step B: bulletin pages (SQL, over 800 lines)",
     ),
-    ("schedule.rs", "step C: schedules into domain/store/services/http"),
     ("user.rs", "step C: users, sessions and tokens"),
-    ("console/calendar.rs", "step C: the calendar runs SQL"),
     ("command.rs", "step D: commands through the command sender"),
     ("dispatch.rs", "step D: the dispatcher into workers"),
     ("ingest.rs", "step D: ingest into workers and mqtt::inbound"),

@@ -1,7 +1,9 @@
 //! Schedules through the API: rule evaluation in a time zone (including DST), validation errors
-//! that name the problem, overlap warnings.
+//! that name the problem, overlap warnings, and that a change is written with its outbox row and
+//! its audit entry in one transaction (all or nothing).
 
 use crate::common;
+use crate::console_support;
 use crate::dispatch_support;
 
 use dispatch_support::*;
@@ -230,4 +232,177 @@ async fn schedules_can_be_listed_disabled_and_deleted() {
         404
     );
     assert_eq!(app.get_anon("/api/v1/schedules").await.status().as_u16(), 401);
+}
+
+/// What a schedule change leaves behind: schedule rows, dispatch outbox rows, `schedule.*` audit
+/// entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Rows {
+    schedules: i64,
+    outbox: i64,
+    audit: i64,
+}
+
+async fn rows(app: &common::TestApp) -> Rows {
+    let pool = &app.state().store.pool;
+    let count =
+        |sql: &'static str| async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await.unwrap() };
+    Rows {
+        schedules: count("SELECT COUNT(*) FROM schedules").await,
+        outbox: count("SELECT COUNT(*) FROM dispatch_outbox").await,
+        audit: count("SELECT COUNT(*) FROM audit_log WHERE action LIKE 'schedule.%'").await,
+    }
+}
+
+async fn status(
+    app: &common::TestApp,
+    method: reqwest::Method,
+    path: &str,
+    bearer: &str,
+    body: &Value,
+) -> (u16, Value) {
+    common::json(
+        app.client
+            .request(method, app.url(path))
+            .bearer_auth(bearer)
+            .json(body)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_refused_schedule_change_leaves_no_schedule_row_no_outbox_row_and_no_audit_entry() {
+    // The dispatcher waits ten minutes before it takes outbox rows: they stay to be counted.
+    let app = common::spawn_app_with(|s| s.dispatch_debounce_ms = 600_000).await;
+    let (p, _, sha) = setup(&app).await;
+    let q = uid("q");
+    dispatch_support::area(&app, &q, None).await;
+    let draft = media(&app, "draft", 1000).await;
+    let uid_op = console_support::user(&app, &uid("op"), "operator", &[&q], "operator-password").await;
+    let op = console_support::token(&app, &uid_op).await;
+    let body = json!({"title": "t", "media": [sha], "targets": {"areas": [p]},
+                      "rule": {"kind": "cron", "cron": "0 6 * * *"}});
+    let before = rows(&app).await;
+
+    let mut unapproved = body.clone();
+    unapproved["media"] = json!([sha, draft]);
+    let (s, b) = status(
+        &app,
+        reqwest::Method::POST,
+        "/api/v1/schedules",
+        &app.token,
+        &unapproved,
+    )
+    .await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (422, Some("media_not_approved")),
+        "{b}"
+    );
+    let (s, b) = status(&app, reqwest::Method::POST, "/api/v1/schedules", &op, &body).await;
+    assert_eq!(s, 403, "a target outside the operator's scope: {b}");
+    assert_eq!(rows(&app).await, before, "a refused creation writes nothing");
+
+    // A refused edit or delete of an existing schedule leaves it, and writes nothing either.
+    let (s, b) = status(
+        &app,
+        reqwest::Method::POST,
+        "/api/v1/schedules",
+        &app.token,
+        &body,
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    let path = format!("/api/v1/schedules/{}", b["schedule"]["id"].as_str().unwrap());
+    let stored = rows(&app).await;
+    let (s, _) = status(&app, reqwest::Method::PUT, &path, &app.token, &unapproved).await;
+    assert_eq!(s, 422);
+    for method in [
+        reqwest::Method::PUT,
+        reqwest::Method::PATCH,
+        reqwest::Method::DELETE,
+    ] {
+        let b = if method == reqwest::Method::PATCH {
+            json!({"enabled": false})
+        } else {
+            body.clone()
+        };
+        let (s, r) = status(&app, method.clone(), &path, &op, &b).await;
+        assert_eq!(s, 403, "{method} by an operator of another area: {r}");
+    }
+    assert_eq!(rows(&app).await, stored);
+    let (_, after) = common::json(app.get(&path).await).await;
+    assert_eq!(
+        (after["title"].as_str(), after["enabled"].as_bool()),
+        (Some("t"), Some(true))
+    );
+}
+
+#[tokio::test]
+async fn an_accepted_schedule_change_leaves_exactly_one_schedule_row_outbox_row_and_audit_entry() {
+    let app = common::spawn_app_with(|s| s.dispatch_debounce_ms = 600_000).await;
+    let (p, _, sha) = setup(&app).await;
+    let body = json!({"title": "t", "media": [sha], "targets": {"areas": [p]},
+                      "rule": {"kind": "cron", "cron": "0 6 * * *"}});
+    let before = rows(&app).await;
+    let (s, b) = common::json(app.post_json("/api/v1/schedules", &body).await).await;
+    assert_eq!(s, 201, "{b}");
+    let id = b["schedule"]["id"].as_str().unwrap().to_string();
+    let created = rows(&app).await;
+    assert_eq!(
+        created,
+        Rows {
+            schedules: before.schedules + 1,
+            outbox: before.outbox + 1,
+            audit: before.audit + 1
+        }
+    );
+    let entry: (String, String, Option<String>, Option<String>) =
+        sqlx::query_as("SELECT actor, action, before_json, after_json FROM audit_log WHERE entity = $1")
+            .bind(format!("schedule:{id}"))
+            .fetch_one(&app.state().store.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        (entry.0.as_str(), entry.1.as_str()),
+        ("admin-token", "schedule.create")
+    );
+    assert!(entry.2.is_none() && entry.3.unwrap().contains(&id));
+    let change: String =
+        sqlx::query_scalar("SELECT change FROM dispatch_outbox ORDER BY created_at DESC, id DESC")
+            .fetch_one(&app.state().store.pool)
+            .await
+            .unwrap();
+    assert!(
+        change.contains(&p),
+        "the outbox row covers the schedule's targets: {change}"
+    );
+
+    let path = format!("/api/v1/schedules/{id}");
+    let (s, _) = common::json(app.patch_json(&path, &json!({"enabled": false})).await).await;
+    assert_eq!(s, 200);
+    let disabled = rows(&app).await;
+    assert_eq!(
+        (disabled.outbox, disabled.audit),
+        (created.outbox + 1, created.audit + 1)
+    );
+    let (s, _) = common::json(app.put_json(&path, &body).await).await;
+    assert_eq!(s, 200);
+    let edited = rows(&app).await;
+    assert_eq!(
+        (edited.outbox, edited.audit),
+        (disabled.outbox + 1, disabled.audit + 1)
+    );
+    assert_eq!(app.delete(&path).await.status().as_u16(), 204);
+    assert_eq!(
+        rows(&app).await,
+        Rows {
+            schedules: before.schedules,
+            outbox: edited.outbox + 1,
+            audit: edited.audit + 1
+        }
+    );
 }

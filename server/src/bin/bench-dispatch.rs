@@ -345,7 +345,7 @@ async fn bench_dispatch(args: &Args, backend: &str, db: Option<String>, n: usize
     .bind(now)
     .execute(&run.state.store.pool)
     .await?;
-    let req: nguon_server::schedule::NewSchedule = serde_json::from_value(serde_json::json!({
+    let req: nguon_server::domain::schedule::NewSchedule = serde_json::from_value(serde_json::json!({
         "title": "Toàn tỉnh", "media": [sha], "targets": {"areas": [tag]},
         "rule": {"kind": "cron", "cron": "30 6,11,17 * * *"}
     }))?;
@@ -355,7 +355,8 @@ async fn bench_dispatch(args: &Args, backend: &str, db: Option<String>, n: usize
         .collect();
     let published0 = run.state.metrics.manifests_published.load(Ordering::Relaxed);
     let t = Instant::now();
-    nguon_server::schedule::create(&run.state, req).await?;
+    let admin = nguon_server::domain::scope::Caller::admin_token();
+    nguon_server::services::schedules::create(&run.state, &admin, req).await?;
     // Queued: every manifest computed, recorded and handed to the MQTT client.
     while run.state.metrics.manifests_published.load(Ordering::Relaxed) < published0 + n as u64 {
         anyhow::ensure!(t.elapsed() < Duration::from_secs(600), "dispatcher too slow");

@@ -1,5 +1,6 @@
 //! Console schedule edit and delete, and the live description of a rule while it is typed
-//! (issue 7). Same validation, scope and manifest re-publication as the API.
+//! (issue 7). Saving and deleting go through `services::schedules`, so validation, scope,
+//! manifest re-publication and the audit entry are the API's.
 
 use std::collections::HashMap;
 
@@ -12,10 +13,12 @@ use serde_json::{Value, json};
 
 use super::admin::{page_with, shown_on_form};
 use super::{Console, PageError, PageForm, PageResult, all_areas, i18n, see_other, visible_areas};
+use crate::domain::schedule::{self, NewSchedule, RuleSpec, Schedule, Targets};
+use crate::domain::scope::Role;
+use crate::error::{Error, Result};
 use crate::http::form::Fields;
-use crate::schedule::{self, NewSchedule, RuleSpec, Targets};
-use crate::user::Role;
-use crate::{AppState, Error, Result, media};
+use crate::media;
+use crate::services::{self, AppState};
 
 // ---------------------------------------------------------------- schedules
 
@@ -67,22 +70,17 @@ async fn visible_schedule(
     c: &Console,
     state: &AppState,
     id: &str,
-) -> std::result::Result<schedule::Schedule, PageError> {
-    let lang = c.lang;
-    let s = schedule::get_one(&state.store, id)
+) -> std::result::Result<Schedule, PageError> {
+    services::schedules::get_visible(state, &c.caller, id)
         .await
-        .map_err(|e| PageError(e, lang))?;
-    schedule::check_scope(state, &c.caller, &s)
-        .await
-        .map_err(|e| PageError(e, lang))?;
-    Ok(s)
+        .map_err(|e| PageError(e, c.lang))
 }
 
 /// The edit form for `req` (the stored schedule or what was just refused).
 async fn schedule_view(
     c: &Console,
     state: &AppState,
-    s: &schedule::Schedule,
+    s: &Schedule,
     req: &NewSchedule,
     enabled: bool,
     extra: Value,
@@ -198,15 +196,11 @@ pub(super) async fn schedule_save(
                 .parse::<u32>()
                 .map_err(|_| Error::bad("invalid_repeat", "`repeat` must be 1–100"))?,
         );
-        crate::services::auth::check_targets(&state, &c.caller, &req.targets.areas, &req.targets.devices)
-            .await?;
-        media::require_visible(&state.store, &c.caller, &req.media).await?;
-        schedule::update(&state, &id, req, Some(enabled)).await
+        services::schedules::update(&state, &c.caller, &id, req, Some(enabled)).await
     }
     .await;
     match res {
-        Ok((before, after)) => {
-            schedule::audit_change(&state, &c.caller, "schedule.update", Some(&before), Some(&after)).await;
+        Ok((_, after)) => {
             let req = schedule::as_request(&after);
             schedule_view(
                 &c,
@@ -267,9 +261,8 @@ pub(super) async fn schedule_delete(
     let lang = c.lang;
     c.caller.require(Role::Operator).map_err(|e| PageError(e, lang))?;
     visible_schedule(&c, &state, &id).await?;
-    let before = schedule::delete(&state, &id)
+    services::schedules::delete(&state, &c.caller, &id)
         .await
         .map_err(|e| PageError(e, lang))?;
-    schedule::audit_change(&state, &c.caller, "schedule.delete", Some(&before), None).await;
     Ok(see_other("/console/schedules"))
 }

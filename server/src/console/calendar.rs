@@ -1,18 +1,20 @@
 //! The calendar: a day or week of occurrences of the caller's schedules in Asia/Ho_Chi_Minh,
-//! with overlapping occurrences that reach the same area or device marked as conflicts.
+//! with overlapping occurrences that reach the same area or device marked as conflicts
+//! (`domain::schedule::overlap::conflicts`). Reads only, through `store`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use axum::extract::{Query, State};
 use chrono::{Datelike, Duration, NaiveDate, TimeZone, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sqlx::Row;
 
 use super::schedules::{targets_label, visible_schedules};
 use super::{Console, PageResult, priority_str};
-use crate::error::Result;
+use crate::domain::schedule::local_to_utc;
+use crate::domain::schedule::overlap::{Slot, conflicts};
 use crate::services::AppState;
+use crate::store;
 
 #[derive(Deserialize)]
 pub(super) struct CalendarQuery {
@@ -46,24 +48,17 @@ pub(super) async fn calendar(
         )
     };
     let step = if view == "day" { 1 } else { 7 };
-    let local_midnight =
-        |d: NaiveDate| crate::schedule::local_to_utc(tz, d.and_hms_opt(0, 0, 0).unwrap_or_default());
+    let local_midnight = |d: NaiveDate| local_to_utc(tz, d.and_hms_opt(0, 0, 0).unwrap_or_default());
     let from = local_midnight(start);
     let to = local_midnight(start + Duration::days(days));
     let schedules = visible_schedules(&state, &c.caller).await?;
-    let durations: HashMap<String, i64> = sqlx::query("SELECT sha256, duration_ms FROM media")
-        .fetch_all(&state.store.pool)
-        .await?
-        .iter()
-        .map(|r| Ok((r.try_get("sha256")?, r.try_get("duration_ms")?)))
-        .collect::<Result<_>>()?;
+    let shas: Vec<String> = schedules.iter().flat_map(|s| s.media.iter().cloned()).collect();
+    let durations = store::schedules::media_durations(&state.store, &shas).await?;
+    let tree = store::areas::tree(&state.store).await?;
     // Each schedule's footprint: the areas it reaches (subtrees) and its devices.
-    let mut occs: Vec<(i64, i64, usize, HashSet<String>)> = Vec::new();
+    let mut occs: Vec<Slot> = Vec::new();
     for (i, s) in schedules.iter().enumerate().filter(|(_, s)| s.enabled) {
-        let mut reach: HashSet<String> = crate::area::subtree(&state.store, &s.targets.areas)
-            .await?
-            .into_iter()
-            .collect();
+        let mut reach: HashSet<String> = tree.subtree(&s.targets.areas).into_iter().collect();
         reach.extend(s.targets.devices.iter().map(|d| format!("device:{d}")));
         let len: i64 = s
             .media
@@ -73,33 +68,27 @@ pub(super) async fn calendar(
             * i64::from(s.repeat.max(1));
         for t in s.occurrences(from, to) {
             let t = t.timestamp_millis();
-            occs.push((t, t + len.max(60_000), i, reach.clone()));
+            occs.push(Slot {
+                start: t,
+                end: t + len.max(60_000),
+                schedule: i,
+                reach: reach.clone(),
+            });
         }
     }
-    occs.sort_by_key(|o| o.0);
-    let mut conflict = vec![false; occs.len()];
-    for a in 0..occs.len() {
-        for b in a + 1..occs.len() {
-            if occs[b].0 >= occs[a].1 {
-                break;
-            }
-            if occs[a].2 != occs[b].2 && !occs[a].3.is_disjoint(&occs[b].3) {
-                conflict[a] = true;
-                conflict[b] = true;
-            }
-        }
-    }
+    occs.sort_by_key(|o| o.start);
+    let conflict = conflicts(&occs);
     let mut day_items: Vec<Vec<Value>> = vec![Vec::new(); days as usize];
-    for (k, (t, _, i, _)) in occs.iter().enumerate() {
+    for (k, slot) in occs.iter().enumerate() {
         let local = tz
-            .timestamp_millis_opt(*t)
+            .timestamp_millis_opt(slot.start)
             .single()
             .unwrap_or_else(|| tz.timestamp_millis_opt(0).unwrap());
         let idx = (local.date_naive() - start).num_days();
         if !(0..days).contains(&idx) {
             continue;
         }
-        let s = &schedules[*i];
+        let s = &schedules[slot.schedule];
         day_items[idx as usize].push(json!({
             "time": local.format("%H:%M").to_string(), "title": s.title, "priority": priority_str(&s.priority),
             "targets": targets_label(s), "conflict": conflict[k],

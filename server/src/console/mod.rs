@@ -422,7 +422,7 @@ pub(crate) fn parse_datetime_local(v: &str, tz: chrono_tz::Tz) -> Option<Option<
     let t = chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M")
         .or_else(|_| chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M:%S"))
         .ok()?;
-    Some(Some(crate::schedule::local_to_utc(tz, t)))
+    Some(Some(crate::domain::schedule::local_to_utc(tz, t)))
 }
 
 /// An instant as a `datetime-local` form value in `tz` (empty for none).

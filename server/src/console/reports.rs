@@ -191,7 +191,7 @@ pub async fn compute(state: &AppState, caller: &Caller, from_ms: i64, to_ms: i64
     .bind(to_ms)
     .fetch_all(&state.store.pool)
     .await?;
-    let schedules = crate::schedule::load_all(&state.store, false).await?;
+    let schedules = crate::store::schedules::load_all(&state.store, false).await?;
     let known: HashSet<&str> = schedules.iter().map(|s| s.id.as_str()).collect();
     let mut delivered: HashSet<(String, String, i64)> = HashSet::new();
     let mut first_emergency: HashMap<(String, String), i64> = HashMap::new(); // (unit, item) → ttfp ms

@@ -1,5 +1,6 @@
 //! The schedules page: the caller's schedules with their rules described in words, and the quick
-//! form that creates a one-area schedule (the full editor is in `admin`).
+//! form that creates a one-area schedule through `services::schedules` (the full editor is in
+//! `admin_schedules`).
 
 use axum::extract::State;
 use serde::Deserialize;
@@ -8,20 +9,17 @@ use serde_json::{Value, json};
 use super::media::media_rows;
 use super::queries::all_areas;
 use super::{Console, Lang, PageError, PageForm, PageResult, priority_str, see_other, visible_areas};
+use crate::domain::schedule::{self, NewSchedule, RuleSpec, Schedule};
 use crate::domain::scope::{Caller, Role};
 use crate::error::{Error, Result};
-use crate::media;
-use crate::services::AppState;
+use crate::services::{self, AppState};
 
 /// Schedules whose every target is inside the caller's scope.
-pub(super) async fn visible_schedules(
-    state: &AppState,
-    caller: &Caller,
-) -> Result<Vec<crate::schedule::Schedule>> {
-    crate::schedule::load_visible(&state.store, caller).await
+pub(super) async fn visible_schedules(state: &AppState, caller: &Caller) -> Result<Vec<Schedule>> {
+    crate::store::schedules::load_visible(&state.store, caller).await
 }
 
-pub(super) fn targets_label(s: &crate::schedule::Schedule) -> String {
+pub(super) fn targets_label(s: &Schedule) -> String {
     s.targets
         .areas
         .iter()
@@ -39,12 +37,12 @@ pub(super) async fn schedules_page(c: Console, State(state): State<AppState>) ->
         .iter()
         .map(|s| {
             let rule = match &s.rule {
-                crate::schedule::RuleSpec::Once { at } => at.clone(),
-                crate::schedule::RuleSpec::Cron { cron } => cron.clone(),
+                RuleSpec::Once { at } => at.clone(),
+                RuleSpec::Cron { cron } => cron.clone(),
             };
             json!({"id": s.id, "title": s.title, "priority": priority_str(&s.priority), "targets": targets_label(s),
                    "rule": rule, "time_zone": s.time_zone, "enabled": s.enabled,
-                   "describe": crate::schedule::describe(&s.rule, c.lang == Lang::En)})
+                   "describe": schedule::describe(&s.rule, c.lang == Lang::En)})
         })
         .collect();
     c.page(
@@ -80,7 +78,6 @@ pub(super) async fn create_schedule(
     let step = async {
         c.caller.require(Role::Operator)?;
         c.caller.check_area(&f.area)?;
-        media::require_visible(&state.store, &c.caller, std::slice::from_ref(&f.media)).await?;
         let rule = match f.kind.as_deref() {
             Some("cron") => json!({"kind": "cron", "cron": f.cron.clone().unwrap_or_default()}),
             _ => json!({"kind": "once", "at": f.at.clone().unwrap_or_default()}),
@@ -90,19 +87,9 @@ pub(super) async fn create_schedule(
             "priority": f.priority.clone().unwrap_or_else(|| "normal".into()), "rule": rule,
             "time_zone": f.time_zone.clone().filter(|z| !z.trim().is_empty()),
         });
-        let req: crate::schedule::NewSchedule =
+        let req: NewSchedule =
             serde_json::from_value(req).map_err(|e| Error::bad("invalid_field", e.to_string()))?;
-        let created = crate::schedule::create(&state, req).await?;
-        let after = serde_json::to_value(&created.schedule).ok();
-        crate::store::audit::record_outside(
-            &state.store,
-            &c.caller.username,
-            "schedule.create",
-            &format!("schedule:{}", created.schedule.id),
-            None,
-            after,
-        )
-        .await;
+        services::schedules::create(&state, &c.caller, req).await?;
         Ok::<_, Error>(())
     };
     step.await.map_err(|e| PageError(e, lang))?;

@@ -6,5 +6,6 @@
 pub mod area;
 pub mod change;
 pub mod review;
+pub mod schedule;
 pub mod scope;
 pub mod user;

@@ -177,7 +177,7 @@ pub async fn seed_demo(state: &AppState) -> Result<()> {
         .transpose()?
         .is_some();
     if !exists {
-        let req: crate::schedule::NewSchedule = serde_json::from_value(json!({
+        let req: crate::domain::schedule::NewSchedule = serde_json::from_value(json!({
             "title": SCHEDULE_TITLE,
             "media": [clip.sha256],
             "targets": { "areas": ["10"] },
@@ -185,7 +185,11 @@ pub async fn seed_demo(state: &AppState) -> Result<()> {
             "time_zone": "Asia/Ho_Chi_Minh",
         }))
         .map_err(Error::context("demo schedule"))?;
-        crate::schedule::create(state, req).await?;
+        let prepared = crate::services::schedules::prepare(state, &req).await?;
+        let mut tx = store.begin_write().await?;
+        crate::services::schedules::create_in(&mut tx, &prepared).await?;
+        tx.commit().await?;
+        state.wake.dispatch();
     }
     tracing::info!(
         devices = devices.len(),

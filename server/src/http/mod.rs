@@ -8,3 +8,4 @@ pub mod auth;
 pub mod error;
 pub mod form;
 pub mod json;
+pub mod schedules;

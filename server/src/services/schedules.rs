@@ -1,0 +1,326 @@
+//! Schedule use cases: create, update (content and enabled flag), enable/disable and delete. Each
+//! checks the caller (role `operator`, every old and new target inside their scope, media visible
+//! to them), validates the request (`domain::schedule::validate`, then targets that exist and media
+//! that is approved), and runs ONE transaction that writes the schedule, its dispatch outbox row
+//! (the old and new targets' devices) and its audit entry; after the commit it wakes the
+//! dispatcher. A use case that creates schedules as part of another change (bulletin publish)
+//! uses [`prepare`] and [`create_in`] inside its own transaction.
+
+use std::collections::HashMap;
+
+use chrono::{Duration, Utc};
+use serde_json::Value;
+
+use crate::domain::change::Change;
+use crate::domain::schedule::{
+    self, Created, MediaInfo, NewSchedule, Schedule, Valid, Warnings, occurrence, overlap,
+};
+use crate::domain::scope::{Caller, Role};
+use crate::error::{Error, Result};
+use crate::services::AppState;
+use crate::services::auth::check_targets;
+use crate::store::{self, Conn, Store, audit, from_ms, now_ms, outbox};
+
+/// Media rows needed by schedules and play-now commands, by sha256 (missing media is absent).
+pub async fn media_info(store: &Store, shas: &[String]) -> Result<HashMap<String, MediaInfo>> {
+    let mut out = HashMap::new();
+    for sha in shas {
+        if out.contains_key(sha) {
+            continue;
+        }
+        if let Some(m) = crate::media::get(store, sha).await? {
+            out.insert(
+                sha.clone(),
+                MediaInfo {
+                    size: m.size,
+                    duration_ms: m.duration_ms,
+                    approved: m.status == "approved",
+                },
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// 422 `media_not_approved` naming the first sha that is missing or not approved (422
+/// `media_required` for an empty list).
+pub async fn require_approved(store: &Store, shas: &[String]) -> Result<HashMap<String, MediaInfo>> {
+    if shas.is_empty() {
+        return Err(Error::unprocessable(
+            "media_required",
+            "`media` must list at least one sha256",
+        ));
+    }
+    let info = media_info(store, shas).await?;
+    for sha in shas {
+        match info.get(sha) {
+            Some(m) if m.approved => {}
+            Some(_) => {
+                return Err(Error::unprocessable(
+                    "media_not_approved",
+                    format!("media {sha} is not approved"),
+                ));
+            }
+            None => {
+                return Err(Error::unprocessable(
+                    "media_not_approved",
+                    format!("media {sha} does not exist"),
+                ));
+            }
+        }
+    }
+    Ok(info)
+}
+
+/// A request that passed every check of [`check`], with its playlist's media.
+pub struct Checked {
+    /// What `domain::schedule::validate` made of the request.
+    pub valid: Valid,
+    /// The playlist's media (all approved).
+    pub media: HashMap<String, MediaInfo>,
+}
+
+/// Validate a schedule request: title, rule, time zone, validity, volume, repeat
+/// (`domain::schedule::validate`), then existing targets and approved media. The one validation
+/// of creation and edit (API, console, bulletins).
+pub async fn check(state: &AppState, req: &NewSchedule) -> Result<Checked> {
+    let valid = schedule::validate(req, &state.settings.time_zone)?;
+    if !valid.areas.is_empty() {
+        let tree = store::areas::tree(&state.store).await?;
+        if let Some(a) = valid.areas.iter().find(|a| !tree.contains(a)) {
+            return Err(Error::unprocessable(
+                "unknown_area",
+                format!("area `{a}` does not exist"),
+            ));
+        }
+    }
+    for d in &valid.devices {
+        if store::devices::area_of(&state.store, d).await?.is_none() {
+            return Err(Error::unprocessable(
+                "unknown_device",
+                format!("device `{d}` does not exist"),
+            ));
+        }
+    }
+    let media = require_approved(&state.store, &req.media).await?;
+    Ok(Checked { valid, media })
+}
+
+/// 403 unless the caller may schedule `req`: role `operator`, every target inside their scope,
+/// every media file visible to them.
+async fn allow(state: &AppState, caller: &Caller, req: &NewSchedule) -> Result<()> {
+    caller.require(Role::Operator)?;
+    check_targets(state, caller, &req.targets.areas, &req.targets.devices).await?;
+    crate::media::require_visible(&state.store, caller, &req.media).await
+}
+
+/// 403 unless every target of `s` is inside the caller's scope (the rule for reading, editing
+/// and deleting a schedule; creation checks the requested targets).
+pub async fn check_scope(state: &AppState, caller: &Caller, s: &Schedule) -> Result<()> {
+    check_targets(state, caller, &s.targets.areas, &s.targets.devices)
+        .await
+        .map_err(|_| Error::Forbidden(format!("schedule `{}` targets areas outside your scope", s.id)))
+}
+
+/// One schedule, if every target of it is inside the caller's scope (404, 403).
+pub async fn get_visible(state: &AppState, caller: &Caller, id: &str) -> Result<Schedule> {
+    let s = store::schedules::get(&state.store, id).await?;
+    check_scope(state, caller, &s).await?;
+    Ok(s)
+}
+
+/// A validated new schedule, not yet written ([`prepare`]).
+pub struct Prepared {
+    /// The schedule as it will be stored (a new id, enabled).
+    pub schedule: Schedule,
+    /// Its playlist's media.
+    media: HashMap<String, MediaInfo>,
+}
+
+/// Validate `req` ([`check`]) into a new schedule, ready for [`create_in`]. Reads only: call it
+/// before the transaction begins.
+pub async fn prepare(state: &AppState, req: &NewSchedule) -> Result<Prepared> {
+    let Checked { valid, media } = check(state, req).await?;
+    let id = uuid::Uuid::now_v7().to_string();
+    Ok(Prepared {
+        schedule: schedule::draft(id, valid, req, from_ms(now_ms())),
+        media,
+    })
+}
+
+/// Write a prepared schedule and its dispatch outbox row in the caller's transaction (pass
+/// `&mut *tx`). The caller writes its own audit entry, commits, then wakes the dispatcher.
+pub async fn create_in(conn: &mut Conn, p: &Prepared) -> Result<()> {
+    store::schedules::insert(conn, &p.schedule).await?;
+    let t = &p.schedule.targets;
+    outbox::insert(conn, &Change::targets(&t.areas, &t.devices)).await
+}
+
+fn subject(id: &str) -> String {
+    format!("schedule:{id}")
+}
+
+fn json(s: &Schedule) -> Option<Value> {
+    serde_json::to_value(s).ok()
+}
+
+/// Create a schedule for `caller`: the schedule, its outbox row and its audit entry in one
+/// transaction, then the dispatcher is woken. The answer has the next occurrences and the
+/// overlap warnings.
+pub async fn create(state: &AppState, caller: &Caller, req: NewSchedule) -> Result<Created> {
+    allow(state, caller, &req).await?;
+    let p = prepare(state, &req).await?;
+    let mut tx = state.store.begin_write().await?;
+    create_in(&mut tx, &p).await?;
+    audit::record(
+        &mut tx,
+        &caller.username,
+        "schedule.create",
+        &subject(&p.schedule.id),
+        None,
+        json(&p.schedule),
+    )
+    .await?;
+    tx.commit().await?;
+    state.wake.dispatch();
+    Ok(answer(state, p).await)
+}
+
+/// The `201` answer: the next occurrences in the look-ahead window and the overlap warnings (a
+/// failed overlap check is logged and gives none).
+async fn answer(state: &AppState, p: Prepared) -> Created {
+    let Prepared { schedule, media } = p;
+    let tz = schedule.tz.unwrap_or(chrono_tz::Asia::Ho_Chi_Minh);
+    let now_t = Utc::now();
+    let end = now_t + Duration::hours(state.settings.lookahead_hours as i64);
+    let occ = schedule.occurrences(now_t, end);
+    let next_occurrences = occ.iter().take(10).map(|t| occurrence(tz, *t)).collect();
+    let duration = overlap::playlist_ms(&schedule.media, |s| media.get(s).map(|m| m.duration_ms))
+        * schedule.repeat as i64;
+    let warnings = warnings(state, &schedule, &occ, duration, (now_t, end))
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "overlap check failed");
+            Warnings::default()
+        });
+    Created {
+        schedule,
+        next_occurrences,
+        warnings,
+    }
+}
+
+/// Overlaps of `new` (playing at `occ` for `duration` ms each) with the other enabled schedules
+/// at its priority on a device both reach, inside `window`.
+async fn warnings(
+    state: &AppState,
+    new: &Schedule,
+    occ: &[chrono::DateTime<Utc>],
+    duration: i64,
+    window: (chrono::DateTime<Utc>, chrono::DateTime<Utc>),
+) -> Result<Warnings> {
+    if occ.is_empty() {
+        return Ok(Warnings::default());
+    }
+    let all = store::schedules::load_all(&state.store, true).await?;
+    let others = overlap::competing(new, &all);
+    if others.is_empty() {
+        return Ok(Warnings::default());
+    }
+    let fleet = crate::dispatch::Fleet::load(&state.store).await?;
+    let shas: Vec<String> = others.iter().flat_map(|s| s.media.iter().cloned()).collect();
+    let durations = store::schedules::media_durations(&state.store, &shas).await?;
+    Ok(overlap::overlaps(
+        new,
+        occ,
+        duration,
+        &others,
+        |s| durations.get(s).copied(),
+        |t| fleet.devices_for(t),
+        window,
+    ))
+}
+
+/// Replace a schedule's content (same checks as [`create`]) and, when given, its enabled flag;
+/// the old and the new targets' manifests are re-published. Returns (before, after).
+pub async fn update(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    req: NewSchedule,
+    enabled: Option<bool>,
+) -> Result<(Schedule, Schedule)> {
+    caller.require(Role::Operator)?;
+    let before = get_visible(state, caller, id).await?;
+    allow(state, caller, &req).await?;
+    let Checked { valid, .. } = check(state, &req).await?;
+    let mut s = schedule::draft(id.to_string(), valid, &req, before.created_at);
+    s.enabled = enabled.unwrap_or(before.enabled);
+    let u = schedule::union(&before.targets, &s.targets);
+    let mut tx = state.store.begin_write().await?;
+    store::schedules::update(&mut tx, &s).await?;
+    outbox::insert(&mut tx, &Change::targets(&u.areas, &u.devices)).await?;
+    let after = store::schedules::get_in(&mut tx, id).await?;
+    audit::record(
+        &mut tx,
+        &caller.username,
+        "schedule.update",
+        &subject(id),
+        json(&before),
+        json(&after),
+    )
+    .await?;
+    tx.commit().await?;
+    state.wake.dispatch();
+    Ok((before, after))
+}
+
+/// Enable or disable a schedule (its targets' manifests re-published); returns (before, after).
+pub async fn set_enabled(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    enabled: bool,
+) -> Result<(Schedule, Schedule)> {
+    caller.require(Role::Operator)?;
+    let before = get_visible(state, caller, id).await?;
+    let t = &before.targets;
+    let mut tx = state.store.begin_write().await?;
+    store::schedules::set_enabled(&mut tx, id, enabled).await?;
+    outbox::insert(&mut tx, &Change::targets(&t.areas, &t.devices)).await?;
+    let after = store::schedules::get_in(&mut tx, id).await?;
+    audit::record(
+        &mut tx,
+        &caller.username,
+        "schedule.update",
+        &subject(id),
+        json(&before),
+        json(&after),
+    )
+    .await?;
+    tx.commit().await?;
+    state.wake.dispatch();
+    Ok((before, after))
+}
+
+/// Delete a schedule (its future occurrences leave the manifests); returns what was deleted.
+pub async fn delete(state: &AppState, caller: &Caller, id: &str) -> Result<Schedule> {
+    caller.require(Role::Operator)?;
+    let before = get_visible(state, caller, id).await?;
+    let t = &before.targets;
+    let mut tx = state.store.begin_write().await?;
+    store::schedules::delete(&mut tx, id).await?;
+    outbox::insert(&mut tx, &Change::targets(&t.areas, &t.devices)).await?;
+    audit::record(
+        &mut tx,
+        &caller.username,
+        "schedule.delete",
+        &subject(id),
+        json(&before),
+        None,
+    )
+    .await?;
+    tx.commit().await?;
+    state.wake.dispatch();
+    Ok(before)
+}
