@@ -36,7 +36,6 @@ pub mod media;
 pub mod openapi;
 pub mod report;
 pub mod speech;
-pub mod user;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -69,7 +68,7 @@ impl Application {
             Some(t) => (t.clone(), false),
             None => (config::Secret::new(services::auth::generate_token()), true),
         };
-        user::bootstrap(&store, admin_token.expose()).await?;
+        services::users::bootstrap(&store, admin_token.expose()).await?;
         let listener = TcpListener::bind(settings.http_addr).await?;
         let http_addr = listener.local_addr()?;
         let public_url: Arc<str> = settings
@@ -172,7 +171,7 @@ pub fn router(state: AppState) -> Router {
         .merge(speech::router())
         .merge(bulletin::router())
         .merge(board::router())
-        .merge(user::router())
+        .merge(http::users::router())
         .merge(console::router())
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)

@@ -113,6 +113,81 @@ async fn me_status(app: &TestApp, cookie: Option<&str>, bearer: Option<&str>) ->
     r.send().await.unwrap().status().as_u16()
 }
 
+/// Audit entries of users and tokens.
+async fn user_audit_count(app: &TestApp) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action LIKE 'user.%' OR action LIKE 'token.%'")
+        .fetch_one(&app.state().store.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_refused_user_change_writes_no_audit_entry_and_an_accepted_one_writes_exactly_one() {
+    let app = spawn_app().await;
+    let n0 = user_audit_count(&app).await;
+    let name = format!("qt{}", random_suffix());
+    let admin_id = user(&app, &name, "admin", &[], "mat-khau-quan-tri").await;
+    assert_eq!(user_audit_count(&app).await, n0 + 1, "user.create");
+    let admin = token(&app, &admin_id).await;
+    let n1 = user_audit_count(&app).await;
+    assert_eq!(n1, n0 + 2, "token.create");
+
+    let again = j!({"username": name, "role": "viewer", "password": "mat-khau-khac"});
+    let unknown_area =
+        j!({"username": "khac", "role": "viewer", "areas": ["nowhere-xyz"], "password": "mat-khau-khac"});
+    let refused = [
+        (
+            reqwest::Method::POST,
+            "/api/v1/users".to_string(),
+            Some(again),
+            409,
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/v1/users".to_string(),
+            Some(unknown_area),
+            422,
+        ),
+        (
+            reqwest::Method::PATCH,
+            format!("/api/v1/users/{admin_id}"),
+            Some(j!({"enabled": false})),
+            409,
+        ),
+        (
+            reqwest::Method::PATCH,
+            format!("/api/v1/users/{admin_id}"),
+            Some(j!({"password": "short"})),
+            400,
+        ),
+        (
+            reqwest::Method::DELETE,
+            format!("/api/v1/users/{admin_id}/tokens/no-such-token"),
+            None,
+            404,
+        ),
+    ];
+    for (method, path, body, want) in refused {
+        let got = api_status(&app, method.clone(), &path, &admin, body.as_ref()).await;
+        assert_eq!(got, want, "{method} {path}");
+    }
+    assert_eq!(user_audit_count(&app).await, n1, "nothing refused is audited");
+
+    let got = api_status(
+        &app,
+        reqwest::Method::PATCH,
+        &format!("/api/v1/users/{admin_id}"),
+        &admin,
+        Some(&j!({"display_name": "Quản trị hai"})),
+    )
+    .await;
+    assert_eq!(got, 200);
+    assert_eq!(user_audit_count(&app).await, n1 + 1);
+    let rows = audit_rows(&app, "user.update", &format!("user:{name}")).await;
+    assert_eq!(rows.len(), 1);
+    assert!(has_before_and_after(&rows));
+}
+
 #[tokio::test]
 async fn disabling_a_user_stops_their_session_and_token_at_once_and_console_tokens_work_until_revoked() {
     let app = spawn_app().await;

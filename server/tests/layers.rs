@@ -41,7 +41,6 @@ const LEGACY: &[(&str, &str)] = &[
     ("fleet/", "step A: demo seed and status history"),
     ("console/admin_areas.rs", "step A: area pages run SQL"),
     ("console/admin_devices.rs", "step A: device edit page"),
-    ("console/admin_users.rs", "step C: user pages"),
     (
         "console/queries.rs",
         "steps A and D: the console's shared area, device and play queries",
@@ -57,7 +56,6 @@ const LEGACY: &[(&str, &str)] = &[
         "console/bulletins.rs",
         "step B: bulletin pages (SQL, over 800 lines)",
     ),
-    ("user.rs", "step C: users, sessions and tokens"),
     ("command.rs", "step D: commands through the command sender"),
     ("dispatch.rs", "step D: the dispatcher into workers"),
     ("ingest.rs", "step D: ingest into workers and mqtt::inbound"),

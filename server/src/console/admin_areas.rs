@@ -9,8 +9,8 @@ use sqlx::Row;
 
 use super::admin::{page_with, shown_on_form};
 use super::{Console, PageError, PageForm, PageResult, all_areas, i18n};
+use crate::domain::scope::Role;
 use crate::http::form::Fields;
-use crate::user::Role;
 use crate::{AppState, Result, area};
 
 // ---------------------------------------------------------------- areas

@@ -6,8 +6,8 @@ use serde_json::{Value, json};
 
 use super::admin::{page_with, shown_on_form};
 use super::{Console, PageError, PageForm, PageResult, all_areas, i18n, visible_areas};
+use crate::domain::scope::Role;
 use crate::http::form::Fields;
-use crate::user::Role;
 use crate::{AppState, Error, Result, fleet};
 
 // ---------------------------------------------------------------- devices

@@ -1,5 +1,6 @@
 //! Console administration of users: edit, enable/disable, password, API tokens (issue 7). Every
-//! handler goes through the same functions as the API; forms are read through `PageForm`.
+//! handler goes through the same use cases as the API (`services::users`, which also write the
+//! audit entries); forms are read through `PageForm`.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -7,19 +8,22 @@ use serde_json::{Value, json};
 
 use super::admin::{page_with, shown_on_form};
 use super::{Console, PageError, PageForm, PageResult, all_areas, i18n, visible_areas};
+use crate::domain::scope::Role;
+use crate::domain::user::UserPatch;
+use crate::error::Error;
 use crate::http::form::Fields;
-use crate::user::{self, Role, UserPatch};
-use crate::{AppState, Error};
+use crate::services::{self, AppState};
+use crate::store;
 
 // ---------------------------------------------------------------- users
 
 async fn user_view(c: &Console, state: &AppState, id: &str, extra: Value, status: StatusCode) -> PageResult {
     let lang = c.lang;
     c.caller.require(Role::Admin).map_err(|e| PageError(e, lang))?;
-    let u = user::get(&state.store, id)
+    let u = store::users::get(&state.store, id)
         .await?
         .ok_or_else(|| PageError(Error::NotFound(format!("user `{id}`")), lang))?;
-    let tokens = user::list_tokens(&state.store, id).await?;
+    let tokens = store::users::list_tokens(&state.store, id).await?;
     let areas = all_areas(state).await?;
     let roles: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
     let mut ctx = json!({"u": u, "tokens": tokens, "roles": roles, "areas": visible_areas(c, &areas),
@@ -38,27 +42,13 @@ pub(super) async fn user_page(
     user_view(&c, &state, &id, json!({}), StatusCode::OK).await
 }
 
-/// Apply a user patch with the self-protection rule and audit it; a refused value re-renders
-/// the form with the message.
+/// Apply a user patch (with the self-protection rule and its audit entry); a refused value
+/// re-renders the form with the message.
 async fn apply_user(c: &Console, state: &AppState, id: &str, p: UserPatch, flash: &str) -> PageResult {
     let lang = c.lang;
     c.caller.require(Role::Admin).map_err(|e| PageError(e, lang))?;
-    let res = async {
-        user::guard_self(&c.caller, id, &p)?;
-        user::update(&state.store, id, p).await
-    }
-    .await;
-    match res {
-        Ok((before, after)) => {
-            crate::store::audit::record_outside(
-                &state.store,
-                &c.caller.username,
-                "user.update",
-                &format!("user:{}", after.username),
-                Some(json!(before)),
-                Some(json!(after)),
-            )
-            .await;
+    match services::users::update(state, &c.caller, id, p).await {
+        Ok(_) => {
             user_view(
                 c,
                 state,
@@ -144,25 +134,15 @@ pub(super) async fn token_issue(
 ) -> PageResult {
     let lang = c.lang;
     c.caller.require(Role::Admin).map_err(|e| PageError(e, lang))?;
-    let u = user::get(&state.store, &id)
-        .await?
-        .ok_or_else(|| PageError(Error::NotFound(format!("user `{id}`")), lang))?;
     let name: String = f
         .opt("name")
         .unwrap_or_else(|| "console".into())
         .chars()
         .take(100)
         .collect();
-    let t = user::issue_token(&state.store, &u.id, &name).await?;
-    crate::store::audit::record_outside(
-        &state.store,
-        &c.caller.username,
-        "token.create",
-        &format!("user:{}", u.username),
-        None,
-        Some(json!({"token_id": t.id, "name": name})),
-    )
-    .await;
+    let t = services::users::issue_token(&state, &c.caller, &id, &name)
+        .await
+        .map_err(|e| PageError(e, lang))?;
     // Shown once, in this answer only; the page is not cached.
     let mut resp = user_view(
         &c,
@@ -187,21 +167,9 @@ pub(super) async fn token_revoke(
 ) -> PageResult {
     let lang = c.lang;
     c.caller.require(Role::Admin).map_err(|e| PageError(e, lang))?;
-    let u = user::get(&state.store, &id)
-        .await?
-        .ok_or_else(|| PageError(Error::NotFound(format!("user `{id}`")), lang))?;
-    let t = user::revoke_token(&state.store, &id, &token_id)
+    services::users::revoke_token(&state, &c.caller, &id, &token_id)
         .await
         .map_err(|e| PageError(e, lang))?;
-    crate::store::audit::record_outside(
-        &state.store,
-        &c.caller.username,
-        "token.revoke",
-        &format!("user:{}", u.username),
-        Some(json!({"token_id": t.id, "name": t.name, "revoked": false})),
-        Some(json!(t)),
-    )
-    .await;
     user_view(
         &c,
         &state,

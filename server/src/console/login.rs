@@ -13,12 +13,11 @@ use super::{
     ClientIp, Console, LOGIN_CSRF_COOKIE, Lang, PageError, PageForm, PageResult, i18n, lang_of, render,
     secure, set_cookie,
 };
-use crate::domain::user::constant_time_eq;
+use crate::domain::user::{LoginError, SESSION_MS, constant_time_eq};
 use crate::error::Error;
 use crate::http::auth::{SESSION_COOKIE, cookie};
 use crate::http::form::Fields;
-use crate::services::AppState;
-use crate::user::{self, LoginError};
+use crate::services::{self, AppState};
 
 fn login_html(
     state: &AppState,
@@ -27,7 +26,7 @@ fn login_html(
     username: &str,
     status: StatusCode,
 ) -> PageResult {
-    let token = crate::services::auth::generate_token();
+    let token = services::auth::generate_token();
     let html = render(
         "login.html",
         json!({"lang": lang.code(), "csrf": "", "user": null, "login_csrf": token, "error": error, "username": username}),
@@ -71,16 +70,16 @@ pub(super) async fn login(
             lang,
         ));
     }
-    match user::authenticate(&state.store, &f.username, &f.password, &ip).await? {
+    match services::auth::authenticate(&state, &f.username, &f.password, &ip).await? {
         Ok(u) => {
-            let (sid, _csrf) = user::create_session(&state.store, &u.id).await?;
+            let sid = services::auth::create_session(&state, &u.id).await?.id;
             let mut resp = Redirect::to("/console").into_response();
             *resp.status_mut() = StatusCode::SEE_OTHER;
             set_cookie(
                 &mut resp,
                 format!(
                     "{SESSION_COOKIE}={sid}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
-                    user::SESSION_MS / 1000,
+                    SESSION_MS / 1000,
                     secure(&state)
                 ),
             );
@@ -114,7 +113,7 @@ pub(super) async fn logout(
     _checked: PageForm<Fields>,
 ) -> PageResult {
     if let Some(sid) = cookie(&headers, SESSION_COOKIE) {
-        user::delete_session(&state.store, &sid).await?;
+        services::auth::end_session(&state, &sid).await?;
     }
     let mut resp = Redirect::to("/console/login").into_response();
     *resp.status_mut() = StatusCode::SEE_OTHER;

@@ -1,4 +1,4 @@
-//! The users page (admin): the list and the form that creates a user.
+//! The users page (admin): the list and the form that creates a user (`services::users`).
 
 use axum::extract::State;
 use serde::Deserialize;
@@ -7,13 +7,13 @@ use serde_json::json;
 use super::queries::all_areas;
 use super::{Console, PageError, PageForm, PageResult, see_other, visible_areas};
 use crate::domain::scope::Role;
+use crate::domain::user::NewUser;
 use crate::error::Error;
-use crate::services::AppState;
-use crate::user;
+use crate::services::{self, AppState};
 
 pub(super) async fn users_page(c: Console, State(state): State<AppState>) -> PageResult {
     c.caller.require(Role::Admin).map_err(|e| PageError(e, c.lang))?;
-    let users = user::list(&state.store).await?;
+    let users = crate::store::users::list(&state.store).await?;
     let areas = all_areas(&state).await?;
     let roles: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
     c.page(
@@ -41,23 +41,14 @@ pub(super) async fn create_user(
     let lang = c.lang;
     let step = async {
         c.caller.require(Role::Admin)?;
-        let req = user::NewUser {
+        let req = NewUser {
             username: f.username,
             display_name: f.display_name,
             role: Role::parse(&f.role)?,
             areas: f.area.into_iter().filter(|a| !a.is_empty()).collect(),
             password: f.password,
         };
-        let u = user::create(&state.store, req).await?;
-        crate::store::audit::record_outside(
-            &state.store,
-            &c.caller.username,
-            "user.create",
-            &format!("user:{}", u.username),
-            None,
-            serde_json::to_value(&u).ok(),
-        )
-        .await;
+        services::users::create(&state, &c.caller, req).await?;
         Ok::<_, Error>(())
     };
     step.await.map_err(|e| PageError(e, lang))?;

@@ -1,11 +1,24 @@
-//! Users as the rest of the server sees them (never the password hash), and the rules for their
-//! secrets: only the sha256 of a session id or API token is stored ([`hash_secret`]), and
-//! secrets are compared in constant time ([`constant_time_eq`]).
+//! Users as the rest of the server sees them (never the password hash), and the rules for them
+//! and their secrets: usernames and passwords ([`check_username`], [`check_password`]), what an
+//! admin may not do to their own account ([`guard_self`]), the login lock ([`MAX_FAILURES`] in
+//! [`LOCK_MS`]), argon2id password checks ([`verify_password`]); only the sha256 of a session id
+//! or API token is stored ([`hash_secret`]), and secrets are compared in constant time
+//! ([`constant_time_eq`]).
 
-use serde::Serialize;
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordVerifier};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::domain::scope::Role;
+use crate::domain::scope::{Caller, Role};
+use crate::error::{Error, Result};
+
+/// Failures allowed per username and IP inside the window before the pair is locked.
+pub const MAX_FAILURES: i64 = 5;
+/// The failure window and the lock duration (15 minutes).
+pub const LOCK_MS: i64 = 15 * 60 * 1000;
+/// Session lifetime (12 hours).
+pub const SESSION_MS: i64 = 12 * 60 * 60 * 1000;
 
 /// A user as the API shows it (never the hash).
 #[derive(Debug, Clone, Serialize)]
@@ -28,6 +41,164 @@ pub struct User {
     pub updated_at: i64,
 }
 
+/// Body of `POST /api/v1/users` (also the console's form).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    /// Login name: 3–64 of `[a-z0-9._-]`.
+    pub username: String,
+    /// Shown name (default: the username).
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// Role.
+    pub role: Role,
+    /// Scope roots (default `[]` = unrestricted).
+    #[serde(default)]
+    pub areas: Vec<String>,
+    /// At least 8 characters.
+    pub password: String,
+}
+
+/// Changes of `PATCH /api/v1/users/{id}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserPatch {
+    /// New shown name.
+    pub display_name: Option<String>,
+    /// New role.
+    pub role: Option<Role>,
+    /// New scope roots.
+    pub areas: Option<Vec<String>>,
+    /// New password.
+    pub password: Option<String>,
+    /// Enable or disable (disabling ends the user's sessions).
+    pub enabled: Option<bool>,
+}
+
+/// Answer of `POST /api/v1/users/{id}/tokens`: the token is shown once.
+#[derive(Debug, Serialize)]
+pub struct IssuedToken {
+    /// Token id.
+    pub id: String,
+    /// The bearer token (store it now: only its hash is kept).
+    pub token: String,
+}
+
+/// An API token as listed (never the secret).
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenInfo {
+    /// Token id.
+    pub id: String,
+    /// Label.
+    pub name: String,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Unix ms of the last request made with it.
+    pub last_used_at: Option<i64>,
+    /// Whether it was revoked.
+    pub revoked: bool,
+}
+
+/// Why a login failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginError {
+    /// Wrong username or password (or a disabled user).
+    BadCredentials,
+    /// Too many failures for this username from this address.
+    Locked,
+}
+
+/// 400 unless the username is 3–64 characters of `a-z`, `0-9`, `.`, `_`, `-`.
+pub fn check_username(u: &str) -> Result<()> {
+    let ok = (3..=64).contains(&u.len())
+        && u.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::bad(
+            "invalid_username",
+            "`username` must be 3–64 characters of a-z, 0-9, `.`, `_`, `-`",
+        ))
+    }
+}
+
+/// 400 unless the password has at least 8 characters.
+pub fn check_password(p: &str) -> Result<()> {
+    if p.chars().count() < 8 {
+        return Err(Error::bad(
+            "weak_password",
+            "`password` must have at least 8 characters",
+        ));
+    }
+    Ok(())
+}
+
+/// 400 unless a new shown name is 1–200 characters.
+pub fn check_display_name(d: &str) -> Result<()> {
+    if d.trim().is_empty() || d.chars().count() > 200 {
+        return Err(Error::bad(
+            "invalid_field",
+            "`display_name` must be 1–200 characters",
+        ));
+    }
+    Ok(())
+}
+
+/// The shown name of a new user: the trimmed `display_name`, else the username; at most 200
+/// characters.
+pub fn display_name_of(username: &str, display_name: Option<&str>) -> String {
+    display_name
+        .map(|d| d.trim().to_string())
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| username.to_string())
+        .chars()
+        .take(200)
+        .collect()
+}
+
+/// 409 if `caller` would disable themselves or take away their own admin role (the console and
+/// the API share this rule, so nobody locks themselves out).
+pub fn guard_self(caller: &Caller, id: &str, p: &UserPatch) -> Result<()> {
+    if caller.user_id != id {
+        return Ok(());
+    }
+    if p.enabled == Some(false) {
+        return Err(Error::Conflict("you cannot disable your own account".into()));
+    }
+    if caller.role == Role::Admin && p.role.is_some_and(|r| r != Role::Admin) {
+        return Err(Error::Conflict(
+            "you cannot remove your own admin role; ask another admin".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// 403 unless the caller is the user `id` or an admin (the rule for a user's API tokens).
+pub fn require_self_or_admin(caller: &Caller, id: &str) -> Result<()> {
+    if caller.user_id != id {
+        caller.require(Role::Admin)?;
+    }
+    Ok(())
+}
+
+/// Whether `failures` failed attempts inside the window lock the (username, IP) pair.
+pub fn is_locked(failures: i64) -> bool {
+    failures >= MAX_FAILURES
+}
+
+/// Whether `password` matches the stored PHC hash.
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+        .unwrap_or(false)
+}
+
+/// A well-formed argon2id hash of no one's password: checked when the username is unknown, so a
+/// failed login takes the same time whether the user exists or not.
+pub const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXoxMjM0NTY";
+
 /// sha256 hex of a secret (session ids and API tokens are stored this way).
 pub fn hash_secret(s: &str) -> String {
     hex::encode(Sha256::digest(s.as_bytes()))
@@ -47,6 +218,60 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::domain::scope::Via;
+
+    #[test]
+    fn usernames_and_passwords_follow_their_rules() {
+        assert!(check_username("xa.lao-cai_1").is_ok());
+        for bad in ["ab", "Admin", "ngư", "a b c", &"x".repeat(65)] {
+            assert!(check_username(bad).is_err(), "{bad}");
+        }
+        assert!(check_password("12345678").is_ok());
+        assert!(check_password("mậtkhẩu").is_err());
+        assert!(check_display_name(" ").is_err());
+        assert_eq!(display_name_of("an", Some("  ")), "an");
+        assert_eq!(display_name_of("an", Some(" Anh ")), "Anh");
+    }
+
+    #[test]
+    fn an_admin_cannot_disable_or_demote_themselves_but_may_others() {
+        let me = Caller {
+            user_id: "me".into(),
+            username: "me".into(),
+            role: Role::Admin,
+            scope_areas: None,
+            scope_roots: None,
+            via: Via::Session,
+            csrf: None,
+        };
+        let disable = UserPatch {
+            enabled: Some(false),
+            ..UserPatch::default()
+        };
+        let demote = UserPatch {
+            role: Some(Role::Viewer),
+            ..UserPatch::default()
+        };
+        assert!(matches!(guard_self(&me, "me", &disable), Err(Error::Conflict(_))));
+        assert!(matches!(guard_self(&me, "me", &demote), Err(Error::Conflict(_))));
+        assert!(guard_self(&me, "other", &disable).is_ok());
+        assert!(require_self_or_admin(&me, "other").is_ok());
+        let viewer = Caller {
+            role: Role::Viewer,
+            ..me
+        };
+        assert!(require_self_or_admin(&viewer, "me").is_ok());
+        assert!(require_self_or_admin(&viewer, "other").is_err());
+    }
+
+    #[test]
+    fn the_fifth_failure_locks_and_the_dummy_hash_matches_nothing() {
+        assert!(!is_locked(MAX_FAILURES - 1) && is_locked(MAX_FAILURES));
+        assert!(!verify_password("anything", DUMMY_HASH));
+        assert!(!verify_password("anything", "not a hash"));
+    }
+
     #[test]
     fn equal_tokens_match_and_different_ones_do_not() {
         assert!(super::constant_time_eq(b"abc", b"abc"));

@@ -9,3 +9,4 @@ pub mod error;
 pub mod form;
 pub mod json;
 pub mod schedules;
+pub mod users;

@@ -1,19 +1,105 @@
 //! Authentication and scope checks behind the HTTP extractors (issue 7): who presented a bearer
 //! token or a session cookie ([`bearer`], [`session`]), the caller of a user with their scope
 //! expanded over the area tree ([`caller_of_user`]), and the checks that need the store
-//! ([`check_device`], [`check_targets`]).
+//! ([`check_device`], [`check_targets`]). Also the console's login ([`authenticate`], rate
+//! limited per username and IP through the stored login attempts) and its sessions
+//! ([`create_session`], [`end_session`]), and the secrets behind them ([`generate_token`],
+//! [`hash_password`]).
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHasher, SaltString};
 
 use crate::domain::scope::{Caller, Via};
-use crate::domain::user::{User, constant_time_eq};
+use crate::domain::user::{self, LoginError, User, constant_time_eq, verify_password};
 use crate::error::{Error, Result};
 use crate::services::AppState;
-use crate::store;
+use crate::store::{self, now_ms};
 
 /// A fresh random token (32 random bytes, hex).
 pub fn generate_token() -> String {
     let mut b = [0u8; 32];
     getrandom::fill(&mut b).expect("operating system random generator");
     hex::encode(b)
+}
+
+/// An argon2id hash (PHC string) of `password`, with a fresh random salt.
+pub fn hash_password(password: &str) -> Result<String> {
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).map_err(|e| Error::internal(format!("random salt: {e}")))?;
+    let salt = SaltString::encode_b64(&salt).map_err(|e| Error::internal(format!("salt: {e}")))?;
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| Error::internal(format!("argon2: {e}")))
+}
+
+/// Whether `username` is locked for `ip` at `now`: [`user::MAX_FAILURES`] failures inside the
+/// window, counting only those after the last success.
+async fn is_locked(state: &AppState, username: &str, ip: &str, now: i64) -> Result<bool> {
+    let last_ok = store::users::last_success(&state.store, username, ip).await?;
+    let since = (now - user::LOCK_MS).max(last_ok.unwrap_or(0));
+    let failures = store::users::failures_since(&state.store, username, ip, since).await?;
+    Ok(user::is_locked(failures))
+}
+
+/// Check a password, rate limited per username and IP (every attempt is recorded). While locked
+/// the password is not even checked.
+pub async fn authenticate(
+    state: &AppState,
+    username: &str,
+    password: &str,
+    ip: &str,
+) -> Result<std::result::Result<User, LoginError>> {
+    let username = username.trim().to_lowercase();
+    let now = now_ms();
+    if is_locked(state, &username, ip, now).await? {
+        store::users::note_attempt(&state.store, &username, ip, false, now).await?;
+        return Ok(Err(LoginError::Locked));
+    }
+    let found = match store::users::login_row(&state.store, &username).await? {
+        Some(r) => (verify_password(password, &r.password_hash) && r.enabled).then_some(r.id),
+        None => {
+            // Spend the same time as a real check.
+            let _ = verify_password(password, user::DUMMY_HASH);
+            None
+        }
+    };
+    store::users::note_attempt(&state.store, &username, ip, found.is_some(), now).await?;
+    match found {
+        Some(id) => Ok(store::users::get(&state.store, &id)
+            .await?
+            .ok_or(LoginError::BadCredentials)),
+        None => Ok(Err(LoginError::BadCredentials)),
+    }
+}
+
+/// A new console session.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    /// The session id for the cookie (only its sha256 is stored).
+    pub id: String,
+    /// The session's CSRF token.
+    pub csrf: String,
+}
+
+/// Start a session of [`user::SESSION_MS`] for a user; expired sessions and day-old login
+/// attempts are dropped in the same transaction.
+pub async fn create_session(state: &AppState, user_id: &str) -> Result<NewSession> {
+    let s = NewSession {
+        id: generate_token(),
+        csrf: generate_token(),
+    };
+    let now = now_ms();
+    let mut tx = state.store.begin_write().await?;
+    store::users::insert_session(&mut tx, &s.id, user_id, &s.csrf, now, now + user::SESSION_MS).await?;
+    store::users::delete_expired(&mut tx, now).await?;
+    tx.commit().await?;
+    Ok(s)
+}
+
+/// End a session (`sid` as the cookie carries it).
+pub async fn end_session(state: &AppState, sid: &str) -> Result<()> {
+    store::users::delete_session(&state.store, sid).await
 }
 
 /// The caller of a user record: scope roots expanded to every area below them (one walk of the

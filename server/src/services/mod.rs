@@ -13,6 +13,7 @@ pub mod board;
 pub mod changes;
 pub mod schedules;
 pub mod speech;
+pub mod users;
 
 use std::sync::Arc;
 
