@@ -167,7 +167,7 @@ pub fn router(state: AppState) -> Router {
         .merge(media::router())
         .merge(http::schedules::router())
         .merge(command::router())
-        .merge(report::router())
+        .merge(http::reports::router())
         .merge(speech::router())
         .merge(bulletin::router())
         .merge(board::router())

@@ -49,7 +49,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(crate::media::Doc::openapi());
     doc.merge(crate::http::schedules::Doc::openapi());
     doc.merge(crate::command::Doc::openapi());
-    doc.merge(crate::report::Doc::openapi());
+    doc.merge(crate::http::reports::Doc::openapi());
     doc.merge(crate::speech::Doc::openapi());
     doc.merge(crate::bulletin::Doc::openapi());
     doc.merge(crate::board::Doc::openapi());

@@ -59,8 +59,7 @@ const LEGACY: &[(&str, &str)] = &[
     ("command.rs", "step D: commands through the command sender"),
     ("dispatch.rs", "step D: the dispatcher into workers"),
     ("ingest.rs", "step D: ingest into workers and mqtt::inbound"),
-    ("report.rs", "step D: reports API and receipts"),
-    ("console/reports.rs", "step D: report pages run SQL"),
+    ("report.rs", "step D1: receipts into workers"),
     ("openapi.rs", "step D: health, metrics and OpenAPI into http"),
 ];
 

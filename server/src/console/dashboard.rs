@@ -1,14 +1,15 @@
 //! The dashboard: devices online and offline per commune, what is playing, the latest proofs of
-//! play, emergencies and failures.
+//! play, emergencies and failures (`store::reports::recent_plays`).
 
 use std::collections::BTreeMap;
 
 use axum::extract::State;
 use serde_json::{Value, json};
 
-use super::queries::{all_areas, recent_plays, scoped_devices};
+use super::queries::{all_areas, scoped_devices};
 use super::{Console, PageResult, commune_of, now_playing_label};
 use crate::services::AppState;
+use crate::store::reports::{RecentPlays, recent_plays};
 
 pub(super) async fn dashboard(c: Console, State(state): State<AppState>) -> PageResult {
     let areas = all_areas(&state).await?;
@@ -44,9 +45,10 @@ pub(super) async fn dashboard(c: Console, State(state): State<AppState>) -> Page
             json!({"code": code, "name": name, "online": on, "offline": off, "devices": devs})
         })
         .collect();
-    let plays = recent_plays(&state, &c.caller, "1 = 1", 20, None).await?;
-    let emergencies = recent_plays(&state, &c.caller, "p.priority = 'emergency'", 10, None).await?;
-    let failures = recent_plays(&state, &c.caller, "p.outcome IN ('failed', 'missed')", 10, None).await?;
+    let recent = |which, limit| recent_plays(&state.store, &c.caller, which, limit, None);
+    let plays = recent(RecentPlays::All, 20).await?;
+    let emergencies = recent(RecentPlays::Emergencies, 10).await?;
+    let failures = recent(RecentPlays::Failures, 10).await?;
     c.page(
         "dashboard.html",
         json!({"online": online, "offline": offline, "areas": rows, "playing": playing, "plays": plays,

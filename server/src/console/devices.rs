@@ -5,11 +5,12 @@ use axum::extract::{Path, State};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::queries::{recent_plays, scoped_devices};
+use super::queries::scoped_devices;
 use super::{Console, PageError, PageForm, PageResult, now_playing_label, see_other};
 use crate::domain::scope::Role;
 use crate::error::Error;
 use crate::services::AppState;
+use crate::store::reports::RecentPlays;
 
 pub(super) async fn devices_page(c: Console, State(state): State<AppState>) -> PageResult {
     let devices = scoped_devices(&state, &c.caller).await?;
@@ -31,7 +32,8 @@ pub(super) async fn device_page(
     let d = crate::fleet::get(&state.store, &id)
         .await?
         .ok_or_else(|| PageError(Error::NotFound(format!("device `{id}`")), lang))?;
-    let plays = recent_plays(&state, &c.caller, "1 = 1", 30, Some(&id)).await?;
+    let plays =
+        crate::store::reports::recent_plays(&state.store, &c.caller, RecentPlays::All, 30, Some(&id)).await?;
     let now_playing = d.now_playing.as_ref().map(|v| now_playing_label(&v.to_string()));
     let history = crate::fleet::history::page_data(&state.store, &d.id, d.created_at, lang).await?;
     c.page(

@@ -38,7 +38,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use chrono::{Duration, NaiveDate, TimeZone, Utc};
+use chrono::Utc;
 use minijinja::Environment;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -358,13 +358,7 @@ pub(crate) fn see_other(to: &str) -> Response {
     r
 }
 
-/// Whether a level names a commune (xã / phường / thị trấn).
-pub fn is_commune(level: &str) -> bool {
-    matches!(
-        level.to_lowercase().as_str(),
-        "commune" | "ward" | "xa" | "xã" | "phuong" | "phường"
-    )
-}
+pub use crate::domain::report::is_commune;
 
 /// The nearest commune at or above `code` (the area itself when none).
 pub fn commune_of(areas: &BTreeMap<String, AreaInfo>, code: &str) -> String {
@@ -429,30 +423,4 @@ pub(crate) fn parse_datetime_local(v: &str, tz: chrono_tz::Tz) -> Option<Option<
 pub(crate) fn datetime_local(t: Option<chrono::DateTime<Utc>>, tz: chrono_tz::Tz) -> String {
     t.map(|t| t.with_timezone(&tz).format("%Y-%m-%dT%H:%M").to_string())
         .unwrap_or_default()
-}
-
-/// The first day of `year`'s half-year and annual report periods, and their last days
-/// (1 Jan–14 Jun, due before 15 June; 1 Jan–14 Dec, due before 15 December).
-pub fn preset_period(preset: &str, year: i32) -> Option<(NaiveDate, NaiveDate)> {
-    let start = NaiveDate::from_ymd_opt(year, 1, 1)?;
-    match preset {
-        "half" => Some((start, NaiveDate::from_ymd_opt(year, 6, 14)?)),
-        "annual" => Some((start, NaiveDate::from_ymd_opt(year, 12, 14)?)),
-        _ => None,
-    }
-}
-
-/// `[from 00:00, to+1 00:00)` in Asia/Ho_Chi_Minh as unix ms.
-pub fn period_ms(from: NaiveDate, to: NaiveDate) -> (i64, i64) {
-    let tz = chrono_tz::Asia::Ho_Chi_Minh;
-    let a = tz
-        .from_local_datetime(&from.and_hms_opt(0, 0, 0).unwrap_or_default())
-        .single();
-    let b = tz
-        .from_local_datetime(&(to + Duration::days(1)).and_hms_opt(0, 0, 0).unwrap_or_default())
-        .single();
-    (
-        a.map_or(0, |t| t.timestamp_millis()),
-        b.map_or(0, |t| t.timestamp_millis()),
-    )
 }

@@ -1,10 +1,9 @@
-//! The console's shared queries (areas, scoped devices, recent proofs of play). Not yet migrated:
-//! step A moves the area and device queries to `store::areas`/`store::devices`, step D the plays
-//! to the reports' store module; this file then goes.
+//! The console's shared queries (areas, scoped devices). Not yet migrated: step A moves them to
+//! `store::areas`/`store::devices`; this file then goes. (The recent proofs of play are
+//! `store::reports::recent_plays`.)
 
 use std::collections::BTreeMap;
 
-use serde_json::{Value, json};
 use sqlx::Row;
 
 use super::PageError;
@@ -95,52 +94,6 @@ pub async fn scoped_devices(state: &AppState, caller: &Caller) -> Result<Vec<Dev
             last_seen: r.try_get("last_seen")?,
             now_playing: r.try_get("now_playing")?,
         });
-    }
-    Ok(out)
-}
-
-/// Recent proofs of play of the caller's devices matching `extra` (an SQL condition on `p`).
-pub(super) async fn recent_plays(
-    state: &AppState,
-    caller: &Caller,
-    extra: &'static str,
-    limit: usize,
-    device: Option<&str>,
-) -> Result<Vec<Value>> {
-    let mut sql = String::from(
-        "SELECT p.device_id, p.priority, p.outcome, p.reason, p.started_at, p.occurrence_at, p.received_at, m.title, d.area \
-         FROM plays p JOIN devices d ON d.id = p.device_id LEFT JOIN media m ON m.sha256 = p.sha256 WHERE ",
-    );
-    sql.push_str(extra);
-    let scope = crate::store::scope::scope_sql(caller, "d.area", 1);
-    sql.push_str(&format!(" AND {}", scope.sql));
-    if device.is_some() {
-        sql.push_str(&format!(" AND p.device_id = ${}", scope.next(1)));
-    }
-    sql.push_str(&format!(" ORDER BY p.received_at DESC LIMIT {limit}"));
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for b in scope.binds {
-        q = q.bind(b);
-    }
-    if let Some(d) = device {
-        q = q.bind(d.to_string());
-    }
-    let rows = q.fetch_all(&state.store.pool).await?;
-    let mut out = Vec::new();
-    for r in rows {
-        let started: Option<i64> = r.try_get("started_at")?;
-        let occ: i64 = r.try_get("occurrence_at")?;
-        out.push(json!({
-            "device_id": r.try_get::<String, _>("device_id")?,
-            "priority": r.try_get::<String, _>("priority")?,
-            "outcome": r.try_get::<String, _>("outcome")?,
-            "reason": r.try_get::<Option<String>, _>("reason")?,
-            "title": r.try_get::<Option<String>, _>("title")?.unwrap_or_default(),
-            "at": started.unwrap_or(occ),
-        }));
-        if out.len() >= limit {
-            break;
-        }
     }
     Ok(out)
 }

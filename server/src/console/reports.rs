@@ -1,25 +1,8 @@
-//! The broadcast report (issue 7) for any period, with shortcuts for the half-year report
+//! The broadcast report pages (issue 7) for any period, with shortcuts for the half-year report
 //! (1 Jan–14 Jun, due before 15 June) and the annual report (1 Jan–14 Dec, due before 15
-//! December). One row per commune in the caller's scope (areas whose level is a commune; when
-//! there is none, the top areas of the scope):
-//!
-//! - **items broadcast**: proofs of play with outcome `played`, `resumed` or `interrupted` whose
-//!   occurrence falls in the period, on the devices of the commune's subtree;
-//! - **minutes on air**: the sum of `ended_at − started_at` of those plays;
-//! - **scheduled**: occurrences of the enabled schedules in the period, re-evaluated from their
-//!   rules (not from published manifests), times each loudspeaker of the commune they target;
-//! - **delivered**: distinct (device, schedule, occurrence) among those plays whose schedule exists;
-//!   **delivery rate** = delivered ÷ scheduled;
-//! - **availability**: for each loudspeaker, its online time in the period (from the status
-//!   history, `fleet::history`) ÷ the part of the period it existed (registered, and not after
-//!   now); per commune the mean over its loudspeakers, the total the mean over all of them;
-//! - **emergencies**: distinct emergency items played, and their mean time to first play
-//!   (first `started_at` − occurrence).
-//!
-//! Pages: `/console/reports` (table, SVG bar charts, print CSS), `/console/reports.csv`,
-//! `/console/reports.xlsx`.
-
-use std::collections::{BTreeMap, HashMap, HashSet};
+//! December): `/console/reports` (table, SVG bar charts, print CSS), `/console/reports.csv`,
+//! `/console/reports.xlsx`. The figures and what they mean are `domain::report`; the report is
+//! computed by `services::reports::compute` over the caller's scope.
 
 use axum::Router;
 use axum::extract::{Query, State};
@@ -27,261 +10,16 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use chrono::{Datelike, NaiveDate, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
-use sqlx::Row;
 
-use super::{AreaInfo, Console, PageError, PageResult, all_areas, i18n, period_ms, preset_period};
-use crate::http::auth::Caller;
-use crate::{AppState, Error, Result};
-
-/// One report row (a commune) or the total.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct AreaReport {
-    /// Area code (empty for the total).
-    pub code: String,
-    /// Area name.
-    pub name: String,
-    /// Loudspeakers in the area's subtree.
-    pub devices: i64,
-    /// Loudspeakers online now.
-    pub online: i64,
-    /// Loudspeakers that existed during the period (those the availability is the mean over).
-    pub availability_devices: i64,
-    /// Plays that went on air.
-    pub items: i64,
-    /// Minutes on air.
-    pub minutes: f64,
-    /// Scheduled (device, occurrence) pairs.
-    pub scheduled: i64,
-    /// Of which played.
-    pub delivered: i64,
-    /// delivered ÷ scheduled (None when nothing was scheduled).
-    pub delivery_rate: Option<f64>,
-    /// Mean over the loudspeakers that existed in the period of (online time in the period ÷ the
-    /// part of the period the loudspeaker existed); None when there is none.
-    pub availability: Option<f64>,
-    /// Distinct emergency items on air.
-    pub emergencies: i64,
-    /// Mean time to first play of those emergencies, seconds.
-    pub ttfp_seconds: Option<f64>,
-    #[serde(skip)]
-    ttfp_sum_ms: i64,
-    #[serde(skip)]
-    availability_sum: f64,
-}
-
-impl AreaReport {
-    fn finish(&mut self) {
-        self.delivery_rate = (self.scheduled > 0).then(|| self.delivered as f64 / self.scheduled as f64);
-        self.availability =
-            (self.availability_devices > 0).then(|| self.availability_sum / self.availability_devices as f64);
-        self.ttfp_seconds =
-            (self.emergencies > 0).then(|| self.ttfp_sum_ms as f64 / 1000.0 / self.emergencies as f64);
-    }
-}
-
-/// A computed report.
-#[derive(Debug, Clone, Serialize)]
-pub struct Report {
-    /// Period start, unix ms (inclusive).
-    pub from_ms: i64,
-    /// Period end, unix ms (exclusive).
-    pub to_ms: i64,
-    /// One row per commune.
-    pub rows: Vec<AreaReport>,
-    /// Sums over the rows.
-    pub total: AreaReport,
-}
-
-fn unit_of(areas: &BTreeMap<String, AreaInfo>, units: &HashSet<String>, code: &str) -> Option<String> {
-    let mut cur = Some(code.to_string());
-    for _ in 0..64 {
-        let c = cur?;
-        if units.contains(&c) {
-            return Some(c);
-        }
-        cur = areas.get(&c).and_then(|a| a.parent.clone());
-    }
-    None
-}
-
-/// Compute the report for `[from_ms, to_ms)` over the caller's scope.
-pub async fn compute(state: &AppState, caller: &Caller, from_ms: i64, to_ms: i64) -> Result<Report> {
-    let areas = all_areas(state).await?;
-    let mut units: Vec<&AreaInfo> = areas
-        .values()
-        .filter(|a| caller.in_scope(&a.code) && super::is_commune(&a.level))
-        .collect();
-    if units.is_empty() {
-        units = areas
-            .values()
-            .filter(|a| {
-                caller.in_scope(&a.code)
-                    && a.parent
-                        .as_ref()
-                        .is_none_or(|p| !caller.in_scope(p) || !areas.contains_key(p))
-            })
-            .collect();
-    }
-    let unit_set: HashSet<String> = units.iter().map(|a| a.code.clone()).collect();
-    let mut rows: BTreeMap<String, AreaReport> = units
-        .iter()
-        .map(|a| {
-            (
-                a.code.clone(),
-                AreaReport {
-                    code: a.code.clone(),
-                    name: a.name.clone(),
-                    ..Default::default()
-                },
-            )
-        })
-        .collect();
-
-    // Devices → unit.
-    let dev_rows = sqlx::query(
-        "SELECT d.id, d.kind, d.area, d.created_at, s.online FROM devices d LEFT JOIN device_status s ON s.device_id = d.id",
-    )
-    .fetch_all(&state.store.pool)
-    .await?;
-    let mut dev_unit: HashMap<String, String> = HashMap::new();
-    let mut speakers_by_area: HashMap<String, Vec<String>> = HashMap::new();
-    let mut speaker_unit: HashMap<String, String> = HashMap::new();
-    let mut speakers: Vec<(String, i64)> = Vec::new();
-    for r in dev_rows {
-        let id: String = r.try_get("id")?;
-        let kind: String = r.try_get("kind")?;
-        let area: String = r.try_get("area")?;
-        let online = r.try_get::<Option<i64>, _>("online")?.unwrap_or(0) != 0;
-        if !caller.in_scope(&area) {
-            continue;
-        }
-        let Some(u) = unit_of(&areas, &unit_set, &area) else {
-            continue;
-        };
-        if kind == "loudspeaker" {
-            let row = rows.get_mut(&u).expect("unit row");
-            row.devices += 1;
-            row.online += i64::from(online);
-            speakers_by_area.entry(area.clone()).or_default().push(id.clone());
-            speaker_unit.insert(id.clone(), u.clone());
-            speakers.push((id.clone(), r.try_get("created_at")?));
-        }
-        dev_unit.insert(id, u);
-    }
-
-    // Availability over the period, from the status history rows of the period.
-    let avail =
-        crate::fleet::history::availability(&state.store, &speakers, from_ms, to_ms, crate::store::now_ms())
-            .await?;
-    for (id, a) in &avail {
-        if let Some(row) = speaker_unit.get(id).and_then(|u| rows.get_mut(u)) {
-            row.availability_devices += 1;
-            row.availability_sum += a.ratio;
-        }
-    }
-
-    // Proof of play.
-    let plays = sqlx::query(
-        "SELECT device_id, schedule_id, item_id, occurrence_at, priority, outcome, started_at, ended_at FROM plays \
-         WHERE occurrence_at >= $1 AND occurrence_at < $2",
-    )
-    .bind(from_ms)
-    .bind(to_ms)
-    .fetch_all(&state.store.pool)
-    .await?;
-    let schedules = crate::store::schedules::load_all(&state.store, false).await?;
-    let known: HashSet<&str> = schedules.iter().map(|s| s.id.as_str()).collect();
-    let mut delivered: HashSet<(String, String, i64)> = HashSet::new();
-    let mut first_emergency: HashMap<(String, String), i64> = HashMap::new(); // (unit, item) → ttfp ms
-    for r in plays {
-        let device: String = r.try_get("device_id")?;
-        let Some(u) = dev_unit.get(&device) else { continue };
-        let outcome: String = r.try_get("outcome")?;
-        if !matches!(outcome.as_str(), "played" | "resumed" | "interrupted") {
-            continue;
-        }
-        let row = rows.get_mut(u).expect("unit row");
-        row.items += 1;
-        let started: Option<i64> = r.try_get("started_at")?;
-        let ended: Option<i64> = r.try_get("ended_at")?;
-        if let (Some(s), Some(e)) = (started, ended)
-            && e > s
-        {
-            row.minutes += (e - s) as f64 / 60_000.0;
-        }
-        let schedule: String = r.try_get("schedule_id")?;
-        let occ: i64 = r.try_get("occurrence_at")?;
-        if known.contains(schedule.as_str()) && delivered.insert((device.clone(), schedule, occ)) {
-            row.delivered += 1;
-        }
-        let priority: String = r.try_get("priority")?;
-        if priority == "emergency" {
-            let item: String = r.try_get("item_id")?;
-            let t = started.map_or(0, |s| (s - occ).max(0));
-            first_emergency
-                .entry((u.clone(), item))
-                .and_modify(|v| *v = (*v).min(t))
-                .or_insert(t);
-        }
-    }
-    for ((u, _), t) in first_emergency {
-        let row = rows.get_mut(&u).expect("unit row");
-        row.emergencies += 1;
-        row.ttfp_sum_ms += t;
-    }
-
-    // Scheduled occurrences, re-evaluated from the rules.
-    let from = crate::store::from_ms(from_ms);
-    let to = crate::store::from_ms(to_ms);
-    for s in schedules.iter().filter(|s| s.enabled) {
-        let n = s.occurrences(from, to).len() as i64;
-        if n == 0 {
-            continue;
-        }
-        let mut targets: HashSet<String> = HashSet::new();
-        for a in crate::area::subtree(&state.store, &s.targets.areas).await? {
-            targets.extend(speakers_by_area.get(&a).into_iter().flatten().cloned());
-        }
-        targets.extend(
-            s.targets
-                .devices
-                .iter()
-                .filter(|d| speaker_unit.contains_key(*d))
-                .cloned(),
-        );
-        for d in targets {
-            if let Some(u) = speaker_unit.get(&d) {
-                rows.get_mut(u).expect("unit row").scheduled += n;
-            }
-        }
-    }
-
-    let mut total = AreaReport::default();
-    let mut out = Vec::new();
-    for (_, mut r) in rows {
-        total.devices += r.devices;
-        total.online += r.online;
-        total.availability_devices += r.availability_devices;
-        total.availability_sum += r.availability_sum;
-        total.items += r.items;
-        total.minutes += r.minutes;
-        total.scheduled += r.scheduled;
-        total.delivered += r.delivered;
-        total.emergencies += r.emergencies;
-        total.ttfp_sum_ms += r.ttfp_sum_ms;
-        r.finish();
-        out.push(r);
-    }
-    total.finish();
-    Ok(Report {
-        from_ms,
-        to_ms,
-        rows: out,
-        total,
-    })
-}
+use super::{Console, PageError, PageResult, i18n};
+use crate::bulletin::markdown::escape;
+use crate::domain::report::period::{PeriodRequest, period_ms, resolve};
+use crate::domain::report::{AreaReport, Report};
+use crate::error::{Error, Result};
+use crate::services::AppState;
+use crate::services::reports::compute;
 
 #[derive(Debug, Deserialize)]
 struct PeriodQuery {
@@ -291,21 +29,18 @@ struct PeriodQuery {
     year: Option<i32>,
 }
 
+/// The period asked for, read with today's date in Vietnam.
 fn period(q: &PeriodQuery) -> (NaiveDate, NaiveDate) {
     let today = Utc::now()
         .with_timezone(&chrono_tz::Asia::Ho_Chi_Minh)
         .date_naive();
-    let year = q.year.unwrap_or(today.year());
-    if let Some(p) = q.preset.as_deref().and_then(|p| preset_period(p, year)) {
-        return p;
-    }
-    let parse = |s: &Option<String>| {
-        s.as_deref()
-            .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+    let req = PeriodRequest {
+        from: q.from.as_deref(),
+        to: q.to.as_deref(),
+        preset: q.preset.as_deref(),
+        year: q.year,
     };
-    let from = parse(&q.from).unwrap_or_else(|| NaiveDate::from_ymd_opt(today.year(), 1, 1).unwrap_or(today));
-    let to = parse(&q.to).unwrap_or(today).max(from);
-    (from, to)
+    resolve(&req, today)
 }
 
 fn pct(x: Option<f64>) -> String {
@@ -314,14 +49,6 @@ fn pct(x: Option<f64>) -> String {
 
 fn secs(x: Option<f64>) -> String {
     x.map_or_else(|| "—".into(), i18n::decimal)
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
 }
 
 /// A horizontal bar chart as inline SVG (labels escaped).
@@ -337,10 +64,10 @@ pub fn bars_svg(items: &[(String, f64, String)]) -> String {
         s.push_str(&format!(
             r#"<text x="0" y="{}">{}</text><rect x="180" y="{y}" width="{w:.1}" height="16"></rect><text x="{:.1}" y="{}">{}</text>"#,
             y + 12,
-            esc(&label.chars().take(28).collect::<String>()),
+            escape(&label.chars().take(28).collect::<String>()),
             185.0 + w,
             y + 12,
-            esc(shown)
+            escape(shown)
         ));
     }
     s.push_str("</svg>");

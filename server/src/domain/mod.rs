@@ -5,6 +5,7 @@
 
 pub mod area;
 pub mod change;
+pub mod report;
 pub mod review;
 pub mod schedule;
 pub mod scope;

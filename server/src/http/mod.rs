@@ -8,5 +8,6 @@ pub mod auth;
 pub mod error;
 pub mod form;
 pub mod json;
+pub mod reports;
 pub mod schedules;
 pub mod users;

@@ -11,6 +11,7 @@
 pub mod auth;
 pub mod board;
 pub mod changes;
+pub mod reports;
 pub mod schedules;
 pub mod speech;
 pub mod users;

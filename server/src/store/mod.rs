@@ -15,6 +15,7 @@ pub mod audit;
 pub mod constraint;
 pub mod devices;
 pub mod outbox;
+pub mod reports;
 pub mod schedules;
 pub mod scope;
 pub mod users;

@@ -1,0 +1,98 @@
+//! What the report API answers: proofs of play (`GET /api/v1/plays`), other device events
+//! (`GET /api/v1/events`) and a command with its acks (`GET /api/v1/commands/{id}`), and the page
+//! size rule of those lists.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Rows a list answers: 100 unless asked, between 1 and 1000.
+pub fn page_limit(asked: Option<u32>) -> i64 {
+    asked.unwrap_or(100).clamp(1, 1000) as i64
+}
+
+/// One proof of play.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PlayRecord {
+    /// Event uuid.
+    pub event_id: String,
+    /// Device.
+    pub device_id: String,
+    /// Occurrence (manifest item) id, or command id.
+    pub item_id: String,
+    /// Schedule (empty for play-now).
+    pub schedule_id: String,
+    /// Scheduled instant.
+    pub occurrence_at: DateTime<Utc>,
+    /// First media file.
+    pub sha256: String,
+    /// Priority.
+    pub priority: String,
+    /// Started.
+    pub started_at: Option<DateTime<Utc>>,
+    /// Ended.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// played | interrupted | resumed | skipped_quiet_hours | missed | failed.
+    pub outcome: String,
+    /// Why.
+    pub reason: Option<String>,
+    /// When the server stored it.
+    pub received_at: DateTime<Utc>,
+}
+
+/// One device event other than proof of play.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EventRecord {
+    /// Event uuid.
+    pub event_id: String,
+    /// Device.
+    pub device_id: String,
+    /// ack | rejected | media_error.
+    pub kind: String,
+    /// Envelope id it refers to (acks, rejections).
+    pub message_id: Option<String>,
+    /// The event body as sent.
+    #[schema(value_type = Object)]
+    pub body: serde_json::Value,
+    /// When it happened (device clock).
+    pub at: DateTime<Utc>,
+    /// When the server stored it.
+    pub received_at: DateTime<Utc>,
+}
+
+/// A command and the acks received for it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CommandReport {
+    /// Command id.
+    pub id: String,
+    /// device | area.
+    pub target_kind: String,
+    /// Device id or area code.
+    pub target: String,
+    /// Topic.
+    pub topic: String,
+    /// play_now | stop | volume | sync.
+    pub action: String,
+    /// The command as sent.
+    #[schema(value_type = Object)]
+    pub command: serde_json::Value,
+    /// Issued.
+    pub issued_at: DateTime<Utc>,
+    /// Expires.
+    pub expires_at: DateTime<Utc>,
+    /// Acks, one per device event.
+    pub acks: Vec<EventRecord>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::page_limit;
+
+    #[test]
+    fn lists_answer_a_hundred_rows_unless_asked_and_never_more_than_a_thousand() {
+        assert_eq!(page_limit(None), 100);
+        assert_eq!(page_limit(Some(0)), 1);
+        assert_eq!(page_limit(Some(7)), 7);
+        assert_eq!(page_limit(Some(5000)), 1000);
+    }
+}
