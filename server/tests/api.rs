@@ -57,14 +57,28 @@ fn pinned(what: &str, actual: &serde_json::Value, expected: &str) {
     assert_eq!(actual, &want, "{what}");
 }
 
-/// Writes one row with `$1…` placeholders bound to `values` (text, integer or null).
-async fn insert(app: &common::TestApp, sql: &str, values: &[serde_json::Value]) {
+/// A value bound to a placeholder: text, integer, or a null of either type (PostgreSQL wants
+/// the null's type to match its column).
+enum Col {
+    T(String),
+    I(i64),
+    NullText,
+    NullInt,
+}
+
+fn t(s: impl Into<String>) -> Col {
+    Col::T(s.into())
+}
+
+/// Writes one row with `$1…` placeholders bound to `values`.
+async fn insert(app: &common::TestApp, sql: &str, values: Vec<Col>) {
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()));
     for v in values {
         q = match v {
-            serde_json::Value::String(s) => q.bind(s.clone()),
-            serde_json::Value::Number(n) => q.bind(n.as_i64().unwrap()),
-            _ => q.bind(None::<String>),
+            Col::T(s) => q.bind(s),
+            Col::I(i) => q.bind(i),
+            Col::NullText => q.bind(None::<String>),
+            Col::NullInt => q.bind(None::<i64>),
         };
     }
     q.execute(&app.state().store.pool).await.unwrap();
@@ -111,31 +125,31 @@ async fn the_report_endpoints_answer_in_their_pinned_shapes() {
         insert(
             &app,
             play,
-            &[
-                json!(event),
-                json!(device),
-                json!(format!("item-{i}")),
-                json!(schedule),
-                json!(base + occ),
-                json!("ab".repeat(32)),
-                json!(if schedule.is_empty() {
+            vec![
+                t(event),
+                t(device),
+                t(format!("item-{i}")),
+                t(schedule),
+                Col::I(base + occ),
+                t("ab".repeat(32)),
+                t(if schedule.is_empty() {
                     "emergency"
                 } else {
                     "normal"
                 }),
                 if played {
-                    json!(base + occ + 1000)
+                    Col::I(base + occ + 1000)
                 } else {
-                    json!(null)
+                    Col::NullInt
                 },
                 if played {
-                    json!(base + occ + 61_000)
+                    Col::I(base + occ + 61_000)
                 } else {
-                    json!(null)
+                    Col::NullInt
                 },
-                json!(outcome),
-                if played { json!(null) } else { json!("offline") },
-                json!(base + 200_000 + i as i64),
+                t(outcome),
+                if played { Col::NullText } else { t("offline") },
+                Col::I(base + 200_000 + i as i64),
             ],
         )
         .await;
@@ -146,35 +160,35 @@ async fn the_report_endpoints_answer_in_their_pinned_shapes() {
             "10000000-0000-4000-8000-000000000001",
             "dev-a",
             "ack",
-            json!("cmd-1"),
+            Some("cmd-1"),
             r#"{"ok":true}"#,
         ),
         (
             "10000000-0000-4000-8000-000000000002",
             "dev-b",
             "ack",
-            json!("cmd-1"),
+            Some("cmd-1"),
             r#"{"ok":false,"reason":"busy"}"#,
         ),
         (
             "10000000-0000-4000-8000-000000000003",
             "dev-a",
             "rejected",
-            json!("m-9"),
+            Some("m-9"),
             r#"{"why":"expired"}"#,
         ),
         (
             "10000000-0000-4000-8000-000000000004",
             "dev-b",
             "media_error",
-            json!(null),
+            None,
             "not json",
         ),
         (
             "10000000-0000-4000-8000-000000000005",
             "dev-a",
             "ack",
-            json!("cmd-2"),
+            Some("cmd-2"),
             r#"{"ok":true}"#,
         ),
     ]
@@ -184,14 +198,14 @@ async fn the_report_endpoints_answer_in_their_pinned_shapes() {
         insert(
             &app,
             event,
-            &[
-                json!(id),
-                json!(device),
-                json!(kind),
-                message,
-                json!(body),
-                json!(base + 10_000 * (5 - i as i64)),
-                json!(base + 300_000 + i as i64),
+            vec![
+                t(id),
+                t(device),
+                t(kind),
+                message.map_or(Col::NullText, t),
+                t(body),
+                Col::I(base + 10_000 * (5 - i as i64)),
+                Col::I(base + 300_000 + i as i64),
             ],
         )
         .await;
@@ -199,16 +213,16 @@ async fn the_report_endpoints_answer_in_their_pinned_shapes() {
     insert(
         &app,
         "INSERT INTO commands (id, target_kind, target, topic, action, body, seq, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        &[
-            json!("cmd-1"),
-            json!("area"),
-            json!("08003"),
-            json!("nguon/v1/a/08003/cmd"),
-            json!("volume"),
-            json!(r#"{"action":"volume","volume":70}"#),
-            json!(7),
-            json!(base),
-            json!(base + 600_000),
+        vec![
+            t("cmd-1"),
+            t("area"),
+            t("08003"),
+            t("nguon/v1/a/08003/cmd"),
+            t("volume"),
+            t(r#"{"action":"volume","volume":70}"#),
+            Col::I(7),
+            Col::I(base),
+            Col::I(base + 600_000),
         ],
     )
     .await;
