@@ -329,8 +329,8 @@ pub(crate) async fn check_variants(store: &Store, vs: &[VariantIn], approved_aud
 
 pub(crate) async fn validate_areas(store: &Store, areas: &[String]) -> Result<()> {
     for a in areas {
-        crate::area::parse_code(a)?;
-        if !crate::area::exists(store, a).await? {
+        crate::domain::area::parse_code(a)?;
+        if !crate::store::areas::exists(store, a).await? {
             return Err(Error::unprocessable(
                 "unknown_area",
                 format!("area `{a}` does not exist"),
@@ -845,7 +845,7 @@ pub struct AreaLanguages {
 
 /// The languages in effect for `area`: its own list, else the nearest ancestor's, else `vi`.
 pub async fn languages_of(store: &Store, area: &str) -> Result<(Vec<String>, Option<String>)> {
-    for a in crate::area::ancestors(store, area).await? {
+    for a in crate::store::areas::ancestors(store, area).await? {
         let rows =
             sqlx::query("SELECT language FROM area_languages WHERE area = $1 ORDER BY position, language")
                 .bind(a.clone())
@@ -869,7 +869,7 @@ async fn get_area_languages(
     State(state): State<AppState>,
     Path(code): Path<String>,
 ) -> Result<Json<AreaLanguages>> {
-    if !crate::area::exists(&state.store, &code).await? {
+    if !crate::store::areas::exists(&state.store, &code).await? {
         return Err(Error::NotFound(format!("area {code}")));
     }
     let (languages, inherited_from) = languages_of(&state.store, &code).await?;
@@ -888,7 +888,7 @@ async fn put_area_languages(
     Path(code): Path<String>,
     Json(body): Json<AreaLanguages>,
 ) -> Result<Json<AreaLanguages>> {
-    if !crate::area::exists(&state.store, &code).await? {
+    if !crate::store::areas::exists(&state.store, &code).await? {
         return Err(Error::NotFound(format!("area {code}")));
     }
     let mut seen = HashSet::new();

@@ -214,7 +214,7 @@ async fn area_command(
     caller.require(Role::Operator)?;
     caller.check_area(&code)?;
     let area = AreaCode::parse(code.clone()).map_err(|e| Error::bad("invalid_area_code", e.to_string()))?;
-    if !crate::area::exists(&state.store, &code).await? {
+    if !crate::store::areas::exists(&state.store, &code).await? {
         return Err(Error::NotFound(format!("area {code}")));
     }
     Ok((

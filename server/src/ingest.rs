@@ -18,9 +18,10 @@ use nguon_protocol::{DeviceState, EventBatch, EventBody, Signed, Telemetry, veri
 use sqlx::Row;
 use tokio_util::sync::CancellationToken;
 
-use crate::fleet::history::{self, Presence};
+use crate::domain::presence::{Presence, RECONCILE_AFTER};
 use crate::metrics::Metrics;
 use crate::mqtt::link::{Incoming, LinkEvents};
+use crate::store::history;
 use crate::store::{now_ms, push_values};
 use crate::{AppState, Result};
 
@@ -35,8 +36,8 @@ pub async fn run(state: AppState, mut events: LinkEvents, cancel: CancellationTo
     let started = now_ms();
     let mut ingest = Ingest::new(state);
     // Status history: once the retained states had time to re-confirm the open intervals, close
-    // those of devices not heard from since the start (see `fleet::history`).
-    let reconcile = tokio::time::sleep(history::RECONCILE_AFTER);
+    // those of devices not heard from since the start (see `domain::presence`).
+    let reconcile = tokio::time::sleep(RECONCILE_AFTER);
     tokio::pin!(reconcile);
     let mut reconciled = false;
     loop {

@@ -26,11 +26,9 @@ pub mod services;
 pub mod store;
 pub mod workers;
 
-pub mod area;
 pub mod bulletin;
 pub mod command;
 pub mod dispatch;
-pub mod fleet;
 pub mod ingest;
 pub mod media;
 pub mod openapi;
@@ -98,7 +96,7 @@ impl Application {
             signer,
         };
         if state.settings.demo {
-            fleet::seed_demo(&state).await?;
+            services::demo::seed(&state).await?;
         }
         let background = dispatch::Background::start(state.clone(), broker, link_events).await?;
         Ok(Application {
@@ -161,9 +159,8 @@ impl Application {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(openapi::router())
-        .merge(area::router())
-        .merge(fleet::router())
-        .merge(fleet::history::router())
+        .merge(http::areas::router())
+        .merge(http::devices::router())
         .merge(media::router())
         .merge(http::schedules::router())
         .merge(command::router())

@@ -586,7 +586,7 @@ async fn upload(
 async fn upload_area(state: &AppState, caller: &Caller, asked: Option<String>) -> Result<Option<String>> {
     match asked {
         Some(a) => {
-            if !crate::area::exists(&state.store, &a).await? {
+            if !crate::store::areas::exists(&state.store, &a).await? {
                 return Err(Error::unprocessable(
                     "unknown_area",
                     format!("area `{a}` does not exist"),

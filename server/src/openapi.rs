@@ -43,9 +43,8 @@ impl Modify for BearerAuth {
 /// The whole API description: this module's document with every domain module's merged in.
 pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = Doc::openapi();
-    doc.merge(crate::area::Doc::openapi());
-    doc.merge(crate::fleet::Doc::openapi());
-    doc.merge(crate::fleet::history::Doc::openapi());
+    doc.merge(crate::http::areas::Doc::openapi());
+    doc.merge(crate::http::devices::Doc::openapi());
     doc.merge(crate::media::Doc::openapi());
     doc.merge(crate::http::schedules::Doc::openapi());
     doc.merge(crate::command::Doc::openapi());

@@ -138,7 +138,7 @@ async fn a_valid_csv_import_upserts_and_is_idempotent() {
     let renamed = csv.replace("Thôn Lếch Dao", "Thôn Lếch Dao 2");
     let (_, b) = json(app.post_raw("/api/v1/areas/import", "text/csv", renamed).await).await;
     assert_eq!(b, json!({"created":0,"updated":1,"unchanged":2}));
-    let sub = nguon_server::area::subtree(&app.state().store, &["08003".to_string()])
+    let sub = nguon_server::store::areas::subtree(&app.state().store, &["08003".to_string()])
         .await
         .unwrap();
     assert_eq!(sub, vec!["08003".to_string(), "08003-01".to_string()]);

@@ -459,7 +459,7 @@ async fn after_a_restart_unconfirmed_intervals_close_at_the_last_message_and_a_l
     let st = topic::state(&DeviceId::parse(&alive).unwrap());
     dev.publish(&st, state_payload(&alive, true, 5), true).await;
     sentinel(&app, &dev, 7101).await;
-    let n = nguon_server::fleet::history::close_unconfirmed(&app.state().store, started)
+    let n = nguon_server::store::history::close_unconfirmed(&app.state().store, started)
         .await
         .unwrap();
     assert_eq!(n, 1, "only the device not heard from since the start");

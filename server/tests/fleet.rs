@@ -61,7 +61,7 @@ async fn a_registered_device_is_listed_with_its_status_and_can_be_disabled() {
         (d["enabled"].as_bool(), d["volume"].as_i64(), d["area"].as_str()),
         (Some(false), Some(70), Some("08020"))
     );
-    let areas = nguon_server::fleet::device_areas(&app.state().store, &id)
+    let areas = nguon_server::store::devices::device_areas(&app.state().store, &id)
         .await
         .unwrap();
     assert_eq!(areas, vec!["08020".to_string(), "10".to_string()]);
@@ -169,7 +169,7 @@ async fn the_demo_seed_creates_a_small_province_once() {
     assert_eq!(media.as_array().unwrap().len(), 1);
     let creds = std::fs::read_to_string(app.data_dir.join("demo-credentials.csv")).unwrap();
     assert_eq!(creds.lines().count(), 36);
-    nguon_server::fleet::seed_demo(app.state()).await.unwrap();
+    nguon_server::services::demo::seed(app.state()).await.unwrap();
     let (_, again) = json(app.get("/api/v1/devices").await).await;
     assert_eq!(again.as_array().unwrap().len(), 35);
     let creds2 = std::fs::read_to_string(app.data_dir.join("demo-credentials.csv")).unwrap();

@@ -174,7 +174,7 @@ pub async fn build_feed(
     board_area: &str,
     board_language: Option<&str>,
 ) -> Result<Feed> {
-    let ancestors = crate::area::ancestors(&state.store, board_area).await?;
+    let ancestors = crate::store::areas::ancestors(&state.store, board_area).await?;
     let (mut languages, _) = bulletin::languages_of(&state.store, board_area).await?;
     if let Some(l) = board_language {
         languages.retain(|x| x != l);

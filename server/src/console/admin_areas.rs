@@ -1,47 +1,27 @@
-//! Console administration of the area tree: create, rename, move, delete, CSV import (issue 7).
-
-use std::collections::{BTreeMap, HashMap, HashSet};
+//! Console administration of the area tree (issue 7): the tree in scope with device counts, and
+//! for admins create, rename, move, delete and CSV import, through the same use cases as the API
+//! (`services::areas`). A refused change re-renders the page with the message.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
-use sqlx::Row;
 
 use super::admin::{page_with, shown_on_form};
-use super::{Console, PageError, PageForm, PageResult, all_areas, i18n};
+use super::{Console, PageError, PageForm, PageResult, i18n};
+use crate::domain::area::{AreaPatch, AreaTree, NewArea};
 use crate::domain::scope::Role;
+use crate::error::Result;
 use crate::http::form::Fields;
-use crate::{AppState, Result, area};
-
-// ---------------------------------------------------------------- areas
+use crate::services::{self, AppState};
+use crate::store;
 
 /// The area tree in scope, depth first, with device counts; forms for admins.
 async fn areas_view(c: &Console, state: &AppState, extra: Value, status: StatusCode) -> PageResult {
-    let areas = all_areas(state).await?;
-    let counts: HashMap<String, i64> = sqlx::query("SELECT area, COUNT(*) AS n FROM devices GROUP BY area")
-        .fetch_all(&state.store.pool)
-        .await?
-        .iter()
-        .map(|r| Ok((r.try_get("area")?, r.try_get("n")?)))
-        .collect::<Result<_>>()?;
-    let mut children: BTreeMap<Option<String>, Vec<String>> = BTreeMap::new();
-    for a in areas.values() {
-        let parent = a.parent.clone().filter(|p| areas.contains_key(p));
-        children.entry(parent).or_default().push(a.code.clone());
-    }
+    let areas = store::areas::all(&state.store).await?;
+    let counts = store::devices::count_by_area(&state.store).await?;
+    let tree = AreaTree::new(areas.values().map(|a| (a.code.clone(), a.parent.clone())));
     let mut out = Vec::new();
-    let mut stack: Vec<(String, usize)> = children
-        .get(&None)
-        .into_iter()
-        .flatten()
-        .rev()
-        .map(|c| (c.clone(), 0))
-        .collect();
-    let mut seen = HashSet::new();
-    while let Some((code, depth)) = stack.pop() {
-        if !seen.insert(code.clone()) {
-            continue;
-        }
+    for (code, depth) in tree.depth_first() {
         if let Some(a) = areas.get(&code)
             && c.caller.in_scope(&code)
         {
@@ -54,9 +34,6 @@ async fn areas_view(c: &Console, state: &AppState, extra: Value, status: StatusC
                 json!({"code": a.code, "name": a.name, "level": a.level, "level_label": label, "depth": depth,
                             "parent": a.parent, "devices": counts.get(&code).copied().unwrap_or(0)}),
             );
-        }
-        for ch in children.get(&Some(code.clone())).into_iter().flatten().rev() {
-            stack.push((ch.clone(), depth + 1));
         }
     }
     let mut ctx = json!({"areas": out, "can_admin": c.caller.role == Role::Admin});
@@ -75,13 +52,11 @@ async fn area_action<T>(
     c: &Console,
     state: &AppState,
     run: impl std::future::Future<Output = Result<T>>,
-    done: impl FnOnce(T) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
 ) -> PageResult {
     let lang = c.lang;
     c.caller.require(Role::Admin).map_err(|e| PageError(e, lang))?;
     match run.await {
-        Ok(v) => {
-            done(v).await;
+        Ok(_) => {
             areas_view(
                 c,
                 state,
@@ -103,19 +78,13 @@ pub(super) async fn area_create(
     State(state): State<AppState>,
     PageForm(f): PageForm<Fields>,
 ) -> PageResult {
-    let req = area::NewArea {
+    let req = NewArea {
         code: f.one("code"),
         name: f.one("name"),
         parent: f.opt("parent"),
         level: f.one("level"),
     };
-    let (st, caller) = (state.clone(), c.caller.clone());
-    area_action(&c, &state, area::create(&state, req), move |a| {
-        Box::pin(
-            async move { area::audit_change(&st, &caller, "area.create", &a.code, None, Some(&a)).await },
-        )
-    })
-    .await
+    area_action(&c, &state, services::areas::create(&state, &c.caller, req)).await
 }
 
 pub(super) async fn area_save(
@@ -129,17 +98,16 @@ pub(super) async fn area_save(
     } else {
         None
     };
-    let patch = area::AreaPatch {
+    let patch = AreaPatch {
         name: f.opt("name"),
         level: f.opt("level"),
         parent,
     };
-    let (st, caller) = (state.clone(), c.caller.clone());
-    area_action(&c, &state, area::update(&state, &code, patch), move |(b, a)| {
-        Box::pin(
-            async move { area::audit_change(&st, &caller, "area.update", &a.code, Some(&b), Some(&a)).await },
-        )
-    })
+    area_action(
+        &c,
+        &state,
+        services::areas::update(&state, &c.caller, &code, patch),
+    )
     .await
 }
 
@@ -149,13 +117,7 @@ pub(super) async fn area_delete(
     Path(code): Path<String>,
     _checked: PageForm<Fields>,
 ) -> PageResult {
-    let (st, caller) = (state.clone(), c.caller.clone());
-    area_action(&c, &state, area::delete(&state, &code), move |b| {
-        Box::pin(
-            async move { area::audit_change(&st, &caller, "area.delete", &b.code, Some(&b), None).await },
-        )
-    })
-    .await
+    area_action(&c, &state, services::areas::delete(&state, &c.caller, &code)).await
 }
 
 pub(super) async fn area_import(
@@ -166,19 +128,8 @@ pub(super) async fn area_import(
     let lang = c.lang;
     c.caller.require(Role::Admin).map_err(|e| PageError(e, lang))?;
     let csv = f.raw("csv");
-    match area::import(&state, &csv).await? {
-        Ok(s) => {
-            crate::store::audit::record_outside(
-                &state.store,
-                &c.caller.username,
-                "area.import",
-                "areas",
-                None,
-                serde_json::to_value(&s).ok(),
-            )
-            .await;
-            areas_view(&c, &state, json!({"import": s}), StatusCode::OK).await
-        }
+    match services::areas::import(&state, &c.caller, &csv).await? {
+        Ok(s) => areas_view(&c, &state, json!({"import": s}), StatusCode::OK).await,
         Err(lines) => {
             areas_view(
                 &c,

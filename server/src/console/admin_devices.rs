@@ -1,14 +1,18 @@
-//! Console device edit (issue 7): area, name, kind, position, volume, enabled.
+//! Console device edit (issue 7): name, area, position and enabled flag, through the same use
+//! case as the API (`services::devices::update`, with its permission rule).
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::admin::{page_with, shown_on_form};
-use super::{Console, PageError, PageForm, PageResult, all_areas, i18n, visible_areas};
+use super::{Console, PageError, PageForm, PageResult, i18n, visible_areas};
+use crate::domain::device::DevicePatch;
 use crate::domain::scope::Role;
+use crate::error::{Error, Result};
 use crate::http::form::Fields;
-use crate::{AppState, Error, Result, fleet};
+use crate::services::{self, AppState};
+use crate::store;
 
 // ---------------------------------------------------------------- devices
 
@@ -26,10 +30,10 @@ async fn device_view(
     if c.caller.role != Role::Admin {
         c.caller.require(Role::Operator).map_err(|e| PageError(e, lang))?;
     }
-    let d = fleet::get(&state.store, id)
+    let d = store::devices::get(&state.store, id)
         .await?
         .ok_or_else(|| PageError(Error::NotFound(format!("device `{id}`")), lang))?;
-    let areas = all_areas(state).await?;
+    let areas = store::areas::all(&state.store).await?;
     let mut ctx = json!({"d": d, "areas": visible_areas(c, &areas)});
     if let (Some(o), Value::Object(e)) = (ctx.as_object_mut(), extra) {
         o.extend(e);
@@ -64,7 +68,7 @@ pub(super) async fn device_save(
 ) -> PageResult {
     let lang = c.lang;
     let res = async {
-        let p = fleet::DevicePatch {
+        let p = DevicePatch {
             name: f.opt("name"),
             area: f.opt("area"),
             enabled: Some(f.has("enabled")),
@@ -75,13 +79,11 @@ pub(super) async fn device_save(
             password: None,
             public_key: None,
         };
-        fleet::check_edit(&state, &c.caller, &id, &p).await?;
-        fleet::update(&state, &id, p).await
+        services::devices::update(&state, &c.caller, &id, p).await
     }
     .await;
     match res {
-        Ok((before, after)) => {
-            fleet::audit_change(&state, &c.caller, Some(&before), Some(&after)).await;
+        Ok(_) => {
             device_view(
                 &c,
                 &state,

@@ -32,6 +32,14 @@ use crate::domain::scope::Role;
 use crate::http::form::Fields;
 use crate::{AppState, Error, Result, media};
 
+/// The bulletin pages still run SQL themselves and get their `?` through this (it was in the
+/// console's shared `queries` module; step B removes it with the last of that SQL).
+impl From<sqlx::Error> for PageError {
+    fn from(e: sqlx::Error) -> Self {
+        PageError(Error::Db(e), Lang::Vi)
+    }
+}
+
 /// Statuses a bulletin can have (the list filter).
 const STATUSES: [&str; 4] = ["draft", "pending", "approved", "rejected"];
 /// Language codes offered in the variant form (others may be typed).
@@ -110,15 +118,9 @@ impl Sight {
         let areas = all_areas(state).await?;
         let mut reach: HashSet<String> = scope.iter().cloned().collect();
         for code in scope {
-            let mut parent = areas.get(code).and_then(|a| a.parent.clone());
-            let mut guard = 0;
-            while let Some(p) = parent.filter(|p| !scope.contains(p)) {
-                guard += 1;
-                if !reach.insert(p.clone()) || guard > 32 {
-                    break;
-                }
-                parent = areas.get(&p).and_then(|a| a.parent.clone());
-            }
+            reach.extend(crate::domain::area::chain_with(code, |c| {
+                areas.get(c).and_then(|a| a.parent.as_deref())
+            }));
         }
         Ok(Sight {
             reach: Some(reach),

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use axum::extract::State;
 use serde_json::{Value, json};
 
-use super::queries::{all_areas, scoped_devices};
 use super::{Console, PageResult, commune_of, now_playing_label};
+use super::{all_areas, scoped_devices};
 use crate::services::AppState;
 use crate::store::reports::{RecentPlays, recent_plays};
 

@@ -1,19 +1,22 @@
-//! Device pages: the list with live status, one device with its recent plays and status history,
-//! and the quick commands (stop, sync, volume).
+//! Device pages: the list with live status, one device with its recent plays and status history
+//! (recent online intervals with the gaps between them, availability over 7 and 30 days), and the
+//! quick commands (stop, sync, volume).
 
 use axum::extract::{Path, State};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::queries::scoped_devices;
+use super::i18n::{self, Lang};
 use super::{Console, PageError, PageForm, PageResult, now_playing_label, see_other};
+use crate::domain::presence::{Availability, DAY_MS};
 use crate::domain::scope::Role;
-use crate::error::Error;
+use crate::error::{Error, Result};
 use crate::services::AppState;
 use crate::store::reports::RecentPlays;
+use crate::store::{self, Store, now_ms};
 
 pub(super) async fn devices_page(c: Console, State(state): State<AppState>) -> PageResult {
-    let devices = scoped_devices(&state, &c.caller).await?;
+    let devices = store::devices::scoped(&state.store, &c.caller).await?;
     c.page(
         "devices.html",
         json!({"devices": devices, "can_edit": c.caller.role.grants(Role::Operator)}),
@@ -29,18 +32,79 @@ pub(super) async fn device_page(
     crate::services::auth::check_device(&state, &c.caller, &id)
         .await
         .map_err(|e| PageError(e, lang))?;
-    let d = crate::fleet::get(&state.store, &id)
+    let d = store::devices::get(&state.store, &id)
         .await?
         .ok_or_else(|| PageError(Error::NotFound(format!("device `{id}`")), lang))?;
     let plays =
         crate::store::reports::recent_plays(&state.store, &c.caller, RecentPlays::All, 30, Some(&id)).await?;
     let now_playing = d.now_playing.as_ref().map(|v| now_playing_label(&v.to_string()));
-    let history = crate::fleet::history::page_data(&state.store, &d.id, d.created_at, lang).await?;
+    let history = history_section(&state.store, &d.id, d.created_at, lang).await?;
     c.page(
         "device.html",
         json!({"d": d, "plays": plays, "now_playing": now_playing, "can_control": c.caller.role.grants(Role::Operator),
                "history": history}),
     )
+}
+
+/// Intervals shown on the device page.
+const PAGE_ROWS: usize = 20;
+
+/// `1 ngày 02:03:04` / `1 d 02:03:04`, or `h:mm:ss` / `m:ss` under a day.
+fn duration_label(ms: i64, lang: Lang) -> String {
+    let ms = ms.max(0);
+    if ms < DAY_MS {
+        return i18n::duration(ms);
+    }
+    let s = (ms % DAY_MS) / 1000;
+    format!(
+        "{} {} {:02}:{:02}:{:02}",
+        ms / DAY_MS,
+        i18n::t("hist.days", lang),
+        s / 3600,
+        (s / 60) % 60,
+        s % 60
+    )
+}
+
+fn pct(a: Option<&Availability>) -> String {
+    a.map_or_else(|| "—".into(), |a| format!("{} %", i18n::decimal(a.ratio * 100.0)))
+}
+
+/// The device page's "status history" section: recent intervals with the offline gaps between
+/// them, and availability over the last 7 and 30 days.
+async fn history_section(
+    store: &Store,
+    device: &str,
+    created_at: i64,
+    lang: Lang,
+) -> Result<serde_json::Value> {
+    let now = now_ms();
+    let dev = [(device.to_string(), created_at)];
+    let a7 = store::history::availability(store, &dev, now - 7 * DAY_MS, now, now).await?;
+    let a30 = store::history::availability(store, &dev, now - 30 * DAY_MS, now, now).await?;
+    let list = store::history::intervals(store, device, i64::MIN, i64::MAX, PAGE_ROWS).await?;
+    let mut rows = Vec::new();
+    let mut newer_from: Option<i64> = None; // start of the next-newer interval
+    for iv in &list {
+        if let (Some(next), Some(end)) = (newer_from, iv.online_to)
+            && next > end
+        {
+            rows.push(json!({"online": false, "from": end, "to": next,
+                "duration": duration_label(next - end, lang), "ended_by": ""}));
+        }
+        let end = iv.online_to.unwrap_or(now);
+        rows.push(json!({
+            "online": true, "from": iv.online_from, "to": iv.online_to, "session": iv.session,
+            "duration": duration_label(end - iv.online_from, lang),
+            "ended_by": iv.ended_by.map_or(String::new(), |e| i18n::t(&format!("hist.ended.{}", e.as_str()), lang).to_string()),
+        }));
+        newer_from = Some(iv.online_from);
+    }
+    Ok(json!({
+        "rows": rows,
+        "avail7": pct(a7.get(device)),
+        "avail30": pct(a30.get(device)),
+    }))
 }
 
 #[derive(Deserialize)]
@@ -84,4 +148,15 @@ pub(super) async fn device_command(
     };
     step.await.map_err(|e| PageError(e, lang))?;
     Ok(see_other(&format!("/console/devices/{id}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Lang, duration_label};
+
+    #[test]
+    fn long_durations_show_days() {
+        assert_eq!(duration_label(90_061_000, Lang::En), "1 d 01:01:01");
+        assert_eq!(duration_label(61_000, Lang::Vi), "1:01");
+    }
 }

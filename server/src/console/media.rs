@@ -6,7 +6,7 @@ use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::queries::all_areas;
+use super::all_areas;
 use super::{Console, PageError, PageForm, PageResult, bulletins, see_other, visible_areas};
 use crate::domain::scope::{Caller, Role};
 use crate::error::{Error, Result};

@@ -23,7 +23,6 @@ mod devices;
 pub mod i18n;
 mod login;
 mod media;
-mod queries;
 pub mod reports;
 mod schedules;
 mod users;
@@ -43,12 +42,23 @@ use minijinja::Environment;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+pub use crate::domain::area::Area as AreaInfo;
 use crate::error::{Error, Result};
 use crate::http::auth::{Caller, Via, cookie};
 use crate::http::form::{CSRF_REFUSAL, CsrfForm};
 use crate::services::AppState;
+pub use crate::store::devices::DeviceRow;
 pub use i18n::Lang;
-pub use queries::{AreaInfo, DeviceRow, all_areas, scoped_devices};
+
+/// All areas by code (`store::areas::all`).
+pub async fn all_areas(state: &AppState) -> Result<BTreeMap<String, AreaInfo>> {
+    crate::store::areas::all(&state.store).await
+}
+
+/// Devices inside the caller's scope (`store::devices::scoped`).
+pub async fn scoped_devices(state: &AppState, caller: &Caller) -> Result<Vec<DeviceRow>> {
+    crate::store::devices::scoped(&state.store, caller).await
+}
 
 /// Every template, by name (embedded at build time).
 pub(crate) const TEMPLATES: &[(&str, &str)] = &[
@@ -362,17 +372,10 @@ pub use crate::domain::report::is_commune;
 
 /// The nearest commune at or above `code` (the area itself when none).
 pub fn commune_of(areas: &BTreeMap<String, AreaInfo>, code: &str) -> String {
-    let mut cur = Some(code.to_string());
-    let mut guard = 0;
-    while let Some(c) = cur {
-        guard += 1;
-        let Some(a) = areas.get(&c) else { break };
-        if is_commune(&a.level) || guard > 32 {
-            return a.code.clone();
-        }
-        cur = a.parent.clone();
-    }
-    code.to_string()
+    crate::domain::area::chain_with(code, |c| areas.get(c).and_then(|a| a.parent.as_deref()))
+        .into_iter()
+        .find(|c| areas.get(c).is_some_and(|a| is_commune(&a.level)))
+        .unwrap_or_else(|| code.to_string())
 }
 
 fn now_playing_label(raw: &str) -> String {

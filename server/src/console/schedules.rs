@@ -6,8 +6,8 @@ use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::all_areas;
 use super::media::media_rows;
-use super::queries::all_areas;
 use super::{Console, Lang, PageError, PageForm, PageResult, priority_str, see_other, visible_areas};
 use crate::domain::schedule::{self, NewSchedule, RuleSpec, Schedule};
 use crate::domain::scope::{Caller, Role};

@@ -4,7 +4,7 @@ use axum::extract::State;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::queries::all_areas;
+use super::all_areas;
 use super::{Console, PageError, PageForm, PageResult, see_other, visible_areas};
 use crate::domain::scope::Role;
 use crate::domain::user::NewUser;

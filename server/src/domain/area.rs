@@ -1,15 +1,390 @@
-//! The area tree (province › commune › village, any depth) as plain maps, loaded once
-//! (`store::areas::tree`) and walked in memory: the one walk behind scope expansion, target
-//! resolution and the dispatcher's per-device lookups. Every walk is safe against cycles (a
-//! parent loop stored by hand cannot hang the server).
+//! Administrative areas: a tree of units (province › commune › village, any depth) keyed by
+//! official code ([`AreaCode`]).
+//!
+//! - [`Area`] and the bodies that create ([`NewArea`]) and change ([`AreaPatch`]) one, with their
+//!   checks that need no database (code, non-empty fields, parent rules).
+//! - [`parse_csv`]: the area CSV import (`code,name,parent,level`), which reports every bad line.
+//! - [`AreaTree`]: the tree as plain maps, loaded once (`store::areas::tree`) and walked in
+//!   memory: the one walk behind scope expansion, target resolution, the dispatcher's per-device
+//!   lookups and the console's tree view ([`chain_with`] is the same upward walk over any parent
+//!   lookup). Every walk is safe against cycles (a parent loop stored by hand cannot hang the
+//!   server).
 
 use std::collections::{HashMap, HashSet};
+
+use nguon_protocol::AreaCode;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::error::{Error, Result};
+
+// ---------------------------------------------------------------------------------------------
+// Areas and their checks
+
+/// An administrative unit.
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
+pub struct Area {
+    /// Official code, e.g. `08003`.
+    pub code: String,
+    /// Display name, e.g. `Xã Sa Pa`.
+    pub name: String,
+    /// Parent code; null for a root (province).
+    pub parent: Option<String>,
+    /// `province`, `commune`, `village`, ... (free text).
+    pub level: String,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Unix ms.
+    pub updated_at: i64,
+}
+
+/// Body of `POST /api/v1/areas`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewArea {
+    /// Official code (`[A-Za-z0-9._-]`, at most 32 characters).
+    pub code: String,
+    /// Display name.
+    pub name: String,
+    /// Parent code (must exist); omit for a root.
+    #[serde(default)]
+    pub parent: Option<String>,
+    /// Level name.
+    pub level: String,
+}
+
+/// Body of `PATCH /api/v1/areas/{code}`; absent fields are unchanged. `parent: null` makes a root.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AreaPatch {
+    /// New name.
+    pub name: Option<String>,
+    /// New level.
+    pub level: Option<String>,
+    /// New parent (must exist and not be the area or one of its descendants).
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub parent: Option<Option<String>>,
+}
+
+fn double_option<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+/// The stored fields of an area (what a create or an update writes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AreaFields {
+    /// Code.
+    pub code: String,
+    /// Display name (trimmed, not empty).
+    pub name: String,
+    /// Parent code.
+    pub parent: Option<String>,
+    /// Level (trimmed, not empty).
+    pub level: String,
+}
+
+/// Validate an area code, as a 400 `invalid_code` naming it.
+pub fn parse_code(code: &str) -> Result<AreaCode> {
+    AreaCode::parse(code).map_err(|e| Error::bad("invalid_code", format!("area code `{code}`: {e}")))
+}
+
+/// The trimmed value, or a 400 `invalid_field` naming the empty field.
+pub fn non_empty(field: &'static str, v: &str) -> Result<String> {
+    let v = v.trim();
+    if v.is_empty() {
+        return Err(Error::bad(
+            "invalid_field",
+            format!("`{field}` must not be empty"),
+        ));
+    }
+    Ok(v.to_string())
+}
+
+fn unknown_parent(p: &str) -> Error {
+    Error::unprocessable("unknown_parent", format!("parent area `{p}` does not exist"))
+}
+
+impl NewArea {
+    /// The checks that need no database, in the order the API reports them: code, name, level,
+    /// then the parent (a valid code, not the area itself; an empty parent is none).
+    pub fn validate(&self) -> Result<AreaFields> {
+        let code = parse_code(self.code.trim())?;
+        let name = non_empty("name", &self.name)?;
+        let level = non_empty("level", &self.level)?;
+        let parent = self.parent.as_deref().map(str::trim).filter(|p| !p.is_empty());
+        if let Some(p) = parent {
+            parse_code(p)?;
+            if p == code.as_str() {
+                return Err(Error::unprocessable(
+                    "invalid_parent",
+                    "an area cannot be its own parent",
+                ));
+            }
+        }
+        Ok(AreaFields {
+            code: code.to_string(),
+            name,
+            parent: parent.map(str::to_string),
+            level,
+        })
+    }
+}
+
+impl AreaPatch {
+    /// The fields of `area` after this patch (checked as far as no database is needed: a new
+    /// parent's code; that it exists and is not below the area is [`check_parent`]'s).
+    pub fn apply(&self, area: &Area) -> Result<AreaFields> {
+        let name = match &self.name {
+            Some(n) => non_empty("name", n)?,
+            None => area.name.clone(),
+        };
+        let level = match &self.level {
+            Some(l) => non_empty("level", l)?,
+            None => area.level.clone(),
+        };
+        let parent = match &self.parent {
+            None => area.parent.clone(),
+            Some(None) => None,
+            Some(Some(p)) => {
+                let p = p.trim().to_string();
+                parse_code(&p)?;
+                Some(p)
+            }
+        };
+        Ok(AreaFields {
+            code: area.code.clone(),
+            name,
+            parent,
+            level,
+        })
+    }
+}
+
+/// 422 unless `parent` may become the parent of `code`: stored (`unknown_parent`), and neither
+/// `code` nor one of its descendants (`invalid_parent`, a cycle).
+pub fn check_parent(tree: &AreaTree, code: &str, parent: &str) -> Result<()> {
+    if !tree.contains(parent) {
+        return Err(unknown_parent(parent));
+    }
+    if tree.is_within(parent, code) {
+        return Err(Error::unprocessable(
+            "invalid_parent",
+            format!("`{parent}` is `{code}` or one of its descendants"),
+        ));
+    }
+    Ok(())
+}
+
+/// 422 `unknown_parent` for a parent that is not stored.
+pub fn require_parent(parent: &str, stored: bool) -> Result<()> {
+    if stored {
+        Ok(())
+    } else {
+        Err(unknown_parent(parent))
+    }
+}
+
+/// What still refers to an area (counts).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Dependents {
+    /// Child areas.
+    pub children: i64,
+    /// Devices in it.
+    pub devices: i64,
+    /// Schedules targeting it.
+    pub schedules: i64,
+    /// Media files it owns.
+    pub media: i64,
+}
+
+impl Dependents {
+    /// 409 naming the first thing that keeps area `code` from being deleted (children, devices,
+    /// schedules, media, in that order); `Ok` when nothing does.
+    pub fn check_delete(&self, code: &str) -> Result<()> {
+        let refusal = if self.children > 0 {
+            format!(
+                "area `{code}` has {} child area(s); delete or move them first",
+                self.children
+            )
+        } else if self.devices > 0 {
+            format!("area `{code}` has {} device(s); move them first", self.devices)
+        } else if self.schedules > 0 {
+            format!(
+                "area `{code}` is the target of {} schedule(s); change or delete them first",
+                self.schedules
+            )
+        } else if self.media > 0 {
+            format!(
+                "area `{code}` owns {} media file(s); they would lose their owner",
+                self.media
+            )
+        } else {
+            return Ok(());
+        };
+        Err(Error::Conflict(refusal))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// CSV import
+
+/// Result of a CSV import.
+#[derive(Debug, Default, Serialize, ToSchema, PartialEq, Eq)]
+pub struct ImportSummary {
+    /// Areas inserted.
+    pub created: u64,
+    /// Existing areas whose name, parent or level changed.
+    pub updated: u64,
+    /// Lines identical to the stored area.
+    pub unchanged: u64,
+}
+
+/// One refused CSV line.
+#[derive(Debug, Serialize, ToSchema, PartialEq, Eq)]
+pub struct LineError {
+    /// 1-based line number in the file (the header is line 1).
+    pub line: u64,
+    /// Why it was refused.
+    pub reason: String,
+}
+
+/// Parse and validate a CSV (`code,name,parent,level`, in any column order, header required);
+/// every bad line is reported. `known` are the stored area codes (a parent must be stored or in
+/// the file).
+pub fn parse_csv(
+    text: &str,
+    known: &HashSet<String>,
+) -> std::result::Result<Vec<AreaFields>, Vec<LineError>> {
+    let mut errors = Vec::new();
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let headers = match rdr.headers() {
+        Ok(h) => h
+            .iter()
+            .map(|s| s.trim_start_matches('\u{feff}').to_ascii_lowercase())
+            .collect::<Vec<_>>(),
+        Err(e) => {
+            return Err(vec![LineError {
+                line: 1,
+                reason: format!("unreadable header: {e}"),
+            }]);
+        }
+    };
+    let col = |n: &str| headers.iter().position(|h| h == n);
+    let (Some(ci), Some(ni), Some(pi), Some(li)) = (col("code"), col("name"), col("parent"), col("level"))
+    else {
+        return Err(vec![LineError {
+            line: 1,
+            reason: format!(
+                "header must be `code,name,parent,level`, got `{}`",
+                headers.join(",")
+            ),
+        }]);
+    };
+    let mut out: Vec<AreaFields> = Vec::new();
+    let mut lines_of: HashMap<String, u64> = HashMap::new();
+    for rec in rdr.records() {
+        let rec = match rec {
+            Ok(r) => r,
+            Err(e) => {
+                let line = e.position().map(|p| p.line()).unwrap_or(0);
+                errors.push(LineError {
+                    line,
+                    reason: format!("unreadable: {e}"),
+                });
+                continue;
+            }
+        };
+        let line = rec.position().map(|p| p.line()).unwrap_or(0);
+        if rec.iter().all(|f| f.is_empty()) {
+            continue;
+        }
+        let field = |i: usize| rec.get(i).unwrap_or("").to_string();
+        let (code, name, parent, level) = (field(ci), field(ni), field(pi), field(li));
+        let mut reasons = Vec::new();
+        if let Err(e) = AreaCode::parse(code.clone()) {
+            reasons.push(format!("code `{code}`: {e}"));
+        }
+        if name.is_empty() {
+            reasons.push("name is empty".to_string());
+        }
+        if level.is_empty() {
+            reasons.push("level is empty".to_string());
+        }
+        if !parent.is_empty() {
+            if let Err(e) = AreaCode::parse(parent.clone()) {
+                reasons.push(format!("parent `{parent}`: {e}"));
+            } else if parent == code {
+                reasons.push("an area cannot be its own parent".to_string());
+            }
+        }
+        if let Some(first) = lines_of.get(&code) {
+            reasons.push(format!("code `{code}` already on line {first}"));
+        }
+        if reasons.is_empty() {
+            lines_of.insert(code.clone(), line);
+            out.push(AreaFields {
+                code,
+                name,
+                parent: (!parent.is_empty()).then_some(parent),
+                level,
+            });
+        } else {
+            errors.push(LineError {
+                line,
+                reason: reasons.join("; "),
+            });
+        }
+    }
+    // Parents must exist, in the store or in the file.
+    for a in &out {
+        if let Some(p) = &a.parent
+            && !known.contains(p)
+            && !lines_of.contains_key(p)
+        {
+            errors.push(LineError {
+                line: lines_of[&a.code],
+                reason: format!("parent `{p}` is neither stored nor in the file"),
+            });
+        }
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        errors.sort_by_key(|e| e.line);
+        Err(errors)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The tree
+
+/// The one upward walk of the area tree: `area`, then the parent `parent_of` names for it, then
+/// that one's parent, ... as far as parents are named (the first element is `area` even when it
+/// is unknown). Stops at a repeated code, so a parent loop ends the walk.
+pub fn chain_with<'a>(area: &str, parent_of: impl Fn(&str) -> Option<&'a str>) -> Vec<String> {
+    let mut out = vec![area.to_string()];
+    while let Some(p) = out.last().and_then(|c| parent_of(c)) {
+        if out.iter().any(|o| o == p) {
+            break;
+        }
+        out.push(p.to_string());
+    }
+    out
+}
 
 /// Areas by code with their parent and children.
 #[derive(Debug, Clone, Default)]
 pub struct AreaTree {
     parent: HashMap<String, Option<String>>,
     children: HashMap<String, Vec<String>>,
+    order: Vec<String>,
 }
 
 impl AreaTree {
@@ -20,7 +395,9 @@ impl AreaTree {
             if let Some(p) = &parent {
                 t.children.entry(p.clone()).or_default().push(code.clone());
             }
-            t.parent.insert(code, parent);
+            if t.parent.insert(code.clone(), parent).is_none() {
+                t.order.push(code);
+            }
         }
         t
     }
@@ -53,16 +430,7 @@ impl AreaTree {
     /// The area followed by its parent, grandparent, ... as far as parents are named (the first
     /// element is `area` even when it is not stored). Stops at a repeated code.
     pub fn chain(&self, area: &str) -> Vec<String> {
-        let mut out = vec![area.to_string()];
-        let mut cur = self.parent(area);
-        while let Some(c) = cur {
-            if out.iter().any(|o| o == c) {
-                break;
-            }
-            out.push(c.to_string());
-            cur = self.parent(c);
-        }
-        out
+        chain_with(area, |c| self.parent(c))
     }
 
     /// The stored area followed by its stored ancestors up to the root; empty if the area is
@@ -104,11 +472,38 @@ impl AreaTree {
     pub fn is_within(&self, code: &str, root: &str) -> bool {
         self.chain(code).iter().any(|c| c == root)
     }
+
+    /// Every area reachable from a root (an area whose parent is none or not stored), depth
+    /// first, each with its depth (0 for a root); roots and children in the rows' order. Areas
+    /// on a parent loop are not reachable from a root and are left out.
+    pub fn depth_first(&self) -> Vec<(String, usize)> {
+        let mut stack: Vec<(&str, usize)> = self
+            .order
+            .iter()
+            .filter(|c| self.parent(c).is_none_or(|p| !self.contains(p)))
+            .rev()
+            .map(|c| (c.as_str(), 0))
+            .collect();
+        let mut seen: HashSet<&str> = HashSet::new();
+        let mut out = Vec::new();
+        while let Some((code, depth)) = stack.pop() {
+            if !seen.insert(code) {
+                continue;
+            }
+            out.push((code.to_string(), depth));
+            for ch in self.children(code).iter().rev() {
+                stack.push((ch.as_str(), depth + 1));
+            }
+        }
+        out
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::AreaTree;
+    use std::collections::HashSet;
+
+    use super::*;
 
     fn tree() -> AreaTree {
         AreaTree::new(
@@ -159,5 +554,223 @@ mod tests {
         );
         assert_eq!(t.chain("a"), v(&["a", "b", "c"]));
         assert_eq!(t.subtree(&v(&["a"])), v(&["a", "c", "b"]));
+    }
+
+    #[test]
+    fn the_depth_first_view_lists_roots_then_their_children_with_depths() {
+        let t = tree();
+        let df: Vec<(String, usize)> = t.depth_first();
+        let codes: Vec<(&str, usize)> = df.iter().map(|(c, d)| (c.as_str(), *d)).collect();
+        // Rows are in code order as the store loads them; an area whose parent is unknown is a
+        // root too.
+        assert_eq!(
+            codes,
+            vec![
+                ("p", 0),
+                ("c1", 1),
+                ("v1", 2),
+                ("v2", 2),
+                ("c2", 1),
+                ("orphan", 0)
+            ]
+        );
+        let looped = AreaTree::new(
+            [("a", Some("b")), ("b", Some("a")), ("r", None)]
+                .map(|(c, p): (&str, Option<&str>)| (c.to_string(), p.map(str::to_string))),
+        );
+        assert_eq!(looped.depth_first(), vec![("r".to_string(), 0)]);
+    }
+
+    #[test]
+    fn the_upward_walk_works_over_any_parent_lookup() {
+        let parents: std::collections::HashMap<&str, &str> = [("v", "c"), ("c", "p"), ("x", "x")].into();
+        assert_eq!(chain_with("v", |c| parents.get(c).copied()), v(&["v", "c", "p"]));
+        assert_eq!(chain_with("x", |c| parents.get(c).copied()), v(&["x"]));
+        assert_eq!(chain_with("nope", |c| parents.get(c).copied()), v(&["nope"]));
+    }
+
+    fn new_area(code: &str, name: &str, parent: Option<&str>, level: &str) -> NewArea {
+        NewArea {
+            code: code.into(),
+            name: name.into(),
+            parent: parent.map(str::to_string),
+            level: level.into(),
+        }
+    }
+
+    fn code_of(e: crate::error::Error) -> String {
+        match e {
+            crate::error::Error::BadRequest { code, .. }
+            | crate::error::Error::Unprocessable { code, .. } => code.to_string(),
+            other => format!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_new_area_is_trimmed_and_refused_for_a_bad_code_an_empty_field_or_itself_as_parent() {
+        let ok = new_area(" 08003 ", " Xã Sa Pa ", Some(" 10 "), "commune")
+            .validate()
+            .unwrap();
+        assert_eq!(
+            ok,
+            AreaFields {
+                code: "08003".into(),
+                name: "Xã Sa Pa".into(),
+                parent: Some("10".into()),
+                level: "commune".into()
+            }
+        );
+        assert_eq!(
+            new_area("10", "T", Some("  "), "p").validate().unwrap().parent,
+            None
+        );
+        let refused = |a: NewArea| code_of(a.validate().unwrap_err());
+        assert_eq!(refused(new_area("x/y", "n", None, "l")), "invalid_code");
+        assert_eq!(refused(new_area("10", " ", None, "l")), "invalid_field");
+        assert_eq!(refused(new_area("10", "n", None, "")), "invalid_field");
+        assert_eq!(refused(new_area("10", "n", Some("a b"), "l")), "invalid_code");
+        assert_eq!(refused(new_area("10", "n", Some("10"), "l")), "invalid_parent");
+    }
+
+    #[test]
+    fn a_patch_keeps_absent_fields_and_a_parent_must_be_stored_and_not_below() {
+        let area = Area {
+            code: "c1".into(),
+            name: "C".into(),
+            parent: Some("p".into()),
+            level: "commune".into(),
+            created_at: 0,
+            updated_at: 0,
+        };
+        let keep = AreaPatch {
+            name: Some(" New ".into()),
+            level: None,
+            parent: None,
+        };
+        let f = keep.apply(&area).unwrap();
+        assert_eq!(
+            (f.name.as_str(), f.level.as_str(), f.parent.as_deref()),
+            ("New", "commune", Some("p"))
+        );
+        let root = AreaPatch {
+            name: None,
+            level: None,
+            parent: Some(None),
+        };
+        assert_eq!(root.apply(&area).unwrap().parent, None);
+        let bad = AreaPatch {
+            name: None,
+            level: Some(" ".into()),
+            parent: None,
+        };
+        assert_eq!(code_of(bad.apply(&area).unwrap_err()), "invalid_field");
+        let t = tree();
+        assert!(check_parent(&t, "c1", "c2").is_ok());
+        assert_eq!(
+            code_of(check_parent(&t, "c1", "gone").unwrap_err()),
+            "unknown_parent"
+        );
+        assert_eq!(
+            code_of(check_parent(&t, "c1", "v2").unwrap_err()),
+            "invalid_parent"
+        );
+        assert_eq!(
+            code_of(check_parent(&t, "c1", "c1").unwrap_err()),
+            "invalid_parent"
+        );
+    }
+
+    fn known(codes: &[&str]) -> HashSet<String> {
+        codes.iter().map(|c| c.to_string()).collect()
+    }
+
+    #[test]
+    fn a_csv_with_bad_lines_reports_each_line_with_its_reasons() {
+        let csv = "code,name,parent,level\n\
+                   10,Tỉnh,,province\n\
+                   x/y,,,commune\n\
+                   08003,Xã,10,commune\n\
+                   08003,Again,10,commune\n\
+                   08004,Self,08004,commune\n\
+                   08005,Orphan,nowhere,commune\n";
+        let errors = parse_csv(csv, &known(&[])).unwrap_err();
+        let lines: Vec<(u64, &str)> = errors.iter().map(|e| (e.line, e.reason.as_str())).collect();
+        assert_eq!(lines.len(), 4, "{lines:?}");
+        assert_eq!(lines[0].0, 3);
+        assert!(
+            lines[0].1.starts_with("code `x/y`") && lines[0].1.contains("name is empty"),
+            "{lines:?}"
+        );
+        assert_eq!(lines[1], (5, "code `08003` already on line 4"));
+        assert_eq!(lines[2], (6, "an area cannot be its own parent"));
+        assert_eq!(
+            lines[3],
+            (7, "parent `nowhere` is neither stored nor in the file")
+        );
+    }
+
+    #[test]
+    fn a_csv_header_is_required_columns_may_be_reordered_and_blank_lines_are_skipped() {
+        let missing = parse_csv("code,name,level\n1,a,b\n", &known(&[])).unwrap_err();
+        assert_eq!(missing[0].line, 1);
+        assert!(missing[0].reason.starts_with("header must be"), "{missing:?}");
+        let csv =
+            "\u{feff}Level,Parent,Name,Code\ncommune,10,Xã Sa Pa,08003\n,,,\nvillage,08003,Thôn,08003-01\n";
+        let areas = parse_csv(csv, &known(&["10"])).unwrap();
+        assert_eq!(
+            areas,
+            vec![
+                AreaFields {
+                    code: "08003".into(),
+                    name: "Xã Sa Pa".into(),
+                    parent: Some("10".into()),
+                    level: "commune".into()
+                },
+                AreaFields {
+                    code: "08003-01".into(),
+                    name: "Thôn".into(),
+                    parent: Some("08003".into()),
+                    level: "village".into()
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn an_area_is_deleted_only_when_nothing_refers_to_it_and_the_first_reason_is_named() {
+        assert!(Dependents::default().check_delete("a").is_ok());
+        let msg = |d: Dependents| match d.check_delete("a").unwrap_err() {
+            crate::error::Error::Conflict(m) => m,
+            other => panic!("{other:?}"),
+        };
+        let all = Dependents {
+            children: 2,
+            devices: 1,
+            schedules: 1,
+            media: 1,
+        };
+        assert_eq!(
+            msg(all),
+            "area `a` has 2 child area(s); delete or move them first"
+        );
+        assert_eq!(
+            msg(Dependents { children: 0, ..all }),
+            "area `a` has 1 device(s); move them first"
+        );
+        assert!(
+            msg(Dependents {
+                children: 0,
+                devices: 0,
+                ..all
+            })
+            .contains("target of 1 schedule(s)")
+        );
+        assert!(
+            msg(Dependents {
+                media: 3,
+                ..Dependents::default()
+            })
+            .contains("owns 3 media file(s)")
+        );
     }
 }

@@ -1,10 +1,14 @@
-//! Layer `domain`: the server's pure types and rules: the area tree, roles and scope, the review
-//! states of media and bulletins, what a desired-state change covers. No I/O here: no sqlx, axum,
-//! rumqttc/rumqttd, files or clocks passed in implicitly. It may import only the foundation
-//! (`error`, `config`, `metrics`) and the `nguon-protocol` crate; every other layer may import it.
+//! Layer `domain`: the server's pure types and rules: areas and the area tree, devices and their
+//! checks, presence decisions, roles and scope, the review states of media and bulletins, what a
+//! desired-state change covers. No I/O here: no sqlx, axum, rumqttc/rumqttd, files or clocks
+//! passed in implicitly. It may import only the foundation (`error`, `config`, `metrics`) and
+//! pure crates (`nguon-protocol`, the registry types of `nguon-provision`, `csv` over a string);
+//! every other layer may import it.
 
 pub mod area;
 pub mod change;
+pub mod device;
+pub mod presence;
 pub mod report;
 pub mod review;
 pub mod schedule;

@@ -2,9 +2,12 @@
 //! extractors ([`auth::Caller`]/[`auth::Admin`], [`json::ApiJson`], the CSRF-checked console
 //! form [`form::CsrfForm`]) and the one mapping of `Error` to a response ([`error`]). It may
 //! import `services`, `store`, `domain` and the foundation; `console` and `board` import it.
-//! (The API routers per resource still live in the root modules; steps A–D move them here.)
+//! The API routers per resource: [`areas`], [`devices`] (the others still live in the root
+//! modules; steps B–D move them here).
 
+pub mod areas;
 pub mod auth;
+pub mod devices;
 pub mod error;
 pub mod form;
 pub mod json;

@@ -8,9 +8,12 @@
 //! servers in one process (the tests) share nothing, and several server processes may later share
 //! one database.
 
+pub mod areas;
 pub mod auth;
 pub mod board;
 pub mod changes;
+pub mod demo;
+pub mod devices;
 pub mod reports;
 pub mod schedules;
 pub mod speech;

@@ -25,7 +25,7 @@ pub async fn compute(state: &AppState, caller: &Caller, from_ms: i64, to_ms: i64
         .map(|s| (s.id.clone(), s.created_at))
         .collect();
     let avail =
-        crate::fleet::history::availability(&state.store, &speakers, from_ms, to_ms, store::now_ms()).await?;
+        store::history::availability(&state.store, &speakers, from_ms, to_ms, store::now_ms()).await?;
 
     let plays = reports::period_plays(&state.store, from_ms, to_ms).await?;
     let schedules = store::schedules::load_all(&state.store, false).await?;

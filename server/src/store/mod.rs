@@ -14,6 +14,7 @@ pub mod areas;
 pub mod audit;
 pub mod constraint;
 pub mod devices;
+pub mod history;
 pub mod outbox;
 pub mod reports;
 pub mod schedules;

@@ -189,14 +189,14 @@ async fn demo_fleet(
         let (id, password) = line
             .split_once(',')
             .ok_or_else(|| anyhow::anyhow!("bad line in demo-credentials.csv: {line}"))?;
-        let d = nguon_server::fleet::get(&state.store, id)
+        let d = nguon_server::store::devices::get(&state.store, id)
             .await?
             .ok_or_else(|| anyhow::anyhow!("demo device {id} is not registered"))?;
         if d.kind != "loudspeaker" {
             continue;
         }
         let key = nguon_protocol::KeyPair::generate();
-        let areas = nguon_server::fleet::device_areas(&state.store, id).await?;
+        let areas = nguon_server::store::devices::device_areas(&state.store, id).await?;
         entries.push(nguon_provision::DeviceEntry {
             id: d.id.clone(),
             kind: d.kind.clone(),
