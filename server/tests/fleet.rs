@@ -227,3 +227,142 @@ async fn a_large_fleet_imports_in_chunks_with_the_areas_repeated() {
     let (_, list) = json(app.get(&format!("/api/v1/devices?area={root}")).await).await;
     assert_eq!(list.as_array().map(|a| a.len()), Some(3000));
 }
+
+/// Logs every `dispatch_outbox` insert into `test_outbox_seen` from inside the inserting
+/// transaction (the dispatcher deletes outbox rows as it publishes them; the log keeps them).
+async fn log_outbox_inserts(app: &common::TestApp) {
+    let pool = &app.state().store.pool;
+    let statements: &[&str] = match app.state().store.backend {
+        nguon_server::store::Backend::Sqlite => &[
+            "CREATE TABLE test_outbox_seen (id TEXT NOT NULL, change TEXT NOT NULL)",
+            "CREATE TRIGGER test_outbox_seen AFTER INSERT ON dispatch_outbox \
+             BEGIN INSERT INTO test_outbox_seen (id, change) VALUES (NEW.id, NEW.change); END",
+        ],
+        nguon_server::store::Backend::Postgres => &[
+            "CREATE TABLE test_outbox_seen (id TEXT NOT NULL, change TEXT NOT NULL)",
+            "CREATE FUNCTION test_outbox_seen() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN INSERT INTO test_outbox_seen (id, change) VALUES (NEW.id, NEW.change); RETURN NEW; END $$",
+            "CREATE TRIGGER test_outbox_seen AFTER INSERT ON dispatch_outbox \
+             FOR EACH ROW EXECUTE FUNCTION test_outbox_seen()",
+        ],
+    };
+    for s in statements {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(*s))
+            .execute(pool)
+            .await
+            .unwrap();
+    }
+}
+
+/// The changes of the outbox rows written since the last call (and forgets them).
+async fn outbox_written(app: &common::TestApp) -> Vec<serde_json::Value> {
+    let pool = &app.state().store.pool;
+    let rows: Vec<String> = sqlx::query_scalar("SELECT change FROM test_outbox_seen ORDER BY id")
+        .fetch_all(pool)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM test_outbox_seen")
+        .execute(pool)
+        .await
+        .unwrap();
+    rows.iter().map(|r| serde_json::from_str(r).unwrap()).collect()
+}
+
+async fn audit_count(app: &common::TestApp, action: &str, entity: &str) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = $1 AND entity = $2")
+        .bind(action.to_string())
+        .bind(entity.to_string())
+        .fetch_one(&app.state().store.pool)
+        .await
+        .unwrap()
+}
+
+/// Issue 10: an area move and a device change used to write their outbox row in a transaction
+/// of their own after the change had committed (a failure there lost the change until the
+/// hourly recompute); now the row is part of the change's own transaction, with its audit entry.
+#[tokio::test]
+async fn an_area_move_and_a_device_change_each_commit_exactly_one_outbox_row_with_their_audit_entry() {
+    let app = spawn_app().await;
+    province(&app).await;
+    let id = app.unique("lc");
+    let (s, b) = json(
+        app.post_json(
+            "/api/v1/devices",
+            &json!({"id": id, "kind": "loudspeaker", "area": "08003-01"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    log_outbox_inserts(&app).await;
+
+    // Moving a village to another commune: targets resolved through the tree may now reach
+    // other devices, so every device is recomputed.
+    let (s, b) = json(
+        app.patch_json("/api/v1/areas/08003-01", &json!({"parent": "08020"}))
+            .await,
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(outbox_written(&app).await, vec![json!("all")]);
+    assert_eq!(audit_count(&app, "area.update", "area:08003-01").await, 1);
+
+    // A rename changes no device's desired state; a refused move writes nothing at all.
+    let (s, _) = json(
+        app.patch_json("/api/v1/areas/08003-01", &json!({"name": "Thôn B"}))
+            .await,
+    )
+    .await;
+    assert_eq!(s, 200);
+    let (s, b) = json(
+        app.patch_json("/api/v1/areas/08020", &json!({"parent": "08003-01"}))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (422, Some("invalid_parent")),
+        "{b}"
+    );
+    assert_eq!(outbox_written(&app).await, Vec::<serde_json::Value>::new());
+    assert_eq!(audit_count(&app, "area.update", "area:08003-01").await, 2);
+    assert_eq!(audit_count(&app, "area.update", "area:08020").await, 0);
+
+    // A device change recomputes that device only.
+    let (s, b) = json(
+        app.patch_json(&format!("/api/v1/devices/{id}"), &json!({"volume": 40}))
+            .await,
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(outbox_written(&app).await, vec![json!({"devices": [id]})]);
+    assert_eq!(
+        audit_count(&app, "device.update", &format!("device:{id}")).await,
+        1
+    );
+    let (s, _) = json(
+        app.patch_json(&format!("/api/v1/devices/{id}"), &json!({"volume": 400}))
+            .await,
+    )
+    .await;
+    assert_eq!(s, 400);
+    assert_eq!(outbox_written(&app).await, Vec::<serde_json::Value>::new());
+    assert_eq!(
+        audit_count(&app, "device.update", &format!("device:{id}")).await,
+        1
+    );
+
+    // A registry import that changes a device recomputes it; the same file again changes nothing
+    // and writes no row; each import is audited with its summary.
+    let hash = nguon_provision::credential::hash_password("pw-0123456789");
+    let registry = json!({"version": 1, "areas": [], "disabled": [], "devices": [
+        {"id": id, "kind": "loudspeaker", "area": "08003-01", "name": "Loa", "lat": null, "lon": null,
+         "password_hash": hash, "public_key": null}]});
+    let (s, r) = json(app.post_json("/api/v1/fleet/import", &registry).await).await;
+    assert_eq!((s, &r["updated"]), (200, &json!(1)), "{r}");
+    assert_eq!(outbox_written(&app).await, vec![json!({"devices": [id]})]);
+    let (_, r) = json(app.post_json("/api/v1/fleet/import", &registry).await).await;
+    assert_eq!(r["unchanged"], 1, "{r}");
+    assert_eq!(outbox_written(&app).await, Vec::<serde_json::Value>::new());
+    assert_eq!(audit_count(&app, "fleet.import", "devices").await, 2);
+}
