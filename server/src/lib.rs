@@ -26,7 +26,6 @@ pub mod services;
 pub mod store;
 pub mod workers;
 
-pub mod bulletin;
 pub mod command;
 pub mod dispatch;
 pub mod ingest;
@@ -166,7 +165,7 @@ pub fn router(state: AppState) -> Router {
         .merge(command::router())
         .merge(http::reports::router())
         .merge(speech::router())
-        .merge(bulletin::router())
+        .merge(http::bulletins::router())
         .merge(board::router())
         .merge(http::users::router())
         .merge(console::router())

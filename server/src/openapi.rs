@@ -50,7 +50,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(crate::command::Doc::openapi());
     doc.merge(crate::http::reports::Doc::openapi());
     doc.merge(crate::speech::Doc::openapi());
-    doc.merge(crate::bulletin::Doc::openapi());
+    doc.merge(crate::http::bulletins::Doc::openapi());
     doc.merge(crate::board::Doc::openapi());
     doc
 }

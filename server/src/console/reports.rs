@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{Console, PageError, PageResult, i18n};
-use crate::bulletin::markdown::escape;
+use crate::domain::html::escape;
 use crate::domain::report::period::{PeriodRequest, period_ms, resolve};
 use crate::domain::report::{AreaReport, Report};
 use crate::error::{Error, Result};

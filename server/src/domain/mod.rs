@@ -6,8 +6,11 @@
 //! every other layer may import it.
 
 pub mod area;
+pub mod bulletin;
 pub mod change;
 pub mod device;
+pub mod html;
+pub mod markdown;
 pub mod presence;
 pub mod report;
 pub mod review;

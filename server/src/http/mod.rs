@@ -7,6 +7,7 @@
 
 pub mod areas;
 pub mod auth;
+pub mod bulletins;
 pub mod devices;
 pub mod error;
 pub mod form;

@@ -1,12 +1,110 @@
-//! What the bulletin boards share inside one server: the [`Generation`] counter that board event
-//! streams and the feed cache watch, and the [`FeedCache`] of rendered feeds (both were
-//! process-wide statics).
+//! The bulletin boards' use cases: a board's feed ([`build_feed`], rendered and cached per board
+//! for one second by [`feed_cached`]), the board's token check ([`authorized`]) and proof of
+//! display ([`record_displays`]). And what the boards share inside one server: the
+//! [`Generation`] counter that board event streams and the feed cache watch, and the
+//! [`FeedCache`] of rendered feeds (both were process-wide statics).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
+use sha2::{Digest, Sha256};
 use tokio::sync::watch;
+
+use crate::domain::bulletin::feed::{self, Feed, board_languages};
+use crate::domain::bulletin::{DisplayBatch, DisplayStored, check_displays};
+use crate::domain::user::constant_time_eq;
+use crate::error::{Error, Result};
+use crate::services::AppState;
+use crate::store::{boards, now_ms};
+
+/// How long a rendered feed is served from the cache, ms.
+const CACHE_MS: i64 = 1000;
+
+/// Build the feed of board `device_id` in `board_area` (with its own language first).
+pub async fn build_feed(
+    state: &AppState,
+    device_id: &str,
+    board_area: &str,
+    board_language: Option<&str>,
+) -> Result<Feed> {
+    let ancestors = crate::store::areas::tree(&state.store)
+        .await?
+        .ancestors(board_area);
+    let area_languages = crate::services::bulletins::languages_of(&state.store, board_area).await?;
+    let languages = board_languages(area_languages.languages, board_language);
+    let now = now_ms();
+    let candidates = boards::published_to(&state.store, &ancestors, now).await?;
+    Ok(feed::build(
+        device_id,
+        board_area,
+        languages,
+        candidates,
+        now,
+        &state.public_url,
+    ))
+}
+
+/// The feed's JSON and ETag, from the cache when fresh (404 for an unknown board).
+pub async fn feed_cached(state: &AppState, device_id: &str) -> Result<CachedFeed> {
+    let generation = state.bulletins.current();
+    let now = now_ms();
+    if let Some(c) = state.board_feeds.get(device_id)
+        && c.generation == generation
+        && now - c.at < CACHE_MS
+    {
+        return Ok(c);
+    }
+    let board = boards::board(&state.store, device_id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("board {device_id}")))?;
+    let feed = build_feed(state, device_id, &board.area, board.language.as_deref()).await?;
+    let body = serde_json::to_vec(&feed).map_err(|e| Error::internal_from("board feed", e))?;
+    let etag = format!("\"f-{}\"", &hex::encode(Sha256::digest(&body))[..24]);
+    let c = CachedFeed {
+        generation,
+        at: now,
+        token_hash: board.token_hash,
+        etag,
+        body: Bytes::from(body),
+    };
+    state.board_feeds.put(device_id, c.clone());
+    Ok(c)
+}
+
+/// Whether `token` is the admin token or the board's token (sha256 compared with `token_hash`).
+pub fn authorized(state: &AppState, token: Option<&str>, token_hash: Option<&str>) -> bool {
+    let Some(token) = token else { return false };
+    if constant_time_eq(token.as_bytes(), state.admin_token.expose().as_bytes()) {
+        return true;
+    }
+    match token_hash {
+        Some(h) => {
+            let got = hex::encode(Sha256::digest(token.as_bytes()));
+            constant_time_eq(got.as_bytes(), h.trim().to_ascii_lowercase().as_bytes())
+        }
+        None => false,
+    }
+}
+
+/// Record a board's proof of display (idempotent by each record's uuid).
+pub async fn record_displays(
+    state: &AppState,
+    device_id: &str,
+    batch: &DisplayBatch,
+) -> Result<DisplayStored> {
+    let now = now_ms();
+    check_displays(batch, now)?;
+    let (mut stored, mut duplicates) = (0, 0);
+    for d in &batch.displays {
+        if boards::insert_display(&state.store, device_id, d, now).await? {
+            stored += 1;
+        } else {
+            duplicates += 1;
+        }
+    }
+    Ok(DisplayStored { stored, duplicates })
+}
 
 /// A counter bumped whenever anything a board shows may have changed.
 #[derive(Clone, Debug)]

@@ -11,6 +11,7 @@
 pub mod areas;
 pub mod auth;
 pub mod board;
+pub mod bulletins;
 pub mod changes;
 pub mod demo;
 pub mod devices;

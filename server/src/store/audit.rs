@@ -97,3 +97,15 @@ pub async fn recent(store: &Store, limit: i64) -> Result<Vec<Entry>> {
         })
         .collect()
 }
+
+/// The entities (`bulletin:<id>`, ...) of the entries of `action` made by `actor`.
+pub async fn entities(store: &Store, action: &str, actor: &str) -> Result<Vec<String>> {
+    sqlx::query("SELECT entity FROM audit_log WHERE action = $1 AND actor = $2")
+        .bind(action.to_string())
+        .bind(actor.to_string())
+        .fetch_all(&store.pool)
+        .await?
+        .iter()
+        .map(|r| Ok(r.try_get("entity")?))
+        .collect()
+}

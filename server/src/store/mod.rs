@@ -12,6 +12,8 @@
 
 pub mod areas;
 pub mod audit;
+pub mod boards;
+pub mod bulletins;
 pub mod constraint;
 pub mod devices;
 pub mod history;
