@@ -302,6 +302,53 @@ async fn a_bulletin_that_is_not_approved_cannot_be_published_and_edits_need_new_
     );
 }
 
+#[tokio::test]
+async fn of_two_concurrent_approvals_one_wins_the_other_is_a_409_naming_the_status_and_one_is_audited() {
+    let app = spawn_app().await;
+    area(&app, "41", None).await;
+    for round in 0..3 {
+        let (s, b) = json(
+            app.post_json(
+                "/api/v1/bulletins",
+                &json!({"title": format!("Đua {round}"), "areas": ["41"]}),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(s, 201, "{b}");
+        let id = b["id"].as_str().unwrap().to_string();
+        let (s, b) = json(
+            app.post_json(&format!("/api/v1/bulletins/{id}/submit"), &json!({}))
+                .await,
+        )
+        .await;
+        assert_eq!(s, 200, "{b}");
+        let path = format!("/api/v1/bulletins/{id}/approve");
+        let empty = json!({});
+        let (a, b) = tokio::join!(app.post_json(&path, &empty), app.post_json(&path, &empty));
+        let (a, b) = (json(a).await, json(b).await);
+        let mut statuses = [a.0, b.0];
+        statuses.sort();
+        assert_eq!(statuses, [200, 409], "{} / {}", a.1, b.1);
+        let lost = if a.0 == 409 { &a.1 } else { &b.1 };
+        assert_eq!(lost["error"]["code"], "conflict", "{lost}");
+        let msg = lost["error"]["message"].as_str().unwrap();
+        assert!(
+            msg.contains("`approved`"),
+            "the 409 names the current status: {msg}"
+        );
+        let won = if a.0 == 200 { &a.1 } else { &b.1 };
+        assert_eq!(won["status"], "approved", "{won}");
+        let audited: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'bulletin.approve' AND entity = 'bulletin:{id}'"
+        )))
+        .fetch_one(&app.state().store.pool)
+        .await
+        .expect("count audit entries");
+        assert_eq!(audited, 1, "one approval, one audit entry");
+    }
+}
+
 fn png_header(w: u32, h: u32, total: usize) -> Vec<u8> {
     let mut b = tiny_png();
     b[16..20].copy_from_slice(&w.to_be_bytes());

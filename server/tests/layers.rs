@@ -40,13 +40,6 @@ const LEGACY: &[(&str, &str)] = &[
     ("media/", "step B: probe"),
     ("speech.rs", "step B: speech and TTS"),
     ("speech/", "step B: normalisation and loudness"),
-    ("bulletin.rs", "step B: bulletins"),
-    ("bulletin/", "step B: bulletin files and Markdown"),
-    ("board/mod.rs", "step B: the board's SQL into store, split"),
-    (
-        "console/bulletins.rs",
-        "step B: bulletin pages (SQL, over 800 lines)",
-    ),
     ("command.rs", "step D: commands through the command sender"),
     ("dispatch.rs", "step D: the dispatcher into workers"),
     ("ingest.rs", "step D: ingest into workers and mqtt::inbound"),
