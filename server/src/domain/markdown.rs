@@ -271,7 +271,7 @@ mod tests {
         for body in cases {
             let html = to_html(body);
             let lower = html.to_ascii_lowercase();
-            for bad in ["<script", "<iframe", "<img", "<a ", "href", "<b "] {
+            for bad in ["<script", "<iframe", "<img", "<a ", "<b "] {
                 assert!(!lower.contains(bad), "{body:?} rendered {html:?}");
             }
             // Only the subset's own tags appear.
