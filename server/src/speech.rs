@@ -243,7 +243,7 @@ pub async fn synthesize_to_media(
     let wav = tokio::task::spawn_blocking(move || -> Result<(Vec<u8>, loudness::Report)> {
         let raw = engine.synthesize(&n2, &v2, &scratch)?;
         let mut pcm = loudness::Pcm::parse_wav(&raw)?;
-        let report = loudness::normalize(&mut pcm, loudness::TARGET_RMS_DBFS, loudness::PEAK_CEILING_DBFS);
+        let report = loudness::normalize(&mut pcm, loudness::TARGET_LUFS, loudness::PEAK_CEILING_DBFS)?;
         Ok((pcm.to_wav(), report))
     })
     .await

@@ -51,6 +51,18 @@ async fn a_vietnamese_bulletin_with_a_date_a_number_and_an_abbreviation_becomes_
         .max()
         .unwrap();
     assert!(peak > 8000 && peak <= 29300, "peak {peak}");
+    // ... and the integrated loudness (EBU R128, measured on the decoded samples) is the target's.
+    let samples: Vec<i16> = bytes[44..]
+        .chunks_exact(2)
+        .map(|c| i16::from_le_bytes([c[0], c[1]]))
+        .collect();
+    let rate = u32::from_le_bytes(bytes[24..28].try_into().unwrap());
+    let channels = u16::from_le_bytes(bytes[22..24].try_into().unwrap());
+    let mut meter = ebur128::EbuR128::new(channels as u32, rate, ebur128::Mode::I).unwrap();
+    meter.add_frames_i16(&samples).unwrap();
+    let lufs = meter.loudness_global().unwrap();
+    let target = nguon_server::speech::loudness::TARGET_LUFS;
+    assert!((lufs - target).abs() <= 1.0, "{lufs} LUFS, target {target}");
     // Same text, same audio: deduplicated.
     let (_, again) = json(app.post_json("/api/v1/tts/preview", &json!({"text": text})).await).await;
     assert_eq!(again["media"]["sha256"], sha);

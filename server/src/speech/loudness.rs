@@ -1,15 +1,28 @@
 //! Loudness normalisation of synthesised speech, in process (no external tool): parse a 16-bit PCM
-//! WAV, measure a gated RMS (50 ms blocks quieter than −50 dBFS are ignored, so pauses do not
-//! count — a rough stand-in for LUFS gating), apply one gain that brings the RMS to
-//! [`TARGET_RMS_DBFS`] but never pushes the sample peak above [`PEAK_CEILING_DBFS`], and write a
+//! WAV, measure its integrated loudness with the `ebur128` crate (EBU R128 / ITU-R BS.1770-4:
+//! K-weighting, 400 ms blocks, an absolute gate at −70 LUFS and a relative gate at −10 LU, so
+//! pauses do not count), apply the one gain that brings it to [`TARGET_LUFS`], hold the sample
+//! peak at or under [`PEAK_CEILING_DBFS`] with a look-ahead peak limiter where that gain alone
+//! would push a peak over it (at most [`MAX_LIMITING_DB`] of gain reduction), and write a
 //! canonical 44-byte-header WAV.
+
+use std::collections::VecDeque;
+
+use ebur128::{EbuR128, Mode};
 
 use crate::error::{Error, Result};
 
-/// Target gated RMS level, dBFS (≈ −16 LUFS for speech).
-pub const TARGET_RMS_DBFS: f64 = -16.0;
+/// Target integrated loudness, LUFS (speech on public loudspeakers).
+pub const TARGET_LUFS: f64 = -16.0;
 /// Sample peak ceiling after gain, dBFS.
 pub const PEAK_CEILING_DBFS: f64 = -1.0;
+/// Most gain reduction the limiter may apply to reach the target; a signal whose peaks stand
+/// further above its loudness stays quieter than the target instead of being squashed.
+pub const MAX_LIMITING_DB: f64 = 6.0;
+/// The limiter's look-ahead (and attack), seconds.
+const LOOKAHEAD_S: f64 = 0.005;
+/// The limiter's release time constant, seconds.
+const RELEASE_S: f64 = 0.050;
 
 /// Interleaved 16-bit PCM.
 #[derive(Debug, Clone)]
@@ -25,12 +38,23 @@ pub struct Pcm {
 /// What [`normalize`] measured and did.
 #[derive(Debug, Clone, Copy)]
 pub struct Report {
-    /// Gated RMS before, dBFS.
-    pub rms_before_dbfs: f64,
-    /// Peak before, dBFS.
+    /// Integrated loudness before, LUFS (−∞ for silence).
+    pub loudness_before_lufs: f64,
+    /// Sample peak before, dBFS.
     pub peak_before_dbfs: f64,
-    /// Gain applied, dB.
+    /// Gain applied, dB (before the limiter).
     pub gain_db: f64,
+    /// Largest gain reduction of the limiter, dB (0 when no peak needed it).
+    pub limited_db: f64,
+}
+
+/// Integrated loudness and sample peak of a signal.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Loudness {
+    /// Integrated loudness, LUFS (−∞ when every block is under the absolute gate).
+    pub integrated_lufs: f64,
+    /// Largest absolute sample of any channel, as a fraction of full scale.
+    pub peak: f64,
 }
 
 fn le16(b: &[u8]) -> u16 {
@@ -114,78 +138,252 @@ impl Pcm {
         }
         out
     }
+
+    /// The samples as fractions of full scale.
+    fn to_f64(&self) -> Vec<f64> {
+        self.samples.iter().map(|&s| s as f64 / 32768.0).collect()
+    }
 }
 
-fn dbfs(x: f64) -> f64 {
-    if x <= 0.0 { -120.0 } else { 20.0 * x.log10() }
+/// Decibels of a fraction of full scale (−∞ for 0).
+pub fn dbfs(x: f64) -> f64 {
+    20.0 * x.log10()
 }
 
-/// Gated RMS and peak, both as fractions of full scale.
-pub fn measure(pcm: &Pcm) -> (f64, f64) {
-    let block = ((pcm.sample_rate as usize * pcm.channels as usize) / 20).max(1);
-    let gate = 10f64.powf(-50.0 / 20.0);
-    let (mut sum, mut n) = (0.0f64, 0usize);
+/// Integrated loudness (EBU R128) and sample peak of interleaved samples (fractions of full
+/// scale). One channel is measured as the left channel of BS.1770, so a full-scale 997 Hz sine
+/// reads −3.01 LUFS.
+pub fn measure(samples: &[f64], channels: u16, sample_rate: u32) -> Result<Loudness> {
+    let mut m = EbuR128::new(channels as u32, sample_rate, Mode::I | Mode::SAMPLE_PEAK)
+        .map_err(Error::context("loudness meter"))?;
+    m.add_frames_f64(samples)
+        .map_err(Error::context("loudness meter"))?;
+    let integrated_lufs = m
+        .loudness_global()
+        .map_err(Error::context("loudness meter"))?;
     let mut peak = 0.0f64;
-    for chunk in pcm.samples.chunks(block) {
-        let s: f64 = chunk.iter().map(|&x| (x as f64 / 32768.0).powi(2)).sum();
-        for &x in chunk {
-            peak = peak.max((x as f64 / 32768.0).abs());
-        }
-        if (s / chunk.len() as f64).sqrt() >= gate {
-            sum += s;
-            n += chunk.len();
-        }
+    for c in 0..channels as u32 {
+        peak = peak.max(m.sample_peak(c).map_err(Error::context("loudness meter"))?);
     }
-    let rms = if n == 0 { 0.0 } else { (sum / n as f64).sqrt() };
-    (rms, peak)
+    Ok(Loudness {
+        integrated_lufs,
+        peak,
+    })
 }
 
-/// Scale `pcm` in place towards `target_rms_dbfs`, keeping peaks under `ceiling_dbfs`.
-pub fn normalize(pcm: &mut Pcm, target_rms_dbfs: f64, ceiling_dbfs: f64) -> Report {
-    let (rms, peak) = measure(pcm);
-    let (rms_db, peak_db) = (dbfs(rms), dbfs(peak));
-    if rms <= 0.0 {
-        return Report {
-            rms_before_dbfs: rms_db,
-            peak_before_dbfs: peak_db,
-            gain_db: 0.0,
-        };
+/// [`measure`] of 16-bit PCM.
+pub fn measure_pcm(pcm: &Pcm) -> Result<Loudness> {
+    measure(&pcm.to_f64(), pcm.channels, pcm.sample_rate)
+}
+
+/// Bring `pcm` in place to `target_lufs` integrated loudness, keeping every sample at or under
+/// `ceiling_dbfs` (the limiter takes at most [`MAX_LIMITING_DB`] off the peaks; past that the
+/// gain is lowered instead). Silence is left as it is.
+pub fn normalize(pcm: &mut Pcm, target_lufs: f64, ceiling_dbfs: f64) -> Result<Report> {
+    let channels = pcm.channels.max(1);
+    let x = pcm.to_f64();
+    let before = measure(&x, channels, pcm.sample_rate)?;
+    let mut report = Report {
+        loudness_before_lufs: before.integrated_lufs,
+        peak_before_dbfs: dbfs(before.peak),
+        gain_db: 0.0,
+        limited_db: 0.0,
+    };
+    if !before.integrated_lufs.is_finite() || before.peak <= 0.0 {
+        return Ok(report);
     }
-    let gain_db = (target_rms_dbfs - rms_db).min(ceiling_dbfs - peak_db);
-    let g = 10f64.powf(gain_db / 20.0);
-    for s in pcm.samples.iter_mut() {
-        *s = (*s as f64 * g).round().clamp(-32768.0, 32767.0) as i16;
+    let ceiling = 10f64.powf(ceiling_dbfs / 20.0);
+    let most = ceiling_dbfs - report.peak_before_dbfs + MAX_LIMITING_DB;
+    let mut gain_db = (target_lufs - before.integrated_lufs).min(most);
+    let mut out;
+    let mut limited_db;
+    // The limiter lowers the loudness a little; a make-up pass or two closes the gap.
+    let mut pass = 0;
+    loop {
+        let g = 10f64.powf(gain_db / 20.0);
+        out = x.iter().map(|s| s * g).collect::<Vec<f64>>();
+        limited_db = limit(&mut out, channels as usize, pcm.sample_rate, ceiling);
+        pass += 1;
+        if limited_db == 0.0 || pass == 4 {
+            break;
+        }
+        let after = measure(&out, channels, pcm.sample_rate)?.integrated_lufs;
+        let miss = target_lufs - after;
+        if miss.abs() < 0.05 || gain_db >= most {
+            break;
+        }
+        gain_db = (gain_db + miss).min(most);
     }
-    Report {
-        rms_before_dbfs: rms_db,
-        peak_before_dbfs: peak_db,
-        gain_db,
+    for (s, v) in pcm.samples.iter_mut().zip(&out) {
+        *s = (v * 32768.0).round().clamp(-32768.0, 32767.0) as i16;
     }
+    report.gain_db = gain_db;
+    report.limited_db = limited_db;
+    Ok(report)
+}
+
+/// Hold every sample of `x` (interleaved, `channels` per frame) at or under `ceiling` with a
+/// look-ahead limiter: the gain each frame needs (`ceiling / peak`, or 1) goes through a trailing
+/// minimum and a forward moving average of the look-ahead's length, so the gain is already down
+/// when a peak arrives and never above what any frame needs; it recovers with an exponential
+/// release. Returns the largest gain reduction, dB (0 when nothing was over).
+fn limit(x: &mut [f64], channels: usize, sample_rate: u32, ceiling: f64) -> f64 {
+    let frames = x.len() / channels;
+    let need: Vec<f64> = (0..frames)
+        .map(|i| {
+            let p = x[i * channels..(i + 1) * channels]
+                .iter()
+                .fold(0.0f64, |m, s| m.max(s.abs()));
+            if p > ceiling { ceiling / p } else { 1.0 }
+        })
+        .collect();
+    let deepest = need.iter().copied().fold(1.0f64, f64::min);
+    if deepest >= 1.0 {
+        return 0.0;
+    }
+    let len = ((sample_rate as f64 * LOOKAHEAD_S).round() as usize).max(1);
+    // m[k] = min(need[k-len+1..=k]) (monotonic deque of indices).
+    let mut m = vec![1.0; frames];
+    let mut window: VecDeque<usize> = VecDeque::new();
+    for k in 0..frames {
+        while window.back().is_some_and(|&j| need[j] >= need[k]) {
+            window.pop_back();
+        }
+        window.push_back(k);
+        if window.front().is_some_and(|&j| j + len <= k) {
+            window.pop_front();
+        }
+        m[k] = need[window[0]];
+    }
+    // s[i] = mean(m[i..i+len]), with m = 1 past the end; then the release.
+    let mut prefix = Vec::with_capacity(frames + len + 1);
+    prefix.push(0.0);
+    for k in 0..frames + len {
+        let v = if k < frames { m[k] } else { 1.0 };
+        prefix.push(prefix[k] + v);
+    }
+    let alpha = 1.0 - (-1.0 / (sample_rate as f64 * RELEASE_S)).exp();
+    let mut g = 1.0f64;
+    for i in 0..frames {
+        let s = (prefix[i + len] - prefix[i]) / len as f64;
+        g = s.min(g + (1.0 - g) * alpha);
+        for v in &mut x[i * channels..(i + 1) * channels] {
+            // The clamp only catches rounding of the average.
+            *v = (*v * g).clamp(-ceiling, ceiling);
+        }
+    }
+    -dbfs(deepest)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn sine(freq: f64, dbfs_peak: f64, rate: u32, secs: f64, channels: u16) -> Vec<f64> {
+        let a = 10f64.powf(dbfs_peak / 20.0);
+        let frames = (rate as f64 * secs) as usize;
+        (0..frames)
+            .flat_map(|i| {
+                let v = (i as f64 * freq * std::f64::consts::TAU / rate as f64).sin() * a;
+                std::iter::repeat_n(v, channels as usize)
+            })
+            .collect()
+    }
+
+    fn pcm_of(x: &[f64], rate: u32, channels: u16) -> Pcm {
+        Pcm {
+            sample_rate: rate,
+            channels,
+            samples: x
+                .iter()
+                .map(|v| (v * 32768.0).round().clamp(-32768.0, 32767.0) as i16)
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_997_hz_sine_measures_as_the_standard_says() {
+        // BS.1770: a full-scale 997 Hz sine in one channel reads −3.01 LUFS; −20 dBFS → −23.01.
+        let full = measure(&sine(997.0, 0.0, 48_000, 10.0, 1), 1, 48_000).unwrap();
+        assert!((full.integrated_lufs + 3.01).abs() < 0.05, "{full:?}");
+        let quiet = measure(&sine(997.0, -20.0, 48_000, 10.0, 1), 1, 48_000).unwrap();
+        assert!((quiet.integrated_lufs + 23.01).abs() < 0.05, "{quiet:?}");
+        assert!((dbfs(quiet.peak) + 20.0).abs() < 0.01, "{quiet:?}");
+        // The same sine in both channels of a stereo signal adds 3.01 dB: −20.0 LUFS.
+        let stereo = measure(&sine(997.0, -20.0, 48_000, 10.0, 2), 2, 48_000).unwrap();
+        assert!((stereo.integrated_lufs + 20.0).abs() < 0.05, "{stereo:?}");
+        // At espeak-ng's 22.05 kHz the K-weighting is the same at 1 kHz.
+        let espeak_rate = measure(&sine(997.0, -20.0, 22_050, 10.0, 1), 1, 22_050).unwrap();
+        assert!((espeak_rate.integrated_lufs + 23.01).abs() < 0.1, "{espeak_rate:?}");
+        // Silence is below the absolute gate.
+        let silent = measure(&vec![0.0; 48_000], 1, 48_000).unwrap();
+        assert_eq!(silent.integrated_lufs, f64::NEG_INFINITY);
+    }
+
     #[test]
     fn a_quiet_tone_is_raised_to_the_target_without_clipping() {
-        let rate = 22050;
-        let samples: Vec<i16> = (0..rate)
-            .map(|i| ((i as f64 * 440.0 * std::f64::consts::TAU / rate as f64).sin() * 1000.0) as i16)
-            .collect();
-        let mut pcm = Pcm {
-            sample_rate: rate as u32,
-            channels: 1,
-            samples,
-        };
+        let rate = 22_050;
+        let mut pcm = pcm_of(&sine(440.0, -30.3, rate, 3.0, 1), rate, 1);
         let back = Pcm::parse_wav(&pcm.to_wav()).unwrap();
         assert_eq!(back.samples.len(), pcm.samples.len());
-        assert_eq!(back.duration_ms(), 1000);
-        let r = normalize(&mut pcm, TARGET_RMS_DBFS, PEAK_CEILING_DBFS);
+        assert_eq!(back.duration_ms(), 3000);
+        let r = normalize(&mut pcm, TARGET_LUFS, PEAK_CEILING_DBFS).unwrap();
         assert!(r.gain_db > 10.0, "{r:?}");
-        let (rms, peak) = measure(&pcm);
-        assert!(dbfs(peak) <= PEAK_CEILING_DBFS + 0.01, "peak {}", dbfs(peak));
-        // A sine's crest factor is 3 dB, so the RMS target is reachable.
-        assert!((dbfs(rms) - TARGET_RMS_DBFS).abs() < 0.2, "rms {}", dbfs(rms));
+        // A sine's peak is 3 dB over its loudness: no limiting needed.
+        assert_eq!(r.limited_db, 0.0, "{r:?}");
+        let after = measure_pcm(&pcm).unwrap();
+        assert!(dbfs(after.peak) <= PEAK_CEILING_DBFS + 0.01, "{after:?}");
+        assert!((after.integrated_lufs - TARGET_LUFS).abs() < 0.2, "{after:?}");
+    }
+
+    #[test]
+    fn peaks_over_the_ceiling_are_limited_and_the_target_is_still_reached() {
+        // A tone with short bursts 15.6 dB over it: the gain to −16 LUFS would clip the bursts.
+        let rate = 22_050;
+        let mut x = sine(300.0, -30.0, rate, 8.0, 1);
+        for burst in 0..16 {
+            let start = burst * rate as usize / 2;
+            for v in &mut x[start..start + 200] {
+                *v *= 6.0;
+            }
+        }
+        let mut pcm = pcm_of(&x, rate, 1);
+        let r = normalize(&mut pcm, TARGET_LUFS, PEAK_CEILING_DBFS).unwrap();
+        assert!(r.limited_db > 1.0, "{r:?}");
+        let after = measure_pcm(&pcm).unwrap();
+        assert!(
+            dbfs(after.peak) <= PEAK_CEILING_DBFS + 0.01,
+            "peak {}",
+            dbfs(after.peak)
+        );
+        assert!((after.integrated_lufs - TARGET_LUFS).abs() < 0.5, "{after:?}");
+    }
+
+    #[test]
+    fn a_click_in_silence_is_not_raised_by_more_than_the_limiter_allows() {
+        let rate = 22_050;
+        let mut x = sine(1000.0, -60.0, rate, 4.0, 1);
+        for v in &mut x[rate as usize..rate as usize + 50] {
+            *v = 0.5;
+        }
+        let mut pcm = pcm_of(&x, rate, 1);
+        let r = normalize(&mut pcm, TARGET_LUFS, PEAK_CEILING_DBFS).unwrap();
+        assert!(
+            r.gain_db <= PEAK_CEILING_DBFS - r.peak_before_dbfs + MAX_LIMITING_DB + 1e-9,
+            "{r:?}"
+        );
+        assert!(dbfs(measure_pcm(&pcm).unwrap().peak) <= PEAK_CEILING_DBFS + 0.01);
+    }
+
+    #[test]
+    fn silence_is_left_as_it_is() {
+        let mut pcm = Pcm {
+            sample_rate: 22_050,
+            channels: 1,
+            samples: vec![0; 22_050],
+        };
+        let r = normalize(&mut pcm, TARGET_LUFS, PEAK_CEILING_DBFS).unwrap();
+        assert_eq!(r.gain_db, 0.0);
+        assert!(pcm.samples.iter().all(|&s| s == 0));
     }
 }
