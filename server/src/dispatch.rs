@@ -120,7 +120,7 @@ struct Content {
 fn compute(
     fleet: &Fleet,
     schedules: &[Schedule],
-    media: &HashMap<String, (i64, i64, bool)>,
+    media: &HashMap<String, crate::domain::media::MediaInfo>,
     public_url: &str,
     devices: &BTreeSet<String>,
     now: DateTime<Utc>,
@@ -135,11 +135,11 @@ fn compute(
             .media
             .iter()
             .map(|sha| {
-                media.get(sha).filter(|m| m.2).map(|m| MediaRef {
+                media.get(sha).filter(|m| m.approved).map(|m| MediaRef {
                     sha256: sha.clone(),
-                    size: m.0.max(0) as u64,
+                    size: m.size.max(0) as u64,
                     url: format!("{public_url}/media/{sha}"),
-                    duration_ms: m.1.max(0) as u64,
+                    duration_ms: m.duration_ms.max(0) as u64,
                 })
             })
             .collect();
@@ -259,7 +259,7 @@ pub async fn run_batch(
         }),
     };
     let schedules = crate::store::schedules::load_all(store, true).await?;
-    let media = load_media(store).await?;
+    let media = crate::store::media::all_info(store).await?;
     let mut stored: HashMap<String, Stored> = HashMap::new();
     for r in sqlx::query("SELECT device_id, version, content_hash, published_at FROM manifests")
         .fetch_all(&store.pool)
@@ -352,25 +352,6 @@ pub async fn run_batch(
         state.metrics.manifests_published.fetch_add(1, Ordering::Relaxed);
     }
     Ok(BatchReport { computed, published })
-}
-
-async fn load_media(store: &Store) -> Result<HashMap<String, (i64, i64, bool)>> {
-    let mut out = HashMap::new();
-    for r in sqlx::query("SELECT sha256, size, duration_ms, status FROM media")
-        .fetch_all(&store.pool)
-        .await?
-    {
-        let status: String = r.try_get("status")?;
-        out.insert(
-            r.try_get("sha256")?,
-            (
-                r.try_get("size")?,
-                r.try_get("duration_ms")?,
-                status == "approved",
-            ),
-        );
-    }
-    Ok(out)
 }
 
 /// How often the whole fleet is recomputed so the window rolls forward.

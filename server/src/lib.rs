@@ -29,10 +29,8 @@ pub mod workers;
 pub mod command;
 pub mod dispatch;
 pub mod ingest;
-pub mod media;
 pub mod openapi;
 pub mod report;
-pub mod speech;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -160,11 +158,11 @@ pub fn router(state: AppState) -> Router {
         .merge(openapi::router())
         .merge(http::areas::router())
         .merge(http::devices::router())
-        .merge(media::router())
+        .merge(http::media::router())
         .merge(http::schedules::router())
         .merge(command::router())
         .merge(http::reports::router())
-        .merge(speech::router())
+        .merge(http::speech::router())
         .merge(http::bulletins::router())
         .merge(board::router())
         .merge(http::users::router())

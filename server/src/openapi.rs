@@ -45,11 +45,11 @@ pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = Doc::openapi();
     doc.merge(crate::http::areas::Doc::openapi());
     doc.merge(crate::http::devices::Doc::openapi());
-    doc.merge(crate::media::Doc::openapi());
+    doc.merge(crate::http::media::Doc::openapi());
     doc.merge(crate::http::schedules::Doc::openapi());
     doc.merge(crate::command::Doc::openapi());
     doc.merge(crate::http::reports::Doc::openapi());
-    doc.merge(crate::speech::Doc::openapi());
+    doc.merge(crate::http::speech::Doc::openapi());
     doc.merge(crate::http::bulletins::Doc::openapi());
     doc.merge(crate::board::Doc::openapi());
     doc

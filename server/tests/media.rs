@@ -238,7 +238,7 @@ async fn approval_goes_from_draft_through_pending_to_approved_and_refuses_wrong_
     let sha = m["sha256"].as_str().unwrap().to_string();
     let p = |a: &str| format!("/api/v1/media/{sha}/{a}");
     assert!(
-        !nguon_server::media::is_approved(&app.state().store, &sha)
+        !nguon_server::store::media::is_approved(&app.state().store, &sha)
             .await
             .unwrap()
     );
@@ -255,7 +255,7 @@ async fn approval_goes_from_draft_through_pending_to_approved_and_refuses_wrong_
     let (s, _) = json(app.post_json(&p("reject"), &json!({ "note": "late" })).await).await;
     assert_eq!(s, 409);
     assert!(
-        nguon_server::media::is_approved(&app.state().store, &sha)
+        nguon_server::store::media::is_approved(&app.state().store, &sha)
             .await
             .unwrap()
     );

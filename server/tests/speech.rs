@@ -61,7 +61,7 @@ async fn a_vietnamese_bulletin_with_a_date_a_number_and_an_abbreviation_becomes_
     let mut meter = ebur128::EbuR128::new(channels as u32, rate, ebur128::Mode::I).unwrap();
     meter.add_frames_i16(&samples).unwrap();
     let lufs = meter.loudness_global().unwrap();
-    let target = nguon_server::speech::loudness::TARGET_LUFS;
+    let target = nguon_server::domain::speech::loudness::TARGET_LUFS;
     assert!((lufs - target).abs() <= 1.0, "{lufs} LUFS, target {target}");
     // Same text, same audio: deduplicated.
     let (_, again) = json(app.post_json("/api/v1/tts/preview", &json!({"text": text})).await).await;

@@ -59,7 +59,10 @@ fn main() -> anyhow::Result<()> {
     let files: Vec<String> = std::env::args().skip(1).collect();
     if !files.is_empty() {
         for f in files {
-            println!("{f}: {:?}", nguon_server::media::probe_file(Path::new(&f)));
+            println!(
+                "{f}: {:?}",
+                nguon_server::services::media::probe_file(Path::new(&f))
+            );
         }
         return Ok(());
     }
@@ -71,8 +74,8 @@ fn main() -> anyhow::Result<()> {
     let _ = std::fs::read(&mp3)?;
     let runs = 5;
     let (ours, (info, sha)) = best_of(runs, || {
-        let info = nguon_server::media::probe_file(&mp3).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let (sha, _) = nguon_server::media::sha256_file(&mp3)?;
+        let info = nguon_server::services::media::probe_file(&mp3).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let (sha, _) = nguon_server::services::media::sha256_file(&mp3)?;
         Ok((info, sha))
     })?;
     let (theirs, (ff_ms, their_sha)) = best_of(runs, || {

@@ -17,7 +17,6 @@ use crate::domain::schedule::{self, NewSchedule, RuleSpec, Schedule, Targets};
 use crate::domain::scope::Role;
 use crate::error::{Error, Result};
 use crate::http::form::Fields;
-use crate::media;
 use crate::services::{self, AppState};
 
 // ---------------------------------------------------------------- schedules
@@ -88,7 +87,12 @@ async fn schedule_view(
 ) -> PageResult {
     let areas = all_areas(state).await?;
     let devices = super::scoped_devices(state, &c.caller).await?;
-    let approved = media::list_visible(&state.store, &c.caller, Some("approved")).await?;
+    let approved = crate::store::media::list_visible(
+        &state.store,
+        &c.caller,
+        Some(crate::domain::review::ReviewStatus::Approved),
+    )
+    .await?;
     // Playlist items first, in their order, then the other approved media.
     let titles: HashMap<String, (String, i64)> = approved
         .iter()

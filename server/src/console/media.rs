@@ -1,5 +1,6 @@
 //! Media pages: the library, one file's detail with its review buttons, the review step, and the
-//! approvals queue (media and bulletins waiting for an approver).
+//! approvals queue (media and bulletins waiting for an approver). Reads are `store::media`'s; the
+//! review step is `services::media::review`, the same use case as the API's.
 
 use axum::extract::{Path, State};
 use axum::response::IntoResponse;
@@ -8,18 +9,20 @@ use serde_json::{Value, json};
 
 use super::all_areas;
 use super::{Console, PageError, PageForm, PageResult, bulletins, see_other, visible_areas};
+use crate::domain::media::clean_note;
+use crate::domain::review::ReviewStatus;
 use crate::domain::scope::{Caller, Role};
 use crate::error::{Error, Result};
-use crate::media;
 use crate::services::AppState;
+use crate::store;
 
 /// The media the caller may see (province-wide and their subtree's), filtered in SQL.
 pub(super) async fn media_rows(
     state: &AppState,
     caller: &Caller,
-    status: Option<&str>,
+    status: Option<ReviewStatus>,
 ) -> Result<Vec<Value>> {
-    media::list_visible(&state.store, caller, status)
+    store::media::list_visible(&state.store, caller, status)
         .await?
         .into_iter()
         .map(|m| serde_json::to_value(m).map_err(Error::context("media json")))
@@ -41,7 +44,7 @@ pub(super) async fn media_detail(
     State(state): State<AppState>,
     Path(sha): Path<String>,
 ) -> PageResult {
-    let m = media::get_visible(&state.store, &c.caller, &sha)
+    let m = store::media::get_visible(&state.store, &c.caller, &sha)
         .await
         .map_err(|e| PageError(e, c.lang))?;
     c.page(
@@ -64,11 +67,7 @@ pub(super) async fn media_review(
     PageForm(f): PageForm<ReviewForm>,
 ) -> PageResult {
     let lang = c.lang;
-    let note = f
-        .note
-        .map(|n| n.trim().chars().take(2000).collect::<String>())
-        .filter(|n| !n.is_empty());
-    media::review(&state, &c.caller, &sha, &f.step, note)
+    crate::services::media::review(&state, &c.caller, &sha, &f.step, clean_note(f.note))
         .await
         .map_err(|e| PageError(e, lang))?;
     Ok(see_other(if f.step == "submit" {
@@ -80,7 +79,7 @@ pub(super) async fn media_review(
 }
 
 pub(super) async fn approvals(c: Console, State(state): State<AppState>) -> PageResult {
-    let list = media_rows(&state, &c.caller, Some("pending")).await?;
+    let list = media_rows(&state, &c.caller, Some(ReviewStatus::Pending)).await?;
     // `review_buttons.html` reads `m`; the approvals page loops with `m` as the loop variable.
     c.page(
         "approvals.html",

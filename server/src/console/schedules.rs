@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use super::all_areas;
 use super::media::media_rows;
 use super::{Console, Lang, PageError, PageForm, PageResult, priority_str, see_other, visible_areas};
+use crate::domain::review::ReviewStatus;
 use crate::domain::schedule::{self, NewSchedule, RuleSpec, Schedule};
 use crate::domain::scope::{Caller, Role};
 use crate::error::{Error, Result};
@@ -31,7 +32,7 @@ pub(super) fn targets_label(s: &Schedule) -> String {
 
 pub(super) async fn schedules_page(c: Console, State(state): State<AppState>) -> PageResult {
     let areas = all_areas(&state).await?;
-    let approved = media_rows(&state, &c.caller, Some("approved")).await?;
+    let approved = media_rows(&state, &c.caller, Some(ReviewStatus::Approved)).await?;
     let list: Vec<Value> = visible_schedules(&state, &c.caller)
         .await?
         .iter()

@@ -14,8 +14,9 @@ use serde_json::json;
 
 use crate::domain::area::AreaFields;
 use crate::domain::change::Change;
+use crate::domain::review::ReviewStatus;
 use crate::error::{Error, Result};
-use crate::services::AppState;
+use crate::services::{AppState, media};
 use crate::store::{self, outbox};
 
 /// A demo commune with its villages (code, name).
@@ -115,16 +116,9 @@ pub async fn seed(state: &AppState) -> Result<()> {
     // One approved clip, stored through the upload path.
     let wav = chime_wav();
     let (clip, _) =
-        crate::media::ingest_bytes(state, &wav, "chuong-bao.wav", Some("Chuông báo bản tin (demo)")).await?;
-    if clip.status != "approved" {
-        crate::media::transition(
-            state,
-            &clip.sha256,
-            &["draft", "pending", "rejected"],
-            "approved",
-            Some("demo".into()),
-        )
-        .await?;
+        media::ingest_bytes(state, &wav, "chuong-bao.wav", Some("Chuông báo bản tin (demo)")).await?;
+    if clip.status != ReviewStatus::Approved {
+        media::approve_unreviewed(state, &clip.sha256, "demo").await?;
     }
 
     // A daily schedule to the province at 06:30 local time.

@@ -15,6 +15,7 @@ pub mod bulletins;
 pub mod changes;
 pub mod demo;
 pub mod devices;
+pub mod media;
 pub mod reports;
 pub mod schedules;
 pub mod speech;

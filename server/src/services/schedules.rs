@@ -23,23 +23,7 @@ use crate::store::{self, Conn, Store, audit, from_ms, now_ms, outbox};
 
 /// Media rows needed by schedules and play-now commands, by sha256 (missing media is absent).
 pub async fn media_info(store: &Store, shas: &[String]) -> Result<HashMap<String, MediaInfo>> {
-    let mut out = HashMap::new();
-    for sha in shas {
-        if out.contains_key(sha) {
-            continue;
-        }
-        if let Some(m) = crate::media::get(store, sha).await? {
-            out.insert(
-                sha.clone(),
-                MediaInfo {
-                    size: m.size,
-                    duration_ms: m.duration_ms,
-                    approved: m.status == "approved",
-                },
-            );
-        }
-    }
-    Ok(out)
+    store::media::info(store, shas).await
 }
 
 /// 422 `media_not_approved` naming the first sha that is missing or not approved (422
@@ -111,7 +95,7 @@ pub async fn check(state: &AppState, req: &NewSchedule) -> Result<Checked> {
 async fn allow(state: &AppState, caller: &Caller, req: &NewSchedule) -> Result<()> {
     caller.require(Role::Operator)?;
     check_targets(state, caller, &req.targets.areas, &req.targets.devices).await?;
-    crate::media::require_visible(&state.store, caller, &req.media).await
+    store::media::require_visible(&state.store, caller, &req.media).await
 }
 
 /// 403 unless every target of `s` is inside the caller's scope (the rule for reading, editing

@@ -17,6 +17,8 @@ pub mod bulletins;
 pub mod constraint;
 pub mod devices;
 pub mod history;
+pub mod lexicon;
+pub mod media;
 pub mod outbox;
 pub mod reports;
 pub mod schedules;

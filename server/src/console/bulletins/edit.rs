@@ -209,7 +209,7 @@ async fn save(state: &AppState, c: &Console, cur: Option<Bulletin>, mut f: Bulle
         }
         if let Some(up) = v.upload.take() {
             let title = format!("Ghi âm bản tin ({}): {}", v.lang, v.title.trim());
-            match crate::media::ingest_file(state, &up.path, &up.filename, Some(&title)).await {
+            match crate::services::media::ingest_file(state, &up.path, &up.filename, Some(&title)).await {
                 Ok((m, _)) => v.audio = Some(m.sha256),
                 Err(e) if !is_server_error(&e) => {
                     v.errors

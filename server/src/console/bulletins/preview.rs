@@ -22,7 +22,7 @@ pub(super) async fn synthesize(
     voice: Option<&str>,
     speed: Option<u32>,
     title: &str,
-) -> Result<crate::speech::SpeechMedia> {
+) -> Result<crate::services::speech::SpeechMedia> {
     c.caller
         .require_any(&[Role::Editor, Role::Approver, Role::Operator])?;
     bulletins::preview_speech(state, &c.caller.username, text, voice, speed, title).await

@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 
 use super::{may_edit, may_review, tr, visible};
 use crate::console::{Console, PageError, PageForm, PageResult, see_other};
-use crate::domain::review::ReviewAction;
+use crate::domain::review::{ReviewAction, ReviewStatus};
 use crate::domain::scope::Role;
 use crate::error::{Error, Result};
 use crate::http::form::Fields;
@@ -17,10 +17,10 @@ pub(super) async fn submit(state: &AppState, c: &Console, id: &str) -> Result<()
     c.caller.require(Role::Editor)?;
     let after = bulletins::review(state, &c.caller.username, id, ReviewAction::Submit, None).await?;
     for sha in after.variants.iter().filter_map(|v| v.audio_sha256.as_ref()) {
-        if let Some(m) = crate::media::get(&state.store, sha).await?
-            && (m.status == "draft" || m.status == "rejected")
+        if let Some(m) = crate::store::media::get(&state.store, sha).await?
+            && matches!(m.status, ReviewStatus::Draft | ReviewStatus::Rejected)
         {
-            crate::media::review(state, &c.caller, sha, "submit", None).await?;
+            crate::services::media::review(state, &c.caller, sha, "submit", None).await?;
         }
     }
     Ok(())
@@ -73,12 +73,15 @@ pub(super) async fn review(
                 bulletins::review(&state, &c.caller.username, &id, action, note.clone()).await?;
                 // The recorded audio is reviewed with its bulletin.
                 for sha in b.variants.iter().filter_map(|v| v.audio_sha256.as_ref()) {
-                    let pending = crate::media::get(&state.store, sha).await?.is_some_and(|m| {
-                        m.status == "pending" || (m.status == "draft" && c.caller.role == Role::Admin)
-                    });
+                    let pending = crate::store::media::get(&state.store, sha)
+                        .await?
+                        .is_some_and(|m| {
+                            m.status == ReviewStatus::Pending
+                                || (m.status == ReviewStatus::Draft && c.caller.role == Role::Admin)
+                        });
                     if pending {
                         let n = note.clone().or_else(|| Some(format!("bulletin {id}")));
-                        crate::media::review(&state, &c.caller, sha, s, n).await?;
+                        crate::services::media::review(&state, &c.caller, sha, s, n).await?;
                     }
                 }
                 Ok("/console/approvals".to_string())

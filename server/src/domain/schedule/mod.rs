@@ -214,15 +214,7 @@ pub fn as_request(s: &Schedule) -> NewSchedule {
 }
 
 /// What schedules and play-now commands need to know of a media file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MediaInfo {
-    /// Size in bytes.
-    pub size: i64,
-    /// Duration in milliseconds.
-    pub duration_ms: i64,
-    /// Whether it is approved for broadcast.
-    pub approved: bool,
-}
+pub use crate::domain::media::MediaInfo;
 
 /// A request that passed every check that needs no database ([`validate`]).
 #[derive(Debug, Clone)]

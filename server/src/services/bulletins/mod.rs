@@ -84,8 +84,8 @@ fn subject(id: &str) -> String {
 pub async fn check_variants_audio(store: &Store, vs: &[VariantIn], rule: AudioRule) -> Result<()> {
     check_variants(vs)?;
     for sha in vs.iter().filter_map(|v| v.audio_sha256.as_ref()) {
-        match crate::media::get(store, sha).await? {
-            Some(m) if rule == AudioRule::InReview || m.status == "approved" => {}
+        match crate::store::media::get(store, sha).await? {
+            Some(m) if rule == AudioRule::InReview || m.status == ReviewStatus::Approved => {}
             Some(_) => {
                 return Err(Error::unprocessable(
                     "media_not_approved",
@@ -397,12 +397,12 @@ pub async fn preview_speech(
     voice: Option<&str>,
     speed: Option<u32>,
     title: &str,
-) -> Result<crate::speech::SpeechMedia> {
-    let engine = state.tts.engine();
-    let voice = crate::speech::Voice::from_request(engine.as_ref(), voice, speed, None)?;
+) -> Result<crate::services::speech::SpeechMedia> {
+    let voice = crate::services::speech::voice(state, voice, speed, None)?;
     let label: String = title.trim().chars().take(80).collect();
     let (_, m) =
-        crate::speech::synthesize_to_media(state, text, &voice, &format!("TTS: {label}"), false).await?;
+        crate::services::speech::synthesize_to_media(state, text, &voice, &format!("TTS: {label}"), false)
+            .await?;
     let mut tx = state.store.begin_write().await?;
     audit::record(
         &mut tx,

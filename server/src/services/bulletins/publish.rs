@@ -49,9 +49,7 @@ pub async fn publish(state: &AppState, actor: &str, id: &str, req: PublishReques
         ));
     }
     check_areas(&state.store, &areas).await?;
-    let engine = state.tts.engine();
-    let voice =
-        crate::speech::Voice::from_request(engine.as_ref(), req.voice.as_deref(), req.speed, req.pitch)?;
+    let voice = crate::services::speech::voice(state, req.voice.as_deref(), req.speed, req.pitch)?;
     let priority: Priority = b.priority.parse().unwrap_or_default();
     let speakers = req.speakers.unwrap_or(true);
 
@@ -140,7 +138,7 @@ async fn speech_item(
     b: &Bulletin,
     area: &str,
     lang: &str,
-    voice: &crate::speech::Voice,
+    voice: &crate::domain::speech::Voice,
 ) -> Result<std::result::Result<SpeechItem, String>> {
     let Some(v) = b.variants.iter().find(|v| v.language == lang) else {
         return Ok(Err(format!(
@@ -148,9 +146,9 @@ async fn speech_item(
         )));
     };
     if let Some(sha) = &v.audio_sha256 {
-        let m = crate::media::get(&state.store, sha)
+        let m = crate::store::media::get(&state.store, sha)
             .await?
-            .filter(|m| m.status == "approved")
+            .filter(|m| m.status == ReviewStatus::Approved)
             .ok_or_else(|| {
                 Error::unprocessable("media_not_approved", format!("audio {sha} is not approved"))
             })?;
@@ -169,9 +167,14 @@ async fn speech_item(
         )));
     }
     let text = speech_text(&v.title, &v.body);
-    let (normalized, m) =
-        crate::speech::synthesize_to_media(state, &text, voice, &format!("Bản tin: {}", v.title), true)
-            .await?;
+    let (normalized, m) = crate::services::speech::synthesize_to_media(
+        state,
+        &text,
+        voice,
+        &format!("Bản tin: {}", v.title),
+        true,
+    )
+    .await?;
     Ok(Ok(SpeechItem {
         area: area.to_string(),
         language: lang.to_string(),

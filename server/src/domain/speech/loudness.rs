@@ -158,9 +158,7 @@ pub fn measure(samples: &[f64], channels: u16, sample_rate: u32) -> Result<Loudn
         .map_err(Error::context("loudness meter"))?;
     m.add_frames_f64(samples)
         .map_err(Error::context("loudness meter"))?;
-    let integrated_lufs = m
-        .loudness_global()
-        .map_err(Error::context("loudness meter"))?;
+    let integrated_lufs = m.loudness_global().map_err(Error::context("loudness meter"))?;
     let mut peak = 0.0f64;
     for c in 0..channels as u32 {
         peak = peak.max(m.sample_peak(c).map_err(Error::context("loudness meter"))?);
@@ -314,7 +312,10 @@ mod tests {
         assert!((stereo.integrated_lufs + 20.0).abs() < 0.05, "{stereo:?}");
         // At espeak-ng's 22.05 kHz the K-weighting is the same at 1 kHz.
         let espeak_rate = measure(&sine(997.0, -20.0, 22_050, 10.0, 1), 1, 22_050).unwrap();
-        assert!((espeak_rate.integrated_lufs + 23.01).abs() < 0.1, "{espeak_rate:?}");
+        assert!(
+            (espeak_rate.integrated_lufs + 23.01).abs() < 0.1,
+            "{espeak_rate:?}"
+        );
         // Silence is below the absolute gate.
         let silent = measure(&vec![0.0; 48_000], 1, 48_000).unwrap();
         assert_eq!(silent.integrated_lufs, f64::NEG_INFINITY);

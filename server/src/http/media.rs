@@ -1,0 +1,330 @@
+//! The media library's API: upload (`POST /api/v1/media`, multipart field `file`, optional
+//! `title` and `area`; streamed to the service, never held in memory), list and read, the review
+//! steps (`/submit`, `/approve`, `/reject`), and the files devices fetch without auth at
+//! `GET /media/{sha256}` (Range, ETag, immutable caching). The use cases are `services::media`.
+
+use axum::body::Body;
+use axum::extract::multipart::{Field, MultipartError};
+use axum::extract::{DefaultBodyLimit, Multipart, Path as UrlPath, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{self, post};
+use axum::{Json, Router};
+use futures::TryStreamExt;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::domain::media::{self, Media};
+use crate::domain::range::{self, Unsatisfiable};
+use crate::domain::review::ReviewStatus;
+use crate::domain::scope::Role;
+use crate::error::{Error, Result};
+use crate::http::auth::Caller;
+use crate::services::AppState;
+use crate::services::media::{self as library, Staged, files};
+use crate::store;
+
+/// OpenAPI description of this module's endpoints (merged in `openapi`).
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(upload, list_media, get_media, submit, approve, reject, serve_file),
+    components(schemas(Media, MediaResponse, UploadForm, ReviewNote))
+)]
+pub struct Doc;
+
+/// Routes of this module.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/v1/media",
+            post(upload).get(list_media).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/api/v1/media/{sha256}", routing::get(get_media))
+        .route("/api/v1/media/{sha256}/submit", post(submit))
+        .route("/api/v1/media/{sha256}/approve", post(approve))
+        .route("/api/v1/media/{sha256}/reject", post(reject))
+        .route("/media/{sha256}", routing::get(serve_file))
+}
+
+/// A media record as the API returns it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct MediaResponse {
+    /// The record.
+    #[serde(flatten)]
+    pub media: Media,
+    /// Path devices fetch it from (`/media/<sha256>`).
+    pub url: String,
+    /// True when this upload matched content already stored.
+    pub duplicate: bool,
+}
+
+/// Multipart form of `POST /api/v1/media`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct UploadForm {
+    /// The audio file (MP3, WAV, OGG Vorbis, FLAC, M4A/AAC).
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+    /// Optional title.
+    title: Option<String>,
+    /// Optional owning area (inside the uploader's scope); default: the uploader's first scope
+    /// area, or province-wide for an unscoped uploader.
+    area: Option<String>,
+}
+
+/// Body of `/approve`, `/reject`, `/submit` (optional).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct ReviewNote {
+    /// Reviewer's note.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// Filter of `GET /api/v1/media`.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct MediaFilter {
+    /// Only this status.
+    pub status: Option<String>,
+}
+
+fn respond(media: Media, duplicate: bool) -> MediaResponse {
+    MediaResponse {
+        url: media::url_path(&media.sha256),
+        media,
+        duplicate,
+    }
+}
+
+/// The answer to a broken multipart body: 413 past the body limit, else 400 `bad_multipart`.
+fn multipart_error(state: &AppState, e: &MultipartError) -> Error {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        media::too_large(state.settings.max_upload_mb)
+    } else {
+        Error::bad("bad_multipart", e.body_text())
+    }
+}
+
+/// A small text field, refused past `max` bytes.
+async fn small_field(state: &AppState, mut field: Field<'_>, name: &str, max: usize) -> Result<Vec<u8>> {
+    let mut raw = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(|e| multipart_error(state, &e))? {
+        if raw.len() + chunk.len() > max {
+            return Err(media::field_too_long(name, max));
+        }
+        raw.extend_from_slice(&chunk);
+    }
+    Ok(raw)
+}
+
+/// Stage the `file` field: its stream is read by the service as an `AsyncRead`; a multipart
+/// error inside it comes back as the refusal it is.
+async fn stage_field(state: &AppState, field: Field<'_>) -> Result<Staged> {
+    let reader = tokio_util::io::StreamReader::new(field.map_err(std::io::Error::other));
+    library::stage(state, reader).await.map_err(|e| match &e {
+        Error::Io(io) => match io.get_ref().and_then(|i| i.downcast_ref::<MultipartError>()) {
+            Some(m) => multipart_error(state, m),
+            None => e,
+        },
+        _ => e,
+    })
+}
+
+/// Upload an audio file (multipart `file`, optional `title`). The body limit is
+/// `max_upload_mb`; the content decides the format, not the file name.
+#[utoipa::path(post, path = "/api/v1/media", tag = "media",
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    responses((status = 201, description = "stored as draft", body = MediaResponse),
+              (status = 200, description = "same content already stored (`duplicate: true`)", body = MediaResponse),
+              (status = 400, description = "`empty` or `missing_file`"),
+              (status = 413, description = "`too_large`"),
+              (status = 415, description = "`not_audio` or `unsupported_codec`"),
+              (status = 422, description = "`corrupt`: truncated or damaged")))]
+async fn upload(
+    caller: Caller,
+    State(state): State<AppState>,
+    mut mp: Multipart,
+) -> Result<(StatusCode, Json<MediaResponse>)> {
+    caller.require(Role::Editor)?;
+    let mut staged: Option<(Staged, String)> = None;
+    let mut title: Option<String> = None;
+    let mut area: Option<String> = None;
+    while let Some(mut field) = mp.next_field().await.map_err(|e| multipart_error(&state, &e))? {
+        match field.name() {
+            Some("file") if staged.is_none() => {
+                let filename = field.file_name().unwrap_or("upload").to_string();
+                staged = Some((stage_field(&state, field).await?, filename));
+            }
+            Some("title") => {
+                let raw = small_field(&state, field, "title", media::TITLE_FIELD_MAX_BYTES).await?;
+                title = Some(media::title_field(&raw));
+            }
+            Some("area") => {
+                let raw = small_field(&state, field, "area", media::AREA_FIELD_MAX_BYTES).await?;
+                area = media::area_field(&raw);
+            }
+            _ => {
+                // Drain and ignore unknown fields (bounded by the body limit).
+                while field
+                    .chunk()
+                    .await
+                    .map_err(|e| multipart_error(&state, &e))?
+                    .is_some()
+                {}
+            }
+        }
+    }
+    let Some((staged, filename)) = staged else {
+        return Err(Error::bad("missing_file", "multipart field `file` is missing"));
+    };
+    let (m, duplicate) = library::upload(&state, &caller, staged, &filename, title.as_deref(), area).await?;
+    let status = if duplicate {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, Json(respond(m, duplicate))))
+}
+
+/// List media, newest first.
+#[utoipa::path(get, path = "/api/v1/media", tag = "media", params(MediaFilter),
+    responses((status = 200, body = [MediaResponse])))]
+async fn list_media(
+    caller: Caller,
+    State(state): State<AppState>,
+    Query(f): Query<MediaFilter>,
+) -> Result<Json<Vec<MediaResponse>>> {
+    let status = match f.status.as_deref().map(ReviewStatus::parse) {
+        None => None,
+        Some(Ok(s)) => Some(s),
+        // No record has a status that does not exist.
+        Some(Err(_)) => return Ok(Json(Vec::new())),
+    };
+    let out = store::media::list_visible(&state.store, &caller, status)
+        .await?
+        .into_iter()
+        .map(|m| respond(m, false))
+        .collect();
+    Ok(Json(out))
+}
+
+/// One media record.
+#[utoipa::path(get, path = "/api/v1/media/{sha256}", tag = "media", params(("sha256" = String, Path)),
+    responses((status = 200, body = MediaResponse), (status = 404)))]
+async fn get_media(
+    caller: Caller,
+    State(state): State<AppState>,
+    UrlPath(sha): UrlPath<String>,
+) -> Result<Json<MediaResponse>> {
+    let m = store::media::get_visible(&state.store, &caller, &sha).await?;
+    Ok(Json(respond(m, false)))
+}
+
+async fn review_step(
+    state: &AppState,
+    caller: &Caller,
+    sha: &str,
+    step: &str,
+    body: Option<Json<ReviewNote>>,
+) -> Result<Json<MediaResponse>> {
+    let note = media::clean_note(body.and_then(|Json(b)| b.note));
+    let m = library::review(state, caller, sha, step, note).await?;
+    Ok(Json(respond(m, false)))
+}
+
+/// Submit for approval: `draft` or `rejected` → `pending`.
+#[utoipa::path(post, path = "/api/v1/media/{sha256}/submit", tag = "media", params(("sha256" = String, Path)),
+    request_body(content = Option<ReviewNote>), responses((status = 200, body = MediaResponse), (status = 404), (status = 409)))]
+async fn submit(
+    caller: Caller,
+    State(state): State<AppState>,
+    UrlPath(sha): UrlPath<String>,
+    body: Option<Json<ReviewNote>>,
+) -> Result<Json<MediaResponse>> {
+    review_step(&state, &caller, &sha, "submit", body).await
+}
+
+/// Approve for broadcast: `pending` (or, for the admin, `draft`) → `approved`.
+#[utoipa::path(post, path = "/api/v1/media/{sha256}/approve", tag = "media", params(("sha256" = String, Path)),
+    request_body(content = Option<ReviewNote>), responses((status = 200, body = MediaResponse), (status = 404), (status = 409)))]
+async fn approve(
+    caller: Caller,
+    State(state): State<AppState>,
+    UrlPath(sha): UrlPath<String>,
+    body: Option<Json<ReviewNote>>,
+) -> Result<Json<MediaResponse>> {
+    review_step(&state, &caller, &sha, "approve", body).await
+}
+
+/// Reject: `pending` or `draft` → `rejected`, with a note.
+#[utoipa::path(post, path = "/api/v1/media/{sha256}/reject", tag = "media", params(("sha256" = String, Path)),
+    request_body(content = Option<ReviewNote>), responses((status = 200, body = MediaResponse), (status = 404), (status = 409)))]
+async fn reject(
+    caller: Caller,
+    State(state): State<AppState>,
+    UrlPath(sha): UrlPath<String>,
+    body: Option<Json<ReviewNote>>,
+) -> Result<Json<MediaResponse>> {
+    review_step(&state, &caller, &sha, "reject", body).await
+}
+
+/// Fetch a media file by content hash (no auth). Supports `Range` (206/416), `ETag` and
+/// `If-None-Match` (304); cached forever since the address is the content.
+#[utoipa::path(get, path = "/media/{sha256}", tag = "media", security(()), params(("sha256" = String, Path)),
+    responses((status = 200, content_type = "application/octet-stream"), (status = 206), (status = 304), (status = 404), (status = 416)))]
+async fn serve_file(
+    State(state): State<AppState>,
+    UrlPath(sha): UrlPath<String>,
+    headers: HeaderMap,
+) -> Result<Response> {
+    let Some(file) = files::open(&state.settings.data_dir, &sha).await? else {
+        return Err(Error::NotFound(format!("media `{sha}`")));
+    };
+    let len = file.len;
+    let etag = range::etag(&sha);
+    let mut base = HeaderMap::new();
+    base.insert(
+        header::ETAG,
+        HeaderValue::from_str(&etag).map_err(Error::context("etag header"))?,
+    );
+    base.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    base.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=31536000, immutable"),
+    );
+    let text = |name| headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
+    if text(header::IF_NONE_MATCH).is_some_and(|inm| range::none_match(inm, &etag)) {
+        return Ok((StatusCode::NOT_MODIFIED, base).into_response());
+    }
+    base.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    let wanted = match text(header::RANGE) {
+        Some(r) if range::if_range_allows(text(header::IF_RANGE), &etag) => range::parse_range(r, len),
+        _ => Ok(None),
+    };
+    let part = match wanted {
+        Err(Unsatisfiable) => {
+            base.insert(
+                header::CONTENT_RANGE,
+                HeaderValue::from_str(&format!("bytes */{len}")).expect("ascii"),
+            );
+            return Ok((StatusCode::RANGE_NOT_SATISFIABLE, base).into_response());
+        }
+        Ok(part) => part,
+    };
+    let (status, n) = match part {
+        None => (StatusCode::OK, len),
+        Some(r) => {
+            base.insert(
+                header::CONTENT_RANGE,
+                HeaderValue::from_str(&format!("bytes {}-{}/{len}", r.start, r.end)).expect("ascii"),
+            );
+            (StatusCode::PARTIAL_CONTENT, r.len())
+        }
+    };
+    base.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+    let reader = file.reader(part).await?;
+    let body = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(reader, 64 * 1024));
+    Ok((status, base, body).into_response())
+}

@@ -1,0 +1,215 @@
+//! Table `media`: the library's records. Reads ([`get`], [`list_visible`], [`is_approved`],
+//! [`info`], [`all_info`]), the scope rule in SQL ([`visible_sql`]: province-wide media and the
+//! caller's subtree), the insert that tells a duplicate apart ([`insert`]) and the one
+//! conditional status update of a review ([`set_status`]).
+
+use std::collections::HashMap;
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::domain::media::{Media, MediaInfo};
+use crate::domain::review::ReviewStatus;
+use crate::domain::scope::Caller;
+use crate::error::{Error, Result};
+use crate::store::scope::{ScopeSql, scope_sql};
+use crate::store::{Conn, Store, placeholders};
+
+const COLUMNS: &str = "sha256, filename, title, size, container, codec, sample_rate, channels, duration_ms, status, status_note, area, created_at, updated_at";
+
+fn row_to_media(r: &AnyRow) -> Result<Media> {
+    let status: String = r.try_get("status")?;
+    Ok(Media {
+        sha256: r.try_get("sha256")?,
+        filename: r.try_get("filename")?,
+        title: r.try_get("title")?,
+        size: r.try_get("size")?,
+        container: r.try_get("container")?,
+        codec: r.try_get("codec")?,
+        sample_rate: r.try_get("sample_rate")?,
+        channels: r.try_get("channels")?,
+        duration_ms: r.try_get("duration_ms")?,
+        status: ReviewStatus::parse(&status)
+            .map_err(|_| Error::internal(format!("media row with status `{status}`")))?,
+        status_note: r.try_get("status_note")?,
+        area: r.try_get("area")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+/// One media record.
+pub async fn get(store: &Store, sha: &str) -> Result<Option<Media>> {
+    let mut conn = store.pool.acquire().await?;
+    get_in(&mut conn, sha).await
+}
+
+/// One media record, read on `conn` (inside a use case's transaction).
+pub async fn get_in(conn: &mut Conn, sha: &str) -> Result<Option<Media>> {
+    let sql = format!("SELECT {COLUMNS} FROM media WHERE sha256 = $1");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(sha.to_string())
+        .fetch_optional(conn)
+        .await?;
+    row.as_ref().map(row_to_media).transpose()
+}
+
+/// The SQL condition keeping media rows (column `{prefix}area`) the caller may see:
+/// province-wide ones and those of the caller's subtree (see [`scope_sql`]).
+pub fn visible_sql(caller: &Caller, prefix: &str, start: usize) -> ScopeSql {
+    let mut f = scope_sql(caller, &format!("{prefix}area"), start);
+    if caller.scope_areas.is_some() {
+        f.sql = format!("({prefix}area IS NULL OR {})", f.sql);
+    }
+    f
+}
+
+/// One media record the caller may see; 404 (as if it did not exist) otherwise.
+pub async fn get_visible(store: &Store, caller: &Caller, sha: &str) -> Result<Media> {
+    get(store, sha)
+        .await?
+        .filter(|m| caller.sees_media(m.area.as_deref()))
+        .ok_or_else(|| Error::NotFound(format!("media `{sha}`")))
+}
+
+/// 404 naming the first of `shas` that the caller may not see (other communes' media are
+/// treated as absent); unknown ones are left to the caller's own check.
+pub async fn require_visible(store: &Store, caller: &Caller, shas: &[String]) -> Result<()> {
+    if caller.scope_areas.is_none() {
+        return Ok(());
+    }
+    for sha in shas {
+        if let Some(m) = get(store, sha).await?
+            && !caller.sees_media(m.area.as_deref())
+        {
+            return Err(Error::NotFound(format!(
+                "media `{sha}` (it belongs to an area outside your scope)"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The media the caller may see (province-wide and their subtree's), optionally of one status,
+/// newest first; filtered in SQL.
+pub async fn list_visible(
+    store: &Store,
+    caller: &Caller,
+    status: Option<ReviewStatus>,
+) -> Result<Vec<Media>> {
+    let scope = visible_sql(caller, "", 1);
+    let mut sql = format!("SELECT {COLUMNS} FROM media WHERE {}", scope.sql);
+    if status.is_some() {
+        sql.push_str(&format!(" AND status = ${}", scope.next(1)));
+    }
+    sql.push_str(" ORDER BY created_at DESC, sha256");
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for b in &scope.binds {
+        q = q.bind(b.clone());
+    }
+    if let Some(s) = status {
+        q = q.bind(s.as_str());
+    }
+    let rows = q.fetch_all(&store.pool).await?;
+    rows.iter().map(row_to_media).collect()
+}
+
+/// Whether the media exists and is approved for broadcast.
+pub async fn is_approved(store: &Store, sha: &str) -> Result<bool> {
+    Ok(get(store, sha)
+        .await?
+        .is_some_and(|m| m.status == ReviewStatus::Approved))
+}
+
+/// What schedules need of each of `shas` that exists (size, duration, approval).
+pub async fn info(store: &Store, shas: &[String]) -> Result<HashMap<String, MediaInfo>> {
+    let mut out = HashMap::new();
+    for sha in shas {
+        if out.contains_key(sha) {
+            continue;
+        }
+        if let Some(m) = get(store, sha).await? {
+            out.insert(
+                sha.clone(),
+                MediaInfo {
+                    size: m.size,
+                    duration_ms: m.duration_ms,
+                    approved: m.status == ReviewStatus::Approved,
+                },
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// [`info`] of every media file (the dispatcher's view of the library).
+pub async fn all_info(store: &Store) -> Result<HashMap<String, MediaInfo>> {
+    let mut out = HashMap::new();
+    for r in sqlx::query("SELECT sha256, size, duration_ms, status FROM media")
+        .fetch_all(&store.pool)
+        .await?
+    {
+        let status: String = r.try_get("status")?;
+        out.insert(
+            r.try_get("sha256")?,
+            MediaInfo {
+                size: r.try_get("size")?,
+                duration_ms: r.try_get("duration_ms")?,
+                approved: status == ReviewStatus::Approved.as_str(),
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// Insert a new record; `false` (nothing written) when a record with its sha256 exists already
+/// (a concurrent upload of the same content won).
+pub async fn insert(conn: &mut Conn, m: &Media) -> Result<bool> {
+    let res = sqlx::query(
+        "INSERT INTO media (sha256, filename, title, size, container, codec, sample_rate, channels, duration_ms, status, status_note, created_at, updated_at, area) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (sha256) DO NOTHING",
+    )
+    .bind(m.sha256.clone())
+    .bind(m.filename.clone())
+    .bind(m.title.clone())
+    .bind(m.size)
+    .bind(m.container.clone())
+    .bind(m.codec.clone())
+    .bind(m.sample_rate)
+    .bind(m.channels)
+    .bind(m.duration_ms)
+    .bind(m.status.as_str())
+    .bind(m.status_note.clone())
+    .bind(m.created_at)
+    .bind(m.updated_at)
+    .bind(m.area.clone())
+    .execute(conn)
+    .await?;
+    Ok(res.rows_affected() == 1)
+}
+
+/// Move a record to `to` with `note` if and only if its status is one of `from` — one
+/// conditional UPDATE, so of two concurrent reviews exactly one moves it. `false` when no row
+/// moved (unknown, or in another status: the caller reads which).
+pub async fn set_status(
+    conn: &mut Conn,
+    sha: &str,
+    from: &[ReviewStatus],
+    to: ReviewStatus,
+    note: Option<&str>,
+    now: i64,
+) -> Result<bool> {
+    let sql = format!(
+        "UPDATE media SET status = $1, status_note = $2, updated_at = $3 WHERE sha256 = $4 AND status IN ({})",
+        placeholders(5, from.len())
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(to.as_str())
+        .bind(note.map(str::to_string))
+        .bind(now)
+        .bind(sha.to_string());
+    for f in from {
+        q = q.bind(f.as_str());
+    }
+    Ok(q.execute(conn).await?.rows_affected() > 0)
+}
