@@ -293,3 +293,102 @@ async fn approval_goes_from_draft_through_pending_to_approved_and_refuses_wrong_
     let (s, _) = json(app.get_anon(&format!("/api/v1/media/{sha2}")).await).await;
     assert_eq!(s, 401);
 }
+
+/// A one-second 16-bit mono WAV whose content depends on `seed` (distinct files, no tools).
+fn tone_wav(seed: u32) -> Vec<u8> {
+    let rate = 8000u32;
+    let freq = 200.0 + seed as f64 * 37.0;
+    let pcm = nguon_server::domain::speech::loudness::Pcm {
+        sample_rate: rate,
+        channels: 1,
+        samples: (0..rate)
+            .map(|i| ((i as f64 * freq * std::f64::consts::TAU / rate as f64).sin() * 8000.0) as i16)
+            .collect(),
+    };
+    pcm.to_wav()
+}
+
+#[tokio::test]
+async fn two_concurrent_reviews_of_one_pending_file_give_one_success_and_one_409_naming_the_status() {
+    let app = spawn_app().await;
+    for round in 0..6u32 {
+        let (s, m) = json(app.upload("/api/v1/media", tone_wav(round), "tone.wav").await).await;
+        assert_eq!(s, 201, "{m}");
+        let sha = m["sha256"].as_str().unwrap().to_string();
+        let (s, _) = json(
+            app.post_json(&format!("/api/v1/media/{sha}/submit"), &json!({}))
+                .await,
+        )
+        .await;
+        assert_eq!(s, 200);
+        // Two approvers at once: twice `approve`, or `approve` against `reject`.
+        let second = if round % 2 == 0 { "approve" } else { "reject" };
+        let (path_a, path_b) = (
+            format!("/api/v1/media/{sha}/approve"),
+            format!("/api/v1/media/{sha}/{second}"),
+        );
+        let (note_a, note_b) = (json!({"note": "a"}), json!({"note": "b"}));
+        let (a, b) = tokio::join!(app.post_json(&path_a, &note_a), app.post_json(&path_b, &note_b));
+        let (a, b) = (json(a).await, json(b).await);
+        let (won, lost) = match (a.0, b.0) {
+            (200, 409) => (a.1, b.1),
+            (409, 200) => (b.1, a.1),
+            other => panic!(
+                "round {round}: want one 200 and one 409, got {other:?}: {} / {}",
+                a.1, b.1
+            ),
+        };
+        let status = won["status"].as_str().unwrap();
+        let message = lost["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains(&format!("is `{status}`")),
+            "round {round}: the 409 names the status the winner left: {message}"
+        );
+        let (_, stored) = json(app.get(&format!("/api/v1/media/{sha}")).await).await;
+        assert_eq!(stored["status"], status);
+        assert_eq!(stored["status_note"], won["status_note"]);
+        let reviews = nguon_server::store::audit::recent(&app.state().store, 1000)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.entity == format!("media:{sha}"))
+            .filter(|e| e.action == "media.approve" || e.action == "media.reject")
+            .count();
+        assert_eq!(reviews, 1, "round {round}: one audit entry for one review");
+    }
+}
+
+#[tokio::test]
+async fn an_upload_and_each_review_step_are_audited_with_the_record_before_and_after() {
+    let app = spawn_app().await;
+    let (_, m) = json(app.upload("/api/v1/media", tone_wav(99), "tone.wav").await).await;
+    let sha = m["sha256"].as_str().unwrap().to_string();
+    for step in ["submit", "approve"] {
+        let (s, _) = json(
+            app.post_json(&format!("/api/v1/media/{sha}/{step}"), &json!({}))
+                .await,
+        )
+        .await;
+        assert_eq!(s, 200);
+    }
+    // A duplicate upload stores nothing and audits nothing.
+    let (s, _) = json(app.upload("/api/v1/media", tone_wav(99), "again.wav").await).await;
+    assert_eq!(s, 200);
+    let mut entries: Vec<_> = nguon_server::store::audit::recent(&app.state().store, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.entity == format!("media:{sha}"))
+        .collect();
+    entries.reverse();
+    let actions: Vec<&str> = entries.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["media.upload", "media.submit", "media.approve"]);
+    let status = |j: &Option<String>| {
+        j.as_deref()
+            .map(|s| serde_json::from_str::<serde_json::Value>(s).unwrap()["status"].clone())
+    };
+    assert_eq!(entries[0].before, None);
+    assert_eq!(status(&entries[0].after), Some(json!("draft")));
+    assert_eq!(status(&entries[2].before), Some(json!("pending")));
+    assert_eq!(status(&entries[2].after), Some(json!("approved")));
+}
