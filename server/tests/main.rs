@@ -17,6 +17,8 @@ mod console_availability;
 mod console_browser;
 mod console_bulletins;
 mod console_reports;
+mod console_reports_pinned;
+mod console_scope;
 mod console_security;
 mod constraints;
 mod dispatch;

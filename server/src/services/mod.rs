@@ -12,7 +12,6 @@ pub mod areas;
 pub mod auth;
 pub mod board;
 pub mod bulletins;
-pub mod changes;
 pub mod demo;
 pub mod devices;
 pub mod media;
