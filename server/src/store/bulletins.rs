@@ -9,7 +9,7 @@ use sqlx::any::AnyRow;
 use crate::domain::bulletin::{Bulletin, DisplayRow, FileRef, Variant, VariantIn, order_variants};
 use crate::domain::review::ReviewStatus;
 use crate::error::{Error, Result};
-use crate::store::{Conn, Store, placeholders};
+use crate::store::{Conn, Store};
 
 /// One bulletin with its variants, files and published areas, on `conn`.
 pub async fn load(conn: &mut Conn, id: &str) -> Result<Option<Bulletin>> {
@@ -234,31 +234,6 @@ pub async fn clear_targets(conn: &mut Conn, id: &str) -> Result<()> {
         .execute(conn)
         .await?;
     Ok(())
-}
-
-/// Move a bulletin to `to` if its status is one of `from`, in one conditional UPDATE. `false`
-/// when no row matched (the bulletin is gone or another review got there first).
-pub async fn set_status(
-    conn: &mut Conn,
-    id: &str,
-    from: &[ReviewStatus],
-    to: ReviewStatus,
-    note: Option<&str>,
-    now: i64,
-) -> Result<bool> {
-    let sql = format!(
-        "UPDATE bulletins SET status = $1, status_note = $2, updated_at = $3 WHERE id = $4 AND status IN ({})",
-        placeholders(5, from.len())
-    );
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(to.as_str())
-        .bind(note.map(str::to_string))
-        .bind(now)
-        .bind(id.to_string());
-    for s in from {
-        q = q.bind(s.as_str());
-    }
-    Ok(q.execute(conn).await?.rows_affected() == 1)
 }
 
 /// The status of a bulletin (`None`: no such bulletin).

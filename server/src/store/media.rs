@@ -1,7 +1,7 @@
 //! Table `media`: the library's records. Reads ([`get`], [`list_visible`], [`is_approved`],
 //! [`info`], [`all_info`]), the scope rule in SQL ([`visible_sql`]: province-wide media and the
-//! caller's subtree), the insert that tells a duplicate apart ([`insert`]) and the one
-//! conditional status update of a review ([`set_status`]).
+//! caller's subtree), and the insert that tells a duplicate apart ([`insert`]); a review's
+//! status update is `store::review`.
 
 use std::collections::HashMap;
 
@@ -13,7 +13,7 @@ use crate::domain::review::ReviewStatus;
 use crate::domain::scope::Caller;
 use crate::error::{Error, Result};
 use crate::store::scope::{ScopeSql, scope_sql};
-use crate::store::{Conn, Store, placeholders};
+use crate::store::{Conn, Store};
 
 const COLUMNS: &str = "sha256, filename, title, size, container, codec, sample_rate, channels, duration_ms, status, status_note, area, created_at, updated_at";
 
@@ -186,30 +186,4 @@ pub async fn insert(conn: &mut Conn, m: &Media) -> Result<bool> {
     .execute(conn)
     .await?;
     Ok(res.rows_affected() == 1)
-}
-
-/// Move a record to `to` with `note` if and only if its status is one of `from` — one
-/// conditional UPDATE, so of two concurrent reviews exactly one moves it. `false` when no row
-/// moved (unknown, or in another status: the caller reads which).
-pub async fn set_status(
-    conn: &mut Conn,
-    sha: &str,
-    from: &[ReviewStatus],
-    to: ReviewStatus,
-    note: Option<&str>,
-    now: i64,
-) -> Result<bool> {
-    let sql = format!(
-        "UPDATE media SET status = $1, status_note = $2, updated_at = $3 WHERE sha256 = $4 AND status IN ({})",
-        placeholders(5, from.len())
-    );
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(to.as_str())
-        .bind(note.map(str::to_string))
-        .bind(now)
-        .bind(sha.to_string());
-    for f in from {
-        q = q.bind(f.as_str());
-    }
-    Ok(q.execute(conn).await?.rows_affected() > 0)
 }

@@ -21,6 +21,7 @@ pub mod lexicon;
 pub mod media;
 pub mod outbox;
 pub mod reports;
+pub mod review;
 pub mod schedules;
 pub mod scope;
 pub mod users;

@@ -23,6 +23,7 @@ use crate::domain::review::{ReviewAction, ReviewStatus};
 use crate::error::{Error, Result};
 use crate::services::AppState;
 use crate::store::bulletins::{self as db, Fields, NewFile};
+use crate::store::review::Reviewed;
 use crate::store::{Conn, Store, audit, now_ms};
 
 /// Whether recorded audio of a variant must already be approved: yes on the API; the console
@@ -281,7 +282,17 @@ pub async fn review(
     let to = action.target();
     let mut tx = state.store.begin_write().await?;
     let before = load_in(&mut tx, id).await?;
-    if !db::set_status(&mut tx, id, action.sources(), to, note.as_deref(), now_ms()).await? {
+    if !crate::store::review::set_status(
+        &mut tx,
+        Reviewed::Bulletin,
+        id,
+        action.sources(),
+        to,
+        note.as_deref(),
+        now_ms(),
+    )
+    .await?
+    {
         let current = db::status(&mut tx, id)
             .await?
             .ok_or_else(|| Error::NotFound(format!("bulletin {id}")))?;

@@ -33,6 +33,7 @@ use crate::domain::review::{ReviewAction, ReviewStatus};
 use crate::domain::scope::{Caller, Role};
 use crate::error::{Error, Result};
 use crate::services::AppState;
+use crate::store::review::Reviewed;
 use crate::store::{self, now_ms};
 use upload::{Finish, finish};
 
@@ -139,8 +140,16 @@ pub async fn review(
     let before = store::media::get_visible(&state.store, caller, sha).await?;
     let to = action.target();
     let mut tx = state.store.begin_write().await?;
-    let moved =
-        store::media::set_status(&mut tx, sha, action.sources(), to, note.as_deref(), now_ms()).await?;
+    let moved = store::review::set_status(
+        &mut tx,
+        Reviewed::Media,
+        sha,
+        action.sources(),
+        to,
+        note.as_deref(),
+        now_ms(),
+    )
+    .await?;
     let Some(after) = store::media::get_in(&mut tx, sha).await? else {
         return Err(Error::NotFound(format!("media `{sha}`")));
     };
@@ -174,8 +183,9 @@ pub async fn review(
 pub async fn approve_unreviewed(state: &AppState, sha: &str, note: &str) -> Result<Media> {
     use ReviewStatus::*;
     let mut tx = state.store.begin_write().await?;
-    store::media::set_status(
+    store::review::set_status(
         &mut tx,
+        Reviewed::Media,
         sha,
         &[Draft, Pending, Rejected],
         Approved,
