@@ -29,7 +29,6 @@ pub mod workers;
 pub mod command;
 pub mod dispatch;
 pub mod ingest;
-pub mod openapi;
 pub mod report;
 
 use std::net::SocketAddr;
@@ -37,6 +36,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use tokio::net::TcpListener;
+use utoipa::OpenApi;
 
 pub use config::Settings;
 pub use error::{Error, Result};
@@ -155,7 +155,8 @@ impl Application {
 /// The whole HTTP surface: each domain module contributes its own router.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .merge(openapi::router())
+        .merge(http::health::router())
+        .merge(http::openapi::router([board::Doc::openapi()]))
         .merge(http::areas::router())
         .merge(http::devices::router())
         .merge(http::media::router())

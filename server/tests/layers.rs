@@ -40,7 +40,6 @@ const LEGACY: &[(&str, &str)] = &[
     ("dispatch.rs", "step D: the dispatcher into workers"),
     ("ingest.rs", "step D: ingest into workers and mqtt::inbound"),
     ("report.rs", "step D1: receipts into workers"),
-    ("openapi.rs", "step D: health, metrics and OpenAPI into http"),
 ];
 
 /// `(file, imported layer, reason)`: imports allowed against the table for now.

@@ -2,8 +2,9 @@
 //! extractors ([`auth::Caller`]/[`auth::Admin`], [`json::ApiJson`], the CSRF-checked console
 //! form [`form::CsrfForm`]) and the one mapping of `Error` to a response ([`error`]). It may
 //! import `services`, `store`, `domain` and the foundation; `console` and `board` import it.
-//! The API routers per resource: [`areas`], [`devices`], [`media`], [`reports`], [`schedules`],
-//! [`speech`], [`users`] (the others still live in the root modules; steps B–D move them here).
+//! The API routers per resource: [`areas`], [`bulletins`], [`devices`], [`media`], [`reports`],
+//! [`schedules`], [`speech`], [`users`]; the system endpoints ([`health`]: `/healthz`,
+//! `/metrics`, the server key) and the merged OpenAPI document ([`openapi`]).
 
 pub mod areas;
 pub mod auth;
@@ -11,8 +12,10 @@ pub mod bulletins;
 pub mod devices;
 pub mod error;
 pub mod form;
+pub mod health;
 pub mod json;
 pub mod media;
+pub mod openapi;
 pub mod reports;
 pub mod schedules;
 pub mod speech;

@@ -237,6 +237,29 @@ pub async fn count_by_area(store: &Store) -> Result<HashMap<String, i64>> {
         .collect()
 }
 
+/// The device gauges of `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    /// Registered devices whose last state is online.
+    pub online: i64,
+    /// Registered devices.
+    pub total: i64,
+}
+
+/// How many devices are registered, and how many of them are online.
+pub async fn counts(store: &Store) -> Result<Counts> {
+    let row = sqlx::query(
+        "SELECT (SELECT COUNT(*) FROM device_status s JOIN devices d ON d.id = s.device_id WHERE s.online = 1) AS online, \
+         (SELECT COUNT(*) FROM devices) AS total",
+    )
+    .fetch_one(&store.pool)
+    .await?;
+    Ok(Counts {
+        online: row.try_get("online")?,
+        total: row.try_get("total")?,
+    })
+}
+
 /// A new device record.
 #[derive(Debug, Clone)]
 pub struct NewRow {

@@ -118,6 +118,11 @@ impl Store {
             Backend::Postgres => self.pool.begin().await?,
         })
     }
+
+    /// Whether the database answers a trivial query (`/healthz`).
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
 }
 
 /// Now as unix milliseconds.
