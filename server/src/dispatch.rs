@@ -459,7 +459,15 @@ impl Background {
         let (s, c) = (state.clone(), cancel.clone());
         tasks.spawn(async move { ("dispatcher", dispatcher(s, credentials, c).await) });
         let (s, c) = (state.clone(), cancel.clone());
-        tasks.spawn(async move { ("ingest", crate::ingest::run(s, events, c).await) });
+        let ingest = crate::workers::ingest::Ingest::new(s.store.clone(), s.metrics.clone());
+        let receipts = crate::workers::ingest::Receipts {
+            link: s.link.clone(),
+            signer: s.signer.clone(),
+        };
+        tasks.spawn(async move {
+            let r = crate::workers::ingest::run(ingest, receipts, events, c).await;
+            ("ingest", r)
+        });
         Ok(Background {
             tasks,
             cancel,

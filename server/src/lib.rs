@@ -28,8 +28,6 @@ pub mod workers;
 
 pub mod command;
 pub mod dispatch;
-pub mod ingest;
-pub mod report;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -38,8 +38,6 @@ const LAYERS: &[(&str, &[&str])] = &[
 const LEGACY: &[(&str, &str)] = &[
     ("command.rs", "step D: commands through the command sender"),
     ("dispatch.rs", "step D: the dispatcher into workers"),
-    ("ingest.rs", "step D: ingest into workers and mqtt::inbound"),
-    ("report.rs", "step D1: receipts into workers"),
 ];
 
 /// `(file, imported layer, reason)`: imports allowed against the table for now.
@@ -522,7 +520,7 @@ fn a_bad_import_or_token_is_reported_with_its_file_and_line() {
         ("stray.rs".to_string(), "//! Somewhere.\n".to_string()),
         (
             "console/ok.rs".to_string(),
-            "//! A page.\nuse crate::http::form::Fields;\nuse crate::report::get;\n".to_string(),
+            "//! A page.\nuse crate::http::form::Fields;\nuse crate::services::AppState;\n".to_string(),
         ),
     ];
     // A legacy root file is exempt from every rule (any entry still listed will do).
@@ -534,6 +532,12 @@ fn a_bad_import_or_token_is_reported_with_its_file_and_line() {
         files.push((
             legacy.to_string(),
             "use crate::workers::x; sqlx::query(\"\");\n".to_string(),
+        ));
+        // ... and importable from any layer until it moves.
+        let module = legacy.trim_end_matches(".rs");
+        files.push((
+            "console/legacy_user.rs".to_string(),
+            format!("//! A page.\nuse crate::{module}::get;\n"),
         ));
     }
     let (problems, _) = check(&files);

@@ -6,8 +6,10 @@
 //! layer that names `rumqttc`/`rumqttd`.
 
 pub mod broker;
+pub mod inbound;
 pub mod keys;
 pub mod link;
+pub mod outbound;
 pub mod signer;
 
 pub use link::Link;

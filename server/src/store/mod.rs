@@ -17,6 +17,7 @@ pub mod bulletins;
 pub mod constraint;
 pub mod devices;
 pub mod history;
+pub mod ingest;
 pub mod lexicon;
 pub mod media;
 pub mod outbox;
