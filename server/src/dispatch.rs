@@ -468,6 +468,15 @@ impl Background {
             let r = crate::workers::ingest::run(ingest, receipts, events, c).await;
             ("ingest", r)
         });
+        let sender = crate::workers::commands::Sender {
+            store: state.store.clone(),
+            metrics: state.metrics.clone(),
+            link: state.link.clone(),
+            signer: state.signer.clone(),
+            wake: state.wake.clone(),
+        };
+        let c = cancel.clone();
+        tasks.spawn(async move { ("command sender", sender.run(c).await) });
         Ok(Background {
             tasks,
             cancel,

@@ -26,7 +26,6 @@ pub mod services;
 pub mod store;
 pub mod workers;
 
-pub mod command;
 pub mod dispatch;
 
 use std::net::SocketAddr;
@@ -159,7 +158,7 @@ pub fn router(state: AppState) -> Router {
         .merge(http::devices::router())
         .merge(http::media::router())
         .merge(http::schedules::router())
-        .merge(command::router())
+        .merge(http::commands::router())
         .merge(http::reports::router())
         .merge(http::speech::router())
         .merge(http::bulletins::router())

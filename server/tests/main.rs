@@ -11,6 +11,7 @@ mod api;
 mod areas;
 mod board_browser;
 mod bulletin;
+mod command_outbox;
 mod commands;
 mod console_admin;
 mod console_availability;

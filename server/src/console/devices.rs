@@ -1,6 +1,6 @@
 //! Device pages: the list with live status, one device with its recent plays and status history
 //! (recent online intervals with the gaps between them, availability over 7 and 30 days), and the
-//! quick commands (stop, sync, volume).
+//! quick commands (stop, sync, volume; `services::commands`, audited with the command).
 
 use axum::extract::{Path, State};
 use serde::Deserialize;
@@ -8,10 +8,12 @@ use serde_json::json;
 
 use super::i18n::{self, Lang};
 use super::{Console, PageError, PageForm, PageResult, now_playing_label, see_other};
+use crate::domain::command::CommandRequest;
 use crate::domain::presence::{Availability, DAY_MS};
 use crate::domain::scope::Role;
 use crate::error::{Error, Result};
 use crate::services::AppState;
+use crate::services::commands::{self, Target};
 use crate::store::reports::RecentPlays;
 use crate::store::{self, Store, now_ms};
 
@@ -123,27 +125,15 @@ pub(super) async fn device_command(
     let lang = c.lang;
     let step = async {
         c.caller.require(Role::Operator)?;
-        crate::services::auth::check_device(&state, &c.caller, &id).await?;
         let req = match f.action.as_str() {
-            "stop" => crate::command::CommandRequest::Stop { item_id: None },
-            "sync" => crate::command::CommandRequest::Sync,
-            "volume" => crate::command::CommandRequest::Volume {
+            "stop" => CommandRequest::Stop { item_id: None },
+            "sync" => CommandRequest::Sync,
+            "volume" => CommandRequest::Volume {
                 level: f.level.unwrap_or(80).min(100),
             },
             other => return Err(Error::bad("invalid_action", format!("unknown action `{other}`"))),
         };
-        let dev = nguon_protocol::DeviceId::parse(id.clone())
-            .map_err(|e| Error::bad("invalid_device", e.to_string()))?;
-        let issued = crate::command::issue(&state, nguon_protocol::Audience::Device(dev), req).await?;
-        crate::store::audit::record_outside(
-            &state.store,
-            &c.caller.username,
-            &format!("device.command.{}", f.action),
-            &format!("device:{id}"),
-            None,
-            serde_json::to_value(&issued).ok(),
-        )
-        .await;
+        commands::issue(&state, &c.caller, Target::Device(id.clone()), req).await?;
         Ok::<_, Error>(())
     };
     step.await.map_err(|e| PageError(e, lang))?;

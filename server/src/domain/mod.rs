@@ -9,6 +9,7 @@
 pub mod area;
 pub mod bulletin;
 pub mod change;
+pub mod command;
 pub mod device;
 pub mod html;
 pub mod markdown;

@@ -9,6 +9,7 @@
 pub mod areas;
 pub mod auth;
 pub mod bulletins;
+pub mod commands;
 pub mod devices;
 pub mod error;
 pub mod form;

@@ -1,10 +1,14 @@
 //! The server → device messages other than manifests, built and signed here (numbered by the
 //! [`Signer`]'s sequencer) and published by the workers on the [`Link`](crate::mqtt::Link):
-//! receipts of stored events ([`receipt`]).
+//! receipts of stored events ([`receipt`]) and immediate commands ([`command`]).
 
-use nguon_protocol::{Audience, DeviceId, Receipt, ServerBody, topic};
+use nguon_protocol::{Audience, Command, DeviceId, Receipt, ServerBody, ServerMessage, topic};
 
+use crate::domain::command::Addressed;
+use crate::error::{Error, Result};
 use crate::mqtt::Signer;
+use crate::store::commands::Pending;
+use crate::store::from_ms;
 
 /// How long a receipt may be acted on.
 pub const RECEIPT_TTL: chrono::Duration = chrono::Duration::minutes(10);
@@ -33,3 +37,26 @@ pub fn receipt(signer: &Signer, device: &DeviceId, events: Vec<uuid::Uuid>) -> O
     }
 }
 
+/// The signed command `c` as its devices get it (not retained): the envelope id is the command
+/// id, it is valid from its issue to its expiry, and it carries the sequence number stored with
+/// it (`c.seq`, given once by the sender), so every retry is the same message and a device
+/// acts on it once.
+pub fn command(signer: &Signer, c: &Pending) -> Result<Outgoing> {
+    let audience = Addressed::audience(&c.target_kind, &c.target)?;
+    let body: Command = serde_json::from_str(&c.body).map_err(Error::context("stored command"))?;
+    let id: uuid::Uuid = c.id.parse().map_err(Error::context("stored command id"))?;
+    let mut msg = ServerMessage::new(
+        audience,
+        c.seq.max(0) as u64,
+        chrono::Duration::zero(),
+        ServerBody::Command(body),
+    );
+    msg.id = id;
+    msg.issued_at = from_ms(c.issued_at);
+    msg.expires_at = from_ms(c.expires_at);
+    Ok(Outgoing {
+        topic: c.topic.clone(),
+        bytes: signer.sign_message(&msg),
+        retain: false,
+    })
+}

@@ -12,6 +12,7 @@ pub mod areas;
 pub mod auth;
 pub mod board;
 pub mod bulletins;
+pub mod commands;
 pub mod demo;
 pub mod devices;
 pub mod media;

@@ -54,27 +54,6 @@ pub async fn record(
     Ok(())
 }
 
-/// [`record`] on a connection of its own, after the change committed; a failed write is logged
-/// and never fails the change. Transitional: each vertical moves its calls into the use case's
-/// transaction, and this function goes when the last call has moved.
-pub async fn record_outside(
-    store: &Store,
-    actor: &str,
-    action: &str,
-    subject: &str,
-    before: Option<Value>,
-    after: Option<Value>,
-) {
-    let res = async {
-        let mut conn = store.pool.acquire().await?;
-        record(&mut conn, actor, action, subject, before, after).await
-    }
-    .await;
-    if let Err(e) = res {
-        tracing::error!(error = %e, action, subject, "audit log write failed");
-    }
-}
-
 /// The latest `limit` entries, newest first.
 pub async fn recent(store: &Store, limit: i64) -> Result<Vec<Entry>> {
     let rows = sqlx::query(

@@ -14,6 +14,7 @@ pub mod areas;
 pub mod audit;
 pub mod boards;
 pub mod bulletins;
+pub mod commands;
 pub mod constraint;
 pub mod devices;
 pub mod history;

@@ -1,0 +1,141 @@
+//! The command sender: publishes the command outbox. `services::commands` records each command
+//! unpublished and wakes it ([`Wake::commands`]); on that wake (or every [`TICK`]) it fails the
+//! commands that expired unpublished (`store::commands::fail_expired`: never sent late), then
+//! takes the due ones in issue order and, for each: gives it its sequence number once (stored
+//! before the first publish, so a retry sends the same message and a device acts on it once),
+//! signs it (`mqtt::outbound::command`), publishes it at QoS 1 and marks it published when the
+//! broker confirmed it. While the link is down it waits for it; a failed publish stops the round
+//! (later commands are not sent before an earlier one) and the round is retried with a backoff.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::error::Result;
+use crate::metrics::Metrics;
+use crate::mqtt::{Link, Signer, outbound};
+use crate::store::outbox::Wake;
+use crate::store::{Store, commands, now_ms};
+
+/// How often the outbox is read without a wake (retries, expiry).
+pub const TICK: Duration = Duration::from_secs(2);
+/// Most commands sent in one round.
+const ROUND: i64 = 500;
+/// Longest wait between retries of a failing round.
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// What the command sender needs.
+#[derive(Clone)]
+pub struct Sender {
+    /// The database.
+    pub store: Store,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// The server's MQTT connection.
+    pub link: Link,
+    /// The signing key and sequencer.
+    pub signer: Signer,
+    /// Woken by the command use case after a commit.
+    pub wake: Wake,
+}
+
+/// What one round did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Round {
+    /// Commands published and marked.
+    pub published: usize,
+    /// Commands failed (expired unpublished, or unreadable).
+    pub failed: u64,
+}
+
+impl Sender {
+    /// Fail the expired commands, then publish the due ones in issue order; stops at the first
+    /// publish that fails (the error), leaving it and the later ones for the next round.
+    pub async fn round(&self) -> Result<Round> {
+        let mut round = Round {
+            failed: commands::fail_expired(&self.store, now_ms()).await?,
+            ..Round::default()
+        };
+        if round.failed > 0 {
+            tracing::warn!(
+                commands = round.failed,
+                "commands expired before they could be published; they are not sent"
+            );
+        }
+        for mut c in commands::pending(&self.store, now_ms(), ROUND).await? {
+            if c.seq <= 0 {
+                c.seq = self.signer.sequencer().next().min(i64::MAX as u64) as i64;
+                commands::set_seq(&self.store, &c.id, c.seq).await?;
+            }
+            let m = match outbound::command(&self.signer, &c) {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::error!(command = %c.id, error = %e, "unreadable command; it is not sent");
+                    commands::mark_failed(&self.store, &c.id, now_ms()).await?;
+                    round.failed += 1;
+                    continue;
+                }
+            };
+            self.link.publish(&m.topic, m.bytes, m.retain).await?;
+            commands::mark_published(&self.store, &c.id, now_ms()).await?;
+            Metrics::inc(&self.metrics.commands_published);
+            round.published += 1;
+        }
+        Ok(round)
+    }
+
+    /// Run until cancelled.
+    pub async fn run(self, cancel: CancellationToken) -> Result<()> {
+        // Sequence numbers stay above those already sent, even if the clock stepped back.
+        let floor = commands::max_seq(&self.store).await?;
+        self.signer.sequencer().raise_floor(floor.max(0) as u64);
+        let mut up = self.link.connected();
+        let mut backoff = Duration::from_millis(200);
+        // The first tick is immediate: leftovers of a previous run go out at start.
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return Ok(()),
+                _ = self.wake.commands_woken() => {}
+                _ = tick.tick() => {}
+                r = up.changed() => if r.is_err() { return Ok(()) },
+            }
+            if !*up.borrow_and_update() {
+                // Nothing is handed to a link that is down: the outbox keeps the commands.
+                match commands::fail_expired(&self.store, now_ms()).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::warn!(
+                        commands = n,
+                        "commands expired while the MQTT link was down; they are not sent"
+                    ),
+                    Err(e) => tracing::warn!(error = %e, "cannot expire commands"),
+                }
+                continue;
+            }
+            match self.round().await {
+                Ok(r) => {
+                    backoff = Duration::from_millis(200);
+                    if r.published > 0 {
+                        tracing::debug!(published = r.published, "commands published");
+                    }
+                    if r.published as i64 >= ROUND {
+                        self.wake.commands(); // more are waiting
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64,
+                        "command round failed; the outbox keeps the commands, retrying");
+                    tokio::select! {
+                        _ = cancel.cancelled() => return Ok(()),
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    // Retry without waiting for a wake.
+                    self.wake.commands();
+                }
+            }
+        }
+    }
+}
