@@ -67,6 +67,9 @@ pub struct Settings {
     pub max_upload_mb: u64,
     /// Debounce of manifest publishing in milliseconds (`NGUON_DISPATCH_DEBOUNCE_MS`, default 200).
     pub dispatch_debounce_ms: u64,
+    /// How long a publish waits for the broker's ack before it counts as failed, in milliseconds
+    /// (`NGUON_MQTT_ACK_TIMEOUT_MS`, default 10000, 100 to 600000).
+    pub mqtt_ack_timeout_ms: u64,
     /// Seed demo data at start (`NGUON_DEMO`, or `--demo`).
     pub demo: bool,
 }
@@ -85,6 +88,7 @@ impl Default for Settings {
             time_zone: "Asia/Ho_Chi_Minh".into(),
             max_upload_mb: 200,
             dispatch_debounce_ms: 200,
+            mqtt_ack_timeout_ms: 10_000,
             demo: false,
         }
     }
@@ -140,6 +144,9 @@ impl Settings {
                 "DISPATCH_DEBOUNCE_MS" => {
                     s.dispatch_debounce_ms = v.parse().map_err(|e| bad(format!("`{v}`: {e}")))?
                 }
+                "MQTT_ACK_TIMEOUT_MS" => {
+                    s.mqtt_ack_timeout_ms = v.parse().map_err(|e| bad(format!("`{v}`: {e}")))?
+                }
                 "DEMO" => s.demo = matches!(v.as_str(), "1" | "true" | "yes"),
                 // Other NGUON_* variables belong to other programs (agent, tests) or to `--config`.
                 _ => {}
@@ -167,6 +174,9 @@ impl Settings {
         }
         if self.max_upload_mb == 0 {
             return Err(("max_upload_mb", "must be at least 1".into()));
+        }
+        if !(100..=600_000).contains(&self.mqtt_ack_timeout_ms) {
+            return Err(("mqtt_ack_timeout_ms", "must be between 100 and 600000".into()));
         }
         if let Some(u) = &self.database_url {
             let u = u.expose();
@@ -212,6 +222,10 @@ mod tests {
         assert_eq!(e.key, "NGUON_LOOKAHEAD_HOURS");
         let e = Settings::load(None, [("NGUON_TIME_ZONE".into(), "Mars/Base".into())]).unwrap_err();
         assert_eq!(e.key, "time_zone");
+        let s = Settings::load(None, [("NGUON_MQTT_ACK_TIMEOUT_MS".into(), "2500".into())]).unwrap();
+        assert_eq!(s.mqtt_ack_timeout_ms, 2500);
+        let e = Settings::load(None, [("NGUON_MQTT_ACK_TIMEOUT_MS".into(), "0".into())]).unwrap_err();
+        assert_eq!(e.key, "mqtt_ack_timeout_ms");
     }
 
     #[test]

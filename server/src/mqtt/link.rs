@@ -2,19 +2,27 @@
 //! receives everything devices send (`SERVER_SUBSCRIPTIONS`, QoS 1), forwarded to ingest through a
 //! bounded channel. The event loop is polled in its own task; subscriptions are renewed on every
 //! ConnAck, and a lost connection is retried with a capped exponential backoff.
+//!
+//! [`Link::publish_confirmed`] resolves when the broker acknowledged the publish (QoS 1 PUBACK),
+//! and fails when the connection is lost first or no ack came within `mqtt_ack_timeout_ms`. Every
+//! publish, confirmed or not, goes through the [`AckTracker`]: the link hands it to the client
+//! under the tracker's lock, so the tracker's order is the client's order of packet ids.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use nguon_protocol::topic::SERVER_SUBSCRIPTIONS;
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, SubscribeFilter};
-use tokio::sync::{mpsc, watch};
+use rumqttc::{
+    AsyncClient, ClientError, Event, MqttOptions, Outgoing, Packet, QoS, Request, SubscribeFilter,
+};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
+use crate::mqtt::ack::AckTracker;
 use crate::mqtt::broker::{Broker, INTERNAL_USER};
 
 /// Capacity of the client's request channel: enough to queue a province-wide publish.
@@ -33,12 +41,55 @@ pub struct Incoming {
     pub retain: bool,
 }
 
+/// How often a publish waits again when the client's request queue is full.
+const QUEUE_FULL_RETRY: Duration = Duration::from_millis(5);
+
+/// Why the broker did not confirm a publish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unconfirmed {
+    /// The connection was lost before the ack (the clean session drops the publish).
+    Disconnected,
+    /// No ack within `mqtt_ack_timeout_ms`.
+    TimedOut,
+    /// The client reused the publish's packet id: its ack was lost.
+    Superseded,
+}
+
+impl Unconfirmed {
+    fn describe(self) -> &'static str {
+        match self {
+            Unconfirmed::Disconnected => "the connection was lost before the broker's ack",
+            Unconfirmed::TimedOut => "no ack from the broker in time",
+            Unconfirmed::Superseded => "its packet id was reused before an ack",
+        }
+    }
+}
+
+/// What a confirmed publish waits on.
+type Waiter = oneshot::Sender<Result<(), Unconfirmed>>;
+
+/// Outstanding publishes, shared by the publishers and the link task.
+type Acks = Arc<Mutex<AckTracker<Waiter>>>;
+
+fn lock(acks: &Acks) -> MutexGuard<'_, AckTracker<Waiter>> {
+    // A panic while holding the lock leaves the tracker consistent (every method is one step).
+    acks.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn settle(waiters: impl IntoIterator<Item = Waiter>, r: Result<(), Unconfirmed>) {
+    for w in waiters {
+        let _ = w.send(r);
+    }
+}
+
 /// The server's MQTT connection.
 #[derive(Clone)]
 pub struct Link {
     client: AsyncClient,
     metrics: Arc<Metrics>,
     connected: watch::Receiver<bool>,
+    acks: Acks,
+    ack_timeout: Duration,
 }
 
 /// Incoming MQTT traffic for ingest.
@@ -121,6 +172,8 @@ impl Link {
         let (connected_tx, connected) = watch::channel(false);
         let sub_client = client.clone();
         let m = metrics.clone();
+        let acks: Acks = Arc::default();
+        let task_acks = acks.clone();
         tokio::spawn(async move {
             let mut backoff = Duration::from_millis(100);
             let mut suback_pending = false;
@@ -158,9 +211,40 @@ impl Link {
                             return;
                         }
                     }
+                    Ok(Event::Outgoing(Outgoing::Publish(pkid))) => {
+                        let superseded = lock(&task_acks).sent(pkid);
+                        settle(superseded, Err(Unconfirmed::Superseded));
+                    }
+                    Ok(Event::Incoming(Packet::PubAck(ack))) => {
+                        let waiter = lock(&task_acks).acked(ack.pkid);
+                        settle(waiter, Ok(()));
+                    }
                     Ok(_) => {}
                     Err(e) => {
                         let _ = connected_tx.send(false);
+                        // The session is clean: rumqttc drops every publish not yet acked, in
+                        // flight or queued. Under the tracker's lock (publishers enqueue under it)
+                        // drain what reached the client's channel since, and drop the stale
+                        // events of the lost connection except device messages, so the next
+                        // session's packet ids match only its own publishes.
+                        let failed = {
+                            let mut t = lock(&task_acks);
+                            eventloop.clean();
+                            eventloop.pending.retain(|r| !matches!(r, Request::Publish(_)));
+                            eventloop.state.collision = None;
+                            eventloop
+                                .state
+                                .events
+                                .retain(|ev| matches!(ev, Event::Incoming(Packet::Publish(_))));
+                            t.disconnected()
+                        };
+                        if !failed.is_empty() {
+                            tracing::warn!(
+                                publishes = failed.len(),
+                                "mqtt link lost with publishes not acknowledged"
+                            );
+                        }
+                        settle(failed, Err(Unconfirmed::Disconnected));
                         if tx.is_closed() {
                             return;
                         }
@@ -183,6 +267,8 @@ impl Link {
                 client,
                 metrics,
                 connected,
+                acks,
+                ack_timeout: Duration::from_millis(s.mqtt_ack_timeout_ms),
             },
             LinkEvents { rx },
         ))
@@ -190,12 +276,77 @@ impl Link {
 
     /// Publish at QoS 1. Waits only for room in the request queue, not for the broker's ack.
     pub async fn publish(&self, topic: &str, bytes: Vec<u8>, retain: bool) -> Result<()> {
-        self.client
-            .publish(topic, QoS::AtLeastOnce, retain, bytes)
+        self.enqueue(topic, bytes, retain, None, Instant::now() + self.ack_timeout)
             .await
-            .map_err(Error::context(format!("mqtt publish to {topic}")))?;
-        self.metrics.mqtt_out.fetch_add(1, Ordering::Relaxed);
-        Ok(())
+    }
+
+    /// Publish at QoS 1 and wait for the broker's ack: `Ok` once the broker has taken the
+    /// message (a retained one is then stored). Fails at once when the link is down, and when the
+    /// connection is lost before the ack or no ack comes within `mqtt_ack_timeout_ms`; the
+    /// message may or may not have reached the broker then, so the caller publishes it again.
+    pub async fn publish_confirmed(&self, topic: &str, bytes: Vec<u8>, retain: bool) -> Result<()> {
+        let fail = |why: &str| Error::internal(format!("mqtt publish to {topic} not confirmed: {why}"));
+        if !self.is_connected() {
+            return Err(fail("the link is down"));
+        }
+        let (tx, rx) = oneshot::channel();
+        let deadline = Instant::now() + self.ack_timeout;
+        self.enqueue(topic, bytes, retain, Some(tx), deadline).await?;
+        match tokio::time::timeout_at(deadline.into(), rx).await {
+            Ok(Ok(Ok(()))) => Ok(()),
+            Ok(Ok(Err(why))) => Err(fail(why.describe())),
+            Ok(Err(_)) => Err(fail("the link task ended")),
+            Err(_) => {
+                let late = lock(&self.acks).expire(Instant::now());
+                settle(late, Err(Unconfirmed::TimedOut));
+                Err(fail(Unconfirmed::TimedOut.describe()))
+            }
+        }
+    }
+
+    /// Hand a publish to the client and queue it in the tracker, in the same order (under the
+    /// tracker's lock). Waits for room in the request queue until `deadline`, the publish's
+    /// deadline for its ack too.
+    async fn enqueue(
+        &self,
+        topic: &str,
+        bytes: Vec<u8>,
+        retain: bool,
+        mut waiter: Option<Waiter>,
+        deadline: Instant,
+    ) -> Result<()> {
+        let mut payload = bytes;
+        loop {
+            let refused = {
+                let mut t = lock(&self.acks);
+                t.queue(waiter.take(), deadline);
+                match self.client.try_publish(topic, QoS::AtLeastOnce, retain, payload) {
+                    Ok(()) => None,
+                    Err(e) => {
+                        waiter = t.unqueue_last();
+                        Some(e)
+                    }
+                }
+            };
+            match refused {
+                None => {
+                    self.metrics.mqtt_out.fetch_add(1, Ordering::Relaxed);
+                    return Ok(());
+                }
+                Some(
+                    ClientError::TryRequest(Request::Publish(p)) | ClientError::Request(Request::Publish(p)),
+                ) if Instant::now() < deadline => {
+                    payload = Vec::from(p.payload);
+                    tokio::time::sleep(QUEUE_FULL_RETRY).await;
+                }
+                Some(e) => {
+                    return Err(Error::internal_from(
+                        format!("mqtt publish to {topic}: the client's request queue stayed full or closed"),
+                        e,
+                    ));
+                }
+            }
+        }
     }
 
     /// Watch the link: `true` while it holds a subscribed connection (for `/healthz`).

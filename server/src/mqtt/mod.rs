@@ -5,6 +5,7 @@
 //! step D moves commands and receipts there, `services::AppState`) import it. It is the only
 //! layer that names `rumqttc`/`rumqttd`.
 
+pub mod ack;
 pub mod broker;
 pub mod inbound;
 pub mod keys;

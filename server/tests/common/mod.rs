@@ -10,6 +10,8 @@
 //!   ids: tests share it); otherwise the embedded broker on a free port.
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -130,6 +132,19 @@ pub async fn spawn_app() -> TestApp {
 
 /// Start the app with test defaults, then `tweak` the settings (e.g. a small upload limit).
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    let (prepared, settings) = prepare(tweak).await;
+    launch(prepared, settings).await
+}
+
+/// What [`prepare`] made for one test app: its temp dir and database.
+pub struct Prepared {
+    dir: tempfile::TempDir,
+    db: Option<TestDb>,
+    external_mqtt: bool,
+}
+
+/// The test settings (temp data dir, fresh database, broker from the environment), then `tweak`.
+pub async fn prepare(tweak: impl FnOnce(&mut Settings)) -> (Prepared, Settings) {
     init_once();
     let dir = tempfile::tempdir().expect("temp dir");
     let mut settings = Settings {
@@ -178,6 +193,23 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
         external_mqtt = true;
     }
     tweak(&mut settings);
+    (
+        Prepared {
+            dir,
+            db,
+            external_mqtt,
+        },
+        settings,
+    )
+}
+
+/// Build and run the app for `settings` made by [`prepare`].
+pub async fn launch(prepared: Prepared, settings: Settings) -> TestApp {
+    let Prepared {
+        dir,
+        db,
+        external_mqtt,
+    } = prepared;
     let (mqtt_host, mqtt_port) = match &settings.mqtt_url {
         Some(u) => parse_mqtt_url(u.expose()),
         None => (settings.mqtt_addr.ip().to_string(), settings.mqtt_addr.port()),
@@ -220,7 +252,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     }
 }
 
-fn parse_mqtt_url(url: &str) -> (String, u16) {
+pub(crate) fn parse_mqtt_url(url: &str) -> (String, u16) {
     let rest = url.trim_start_matches("mqtt://").trim_start_matches("tcp://");
     let rest = rest.rsplit('@').next().unwrap_or(rest);
     let rest = rest.split('/').next().unwrap_or(rest);
