@@ -26,8 +26,6 @@ pub mod services;
 pub mod store;
 pub mod workers;
 
-pub mod dispatch;
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -44,7 +42,7 @@ pub use store::Store;
 pub struct Application {
     listener: TcpListener,
     state: AppState,
-    background: dispatch::Background,
+    background: workers::Supervisor,
     mqtt_addr: Option<SocketAddr>,
     admin_token_generated: bool,
 }
@@ -92,7 +90,39 @@ impl Application {
         if state.settings.demo {
             services::demo::seed(&state).await?;
         }
-        let background = dispatch::Background::start(state.clone(), broker, link_events).await?;
+        let ctx = workers::Context {
+            store: state.store.clone(),
+            settings: state.settings.clone(),
+            metrics: state.metrics.clone(),
+            link: state.link.clone(),
+            signer: state.signer.clone(),
+            wake: state.wake.clone(),
+            public_url: state.public_url.clone(),
+        };
+        let mut background = workers::Supervisor::new(ctx.link.clone());
+        let credentials = broker.credentials().cloned();
+        let cancel = background.cancel_token();
+        background.spawn(
+            "dispatcher",
+            workers::dispatcher::run(ctx, credentials, cancel.clone()),
+        );
+        let ingest = workers::ingest::Ingest::new(state.store.clone(), state.metrics.clone());
+        let receipts = workers::ingest::Receipts {
+            link: state.link.clone(),
+            signer: state.signer.clone(),
+        };
+        background.spawn(
+            "ingest",
+            workers::ingest::run(ingest, receipts, link_events, cancel.clone()),
+        );
+        let sender = workers::commands::Sender {
+            store: state.store.clone(),
+            metrics: state.metrics.clone(),
+            link: state.link.clone(),
+            signer: state.signer.clone(),
+            wake: state.wake.clone(),
+        };
+        background.spawn("command sender", sender.run(cancel));
         Ok(Application {
             listener,
             state,

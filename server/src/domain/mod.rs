@@ -12,6 +12,7 @@ pub mod change;
 pub mod command;
 pub mod device;
 pub mod html;
+pub mod manifest;
 pub mod markdown;
 pub mod media;
 pub mod presence;

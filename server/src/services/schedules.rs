@@ -211,7 +211,7 @@ async fn warnings(
     if others.is_empty() {
         return Ok(Warnings::default());
     }
-    let fleet = crate::dispatch::Fleet::load(&state.store).await?;
+    let fleet = store::manifests::fleet(&state.store).await?;
     let shas: Vec<String> = others.iter().flat_map(|s| s.media.iter().cloned()).collect();
     let durations = store::schedules::media_durations(&state.store, &shas).await?;
     Ok(overlap::overlaps(

@@ -20,6 +20,7 @@ pub mod devices;
 pub mod history;
 pub mod ingest;
 pub mod lexicon;
+pub mod manifests;
 pub mod media;
 pub mod outbox;
 pub mod reports;

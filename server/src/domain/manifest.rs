@@ -1,0 +1,409 @@
+//! What each device should hold: its desired manifest, computed from the schedules, the approved
+//! media, the devices and the area tree, with no I/O. [`Fleet`] is the devices and areas walked in
+//! memory (which devices a target set or a [`Change`] covers); [`compute`] evaluates every
+//! enabled schedule's occurrences once and assigns them to the devices asked for, returning each
+//! device's [`Content`] and the hash of that content; [`next_version`] decides from the stored
+//! manifest whether a device is due a publish and under which version. The dispatcher
+//! (`workers::dispatcher`) loads the inputs (`store::manifests`), signs and publishes.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::{DateTime, Duration, Utc};
+use nguon_protocol::{DeviceSettings, ManifestItem, MediaRef};
+use sha2::{Digest, Sha256};
+
+use crate::domain::area::AreaTree;
+use crate::domain::change::Change;
+use crate::domain::media::MediaInfo;
+use crate::domain::schedule::{Schedule, Targets};
+
+/// A device as the dispatcher sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FleetDevice {
+    /// Id.
+    pub id: String,
+    /// Area code.
+    pub area: String,
+    /// Whether enabled (a disabled device gets no manifest).
+    pub enabled: bool,
+    /// Default volume pushed in the manifest's settings.
+    pub volume: Option<u8>,
+}
+
+/// Every device and the area tree, indexed for the walks the dispatcher and the overlap warnings
+/// make.
+#[derive(Debug, Default)]
+pub struct Fleet {
+    /// Every device, in id order.
+    pub devices: Vec<FleetDevice>,
+    /// The area tree.
+    pub tree: AreaTree,
+    by_area: HashMap<String, Vec<usize>>,
+}
+
+impl Fleet {
+    /// A fleet of `devices` in `tree`.
+    pub fn new(devices: Vec<FleetDevice>, tree: AreaTree) -> Fleet {
+        let mut by_area: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, d) in devices.iter().enumerate() {
+            by_area.entry(d.area.clone()).or_default().push(i);
+        }
+        Fleet {
+            devices,
+            tree,
+            by_area,
+        }
+    }
+
+    /// Device ids covered by a target set: its devices, and every device in its areas and their
+    /// descendants.
+    pub fn devices_for(&self, t: &Targets) -> BTreeSet<String> {
+        let mut out: BTreeSet<String> = t.devices.iter().cloned().collect();
+        for a in self.tree.subtree(&t.areas) {
+            if let Some(ix) = self.by_area.get(&a) {
+                out.extend(ix.iter().map(|&i| self.devices[i].id.clone()));
+            }
+        }
+        out
+    }
+
+    /// Device ids a change covers.
+    pub fn devices_changed(&self, change: &Change) -> BTreeSet<String> {
+        match change {
+            Change::All => self.devices.iter().map(|d| d.id.clone()).collect(),
+            Change::Devices(ids) => ids.iter().cloned().collect(),
+            Change::Areas(a) => self.devices_for(&Targets {
+                areas: a.clone(),
+                devices: Vec::new(),
+            }),
+            Change::Targets { areas, devices } => self.devices_for(&Targets {
+                areas: areas.clone(),
+                devices: devices.clone(),
+            }),
+        }
+    }
+}
+
+/// A computed manifest before versioning: its content and the hash of that content.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Content {
+    /// Occurrences in the window, by start time then id.
+    pub items: Vec<ManifestItem>,
+    /// Media the items play, by sha256.
+    pub media: Vec<MediaRef>,
+    /// Device settings.
+    pub settings: DeviceSettings,
+    /// Hex SHA-256 of `(items, media, settings)` as JSON: equal content, equal hash.
+    pub hash: String,
+}
+
+/// The window and the media URL base a computation uses.
+#[derive(Debug, Clone, Copy)]
+pub struct Window<'a> {
+    /// The evaluation time (start of the window).
+    pub now: DateTime<Utc>,
+    /// How far ahead occurrences are listed.
+    pub lookahead: Duration,
+    /// Base URL devices fetch media from (`{public_url}/media/{sha}`).
+    pub public_url: &'a str,
+}
+
+/// The manifest content of every enabled device in `devices`: the occurrences of every schedule
+/// (evaluated once per schedule) whose targets cover the device directly or through its area's
+/// ancestors. A schedule with media missing or no longer approved contributes nothing. An
+/// occurrence still playing at `now` (it started less than its playlist's duration ago) stays.
+pub fn compute(
+    fleet: &Fleet,
+    schedules: &[Schedule],
+    media: &HashMap<String, MediaInfo>,
+    devices: &BTreeSet<String>,
+    w: Window<'_>,
+) -> BTreeMap<String, Content> {
+    // Per schedule: its items in the window and its media refs.
+    let mut prepared: Vec<(Vec<ManifestItem>, Vec<MediaRef>)> = Vec::with_capacity(schedules.len());
+    let mut by_area: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut by_device: HashMap<&str, Vec<usize>> = HashMap::new();
+    for s in schedules {
+        let refs: Option<Vec<MediaRef>> = s
+            .media
+            .iter()
+            .map(|sha| {
+                media.get(sha).filter(|m| m.approved).map(|m| MediaRef {
+                    sha256: sha.clone(),
+                    size: m.size.max(0) as u64,
+                    url: format!("{}/media/{sha}", w.public_url),
+                    duration_ms: m.duration_ms.max(0) as u64,
+                })
+            })
+            .collect();
+        let Some(refs) = refs else {
+            tracing::warn!(schedule = %s.id, "schedule skipped: some of its media is missing or no longer approved");
+            prepared.push((Vec::new(), Vec::new()));
+            continue;
+        };
+        let dur: i64 = refs.iter().map(|m| m.duration_ms as i64).sum::<i64>() * s.repeat as i64;
+        let items = s
+            .occurrences(w.now - Duration::milliseconds(dur), w.now + w.lookahead)
+            .into_iter()
+            .map(|t| ManifestItem {
+                id: format!("{}@{}", s.id, t.timestamp()),
+                schedule_id: s.id.clone(),
+                title: s.title.clone(),
+                starts_at: t,
+                priority: s.priority,
+                volume: s.volume,
+                media: s.media.clone(),
+                repeat: s.repeat,
+                on_preempt: s.on_preempt,
+            })
+            .collect();
+        let i = prepared.len();
+        prepared.push((items, refs));
+        for a in &s.targets.areas {
+            by_area.entry(a.as_str()).or_default().push(i);
+        }
+        for d in &s.targets.devices {
+            by_device.entry(d.as_str()).or_default().push(i);
+        }
+    }
+    let mut out = BTreeMap::new();
+    for d in fleet
+        .devices
+        .iter()
+        .filter(|d| d.enabled && devices.contains(&d.id))
+    {
+        let mut ix: Vec<usize> = by_device.get(d.id.as_str()).cloned().unwrap_or_default();
+        for a in fleet.tree.chain(&d.area) {
+            if let Some(v) = by_area.get(a.as_str()) {
+                ix.extend(v);
+            }
+        }
+        ix.sort_unstable();
+        ix.dedup();
+        let mut items: Vec<ManifestItem> = Vec::new();
+        let mut refs: BTreeMap<String, MediaRef> = BTreeMap::new();
+        for i in ix {
+            let (it, rf) = &prepared[i];
+            if it.is_empty() {
+                continue;
+            }
+            items.extend(it.iter().cloned());
+            for r in rf {
+                refs.entry(r.sha256.clone()).or_insert_with(|| r.clone());
+            }
+        }
+        items.sort_by(|a, b| a.starts_at.cmp(&b.starts_at).then_with(|| a.id.cmp(&b.id)));
+        let media: Vec<MediaRef> = refs.into_values().collect();
+        let settings = DeviceSettings {
+            volume: d.volume,
+            ..DeviceSettings::default()
+        };
+        let mut h = Sha256::new();
+        h.update(serde_json::to_vec(&(&items, &media, &settings)).unwrap_or_default());
+        out.insert(
+            d.id.clone(),
+            Content {
+                items,
+                media,
+                settings,
+                hash: hex::encode(h.finalize()),
+            },
+        );
+    }
+    out
+}
+
+/// A device's stored manifest, as far as versioning needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    /// Its version.
+    pub version: i64,
+    /// Hash of its content.
+    pub hash: String,
+    /// Unix ms the broker confirmed its publish; 0 while it is recorded but not yet confirmed.
+    pub published_at: i64,
+}
+
+/// The version to publish `hash` under, or `None` when the device is not due: a new device starts
+/// at 1; changed content takes the next version; the same content keeps its version and is due
+/// only when `force`d (at start), when its last publish was not confirmed (`published_at` 0), or
+/// when it was published before `refresh_before` (unix ms), so its window rolls forward.
+pub fn next_version(stored: Option<&Stored>, hash: &str, force: bool, refresh_before: i64) -> Option<i64> {
+    match stored {
+        None => Some(1),
+        Some(s) if s.hash != hash => Some(s.version + 1),
+        Some(s) if force || s.published_at < refresh_before => Some(s.version),
+        Some(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::schedule::{NewSchedule, draft, validate};
+
+    fn fleet() -> Fleet {
+        let tree = AreaTree::new([
+            ("p".to_string(), None),
+            ("c1".to_string(), Some("p".to_string())),
+            ("c2".to_string(), Some("p".to_string())),
+        ]);
+        let dev = |id: &str, area: &str, enabled: bool| FleetDevice {
+            id: id.into(),
+            area: area.into(),
+            enabled,
+            volume: Some(60),
+        };
+        Fleet::new(
+            vec![
+                dev("a", "c1", true),
+                dev("b", "c2", true),
+                dev("off", "c1", false),
+            ],
+            tree,
+        )
+    }
+
+    fn schedule(id: &str, targets: serde_json::Value, at: &str) -> Schedule {
+        let req: NewSchedule = serde_json::from_value(serde_json::json!({
+            "title": "Tin", "media": ["m1"], "targets": targets,
+            "rule": {"kind": "once", "at": at}, "time_zone": "UTC"
+        }))
+        .unwrap();
+        let v = validate(&req, "UTC").unwrap();
+        draft(id.into(), v, &req, DateTime::UNIX_EPOCH)
+    }
+
+    fn media(approved: bool) -> HashMap<String, MediaInfo> {
+        HashMap::from([(
+            "m1".to_string(),
+            MediaInfo {
+                size: 1000,
+                duration_ms: 30_000,
+                approved,
+            },
+        )])
+    }
+
+    fn window(now: &str) -> Window<'static> {
+        Window {
+            now: now.parse().unwrap(),
+            lookahead: Duration::hours(72),
+            public_url: "http://srv",
+        }
+    }
+
+    fn all(f: &Fleet) -> BTreeSet<String> {
+        f.devices_changed(&Change::All)
+    }
+
+    #[test]
+    fn an_area_schedule_reaches_the_devices_below_it_and_a_device_schedule_only_its_device() {
+        let f = fleet();
+        let s = [
+            schedule("s1", serde_json::json!({"areas": ["p"]}), "2026-12-02T08:00:00"),
+            schedule("s2", serde_json::json!({"devices": ["b"]}), "2026-12-02T07:00:00"),
+        ];
+        let out = compute(&f, &s, &media(true), &all(&f), window("2026-12-02T00:00:00Z"));
+        assert_eq!(
+            out.keys().collect::<Vec<_>>(),
+            ["a", "b"],
+            "the disabled device gets nothing"
+        );
+        let ids = |d: &str| out[d].items.iter().map(|i| i.id.clone()).collect::<Vec<_>>();
+        let at = |h: u32| {
+            chrono::NaiveDate::from_ymd_opt(2026, 12, 2)
+                .unwrap()
+                .and_hms_opt(h, 0, 0)
+                .unwrap()
+                .and_utc()
+                .timestamp()
+        };
+        assert_eq!(ids("a"), [format!("s1@{}", at(8))]);
+        assert_eq!(
+            ids("b"),
+            [format!("s2@{}", at(7)), format!("s1@{}", at(8))],
+            "by start time"
+        );
+        assert_eq!(out["b"].media.len(), 1, "one ref per sha");
+        assert_eq!(out["b"].media[0].url, "http://srv/media/m1");
+        assert_eq!(out["a"].settings.volume, Some(60));
+    }
+
+    #[test]
+    fn unapproved_media_or_a_past_window_gives_an_empty_manifest_with_its_own_hash() {
+        let f = fleet();
+        let s = [schedule(
+            "s1",
+            serde_json::json!({"areas": ["c1"]}),
+            "2026-12-02T08:00:00",
+        )];
+        let with = compute(&f, &s, &media(true), &all(&f), window("2026-12-02T00:00:00Z"));
+        let unapproved = compute(&f, &s, &media(false), &all(&f), window("2026-12-02T00:00:00Z"));
+        let later = compute(&f, &s, &media(true), &all(&f), window("2026-12-03T00:00:00Z"));
+        assert!(unapproved["a"].items.is_empty() && unapproved["a"].media.is_empty());
+        assert!(later["a"].items.is_empty());
+        assert_ne!(with["a"].hash, unapproved["a"].hash);
+        assert_eq!(unapproved["a"].hash, later["a"].hash, "equal content, equal hash");
+        // Still playing: started 10 s ago, the clip lasts 30 s.
+        let playing = compute(&f, &s, &media(true), &all(&f), window("2026-12-02T08:00:10Z"));
+        assert_eq!(playing["a"].items.len(), 1);
+    }
+
+    #[test]
+    fn only_the_devices_asked_for_are_computed() {
+        let f = fleet();
+        let s = [schedule(
+            "s1",
+            serde_json::json!({"areas": ["p"]}),
+            "2026-12-02T08:00:00",
+        )];
+        let asked = f.devices_changed(&Change::Areas(vec!["c2".into()]));
+        assert_eq!(asked, BTreeSet::from(["b".to_string()]));
+        let out = compute(&f, &s, &media(true), &asked, window("2026-12-02T00:00:00Z"));
+        assert_eq!(out.keys().collect::<Vec<_>>(), ["b"]);
+    }
+
+    #[test]
+    fn changes_cover_devices_by_area_subtree_and_by_id() {
+        let f = fleet();
+        let t = Change::Targets {
+            areas: vec!["p".into()],
+            devices: vec!["elsewhere".into()],
+        };
+        assert_eq!(f.devices_changed(&t).len(), 4);
+        assert_eq!(f.devices_changed(&Change::Areas(vec!["c1".into()])).len(), 2);
+        assert_eq!(f.devices_changed(&Change::Devices(vec!["x".into()])).len(), 1);
+    }
+
+    #[test]
+    fn versions_bump_on_change_and_unconfirmed_or_stale_manifests_are_due_again() {
+        let stored = |published_at| Stored {
+            version: 4,
+            hash: "h".into(),
+            published_at,
+        };
+        assert_eq!(next_version(None, "h", false, 0), Some(1));
+        assert_eq!(next_version(Some(&stored(100)), "other", false, 0), Some(5));
+        assert_eq!(
+            next_version(Some(&stored(100)), "h", false, 50),
+            None,
+            "fresh and unchanged"
+        );
+        assert_eq!(
+            next_version(Some(&stored(100)), "h", true, 50),
+            Some(4),
+            "forced at start"
+        );
+        assert_eq!(
+            next_version(Some(&stored(10)), "h", false, 50),
+            Some(4),
+            "older than a day"
+        );
+        assert_eq!(
+            next_version(Some(&stored(0)), "h", false, 50),
+            Some(4),
+            "never confirmed"
+        );
+    }
+}

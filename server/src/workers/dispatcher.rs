@@ -1,0 +1,208 @@
+//! The dispatcher: keeps every device's signed desired manifest published, retained, on
+//! `d/{id}/desired`.
+//!
+//! Changes reach it through the outbox: a use case inserts a `dispatch_outbox` row in the same
+//! transaction as the change (`store::outbox::insert`) and then calls `Wake::dispatch`. The
+//! dispatcher wakes on that signal or on a 5 s tick, waits `dispatch_debounce_ms`, merges every
+//! pending change into one device set (so a province-wide change publishes each device once),
+//! recomputes those devices in memory (`domain::manifest`: schedules, targets, the area tree and
+//! devices are loaded once per batch, occurrences evaluated once per schedule), records the
+//! manifests whose content changed and deletes the outbox rows in one transaction, then
+//! publishes. At start it republishes every device's manifest (an embedded broker forgets
+//! retained messages) and so also covers outbox rows left by a crash. Every hour it recomputes
+//! everything, so the look-ahead window rolls forward. See `docs/scheduling.md` for versions and
+//! sequence numbers.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use nguon_protocol::{Audience, DeviceId, Manifest, ServerBody, topic};
+use tokio_util::sync::CancellationToken;
+
+use crate::domain::change::Change;
+use crate::domain::manifest::{self, Window};
+use crate::error::{Error, Result};
+use crate::mqtt::broker::Credentials;
+use crate::store::manifests::{self, Record};
+use crate::store::{now_ms, outbox};
+use crate::workers::Context;
+
+/// Outcome of one dispatch batch.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct BatchReport {
+    /// Devices recomputed.
+    pub computed: usize,
+    /// Manifests published.
+    pub published: usize,
+}
+
+/// Recompute the devices `change` covers and publish what changed. `force` republishes unchanged
+/// manifests too (at start). Outbox rows `outbox_ids` are deleted in the same transaction as the
+/// manifests are recorded.
+pub async fn run_batch(
+    ctx: &Context,
+    change: &Change,
+    force: bool,
+    outbox_ids: &[String],
+) -> Result<BatchReport> {
+    let store = &ctx.store;
+    let fleet = manifests::fleet(store).await?;
+    let targets = fleet.devices_changed(change);
+    let schedules = crate::store::schedules::load_all(store, true).await?;
+    let media = crate::store::media::all_info(store).await?;
+    let stored = manifests::stored(store).await?;
+    let now = Utc::now();
+    let lookahead = chrono::Duration::hours(ctx.settings.lookahead_hours as i64);
+    let public_url = ctx.public_url.clone();
+    let signer = ctx.signer.clone();
+    let refresh_before = now_ms() - 24 * 3600 * 1000;
+    let ttl = chrono::Duration::hours(ctx.settings.lookahead_hours as i64 + 24);
+    // CPU work (evaluation, JSON, signatures) off the async workers.
+    let (computed, rows) = tokio::task::spawn_blocking(move || {
+        let w = Window {
+            now,
+            lookahead,
+            public_url: &public_url,
+        };
+        let contents = manifest::compute(&fleet, &schedules, &media, &targets, w);
+        let computed = contents.len();
+        let mut rows: Vec<Record> = Vec::new();
+        for (device, c) in contents {
+            let Some(version) = manifest::next_version(stored.get(&device), &c.hash, force, refresh_before)
+            else {
+                continue;
+            };
+            let Ok(did) = DeviceId::parse(device.clone()) else {
+                continue;
+            };
+            let m = Manifest {
+                version: version as u64,
+                generated_at: now,
+                window_start: now,
+                window_end: now + lookahead,
+                items: c.items,
+                media: c.media,
+                settings: c.settings,
+            };
+            let msg = signer.numbered(Audience::Device(did), ttl, ServerBody::Desired(m));
+            let body = String::from_utf8(signer.sign_message(&msg)).unwrap_or_default();
+            rows.push(Record {
+                device_id: device,
+                version,
+                hash: c.hash,
+                body,
+                seq: msg.seq as i64,
+            });
+        }
+        (computed, rows)
+    })
+    .await
+    .map_err(Error::context("dispatch compute"))?;
+
+    let published_at = now_ms();
+    let mut tx = store.begin_write().await?;
+    manifests::record(&mut tx, store.backend, &rows, published_at).await?;
+    outbox::delete(&mut tx, outbox_ids).await?;
+    tx.commit().await?;
+    let published = rows.len();
+    for r in rows {
+        let Ok(did) = DeviceId::parse(r.device_id) else {
+            continue;
+        };
+        ctx.link
+            .publish(&topic::desired(&did), r.body.into_bytes(), true)
+            .await?;
+        ctx.metrics.manifests_published.fetch_add(1, Ordering::Relaxed);
+    }
+    Ok(BatchReport { computed, published })
+}
+
+/// How often the whole fleet is recomputed so the window rolls forward.
+const ROLL_EVERY: Duration = Duration::from_secs(3600);
+const TICK: Duration = Duration::from_secs(5);
+
+/// Most outbox rows merged into one batch.
+const OUTBOX_BATCH: i64 = 10_000;
+
+/// The dispatcher task: batches until `cancel`. `credentials` is the embedded broker's cache,
+/// reloaded when devices change and every minute.
+pub async fn run(ctx: Context, credentials: Option<Credentials>, cancel: CancellationToken) -> Result<()> {
+    if let Some(m) = manifests::largest_seq(&ctx.store).await? {
+        ctx.signer.sequencer().raise_floor(m);
+    }
+    let debounce = Duration::from_millis(ctx.settings.dispatch_debounce_ms);
+    let mut last_roll: Option<Instant> = None;
+    let mut last_cred = Instant::now();
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failures = 0u32;
+    loop {
+        let woke = Instant::now();
+        tokio::select! {
+            _ = cancel.cancelled() => return Ok(()),
+            _ = ctx.wake.dispatch_woken() => {
+                // Let the writer finish its burst of changes.
+                tokio::select! {
+                    _ = cancel.cancelled() => return Ok(()),
+                    _ = tokio::time::sleep(debounce) => {}
+                }
+            }
+            _ = tick.tick() => {}
+        }
+        let roll = last_roll.is_none_or(|t| t.elapsed() >= ROLL_EVERY);
+        let rows = match outbox::pending(&ctx.store, OUTBOX_BATCH).await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the dispatch outbox");
+                continue;
+            }
+        };
+        let reload = roll
+            || last_cred.elapsed() >= Duration::from_secs(60)
+            || rows.iter().any(|r| r.change.touches_devices());
+        if let (true, Some(c)) = (reload, &credentials) {
+            if let Err(e) = c.reload(&ctx.store).await {
+                tracing::warn!(error = %e, "credential cache reload failed");
+            }
+            last_cred = Instant::now();
+        }
+        let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+        let oldest = rows.iter().map(|r| r.created_at).min();
+        let mut changes: Vec<Change> = rows.into_iter().map(|r| r.change).collect();
+        if roll {
+            changes.push(Change::All);
+        }
+        let Some(change) = Change::merge(changes) else {
+            continue;
+        };
+        let force = last_roll.is_none();
+        let started = Instant::now();
+        match run_batch(&ctx, &change, force, &ids).await {
+            Ok(r) => {
+                failures = 0;
+                if roll {
+                    last_roll = Some(Instant::now());
+                }
+                let lag = oldest.map_or(woke.elapsed().as_millis() as i64, |o| now_ms() - o);
+                ctx.metrics.dispatch_lag_ms.store(lag, Ordering::Relaxed);
+                if r.published > 0 || !ids.is_empty() {
+                    tracing::info!(
+                        computed = r.computed,
+                        published = r.published,
+                        outbox_rows = ids.len(),
+                        took_ms = started.elapsed().as_millis() as u64,
+                        "dispatched manifests"
+                    );
+                }
+            }
+            Err(e) => {
+                failures += 1;
+                tracing::error!(error = %e, failures, "dispatch batch failed; the outbox keeps the change, retrying");
+                if failures > 3 {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                }
+            }
+        }
+    }
+}
