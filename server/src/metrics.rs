@@ -15,6 +15,9 @@ pub struct Metrics {
     pub manifests_published: AtomicU64,
     /// Commands published.
     pub commands_published: AtomicU64,
+    /// Dispatch batches that failed (some manifest not confirmed by the broker, or a database
+    /// error); each is retried with its outbox rows kept.
+    pub dispatch_failures: AtomicU64,
     /// Milliseconds between the last change commit and its manifests being published.
     pub dispatch_lag_ms: AtomicI64,
     /// Device events stored (proof of play, acks, rejections), after de-duplication.
@@ -56,6 +59,11 @@ impl Metrics {
             "nguon_manifests_published_total",
             "Desired manifests published.",
             g(&self.manifests_published),
+        );
+        counter(
+            "nguon_dispatch_failures_total",
+            "Dispatch batches that failed and are retried (outbox rows kept).",
+            g(&self.dispatch_failures),
         );
         counter(
             "nguon_commands_published_total",

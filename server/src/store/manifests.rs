@@ -1,6 +1,11 @@
 //! The `manifests` table (each device's latest signed desired manifest) and the reads the
 //! dispatcher makes around it: the fleet ([`fleet`]: devices and the area tree), the stored
 //! versions ([`stored`]) and the largest sequence number stored ([`largest_seq`]).
+//!
+//! A manifest is written in two steps: [`record`] stores it unconfirmed (`published_at` 0) before
+//! it is published, and [`confirmed`] stamps `published_at` once the broker acknowledged that very
+//! message (matched by its sequence number). An unconfirmed manifest is due again at the next
+//! batch (`domain::manifest::next_version`).
 
 use std::collections::HashMap;
 
@@ -8,7 +13,7 @@ use sqlx::Row;
 
 use crate::domain::manifest::{Fleet, FleetDevice, Stored};
 use crate::error::Result;
-use crate::store::{Conn, Store, push_values};
+use crate::store::{Conn, Store, placeholders, push_values};
 
 /// Devices and areas, in two queries.
 pub async fn fleet(store: &Store) -> Result<Fleet> {
@@ -64,13 +69,8 @@ pub struct Record {
     pub seq: i64,
 }
 
-/// Record manifests as published at `published_at` (unix ms), replacing each device's previous one.
-pub async fn record(
-    conn: &mut Conn,
-    backend: crate::store::Backend,
-    rows: &[Record],
-    published_at: i64,
-) -> Result<()> {
+/// Record manifests as unconfirmed (`published_at` 0), replacing each device's previous one.
+pub async fn record(conn: &mut Conn, backend: crate::store::Backend, rows: &[Record]) -> Result<()> {
     for chunk in rows.chunks(500) {
         let mut sql = String::from(
             "INSERT INTO manifests (device_id, version, content_hash, body, seq, published_at) VALUES ",
@@ -88,7 +88,24 @@ pub async fn record(
                 .bind(r.hash.clone())
                 .bind(r.body.clone())
                 .bind(r.seq)
-                .bind(published_at);
+                .bind(0_i64);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Stamp `published_at` on the manifests whose publish (by sequence number) the broker
+/// confirmed; a manifest replaced since keeps its own state.
+pub async fn confirmed(conn: &mut Conn, seqs: &[i64], at: i64) -> Result<()> {
+    for chunk in seqs.chunks(500) {
+        let sql = format!(
+            "UPDATE manifests SET published_at = $1 WHERE seq IN ({})",
+            placeholders(2, chunk.len())
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(at);
+        for s in chunk {
+            q = q.bind(*s);
         }
         q.execute(&mut *conn).await?;
     }

@@ -4,25 +4,36 @@
 //! Changes reach it through the outbox: a use case inserts a `dispatch_outbox` row in the same
 //! transaction as the change (`store::outbox::insert`) and then calls `Wake::dispatch`. The
 //! dispatcher wakes on that signal or on a 5 s tick, waits `dispatch_debounce_ms`, merges every
-//! pending change into one device set (so a province-wide change publishes each device once),
-//! recomputes those devices in memory (`domain::manifest`: schedules, targets, the area tree and
-//! devices are loaded once per batch, occurrences evaluated once per schedule), records the
-//! manifests whose content changed and deletes the outbox rows in one transaction, then
-//! publishes. At start it republishes every device's manifest (an embedded broker forgets
-//! retained messages) and so also covers outbox rows left by a crash. Every hour it recomputes
-//! everything, so the look-ahead window rolls forward. See `docs/scheduling.md` for versions and
-//! sequence numbers.
+//! pending change into one device set (so a province-wide change publishes each device once) and
+//! runs one batch ([`run_batch`]):
+//!
+//! 1. recompute those devices in memory (`domain::manifest`: schedules, targets, the area tree and
+//!    devices loaded once per batch, occurrences evaluated once per schedule) and sign the
+//!    manifests whose content changed (or that are due again);
+//! 2. transaction 1 records them unconfirmed (`store::manifests::record`);
+//! 3. publish each with `Link::publish_confirmed` (the broker's QoS 1 ack);
+//! 4. transaction 2 stamps the confirmed ones and, only if every publish of the batch was
+//!    confirmed, deletes the batch's outbox rows.
+//!
+//! A batch that fails anywhere keeps its outbox rows; the dispatcher retries it after a backoff
+//! (0.5 s doubling to 30 s; logged, `nguon_dispatch_failures_total`), and an unconfirmed manifest
+//! is due again at the next batch even if its content did not change. At start it republishes
+//! every device's manifest (an embedded broker forgets retained messages), which also covers
+//! outbox rows left by a crash. Every hour it recomputes everything, so the look-ahead window
+//! rolls forward. See `docs/scheduling.md` for versions and sequence numbers.
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use futures::StreamExt;
 use nguon_protocol::{Audience, DeviceId, Manifest, ServerBody, topic};
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::change::Change;
 use crate::domain::manifest::{self, Window};
 use crate::error::{Error, Result};
+use crate::metrics::Metrics;
 use crate::mqtt::broker::Credentials;
 use crate::store::manifests::{self, Record};
 use crate::store::{now_ms, outbox};
@@ -33,13 +44,16 @@ use crate::workers::Context;
 pub struct BatchReport {
     /// Devices recomputed.
     pub computed: usize,
-    /// Manifests published.
+    /// Manifests published and confirmed by the broker.
     pub published: usize,
 }
 
+/// Publishes waiting for their ack at once in a batch.
+const IN_FLIGHT: usize = 2_000;
+
 /// Recompute the devices `change` covers and publish what changed. `force` republishes unchanged
-/// manifests too (at start). Outbox rows `outbox_ids` are deleted in the same transaction as the
-/// manifests are recorded.
+/// manifests too (at start). The outbox rows `outbox_ids` are deleted once every manifest of the
+/// batch is confirmed by the broker; otherwise the batch fails and they stay.
 pub async fn run_batch(
     ctx: &Context,
     change: &Change,
@@ -100,27 +114,71 @@ pub async fn run_batch(
     .await
     .map_err(Error::context("dispatch compute"))?;
 
-    let published_at = now_ms();
-    let mut tx = store.begin_write().await?;
-    manifests::record(&mut tx, store.backend, &rows, published_at).await?;
-    outbox::delete(&mut tx, outbox_ids).await?;
-    tx.commit().await?;
-    let published = rows.len();
-    for r in rows {
-        let Ok(did) = DeviceId::parse(r.device_id) else {
-            continue;
-        };
-        ctx.link
-            .publish(&topic::desired(&did), r.body.into_bytes(), true)
-            .await?;
-        ctx.metrics.manifests_published.fetch_add(1, Ordering::Relaxed);
+    if !rows.is_empty() {
+        let mut tx = store.begin_write().await?;
+        manifests::record(&mut tx, store.backend, &rows).await?;
+        tx.commit().await?;
     }
-    Ok(BatchReport { computed, published })
+
+    let total = rows.len();
+    let results: Vec<(i64, Result<()>)> = futures::stream::iter(rows)
+        .map(|r| async move {
+            let r2 = match DeviceId::parse(r.device_id) {
+                Ok(did) => {
+                    ctx.link
+                        .publish_confirmed(&topic::desired(&did), r.body.into_bytes(), true)
+                        .await
+                }
+                Err(e) => Err(Error::internal(format!("device id: {e}"))),
+            };
+            (r.seq, r2)
+        })
+        .buffer_unordered(IN_FLIGHT)
+        .collect()
+        .await;
+    let mut confirmed = Vec::with_capacity(total);
+    let mut first_error = None;
+    for (seq, r) in results {
+        match r {
+            Ok(()) => confirmed.push(seq),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    let all_confirmed = first_error.is_none();
+    if !confirmed.is_empty() || (all_confirmed && !outbox_ids.is_empty()) {
+        let mut tx = store.begin_write().await?;
+        manifests::confirmed(&mut tx, &confirmed, now_ms()).await?;
+        if all_confirmed {
+            outbox::delete(&mut tx, outbox_ids).await?;
+        }
+        tx.commit().await?;
+    }
+    ctx.metrics
+        .manifests_published
+        .fetch_add(confirmed.len() as u64, Ordering::Relaxed);
+    match first_error {
+        None => Ok(BatchReport {
+            computed,
+            published: confirmed.len(),
+        }),
+        Some(e) => Err(Error::internal_from(
+            format!(
+                "{} of {total} manifests not confirmed by the broker; the outbox keeps the change",
+                total - confirmed.len()
+            ),
+            e,
+        )),
+    }
 }
 
 /// How often the whole fleet is recomputed so the window rolls forward.
 const ROLL_EVERY: Duration = Duration::from_secs(3600);
 const TICK: Duration = Duration::from_secs(5);
+/// Wait before the first retry of a failed batch; it doubles up to [`RETRY_MAX`].
+const RETRY_FIRST: Duration = Duration::from_millis(500);
+const RETRY_MAX: Duration = Duration::from_secs(30);
 
 /// Most outbox rows merged into one batch.
 const OUTBOX_BATCH: i64 = 10_000;
@@ -136,19 +194,27 @@ pub async fn run(ctx: Context, credentials: Option<Credentials>, cancel: Cancell
     let mut last_cred = Instant::now();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut retry: Option<Duration> = None;
     let mut failures = 0u32;
     loop {
         let woke = Instant::now();
-        tokio::select! {
-            _ = cancel.cancelled() => return Ok(()),
-            _ = ctx.wake.dispatch_woken() => {
-                // Let the writer finish its burst of changes.
-                tokio::select! {
-                    _ = cancel.cancelled() => return Ok(()),
-                    _ = tokio::time::sleep(debounce) => {}
-                }
+        if let Some(wait) = retry {
+            tokio::select! {
+                _ = cancel.cancelled() => return Ok(()),
+                _ = tokio::time::sleep(wait) => {}
             }
-            _ = tick.tick() => {}
+        } else {
+            tokio::select! {
+                _ = cancel.cancelled() => return Ok(()),
+                _ = ctx.wake.dispatch_woken() => {
+                    // Let the writer finish its burst of changes.
+                    tokio::select! {
+                        _ = cancel.cancelled() => return Ok(()),
+                        _ = tokio::time::sleep(debounce) => {}
+                    }
+                }
+                _ = tick.tick() => {}
+            }
         }
         let roll = last_roll.is_none_or(|t| t.elapsed() >= ROLL_EVERY);
         let rows = match outbox::pending(&ctx.store, OUTBOX_BATCH).await {
@@ -174,6 +240,7 @@ pub async fn run(ctx: Context, credentials: Option<Credentials>, cancel: Cancell
             changes.push(Change::All);
         }
         let Some(change) = Change::merge(changes) else {
+            retry = None;
             continue;
         };
         let force = last_roll.is_none();
@@ -181,6 +248,7 @@ pub async fn run(ctx: Context, credentials: Option<Credentials>, cancel: Cancell
         match run_batch(&ctx, &change, force, &ids).await {
             Ok(r) => {
                 failures = 0;
+                retry = None;
                 if roll {
                     last_roll = Some(Instant::now());
                 }
@@ -198,10 +266,16 @@ pub async fn run(ctx: Context, credentials: Option<Credentials>, cancel: Cancell
             }
             Err(e) => {
                 failures += 1;
-                tracing::error!(error = %e, failures, "dispatch batch failed; the outbox keeps the change, retrying");
-                if failures > 3 {
-                    tokio::time::sleep(Duration::from_secs(5)).await;
-                }
+                Metrics::inc(&ctx.metrics.dispatch_failures);
+                let wait = retry.map_or(RETRY_FIRST, |w| (w * 2).min(RETRY_MAX));
+                retry = Some(wait);
+                tracing::error!(
+                    error = %e,
+                    failures,
+                    outbox_rows = ids.len(),
+                    retry_in_ms = wait.as_millis() as u64,
+                    "dispatch batch failed; the outbox keeps the change, retrying"
+                );
             }
         }
     }
