@@ -27,6 +27,7 @@ mod fleet;
 mod ingest;
 mod layers;
 mod media;
+mod outbox;
 mod presence;
 mod schedule;
 mod speech;
