@@ -1,6 +1,7 @@
 //! The command outbox: a command is recorded with its audit entry in one transaction (from the
 //! API and from the console), published once by the command sender and marked published; a
-//! command that expired unpublished is failed and never sent.
+//! command that expired unpublished is failed and never sent; a command issued while the
+//! server's MQTT link is cut or stalled is delivered exactly once when the link is back.
 
 use std::time::Duration;
 
@@ -202,4 +203,113 @@ async fn a_command_that_expired_unpublished_is_failed_and_never_sent() {
     assert_eq!((published, failed.is_some()), (None, true));
     let rest = drain(&mut dev, &cmd_topic, Duration::from_millis(2500)).await;
     assert!(rest.is_empty(), "the expired command is never sent");
+}
+
+/// Send a volume command to device `id` through the API; its command id.
+async fn issue_volume(app: &common::TestApp, id: &str, level: u8) -> String {
+    let (s, issued) = common::json(
+        app.post_json(
+            &format!("/api/v1/devices/{id}/commands"),
+            &json!({"action": "volume", "level": level}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(s, 202, "{issued}");
+    issued["command_id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn a_command_issued_while_the_link_is_cut_or_stalled_is_delivered_once_when_it_is_back_and_acks_join_it()
+ {
+    // An ack that does not come within 300 ms counts as a failed publish.
+    let (app, proxy) = common::proxy::spawn_app_behind_proxy_with(|s| s.mqtt_ack_timeout_ms = 300).await;
+    let p = uid("p");
+    area(&app, &p, None).await;
+    let id = uid("lc");
+    device(&app, &id, &p, "outbox-password", None).await;
+    let mut dev = listening(&app, &id, "outbox-password").await;
+    let did = DeviceId::parse(&id).unwrap();
+    let cmd_topic = topic::cmd(&did);
+    let mut delivered = Vec::new();
+    for phase in ["cut", "stalled"] {
+        // The link goes: closed (the server sees it at once) or stalled (the connection stays
+        // open and swallows every publish; only the missing acks tell).
+        if phase == "cut" {
+            proxy.cut();
+            eventually("the server's link down", || async {
+                (!*app.state().link_up.borrow()).then_some(())
+            })
+            .await;
+        } else {
+            proxy.stall();
+        }
+        let cid = issue_volume(&app, &id, if phase == "cut" { 55 } else { 45 }).await;
+        assert!(
+            drain(&mut dev, &cmd_topic, Duration::from_millis(1500))
+                .await
+                .is_empty(),
+            "{phase}: nothing reaches the device"
+        );
+        assert_eq!(
+            row(&app, &cid).await.0,
+            None,
+            "{phase}: the command is still unpublished"
+        );
+        if phase == "stalled" {
+            proxy.cut();
+        }
+        proxy.restore();
+        let m = dev.next_on(&cmd_topic, |_| true).await;
+        let (got, seq) = opened(&app, &id, &m.payload);
+        assert_eq!(got, cid, "{phase}: the command arrives once the link is back");
+        let (published, failed, stored_seq) = eventually("the command marked published", || async {
+            let r = row(&app, &cid).await;
+            r.0.is_some().then_some(r)
+        })
+        .await;
+        assert!(published.is_some() && failed.is_none());
+        assert_eq!(
+            stored_seq as u64, seq,
+            "{phase}: every attempt is the same message"
+        );
+        assert!(
+            drain(&mut dev, &cmd_topic, Duration::from_millis(2500))
+                .await
+                .is_empty(),
+            "{phase}: delivered exactly once"
+        );
+        delivered.push(cid);
+    }
+    // The device acks both; each ack joins its command.
+    let events = delivered
+        .iter()
+        .map(|cid| nguon_protocol::Event {
+            id: uuid::Uuid::new_v4(),
+            at: Utc::now(),
+            body: nguon_protocol::EventBody::Ack {
+                message_id: cid.parse().unwrap(),
+                ok: true,
+                manifest_version: None,
+                reason: None,
+            },
+        })
+        .collect();
+    let batch = nguon_protocol::EventBatch {
+        v: 1,
+        device: did.clone(),
+        sent_at: Utc::now(),
+        events,
+    };
+    dev.publish(&topic::events(&did), batch.seal(None).to_bytes(), false)
+        .await;
+    for cid in &delivered {
+        let r = eventually("the ack joined to its command", || async {
+            let (s, r) = common::json(app.get(&format!("/api/v1/commands/{cid}")).await).await;
+            (s == 200 && r["acks"].as_array().is_some_and(|a| a.len() == 1)).then_some(r)
+        })
+        .await;
+        assert_eq!(r["acks"][0]["device_id"], id.as_str());
+        assert_eq!(r["action"], "volume");
+    }
 }

@@ -3,9 +3,11 @@
 //! commands that expired unpublished (`store::commands::fail_expired`: never sent late), then
 //! takes the due ones in issue order and, for each: gives it its sequence number once (stored
 //! before the first publish, so a retry sends the same message and a device acts on it once),
-//! signs it (`mqtt::outbound::command`), publishes it at QoS 1 and marks it published when the
-//! broker confirmed it. While the link is down it waits for it; a failed publish stops the round
-//! (later commands are not sent before an earlier one) and the round is retried with a backoff.
+//! signs it (`mqtt::outbound::command`), publishes it at QoS 1 with `Link::publish_confirmed` and
+//! marks it published once the broker acked it. While the link is down it waits for it; a publish
+//! that is not confirmed (the link dropped, or no ack within `mqtt_ack_timeout_ms`) stops the
+//! round (later commands are not sent before an earlier one) and the round is retried with a
+//! backoff, sending the same message again.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -77,7 +79,7 @@ impl Sender {
                     continue;
                 }
             };
-            self.link.publish(&m.topic, m.bytes, m.retain).await?;
+            self.link.publish_confirmed(&m.topic, m.bytes, m.retain).await?;
             commands::mark_published(&self.store, &c.id, now_ms()).await?;
             Metrics::inc(&self.metrics.commands_published);
             round.published += 1;
