@@ -11,7 +11,8 @@
 //! ← `http` (extractors, error mapping) ← `console` and `board` (pages); `mqtt` (signing,
 //! broker, link) and `workers` (background tasks) sit beside `services` above `store`. `error`,
 //! `config` and `metrics` are the foundation every layer may use. Only this file wires the layers
-//! together. The root modules not listed here are not yet migrated (the test's `LEGACY` list).
+//! together: it builds [`AppState`] for the HTTP side and a `workers::Context` (with the MQTT link
+//! and the signer, which services never see) for the background tasks.
 #![deny(missing_docs)]
 
 pub mod board;
@@ -84,8 +85,6 @@ impl Application {
             board_feeds: services::board::FeedCache::default(),
             bulletins: services::board::Generation::default(),
             tts: services::speech::TtsSlot::default(),
-            link,
-            signer,
         };
         if state.settings.demo {
             services::demo::seed(&state).await?;
@@ -94,35 +93,22 @@ impl Application {
             store: state.store.clone(),
             settings: state.settings.clone(),
             metrics: state.metrics.clone(),
-            link: state.link.clone(),
-            signer: state.signer.clone(),
+            link,
+            signer,
             wake: state.wake.clone(),
             public_url: state.public_url.clone(),
         };
         let mut background = workers::Supervisor::new(ctx.link.clone());
         let credentials = broker.credentials().cloned();
         let cancel = background.cancel_token();
-        background.spawn(
-            "dispatcher",
-            workers::dispatcher::run(ctx, credentials, cancel.clone()),
-        );
-        let ingest = workers::ingest::Ingest::new(state.store.clone(), state.metrics.clone());
-        let receipts = workers::ingest::Receipts {
-            link: state.link.clone(),
-            signer: state.signer.clone(),
-        };
+        let ingest = workers::ingest::Ingest::new(ctx.store.clone(), ctx.metrics.clone());
         background.spawn(
             "ingest",
-            workers::ingest::run(ingest, receipts, link_events, cancel.clone()),
+            workers::ingest::run(ingest, (&ctx).into(), link_events, cancel.clone()),
         );
-        let sender = workers::commands::Sender {
-            store: state.store.clone(),
-            metrics: state.metrics.clone(),
-            link: state.link.clone(),
-            signer: state.signer.clone(),
-            wake: state.wake.clone(),
-        };
-        background.spawn("command sender", sender.run(cancel));
+        let sender = workers::commands::Sender::from(&ctx);
+        background.spawn("command sender", sender.run(cancel.clone()));
+        background.spawn("dispatcher", workers::dispatcher::run(ctx, credentials, cancel));
         Ok(Application {
             listener,
             state,

@@ -6,14 +6,9 @@
 //! `crate::Error`, ...) are for tests and binaries: inside a layer the full path is written.
 //! Textual rules on the same files: `sqlx` only in `store/` and `error.rs`; `axum` never in
 //! domain, store, services, mqtt or workers; `rumqttc`/`rumqttd` only in `mqtt/`; no file over
-//! 800 lines; a `//!` header on every file.
-//!
-//! `LEGACY` lists what is not yet moved into its layer (exempt from every rule, and importable
-//! from any layer until it moves); `TEMPORARY` lists the few imports a layer may make against
-//! the table for now, with the step that removes them. Both only shrink: an entry that is no
-//! longer needed fails the test too.
+//! 800 lines; a `//!` header on every file. Every file is in a layer: there are no exceptions
+//! (the lists of not-yet-moved files and tolerated imports that issue 10 worked down are gone).
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// Modules every layer may import.
@@ -31,18 +26,6 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("console", &["http", "services", "store", "domain"]),
     ("board", &["http", "services", "store", "domain"]),
 ];
-
-/// Files and directories (relative to `src/`, directories end in `/`) not yet moved into their
-/// layer, with the step that moves them. Exempt from every rule; a root entry's module may be
-/// imported from any layer until it moves.
-const LEGACY: &[(&str, &str)] = &[];
-
-/// `(file, imported layer, reason)`: imports allowed against the table for now.
-const TEMPORARY: &[(&str, &str, &str)] = &[(
-    "services/mod.rs",
-    "mqtt",
-    "step D: commands and receipts go through workers",
-)];
 
 /// Longest file allowed.
 const MAX_LINES: usize = 800;
@@ -79,26 +62,6 @@ fn place(rel: &str) -> Place {
     } else {
         Place::Stray
     }
-}
-
-fn legacy_entry(rel: &str) -> Option<&'static str> {
-    LEGACY.iter().map(|(p, _)| *p).find(|p| {
-        if p.ends_with('/') {
-            rel.starts_with(p)
-        } else {
-            rel == *p
-        }
-    })
-}
-
-/// Root modules named by `LEGACY` (`fleet.rs` and `fleet/` → `fleet`).
-fn legacy_modules() -> BTreeSet<&'static str> {
-    LEGACY
-        .iter()
-        .map(|(p, _)| *p)
-        .filter(|p| p.matches('/').count() == usize::from(p.ends_with('/')))
-        .map(|p| p.trim_end_matches('/').trim_end_matches(".rs"))
-        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -319,16 +282,10 @@ fn group_heads(code: &str, open: usize, out: &mut Vec<(usize, String)>) {
 // ---------------------------------------------------------------------------------------------
 // The rules
 
-/// Every broken rule in `files` (`(path relative to src, contents)`), as `file:line: problem`,
-/// and the `TEMPORARY` entries that were used.
-fn check(files: &[(String, String)]) -> (Vec<String>, BTreeSet<(String, String)>) {
-    let legacy = legacy_modules();
+/// Every broken rule in `files` (`(path relative to src, contents)`), as `file:line: problem`.
+fn check(files: &[(String, String)]) -> Vec<String> {
     let mut problems = Vec::new();
-    let mut used_temporary = BTreeSet::new();
     for (rel, src) in files {
-        if legacy_entry(rel).is_some() {
-            continue;
-        }
         let place = place(rel);
         let lines = src.lines().count();
         if lines > MAX_LINES {
@@ -340,9 +297,7 @@ fn check(files: &[(String, String)]) -> (Vec<String>, BTreeSet<(String, String)>
         let layer = match place {
             Place::Wiring => continue,
             Place::Stray => {
-                problems.push(format!(
-                    "{rel}: a root module in no layer (move it into one, or list it in LEGACY)"
-                ));
+                problems.push(format!("{rel}: a root module in no layer (move it into one)"));
                 continue;
             }
             Place::Foundation => "foundation",
@@ -371,7 +326,7 @@ fn check(files: &[(String, String)]) -> (Vec<String>, BTreeSet<(String, String)>
             .map_or(&[], |(_, may)| may);
         for (line, name) in crate_refs(src) {
             let name = name.as_str();
-            if FOUNDATION.contains(&name) || name == layer || legacy.contains(name) {
+            if FOUNDATION.contains(&name) || name == layer {
                 continue;
             }
             let is_layer = LAYERS.iter().any(|(l, _)| *l == name);
@@ -381,11 +336,7 @@ fn check(files: &[(String, String)]) -> (Vec<String>, BTreeSet<(String, String)>
                      (write the full path, e.g. `crate::services::AppState`, not a root re-export)"
                 ));
             } else if layer == "foundation" || !may.contains(&name) {
-                if let Some((f, l, _)) = TEMPORARY.iter().find(|(f, l, _)| f == rel && *l == name) {
-                    used_temporary.insert((f.to_string(), l.to_string()));
-                } else {
-                    problems.push(format!("{rel}:{line}: {layer} imports {name}"));
-                }
+                problems.push(format!("{rel}:{line}: {layer} imports {name}"));
             }
         }
     }
@@ -397,7 +348,7 @@ fn check(files: &[(String, String)]) -> (Vec<String>, BTreeSet<(String, String)>
     };
     problems.sort_by_key(key);
     problems.dedup();
-    (problems, used_temporary)
+    problems
 }
 
 fn rs_files(dir: &Path, root: &Path, out: &mut Vec<(String, String)>) {
@@ -430,26 +381,7 @@ fn the_server_source_keeps_the_import_rule_of_its_layers() {
         "read the server's source ({} files)",
         files.len()
     );
-    let (mut problems, used) = check(&files);
-    for (p, why) in LEGACY {
-        let exists = files.iter().any(|(rel, _)| {
-            if p.ends_with('/') {
-                rel.starts_with(p)
-            } else {
-                rel == p
-            }
-        });
-        if !exists {
-            problems.push(format!("LEGACY entry `{p}` ({why}) names nothing: delete it"));
-        }
-    }
-    for (f, l, why) in TEMPORARY {
-        if !used.contains(&(f.to_string(), l.to_string())) {
-            problems.push(format!(
-                "TEMPORARY entry ({f}, {l}: {why}) is no longer needed: delete it"
-            ));
-        }
-    }
+    let problems = check(&files);
     assert!(
         problems.is_empty(),
         "the layers' rules are broken ({} problems):\n{}",
@@ -520,24 +452,7 @@ fn a_bad_import_or_token_is_reported_with_its_file_and_line() {
             "//! A page.\nuse crate::http::form::Fields;\nuse crate::services::AppState;\n".to_string(),
         ),
     ];
-    // A legacy root file is exempt from every rule (any entry still listed will do).
-    let mut files = files;
-    if let Some((legacy, _)) = LEGACY
-        .iter()
-        .find(|(p, _)| p.ends_with(".rs") && !p.contains('/'))
-    {
-        files.push((
-            legacy.to_string(),
-            "use crate::workers::x; sqlx::query(\"\");\n".to_string(),
-        ));
-        // ... and importable from any layer until it moves.
-        let module = legacy.trim_end_matches(".rs");
-        files.push((
-            "console/legacy_user.rs".to_string(),
-            format!("//! A page.\nuse crate::{module}::get;\n"),
-        ));
-    }
-    let (problems, _) = check(&files);
+    let problems = check(&files);
     let expected = [
         "services/bad.rs:3: services imports workers",
         "services/bad.rs:4: services names `sqlx`",

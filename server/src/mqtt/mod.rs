@@ -1,9 +1,10 @@
 //! Layer `mqtt`: the one place that talks MQTT. It signs and numbers every server → device
-//! message ([`Signer`], [`Sequencer`]), holds the server's connection ([`link::Link`]), runs the
-//! embedded broker and its credential check ([`broker`]) and keeps the signing key file
-//! ([`keys`]). It may import `store`, `domain` and the foundation; only `workers` (and, until
-//! step D moves commands and receipts there, `services::AppState`) import it. It is the only
-//! layer that names `rumqttc`/`rumqttd`.
+//! message ([`Signer`], [`Sequencer`]; receipts and commands are built in [`outbound`]), holds the
+//! server's connection ([`link::Link`], with [`ack`] tracking the broker's acks), parses what
+//! devices send ([`inbound`]), runs the embedded broker and its credential check ([`broker`]) and
+//! keeps the signing key file ([`keys`]). It may import `store`, `domain` and the foundation; only
+//! `workers` (and `lib.rs`, which wires them) import it. It is the only layer that names
+//! `rumqttc`/`rumqttd`.
 
 pub mod ack;
 pub mod broker;

@@ -27,7 +27,6 @@ use tokio::sync::watch;
 
 use crate::config::{Secret, Settings};
 use crate::metrics::Metrics;
-use crate::mqtt::{Link, Signer};
 use crate::store::Store;
 use crate::store::outbox::Wake;
 
@@ -46,7 +45,7 @@ pub struct AppState {
     pub server_public_key: Arc<str>,
     /// Base URL devices use to fetch media, without trailing slash.
     pub public_url: Arc<str>,
-    /// Wakes the dispatcher (and later the command sender) after a commit.
+    /// Wakes the dispatcher and the command sender after a commit.
     pub wake: Wake,
     /// `true` while the server's MQTT link holds a subscribed connection.
     pub link_up: watch::Receiver<bool>,
@@ -56,10 +55,4 @@ pub struct AppState {
     pub bulletins: board::Generation,
     /// The text-to-speech engine in use.
     pub tts: speech::TtsSlot,
-    /// The server's MQTT connection. Step D: commands and receipts go through workers, and this
-    /// field goes.
-    pub link: Link,
-    /// The signing key and sequencer. Step D: commands and receipts go through workers, and this
-    /// field goes.
-    pub signer: Signer,
 }

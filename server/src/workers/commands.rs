@@ -19,6 +19,7 @@ use crate::metrics::Metrics;
 use crate::mqtt::{Link, Signer, outbound};
 use crate::store::outbox::Wake;
 use crate::store::{Store, commands, now_ms};
+use crate::workers::Context;
 
 /// How often the outbox is read without a wake (retries, expiry).
 pub const TICK: Duration = Duration::from_secs(2);
@@ -40,6 +41,18 @@ pub struct Sender {
     pub signer: Signer,
     /// Woken by the command use case after a commit.
     pub wake: Wake,
+}
+
+impl From<&Context> for Sender {
+    fn from(c: &Context) -> Sender {
+        Sender {
+            store: c.store.clone(),
+            metrics: c.metrics.clone(),
+            link: c.link.clone(),
+            signer: c.signer.clone(),
+            wake: c.wake.clone(),
+        }
+    }
 }
 
 /// What one round did.

@@ -24,6 +24,7 @@ use crate::mqtt::inbound::{self, DevKey};
 use crate::mqtt::link::{Incoming, LinkEvents};
 use crate::mqtt::{Link, Signer, outbound};
 use crate::store::{Store, history, now_ms};
+use crate::workers::Context;
 
 /// Most messages handled in one transaction.
 pub const BURST: usize = 4_000;
@@ -37,6 +38,15 @@ pub struct Receipts {
     pub link: Link,
     /// The signing key and sequencer.
     pub signer: Signer,
+}
+
+impl From<&Context> for Receipts {
+    fn from(c: &Context) -> Receipts {
+        Receipts {
+            link: c.link.clone(),
+            signer: c.signer.clone(),
+        }
+    }
 }
 
 impl Receipts {
