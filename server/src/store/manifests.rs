@@ -95,16 +95,22 @@ pub async fn record(conn: &mut Conn, backend: crate::store::Backend, rows: &[Rec
     Ok(())
 }
 
-/// Stamp `published_at` on the manifests whose publish (by sequence number) the broker
-/// confirmed; a manifest replaced since keeps its own state.
-pub async fn confirmed(conn: &mut Conn, seqs: &[i64], at: i64) -> Result<()> {
-    for chunk in seqs.chunks(500) {
+/// Stamp `published_at` on the manifests whose publish the broker confirmed, given as
+/// `(device id, sequence number)`: a manifest replaced since (another sequence number) keeps its
+/// own state. (Sequence numbers are unique, so matching both lists is matching the pairs; the
+/// device ids let the primary key find the rows.)
+pub async fn confirmed(conn: &mut Conn, published: &[(String, i64)], at: i64) -> Result<()> {
+    for chunk in published.chunks(500) {
         let sql = format!(
-            "UPDATE manifests SET published_at = $1 WHERE seq IN ({})",
-            placeholders(2, chunk.len())
+            "UPDATE manifests SET published_at = $1 WHERE device_id IN ({}) AND seq IN ({})",
+            placeholders(2, chunk.len()),
+            placeholders(2 + chunk.len(), chunk.len())
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(at);
-        for s in chunk {
+        for (d, _) in chunk {
+            q = q.bind(d.clone());
+        }
+        for (_, s) in chunk {
             q = q.bind(*s);
         }
         q.execute(&mut *conn).await?;

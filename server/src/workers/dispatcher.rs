@@ -121,9 +121,9 @@ pub async fn run_batch(
     }
 
     let total = rows.len();
-    let results: Vec<(i64, Result<()>)> = futures::stream::iter(rows)
+    let results: Vec<((String, i64), Result<()>)> = futures::stream::iter(rows)
         .map(|r| async move {
-            let r2 = match DeviceId::parse(r.device_id) {
+            let sent = match DeviceId::parse(r.device_id.clone()) {
                 Ok(did) => {
                     ctx.link
                         .publish_confirmed(&topic::desired(&did), r.body.into_bytes(), true)
@@ -131,16 +131,16 @@ pub async fn run_batch(
                 }
                 Err(e) => Err(Error::internal(format!("device id: {e}"))),
             };
-            (r.seq, r2)
+            ((r.device_id, r.seq), sent)
         })
         .buffer_unordered(IN_FLIGHT)
         .collect()
         .await;
     let mut confirmed = Vec::with_capacity(total);
     let mut first_error = None;
-    for (seq, r) in results {
+    for (published, r) in results {
         match r {
-            Ok(()) => confirmed.push(seq),
+            Ok(()) => confirmed.push(published),
             Err(e) => {
                 first_error.get_or_insert(e);
             }
