@@ -183,6 +183,13 @@ const RETRY_MAX: Duration = Duration::from_secs(30);
 /// Most outbox rows merged into one batch.
 const OUTBOX_BATCH: i64 = 10_000;
 
+/// The outbox rows written at least `debounce_ms` before `now` (oldest first, as read).
+fn settled(rows: Vec<outbox::Pending>, now: i64, debounce_ms: i64) -> Vec<outbox::Pending> {
+    rows.into_iter()
+        .filter(|r| now - r.created_at >= debounce_ms)
+        .collect()
+}
+
 /// The dispatcher task: batches until `cancel`. `credentials` is the embedded broker's cache,
 /// reloaded when devices change and every minute.
 pub async fn run(ctx: Context, credentials: Option<Credentials>, cancel: CancellationToken) -> Result<()> {
@@ -218,7 +225,9 @@ pub async fn run(ctx: Context, credentials: Option<Credentials>, cancel: Cancell
         }
         let roll = last_roll.is_none_or(|t| t.elapsed() >= ROLL_EVERY);
         let rows = match outbox::pending(&ctx.store, OUTBOX_BATCH).await {
-            Ok(x) => x,
+            // A row younger than the debounce belongs to a burst still being written (its wake
+            // is pending): the tick leaves it to that wake, so the debounce holds on every path.
+            Ok(x) => settled(x, now_ms(), ctx.settings.dispatch_debounce_ms as i64),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the dispatch outbox");
                 continue;
@@ -278,5 +287,27 @@ pub async fn run(ctx: Context, credentials: Option<Credentials>, cancel: Cancell
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: &str, created_at: i64) -> outbox::Pending {
+        outbox::Pending {
+            id: id.into(),
+            change: Change::All,
+            created_at,
+        }
+    }
+
+    #[test]
+    fn a_row_younger_than_the_debounce_is_left_for_its_own_wake() {
+        let rows = vec![row("old", 1_000), row("edge", 9_800), row("young", 9_900)];
+        let ids: Vec<String> = settled(rows, 10_000, 200).into_iter().map(|r| r.id).collect();
+        assert_eq!(ids, ["old", "edge"]);
+        assert!(settled(vec![row("x", 9_999)], 10_000, 600_000).is_empty());
+        assert_eq!(settled(vec![row("x", 10_000)], 10_000, 0).len(), 1);
     }
 }
