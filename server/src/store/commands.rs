@@ -141,11 +141,3 @@ pub async fn mark_published(store: &Store, id: &str, now: i64) -> Result<()> {
         .await?;
     Ok(())
 }
-
-/// The largest sequence number a command was sent with (`0` when none).
-pub async fn max_seq(store: &Store) -> Result<i64> {
-    let row = sqlx::query("SELECT MAX(seq) AS m FROM commands")
-        .fetch_one(&store.pool)
-        .await?;
-    Ok(row.try_get::<Option<i64>, _>("m")?.unwrap_or(0))
-}
