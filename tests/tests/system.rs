@@ -275,6 +275,15 @@ async fn a_clip_scheduled_for_one_commune_plays_on_each_of_its_agents_and_nowher
             );
         }
     }
+    // A calm day logs no error: an operator reads every ERROR line as something to act on (the
+    // embedded broker's start-up probe used to leave one at every start).
+    let log = p.server.log_tail(usize::MAX);
+    let errors: Vec<&str> = log.lines().filter(|l| l.contains("ERROR")).collect();
+    assert!(
+        errors.is_empty(),
+        "the server logged errors:\n{}",
+        errors.join("\n")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

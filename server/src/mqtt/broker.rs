@@ -11,7 +11,7 @@
 //! random password made at each start.
 
 use std::collections::HashMap;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -258,6 +258,42 @@ fn config(listen: SocketAddr, credentials: Credentials) -> rumqttd::Config {
     }
 }
 
+/// Wait until the broker at `addr` completes an MQTT handshake as [`INTERNAL_USER`]. A bare TCP
+/// probe would do, but rumqttd logs every connection closed before its CONNECT as an error, so
+/// each start would log one.
+async fn wait_until_serving(
+    addr: SocketAddr,
+    password: &str,
+    within: Duration,
+) -> std::result::Result<(), String> {
+    use rumqttc::{AsyncClient, Event, MqttOptions, Packet};
+    let deadline = Instant::now() + within;
+    let mut opts = MqttOptions::new("nguon-server-start-probe", addr.ip().to_string(), addr.port());
+    opts.set_credentials(INTERNAL_USER, password)
+        .set_keep_alive(Duration::from_secs(5))
+        .set_clean_session(true);
+    let (client, mut eventloop) = AsyncClient::new(opts, 4);
+    let mut last = String::from("no answer");
+    loop {
+        if Instant::now() > deadline {
+            return Err(format!("not serving MQTT within {within:?} ({last})"));
+        }
+        match tokio::time::timeout(Duration::from_millis(500), eventloop.poll()).await {
+            Ok(Ok(Event::Incoming(Packet::ConnAck(_)))) => break,
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                last = e.to_string();
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(_) => last = "no CONNACK within 500 ms".into(),
+        }
+    }
+    // Dropping the connection now is what rumqttd logs at info ("disconnected", closed by
+    // peer); a DISCONNECT packet would end its link with an error line.
+    drop((client, eventloop));
+    Ok(())
+}
+
 /// Start the embedded broker unless an external one is configured, and wait until it accepts.
 pub async fn start(settings: &Settings, store: &Store) -> Result<Broker> {
     if settings.mqtt_url.is_some() {
@@ -298,23 +334,14 @@ pub async fn start(settings: &Settings, store: &Store) -> Result<Broker> {
                 tracing::error!(error = %e, "embedded MQTT broker stopped");
             }
         })?;
-    let deadline = Instant::now() + Duration::from_secs(10);
     let probe = if addr.ip().is_unspecified() {
         SocketAddr::from(([127, 0, 0, 1], addr.port()))
     } else {
         addr
     };
-    loop {
-        if TcpStream::connect_timeout(&probe, Duration::from_millis(200)).is_ok() {
-            break;
-        }
-        if Instant::now() > deadline {
-            return Err(Error::internal(format!(
-                "embedded MQTT broker did not start listening on {addr}"
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until_serving(probe, &internal_password, Duration::from_secs(10))
+        .await
+        .map_err(|e| Error::internal(format!("embedded MQTT broker on {addr}: {e}")))?;
     tracing::info!(%addr, "embedded MQTT broker (rumqttd) listening");
     Ok(Broker {
         addr: Some(addr),
