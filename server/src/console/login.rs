@@ -13,7 +13,8 @@ use super::{
     ClientIp, Console, LOGIN_CSRF_COOKIE, Lang, PageError, PageForm, PageResult, i18n, lang_of, render,
     secure, set_cookie,
 };
-use crate::domain::user::{LoginError, SESSION_MS, constant_time_eq};
+use crate::domain::scope::constant_time_eq;
+use crate::domain::user::{LoginError, SESSION_MS};
 use crate::error::Error;
 use crate::http::auth::{SESSION_COOKIE, cookie};
 use crate::http::form::Fields;

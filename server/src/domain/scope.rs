@@ -161,11 +161,18 @@ impl Caller {
     /// 403 unless the session's CSRF token is `sent` (compared in constant time).
     pub fn check_csrf(&self, sent: &str, refusal: &str) -> Result<()> {
         let want = self.csrf.as_deref().unwrap_or("");
-        if want.is_empty() || !crate::domain::user::constant_time_eq(sent.as_bytes(), want.as_bytes()) {
+        if want.is_empty() || !constant_time_eq(sent.as_bytes(), want.as_bytes()) {
             return Err(Error::Forbidden(refusal.to_string()));
         }
         Ok(())
     }
+}
+
+/// Compare two secrets (tokens, CSRF values, hashes) in time independent of where they differ
+/// (`subtle`); different lengths are unequal.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.ct_eq(b).into()
 }
 
 #[cfg(test)]

@@ -2,8 +2,8 @@
 //! and their secrets: usernames and passwords ([`check_username`], [`check_password`]), what an
 //! admin may not do to their own account ([`guard_self`]), the login lock ([`MAX_FAILURES`] in
 //! [`LOCK_MS`]), argon2id password checks ([`verify_password`]); only the sha256 of a session id
-//! or API token is stored ([`hash_secret`]), and secrets are compared in constant time
-//! ([`constant_time_eq`]).
+//! or API token is stored ([`hash_secret`]); secrets are compared in constant time by
+//! `domain::scope::constant_time_eq`.
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordVerifier};
@@ -204,18 +204,6 @@ pub fn hash_secret(s: &str) -> String {
     hex::encode(Sha256::digest(s.as_bytes()))
 }
 
-/// Compare two byte strings in time independent of where they differ.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let mut diff = 0u8;
-    for (x, y) in a.iter().zip(b) {
-        diff |= x ^ y;
-    }
-    std::hint::black_box(diff) == 0
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -274,9 +262,9 @@ mod tests {
 
     #[test]
     fn equal_tokens_match_and_different_ones_do_not() {
-        assert!(super::constant_time_eq(b"abc", b"abc"));
-        assert!(!super::constant_time_eq(b"abc", b"abd"));
-        assert!(!super::constant_time_eq(b"abc", b"abcd"));
+        assert!(crate::domain::scope::constant_time_eq(b"abc", b"abc"));
+        assert!(!crate::domain::scope::constant_time_eq(b"abc", b"abd"));
+        assert!(!crate::domain::scope::constant_time_eq(b"abc", b"abcd"));
     }
 
     #[test]

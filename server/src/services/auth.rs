@@ -9,8 +9,9 @@
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, SaltString};
 
+use crate::domain::scope::constant_time_eq;
 use crate::domain::scope::{Caller, Via};
-use crate::domain::user::{self, LoginError, User, constant_time_eq, verify_password};
+use crate::domain::user::{self, LoginError, User, verify_password};
 use crate::error::{Error, Result};
 use crate::services::AppState;
 use crate::store::{self, now_ms};

@@ -13,7 +13,7 @@ use tokio::sync::watch;
 
 use crate::domain::bulletin::feed::{self, Feed, board_languages};
 use crate::domain::bulletin::{DisplayBatch, DisplayStored, check_displays};
-use crate::domain::user::constant_time_eq;
+use crate::domain::scope::constant_time_eq;
 use crate::error::{Error, Result};
 use crate::services::AppState;
 use crate::store::{boards, now_ms};
