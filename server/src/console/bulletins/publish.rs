@@ -23,30 +23,17 @@ pub(super) async fn publish(
     PageForm(form): PageForm<Fields>,
 ) -> PageResult {
     let lang = c.lang;
-    let pairs = form.into_pairs();
-    let get = |k: &str| {
-        pairs
-            .iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.trim().to_string())
-            .filter(|v| !v.is_empty())
-    };
     let step = async {
         c.caller.require(Role::Operator)?;
         visible(&state, &c, &id).await?;
-        let mut areas: Vec<String> = Vec::new();
-        for (k, v) in &pairs {
-            if k == "areas" && !v.trim().is_empty() && !areas.contains(v) {
-                areas.push(v.trim().to_string());
-            }
-        }
+        let areas = form.all("areas");
         if areas.is_empty() {
             return Err(Error::bad("areas_required", tr("bul.err.publish_areas", lang)));
         }
         for a in &areas {
             c.caller.check_area(a)?;
         }
-        let speed = match get("speed") {
+        let speed = match form.opt("speed") {
             Some(s) => Some(
                 s.parse::<u32>()
                     .map_err(|_| Error::bad("invalid_speed", format!("speed `{s}` is not a number")))?,
@@ -55,9 +42,9 @@ pub(super) async fn publish(
         };
         let req = PublishRequest {
             areas: Some(areas),
-            voice: get("voice"),
+            voice: form.opt("voice"),
             speed,
-            speakers: Some(get("speakers").is_some()),
+            speakers: Some(form.opt("speakers").is_some()),
             ..Default::default()
         };
         let published = bulletins::publish(&state, &c.caller.username, &id, req).await?;

@@ -34,17 +34,9 @@ pub(super) async fn review(
     PageForm(form): PageForm<Fields>,
 ) -> PageResult {
     let lang = c.lang;
-    let pairs = form.into_pairs();
-    let get = |k: &str| {
-        pairs
-            .iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.trim().to_string())
-            .unwrap_or_default()
-    };
     let step = async {
         let b = visible(&state, &c, &id).await?;
-        match get("step").as_str() {
+        match form.one("step").as_str() {
             "submit" => {
                 if !may_edit(&c, &b) {
                     return Err(Error::Forbidden(format!(
@@ -61,7 +53,7 @@ pub(super) async fn review(
                         "bulletin {id} targets areas outside your scope"
                     )));
                 }
-                let note: String = get("note").chars().take(2000).collect();
+                let note: String = form.one("note").chars().take(2000).collect();
                 if s == "reject" && note.is_empty() {
                     return Err(Error::bad("note_required", tr("bul.err.reason", lang)));
                 }
