@@ -50,6 +50,22 @@ async fn load_in(conn: &mut Conn, id: &str) -> Result<Bulletin> {
         .ok_or_else(|| Error::NotFound(format!("bulletin {id}")))
 }
 
+/// Read the bulletin back inside the change's transaction and audit `action` with its record
+/// `before` and after; returns the record after.
+async fn audited(conn: &mut Conn, actor: &str, action: &str, before: &Bulletin) -> Result<Bulletin> {
+    let after = load_in(conn, &before.id).await?;
+    audit::record(
+        conn,
+        actor,
+        action,
+        &subject(&before.id),
+        json(before),
+        json(&after),
+    )
+    .await?;
+    Ok(after)
+}
+
 /// The latest 500 bulletins (of one status), newest first.
 pub async fn list(store: &Store, status: Option<ReviewStatus>) -> Result<Vec<Bulletin>> {
     let mut out = Vec::new();
@@ -253,16 +269,7 @@ pub async fn update(
     for (stored, name) in attach {
         attach_in(&mut tx, id, &stored, name, now).await?;
     }
-    let after = load_in(&mut tx, id).await?;
-    audit::record(
-        &mut tx,
-        actor,
-        "bulletin.update",
-        &subject(id),
-        json(&before),
-        json(&after),
-    )
-    .await?;
+    let after = audited(&mut tx, actor, "bulletin.update", &before).await?;
     tx.commit().await?;
     state.bulletins.bump();
     Ok(after)
@@ -298,16 +305,7 @@ pub async fn review(
             .ok_or_else(|| Error::NotFound(format!("bulletin {id}")))?;
         return Err(action.refused(&format!("bulletin {id}"), current));
     }
-    let after = load_in(&mut tx, id).await?;
-    audit::record(
-        &mut tx,
-        actor,
-        &format!("bulletin.{}", action.step()),
-        &subject(id),
-        json(&before),
-        json(&after),
-    )
-    .await?;
+    let after = audited(&mut tx, actor, &format!("bulletin.{}", action.step()), &before).await?;
     tx.commit().await?;
     if before.status == ReviewStatus::Approved || to == ReviewStatus::Approved {
         state.bulletins.bump();
@@ -326,16 +324,7 @@ pub async fn attach(
     let mut tx = state.store.begin_write().await?;
     let before = load_in(&mut tx, id).await?;
     attach_in(&mut tx, id, stored, filename, now_ms()).await?;
-    let after = load_in(&mut tx, id).await?;
-    audit::record(
-        &mut tx,
-        actor,
-        "bulletin.attach",
-        &subject(id),
-        json(&before),
-        json(&after),
-    )
-    .await?;
+    let after = audited(&mut tx, actor, "bulletin.attach", &before).await?;
     tx.commit().await?;
     state.bulletins.bump();
     Ok(after.files.into_iter().find(|f| f.sha256 == stored.sha256))

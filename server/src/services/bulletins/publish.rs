@@ -13,7 +13,7 @@ use crate::domain::bulletin::{Bulletin, PublishRequest, Published, SpeechItem, s
 use crate::domain::review::ReviewStatus;
 use crate::domain::schedule::{NewSchedule, RuleSpec, Targets};
 use crate::error::{Error, Result};
-use crate::services::bulletins::{check_areas, get, json, languages_of, load_in, subject};
+use crate::services::bulletins::{audited, check_areas, get, json, languages_of, load_in, subject};
 use crate::services::{AppState, schedules};
 use crate::store::bulletins::{self as db, Speech};
 use crate::store::{audit, now_ms};
@@ -237,16 +237,7 @@ pub async fn unpublish(state: &AppState, actor: &str, id: &str) -> Result<Bullet
     let mut tx = state.store.begin_write().await?;
     let before = load_in(&mut tx, id).await?;
     db::clear_targets(&mut tx, id).await?;
-    let after = load_in(&mut tx, id).await?;
-    audit::record(
-        &mut tx,
-        actor,
-        "bulletin.unpublish",
-        &subject(id),
-        json(&before),
-        json(&after),
-    )
-    .await?;
+    let after = audited(&mut tx, actor, "bulletin.unpublish", &before).await?;
     tx.commit().await?;
     state.bulletins.bump();
     Ok(after)
