@@ -55,6 +55,12 @@ impl Application {
         std::fs::create_dir_all(&settings.data_dir)?;
         let store = Store::connect(&settings.database_url()).await?;
         let signer = mqtt::Signer::new(mqtt::keys::load_or_create(&settings.data_dir)?);
+        // Every server → device message (manifest, command, receipt) is numbered above the ones
+        // already sent, even if the clock stepped back: the floor is raised once, before any
+        // worker signs.
+        if let Some(floor) = store::manifests::largest_seq(&store).await? {
+            signer.sequencer().raise_floor(floor);
+        }
         let (admin_token, admin_token_generated) = match &settings.admin_token {
             Some(t) => (t.clone(), false),
             None => (config::Secret::new(services::auth::generate_token()), true),

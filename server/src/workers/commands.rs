@@ -102,10 +102,6 @@ impl Sender {
 
     /// Run until cancelled.
     pub async fn run(self, cancel: CancellationToken) -> Result<()> {
-        // Sequence numbers stay above those already sent, even if the clock stepped back.
-        if let Some(floor) = crate::store::manifests::largest_seq(&self.store).await? {
-            self.signer.sequencer().raise_floor(floor);
-        }
         let mut up = self.link.connected();
         let mut backoff = Duration::from_millis(200);
         // The first tick is immediate: leftovers of a previous run go out at start.

@@ -193,9 +193,6 @@ fn settled(rows: Vec<outbox::Pending>, now: i64, debounce_ms: i64) -> Vec<outbox
 /// The dispatcher task: batches until `cancel`. `credentials` is the embedded broker's cache,
 /// reloaded when devices change and every minute.
 pub async fn run(ctx: Context, credentials: Option<Credentials>, cancel: CancellationToken) -> Result<()> {
-    if let Some(m) = manifests::largest_seq(&ctx.store).await? {
-        ctx.signer.sequencer().raise_floor(m);
-    }
     let debounce = Duration::from_millis(ctx.settings.dispatch_debounce_ms);
     let mut last_roll: Option<Instant> = None;
     let mut last_cred = Instant::now();
