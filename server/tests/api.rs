@@ -452,6 +452,7 @@ async fn the_report_endpoints_answer_in_their_pinned_shapes() {
   "expires_at": "2025-02-19T21:30:00Z",
   "id": "cmd-1",
   "issued_at": "2025-02-19T21:20:00Z",
+  "issued_by": null,
   "target": "08003",
   "target_kind": "area",
   "topic": "nguon/v1/a/08003/cmd"

@@ -1,7 +1,8 @@
 //! The command use case: an operator sends play now, stop, volume or sync to one device or to an
 //! area. [`issue`] checks the caller (role `operator`, the target inside their scope), validates
-//! the request (the target exists, play-now media is approved, volumes are 0–100), and runs ONE
-//! transaction that records the command unpublished (`store::commands`, the command outbox) and
+//! the request (the target exists, play-now media is visible in the caller's scope (404 otherwise,
+//! as everywhere) and approved, volumes are 0–100), and runs ONE
+//! transaction that records the command unpublished with its issuer (`store::commands`, the command outbox) and
 //! its audit entry (`device.command.<action>` or `area.command.<action>`); after the commit it
 //! wakes the command sender (`workers::commands`), which signs and publishes it. A command the
 //! sender cannot publish before it expires ([`COMMAND_TTL_SECS`]) is never sent.
@@ -52,7 +53,11 @@ pub async fn issue(state: &AppState, caller: &Caller, target: Target, req: Comma
         }
     };
     let media = match &req {
-        CommandRequest::PlayNow { media, .. } => require_approved(&state.store, media).await?,
+        CommandRequest::PlayNow { media, .. } => {
+            // Media outside the caller's scope answers 404 as on every other endpoint.
+            store::media::require_visible(&state.store, caller, media).await?;
+            require_approved(&state.store, media).await?
+        }
         _ => HashMap::new(),
     };
     let id = uuid::Uuid::new_v4();
@@ -69,6 +74,7 @@ pub async fn issue(state: &AppState, caller: &Caller, target: Target, req: Comma
         body: serde_json::to_string(&cmd).map_err(Error::context("command json"))?,
         issued_at,
         expires_at: issued_at + COMMAND_TTL_SECS * 1000,
+        issued_by: caller.username.clone(),
     };
     let issued = Issued {
         command_id: row.id.clone(),

@@ -29,6 +29,8 @@ pub struct NewCommand {
     pub issued_at: i64,
     /// Unix ms after which it must not be sent nor acted on.
     pub expires_at: i64,
+    /// Username of the caller who issued it (`admin-token` for the bootstrap token).
+    pub issued_by: String,
 }
 
 /// An unpublished command, due to be sent.
@@ -55,8 +57,8 @@ pub struct Pending {
 /// Record a command, unpublished, inside the use case's transaction (pass `&mut *tx`).
 pub async fn insert_in(conn: &mut Conn, c: &NewCommand) -> Result<()> {
     sqlx::query(
-        "INSERT INTO commands (id, target_kind, target, topic, action, body, seq, issued_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8)",
+        "INSERT INTO commands (id, target_kind, target, topic, action, body, seq, issued_at, expires_at, issued_by) \
+         VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, $9)",
     )
     .bind(c.id.clone())
     .bind(c.target_kind.clone())
@@ -66,6 +68,7 @@ pub async fn insert_in(conn: &mut Conn, c: &NewCommand) -> Result<()> {
     .bind(c.body.clone())
     .bind(c.issued_at)
     .bind(c.expires_at)
+    .bind(c.issued_by.clone())
     .execute(conn)
     .await?;
     Ok(())

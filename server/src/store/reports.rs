@@ -145,7 +145,7 @@ pub async fn events(store: &Store, f: &EventFilter) -> Result<Vec<EventRecord>> 
 /// A command with the acks received for it, by device then time (`None`: no such command).
 pub async fn command(store: &Store, id: &str) -> Result<Option<CommandReport>> {
     let Some(r) = sqlx::query(
-        "SELECT id, target_kind, target, topic, action, body, issued_at, expires_at FROM commands WHERE id = $1",
+        "SELECT id, target_kind, target, topic, action, body, issued_at, expires_at, issued_by FROM commands WHERE id = $1",
     )
     .bind(id.to_string())
     .fetch_optional(&store.pool)
@@ -170,6 +170,7 @@ pub async fn command(store: &Store, id: &str) -> Result<Option<CommandReport>> {
         command: serde_json::from_str(&body).unwrap_or_default(),
         issued_at: from_ms(r.try_get("issued_at")?),
         expires_at: from_ms(r.try_get("expires_at")?),
+        issued_by: r.try_get("issued_by")?,
         acks: acks.iter().map(event_row).collect::<Result<_>>()?,
     }))
 }

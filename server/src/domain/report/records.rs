@@ -80,6 +80,9 @@ pub struct CommandReport {
     pub issued_at: DateTime<Utc>,
     /// Expires.
     pub expires_at: DateTime<Utc>,
+    /// Username of the caller who issued it (`admin-token` for the bootstrap token); null for
+    /// commands recorded before the issuer was stored.
+    pub issued_by: Option<String>,
     /// Acks, one per device event.
     pub acks: Vec<EventRecord>,
 }
