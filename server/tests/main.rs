@@ -24,6 +24,7 @@ mod console_security;
 mod constraints;
 mod dispatch;
 mod fleet;
+mod hardening_audit;
 mod hardening_scope;
 mod ingest;
 mod layers;

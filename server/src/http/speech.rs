@@ -97,15 +97,13 @@ pub struct PreviewResponse {
 #[utoipa::path(post, path = "/api/v1/tts/preview", tag = "speech", request_body = PreviewRequest,
     responses((status = 200, body = PreviewResponse), (status = 400, description = "Empty text or bad voice settings")))]
 async fn preview(
-    _: Admin,
+    Admin(caller): Admin,
     State(state): State<AppState>,
     Json(req): Json<PreviewRequest>,
 ) -> Result<Json<PreviewResponse>> {
     let engine = state.tts.engine();
     let voice = speech::voice(&state, req.voice.as_deref(), req.speed, req.pitch)?;
-    let title: String = req.text.chars().take(80).collect();
-    let (normalized, media) =
-        speech::synthesize_to_media(&state, &req.text, &voice, &format!("TTS: {title}"), false).await?;
+    let (normalized, media) = speech::preview(&state, &caller.username, &req.text, &voice, &req.text).await?;
     Ok(Json(PreviewResponse {
         normalized,
         engine: engine.name().into(),

@@ -152,6 +152,34 @@ pub struct SpeechMedia {
     pub gain_db: f64,
 }
 
+/// A text-to-speech preview by `actor` (the API's `POST /api/v1/tts/preview` and the console's
+/// speech preview): `text` synthesised with `voice` as a `draft` media item titled
+/// `TTS: <title>`, audited as `tts.preview`. The media item is stored first (by the same path as
+/// an upload); the audit entry follows in a transaction of its own. Returns the normalised text
+/// and the media.
+pub async fn preview(
+    state: &AppState,
+    actor: &str,
+    text: &str,
+    voice: &Voice,
+    title: &str,
+) -> Result<(String, SpeechMedia)> {
+    let label: String = title.trim().chars().take(80).collect();
+    let (normalized, m) = synthesize_to_media(state, text, voice, &format!("TTS: {label}"), false).await?;
+    let mut tx = state.store.begin_write().await?;
+    store::audit::record(
+        &mut tx,
+        actor,
+        "tts.preview",
+        &format!("media:{}", m.sha256),
+        None,
+        Some(serde_json::json!({"voice": voice.name, "speed": voice.speed, "sha256": m.sha256, "duration_ms": m.duration_ms})),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((normalized, m))
+}
+
 /// Normalise `text`, synthesise it with `voice`, loudness-normalise and store it as a media item
 /// titled `title`. `approved` stores it approved (speech of an approved bulletin), otherwise
 /// `draft` like any upload. Returns the normalised text and the media.

@@ -388,8 +388,7 @@ pub async fn set_area_languages(
 }
 
 /// Synthesise a text-to-speech preview of `text` (a `draft` media item titled `TTS: <title>`),
-/// audited as `tts.preview` by `actor`. The speech use case stores the media item; the audit
-/// entry follows in a transaction of its own.
+/// audited as `tts.preview` by `actor` (`services::speech::preview`, the API's use case too).
 pub async fn preview_speech(
     state: &AppState,
     actor: &str,
@@ -399,20 +398,6 @@ pub async fn preview_speech(
     title: &str,
 ) -> Result<crate::services::speech::SpeechMedia> {
     let voice = crate::services::speech::voice(state, voice, speed, None)?;
-    let label: String = title.trim().chars().take(80).collect();
-    let (_, m) =
-        crate::services::speech::synthesize_to_media(state, text, &voice, &format!("TTS: {label}"), false)
-            .await?;
-    let mut tx = state.store.begin_write().await?;
-    audit::record(
-        &mut tx,
-        actor,
-        "tts.preview",
-        &format!("media:{}", m.sha256),
-        None,
-        Some(serde_json::json!({"voice": voice.name, "speed": voice.speed, "sha256": m.sha256, "duration_ms": m.duration_ms})),
-    )
-    .await?;
-    tx.commit().await?;
+    let (_, m) = crate::services::speech::preview(state, actor, text, &voice, title).await?;
     Ok(m)
 }
