@@ -17,6 +17,7 @@ use super::{Console, PageError, PageResult, i18n};
 use crate::domain::html::escape;
 use crate::domain::report::period::{PeriodRequest, period_ms, resolve};
 use crate::domain::report::{AreaReport, Report};
+use crate::domain::spreadsheet::cell;
 use crate::error::{Error, Result};
 use crate::services::AppState;
 use crate::services::reports::compute;
@@ -151,11 +152,11 @@ async fn report_csv(c: Console, State(state): State<AppState>, Query(q): Query<P
     w.write_record(headers(c.lang)).map_err(csv_err)?;
     for r in rep.rows.iter().chain(std::iter::once(&rep.total)) {
         w.write_record([
-            r.code.clone(),
+            cell(&r.code).into_owned(),
             if r.code.is_empty() {
-                i18n::t("rep.total", c.lang).to_string()
+                cell(i18n::t("rep.total", c.lang)).into_owned()
             } else {
-                r.name.clone()
+                cell(&r.name).into_owned()
             },
             r.devices.to_string(),
             r.items.to_string(),

@@ -3,7 +3,9 @@
 //!
 //! - [`Area`] and the bodies that create ([`NewArea`]) and change ([`AreaPatch`]) one, with their
 //!   checks that need no database (code, non-empty fields, parent rules).
-//! - [`parse_csv`]: the area CSV import (`code,name,parent,level`), which reports every bad line.
+//! - [`parse_csv`] (in `domain::area_csv`, re-exported here): the area CSV import
+//!   (`code,name,parent,level`), which reports every bad line; [`parent_cycles`] is the one parent
+//!   loop check of PATCH, the CSV import and the registry import.
 //! - [`AreaTree`]: the tree as plain maps, loaded once (`store::areas::tree`) and walked in
 //!   memory: the one walk behind scope expansion, target resolution, the dispatcher's per-device
 //!   lookups and the console's tree view ([`chain_with`] is the same upward walk over any parent
@@ -16,6 +18,7 @@ use nguon_protocol::AreaCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+pub use crate::domain::area_csv::{ImportSummary, LineError, parse_csv};
 use crate::error::{Error, Result};
 
 // ---------------------------------------------------------------------------------------------
@@ -178,6 +181,28 @@ pub fn check_parent(tree: &AreaTree, code: &str, parent: &str) -> Result<()> {
     Ok(())
 }
 
+/// The one cycle check of a batch of area rows (the CSV import, the registry import), the same
+/// rule as a PATCH: `rows` replace the stored areas of the same codes, and each row whose parent
+/// would be the row itself or one of its descendants is returned (its index and the 422 of
+/// [`check_parent`]). A parent that is neither stored nor in `rows` is left to the caller's own
+/// check.
+pub fn parent_cycles(stored: &AreaTree, rows: &[AreaFields]) -> Vec<(usize, Error)> {
+    let replaced: HashSet<&str> = rows.iter().map(|r| r.code.as_str()).collect();
+    let kept = stored
+        .order
+        .iter()
+        .filter(|c| !replaced.contains(c.as_str()))
+        .map(|c| (c.clone(), stored.parent(c).map(str::to_string)));
+    let after = AreaTree::new(kept.chain(rows.iter().map(|r| (r.code.clone(), r.parent.clone()))));
+    rows.iter()
+        .enumerate()
+        .filter_map(|(i, r)| {
+            let p = r.parent.as_deref().filter(|p| after.contains(p))?;
+            check_parent(&after, &r.code, p).err().map(|e| (i, e))
+        })
+        .collect()
+}
+
 /// 422 `unknown_parent` for a parent that is not stored.
 pub fn require_parent(parent: &str, stored: bool) -> Result<()> {
     if stored {
@@ -225,140 +250,6 @@ impl Dependents {
             return Ok(());
         };
         Err(Error::Conflict(refusal))
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// CSV import
-
-/// Result of a CSV import.
-#[derive(Debug, Default, Serialize, ToSchema, PartialEq, Eq)]
-pub struct ImportSummary {
-    /// Areas inserted.
-    pub created: u64,
-    /// Existing areas whose name, parent or level changed.
-    pub updated: u64,
-    /// Lines identical to the stored area.
-    pub unchanged: u64,
-}
-
-/// One refused CSV line.
-#[derive(Debug, Serialize, ToSchema, PartialEq, Eq)]
-pub struct LineError {
-    /// 1-based line number in the file (the header is line 1).
-    pub line: u64,
-    /// Why it was refused.
-    pub reason: String,
-}
-
-/// Parse and validate a CSV (`code,name,parent,level`, in any column order, header required);
-/// every bad line is reported. `known` are the stored area codes (a parent must be stored or in
-/// the file).
-pub fn parse_csv(
-    text: &str,
-    known: &HashSet<String>,
-) -> std::result::Result<Vec<AreaFields>, Vec<LineError>> {
-    let mut errors = Vec::new();
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(text.as_bytes());
-    let headers = match rdr.headers() {
-        Ok(h) => h
-            .iter()
-            .map(|s| s.trim_start_matches('\u{feff}').to_ascii_lowercase())
-            .collect::<Vec<_>>(),
-        Err(e) => {
-            return Err(vec![LineError {
-                line: 1,
-                reason: format!("unreadable header: {e}"),
-            }]);
-        }
-    };
-    let col = |n: &str| headers.iter().position(|h| h == n);
-    let (Some(ci), Some(ni), Some(pi), Some(li)) = (col("code"), col("name"), col("parent"), col("level"))
-    else {
-        return Err(vec![LineError {
-            line: 1,
-            reason: format!(
-                "header must be `code,name,parent,level`, got `{}`",
-                headers.join(",")
-            ),
-        }]);
-    };
-    let mut out: Vec<AreaFields> = Vec::new();
-    let mut lines_of: HashMap<String, u64> = HashMap::new();
-    for rec in rdr.records() {
-        let rec = match rec {
-            Ok(r) => r,
-            Err(e) => {
-                let line = e.position().map(|p| p.line()).unwrap_or(0);
-                errors.push(LineError {
-                    line,
-                    reason: format!("unreadable: {e}"),
-                });
-                continue;
-            }
-        };
-        let line = rec.position().map(|p| p.line()).unwrap_or(0);
-        if rec.iter().all(|f| f.is_empty()) {
-            continue;
-        }
-        let field = |i: usize| rec.get(i).unwrap_or("").to_string();
-        let (code, name, parent, level) = (field(ci), field(ni), field(pi), field(li));
-        let mut reasons = Vec::new();
-        if let Err(e) = AreaCode::parse(code.clone()) {
-            reasons.push(format!("code `{code}`: {e}"));
-        }
-        if name.is_empty() {
-            reasons.push("name is empty".to_string());
-        }
-        if level.is_empty() {
-            reasons.push("level is empty".to_string());
-        }
-        if !parent.is_empty() {
-            if let Err(e) = AreaCode::parse(parent.clone()) {
-                reasons.push(format!("parent `{parent}`: {e}"));
-            } else if parent == code {
-                reasons.push("an area cannot be its own parent".to_string());
-            }
-        }
-        if let Some(first) = lines_of.get(&code) {
-            reasons.push(format!("code `{code}` already on line {first}"));
-        }
-        if reasons.is_empty() {
-            lines_of.insert(code.clone(), line);
-            out.push(AreaFields {
-                code,
-                name,
-                parent: (!parent.is_empty()).then_some(parent),
-                level,
-            });
-        } else {
-            errors.push(LineError {
-                line,
-                reason: reasons.join("; "),
-            });
-        }
-    }
-    // Parents must exist, in the store or in the file.
-    for a in &out {
-        if let Some(p) = &a.parent
-            && !known.contains(p)
-            && !lines_of.contains_key(p)
-        {
-            errors.push(LineError {
-                line: lines_of[&a.code],
-                reason: format!("parent `{p}` is neither stored nor in the file"),
-            });
-        }
-    }
-    if errors.is_empty() {
-        Ok(out)
-    } else {
-        errors.sort_by_key(|e| e.line);
-        Err(errors)
     }
 }
 
@@ -501,7 +392,6 @@ impl AreaTree {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashSet;
 
     use super::*;
 
@@ -677,62 +567,6 @@ mod tests {
         assert_eq!(
             code_of(check_parent(&t, "c1", "c1").unwrap_err()),
             "invalid_parent"
-        );
-    }
-
-    fn known(codes: &[&str]) -> HashSet<String> {
-        codes.iter().map(|c| c.to_string()).collect()
-    }
-
-    #[test]
-    fn a_csv_with_bad_lines_reports_each_line_with_its_reasons() {
-        let csv = "code,name,parent,level\n\
-                   10,Tỉnh,,province\n\
-                   x/y,,,commune\n\
-                   08003,Xã,10,commune\n\
-                   08003,Again,10,commune\n\
-                   08004,Self,08004,commune\n\
-                   08005,Orphan,nowhere,commune\n";
-        let errors = parse_csv(csv, &known(&[])).unwrap_err();
-        let lines: Vec<(u64, &str)> = errors.iter().map(|e| (e.line, e.reason.as_str())).collect();
-        assert_eq!(lines.len(), 4, "{lines:?}");
-        assert_eq!(lines[0].0, 3);
-        assert!(
-            lines[0].1.starts_with("code `x/y`") && lines[0].1.contains("name is empty"),
-            "{lines:?}"
-        );
-        assert_eq!(lines[1], (5, "code `08003` already on line 4"));
-        assert_eq!(lines[2], (6, "an area cannot be its own parent"));
-        assert_eq!(
-            lines[3],
-            (7, "parent `nowhere` is neither stored nor in the file")
-        );
-    }
-
-    #[test]
-    fn a_csv_header_is_required_columns_may_be_reordered_and_blank_lines_are_skipped() {
-        let missing = parse_csv("code,name,level\n1,a,b\n", &known(&[])).unwrap_err();
-        assert_eq!(missing[0].line, 1);
-        assert!(missing[0].reason.starts_with("header must be"), "{missing:?}");
-        let csv =
-            "\u{feff}Level,Parent,Name,Code\ncommune,10,Xã Sa Pa,08003\n,,,\nvillage,08003,Thôn,08003-01\n";
-        let areas = parse_csv(csv, &known(&["10"])).unwrap();
-        assert_eq!(
-            areas,
-            vec![
-                AreaFields {
-                    code: "08003".into(),
-                    name: "Xã Sa Pa".into(),
-                    parent: Some("10".into()),
-                    level: "commune".into()
-                },
-                AreaFields {
-                    code: "08003-01".into(),
-                    name: "Thôn".into(),
-                    parent: Some("08003".into()),
-                    level: "village".into()
-                }
-            ]
         );
     }
 

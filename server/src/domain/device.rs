@@ -13,6 +13,7 @@ use nguon_provision::registry::{DeviceEntry, REGISTRY_VERSION, Registry};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::domain::area::{AreaFields, AreaTree, parent_cycles};
 use crate::error::{Error, Result};
 
 /// A device with its live status.
@@ -434,9 +435,10 @@ impl Registered {
 }
 
 /// Validate a registry file completely, every problem listed in one 422 `invalid_registry`.
-/// `stored_area` says whether an area code is stored (a parent or a device's area must be stored
-/// or in the file).
-pub fn validate_registry(r: &Registry, stored_area: impl Fn(&str) -> bool) -> Result<()> {
+/// `stored` is the stored area tree: a parent or a device's area must be stored or in the file,
+/// and no area may end up below itself ([`parent_cycles`], the rule of a PATCH).
+pub fn validate_registry(r: &Registry, stored: &AreaTree) -> Result<()> {
+    let stored_area = |a: &str| stored.contains(a);
     let mut problems: Vec<String> = Vec::new();
     if r.version != REGISTRY_VERSION {
         problems.push(format!(
@@ -469,6 +471,20 @@ pub fn validate_registry(r: &Registry, stored_area: impl Fn(&str) -> bool) -> Re
                 a.code
             ));
         }
+    }
+    // No area may end up below itself (the rule of a PATCH and of the CSV import).
+    let rows: Vec<AreaFields> = r
+        .areas
+        .iter()
+        .map(|a| AreaFields {
+            code: a.code.clone(),
+            name: a.name.clone(),
+            parent: a.parent.clone(),
+            level: a.level.clone(),
+        })
+        .collect();
+    for (i, e) in parent_cycles(stored, &rows) {
+        problems.push(format!("areas[{i}] `{}`: {e}", rows[i].code));
     }
     let mut ids: HashSet<&str> = HashSet::new();
     for (i, d) in r.devices.iter().enumerate() {
@@ -696,13 +712,15 @@ mod tests {
             devices: vec![entry("d1", "c1"), entry("d2", "stored")],
             disabled: vec![],
         };
-        assert!(validate_registry(&good, |a| a == "stored").is_ok());
+        assert!(validate_registry(&good, &AreaTree::new([("stored".to_string(), None)])).is_ok());
         let mut bad = good.clone();
         bad.version = 9;
         bad.areas.push(area("c1", Some("nowhere")));
         bad.devices.push(entry("d1", "elsewhere"));
         bad.devices[0].kind = "siren".into();
-        let Err(Error::Unprocessable { code, message }) = validate_registry(&bad, |a| a == "stored") else {
+        let Err(Error::Unprocessable { code, message }) =
+            validate_registry(&bad, &AreaTree::new([("stored".to_string(), None)]))
+        else {
             panic!("refused");
         };
         assert_eq!(code, "invalid_registry");

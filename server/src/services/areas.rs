@@ -124,8 +124,8 @@ pub async fn import(
     body: &str,
 ) -> Result<std::result::Result<ImportSummary, Vec<LineError>>> {
     let mut tx = state.store.begin_write().await?;
-    let known = store::areas::codes_in(&mut tx).await?;
-    let areas = match area::parse_csv(body, &known) {
+    let stored = store::areas::tree_in(&mut tx).await?;
+    let areas = match area::parse_csv(body, &stored) {
         Ok(a) => a,
         Err(lines) => return Ok(Err(lines)),
     };

@@ -15,6 +15,7 @@ use serde_json::json;
 use crate::domain::area::AreaFields;
 use crate::domain::change::Change;
 use crate::domain::review::ReviewStatus;
+use crate::domain::spreadsheet::cell;
 use crate::error::{Error, Result};
 use crate::services::{AppState, media};
 use crate::store::{self, outbox};
@@ -220,7 +221,7 @@ fn write_credentials(state: &AppState, created: &[(String, String)]) -> Result<(
         writeln!(f, "device_id,password")?;
     }
     for (id, pw) in created {
-        writeln!(f, "{id},{pw}")?;
+        writeln!(f, "{},{}", cell(id), cell(pw))?;
     }
     f.sync_all()?;
     tracing::info!(path = %path.display(), "demo device passwords written");

@@ -139,8 +139,8 @@ pub async fn update(state: &AppState, caller: &Caller, id: &str, p: DevicePatch)
 /// changes nothing and writes no outbox row.
 pub async fn import_registry(state: &AppState, caller: &Caller, r: &Registry) -> Result<FleetImportSummary> {
     let mut tx = state.store.begin_write().await?;
-    let known = store::areas::codes_in(&mut tx).await?;
-    device::validate_registry(r, |a| known.contains(a))?;
+    let stored = store::areas::tree_in(&mut tx).await?;
+    device::validate_registry(r, &stored)?;
     let mut s = FleetImportSummary::default();
     let mut changed_ids: Vec<String> = Vec::new();
     let mut area_moved = false;

@@ -3,7 +3,7 @@
 //! cases (upsert, delete, what still depends on an area). Functions named `…_in` run on the
 //! caller's connection (pass `&mut *tx` inside a use case's transaction).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -88,16 +88,6 @@ pub async fn exists_in(conn: &mut Conn, code: &str) -> Result<bool> {
         .fetch_optional(&mut *conn)
         .await?
         .is_some())
-}
-
-/// Every stored area code.
-pub async fn codes_in(conn: &mut Conn) -> Result<HashSet<String>> {
-    sqlx::query("SELECT code FROM areas")
-        .fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(|r| Ok(r.try_get("code")?))
-        .collect()
 }
 
 /// The areas inside the caller's scope, ordered by code.

@@ -50,9 +50,45 @@ pub enum ProbeError {
     /// Truncated or damaged.
     #[error("truncated or corrupt audio: {0}")]
     Corrupt(String),
+    /// A header value outside what the library accepts (`field` is `sample_rate` or
+    /// `channels`).
+    #[error("`{field}` {message}")]
+    OutOfRange {
+        /// The field named in the answer.
+        field: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
     /// Reading the file failed.
     #[error("i/o: {0}")]
     Io(String),
+}
+
+/// Sample rates the library accepts, Hz (anything outside is a damaged or hostile header).
+pub const SAMPLE_RATES: std::ops::RangeInclusive<u32> = 8_000..=192_000;
+/// Channel counts the library accepts.
+pub const CHANNELS: std::ops::RangeInclusive<u16> = 1..=8;
+
+/// 422 unless the rate and channel count are in [`SAMPLE_RATES`] and [`CHANNELS`] (a missing
+/// value, 0, is left to the decoder's own check).
+fn check_format(rate: u32, channels: u16) -> Result<(), ProbeError> {
+    if rate != 0 && !SAMPLE_RATES.contains(&rate) {
+        return Err(ProbeError::OutOfRange {
+            field: "sample_rate",
+            message: format!(
+                "{rate} Hz is outside {}–{} Hz",
+                SAMPLE_RATES.start(),
+                SAMPLE_RATES.end()
+            ),
+        });
+    }
+    if channels != 0 && !CHANNELS.contains(&channels) {
+        return Err(ProbeError::OutOfRange {
+            field: "channels",
+            message: format!("{channels} is outside {}–{}", CHANNELS.start(), CHANNELS.end()),
+        });
+    }
+    Ok(())
 }
 
 /// Packets decoded at the start of the stream to prove the codec works.
@@ -142,6 +178,8 @@ pub fn probe_file(path: &Path) -> Result<AudioInfo, ProbeError> {
     let mut packets: usize = 0;
     let mut decoded_rate = params.sample_rate.unwrap_or(0);
     let mut decoded_channels = params.channels.as_ref().map(|c| c.count() as u16).unwrap_or(0);
+    // The header's claims are checked before any packet is read or decoded.
+    check_format(decoded_rate, decoded_channels)?;
     loop {
         let packet = match format.next_packet() {
             Ok(Some(p)) => p,
@@ -199,6 +237,7 @@ pub fn probe_file(path: &Path) -> Result<AudioInfo, ProbeError> {
     if sniffed == Sniffed::Mpeg {
         check_mpeg_tail(path)?;
     }
+    check_format(decoded_rate, decoded_channels)?;
     if decoded_rate == 0 || decoded_channels == 0 {
         return Err(ProbeError::Corrupt(format!(
             "{codec}: no sample rate or channel layout"

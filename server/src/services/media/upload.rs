@@ -144,6 +144,13 @@ fn probe_error(e: ProbeError) -> Error {
             message,
         },
         ProbeError::Corrupt(_) => Error::unprocessable("corrupt", message),
+        ProbeError::OutOfRange { field, .. } => Error::unprocessable(
+            match field {
+                "channels" => "invalid_channels",
+                _ => "invalid_sample_rate",
+            },
+            message,
+        ),
         ProbeError::Io(m) => Error::internal(format!("probe: {m}")),
     }
 }
