@@ -173,7 +173,7 @@ impl Application {
 
 /// The whole HTTP surface: each domain module contributes its own router.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let app = Router::new()
         .merge(http::health::router())
         .merge(http::openapi::router([board::Doc::openapi()]))
         .merge(http::areas::router())
@@ -187,6 +187,11 @@ pub fn router(state: AppState) -> Router {
         .merge(board::router())
         .merge(http::users::router())
         .merge(console::router())
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            http::multipart::body_limit(state.settings.max_upload_mb),
+        ))
+        .layer(axum::middleware::from_fn(http::error::json_rejections));
+    http::headers::secure(app)
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -25,6 +25,7 @@ mod constraints;
 mod dispatch;
 mod fleet;
 mod hardening_audit;
+mod hardening_http;
 mod hardening_input;
 mod hardening_scope;
 mod ingest;

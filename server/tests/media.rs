@@ -165,6 +165,14 @@ async fn media_files_are_served_with_range_etag_and_not_modified() {
     let (_, m) = json(app.upload("/api/v1/media", bytes.clone(), "x.wav").await).await;
     let sha = m["sha256"].as_str().unwrap().to_string();
     let url = app.url(&format!("/media/{sha}"));
+    // A draft is not served without a caller; approved media is public by hash (devices).
+    assert_eq!(app.client.get(&url).send().await.unwrap().status(), 404);
+    let (s, a) = json(
+        app.post_json(&format!("/api/v1/media/{sha}/approve"), &json!({}))
+            .await,
+    )
+    .await;
+    assert_eq!(s, 200, "{a}");
     let full = app.client.get(&url).send().await.unwrap();
     assert_eq!(full.status(), 200);
     assert_eq!(full.headers()["etag"], format!("\"{sha}\"").as_str());

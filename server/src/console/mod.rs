@@ -320,6 +320,7 @@ pub fn router() -> Router<AppState> {
         .merge(bulletins::router())
         .merge(admin::router())
         .layer(axum::middleware::from_fn(with_lang))
+        .layer(crate::http::headers::console_csp())
 }
 
 async fn static_file(Path(file): Path<String>) -> Response {

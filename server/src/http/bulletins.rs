@@ -187,9 +187,10 @@ async fn upload_file(
     while let Some(field) = mp
         .next_field()
         .await
-        .map_err(|e| Error::bad("bad_multipart", e.body_text()))?
+        .map_err(|e| crate::http::multipart::error(state.settings.max_upload_mb, &e))?
     {
         if field.name() != Some("file") {
+            crate::http::multipart::skip_field(state.settings.max_upload_mb, field).await?;
             continue;
         }
         let filename = field

@@ -1,9 +1,13 @@
 //! The one mapping of [`Error`] to HTTP: every error becomes
 //! `{"error": {"code": "...", "message": "..."}}` with a 4xx that names the problem, or an opaque
-//! 500 whose cause (with its source chain) goes to the log.
+//! 500 whose cause (with its source chain) goes to the log; axum's own plain-text rejections
+//! get the same shape through one middleware ([`json_rejections`]).
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -70,6 +74,58 @@ impl IntoResponse for Error {
         )
             .into_response()
     }
+}
+
+/// Axum's own rejections (a body that is not JSON, a query or path that does not parse, a
+/// method the route does not take, a missing route, a body over the limit) are plain text; this
+/// middleware, applied once to the whole router, gives every such answer outside the console
+/// the `{"error": {"code", "message"}}` shape too, with a code named after the status. Answers
+/// that already carry a body of another type (JSON, HTML, files) pass unchanged.
+pub async fn json_rejections(req: Request, next: Next) -> Response {
+    let console = req.uri().path().starts_with("/console");
+    let resp = next.run(req).await;
+    let status = resp.status();
+    if console || !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    let plain = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|ct| ct.starts_with("text/plain"));
+    if !plain {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let text = axum::body::to_bytes(body, 16 * 1024).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&text).trim().to_string();
+    let code = match status {
+        StatusCode::BAD_REQUEST => "bad_request",
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::RANGE_NOT_SATISFIABLE => "range_not_satisfiable",
+        StatusCode::UNPROCESSABLE_ENTITY => "invalid_body",
+        StatusCode::TOO_MANY_REQUESTS => "too_many_requests",
+        s if s.is_server_error() => "internal",
+        _ => "bad_request",
+    };
+    let message = if status.is_server_error() {
+        "internal error; see the server log".to_string()
+    } else if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_lowercase()
+    } else {
+        text
+    };
+    let body = json!({ "error": { "code": code, "message": message } }).to_string();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts
+        .headers
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Response::from_parts(parts, Body::from(body))
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! The media library's API: upload (`POST /api/v1/media`, multipart field `file`, optional
 //! `title` and `area`; streamed to the service, never held in memory), list and read, the review
-//! steps (`/submit`, `/approve`, `/reject`), and the files devices fetch without auth at
-//! `GET /media/{sha256}` (Range, ETag, immutable caching). The use cases are `services::media`.
+//! steps (`/submit`, `/approve`, `/reject`), and the files at `GET /media/{sha256}` (Range,
+//! ETag; approved files without auth and cached immutably, as devices fetch them; others only
+//! for a caller who sees them). The use cases are `services::media`.
 
 use axum::body::Body;
 use axum::extract::multipart::{Field, MultipartError};
@@ -20,6 +21,7 @@ use crate::domain::review::ReviewStatus;
 use crate::domain::scope::Role;
 use crate::error::{Error, Result};
 use crate::http::auth::Caller;
+use crate::http::multipart;
 use crate::services::AppState;
 use crate::services::media::{self as library, Staged, files};
 use crate::store;
@@ -97,11 +99,7 @@ fn respond(media: Media, duplicate: bool) -> MediaResponse {
 
 /// The answer to a broken multipart body: 413 past the body limit, else 400 `bad_multipart`.
 fn multipart_error(state: &AppState, e: &MultipartError) -> Error {
-    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        media::too_large(state.settings.max_upload_mb)
-    } else {
-        Error::bad("bad_multipart", e.body_text())
-    }
+    multipart::error(state.settings.max_upload_mb, e)
 }
 
 /// A small text field, refused past `max` bytes.
@@ -129,8 +127,9 @@ async fn stage_field(state: &AppState, field: Field<'_>) -> Result<Staged> {
     })
 }
 
-/// Upload an audio file (multipart `file`, optional `title`). The body limit is
-/// `max_upload_mb`; the content decides the format, not the file name.
+/// Upload an audio file (multipart `file`, optional `title` and `area`). The file's limit is
+/// `max_upload_mb`, the whole body's that plus 1 MiB, any other field's 64 KiB
+/// (`http::multipart`); the content decides the format, not the file name.
 #[utoipa::path(post, path = "/api/v1/media", tag = "media",
     request_body(content = UploadForm, content_type = "multipart/form-data"),
     responses((status = 201, description = "stored as draft", body = MediaResponse),
@@ -148,7 +147,7 @@ async fn upload(
     let mut staged: Option<(Staged, String)> = None;
     let mut title: Option<String> = None;
     let mut area: Option<String> = None;
-    while let Some(mut field) = mp.next_field().await.map_err(|e| multipart_error(&state, &e))? {
+    while let Some(field) = mp.next_field().await.map_err(|e| multipart_error(&state, &e))? {
         match field.name() {
             Some("file") if staged.is_none() => {
                 let filename = field.file_name().unwrap_or("upload").to_string();
@@ -162,15 +161,7 @@ async fn upload(
                 let raw = small_field(&state, field, "area", media::AREA_FIELD_MAX_BYTES).await?;
                 area = media::area_field(&raw);
             }
-            _ => {
-                // Drain and ignore unknown fields (bounded by the body limit).
-                while field
-                    .chunk()
-                    .await
-                    .map_err(|e| multipart_error(&state, &e))?
-                    .is_some()
-                {}
-            }
+            _ => multipart::skip_field(state.settings.max_upload_mb, field).await?,
         }
     }
     let Some((staged, filename)) = staged else {
@@ -267,15 +258,19 @@ async fn reject(
     review_step(&state, &caller, &sha, "reject", body).await
 }
 
-/// Fetch a media file by content hash (no auth). Supports `Range` (206/416), `ETag` and
-/// `If-None-Match` (304); cached forever since the address is the content.
+/// Fetch a media file by content hash. Approved media needs no auth (devices fetch it by
+/// hash) and is cached forever since the address is the content; a draft, pending or rejected
+/// file is served only to a caller who may see it (`private, no-store`), else 404. Supports
+/// `Range` (206/416), `ETag` and `If-None-Match` (304).
 #[utoipa::path(get, path = "/media/{sha256}", tag = "media", security(()), params(("sha256" = String, Path)),
     responses((status = 200, content_type = "application/octet-stream"), (status = 206), (status = 304), (status = 404), (status = 416)))]
 async fn serve_file(
+    caller: Result<Caller, Error>,
     State(state): State<AppState>,
     UrlPath(sha): UrlPath<String>,
     headers: HeaderMap,
 ) -> Result<Response> {
+    let access = library::fetch_access(&state, caller.as_ref().ok(), &sha).await?;
     let Some(file) = files::open(&state.settings.data_dir, &sha).await? else {
         return Err(Error::NotFound(format!("media `{sha}`")));
     };
@@ -289,7 +284,10 @@ async fn serve_file(
     base.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     base.insert(
         header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=31536000, immutable"),
+        HeaderValue::from_static(match access {
+            library::Fetch::Public => "public, max-age=31536000, immutable",
+            library::Fetch::Private => "private, no-store",
+        }),
     );
     let text = |name| headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
     if text(header::IF_NONE_MATCH).is_some_and(|inm| range::none_match(inm, &etag)) {

@@ -4,7 +4,9 @@
 //! import `services`, `store`, `domain` and the foundation; `console` and `board` import it.
 //! The API routers per resource: [`areas`], [`bulletins`], [`devices`], [`media`], [`reports`],
 //! [`schedules`], [`speech`], [`users`]; the system endpoints ([`health`]: `/healthz`,
-//! `/metrics`, the server key) and the merged OpenAPI document ([`openapi`]).
+//! `/metrics`, the server key) and the merged OpenAPI document ([`openapi`]). Applied to the
+//! whole router: the security headers ([`headers`]), the body bound ([`multipart`]) and the
+//! JSON shape of axum's own rejections ([`error::json_rejections`]).
 
 pub mod areas;
 pub mod auth;
@@ -13,9 +15,11 @@ pub mod commands;
 pub mod devices;
 pub mod error;
 pub mod form;
+pub mod headers;
 pub mod health;
 pub mod json;
 pub mod media;
+pub mod multipart;
 pub mod openapi;
 pub mod reports;
 pub mod schedules;

@@ -28,12 +28,7 @@ async fn the_preview_button_returns_playable_speech_as_a_media_item() {
     assert_eq!(st, 200, "{p}");
     let sha = p["sha256"].as_str().unwrap().to_string();
     assert_eq!(p["url"], format!("/media/{sha}"));
-    let audio = app
-        .get_anon(&format!("/media/{sha}"))
-        .await
-        .bytes()
-        .await
-        .unwrap();
+    let audio = app.get(&format!("/media/{sha}")).await.bytes().await.unwrap();
     assert_eq!(hex::encode(Sha256::digest(&audio)), sha);
     let secs = wav_seconds(&audio);
     assert!(secs > 1.0, "speech of {secs} s");

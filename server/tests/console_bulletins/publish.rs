@@ -68,7 +68,9 @@ async fn submitted_approved_and_published_to_one_commune_it_reaches_only_that_co
     .await;
     assert_eq!(r.status(), 303);
     let speech = r.headers()["location"].to_str().unwrap().to_string();
-    let bytes = app.get_anon(&speech).await.bytes().await.unwrap();
+    // A draft preview is served to a caller who sees it (issue 11, item 17), not to anyone.
+    assert_eq!(app.get_anon(&speech).await.status(), 404);
+    let bytes = app.get(&speech).await.bytes().await.unwrap();
     assert!(wav_seconds(&bytes) > 1.0);
 
     // A rejection needs a reason; then it is approved (with its recording).

@@ -225,7 +225,7 @@ pub(super) async fn read_form(state: &AppState, c: &Console, mut mp: Multipart) 
                     v.audio = Some(read_text(field).await?.trim().to_string()).filter(|s| !s.is_empty())
                 }
                 "audio_remove" => v.audio_remove = !read_text(field).await?.is_empty(),
-                _ => {}
+                _ => crate::http::multipart::skip_field(state.settings.max_upload_mb, field).await?,
             }
             continue;
         }
@@ -259,7 +259,7 @@ pub(super) async fn read_form(state: &AppState, c: &Console, mut mp: Multipart) 
             "voice" => f.voice = read_text(field).await?.trim().to_string(),
             "speed" => f.speed = read_text(field).await?.trim().to_string(),
             "action" => f.action = read_text(field).await?.trim().to_string(),
-            _ => {}
+            _ => crate::http::multipart::skip_field(state.settings.max_upload_mb, field).await?,
         }
     }
     if !csrf_ok {

@@ -101,3 +101,18 @@
     preview(params, f.querySelector("audio"), f.querySelector(".tts-status"), f.querySelector("button"));
   });
 })();
+
+// The live description of a schedule's rule (schedule_edit.html; no inline script: the console's
+// CSP allows none).
+(function () {
+  var out = document.getElementById("sched-describe");
+  if (!out) return;
+  var ids = ["sched-kind", "sched-at", "sched-cron"];
+  function update() {
+    var q = new URLSearchParams({kind: document.getElementById("sched-kind").value,
+      at: document.getElementById("sched-at").value, cron: document.getElementById("sched-cron").value});
+    fetch("/console/schedules/describe?" + q.toString(), {credentials: "same-origin"})
+      .then(function (r) { return r.text(); }).then(function (t) { out.textContent = t; });
+  }
+  ids.forEach(function (id) { var el = document.getElementById(id); if (el) el.addEventListener("input", update); });
+})();

@@ -9,7 +9,9 @@
 //! areas belongs to their first scope area (or to the `area` field, inside their scope); an
 //! unscoped user's upload is province-wide unless it names an `area`. A scoped user lists, reads,
 //! reviews and schedules province-wide media and media of their subtree only; anything else is
-//! 404, exactly as if it did not exist (`store::media::get_visible`, `require_visible`).
+//! 404, exactly as if it did not exist (`store::media::get_visible`, `require_visible`). The
+//! bytes at `/media/{sha256}` are public once approved (devices fetch them by hash) and otherwise
+//! served only to a caller who sees the record ([`fetch_access`]).
 //!
 //! Review ([`review`], `domain::review`): `draft → pending → approved | rejected`; the admin may
 //! approve or reject a draft directly; a rejected file may be submitted again. One transaction
@@ -36,6 +38,32 @@ use crate::services::AppState;
 use crate::store::review::Reviewed;
 use crate::store::{self, now_ms};
 use upload::{Finish, finish};
+
+/// Who may fetch a media file's bytes (`GET /media/{sha256}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fetch {
+    /// Approved: anyone with the hash (devices fetch what their manifest names without
+    /// credentials); cacheable by anyone.
+    Public,
+    /// Not approved, and the caller may see it: theirs only, never cached.
+    Private,
+}
+
+/// Whether the bytes of `sha` may be served to `caller` (`None`: no credentials). Approved
+/// media is public by its hash (it is what loudspeakers broadcast, and devices fetch it without
+/// credentials); a draft, pending or rejected file only to a caller whose scope sees it. Anything
+/// else is 404, exactly as for a file that does not exist.
+pub async fn fetch_access(state: &AppState, caller: Option<&Caller>, sha: &str) -> Result<Fetch> {
+    let absent = || Error::NotFound(format!("media `{sha}`"));
+    let m = store::media::get(&state.store, sha).await?.ok_or_else(absent)?;
+    if m.status == ReviewStatus::Approved {
+        return Ok(Fetch::Public);
+    }
+    match caller {
+        Some(c) if c.sees_media(m.area.as_deref()) => Ok(Fetch::Private),
+        _ => Err(absent()),
+    }
+}
 
 /// Store a file from disk through the same path as an upload (copy, hash, probe, dedupe,
 /// rename, record). Returns the record and whether it was already stored.
@@ -102,18 +130,20 @@ pub async fn upload(
     Ok((m, duplicate))
 }
 
-/// The owning area of an upload: the `area` field if given (it must exist and be inside the
-/// caller's scope), else the caller's first scope area, else province-wide (`None`).
+/// The owning area of an upload: the `area` field if given (it must be inside the caller's
+/// scope and exist), else the caller's first scope area, else province-wide (`None`). The scope
+/// is checked first, so a scoped caller gets the same 403 for an unknown area as for another
+/// commune's (nothing tells them which codes exist outside their scope).
 async fn upload_area(state: &AppState, caller: &Caller, asked: Option<String>) -> Result<Option<String>> {
     match asked {
         Some(a) => {
+            caller.check_area(&a)?;
             if !crate::store::areas::exists(&state.store, &a).await? {
                 return Err(Error::unprocessable(
                     "unknown_area",
                     format!("area `{a}` does not exist"),
                 ));
             }
-            caller.check_area(&a)?;
             Ok(Some(a))
         }
         None => Ok(caller.scope_roots.as_ref().and_then(|r| r.first().cloned())),
