@@ -45,14 +45,14 @@ pub struct Application {
     state: AppState,
     background: workers::Supervisor,
     mqtt_addr: Option<SocketAddr>,
-    admin_token_generated: bool,
+    generated_token: Option<config::Secret>,
 }
 
 impl Application {
     /// Open the store (running migrations), load or create the signing key, start the embedded
     /// broker (unless `mqtt_url` is set), connect the server's MQTT link and bind the HTTP port.
     pub async fn build(settings: Settings) -> Result<Application> {
-        std::fs::create_dir_all(&settings.data_dir)?;
+        store::create_private_dir(&settings.data_dir)?;
         let store = Store::connect(&settings.database_url()).await?;
         let signer = mqtt::Signer::new(mqtt::keys::load_or_create(&settings.data_dir)?);
         // Every server → device message (manifest, command, receipt) is numbered above the ones
@@ -61,11 +61,10 @@ impl Application {
         if let Some(floor) = store::manifests::largest_seq(&store).await? {
             signer.sequencer().raise_floor(floor);
         }
-        let (admin_token, admin_token_generated) = match &settings.admin_token {
-            Some(t) => (t.clone(), false),
-            None => (config::Secret::new(services::auth::generate_token()), true),
-        };
-        services::users::bootstrap(&store, admin_token.expose()).await?;
+        let (admin_token, generated_token) =
+            services::auth::admin_token(&store, settings.admin_token.as_ref()).await?;
+        let known = settings.admin_token.as_ref().or(generated_token.as_ref());
+        services::users::bootstrap(&store, known.map(config::Secret::expose)).await?;
         let listener = TcpListener::bind(settings.http_addr).await?;
         let http_addr = listener.local_addr()?;
         let public_url: Arc<str> = settings
@@ -120,7 +119,7 @@ impl Application {
             state,
             background,
             mqtt_addr,
-            admin_token_generated,
+            generated_token,
         })
     }
 
@@ -134,9 +133,10 @@ impl Application {
         self.mqtt_addr
     }
 
-    /// The admin bearer token, and whether it was generated at this start (so `main` prints it once).
-    pub fn admin_token(&self) -> (&str, bool) {
-        (self.state.admin_token.expose(), self.admin_token_generated)
+    /// The admin bearer token if it was generated at this start (the first start without
+    /// `admin_token`), so `main` prints it once; `None` afterwards (only its sha256 is kept).
+    pub fn generated_admin_token(&self) -> Option<&str> {
+        self.generated_token.as_ref().map(config::Secret::expose)
     }
 
     /// The shared state (for tests and the demo).

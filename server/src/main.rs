@@ -33,13 +33,15 @@ async fn main() -> anyhow::Result<()> {
     let app = Application::build(settings)
         .await
         .context("cannot start nguon-server")?;
-    let (token, generated) = app.admin_token();
+    let generated = app.generated_admin_token().map(str::to_string);
     println!("nguon-server listening on http://127.0.0.1:{}", app.http_port());
     if let Some(a) = app.mqtt_addr() {
         println!("embedded MQTT broker on {a}");
     }
-    if generated {
-        println!("admin token (shown once; set NGUON_ADMIN_TOKEN to keep one): {token}");
+    if let Some(token) = generated {
+        println!(
+            "admin token (shown this once, only its hash is stored; it is also the password of the console user `admin`): {token}"
+        );
     }
     app.run_until_stopped(async {
         let _ = tokio::signal::ctrl_c().await;

@@ -28,6 +28,7 @@ mod hardening_audit;
 mod hardening_http;
 mod hardening_input;
 mod hardening_scope;
+mod hardening_secrets;
 mod ingest;
 mod layers;
 mod media;

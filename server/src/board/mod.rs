@@ -10,8 +10,9 @@
 //! (`POST /board/{device_id}/display?token=…`, idempotent by the board's uuid, [`display`]).
 //!
 //! A board authenticates with its own bearer token (sha256 compared with
-//! `devices.board_token_hash`, set by provisioning) as `Authorization: Bearer` or `?token=`; the
-//! admin token is accepted too. Feeds are cached per board for one second (`AppState::board_feeds`)
+//! `devices.board_token_hash`, set by provisioning) as `Authorization: Bearer` or `?token=`;
+//! board tokens are scoped to their board (the admin token is not one: it must never sit in a
+//! kiosk's URL). Feeds are cached per board for one second (`AppState::board_feeds`)
 //! and invalidated by the bulletin generation (`AppState::bulletins`).
 
 pub mod display;
@@ -65,7 +66,7 @@ pub struct TokenQuery {
     pub token: Option<String>,
 }
 
-/// The board's cached feed, if the request carries its token (or the admin token); 401 otherwise,
+/// The board's cached feed, if the request carries its own token; 401 otherwise,
 /// also for an unknown board (strangers are not told which boards exist).
 async fn authenticate(
     state: &AppState,
@@ -79,7 +80,6 @@ async fn authenticate(
         e => e,
     })?;
     if !authorized(
-        state,
         token_from(headers, q.token.as_deref()).as_deref(),
         c.token_hash.as_deref(),
     ) {

@@ -1,5 +1,7 @@
 //! Users as the rest of the server sees them (never the password hash), and the rules for them
-//! and their secrets: usernames and passwords ([`check_username`], [`check_password`]), what an
+//! and their secrets: usernames and passwords ([`check_username`], [`check_password`]; the
+//! minimum strength of every password and token is [`weakness`]), the bootstrap admin token kept
+//! only as its sha256 ([`AdminToken`]), what an
 //! admin may not do to their own account ([`guard_self`]), the login lock ([`MAX_FAILURES`] in
 //! [`LOCK_MS`]), argon2id password checks ([`verify_password`]); only the sha256 of a session id
 //! or API token is stored ([`hash_secret`]); secrets are compared in constant time by
@@ -123,15 +125,107 @@ pub fn check_username(u: &str) -> Result<()> {
     }
 }
 
-/// 400 unless the password has at least 8 characters.
-pub fn check_password(p: &str) -> Result<()> {
-    if p.chars().count() < 8 {
-        return Err(Error::bad(
-            "weak_password",
-            "`password` must have at least 8 characters",
-        ));
+/// Shortest password or token accepted, characters.
+pub const MIN_SECRET_CHARS: usize = 12;
+
+/// Passwords that guessing lists try first (compared case-insensitively, ignoring spaces); the
+/// length rule already refuses the shorter ones.
+const COMMON: &[&str] = &[
+    "123456789012",
+    "1234567890123",
+    "12345678910",
+    "password1234",
+    "password12345",
+    "passw0rd1234",
+    "qwertyuiop12",
+    "qwertyuiop123",
+    "qwerty123456",
+    "1q2w3e4r5t6y",
+    "1qaz2wsx3edc",
+    "abc123456789",
+    "administrator",
+    "admin1234567",
+    "admin12345678",
+    "adminadmin12",
+    "iloveyou1234",
+    "letmein12345",
+    "welcome12345",
+    "changeme1234",
+    "matkhau12345",
+    "matkhau123456",
+    "123456789abc",
+    "aaaaaaaaaaaa",
+    "111111111111",
+    "000000000000",
+    "abcdefghijkl",
+    "asdfghjkl123",
+    "zxcvbnm12345",
+    "nguon1234567",
+    "nguonadmin12",
+    "laocai123456",
+];
+
+/// Why `secret` is too weak to be a password or token, or `None`: fewer than
+/// [`MIN_SECRET_CHARS`] characters, one repeated character, or a well-known password.
+pub fn weakness(secret: &str) -> Option<String> {
+    let n = secret.chars().count();
+    if n < MIN_SECRET_CHARS {
+        return Some(format!("must have at least {MIN_SECRET_CHARS} characters"));
     }
-    Ok(())
+    let mut chars = secret.chars();
+    let first = chars.next();
+    if chars.all(|c| Some(c) == first) {
+        return Some("must not repeat one character".into());
+    }
+    let folded: String = secret
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_lowercase();
+    if COMMON.contains(&folded.as_str()) {
+        return Some("is a well-known password".into());
+    }
+    None
+}
+
+/// 400 `weak_password` unless the password passes [`weakness`].
+pub fn check_password(p: &str) -> Result<()> {
+    match weakness(p) {
+        Some(why) => Err(Error::bad("weak_password", format!("`password` {why}"))),
+        None => Ok(()),
+    }
+}
+
+/// The bootstrap admin bearer token as the server keeps it: only its sha256 (the token itself
+/// is shown once, when it is generated, or comes from the configuration).
+#[derive(Clone)]
+pub struct AdminToken {
+    sha256: String,
+}
+
+impl AdminToken {
+    /// The token of the hex sha256 `digest` (as stored).
+    pub fn from_digest(digest: &str) -> AdminToken {
+        AdminToken {
+            sha256: digest.trim().to_ascii_lowercase(),
+        }
+    }
+
+    /// The hex sha256 kept for `token`.
+    pub fn digest(&self) -> &str {
+        &self.sha256
+    }
+
+    /// Whether `presented` is the admin token (its sha256 compared in constant time).
+    pub fn matches(&self, presented: &str) -> bool {
+        crate::domain::scope::constant_time_eq(hash_secret(presented).as_bytes(), self.sha256.as_bytes())
+    }
+}
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminToken(sha256 …)")
+    }
 }
 
 /// 400 unless a new shown name is 1–200 characters.
@@ -215,7 +309,15 @@ mod tests {
         for bad in ["ab", "Admin", "ngư", "a b c", &"x".repeat(65)] {
             assert!(check_username(bad).is_err(), "{bad}");
         }
-        assert!(check_password("12345678").is_ok());
+        assert!(check_password("12345678").is_err());
+        assert!(check_password("correct horse").is_ok());
+        assert!(check_password("Password1234").is_err(), "well-known, any case");
+        assert!(
+            check_password("xxxxxxxxxxxxxxx").is_err(),
+            "one repeated character"
+        );
+        let t = AdminToken::from_digest(&hash_secret("the-admin-token-1"));
+        assert!(t.matches("the-admin-token-1") && !t.matches("the-admin-token-2"));
         assert!(check_password("mậtkhẩu").is_err());
         assert!(check_display_name(" ").is_err());
         assert_eq!(display_name_of("an", Some("  ")), "an");

@@ -9,18 +9,52 @@
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, SaltString};
 
-use crate::domain::scope::constant_time_eq;
+use crate::config::{ConfigError, Secret};
 use crate::domain::scope::{Caller, Via};
-use crate::domain::user::{self, LoginError, User, verify_password};
+use crate::domain::user::{self, AdminToken, LoginError, User, verify_password};
 use crate::error::{Error, Result};
 use crate::services::AppState;
-use crate::store::{self, now_ms};
+use crate::store::{self, Store, now_ms};
 
 /// A fresh random token (32 random bytes, hex).
 pub fn generate_token() -> String {
     let mut b = [0u8; 32];
     getrandom::fill(&mut b).expect("operating system random generator");
     hex::encode(b)
+}
+
+/// Name of the stored sha256 of the generated admin token (`store::secrets`).
+const ADMIN_TOKEN_DIGEST: &str = "admin_token_sha256";
+
+/// The admin bearer token at start, and the token itself when it was generated now (to be shown
+/// once). A configured `admin_token` must pass the strength rule (`domain::user::weakness`; a
+/// weak one stops the start naming the key) and is used as it is; without one, the token
+/// generated at the first start is kept as its sha256 and stays valid, and a new one is
+/// generated only when none was ever stored.
+pub async fn admin_token(store: &Store, configured: Option<&Secret>) -> Result<(AdminToken, Option<Secret>)> {
+    if let Some(t) = configured {
+        if let Some(why) = user::weakness(t.expose()) {
+            return Err(Error::Config(ConfigError {
+                key: "admin_token".into(),
+                source_name: "settings".into(),
+                message: why,
+            }));
+        }
+        return Ok((AdminToken::from_digest(&user::hash_secret(t.expose())), None));
+    }
+    if let Some(d) = store::secrets::get(store, ADMIN_TOKEN_DIGEST).await? {
+        return Ok((AdminToken::from_digest(&d), None));
+    }
+    let token = generate_token();
+    let digest = user::hash_secret(&token);
+    if store::secrets::insert_once(store, ADMIN_TOKEN_DIGEST, &digest).await? {
+        return Ok((AdminToken::from_digest(&digest), Some(Secret::new(token))));
+    }
+    // Another instance on the same database stored its token first.
+    let d = store::secrets::get(store, ADMIN_TOKEN_DIGEST)
+        .await?
+        .ok_or_else(|| Error::internal("the stored admin token digest vanished"))?;
+    Ok((AdminToken::from_digest(&d), None))
 }
 
 /// An argon2id hash (PHC string) of `password`, with a fresh random salt.
@@ -125,7 +159,7 @@ pub async fn caller_of_user(state: &AppState, u: &User, via: Via, csrf: Option<S
 /// The caller of a bearer token: the bootstrap admin token, or an enabled user's API token;
 /// 401 otherwise.
 pub async fn bearer(state: &AppState, token: &str) -> Result<Caller> {
-    if constant_time_eq(token.as_bytes(), state.admin_token.expose().as_bytes()) {
+    if state.admin_token.matches(token) {
         return Ok(Caller::admin_token());
     }
     let u = store::users::token_user(&state.store, token)

@@ -72,12 +72,11 @@ pub async fn feed_cached(state: &AppState, device_id: &str) -> Result<CachedFeed
     Ok(c)
 }
 
-/// Whether `token` is the admin token or the board's token (sha256 compared with `token_hash`).
-pub fn authorized(state: &AppState, token: Option<&str>, token_hash: Option<&str>) -> bool {
+/// Whether `token` is the board's own token (sha256 compared with `token_hash`). Board tokens
+/// are separate and scoped to one board: the admin token is not one (it would sit in a kiosk's
+/// URL), nor is another board's token.
+pub fn authorized(token: Option<&str>, token_hash: Option<&str>) -> bool {
     let Some(token) = token else { return false };
-    if constant_time_eq(token.as_bytes(), state.admin_token.expose().as_bytes()) {
-        return true;
-    }
     match token_hash {
         Some(h) => {
             let got = hex::encode(Sha256::digest(token.as_bytes()));

@@ -25,7 +25,8 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
-use crate::config::{Secret, Settings};
+use crate::config::Settings;
+use crate::domain::user::AdminToken;
 use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::store::outbox::Wake;
@@ -39,8 +40,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Counters for `/metrics`.
     pub metrics: Arc<Metrics>,
-    /// Bootstrap admin bearer token.
-    pub admin_token: Arc<Secret>,
+    /// Bootstrap admin bearer token (only its sha256).
+    pub admin_token: Arc<AdminToken>,
     /// Base64 of the server's public signing key (`GET /api/v1/keys/server`); services never sign.
     pub server_public_key: Arc<str>,
     /// Base URL devices use to fetch media, without trailing slash.

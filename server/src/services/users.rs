@@ -201,16 +201,31 @@ pub async fn revoke_token(
 }
 
 /// Create the `admin` user on first start if there is no user at all. The password is
-/// `NGUON_ADMIN_PASSWORD` when set, else the admin bearer token (which may be shorter than the
-/// password rule: the bootstrap account is exempt from it).
-pub async fn bootstrap(store: &Store, admin_token: &str) -> Result<()> {
+/// `NGUON_ADMIN_PASSWORD` when set (it must pass the password rule; a weak one stops the start
+/// naming the variable), else the admin bearer token known at this start (`admin_token`: the
+/// configured or just generated one). Without either nothing is created (a warning says why).
+pub async fn bootstrap(store: &Store, admin_token: Option<&str>) -> Result<()> {
     if store::users::count(store).await? > 0 {
         return Ok(());
     }
-    let password = std::env::var("NGUON_ADMIN_PASSWORD")
+    let from_env = std::env::var("NGUON_ADMIN_PASSWORD")
         .ok()
-        .filter(|p| !p.is_empty())
-        .unwrap_or_else(|| admin_token.to_string());
+        .filter(|p| !p.is_empty());
+    if let Some(p) = &from_env
+        && let Some(why) = crate::domain::user::weakness(p)
+    {
+        return Err(Error::Config(crate::config::ConfigError {
+            key: "NGUON_ADMIN_PASSWORD".into(),
+            source_name: "environment".into(),
+            message: why,
+        }));
+    }
+    let Some(password) = from_env.or_else(|| admin_token.map(str::to_string)) else {
+        tracing::warn!(
+            "there are no users and no admin password to create `admin` with: set NGUON_ADMIN_PASSWORD or NGUON_ADMIN_TOKEN"
+        );
+        return Ok(());
+    };
     let hash = hash_password(&password)?;
     let now = now_ms();
     let admin = User {

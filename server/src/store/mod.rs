@@ -27,6 +27,7 @@ pub mod reports;
 pub mod review;
 pub mod schedules;
 pub mod scope;
+pub mod secrets;
 pub mod users;
 
 use std::str::FromStr;
@@ -79,8 +80,9 @@ impl Store {
                 if let Some(dir) = std::path::Path::new(path).parent()
                     && !dir.as_os_str().is_empty()
                 {
-                    std::fs::create_dir_all(dir)?;
+                    create_private_dir(dir)?;
                 }
+                private_sqlite_files(std::path::Path::new(path))?;
                 let opts = sqlx::sqlite::SqliteConnectOptions::from_str(url)?
                     .create_if_missing(true)
                     .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
@@ -174,6 +176,53 @@ pub fn push_values(sql: &mut String, rows: usize, cols: usize, backend: Backend)
         }
         sql.push(')');
     }
+}
+
+/// Create `dir` (and its parents) readable by the server's user only (0700 on Unix); an
+/// existing directory is narrowed to 0700 too.
+pub fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        b.mode(0o700);
+        b.create(dir)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    #[cfg(not(unix))]
+    b.create(dir)?;
+    Ok(())
+}
+
+/// The SQLite database file created 0600 before SQLite opens it (SQLite gives its `-wal` and
+/// `-shm` files the database file's mode), and an existing one and its `-wal`/`-shm` narrowed to
+/// 0600 (databases made before this rule were 0644).
+fn private_sqlite_files(db: &std::path::Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        if db.as_os_str().is_empty() || db.to_str().is_some_and(|p| p.starts_with(':')) {
+            return Ok(());
+        }
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(db)?;
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = db.as_os_str().to_owned();
+            p.push(suffix);
+            let p = std::path::PathBuf::from(p);
+            if p.exists() {
+                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600))?;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = db;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -63,14 +63,19 @@ async fn run() -> anyhow::Result<()> {
         settings.mqtt_addr = SocketAddr::from(([127, 0, 0, 1], p));
     }
     settings.demo = true;
+    if settings.admin_token.is_none() {
+        // The server prints a generated token only at its first start and keeps just its hash;
+        // the province keeps its own token in its data dir so every start can call the API.
+        settings.admin_token = Some(province_token(&settings.data_dir)?);
+    }
     let data_dir = settings.data_dir.clone();
+    let settings_token = settings.admin_token.clone().context("admin token")?;
     let app = Application::build(settings)
         .await
         .context("cannot start nguon-server")?;
     let port = app.http_port();
     let base = format!("http://127.0.0.1:{port}");
-    let (token, _) = app.admin_token();
-    let token = token.to_string();
+    let token = settings_token.expose().to_string();
     let mqtt = match app.mqtt_addr() {
         Some(a) => a,
         None => {
@@ -274,4 +279,28 @@ async fn status_line(api: &Api, agents: usize) -> String {
         "online {online}/{} devices ({agents} simulated agents) · playing {playing} · proofs of play {plays}",
         devices.len()
     )
+}
+
+/// The province's admin token: `<data_dir>/admin-token` (0600), made at the first start.
+fn province_token(data_dir: &std::path::Path) -> anyhow::Result<nguon_server::config::Secret> {
+    let path = data_dir.join("admin-token");
+    if let Ok(t) = std::fs::read_to_string(&path)
+        && !t.trim().is_empty()
+    {
+        return Ok(nguon_server::config::Secret::new(t.trim()));
+    }
+    std::fs::create_dir_all(data_dir)?;
+    let mut b = [0u8; 32];
+    getrandom::fill(&mut b).map_err(|e| anyhow::anyhow!("random: {e}"))?;
+    let token = hex::encode(b);
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    use std::io::Write;
+    opts.open(&path)?.write_all(token.as_bytes())?;
+    Ok(nguon_server::config::Secret::new(token))
 }
