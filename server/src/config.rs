@@ -2,7 +2,7 @@
 //! `NGUON_CONFIG`), then `NGUON_*` environment variables. Validated at start; every error names
 //! the key. Secrets are typed so they never print.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -72,6 +72,20 @@ pub struct Settings {
     pub mqtt_ack_timeout_ms: u64,
     /// Seed demo data at start (`NGUON_DEMO`, or `--demo`).
     pub demo: bool,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (`NGUON_TRUSTED_PROXIES`, addresses
+    /// separated by commas; default none: the TCP peer is the client).
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Login attempts a minute per client address (`NGUON_LOGIN_PER_IP_PER_MINUTE`, default 10).
+    pub login_per_ip_per_minute: u32,
+    /// Login attempts a minute from all addresses together (`NGUON_LOGIN_PER_MINUTE`, default 120).
+    pub login_per_minute: u32,
+    /// `/api/v1/` requests a minute per client address (`NGUON_API_PER_IP_PER_MINUTE`, default
+    /// 1200); board feeds are not counted.
+    pub api_per_ip_per_minute: u32,
+    /// PEM certificate chain for HTTPS on `http_addr` (`NGUON_TLS_CERT`); with `tls_key`.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for HTTPS (`NGUON_TLS_KEY`); with `tls_cert`.
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -90,6 +104,12 @@ impl Default for Settings {
             dispatch_debounce_ms: 200,
             mqtt_ack_timeout_ms: 10_000,
             demo: false,
+            trusted_proxies: Vec::new(),
+            login_per_ip_per_minute: 10,
+            login_per_minute: 120,
+            api_per_ip_per_minute: 1200,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -148,6 +168,25 @@ impl Settings {
                     s.mqtt_ack_timeout_ms = v.parse().map_err(|e| bad(format!("`{v}`: {e}")))?
                 }
                 "DEMO" => s.demo = matches!(v.as_str(), "1" | "true" | "yes"),
+                "TRUSTED_PROXIES" => {
+                    s.trusted_proxies = v
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|a| !a.is_empty())
+                        .map(|a| a.parse().map_err(|e| bad(format!("`{a}`: {e}"))))
+                        .collect::<Result<_, _>>()?
+                }
+                "LOGIN_PER_IP_PER_MINUTE" => {
+                    s.login_per_ip_per_minute = v.parse().map_err(|e| bad(format!("`{v}`: {e}")))?
+                }
+                "LOGIN_PER_MINUTE" => {
+                    s.login_per_minute = v.parse().map_err(|e| bad(format!("`{v}`: {e}")))?
+                }
+                "API_PER_IP_PER_MINUTE" => {
+                    s.api_per_ip_per_minute = v.parse().map_err(|e| bad(format!("`{v}`: {e}")))?
+                }
+                "TLS_CERT" => s.tls_cert = non_empty(v).map(PathBuf::from),
+                "TLS_KEY" => s.tls_key = non_empty(v).map(PathBuf::from),
                 // Other NGUON_* variables belong to other programs (agent, tests) or to `--config`.
                 _ => {}
             }
@@ -193,6 +232,20 @@ impl Settings {
             && !(u.starts_with("http://") || u.starts_with("https://"))
         {
             return Err(("public_url", format!("`{u}` is not an http(s) URL")));
+        }
+        for (key, v) in [
+            ("login_per_ip_per_minute", self.login_per_ip_per_minute),
+            ("login_per_minute", self.login_per_minute),
+            ("api_per_ip_per_minute", self.api_per_ip_per_minute),
+        ] {
+            if v == 0 {
+                return Err((key, "must be at least 1".into()));
+            }
+        }
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(_), None) => return Err(("tls_key", "must be set with tls_cert".into())),
+            (None, Some(_)) => return Err(("tls_cert", "must be set with tls_key".into())),
+            _ => {}
         }
         Ok(())
     }

@@ -33,6 +33,9 @@ pub enum Error {
     /// 413: over a size limit.
     #[error("{0}")]
     TooLarge(String),
+    /// 429: over a request budget (per address or global).
+    #[error("{0}")]
+    TooManyRequests(String),
     /// 415: unsupported media or codec.
     #[error("{message}")]
     Unsupported {

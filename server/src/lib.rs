@@ -46,6 +46,7 @@ pub struct Application {
     background: workers::Supervisor,
     mqtt_addr: Option<SocketAddr>,
     generated_token: Option<config::Secret>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 impl Application {
@@ -65,14 +66,23 @@ impl Application {
             services::auth::admin_token(&store, settings.admin_token.as_ref()).await?;
         let known = settings.admin_token.as_ref().or(generated_token.as_ref());
         services::users::bootstrap(&store, known.map(config::Secret::expose)).await?;
+        let tls = http::tls::load(&settings)?;
         let listener = TcpListener::bind(settings.http_addr).await?;
         let http_addr = listener.local_addr()?;
         let public_url: Arc<str> = settings
             .public_url
             .clone()
-            .unwrap_or_else(|| format!("http://{http_addr}"))
+            .unwrap_or_else(|| {
+                let scheme = if settings.tls_cert.is_some() {
+                    "https"
+                } else {
+                    "http"
+                };
+                format!("{scheme}://{http_addr}")
+            })
             .trim_end_matches('/')
             .into();
+        let limits = Arc::new(services::throttle::Limits::new(&settings));
         let settings = Arc::new(settings);
         let metrics = Arc::new(metrics::Metrics::default());
         let broker = mqtt::broker::start(&settings, &store).await?;
@@ -90,6 +100,7 @@ impl Application {
             board_feeds: services::board::FeedCache::default(),
             bulletins: services::board::Generation::default(),
             tts: services::speech::TtsSlot::default(),
+            limits,
         };
         if state.settings.demo {
             services::demo::seed(&state).await?;
@@ -120,6 +131,7 @@ impl Application {
             background,
             mqtt_addr,
             generated_token,
+            tls,
         })
     }
 
@@ -151,11 +163,17 @@ impl Application {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<()> {
         let app = router(self.state.clone());
-        let server = axum::serve(
-            self.listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown);
+        let server: std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<()>> + Send>> =
+            match self.tls {
+                Some(acceptor) => Box::pin(http::tls::serve(self.listener, acceptor, app, shutdown)),
+                None => Box::pin(std::future::IntoFuture::into_future(
+                    axum::serve(
+                        self.listener,
+                        app.into_make_service_with_connect_info::<SocketAddr>(),
+                    )
+                    .with_graceful_shutdown(shutdown),
+                )),
+            };
         let mut background = self.background;
         tokio::select! {
             r = server => {
@@ -189,6 +207,10 @@ pub fn router(state: AppState) -> Router {
         .merge(console::router())
         .layer(tower_http::limit::RequestBodyLimitLayer::new(
             http::multipart::body_limit(state.settings.max_upload_mb),
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            http::throttle::api_limit,
         ))
         .layer(axum::middleware::from_fn(http::error::json_rejections));
     http::headers::secure(app)

@@ -29,6 +29,8 @@ mod hardening_http;
 mod hardening_input;
 mod hardening_scope;
 mod hardening_secrets;
+mod hardening_throttle;
+mod hardening_tls;
 mod ingest;
 mod layers;
 mod media;

@@ -71,7 +71,7 @@ pub(super) async fn login(
             lang,
         ));
     }
-    match services::auth::authenticate(&state, &f.username, &f.password, &ip).await? {
+    match services::auth::authenticate(&state, &f.username, &f.password, ip).await? {
         Ok(u) => {
             let sid = services::auth::create_session(&state, &u.id).await?.id;
             let mut resp = Redirect::to("/console").into_response();
@@ -97,7 +97,7 @@ pub(super) async fn login(
             &f.username,
             StatusCode::UNAUTHORIZED,
         ),
-        Err(LoginError::Locked) => login_html(
+        Err(LoginError::Locked | LoginError::Throttled) => login_html(
             &state,
             lang,
             Some(i18n::t("login.locked", lang)),

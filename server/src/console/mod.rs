@@ -28,11 +28,10 @@ mod schedules;
 mod users;
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::OnceLock;
 
 use axum::Router;
-use axum::extract::{ConnectInfo, FromRequestParts, Path, Query};
+use axum::extract::{FromRequestParts, Path, Query};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -263,21 +262,8 @@ impl IntoResponse for PageError {
     }
 }
 
-/// The client's address (from the connection; proxies' headers are not trusted).
-pub struct ClientIp(pub String);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> std::result::Result<Self, Self::Rejection> {
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string())
-            .unwrap_or_else(|| "unknown".into());
-        Ok(ClientIp(ip))
-    }
-}
+/// The client's address (the TCP peer, or behind a trusted proxy the address it forwarded).
+pub use crate::http::throttle::ClientIp;
 
 fn secure(state: &AppState) -> &'static str {
     if state.public_url.starts_with("https://") {

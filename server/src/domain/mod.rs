@@ -24,4 +24,5 @@ pub mod schedule;
 pub mod scope;
 pub mod speech;
 pub mod spreadsheet;
+pub mod throttle;
 pub mod user;

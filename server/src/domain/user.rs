@@ -108,6 +108,8 @@ pub enum LoginError {
     BadCredentials,
     /// Too many failures for this username from this address.
     Locked,
+    /// Too many attempts from this address, or from everyone at once.
+    Throttled,
 }
 
 /// 400 unless the username is 3–64 characters of `a-z`, `0-9`, `.`, `_`, `-`.

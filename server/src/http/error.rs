@@ -33,6 +33,7 @@ fn status_and_code(e: &Error) -> (StatusCode, &'static str) {
         Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
         Error::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
         Error::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+        Error::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
         Error::Unsupported { code, .. } => (StatusCode::UNSUPPORTED_MEDIA_TYPE, code),
         Error::Unprocessable { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code),
         e if e.is_db_unique_violation() => (StatusCode::CONFLICT, "conflict"),

@@ -5,8 +5,9 @@
 //! The API routers per resource: [`areas`], [`bulletins`], [`devices`], [`media`], [`reports`],
 //! [`schedules`], [`speech`], [`users`]; the system endpoints ([`health`]: `/healthz`,
 //! `/metrics`, the server key) and the merged OpenAPI document ([`openapi`]). Applied to the
-//! whole router: the security headers ([`headers`]), the body bound ([`multipart`]) and the
-//! JSON shape of axum's own rejections ([`error::json_rejections`]).
+//! whole router: the security headers ([`headers`]), the body bound ([`multipart`]), the API's
+//! per-address budget ([`throttle`]) and the JSON shape of axum's own rejections
+//! ([`error::json_rejections`]).
 
 pub mod areas;
 pub mod auth;
@@ -24,4 +25,6 @@ pub mod openapi;
 pub mod reports;
 pub mod schedules;
 pub mod speech;
+pub mod throttle;
+pub mod tls;
 pub mod users;

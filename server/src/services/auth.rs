@@ -77,28 +77,46 @@ async fn is_locked(state: &AppState, username: &str, ip: &str, now: i64) -> Resu
     Ok(user::is_locked(failures))
 }
 
-/// Check a password, rate limited per username and IP (every attempt is recorded). While locked
-/// the password is not even checked.
+/// Check a password. Throttled three ways before the password is looked at: the client
+/// address's and the global login budgets (`services::throttle`, refused as
+/// [`LoginError::Throttled`], not recorded, so spraying usernames from one address cannot lock
+/// anyone), then the lock per username and address (every attempt is recorded; a lock set from
+/// one address does not touch the same user at another). At most one argon2 check per core
+/// runs at a time, off the async threads.
 pub async fn authenticate(
     state: &AppState,
     username: &str,
     password: &str,
-    ip: &str,
+    ip: std::net::IpAddr,
 ) -> Result<std::result::Result<User, LoginError>> {
+    if state.limits.allow_login(ip).is_err() {
+        return Ok(Err(LoginError::Throttled));
+    }
+    let ip = &ip.to_string();
     let username = username.trim().to_lowercase();
     let now = now_ms();
     if is_locked(state, &username, ip, now).await? {
         store::users::note_attempt(&state.store, &username, ip, false, now).await?;
         return Ok(Err(LoginError::Locked));
     }
-    let found = match store::users::login_row(&state.store, &username).await? {
-        Some(r) => (verify_password(password, &r.password_hash) && r.enabled).then_some(r.id),
-        None => {
-            // Spend the same time as a real check.
-            let _ = verify_password(password, user::DUMMY_HASH);
-            None
-        }
+    let row = store::users::login_row(&state.store, &username).await?;
+    let (hash, enabled) = match &row {
+        Some(r) => (r.password_hash.clone(), r.enabled),
+        // Unknown user: spend the same time as a real check.
+        None => (user::DUMMY_HASH.to_string(), false),
     };
+    let permit = state
+        .limits
+        .argon2
+        .acquire()
+        .await
+        .map_err(|e| Error::internal_from("argon2 permits", e))?;
+    let password = password.to_string();
+    let matches = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+        .await
+        .map_err(Error::context("argon2 task"))?;
+    drop(permit);
+    let found = row.filter(|_| matches && enabled).map(|r| r.id);
     store::users::note_attempt(&state.store, &username, ip, found.is_some(), now).await?;
     match found {
         Some(id) => Ok(store::users::get(&state.store, &id)

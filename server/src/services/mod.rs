@@ -19,6 +19,7 @@ pub mod media;
 pub mod reports;
 pub mod schedules;
 pub mod speech;
+pub mod throttle;
 pub mod users;
 
 use std::sync::Arc;
@@ -56,4 +57,6 @@ pub struct AppState {
     pub bulletins: board::Generation,
     /// The text-to-speech engine in use.
     pub tts: speech::TtsSlot,
+    /// Per-address and global request budgets, the argon2 concurrency cap.
+    pub limits: Arc<throttle::Limits>,
 }

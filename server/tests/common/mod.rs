@@ -153,6 +153,11 @@ pub async fn prepare(tweak: impl FnOnce(&mut Settings)) -> (Prepared, Settings) 
         data_dir: dir.path().join("data"),
         admin_token: Some(Secret::new(TOKEN)),
         dispatch_debounce_ms: 20,
+        // Tests call the API and log in from one address far faster than a person; the throttle
+        // tests (`hardening_throttle.rs`) set their own budgets.
+        login_per_ip_per_minute: 100_000,
+        login_per_minute: 100_000,
+        api_per_ip_per_minute: 1_000_000,
         ..Settings::default()
     };
     let mut db = None;
