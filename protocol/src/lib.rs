@@ -5,6 +5,7 @@
 //! The human-readable version of this contract is `docs/protocol.md`; keep the two in step.
 #![deny(missing_docs)]
 
+pub mod acl;
 pub mod ids;
 pub mod message;
 pub mod sign;

@@ -31,6 +31,10 @@ impl Layout {
     pub fn acl_file(&self) -> PathBuf {
         self.root.join("mosquitto").join("acl_file")
     }
+    /// `DIR/mosquitto/nguon.conf`
+    pub fn mosquitto_conf(&self) -> PathBuf {
+        self.root.join("mosquitto").join("nguon.conf")
+    }
     /// `DIR/devices/<id>`
     pub fn device_dir(&self, id: &str) -> PathBuf {
         self.root.join("devices").join(id)

@@ -11,6 +11,7 @@
 //! DIR/registry.json                      areas and devices for nguon-server's fleet import
 //! DIR/mosquitto/password_file            username:$7$... (0600)
 //! DIR/mosquitto/acl_file
+//! DIR/mosquitto/nguon.conf               listener settings: limits, files above
 //! DIR/devices/<id>/agent.toml            the agent config (no secrets in it)
 //! DIR/devices/<id>/nguon-agent.service   the systemd unit
 //! DIR/bundles/<id>.tar.gz                install bundle with the device's secrets (0600)
@@ -424,6 +425,14 @@ pub fn bulk(opts: &BulkOptions) -> Result<BulkReport> {
     files.push(Output {
         path: layout.acl_file(),
         bytes: mosquitto::acl_file(&users).into_bytes(),
+        mode: 0o644,
+    });
+    let mosquitto_dir = layout.root.join("mosquitto");
+    let mosquitto_dir =
+        std::path::absolute(&mosquitto_dir).map_err(|e| ProvisionError::io(&mosquitto_dir, e))?;
+    files.push(Output {
+        path: layout.mosquitto_conf(),
+        bytes: mosquitto::conf(&mosquitto_dir).into_bytes(),
         mode: 0o644,
     });
     let registry = registry_of(&state);
