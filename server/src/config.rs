@@ -49,8 +49,33 @@ pub struct Settings {
     pub http_addr: SocketAddr,
     /// Embedded broker listen address (`NGUON_MQTT_ADDR`, default `127.0.0.1:1883`).
     pub mqtt_addr: SocketAddr,
-    /// External broker URL (`NGUON_MQTT_URL`), `mqtt://[user:pass@]host:port`; set → nothing embedded.
+    /// External broker URL (`NGUON_MQTT_URL`), `mqtt://[user:pass@]host:port` or `mqtts://...`
+    /// (TLS); set → nothing embedded.
     pub mqtt_url: Option<Secret>,
+    /// CA certificate (PEM) that signs an external `mqtts://` broker's certificate
+    /// (`NGUON_MQTT_CA_FILE`); default: the system's roots.
+    pub mqtt_ca_file: Option<PathBuf>,
+    /// TLS listener of the embedded broker (`NGUON_MQTT_TLS_ADDR`, e.g. `0.0.0.0:8883`); off when
+    /// unset. Needs `mqtt_tls_cert` and `mqtt_tls_key`.
+    pub mqtt_tls_addr: Option<SocketAddr>,
+    /// Certificate chain (PEM) of the TLS listener (`NGUON_MQTT_TLS_CERT`).
+    pub mqtt_tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of the TLS listener (`NGUON_MQTT_TLS_KEY`).
+    pub mqtt_tls_key: Option<PathBuf>,
+    /// Connections the embedded broker accepts in total (`NGUON_MQTT_MAX_CONNECTIONS`, default
+    /// 5000).
+    pub mqtt_max_connections: usize,
+    /// Connections the embedded broker accepts from one IP address
+    /// (`NGUON_MQTT_MAX_CONNECTIONS_PER_IP`, default 1000: devices behind one carrier NAT share
+    /// an address).
+    pub mqtt_max_connections_per_ip: usize,
+    /// How long a new connection to the embedded broker may take to send its CONNECT (TLS
+    /// handshake included), in milliseconds (`NGUON_MQTT_CONNECT_TIMEOUT_MS`, default 10000).
+    pub mqtt_connect_timeout_ms: u64,
+    /// The longest keep-alive the embedded broker honours, in seconds
+    /// (`NGUON_MQTT_MAX_KEEPALIVE_SECS`, default 600): a connection silent for 1.5 times its
+    /// keep-alive (at most this) is closed.
+    pub mqtt_max_keepalive_secs: u64,
     /// Database URL (`NGUON_DATABASE_URL`); default `sqlite://<data_dir>/nguon.db`.
     pub database_url: Option<Secret>,
     /// Data directory (`NGUON_DATA_DIR`, default `./data`): database, media, signing key.
@@ -94,6 +119,14 @@ impl Default for Settings {
             http_addr: "127.0.0.1:8080".parse().expect("literal"),
             mqtt_addr: "127.0.0.1:1883".parse().expect("literal"),
             mqtt_url: None,
+            mqtt_ca_file: None,
+            mqtt_tls_addr: None,
+            mqtt_tls_cert: None,
+            mqtt_tls_key: None,
+            mqtt_max_connections: 5_000,
+            mqtt_max_connections_per_ip: 1_000,
+            mqtt_connect_timeout_ms: 10_000,
+            mqtt_max_keepalive_secs: 600,
             database_url: None,
             data_dir: PathBuf::from("./data"),
             admin_token: None,
@@ -154,6 +187,27 @@ impl Settings {
                 "HTTP_ADDR" => s.http_addr = v.parse().map_err(|e| bad(format!("`{v}`: {e}")))?,
                 "MQTT_ADDR" => s.mqtt_addr = v.parse().map_err(|e| bad(format!("`{v}`: {e}")))?,
                 "MQTT_URL" => s.mqtt_url = non_empty(v).map(Secret),
+                "MQTT_CA_FILE" => s.mqtt_ca_file = non_empty(v).map(PathBuf::from),
+                "MQTT_TLS_ADDR" => {
+                    s.mqtt_tls_addr = match non_empty(v.clone()) {
+                        Some(a) => Some(a.parse().map_err(|e| bad(format!("`{v}`: {e}")))?),
+                        None => None,
+                    }
+                }
+                "MQTT_TLS_CERT" => s.mqtt_tls_cert = non_empty(v).map(PathBuf::from),
+                "MQTT_TLS_KEY" => s.mqtt_tls_key = non_empty(v).map(PathBuf::from),
+                "MQTT_MAX_CONNECTIONS" => {
+                    s.mqtt_max_connections = v.parse().map_err(|e| bad(format!("`{v}`: {e}")))?
+                }
+                "MQTT_MAX_CONNECTIONS_PER_IP" => {
+                    s.mqtt_max_connections_per_ip = v.parse().map_err(|e| bad(format!("`{v}`: {e}")))?
+                }
+                "MQTT_CONNECT_TIMEOUT_MS" => {
+                    s.mqtt_connect_timeout_ms = v.parse().map_err(|e| bad(format!("`{v}`: {e}")))?
+                }
+                "MQTT_MAX_KEEPALIVE_SECS" => {
+                    s.mqtt_max_keepalive_secs = v.parse().map_err(|e| bad(format!("`{v}`: {e}")))?
+                }
                 "DATABASE_URL" => s.database_url = non_empty(v).map(Secret),
                 "DATA_DIR" => s.data_dir = PathBuf::from(v),
                 "ADMIN_TOKEN" => s.admin_token = non_empty(v).map(Secret),
@@ -224,10 +278,16 @@ impl Settings {
             }
         }
         if let Some(u) = &self.mqtt_url
-            && !(u.expose().starts_with("mqtt://") || u.expose().starts_with("tcp://"))
+            && !["mqtt://", "tcp://", "mqtts://", "ssl://"]
+                .iter()
+                .any(|p| u.expose().starts_with(p))
         {
-            return Err(("mqtt_url", "expected mqtt://[user:password@]host:port".into()));
+            return Err((
+                "mqtt_url",
+                "expected mqtt://[user:password@]host:port or mqtts://[user:password@]host:port".into(),
+            ));
         }
+        self.validate_broker()?;
         if let Some(u) = &self.public_url
             && !(u.starts_with("http://") || u.starts_with("https://"))
         {
@@ -246,6 +306,52 @@ impl Settings {
             (Some(_), None) => return Err(("tls_key", "must be set with tls_cert".into())),
             (None, Some(_)) => return Err(("tls_cert", "must be set with tls_key".into())),
             _ => {}
+        }
+        Ok(())
+    }
+
+    fn validate_broker(&self) -> Result<(), (&'static str, String)> {
+        if !(1..=100_000).contains(&self.mqtt_max_connections) {
+            return Err(("mqtt_max_connections", "must be between 1 and 100000".into()));
+        }
+        if !(1..=self.mqtt_max_connections).contains(&self.mqtt_max_connections_per_ip) {
+            return Err((
+                "mqtt_max_connections_per_ip",
+                "must be between 1 and mqtt_max_connections".into(),
+            ));
+        }
+        if !(100..=120_000).contains(&self.mqtt_connect_timeout_ms) {
+            return Err(("mqtt_connect_timeout_ms", "must be between 100 and 120000".into()));
+        }
+        if !(10..=3_600).contains(&self.mqtt_max_keepalive_secs) {
+            return Err(("mqtt_max_keepalive_secs", "must be between 10 and 3600".into()));
+        }
+        if self.mqtt_tls_addr.is_some() {
+            for (key, path) in [
+                ("mqtt_tls_cert", &self.mqtt_tls_cert),
+                ("mqtt_tls_key", &self.mqtt_tls_key),
+            ] {
+                match path {
+                    None => return Err((key, "required when mqtt_tls_addr is set".into())),
+                    Some(p) if !p.is_file() => {
+                        return Err((key, format!("`{}` is not a readable file", p.display())));
+                    }
+                    Some(_) => {}
+                }
+            }
+        } else if self.mqtt_tls_cert.is_some() || self.mqtt_tls_key.is_some() {
+            return Err((
+                "mqtt_tls_addr",
+                "set it to use mqtt_tls_cert and mqtt_tls_key".into(),
+            ));
+        }
+        if let Some(p) = &self.mqtt_ca_file
+            && !p.is_file()
+        {
+            return Err((
+                "mqtt_ca_file",
+                format!("`{}` is not a readable file", p.display()),
+            ));
         }
         Ok(())
     }
@@ -279,6 +385,43 @@ mod tests {
         assert_eq!(s.mqtt_ack_timeout_ms, 2500);
         let e = Settings::load(None, [("NGUON_MQTT_ACK_TIMEOUT_MS".into(), "0".into())]).unwrap_err();
         assert_eq!(e.key, "mqtt_ack_timeout_ms");
+    }
+
+    #[test]
+    fn broker_limits_and_tls_settings_are_checked_by_name() {
+        let env = |k: &str, v: &str| Settings::load(None, [(k.to_string(), v.to_string())]);
+        assert_eq!(
+            env("NGUON_MQTT_MAX_CONNECTIONS", "0").unwrap_err().key,
+            "mqtt_max_connections"
+        );
+        assert_eq!(
+            env("NGUON_MQTT_MAX_CONNECTIONS_PER_IP", "9999").unwrap_err().key,
+            "mqtt_max_connections_per_ip"
+        );
+        assert_eq!(
+            env("NGUON_MQTT_CONNECT_TIMEOUT_MS", "5").unwrap_err().key,
+            "mqtt_connect_timeout_ms"
+        );
+        assert_eq!(
+            env("NGUON_MQTT_TLS_ADDR", "127.0.0.1:8883").unwrap_err().key,
+            "mqtt_tls_cert"
+        );
+        assert_eq!(
+            env("NGUON_MQTT_TLS_KEY", "/nonexistent").unwrap_err().key,
+            "mqtt_tls_addr"
+        );
+        assert_eq!(
+            env("NGUON_MQTT_URL", "http://broker").unwrap_err().key,
+            "mqtt_url"
+        );
+        let s = env("NGUON_MQTT_URL", "mqtts://u:p@broker.example:8883").unwrap();
+        assert!(s.mqtt_url.is_some());
+        assert_eq!(
+            env("NGUON_MQTT_MAX_KEEPALIVE_SECS", "60")
+                .unwrap()
+                .mqtt_max_keepalive_secs,
+            60
+        );
     }
 
     #[test]

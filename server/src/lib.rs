@@ -47,6 +47,7 @@ pub struct Application {
     mqtt_addr: Option<SocketAddr>,
     generated_token: Option<config::Secret>,
     tls: Option<tokio_rustls::TlsAcceptor>,
+    mqtt_internal_password: Option<String>,
 }
 
 impl Application {
@@ -87,6 +88,7 @@ impl Application {
         let metrics = Arc::new(metrics::Metrics::default());
         let broker = mqtt::broker::start(&settings, &store).await?;
         let mqtt_addr = broker.listen_addr();
+        let mqtt_internal_password = broker.internal_password().map(str::to_string);
         let (link, link_events) = mqtt::Link::connect(&settings, &broker, metrics.clone()).await?;
         let state = AppState {
             store,
@@ -132,6 +134,7 @@ impl Application {
             mqtt_addr,
             generated_token,
             tls,
+            mqtt_internal_password,
         })
     }
 
@@ -143,6 +146,12 @@ impl Application {
     /// The embedded broker's address, if one was started.
     pub fn mqtt_addr(&self) -> Option<SocketAddr> {
         self.mqtt_addr
+    }
+
+    /// The password of the embedded broker's internal user (`mqtt::broker::INTERNAL_USER`), which
+    /// the gate lets read and write any topic; for tests that observe many devices' topics.
+    pub fn mqtt_internal_password(&self) -> Option<&str> {
+        self.mqtt_internal_password.as_deref()
     }
 
     /// The admin bearer token if it was generated at this start (the first start without

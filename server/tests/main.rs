@@ -10,6 +10,8 @@ mod webdriver;
 mod api;
 mod areas;
 mod board_browser;
+mod broker_gate;
+mod broker_mosquitto;
 mod bulletin;
 mod command_outbox;
 mod commands;

@@ -1,44 +1,65 @@
-//! The MQTT broker. By default an embedded rumqttd 0.20, configured in code and run on its own OS
-//! threads (its `start()` blocks), listening on `settings.mqtt_addr`; when `settings.mqtt_url` is
-//! set nothing is embedded and the server only connects to the external broker (Mosquitto, EMQX).
+//! The MQTT broker. By default an embedded rumqttd 0.20 behind nguon's MQTT gate
+//! ([`crate::mqtt::gate`]): rumqttd runs on its own OS threads (its `start()` blocks) and listens
+//! only on 127.0.0.1 on a free internal port; the gate owns the public listener(s) on
+//! `settings.mqtt_addr` (and `mqtt_tls_addr`) and enforces what rumqttd cannot: topic ACLs,
+//! per-topic message sizes, connection limits, CONNECT and idle timeouts, and revocation. When
+//! `settings.mqtt_url` is set nothing is embedded and the server only connects to the external
+//! broker (Mosquitto, EMQX).
 //!
-//! Devices log in with username = device id = MQTT client id and their password, checked against
-//! the `$7$` hash in `devices.credential_hash` through rumqttd's external auth hook. Hashes are held
-//! in an in-memory [`Credentials`] cache (loaded at start, reloaded on `Change::Devices`/`All` and
-//! every minute, and fetched from the database on a miss), and each verified (user, password)
-//! digest is remembered so a reconnect storm costs one PBKDF2 per device, not one per attempt.
-//! The server itself logs in as an internal user (`$nguon-server`, not a valid device id) with a
-//! random password made at each start.
+//! Devices log in with username = device id = MQTT client id and their password, checked by the
+//! gate against the `$7$` hash in `devices.credential_hash`. Hashes are held in an in-memory
+//! [`Credentials`] cache (loaded at start, reloaded on `Change::Devices`/`All` and every minute,
+//! and fetched from the database on a miss), and each verified (user, password) digest is
+//! remembered so a reconnect storm costs one PBKDF2 per device, not one per attempt. The cache
+//! also keeps each device's areas (for its ACL) and a fingerprint of what its login depends on
+//! (hash, enabled, key, area): the gate registers every live device session, and a reload that
+//! changes a device's fingerprint closes its sessions at once.
+//!
+//! rumqttd's own auth hook accepts only the server's internal user (`$nguon-server`, not a valid
+//! device id, with a random password made at each start) and the gate's forwarded sessions (a
+//! device id with the gate's random password), so a local process that bypasses the gate on the
+//! internal port cannot log in as a device.
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use nguon_protocol::{AreaCode, DeviceId};
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
+use crate::domain::area::AreaTree;
 use crate::error::{Error, Result};
+use crate::mqtt::gate;
 use crate::store::{self, Store};
 
 /// Username of the server's own MQTT connection on the embedded broker.
 pub const INTERNAL_USER: &str = "$nguon-server";
 
-/// Connections the embedded broker accepts (one province is ≈2,000 devices; see docs/operations.md).
-pub const MAX_CONNECTIONS: usize = 5_000;
-
 /// The broker in use.
 pub struct Broker {
     addr: Option<SocketAddr>,
+    tls_addr: Option<SocketAddr>,
+    internal_addr: Option<SocketAddr>,
     internal_password: Option<String>,
     credentials: Option<Credentials>,
 }
 
 impl Broker {
-    /// Address of the embedded broker, if one runs.
+    /// Public (gate) address of the embedded broker, if one runs: where devices connect.
     pub fn listen_addr(&self) -> Option<SocketAddr> {
         self.addr
+    }
+    /// The gate's TLS listener, if one is configured.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addr
+    }
+    /// rumqttd's own address (127.0.0.1, internal port): where the server's link connects.
+    pub fn internal_addr(&self) -> Option<SocketAddr> {
+        self.internal_addr
     }
     /// The password of [`INTERNAL_USER`] on the embedded broker.
     pub fn internal_password(&self) -> Option<&str> {
@@ -54,8 +75,19 @@ impl Broker {
 struct Entry {
     hash: Option<String>,
     enabled: bool,
+    /// The device's area and its ancestors (the area `cmd` topics it may read).
+    areas: Vec<AreaCode>,
+    /// Digest of everything a session depends on: hash, enabled, key, area.
+    fingerprint: [u8; 32],
     /// Digests of passwords that verified against `hash`.
     good: Vec<[u8; 32]>,
+}
+
+/// One live device session registered by the gate.
+struct Live {
+    id: u64,
+    fingerprint: [u8; 32],
+    cancel: CancellationToken,
 }
 
 #[derive(Default)]
@@ -63,16 +95,103 @@ struct Inner {
     devices: HashMap<String, Entry>,
     /// Recently refused (user, password digest), so a storm of bad logins does not hit the database.
     refused: HashMap<(String, [u8; 32]), Instant>,
+    /// The area tree at the last reload (ancestors of a device fetched on a miss).
+    tree: AreaTree,
+    /// Live sessions by device id.
+    live: HashMap<String, Vec<Live>>,
+    next_session: u64,
 }
 
-type Lookup = (String, oneshot::Sender<Option<(Option<String>, bool)>>);
+type Lookup = (String, oneshot::Sender<Option<store::devices::Credential>>);
 
-/// In-memory cache of device credentials, shared by the broker's auth hook and the dispatcher.
+/// In-memory cache of device credentials, shared by the gate and the dispatcher (which reloads
+/// it when devices change).
 #[derive(Clone)]
 pub struct Credentials {
     inner: Arc<RwLock<Inner>>,
     internal_password: Arc<str>,
+    /// The password the gate logs devices in with on rumqttd.
+    gate_password: Arc<str>,
     lookup: mpsc::Sender<Lookup>,
+}
+
+/// Who a CONNECT logged in as.
+#[derive(Debug, Clone)]
+pub enum Login {
+    /// The server's internal user: anything goes.
+    Internal,
+    /// A device, with the areas whose commands it may read.
+    Device {
+        /// The device id.
+        id: DeviceId,
+        /// Its area and the area's ancestors.
+        areas: Vec<AreaCode>,
+        /// Fingerprint of the credential it logged in with.
+        fingerprint: [u8; 32],
+    },
+}
+
+/// A registered live session: dropping it unregisters the session.
+pub struct SessionGuard {
+    inner: Arc<RwLock<Inner>>,
+    device: String,
+    id: u64,
+}
+
+impl Drop for SessionGuard {
+    fn drop(&mut self) {
+        let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(v) = inner.live.get_mut(&self.device) {
+            v.retain(|l| l.id != self.id);
+            if v.is_empty() {
+                inner.live.remove(&self.device);
+            }
+        }
+    }
+}
+
+fn entry_of(tree: &AreaTree, c: store::devices::Credential, good: Vec<[u8; 32]>) -> Entry {
+    let mut h = Sha256::new();
+    for part in [c.hash.as_deref(), c.public_key.as_deref(), Some(c.area.as_str())] {
+        h.update(part.unwrap_or("\u{0}none").as_bytes());
+        h.update([0u8]);
+    }
+    h.update([u8::from(c.enabled)]);
+    let areas = tree
+        .ancestors(&c.area)
+        .into_iter()
+        .filter_map(|a| AreaCode::parse(a).ok())
+        .collect();
+    Entry {
+        hash: c.hash,
+        enabled: c.enabled,
+        areas,
+        fingerprint: h.finalize().into(),
+        good,
+    }
+}
+
+/// Cancel every live session whose device no longer has the fingerprint it logged in with.
+fn revoke_stale(inner: &Inner) -> usize {
+    let mut n = 0;
+    for (device, sessions) in &inner.live {
+        let current = inner
+            .devices
+            .get(device)
+            .filter(|e| e.enabled)
+            .map(|e| e.fingerprint);
+        for l in sessions {
+            if current != Some(l.fingerprint) && !l.cancel.is_cancelled() {
+                tracing::warn!(
+                    device = %device,
+                    "device credential changed (disabled, removed, password, key or area): closing its MQTT session"
+                );
+                l.cancel.cancel();
+                n += 1;
+            }
+        }
+    }
+    n
 }
 
 fn digest(user: &str, password: &str) -> [u8; 32] {
@@ -88,9 +207,11 @@ fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 impl Credentials {
-    /// Replace the cache from the `devices` table (verified digests survive when the hash is unchanged).
+    /// Replace the cache from the `devices` table (verified digests survive when the hash is
+    /// unchanged), and close the live sessions of devices whose credential changed.
     pub async fn reload(&self, store: &Store) -> Result<()> {
         let rows = store::devices::credentials(store).await?;
+        let tree = store::areas::tree(store).await?;
         let mut inner = self.inner.write().expect("credentials lock");
         let mut old = std::mem::take(&mut inner.devices);
         for (id, c) in rows {
@@ -98,36 +219,73 @@ impl Credentials {
                 Some(e) if e.hash == c.hash => e.good,
                 _ => Vec::new(),
             };
-            inner.devices.insert(
-                id,
-                Entry {
-                    hash: c.hash,
-                    enabled: c.enabled,
-                    good,
-                },
-            );
+            let e = entry_of(&tree, c, good);
+            inner.devices.insert(id, e);
         }
+        inner.tree = tree;
         // A device registered or re-keyed since a refusal must be able to log in at once.
         inner.refused.clear();
+        revoke_stale(&inner);
         Ok(())
     }
 
-    fn set(&self, user: &str, row: Option<(Option<String>, bool)>) {
+    fn set(&self, user: &str, row: Option<store::devices::Credential>) {
         let mut inner = self.inner.write().expect("credentials lock");
         match row {
             None => {
                 inner.devices.remove(user);
             }
-            Some((hash, enabled)) => {
+            Some(c) => {
                 inner.refused.retain(|(u, _), _| u != user);
-                let e = inner.devices.entry(user.to_string()).or_default();
-                if e.hash != hash {
-                    e.good.clear();
-                }
-                e.hash = hash;
-                e.enabled = enabled;
+                let good = match inner.devices.remove(user) {
+                    Some(e) if e.hash == c.hash => e.good,
+                    _ => Vec::new(),
+                };
+                let e = entry_of(&inner.tree, c, good);
+                inner.devices.insert(user.to_string(), e);
             }
         }
+        revoke_stale(&inner);
+    }
+
+    /// Register a live session of `login` (a device); the token is cancelled when the device's
+    /// credential changes. `None` for the internal user (never revoked).
+    pub fn register(&self, login: &Login) -> Option<(SessionGuard, CancellationToken)> {
+        let Login::Device { id, fingerprint, .. } = login else {
+            return None;
+        };
+        let cancel = CancellationToken::new();
+        let mut inner = self.inner.write().expect("credentials lock");
+        inner.next_session += 1;
+        let sid = inner.next_session;
+        // The credential may have changed between the check and now.
+        let current = inner
+            .devices
+            .get(id.as_str())
+            .filter(|e| e.enabled)
+            .map(|e| e.fingerprint);
+        if current != Some(*fingerprint) {
+            cancel.cancel();
+        }
+        inner.live.entry(id.to_string()).or_default().push(Live {
+            id: sid,
+            fingerprint: *fingerprint,
+            cancel: cancel.clone(),
+        });
+        Some((
+            SessionGuard {
+                inner: self.inner.clone(),
+                device: id.to_string(),
+                id: sid,
+            },
+            cancel,
+        ))
+    }
+
+    /// Live device sessions (for tests and metrics).
+    pub fn live_sessions(&self) -> usize {
+        let inner = self.inner.read().expect("credentials lock");
+        inner.live.values().map(Vec::len).sum()
     }
 
     /// `Some(answer)` when the cache decides; `None` when the database must be asked.
@@ -170,10 +328,34 @@ impl Credentials {
         inner.refused.insert((user.to_string(), d), Instant::now());
     }
 
-    /// The auth decision for one CONNECT.
-    pub async fn check(&self, client_id: &str, user: &str, password: &str) -> bool {
+    /// rumqttd's auth decision: the internal user, or a session the gate forwards (a device id
+    /// with the gate's password).
+    fn check_upstream(&self, client_id: &str, user: &str, password: &str) -> bool {
         if user == INTERNAL_USER {
             return ct_eq(password.as_bytes(), self.internal_password.as_bytes());
+        }
+        client_id == user && ct_eq(password.as_bytes(), self.gate_password.as_bytes())
+    }
+
+    /// The password the gate presents to rumqttd for a device it let in.
+    pub fn gate_password(&self) -> &str {
+        &self.gate_password
+    }
+
+    fn login_of(&self, user: &str) -> Option<Login> {
+        let inner = self.inner.read().expect("credentials lock");
+        let e = inner.devices.get(user).filter(|e| e.enabled)?;
+        Some(Login::Device {
+            id: DeviceId::parse(user).ok()?,
+            areas: e.areas.clone(),
+            fingerprint: e.fingerprint,
+        })
+    }
+
+    /// The auth decision for one CONNECT: who logged in, or `None` when refused.
+    pub async fn check(&self, client_id: &str, user: &str, password: &str) -> Option<Login> {
+        if user == INTERNAL_USER {
+            return ct_eq(password.as_bytes(), self.internal_password.as_bytes()).then_some(Login::Internal);
         }
         if client_id != user {
             tracing::warn!(
@@ -181,14 +363,15 @@ impl Credentials {
                 user,
                 "mqtt login refused: client id must equal the device id"
             );
-            return false;
+            return None;
         }
         let d = digest(user, password);
         if let Some(ok) = self.check_cached(user, password, &d) {
             if !ok {
                 tracing::debug!(user, "mqtt login refused (cached)");
+                return None;
             }
-            return ok;
+            return self.login_of(user);
         }
         // Not decided by the cache: ask the database (the device may be new or its password rotated).
         let (tx, rx) = oneshot::channel();
@@ -197,7 +380,7 @@ impl Credentials {
         {
             self.set(user, row);
             if let Some(true) = self.check_cached(user, password, &d) {
-                return true;
+                return self.login_of(user);
             }
         }
         tracing::info!(
@@ -205,7 +388,7 @@ impl Credentials {
             "mqtt login refused: unknown device, disabled, no credential or wrong password"
         );
         self.refuse(user, d);
-        false
+        None
     }
 }
 
@@ -223,11 +406,13 @@ fn free_port(addr: SocketAddr) -> Result<SocketAddr> {
     Ok(l.local_addr()?)
 }
 
-/// The rumqttd configuration used for the embedded broker.
-fn config(listen: SocketAddr, credentials: Credentials) -> rumqttd::Config {
+/// The rumqttd configuration used for the embedded broker: only the gate and the server's link
+/// connect to it, on 127.0.0.1.
+fn config(listen: SocketAddr, credentials: Credentials, max_connections: usize) -> rumqttd::Config {
     let mut connections = rumqttd::ConnectionSettings {
         connection_timeout_ms: 60_000,
-        max_payload_size: 8 * 1024 * 1024,
+        // The gate enforces the per-topic limits; this is the outer bound.
+        max_payload_size: nguon_protocol::acl::MAX_PACKET + 64 * 1024,
         max_inflight_count: 500,
         auth: None,
         external_auth: None,
@@ -235,7 +420,7 @@ fn config(listen: SocketAddr, credentials: Credentials) -> rumqttd::Config {
     };
     connections.set_auth_handler(move |client_id: String, user: String, password: String| {
         let c = credentials.clone();
-        async move { c.check(&client_id, &user, &password).await }
+        async move { c.check_upstream(&client_id, &user, &password) }
     });
     let server = rumqttd::ServerSettings {
         name: "nguon-v4".into(),
@@ -247,7 +432,8 @@ fn config(listen: SocketAddr, credentials: Credentials) -> rumqttd::Config {
     rumqttd::Config {
         id: 0,
         router: rumqttd::RouterConfig {
-            max_connections: MAX_CONNECTIONS,
+            // The gate's limit, plus the server's link and a margin for sessions being replaced.
+            max_connections: max_connections + 64,
             max_outgoing_packet_count: 500,
             max_segment_size: 32 * 1024 * 1024,
             max_segment_count: 8,
@@ -294,11 +480,14 @@ async fn wait_until_serving(
     Ok(())
 }
 
-/// Start the embedded broker unless an external one is configured, and wait until it accepts.
+/// Start the embedded broker and its gate unless an external one is configured, and wait until
+/// rumqttd accepts.
 pub async fn start(settings: &Settings, store: &Store) -> Result<Broker> {
     if settings.mqtt_url.is_some() {
         return Ok(Broker {
             addr: None,
+            tls_addr: None,
+            internal_addr: None,
             internal_password: None,
             credentials: None,
         });
@@ -308,24 +497,25 @@ pub async fn start(settings: &Settings, store: &Store) -> Result<Broker> {
     let credentials = Credentials {
         inner: Arc::default(),
         internal_password: internal_password.clone().into(),
+        gate_password: random_password().into(),
         lookup,
     };
     credentials.reload(store).await?;
-    // Database look-ups for the auth hook run here, on the server's runtime (the hook itself runs
-    // on rumqttd's own runtime, where the pool must not be used).
+    // Database look-ups for a credential missing from the cache run here, on the server's
+    // runtime, one at a time.
     let s = store.clone();
     tokio::spawn(async move {
         while let Some((user, reply)) = lookups.recv().await {
             match store::devices::credential(&s, &user).await {
                 Ok(r) => {
-                    let _ = reply.send(r.map(|c| (c.hash, c.enabled)));
+                    let _ = reply.send(r);
                 }
                 Err(e) => tracing::warn!(error = %e, "credential look-up failed"),
             }
         }
     });
-    let addr = free_port(settings.mqtt_addr)?;
-    let cfg = config(addr, credentials.clone());
+    let internal = free_port(SocketAddr::from(([127, 0, 0, 1], 0)))?;
+    let cfg = config(internal, credentials.clone(), settings.mqtt_max_connections);
     std::thread::Builder::new()
         .name("rumqttd".into())
         .spawn(move || {
@@ -334,17 +524,15 @@ pub async fn start(settings: &Settings, store: &Store) -> Result<Broker> {
                 tracing::error!(error = %e, "embedded MQTT broker stopped");
             }
         })?;
-    let probe = if addr.ip().is_unspecified() {
-        SocketAddr::from(([127, 0, 0, 1], addr.port()))
-    } else {
-        addr
-    };
-    wait_until_serving(probe, &internal_password, Duration::from_secs(10))
+    wait_until_serving(internal, &internal_password, Duration::from_secs(10))
         .await
-        .map_err(|e| Error::internal(format!("embedded MQTT broker on {addr}: {e}")))?;
-    tracing::info!(%addr, "embedded MQTT broker (rumqttd) listening");
+        .map_err(|e| Error::internal(format!("embedded MQTT broker on {internal}: {e}")))?;
+    let (addr, tls_addr) = gate::start(settings, internal, credentials.clone()).await?;
+    tracing::info!(%addr, ?tls_addr, %internal, "embedded MQTT broker (rumqttd behind the gate) listening");
     Ok(Broker {
         addr: Some(addr),
+        tls_addr,
+        internal_addr: Some(internal),
         internal_password: Some(internal_password),
         credentials: Some(credentials),
     })

@@ -1,7 +1,17 @@
 //! The server's own MQTT connection (rumqttc `AsyncClient`): publishes manifests and commands, and
 //! receives everything devices send (`SERVER_SUBSCRIPTIONS`, QoS 1), forwarded to ingest through a
 //! bounded channel. The event loop is polled in its own task; subscriptions are renewed on every
-//! ConnAck, and a lost connection is retried with a capped exponential backoff.
+//! ConnAck, and a lost connection is retried with a capped exponential backoff with jitter (reset
+//! only after a connection held for [`STABLE`], so a broker that drops the link right after each
+//! connect is not hammered).
+//!
+//! The link takes packets up to the brokers' packet limit ([`acl::MAX_PACKET`], the `max_packet_size`
+//! of the generated Mosquitto config; the embedded broker's gate caps device reports far lower).
+//! A report over its topic's limit ([`acl::max_payload`]) is dropped here with a warning, and the
+//! link keeps its session. Should a broker without a packet cap send a larger packet, rumqttc
+//! ends the connection; the link then raises its limit (up to 64 MiB) so that it takes that
+//! message on the next connection and drops it, instead of looping on it. Over an external broker it connects with `mqtt://` or `mqtts://` (TLS,
+//! rustls with the ring provider; the CA from `mqtt_ca_file` or the system's roots).
 //!
 //! [`Link::publish_confirmed`] resolves when the broker acknowledged the publish (QoS 1 PUBACK),
 //! and fails when the connection is lost first or no ack came within `mqtt_ack_timeout_ms`. Every
@@ -13,9 +23,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use nguon_protocol::topic::SERVER_SUBSCRIPTIONS;
+use nguon_protocol::acl;
+use nguon_protocol::topic::{SERVER_SUBSCRIPTIONS, Topic};
 use rumqttc::{
     AsyncClient, ClientError, Event, MqttOptions, Outgoing, Packet, QoS, Request, SubscribeFilter,
+    TlsConfiguration, Transport,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -39,6 +51,35 @@ pub struct Incoming {
     pub payload: Bytes,
     /// Whether the broker delivered it as a retained message.
     pub retain: bool,
+}
+
+/// The largest packet the link sends or takes: the brokers' packet limit plus header room.
+const MAX_LINK_PACKET: usize = acl::MAX_PACKET + 64 * 1024;
+/// The largest packet the link takes after a broker without a packet cap sent one over
+/// [`MAX_LINK_PACKET`]: such a message is then received once per connection and dropped.
+const MAX_RAISED_PACKET: usize = 64 << 20;
+/// First retry delay after the link is lost.
+const BACKOFF_MIN: Duration = Duration::from_millis(200);
+/// Longest retry delay.
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// A connection held this long resets the backoff.
+pub const STABLE: Duration = Duration::from_secs(30);
+
+/// The delay before retry number `attempt` (0-based): exponential from [`BACKOFF_MIN`] to
+/// [`BACKOFF_MAX`], then a random point in its upper half ("equal jitter"), so a server fleet or a
+/// restarted broker does not see every retry at once.
+pub fn backoff(attempt: u32, random: u32) -> Duration {
+    let ceiling = BACKOFF_MIN
+        .saturating_mul(1u32 << attempt.min(16))
+        .min(BACKOFF_MAX);
+    let half = ceiling / 2;
+    half + half.mul_f64(f64::from(random) / f64::from(u32::MAX))
+}
+
+fn random_u32() -> u32 {
+    let mut b = [0u8; 4];
+    let _ = getrandom::fill(&mut b);
+    u32::from_le_bytes(b)
 }
 
 /// How often a publish waits again when the client's request queue is full.
@@ -98,15 +139,23 @@ pub struct LinkEvents {
     pub rx: mpsc::Receiver<Incoming>,
 }
 
-/// Host, port and optional (user, password).
-type BrokerAddr = (String, u16, Option<(String, String)>);
+/// Host, port, optional (user, password), and whether to use TLS.
+type BrokerAddr = (String, u16, Option<(String, String)>, bool);
 
-/// Broker address and login parsed from `mqtt://[user:pass@]host:port`.
+/// Broker address and login parsed from `mqtt[s]://[user:pass@]host:port`.
 fn parse_url(url: &str) -> Result<BrokerAddr> {
-    let rest = url
-        .strip_prefix("mqtt://")
-        .or_else(|| url.strip_prefix("tcp://"))
-        .ok_or_else(|| Error::internal("mqtt_url: expected mqtt://[user:password@]host:port"))?;
+    let (rest, tls) = if let Some(r) = url
+        .strip_prefix("mqtts://")
+        .or_else(|| url.strip_prefix("ssl://"))
+    {
+        (r, true)
+    } else if let Some(r) = url.strip_prefix("mqtt://").or_else(|| url.strip_prefix("tcp://")) {
+        (r, false)
+    } else {
+        return Err(Error::internal(
+            "mqtt_url: expected mqtt://[user:password@]host:port or mqtts://...",
+        ));
+    };
     let rest = rest.trim_end_matches('/');
     let (login, hostport) = match rest.rsplit_once('@') {
         Some((l, h)) => (Some(l), h),
@@ -118,13 +167,56 @@ fn parse_url(url: &str) -> Result<BrokerAddr> {
             p.parse()
                 .map_err(|_| Error::internal(format!("mqtt_url: bad port `{p}`")))?,
         ),
-        None => (hostport.to_string(), 1883),
+        None => (hostport.to_string(), if tls { 8883 } else { 1883 }),
     };
     let login = login.map(|l| match l.split_once(':') {
         Some((u, p)) => (u.to_string(), p.to_string()),
         None => (l.to_string(), String::new()),
     });
-    Ok((host, port, login))
+    Ok((host, port, login, tls))
+}
+
+/// The rustls client config for an `mqtts://` broker: the ring provider, and the CA in
+/// `ca_file` (PEM) or else the system's roots.
+fn tls_config(ca_file: Option<&std::path::Path>) -> Result<Arc<rustls::ClientConfig>> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    match ca_file {
+        Some(p) => {
+            let pem = std::fs::read(p).map_err(Error::context(format!("mqtt_ca_file {}", p.display())))?;
+            for c in CertificateDer::pem_slice_iter(&pem) {
+                let c = c.map_err(|e| Error::internal(format!("mqtt_ca_file {}: {e}", p.display())))?;
+                roots
+                    .add(c)
+                    .map_err(|e| Error::internal(format!("mqtt_ca_file {}: {e}", p.display())))?;
+            }
+        }
+        None => {
+            let found = rustls_native_certs::load_native_certs();
+            for c in found.certs {
+                let _ = roots.add(c);
+            }
+        }
+    }
+    if roots.is_empty() {
+        return Err(Error::internal(
+            "mqtts://: no CA certificate (set mqtt_ca_file, or install the system's CA roots)",
+        ));
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(Error::context("TLS protocol versions"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// `Some(limit)` when a message on `topic` is larger than its topic allows.
+fn oversized(topic: &str, size: usize) -> Option<usize> {
+    let limit = Topic::parse(topic).map_or(acl::MAX_EVENTS, |t| acl::max_payload(&t));
+    (size > limit).then_some(limit)
 }
 
 impl Link {
@@ -134,33 +226,33 @@ impl Link {
         let mut suffix = [0u8; 6];
         getrandom::fill(&mut suffix).map_err(Error::context("random client id"))?;
         let client_id = format!("nguon-server-{}", hex::encode(suffix));
-        let (host, port, login) = match (&s.mqtt_url, b.listen_addr()) {
+        // On the embedded broker the link goes straight to rumqttd's internal port, not through
+        // the gate.
+        let (host, port, login, tls) = match (&s.mqtt_url, b.internal_addr()) {
             (Some(url), _) => parse_url(url.expose())?,
-            (None, Some(addr)) => {
-                let ip = if addr.ip().is_unspecified() {
-                    "127.0.0.1".to_string()
-                } else {
-                    addr.ip().to_string()
-                };
-                (
-                    ip,
-                    addr.port(),
-                    Some((
-                        INTERNAL_USER.to_string(),
-                        b.internal_password().unwrap_or("").to_string(),
-                    )),
-                )
-            }
+            (None, Some(addr)) => (
+                addr.ip().to_string(),
+                addr.port(),
+                Some((
+                    INTERNAL_USER.to_string(),
+                    b.internal_password().unwrap_or("").to_string(),
+                )),
+                false,
+            ),
             (None, None) => return Err(Error::internal("no MQTT broker configured")),
         };
         let mut opts = MqttOptions::new(client_id, host, port);
         opts.set_keep_alive(Duration::from_secs(30))
             .set_clean_session(true)
-            .set_max_packet_size(16 * 1024 * 1024, 16 * 1024 * 1024)
+            .set_max_packet_size(MAX_LINK_PACKET, MAX_LINK_PACKET)
             .set_request_channel_capacity(REQUEST_CAPACITY)
             .set_inflight(1_000);
         if let Some((u, p)) = login {
             opts.set_credentials(u, p);
+        }
+        if tls {
+            let config = tls_config(s.mqtt_ca_file.as_deref())?;
+            opts.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(config)));
         }
         let (client, mut eventloop) = AsyncClient::new(opts, REQUEST_CAPACITY);
         // Without TCP_NODELAY, a command published right after small writes (PUBACKs of ingested
@@ -175,12 +267,13 @@ impl Link {
         let acks: Acks = Arc::default();
         let task_acks = acks.clone();
         tokio::spawn(async move {
-            let mut backoff = Duration::from_millis(100);
+            let mut attempt = 0u32;
+            let mut connected_at: Option<Instant> = None;
             let mut suback_pending = false;
             loop {
                 match eventloop.poll().await {
                     Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                        backoff = Duration::from_millis(100);
+                        connected_at = Some(Instant::now());
                         tracing::info!("mqtt link connected; subscribing");
                         suback_pending = true;
                         let c = sub_client.clone();
@@ -201,6 +294,11 @@ impl Link {
                     }
                     Ok(Event::Incoming(Packet::Publish(p))) => {
                         Metrics::inc(&m.mqtt_in);
+                        if let Some(limit) = oversized(&p.topic, p.payload.len()) {
+                            tracing::warn!(topic = %p.topic, size = p.payload.len(), limit, retain = p.retain,
+                                "mqtt link: message over its topic's size limit dropped");
+                            continue;
+                        }
                         let msg = Incoming {
                             topic: p.topic.clone(),
                             payload: p.payload,
@@ -248,9 +346,35 @@ impl Link {
                         if tx.is_closed() {
                             return;
                         }
-                        tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "mqtt link lost");
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(Duration::from_secs(10));
+                        if connected_at.take().is_some_and(|t| t.elapsed() >= STABLE) {
+                            attempt = 0;
+                        }
+                        let delay = backoff(attempt, random_u32());
+                        attempt = attempt.saturating_add(1);
+                        if let rumqttc::ConnectionError::MqttState(rumqttc::StateError::Deserialization(
+                            rumqttc::mqttbytes::Error::PayloadSizeLimitExceeded(size),
+                        )) = &e
+                        {
+                            // A broker without a packet cap handed over a larger message (a device's
+                            // retained report comes again at every subscribe). Take it once more, up to
+                            // a hard cap, so that it can be dropped above and the session kept.
+                            let size = *size;
+                            let current = eventloop.mqtt_options.max_packet_size();
+                            let raised = (size <= MAX_RAISED_PACKET && size >= current)
+                                .then(|| (size + 64 * 1024).min(MAX_RAISED_PACKET + 64 * 1024));
+                            tracing::error!(
+                                size,
+                                limit = current,
+                                raised_to = raised,
+                                "mqtt link: the broker sent a packet over the link's limit; cap the broker's \
+                                 packet size (Mosquitto: max_packet_size, as nguon-provision's nguon.conf does)"
+                            );
+                            if let Some(r) = raised {
+                                eventloop.mqtt_options.set_max_packet_size(r, MAX_LINK_PACKET);
+                            }
+                        }
+                        tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "mqtt link lost");
+                        tokio::time::sleep(delay).await;
                     }
                 }
             }
@@ -371,10 +495,40 @@ mod tests {
     fn broker_urls_parse_with_and_without_login() {
         assert_eq!(
             super::parse_url("mqtt://127.0.0.1:1883").unwrap(),
-            ("127.0.0.1".into(), 1883, None)
+            ("127.0.0.1".into(), 1883, None, false)
         );
-        let (h, p, l) = super::parse_url("mqtt://u:p@w@broker:1884").unwrap();
-        assert_eq!((h.as_str(), p), ("broker", 1884));
+        let (h, p, l, tls) = super::parse_url("mqtt://u:p@w@broker:1884").unwrap();
+        assert_eq!((h.as_str(), p, tls), ("broker", 1884, false));
         assert_eq!(l, Some(("u".into(), "p@w".into())));
+        let (h, p, _, tls) = super::parse_url("mqtts://broker.example").unwrap();
+        assert_eq!((h.as_str(), p, tls), ("broker.example", 8883, true));
+        assert!(super::parse_url("http://broker").is_err());
+    }
+
+    #[test]
+    fn retries_back_off_exponentially_with_jitter_up_to_a_cap() {
+        use super::{BACKOFF_MAX, BACKOFF_MIN, backoff};
+        assert_eq!(backoff(0, u32::MAX), BACKOFF_MIN);
+        assert_eq!(backoff(0, 0), BACKOFF_MIN / 2);
+        assert_eq!(backoff(3, u32::MAX), BACKOFF_MIN * 8);
+        assert_eq!(backoff(40, u32::MAX), BACKOFF_MAX);
+        assert!(backoff(40, 0) >= BACKOFF_MAX / 2);
+        let a = backoff(5, 1_000);
+        let b = backoff(5, 3_000_000_000);
+        assert!(a < b, "the random part moves the delay");
+    }
+
+    #[test]
+    fn reports_over_their_topic_limit_are_recognised() {
+        use nguon_protocol::acl;
+        assert_eq!(super::oversized("nguon/v1/d/x/state", acl::MAX_STATE), None);
+        assert_eq!(
+            super::oversized("nguon/v1/d/x/state", acl::MAX_STATE + 1),
+            Some(acl::MAX_STATE)
+        );
+        assert_eq!(
+            super::oversized("nguon/v1/d/x/events", 20 << 20),
+            Some(acl::MAX_EVENTS)
+        );
     }
 }

@@ -22,39 +22,38 @@ pub struct Credential {
     pub hash: Option<String>,
     /// Whether the device is enabled.
     pub enabled: bool,
+    /// The device's area (its broker ACL follows the area and its ancestors).
+    pub area: String,
+    /// The device's report-signing public key, if any (a change ends its broker session).
+    pub public_key: Option<String>,
+}
+
+fn credential_row(r: &AnyRow) -> Result<Credential> {
+    Ok(Credential {
+        hash: r.try_get("credential_hash")?,
+        enabled: r.try_get::<i64, _>("enabled")? != 0,
+        area: r.try_get("area")?,
+        public_key: r.try_get("public_key")?,
+    })
 }
 
 /// Every device's credential, by id.
 pub async fn credentials(store: &Store) -> Result<Vec<(String, Credential)>> {
-    let rows = sqlx::query("SELECT id, credential_hash, enabled FROM devices")
+    let rows = sqlx::query("SELECT id, credential_hash, enabled, area, public_key FROM devices")
         .fetch_all(&store.pool)
         .await?;
     rows.iter()
-        .map(|r| {
-            Ok((
-                r.try_get("id")?,
-                Credential {
-                    hash: r.try_get("credential_hash")?,
-                    enabled: r.try_get::<i64, _>("enabled")? != 0,
-                },
-            ))
-        })
+        .map(|r| Ok((r.try_get("id")?, credential_row(r)?)))
         .collect()
 }
 
 /// One device's credential (`None`: no such device).
 pub async fn credential(store: &Store, id: &str) -> Result<Option<Credential>> {
-    let row = sqlx::query("SELECT credential_hash, enabled FROM devices WHERE id = $1")
+    let row = sqlx::query("SELECT credential_hash, enabled, area, public_key FROM devices WHERE id = $1")
         .bind(id.to_string())
         .fetch_optional(&store.pool)
         .await?;
-    row.map(|r| {
-        Ok(Credential {
-            hash: r.try_get("credential_hash")?,
-            enabled: r.try_get::<i64, _>("enabled")? != 0,
-        })
-    })
-    .transpose()
+    row.as_ref().map(credential_row).transpose()
 }
 
 /// The area of a device (`None`: no such device).

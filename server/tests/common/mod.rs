@@ -41,6 +41,8 @@ pub struct TestApp {
     pub mqtt_port: u16,
     /// Whether the broker is external and shared by parallel tests.
     pub external_mqtt: bool,
+    /// The embedded broker's internal user's password (it may read any topic through the gate).
+    pub mqtt_internal_password: Option<String>,
     /// The data dir (temp).
     pub data_dir: PathBuf,
     /// The settings the app was built with.
@@ -226,6 +228,7 @@ pub async fn launch(prepared: Prepared, settings: Settings) -> TestApp {
         None => (mqtt_host, mqtt_port),
     };
     let state = app.state().clone();
+    let mqtt_internal_password = app.mqtt_internal_password().map(str::to_string);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         if let Err(e) = app
@@ -247,6 +250,7 @@ pub async fn launch(prepared: Prepared, settings: Settings) -> TestApp {
         mqtt_host,
         mqtt_port,
         external_mqtt,
+        mqtt_internal_password,
         data_dir: settings.data_dir.clone(),
         settings,
         state,

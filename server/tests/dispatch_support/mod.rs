@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::common::{TestApp, json as body, random_suffix};
+use nguon_server::mqtt::broker::INTERNAL_USER;
 
 /// Generous deadline for anything that crosses the broker.
 pub const DEADLINE: Duration = Duration::from_secs(30);
@@ -102,6 +103,21 @@ pub async fn connect(
     connect_to(&app.mqtt_host, app.mqtt_port, id, password, will).await
 }
 
+/// A client that may read other devices' topics: the server's internal user on the embedded
+/// broker (its gate refuses devices that), or a device registered in `area` on an external
+/// broker without ACLs.
+pub async fn connect_observer(app: &TestApp, area_code: &str) -> TestDevice {
+    let cid = uid("obs");
+    match &app.mqtt_internal_password {
+        Some(pw) => connect_as(&app.mqtt_host, app.mqtt_port, &cid, INTERNAL_USER, pw, None).await,
+        None => {
+            device(app, &cid, area_code, "observer-password", None).await;
+            connect(app, &cid, "observer-password", None).await
+        }
+    }
+    .expect("observer connects")
+}
+
 /// Connect to a given broker address.
 pub async fn connect_to(
     host: &str,
@@ -110,8 +126,20 @@ pub async fn connect_to(
     password: &str,
     will: Option<LastWill>,
 ) -> Result<TestDevice, String> {
+    connect_as(host, port, id, id, password, will).await
+}
+
+/// Connect with client id `id` as `user`.
+pub async fn connect_as(
+    host: &str,
+    port: u16,
+    id: &str,
+    user: &str,
+    password: &str,
+    will: Option<LastWill>,
+) -> Result<TestDevice, String> {
     let mut opts = MqttOptions::new(id, host, port);
-    opts.set_credentials(id, password)
+    opts.set_credentials(user, password)
         .set_keep_alive(Duration::from_secs(5))
         .set_clean_session(true);
     opts.set_max_packet_size(16 * 1024 * 1024, 16 * 1024 * 1024);
