@@ -10,6 +10,7 @@ pub mod mosquitto;
 pub mod provision;
 pub mod registry;
 pub mod sample;
+pub mod spreadsheet;
 pub mod state;
 pub mod stations;
 

@@ -3,6 +3,7 @@
 
 use crate::bundle::DeviceSecrets;
 use crate::registry::{AreaEntry, DeviceEntry, REGISTRY_VERSION, Registry};
+use crate::spreadsheet::cell;
 use crate::state::{State, Status, village_code};
 
 pub(super) fn secrets_csv(new: &[(String, DeviceSecrets)], state: &State) -> Vec<u8> {
@@ -19,12 +20,14 @@ pub(super) fn secrets_csv(new: &[(String, DeviceSecrets)], state: &State) -> Vec
     ]);
     for (id, s) in new {
         let d = &state.devices[id];
+        // Names come from the station list and are guarded against formula injection; ids and
+        // secrets are generated (alphanumeric) and must stay byte-exact.
         let _ = w.write_record([
             id.as_str(),
             d.kind.as_str(),
-            &d.commune_code,
-            &d.village,
-            &d.station,
+            &cell(&d.commune_code),
+            &cell(&d.village),
+            &cell(&d.station),
             id.as_str(),
             &s.password,
             s.board_token.as_deref().unwrap_or(""),

@@ -231,3 +231,30 @@ fn bundles_deleted_after_hand_out_do_not_block_later_runs() {
     assert!(cfg.contains("mqtts://mqtt.laocai.gov.vn:8883"));
     assert!(!ws.out().join("bundles/lc-08001-0001.tar.gz").exists());
 }
+
+#[test]
+fn station_names_that_look_like_formulas_are_neutralised_in_the_secrets_csv() {
+    // Issue 11, item 10: the installer opens this file in a spreadsheet.
+    let csv = format!(
+        "{HEADER}08001,\"=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",@SUM(A1),loudspeaker,22.3,104.0,null,vi\n"
+    );
+    let ws = Workspace::new(&csv);
+    bulk(&ws.options()).unwrap();
+    let secrets = ws.out().join("secrets");
+    let file = std::fs::read_dir(&secrets)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("new-passwords-")
+        })
+        .unwrap();
+    let mut r = csv::Reader::from_path(&file).unwrap();
+    let rec = r.records().next().unwrap().unwrap();
+    assert_eq!(&rec[3], "'=HYPERLINK(\"http://x\",\"y\")", "{rec:?}");
+    assert_eq!(&rec[4], "'@SUM(A1)", "{rec:?}");
+    // Secrets are written as they are (byte-exact for the installer).
+    assert_eq!(passwords(&ws.out()).values().next().unwrap().len(), 24);
+}
