@@ -15,6 +15,9 @@
 //!   one drops them (the `rmqtt-retainer` plugin is the supported store). [`MemRetain`] does what
 //!   that plugin's `ram` backend does, on the same `DefaultRetainStorage` trie, with a payload cap.
 //!
+//! With `--features jemalloc` jemalloc is the global allocator (glibc malloc's RSS grows across
+//! reconnect storms; jemalloc's stays flat: docs/benchmarks.md).
+//!
 //! Usage: `rmqtt-embed --port 18830 --device-password pw --server-password spw [--area 08003]
 //! [--max-connections 20000] [--busy-check]`. Prints `listening 127.0.0.1:PORT pid PID`.
 
@@ -30,6 +33,10 @@ use rmqtt::net::Builder;
 use rmqtt::retain::{DefaultRetainStorage, RetainStorage};
 use rmqtt::server::MqttServer;
 use rmqtt::types::{AuthResult, PublishAclResult, Retain, SubscribeAclResult, TopicFilter, TopicName};
+
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 const PREFIX: &str = "nguon/v1";
 
