@@ -40,3 +40,4 @@ mod outbox;
 mod presence;
 mod schedule;
 mod speech;
+mod text;

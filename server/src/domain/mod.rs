@@ -1,10 +1,11 @@
 //! Layer `domain`: the server's pure types and rules: areas and the area tree, devices and their
 //! checks, presence decisions, roles and scope, the review states of media and bulletins, what a
 //! desired-state change covers, the media library's rules, HTTP byte ranges, text and loudness
-//! normalisation of speech, HTML escaping, the CSV cell guard. No I/O here: no sqlx, axum, rumqttc/rumqttd, files or
-//! clocks passed in implicitly. It may import only the foundation (`error`, `config`, `metrics`)
-//! and pure crates (`nguon-protocol`, the registry types of `nguon-provision`, `csv` over a
-//! string); every other layer may import it.
+//! normalisation of speech, HTML escaping, the CSV cell guard, the one check of incoming text
+//! (`text`). No I/O here: no sqlx, axum, rumqttc/rumqttd, files or clocks passed in implicitly.
+//! It may import only the foundation (`error`, `config`, `metrics`) and pure crates
+//! (`nguon-protocol`, the registry types of `nguon-provision`, `csv` over a string); every other
+//! layer may import it.
 
 pub mod area;
 pub mod area_csv;
@@ -24,5 +25,6 @@ pub mod schedule;
 pub mod scope;
 pub mod speech;
 pub mod spreadsheet;
+pub mod text;
 pub mod throttle;
 pub mod user;

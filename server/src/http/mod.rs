@@ -6,8 +6,9 @@
 //! [`schedules`], [`speech`], [`users`]; the system endpoints ([`health`]: `/healthz`,
 //! `/metrics`, the server key) and the merged OpenAPI document ([`openapi`]). Applied to the
 //! whole router: the security headers ([`headers`]), the body bound ([`multipart`]), the API's
-//! per-address budget ([`throttle`]) and the JSON shape of axum's own rejections
-//! ([`error::json_rejections`]).
+//! per-address budget ([`throttle`]), the JSON shape of axum's own rejections
+//! ([`error::json_rejections`]) and the refusal of NUL and other control characters in a path,
+//! query or JSON/form body ([`text`]).
 
 pub mod areas;
 pub mod auth;
@@ -25,6 +26,7 @@ pub mod openapi;
 pub mod reports;
 pub mod schedules;
 pub mod speech;
+pub mod text;
 pub mod throttle;
 pub mod tls;
 pub mod users;

@@ -256,6 +256,7 @@ pub fn validate(req: &NewSchedule, default_tz: &str) -> Result<Valid> {
     if title.is_empty() || title.chars().count() > 200 {
         return Err(Error::bad("invalid_title", "`title` must be 1–200 characters"));
     }
+    crate::domain::text::clean_line("title", &title)?;
     let rule = Rule::parse(&req.rule)?;
     let tz_name = req.time_zone.clone().unwrap_or_else(|| default_tz.to_string());
     let tz: Tz = tz_name.parse().map_err(|_| {

@@ -185,6 +185,9 @@ async fn finish_inner(state: &AppState, staged: Staged, to: Finish<'_>) -> Resul
     if staged.size == 0 {
         return Err(Error::bad("empty", "the file is empty"));
     }
+    if let Some(t) = to.title {
+        crate::domain::text::clean_line("title", t.trim())?;
+    }
     if let Some(existing) = store::media::get(&state.store, &staged.sha256).await? {
         return Ok((existing, true));
     }
