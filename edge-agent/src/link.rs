@@ -106,15 +106,19 @@ pub fn backoff(attempt: u32) -> Duration {
     half + rand::rng().random_range(Duration::ZERO..=half)
 }
 
-fn state_msg(device: &DeviceId, online: bool, session: u64, clock: &Clock) -> Vec<u8> {
-    serde_json::to_vec(&DeviceState {
+/// The presence message, signed with the device key (unsigned when it has none). The last will
+/// is made this way before each connection: it names that connection's session, so the broker
+/// publishing it later can only ever mark that session offline.
+fn state_msg(ctx: &LinkCtx, online: bool, session: u64) -> Vec<u8> {
+    DeviceState {
         v: nguon_protocol::PROTOCOL_VERSION,
-        device: device.clone(),
+        device: ctx.device.clone(),
         online,
         session,
-        at: clock.now(),
-    })
-    .expect("state serialises")
+        at: ctx.clock.now(),
+    }
+    .seal(ctx.device_key.as_ref())
+    .to_bytes()
 }
 
 async fn poll_task(ctx: LinkCtx, tx: mpsc::UnboundedSender<LinkEvent>, mut stop: watch::Receiver<bool>) {
@@ -140,7 +144,7 @@ async fn poll_task(ctx: LinkCtx, tx: mpsc::UnboundedSender<LinkEvent>, mut stop:
         let mut opts = ctx.mqtt.clone();
         opts.set_last_will(LastWill::new(
             topic::state(&ctx.device),
-            state_msg(&ctx.device, false, session, &ctx.clock),
+            state_msg(&ctx, false, session),
             QoS::AtLeastOnce,
             true,
         ));
@@ -245,7 +249,7 @@ pub async fn run(ctx: LinkCtx, mut shutdown: watch::Receiver<bool>) {
             topic::state(&link.ctx.device),
             QoS::AtLeastOnce,
             true,
-            state_msg(&link.ctx.device, false, link.session, &link.ctx.clock),
+            state_msg(&link.ctx, false, link.session),
         );
         let _ = c.try_disconnect();
         let _ = tokio::time::timeout(Duration::from_secs(2), async {
@@ -295,7 +299,7 @@ impl Link {
                 topic::state(d),
                 QoS::AtLeastOnce,
                 true,
-                state_msg(d, true, session, &self.ctx.clock),
+                state_msg(&self.ctx, true, session),
             )
             .is_ok()
         {
@@ -609,7 +613,7 @@ impl Link {
             uptime_s: self.ctx.started.elapsed().as_secs(),
             outbox_len: self.ctx.store.outbox_len() as u64,
         };
-        let bytes = serde_json::to_vec(&t).expect("telemetry serialises");
+        let bytes = t.seal(self.ctx.device_key.as_ref()).to_bytes();
         if client
             .try_publish(topic::telemetry(&self.ctx.device), QoS::AtMostOnce, false, bytes)
             .is_ok()

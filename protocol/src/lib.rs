@@ -1,5 +1,6 @@
 //! nguon wire contract: the MQTT topics, the JSON messages that travel on them, and the ed25519
-//! envelope that signs every server → device message (and, when a device has a key, every report).
+//! envelope that signs every server → device message and every device report (state, telemetry,
+//! events) of a device that has a key.
 //!
 //! This crate holds no I/O and no server or agent logic, so both sides (and tests) can depend on it.
 //! The human-readable version of this contract is `docs/protocol.md`; keep the two in step.
@@ -14,8 +15,8 @@ pub mod topic;
 pub use ids::{AreaCode, DeviceId, IdError};
 pub use message::*;
 pub use sign::{
-    Audience, DeviceKey, DeviceReport, KeyPair, ServerBody, ServerKey, ServerMessage, SignError, Signed,
-    verifying_key_from_b64,
+    Audience, DeviceKey, DeviceReport, KeyPair, ReportError, ReportKey, ServerBody, ServerKey, ServerMessage,
+    SignError, Signed, open_report, open_report_text, seal_report, verifying_key_from_b64,
 };
 
 /// Version of the wire contract carried as `v` in every message. Bumped on incompatible change;

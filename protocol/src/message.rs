@@ -1,5 +1,6 @@
 //! Message bodies. Server → device bodies travel inside a [`crate::ServerMessage`] that is signed;
-//! device → server messages are plain JSON (state, telemetry) or a [`crate::DeviceReport`] (events).
+//! device → server messages (state, telemetry, events) travel in a [`crate::DeviceReport`], signed
+//! with the device key.
 //! Timestamps are RFC 3339 UTC; durations are milliseconds; volumes are 0–100.
 
 use chrono::{DateTime, NaiveTime, Utc};

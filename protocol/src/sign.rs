@@ -4,8 +4,11 @@
 //! no JSON canonicalisation is needed on either side.
 //!
 //! Server → device: `payload` is a [`ServerMessage`] (id, audience, per-stream sequence, issue and
-//! expiry times, body). Device → server: `payload` is an [`crate::EventBatch`], signed with the
-//! device key when the device has one.
+//! expiry times, body). Device → server: `payload` is a [`crate::DeviceState`] (on `state`, the
+//! last will included), a [`crate::Telemetry`] (on `telemetry`) or an [`crate::EventBatch`] (on
+//! `events`), signed with the device key when the device has one ([`seal_report`]); the server
+//! refuses a report from a keyed device that is unsigned or signed with another key, and one from
+//! a device without a key unless it is configured to allow them.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -16,12 +19,12 @@ use uuid::Uuid;
 
 use crate::PROTOCOL_VERSION;
 use crate::ids::{AreaCode, DeviceId};
-use crate::message::{Command, EventBatch, Manifest, Receipt};
+use crate::message::{Command, DeviceState, EventBatch, Manifest, Receipt, Telemetry};
 
 const DOMAIN: &[u8] = b"nguon/v1\n";
 
 /// Why a signed message was refused.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum SignError {
     /// Not valid JSON, or not the expected shape.
     #[error("malformed message: {0}")]
@@ -281,23 +284,115 @@ impl ServerMessage {
     }
 }
 
-/// A device report as it travels on `d/{device}/events`: a [`Signed`] whose payload is an
-/// [`EventBatch`].
+/// A device report as it travels on `d/{device}/state`, `telemetry` or `events`: a [`Signed`]
+/// whose payload is a [`DeviceState`], a [`Telemetry`] or an [`EventBatch`].
 pub type DeviceReport = Signed;
+
+/// Serialise a device report and sign it with the device key, or leave it unsigned when the
+/// device has none (a server accepts those only when configured to).
+pub fn seal_report<T: Serialize>(value: &T, key: Option<&DeviceKey>) -> DeviceReport {
+    let text = serde_json::to_string(value).expect("report serialises");
+    match key {
+        Some(k) => k.sign_text(text),
+        None => Signed {
+            v: PROTOCOL_VERSION,
+            payload: text,
+            sig: None,
+        },
+    }
+}
 
 impl EventBatch {
     /// Sign with the device key, or send unsigned when the device has none.
     pub fn seal(&self, key: Option<&DeviceKey>) -> DeviceReport {
-        let text = serde_json::to_string(self).expect("batch serialises");
-        match key {
-            Some(k) => k.sign_text(text),
-            None => Signed {
+        seal_report(self, key)
+    }
+}
+
+impl DeviceState {
+    /// Sign with the device key, or send unsigned when the device has none. The last will is
+    /// sealed like this when the connection is made: it carries the session it belongs to, so it
+    /// can only ever mark that session offline.
+    pub fn seal(&self, key: Option<&DeviceKey>) -> DeviceReport {
+        seal_report(self, key)
+    }
+}
+
+impl Telemetry {
+    /// Sign with the device key, or send unsigned when the device has none.
+    pub fn seal(&self, key: Option<&DeviceKey>) -> DeviceReport {
+        seal_report(self, key)
+    }
+}
+
+/// How a device's reports are checked against what the server knows of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReportKey {
+    /// No key is registered.
+    None,
+    /// Reports must verify against this key.
+    Key(VerifyingKey),
+    /// A key is registered but unreadable: every report is refused.
+    Broken,
+}
+
+/// Why a device report was refused by [`open_report`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReportError {
+    /// Not an envelope (nor, for state and telemetry, the bare JSON of old agents), or the
+    /// payload is not the expected message.
+    #[error("malformed: {0}")]
+    Malformed(String),
+    /// The device has a key and the report is unsigned, or signed with another key.
+    #[error("{0} (the device has a key)")]
+    BadSignature(SignError),
+    /// The device's registered key cannot be read.
+    #[error("the device's registered key is unreadable")]
+    BrokenKey,
+    /// The device has no key and unsigned devices are not allowed.
+    #[error("the device has no key and unsigned devices are not allowed")]
+    Unkeyed,
+}
+
+/// Open a device report: an envelope (or, from agents older than signed state and telemetry, the
+/// bare JSON message, which counts as unsigned), checked against the device's key. A keyed device
+/// must sign with its key; a device without a key is accepted (signed or not: there is nothing to
+/// check against) only when `allow_unsigned`.
+pub fn open_report<T: DeserializeOwned>(
+    bytes: &[u8],
+    key: &ReportKey,
+    allow_unsigned: bool,
+) -> Result<T, ReportError> {
+    open_report_text(bytes, key, allow_unsigned).map(|(v, _)| v)
+}
+
+/// [`open_report`], also giving the report's JSON text as the device wrote it.
+pub fn open_report_text<T: DeserializeOwned>(
+    bytes: &[u8],
+    key: &ReportKey,
+    allow_unsigned: bool,
+) -> Result<(T, String), ReportError> {
+    let env = match Signed::from_bytes(bytes) {
+        Ok(env) => env,
+        Err(e) => match serde_json::from_slice::<serde_json::Value>(bytes) {
+            Ok(v) if v.get("payload").is_none() => Signed {
                 v: PROTOCOL_VERSION,
-                payload: text,
+                payload: String::from_utf8_lossy(bytes).into_owned(),
                 sig: None,
             },
-        }
+            _ => return Err(ReportError::Malformed(e.to_string())),
+        },
+    };
+    match key {
+        ReportKey::Key(k) => env.verify(k).map_err(ReportError::BadSignature)?,
+        ReportKey::Broken => return Err(ReportError::BrokenKey),
+        ReportKey::None if !allow_unsigned => return Err(ReportError::Unkeyed),
+        ReportKey::None => {}
     }
+    let value = env
+        .parse_payload()
+        .map_err(|e| ReportError::Malformed(e.to_string()))?;
+    Ok((value, env.payload))
 }
 
 #[cfg(test)]
@@ -363,6 +458,61 @@ mod tests {
             ServerMessage::open(&unsigned.to_bytes(), &vk, &m.audience, now, sk),
             Err(SignError::Unsigned)
         );
+    }
+
+    #[test]
+    fn a_report_opens_only_with_its_devices_key_and_an_unkeyed_device_only_when_allowed() {
+        let k = DeviceKey::generate();
+        let other = DeviceKey::generate();
+        let state = DeviceState {
+            v: 1,
+            device: DeviceId::parse("lc-1").unwrap(),
+            online: false,
+            session: u64::MAX >> 1,
+            at: Utc::now(),
+        };
+        let keyed = ReportKey::Key(k.verifying_key());
+        let signed = state.seal(Some(&k)).to_bytes();
+        let forged = state.seal(Some(&other)).to_bytes();
+        let unsigned = state.seal(None).to_bytes();
+        let bare = serde_json::to_vec(&state).unwrap();
+        assert_eq!(
+            open_report::<DeviceState>(&signed, &keyed, false),
+            Ok(state.clone())
+        );
+        for (bytes, what) in [
+            (&forged, "another key"),
+            (&unsigned, "unsigned"),
+            (&bare, "bare JSON"),
+        ] {
+            assert!(
+                matches!(
+                    open_report::<DeviceState>(bytes, &keyed, true),
+                    Err(ReportError::BadSignature(_))
+                ),
+                "{what}"
+            );
+        }
+        assert_eq!(
+            open_report::<DeviceState>(&unsigned, &ReportKey::None, false),
+            Err(ReportError::Unkeyed)
+        );
+        assert_eq!(
+            open_report::<DeviceState>(&bare, &ReportKey::None, true),
+            Ok(state.clone())
+        );
+        assert_eq!(
+            open_report::<DeviceState>(&signed, &ReportKey::Broken, true),
+            Err(ReportError::BrokenKey)
+        );
+        assert!(matches!(
+            open_report::<DeviceState>(b"\x00garbage", &ReportKey::None, true),
+            Err(ReportError::Malformed(_))
+        ));
+        assert!(matches!(
+            open_report::<Telemetry>(&signed, &keyed, false),
+            Err(ReportError::Malformed(_))
+        ));
     }
 
     #[test]

@@ -111,7 +111,20 @@ pub struct Settings {
     pub tls_cert: Option<PathBuf>,
     /// PEM private key for HTTPS (`NGUON_TLS_KEY`); with `tls_cert`.
     pub tls_key: Option<PathBuf>,
+    /// Accept state, telemetry and events from devices that have no report key
+    /// (`NGUON_ALLOW_UNSIGNED_DEVICES`, default false). Off, a device without a key is refused:
+    /// anyone holding some device's broker credentials could otherwise speak for it. The console
+    /// shows a warning while it is on.
+    pub allow_unsigned_devices: bool,
+    /// Largest signed manifest one device may be sent, in bytes (`NGUON_MAX_MANIFEST_BYTES`,
+    /// default 1 MiB, 16 KiB to [`MAX_MANIFEST_LIMIT`]). The dispatcher shortens an over-cap
+    /// device's look-ahead window; a schedule that would still exceed it is refused with a 422.
+    pub max_manifest_bytes: u64,
 }
+
+/// The highest `max_manifest_bytes`: below the broker's limit for a `desired` message (4 MiB
+/// packets, less room for the header).
+pub const MAX_MANIFEST_LIMIT: u64 = (4 << 20) - 1024;
 
 impl Default for Settings {
     fn default() -> Self {
@@ -143,6 +156,8 @@ impl Default for Settings {
             api_per_ip_per_minute: 1200,
             tls_cert: None,
             tls_key: None,
+            allow_unsigned_devices: false,
+            max_manifest_bytes: 1 << 20,
         }
     }
 }
@@ -241,6 +256,16 @@ impl Settings {
                 }
                 "TLS_CERT" => s.tls_cert = non_empty(v).map(PathBuf::from),
                 "TLS_KEY" => s.tls_key = non_empty(v).map(PathBuf::from),
+                "ALLOW_UNSIGNED_DEVICES" => {
+                    s.allow_unsigned_devices = match v.as_str() {
+                        "1" | "true" | "yes" => true,
+                        "0" | "false" | "no" | "" => false,
+                        _ => return Err(bad(format!("`{v}`: expected true or false"))),
+                    }
+                }
+                "MAX_MANIFEST_BYTES" => {
+                    s.max_manifest_bytes = v.parse().map_err(|e| bad(format!("`{v}`: {e}")))?
+                }
                 // Other NGUON_* variables belong to other programs (agent, tests) or to `--config`.
                 _ => {}
             }
@@ -267,6 +292,12 @@ impl Settings {
         }
         if self.max_upload_mb == 0 {
             return Err(("max_upload_mb", "must be at least 1".into()));
+        }
+        if !(16 * 1024..=MAX_MANIFEST_LIMIT).contains(&self.max_manifest_bytes) {
+            return Err((
+                "max_manifest_bytes",
+                format!("must be between 16384 and {MAX_MANIFEST_LIMIT}"),
+            ));
         }
         if !(100..=600_000).contains(&self.mqtt_ack_timeout_ms) {
             return Err(("mqtt_ack_timeout_ms", "must be between 100 and 600000".into()));
@@ -422,6 +453,19 @@ mod tests {
                 .mqtt_max_keepalive_secs,
             60
         );
+    }
+
+    #[test]
+    fn unsigned_devices_are_refused_unless_allowed_and_the_manifest_cap_is_bounded() {
+        let s = Settings::load(None, []).unwrap();
+        assert!(!s.allow_unsigned_devices, "refused by default");
+        assert_eq!(s.max_manifest_bytes, 1 << 20);
+        let s = Settings::load(None, [("NGUON_ALLOW_UNSIGNED_DEVICES".into(), "true".into())]).unwrap();
+        assert!(s.allow_unsigned_devices);
+        let e = Settings::load(None, [("NGUON_ALLOW_UNSIGNED_DEVICES".into(), "maybe".into())]).unwrap_err();
+        assert_eq!(e.key, "NGUON_ALLOW_UNSIGNED_DEVICES");
+        let e = Settings::load(None, [("NGUON_MAX_MANIFEST_BYTES".into(), "8000000".into())]).unwrap_err();
+        assert_eq!(e.key, "max_manifest_bytes");
     }
 
     #[test]

@@ -119,7 +119,11 @@ impl Application {
         let mut background = workers::Supervisor::new(ctx.link.clone());
         let credentials = broker.credentials().cloned();
         let cancel = background.cancel_token();
-        let ingest = workers::ingest::Ingest::new(ctx.store.clone(), ctx.metrics.clone());
+        let ingest = workers::ingest::Ingest::new(
+            ctx.store.clone(),
+            ctx.metrics.clone(),
+            ctx.settings.allow_unsigned_devices,
+        );
         background.spawn(
             "ingest",
             workers::ingest::run(ingest, (&ctx).into(), link_events, cancel.clone()),

@@ -18,6 +18,8 @@ pub struct Metrics {
     /// Dispatch batches that failed (some manifest not confirmed by the broker, or a database
     /// error); each is retried with its outbox rows kept.
     pub dispatch_failures: AtomicU64,
+    /// Manifests whose look-ahead window was shortened to fit `max_manifest_bytes`.
+    pub manifests_shortened: AtomicU64,
     /// Milliseconds between the last change commit and its manifests being published.
     pub dispatch_lag_ms: AtomicI64,
     /// Device events stored (proof of play, acks, rejections), after de-duplication.
@@ -28,6 +30,8 @@ pub struct Metrics {
     pub payloads_rejected: AtomicU64,
     /// Reports refused because they were unsigned or badly signed from a device that has a key.
     pub reports_bad_signature: AtomicU64,
+    /// Reports refused because their device has no key and unsigned devices are not allowed.
+    pub reports_unkeyed: AtomicU64,
     /// HTTP uploads refused.
     pub uploads_rejected: AtomicU64,
 }
@@ -81,6 +85,11 @@ impl Metrics {
             g(&self.events_duplicate),
         );
         counter(
+            "nguon_manifests_shortened_total",
+            "Manifests whose look-ahead window was shortened to fit max_manifest_bytes.",
+            g(&self.manifests_shortened),
+        );
+        counter(
             "nguon_payloads_rejected_total",
             "MQTT payloads refused as malformed or mismatched.",
             g(&self.payloads_rejected),
@@ -89,6 +98,11 @@ impl Metrics {
             "nguon_reports_bad_signature_total",
             "Reports refused: unsigned or badly signed from a device that has a key.",
             g(&self.reports_bad_signature),
+        );
+        counter(
+            "nguon_reports_unkeyed_total",
+            "Reports refused: the device has no key and allow_unsigned_devices is off.",
+            g(&self.reports_unkeyed),
         );
         counter(
             "nguon_uploads_rejected_total",

@@ -44,11 +44,12 @@ async fn stored(app: &TestApp, id: &str) -> Vec<(i64, bool, Option<String>)> {
     .collect()
 }
 
-/// A heartbeat carrying `marker` as manifest version, and wait until ingest stored it: every
-/// message the device sent before it on the same connection has been ingested too.
-async fn sentinel(app: &TestApp, dev: &TestDevice, marker: i64) {
+/// A heartbeat of `session` (one of an older session than the stored one is ignored) carrying
+/// `marker` as manifest version, and wait until ingest stored it: every message the device sent
+/// before it on the same connection has been ingested too.
+async fn sentinel(app: &TestApp, dev: &TestDevice, session: u64, marker: i64) {
     let id = dev.id.clone();
-    let hb = json!({"v": 1, "device": id, "at": chrono::Utc::now(), "session": 0, "volume": 80,
+    let hb = json!({"v": 1, "device": id, "at": chrono::Utc::now(), "session": session, "volume": 80,
         "now_playing": null, "manifest_version": marker, "cache_bytes": 0, "disk_free_bytes": 0,
         "clock_offset_ms": null, "agent_version": "test", "uptime_s": 1});
     dev.publish(
@@ -94,7 +95,7 @@ async fn sessions_become_intervals_once_and_a_stale_will_does_not_close_a_reconn
     })
     .await;
     dev.publish(&state_topic, state_payload(&id, true, 1), true).await;
-    sentinel(&app, &dev, 7001).await;
+    sentinel(&app, &dev, 1, 7001).await;
     assert_eq!(
         stored(&app, &id).await,
         vec![(1, true, None)],
@@ -118,7 +119,7 @@ async fn sessions_become_intervals_once_and_a_stale_will_does_not_close_a_reconn
         .await;
     dev2.publish(&state_topic, state_payload(&id, false, 1), false)
         .await;
-    sentinel(&app, &dev2, 7002).await;
+    sentinel(&app, &dev2, 2, 7002).await;
     assert_eq!(
         stored(&app, &id).await,
         vec![(1, false, Some("will".into())), (2, true, None)],
@@ -458,7 +459,7 @@ async fn after_a_restart_unconfirmed_intervals_close_at_the_last_message_and_a_l
     let dev = connect(&app, &alive, "history-password", None).await.unwrap();
     let st = topic::state(&DeviceId::parse(&alive).unwrap());
     dev.publish(&st, state_payload(&alive, true, 5), true).await;
-    sentinel(&app, &dev, 7101).await;
+    sentinel(&app, &dev, 5, 7101).await;
     let n = nguon_server::store::history::close_unconfirmed(&app.state().store, started)
         .await
         .unwrap();
@@ -488,7 +489,7 @@ async fn after_a_restart_unconfirmed_intervals_close_at_the_last_message_and_a_l
     .await
     .unwrap();
     dev.publish(&st, state_payload(&alive, true, 5), true).await;
-    sentinel(&app, &dev, 7102).await;
+    sentinel(&app, &dev, 5, 7102).await;
     assert_eq!(
         stored(&app, &alive).await,
         vec![(5, true, None)],

@@ -200,3 +200,183 @@ async fn every_stored_batch_is_answered_with_a_signed_receipt_naming_its_events_
     );
     assert!(metric(&app, "nguon_reports_bad_signature_total").await >= 1);
 }
+
+/// Issue 11, item 9: one proof of play with a NUL byte used to fail the whole ingest transaction
+/// on PostgreSQL, losing every device's events, states and heartbeats of the burst. Now that
+/// event alone is refused (counted) and everything else of the burst is stored.
+#[tokio::test]
+async fn a_nul_byte_in_one_proof_of_play_costs_only_that_event_not_the_burst() {
+    use nguon_server::mqtt::link::Incoming;
+    use nguon_server::store::Backend;
+    use nguon_server::store::ingest::{Burst, Play, write};
+    use nguon_server::workers::ingest::Ingest;
+
+    let app = common::spawn_app().await;
+    let store = app.state().store.clone();
+    let p = uid("p");
+    area(&app, &p, None).await;
+    let ids: Vec<String> = (0..3).map(|_| uid("lc")).collect();
+    let keys: Vec<DeviceKey> = ids.iter().map(|_| DeviceKey::generate()).collect();
+    for (id, k) in ids.iter().zip(&keys) {
+        device(&app, id, &p, "nul-password", Some(k)).await;
+    }
+    let poisoned = |id: uuid::Uuid| {
+        let mut e = play(id);
+        if let EventBody::Play(p) = &mut e.body {
+            p.item_id = "s1@1\u{0}".into();
+        }
+        e
+    };
+
+    // The attack as it was: a burst holding the NUL play is refused by PostgreSQL as a whole.
+    let bad = poisoned(uuid::Uuid::new_v4());
+    let EventBody::Play(bad_play) = bad.body.clone() else {
+        unreachable!()
+    };
+    let EventBody::Play(good_play) = play(uuid::Uuid::new_v4()).body else {
+        unreachable!()
+    };
+    let raw = Burst {
+        plays: vec![
+            Play {
+                id: uuid::Uuid::new_v4().to_string(),
+                device: ids[1].clone(),
+                play: good_play,
+            },
+            Play {
+                id: bad.id.to_string(),
+                device: ids[0].clone(),
+                play: bad_play,
+            },
+        ],
+        ..Burst::default()
+    };
+    if store.backend == Backend::Postgres {
+        assert!(
+            write(&store, &raw, 0).await.is_err(),
+            "PostgreSQL refuses a NUL byte in text: the whole transaction fails"
+        );
+        assert_eq!(
+            plays_of(&app, &ids[1]).await,
+            0,
+            "…and the good play of the other device with it"
+        );
+    }
+
+    // One burst: device 0 sends the NUL play among two good ones; devices 1 and 2 send good plays,
+    // a state and a heartbeat.
+    let msg = |topic: String, payload: Vec<u8>| Incoming {
+        topic,
+        payload: payload.into(),
+        retain: false,
+    };
+    let dev = |i: usize| DeviceId::parse(&ids[i]).unwrap();
+    let bad = poisoned(uuid::Uuid::new_v4());
+    let mut msgs = vec![msg(
+        topic::events(&dev(0)),
+        batch(
+            &ids[0],
+            vec![
+                play(uuid::Uuid::new_v4()),
+                bad.clone(),
+                play(uuid::Uuid::new_v4()),
+            ],
+        )
+        .seal(Some(&keys[0]))
+        .to_bytes(),
+    )];
+    for i in 1..3 {
+        msgs.push(msg(
+            topic::events(&dev(i)),
+            batch(
+                &ids[i],
+                vec![play(uuid::Uuid::new_v4()), play(uuid::Uuid::new_v4())],
+            )
+            .seal(Some(&keys[i]))
+            .to_bytes(),
+        ));
+        msgs.push(msg(
+            topic::state(&dev(i)),
+            state_report(&ids[i], true, 1, &keys[i]),
+        ));
+        msgs.push(msg(
+            topic::telemetry(&dev(i)),
+            heartbeat_report(&ids[i], 1, 7001, &keys[i]),
+        ));
+    }
+    let mut ingest = Ingest::new(store.clone(), app.state().metrics.clone(), false);
+    let r = ingest.process(msgs).await.expect("the burst is stored");
+    assert_eq!(r.stored, 6, "every good play of every device: {r:?}");
+    assert_eq!(r.rejected, 1, "the NUL play alone: {r:?}");
+    assert_eq!(plays_of(&app, &ids[0]).await, 2);
+    for id in &ids[1..] {
+        assert_eq!(plays_of(&app, id).await, 2);
+        let s = common::json(app.get(&format!("/api/v1/devices/{id}")).await)
+            .await
+            .1;
+        assert_eq!(s["online"], true, "the state of the burst is stored: {s}");
+        assert_eq!(
+            s["manifest_version"], 7001,
+            "the heartbeat of the burst is stored: {s}"
+        );
+    }
+    assert!(
+        r.receipts[&dev(0)].contains(&bad.id),
+        "the refused event is receipted too, so the device does not send it forever"
+    );
+    assert!(metric(&app, "nguon_payloads_rejected_total").await >= 1);
+}
+
+/// Issue 11, item 5: a device registered without a key could have proofs of play stored in its
+/// name by anyone on the broker. By default they are refused (counted); `allow_unsigned_devices`
+/// accepts them, and the console shows a warning while it does.
+#[tokio::test]
+async fn unsigned_proofs_of_a_device_without_a_key_are_refused_by_default_and_accepted_only_when_allowed() {
+    for allow in [false, true] {
+        let app = common::spawn_app_with(|s| s.allow_unsigned_devices = allow).await;
+        let p = uid("p");
+        area(&app, &p, None).await;
+        let id = uid("lc");
+        device(&app, &id, &p, "unkeyed-password", None).await;
+        let dev = connect(&app, &id, "unkeyed-password", None).await.unwrap();
+        let did = DeviceId::parse(&id).unwrap();
+        dev.publish(
+            &topic::events(&did),
+            batch(&id, vec![play(uuid::Uuid::new_v4())]).seal(None).to_bytes(),
+            false,
+        )
+        .await;
+        if allow {
+            eventually("the unsigned play stored", || async {
+                (plays_of(&app, &id).await == 1).then_some(())
+            })
+            .await;
+        } else {
+            eventually("the unsigned play refused and counted", || async {
+                (metric(&app, "nguon_reports_unkeyed_total").await >= 1).then_some(())
+            })
+            .await;
+            assert_eq!(plays_of(&app, &id).await, 0);
+        }
+        // The console says so on the devices page and the overview, only while allowed.
+        let admin = app.unique("adm");
+        crate::console_support::user(&app, &admin, "admin", &[], "admin-password-0123").await;
+        let c = crate::console_support::client();
+        let cookie = crate::console_support::login(&app, &c, &admin, "admin-password-0123")
+            .await
+            .cookie;
+        for page in ["/console/devices", "/console"] {
+            let html = c
+                .get(app.url(page))
+                .header("cookie", &cookie)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            assert!(html.contains("<h1"), "{page} is the page, not a redirect: {html}");
+            assert_eq!(html.contains("unsigned-devices-warning"), allow, "{page}");
+        }
+    }
+}

@@ -290,7 +290,7 @@ async fn bench_ingest(args: &Args, backend: &str, db: Option<String>) -> Result<
     // 2. The pipeline alone (same work, no MQTT), fresh event ids.
     let msgs = batches(&ids, &keys, args.events, args.batch);
     let mut ingest =
-        nguon_server::workers::ingest::Ingest::new(run.state.store.clone(), run.state.metrics.clone());
+        nguon_server::workers::ingest::Ingest::new(run.state.store.clone(), run.state.metrics.clone(), false);
     let t = Instant::now();
     let mut stored = 0;
     for chunk in msgs.chunks(400) {

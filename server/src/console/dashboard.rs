@@ -52,6 +52,7 @@ pub(super) async fn dashboard(c: Console, State(state): State<AppState>) -> Page
     c.page(
         "dashboard.html",
         json!({"online": online, "offline": offline, "areas": rows, "playing": playing, "plays": plays,
-               "emergencies": emergencies, "failures": failures}),
+               "emergencies": emergencies, "failures": failures,
+               "unsigned_devices_allowed": state.settings.allow_unsigned_devices}),
     )
 }

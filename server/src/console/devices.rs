@@ -21,7 +21,8 @@ pub(super) async fn devices_page(c: Console, State(state): State<AppState>) -> P
     let devices = store::devices::scoped(&state.store, &c.caller).await?;
     c.page(
         "devices.html",
-        json!({"devices": devices, "can_edit": c.caller.role.grants(Role::Operator)}),
+        json!({"devices": devices, "can_edit": c.caller.role.grants(Role::Operator),
+               "unsigned_devices_allowed": state.settings.allow_unsigned_devices}),
     )
 }
 

@@ -85,6 +85,15 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
     ),
     ("dash.failures", "Lỗi phát gần đây", "Recent failures"),
     ("dash.nothing", "Không có dữ liệu.", "Nothing yet."),
+    (
+        "warn.unsigned_devices",
+        "Cảnh báo: máy chủ đang nhận trạng thái và báo cáo phát của thiết bị chưa có khóa ký \
+         (allow_unsigned_devices). Ai có mật khẩu MQTT của một thiết bị bất kỳ đều có thể giả mạo \
+         các thiết bị này. Hãy cấp khóa cho mọi thiết bị rồi tắt thiết lập này.",
+        "Warning: the server accepts status and proof of play from devices without a signing key \
+         (allow_unsigned_devices). Anyone holding any device's MQTT password can forge these \
+         devices' reports. Give every device a key, then turn this setting off.",
+    ),
     ("area", "Địa bàn", "Area"),
     ("area.code", "Mã", "Code"),
     ("area.name", "Tên", "Name"),

@@ -1,49 +1,43 @@
-//! The parser of device traffic: what arrives on `d/{id}/state` (retained presence),
-//! `d/{id}/telemetry` (heartbeats) and `d/{id}/events` (signed event batches: proof of play, acks,
-//! rejections, media errors) becomes the rows `store::ingest` writes. Pure: [`decode`] is given
-//! each device's key ([`DevKey`]) and touches neither the database nor the network; the ingest
-//! worker (`workers::ingest`) loads the keys, counts and logs the refusals, stores and sends the
-//! receipts.
+//! The parser of device traffic: what arrives on `d/{id}/state` (retained presence, the last
+//! will included), `d/{id}/telemetry` (heartbeats) and `d/{id}/events` (event batches: proof of
+//! play, acks, rejections, media errors) becomes the rows `store::ingest` writes. Pure: [`decode`]
+//! is given each device's key ([`DevKey`]) and whether devices without a key are allowed, and
+//! touches neither the database nor the network; the ingest worker (`workers::ingest`) loads the
+//! keys, counts and logs the refusals, stores and sends the receipts.
 //!
-//! A device that has a `public_key` must sign its batches with it; unsigned or badly signed
-//! batches are refused. So are malformed payloads (bad JSON, wrong shape), unknown devices and a
-//! body that names another device than its topic; nothing a device sends stops ingest.
+//! Every report is a signed envelope (`nguon_protocol::open_report`). A device that has a
+//! `public_key` must sign state, telemetry and events with it; unsigned reports (the bare JSON
+//! state and telemetry of older agents included) and reports signed with another key are refused
+//! ([`Refusal::bad_signature`]). A device without a key is refused too ([`Refusal::unkeyed`])
+//! unless `allow_unsigned_devices` is set. So are malformed payloads, unknown devices, a body that
+//! names another device than its topic, and an event whose text holds NUL or a control character
+//! (that event alone: the rest of its batch is stored). Nothing a device sends stops ingest.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
-use ed25519_dalek::VerifyingKey;
 use nguon_protocol::topic::Topic;
 use nguon_protocol::{
-    DeviceId, DeviceState, EventBatch, EventBody, SignError, Signed, Telemetry, verifying_key_from_b64,
+    DeviceId, DeviceState, EventBatch, EventBody, ReportError, ReportKey, SignError, Telemetry, open_report,
+    open_report_text, verifying_key_from_b64,
 };
 
 use crate::domain::presence::Presence;
 use crate::mqtt::link::Incoming;
 use crate::store::ingest::{Burst, DeviceEvent, Heartbeat, Play};
 
-/// How a device's reports are checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DevKey {
-    /// The device has no key: reports may be unsigned.
-    None,
-    /// Reports must verify against this key.
-    Key(VerifyingKey),
-    /// A key is registered but unreadable: every report is refused.
-    Broken,
-}
+/// How a device's reports are checked: no key, a key, or a key that cannot be read.
+pub type DevKey = ReportKey;
 
-impl DevKey {
-    /// The key of a device from its stored `public_key` (blank: none). An unreadable key is
-    /// [`DevKey::Broken`], with the reason.
-    pub fn from_stored(public_key: Option<&str>) -> (DevKey, Option<SignError>) {
-        match public_key.map(str::trim).filter(|s| !s.is_empty()) {
-            None => (DevKey::None, None),
-            Some(b64) => match verifying_key_from_b64(b64) {
-                Ok(k) => (DevKey::Key(k), None),
-                Err(e) => (DevKey::Broken, Some(e)),
-            },
-        }
+/// The key of a device from its stored `public_key` (blank: none). An unreadable key is
+/// [`ReportKey::Broken`], with the reason.
+pub fn key_from_stored(public_key: Option<&str>) -> (DevKey, Option<SignError>) {
+    match public_key.map(str::trim).filter(|s| !s.is_empty()) {
+        None => (DevKey::None, None),
+        Some(b64) => match verifying_key_from_b64(b64) {
+            Ok(k) => (DevKey::Key(k), None),
+            Err(e) => (DevKey::Broken, Some(e)),
+        },
     }
 }
 
@@ -52,10 +46,14 @@ impl DevKey {
 pub struct Refusal {
     /// The topic it came on.
     pub topic: String,
+    /// The device of the topic, when it names one.
+    pub device: Option<String>,
     /// Why.
     pub reason: Cow<'static, str>,
     /// Refused for its signature (unsigned or badly signed from a device that has a key).
     pub bad_signature: bool,
+    /// Refused because the device has no key and unsigned devices are not allowed.
+    pub unkeyed: bool,
 }
 
 /// What one burst of messages decodes to.
@@ -72,11 +70,23 @@ pub struct Decoded {
 }
 
 impl Decoded {
-    fn refuse(&mut self, topic: &str, reason: impl Into<Cow<'static, str>>) {
+    fn refuse(&mut self, topic: &str, device: Option<&str>, reason: impl Into<Cow<'static, str>>) {
         self.refused.push(Refusal {
             topic: topic.to_string(),
+            device: device.map(str::to_string),
             reason: reason.into(),
             bad_signature: false,
+            unkeyed: false,
+        });
+    }
+
+    fn refuse_report(&mut self, topic: &str, device: &str, what: &str, e: ReportError) {
+        self.refused.push(Refusal {
+            topic: topic.to_string(),
+            device: Some(device.to_string()),
+            bad_signature: matches!(e, ReportError::BadSignature(_) | ReportError::BrokenKey),
+            unkeyed: e == ReportError::Unkeyed,
+            reason: format!("{what} refused: {e}").into(),
         });
     }
 }
@@ -99,22 +109,34 @@ pub fn devices_of(msgs: &[Incoming]) -> HashSet<String> {
         .collect()
 }
 
+/// Why a message's text cannot be stored, if it cannot: NUL or another control character in any
+/// of its strings (`domain::text`; PostgreSQL refuses NUL in text and the console shows the rest).
+fn clean_json<T: serde::Serialize>(body: &T) -> Result<(), String> {
+    let v = serde_json::to_value(body).map_err(|e| e.to_string())?;
+    crate::domain::text::check_json(&v).map_err(|e| e.to_string())
+}
+
 fn ms(t: chrono::DateTime<chrono::Utc>) -> i64 {
     t.timestamp_millis()
 }
 
-/// Decode one burst. `key_of` gives each device's key, `None` for an id that is no device.
-pub fn decode<'k>(msgs: Vec<Incoming>, key_of: impl Fn(&str) -> Option<&'k DevKey>) -> Decoded {
+/// Decode one burst. `key_of` gives each device's key, `None` for an id that is no device;
+/// `allow_unsigned` accepts reports from devices that have no key.
+pub fn decode<'k>(
+    msgs: Vec<Incoming>,
+    key_of: impl Fn(&str) -> Option<&'k DevKey>,
+    allow_unsigned: bool,
+) -> Decoded {
     let mut out = Decoded::default();
     let mut seen: HashSet<uuid::Uuid> = HashSet::new();
     for m in msgs {
         let Some((topic, dev)) = device_topic(&m.topic) else {
-            out.refuse(&m.topic, "not a device → server topic");
+            out.refuse(&m.topic, None, "not a device → server topic");
             continue;
         };
         let device = dev.as_str().to_string();
         let Some(key) = key_of(&device) else {
-            out.refuse(&m.topic, "unknown device");
+            out.refuse(&m.topic, Some(&device), "unknown device");
             continue;
         };
         match topic {
@@ -122,7 +144,7 @@ pub fn decode<'k>(msgs: Vec<Incoming>, key_of: impl Fn(&str) -> Option<&'k DevKe
                 if m.payload.is_empty() {
                     continue; // a cleared retained message
                 }
-                match serde_json::from_slice::<DeviceState>(&m.payload) {
+                match open_report::<DeviceState>(&m.payload, key, allow_unsigned) {
                     Ok(s) if s.device == dev => out.burst.states.push(Presence {
                         device,
                         online: s.online,
@@ -130,44 +152,39 @@ pub fn decode<'k>(msgs: Vec<Incoming>, key_of: impl Fn(&str) -> Option<&'k DevKe
                         at: ms(s.at),
                         retained: m.retain,
                     }),
-                    Ok(_) => out.refuse(&m.topic, "state names another device"),
-                    Err(_) => out.refuse(&m.topic, "state is not a DeviceState"),
+                    Ok(_) => out.refuse(&m.topic, Some(&device), "state names another device"),
+                    Err(e) => out.refuse_report(&m.topic, &device, "state", e),
                 }
             }
-            Topic::Telemetry(_) => match serde_json::from_slice::<Telemetry>(&m.payload) {
-                Ok(t) if t.device == dev => {
-                    let raw = String::from_utf8_lossy(&m.payload).into_owned();
-                    out.burst
-                        .telemetry
-                        .insert(device, Heartbeat { telemetry: t, raw });
+            Topic::Telemetry(_) => match open_report_text::<Telemetry>(&m.payload, key, allow_unsigned) {
+                Ok((t, _)) if t.device != dev => {
+                    out.refuse(&m.topic, Some(&device), "telemetry names another device")
                 }
-                Ok(_) => out.refuse(&m.topic, "telemetry names another device"),
-                Err(_) => out.refuse(&m.topic, "telemetry is not a Telemetry"),
+                Ok((t, raw)) => match clean_json(&t) {
+                    Ok(()) => {
+                        // Stored as the device's last telemetry: the message, not its envelope.
+                        out.burst
+                            .telemetry
+                            .insert(device, Heartbeat { telemetry: t, raw });
+                    }
+                    Err(why) => out.refuse(&m.topic, Some(&device), format!("telemetry refused: {why}")),
+                },
+                Err(e) => out.refuse_report(&m.topic, &device, "telemetry", e),
             },
             _ => {
-                let Ok(env) = Signed::from_bytes(&m.payload) else {
-                    out.refuse(&m.topic, "events payload is not a signed envelope");
-                    continue;
-                };
-                let verdict = match key {
-                    DevKey::None => Ok(()),
-                    DevKey::Key(k) => env.verify(k).map_err(|e| e.to_string()),
-                    DevKey::Broken => Err("the registered key is unreadable".to_string()),
-                };
-                if let Err(e) = verdict {
-                    out.refused.push(Refusal {
-                        topic: m.topic.clone(),
-                        reason: format!("report refused: {e} (device has a key)").into(),
-                        bad_signature: true,
-                    });
-                    continue;
-                }
-                let Ok(batch) = env.parse_payload::<EventBatch>() else {
-                    out.refuse(&m.topic, "events payload is not an EventBatch");
-                    continue;
+                let batch = match open_report::<EventBatch>(&m.payload, key, allow_unsigned) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        out.refuse_report(&m.topic, &device, "report", e);
+                        continue;
+                    }
                 };
                 if batch.device != dev {
-                    out.refuse(&m.topic, "batch names another device than its topic");
+                    out.refuse(
+                        &m.topic,
+                        Some(&device),
+                        "batch names another device than its topic",
+                    );
                     continue;
                 }
                 out.receipts
@@ -177,6 +194,12 @@ pub fn decode<'k>(msgs: Vec<Incoming>, key_of: impl Fn(&str) -> Option<&'k DevKe
                 for ev in batch.events {
                     if !seen.insert(ev.id) {
                         out.in_burst_duplicates += 1;
+                        continue;
+                    }
+                    // One bad event is refused alone: the rest of its batch (and of the burst)
+                    // is stored. It is receipted with them, since sending it again cannot help.
+                    if let Err(why) = clean_json(&ev.body) {
+                        out.refuse(&m.topic, Some(&device), format!("event {} refused: {why}", ev.id));
                         continue;
                     }
                     let id = ev.id.to_string();
@@ -218,7 +241,7 @@ mod tests {
     use chrono::Utc;
     use nguon_protocol::{DeviceId, DeviceKey, DeviceState, Event, EventBatch, EventBody, topic};
 
-    use super::{DevKey, Incoming, decode, devices_of};
+    use super::{DevKey, Incoming, decode, devices_of, key_from_stored};
 
     fn msg(topic: String, payload: Vec<u8>) -> Incoming {
         Incoming {
@@ -255,13 +278,13 @@ mod tests {
     #[test]
     fn keys_from_the_registry_are_none_a_key_or_broken() {
         let k = DeviceKey::generate();
-        assert_eq!(DevKey::from_stored(None).0, DevKey::None);
-        assert_eq!(DevKey::from_stored(Some("  ")).0, DevKey::None);
+        assert_eq!(key_from_stored(None).0, DevKey::None);
+        assert_eq!(key_from_stored(Some("  ")).0, DevKey::None);
         assert_eq!(
-            DevKey::from_stored(Some(&k.public_b64())).0,
+            key_from_stored(Some(&k.public_b64())).0,
             DevKey::Key(k.verifying_key())
         );
-        let (broken, why) = DevKey::from_stored(Some("not base64!"));
+        let (broken, why) = key_from_stored(Some("not base64!"));
         assert_eq!(broken, DevKey::Broken);
         assert!(why.is_some());
     }
@@ -291,14 +314,17 @@ mod tests {
                 .map(String::from)
                 .collect()
         );
-        let d = decode(msgs, key_of);
+        let d = decode(msgs, key_of, true);
         let reasons: Vec<(&str, bool)> = d
             .refused
             .iter()
             .map(|r| (r.reason.as_ref(), r.bad_signature))
             .collect();
         assert_eq!(reasons.len(), 3, "{reasons:?}");
-        assert!(reasons[0].1 && reasons[0].0.starts_with("report refused"));
+        assert!(
+            reasons[0].1 && reasons[0].0.starts_with("report refused"),
+            "{reasons:?}"
+        );
         assert_eq!(reasons[1], ("unknown device", false));
         assert_eq!(reasons[2], ("not a device → server topic", false));
         let ids: Vec<&str> = d.burst.events.iter().map(|e| e.id.as_str()).collect();
@@ -331,16 +357,102 @@ mod tests {
             msg(topic::state(&d), Vec::new()),
             msg(topic::telemetry(&d), b"{}".to_vec()),
         ];
-        let out = decode(msgs, |_| Some(&free));
+        let out = decode(msgs, |_| Some(&free), true);
         assert_eq!(out.burst.states.len(), 1);
         assert_eq!(
             (out.burst.states[0].session, out.burst.states[0].online),
             (3, true)
         );
         let reasons: Vec<&str> = out.refused.iter().map(|r| r.reason.as_ref()).collect();
-        assert_eq!(
-            reasons,
-            ["state names another device", "telemetry is not a Telemetry"]
+        assert_eq!(reasons.len(), 2, "{reasons:?}");
+        assert_eq!(reasons[0], "state names another device");
+        assert!(
+            reasons[1].starts_with("telemetry refused: malformed"),
+            "{reasons:?}"
         );
+    }
+
+    #[test]
+    fn state_and_telemetry_of_a_keyed_device_must_be_signed_with_its_key_and_unkeyed_ones_need_the_setting() {
+        let k = DeviceKey::generate();
+        let thief = DeviceKey::generate();
+        let keyed = DevKey::Key(k.verifying_key());
+        let free = DevKey::None;
+        let key_of = |d: &str| match d {
+            "lc-keyed" => Some(&keyed),
+            "lc-free" => Some(&free),
+            _ => None,
+        };
+        let d = DeviceId::parse("lc-keyed").unwrap();
+        let f = DeviceId::parse("lc-free").unwrap();
+        let state = |dev: &DeviceId, online: bool, session: u64| DeviceState {
+            v: 1,
+            device: dev.clone(),
+            online,
+            session,
+            at: Utc::now(),
+        };
+        // The attack of issue 11: another device's credentials, a forged `offline` with a huge
+        // session; unsigned (bare JSON as old agents sent), and signed with the thief's key.
+        let forged = state(&d, false, i64::MAX as u64);
+        let msgs = || {
+            vec![
+                msg(topic::state(&d), serde_json::to_vec(&forged).unwrap()),
+                msg(topic::state(&d), forged.seal(Some(&thief)).to_bytes()),
+                msg(topic::state(&d), state(&d, true, 5).seal(Some(&k)).to_bytes()),
+                msg(topic::state(&f), state(&f, true, 1).seal(None).to_bytes()),
+                msg(topic::state(&f), serde_json::to_vec(&state(&f, true, 2)).unwrap()),
+            ]
+        };
+        let strict = decode(msgs(), key_of, false);
+        let states: Vec<(&str, i64)> = strict
+            .burst
+            .states
+            .iter()
+            .map(|p| (p.device.as_str(), p.session))
+            .collect();
+        assert_eq!(states, [("lc-keyed", 5)], "only the genuine state");
+        let kinds: Vec<(bool, bool)> = strict
+            .refused
+            .iter()
+            .map(|r| (r.bad_signature, r.unkeyed))
+            .collect();
+        assert_eq!(
+            kinds,
+            [(true, false), (true, false), (false, true), (false, true)]
+        );
+        assert!(strict.refused.iter().all(|r| r.device.is_some()));
+        let lenient = decode(msgs(), key_of, true);
+        assert_eq!(
+            lenient.burst.states.len(),
+            3,
+            "the unkeyed device's two, when allowed"
+        );
+        assert_eq!(
+            lenient.refused.len(),
+            2,
+            "the keyed device's forgeries stay refused"
+        );
+    }
+
+    #[test]
+    fn an_event_holding_a_nul_is_refused_alone_and_the_rest_of_its_batch_is_kept() {
+        let free = DevKey::None;
+        let bad = uuid::Uuid::new_v4();
+        let mut evil = ack(bad);
+        evil.body = EventBody::MediaError {
+            sha256: "x".into(),
+            reason: "nul \0 here".into(),
+        };
+        let (a, b) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+        let out = decode(
+            vec![events("lc-1", vec![ack(a), evil, ack(b)], None)],
+            |_| Some(&free),
+            true,
+        );
+        let ids: Vec<String> = out.burst.events.iter().map(|e| e.id.clone()).collect();
+        assert_eq!(ids, [a.to_string(), b.to_string()]);
+        assert_eq!(out.refused.len(), 1);
+        assert!(out.refused[0].reason.contains("NUL"), "{:?}", out.refused[0]);
     }
 }

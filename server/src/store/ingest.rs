@@ -1,6 +1,7 @@
 //! What ingest writes, in ONE transaction per burst ([`write`]): the status history
-//! (`store::history::record`), `device_status` from presence (`state`) and heartbeats
-//! (`telemetry`), and the events with multi-row `INSERT … ON CONFLICT (event_id) DO NOTHING`
+//! (`store::history::record`), `device_status` from presence (`state`: a newer session wins, and
+//! within one session `offline` is final, so a replayed `online` cannot undo a will) and
+//! heartbeats (`telemetry`, ignored when of a session older than the stored one), and the events with multi-row `INSERT … ON CONFLICT (event_id) DO NOTHING`
 //! (`plays` for proof of play, `device_events` for acks, rejections and media errors), so an event
 //! uuid is stored once however often it is sent. The rows are decoded from device traffic by
 //! `mqtt::inbound`; [`public_keys`] is the look-up of the keys reports are verified with.
@@ -69,6 +70,29 @@ impl Burst {
     pub fn event_count(&self) -> usize {
         self.plays.len() + self.events.len()
     }
+
+    /// The burst cut into one burst per device (order kept within each), so that a burst the
+    /// database refuses can be stored device by device: what one device sent cannot cost the
+    /// others their rows.
+    pub fn by_device(&self) -> Vec<(String, Burst)> {
+        let mut out: std::collections::BTreeMap<String, Burst> = std::collections::BTreeMap::new();
+        for s in &self.states {
+            out.entry(s.device.clone()).or_default().states.push(s.clone());
+        }
+        for (d, h) in &self.telemetry {
+            out.entry(d.clone())
+                .or_default()
+                .telemetry
+                .insert(d.clone(), h.clone());
+        }
+        for p in &self.plays {
+            out.entry(p.device.clone()).or_default().plays.push(p.clone());
+        }
+        for e in &self.events {
+            out.entry(e.device.clone()).or_default().events.push(e.clone());
+        }
+        out.into_iter().collect()
+    }
 }
 
 /// Each of `ids` that is a registered device, with its report-signing public key as stored
@@ -109,7 +133,8 @@ pub async fn write(store: &Store, burst: &Burst, now: i64) -> Result<u64> {
             "INSERT INTO device_status (device_id, online, session, state_at, last_seen) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (device_id) DO UPDATE SET online = excluded.online, session = excluded.session, \
              state_at = excluded.state_at, last_seen = COALESCE(excluded.last_seen, device_status.last_seen) \
-             WHERE device_status.session <= excluded.session",
+             WHERE device_status.session < excluded.session OR (device_status.session = excluded.session \
+             AND (device_status.online = 1 OR excluded.online = 0 OR device_status.state_at IS NULL))",
         )
         .bind(device.clone())
         .bind(*online as i64)
@@ -125,7 +150,8 @@ pub async fn write(store: &Store, burst: &Burst, now: i64) -> Result<u64> {
             "INSERT INTO device_status (device_id, last_seen, last_heartbeat, manifest_version, now_playing, telemetry) \
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (device_id) DO UPDATE SET last_seen = excluded.last_seen, \
              last_heartbeat = excluded.last_heartbeat, manifest_version = excluded.manifest_version, \
-             now_playing = excluded.now_playing, telemetry = excluded.telemetry",
+             now_playing = excluded.now_playing, telemetry = excluded.telemetry \
+             WHERE device_status.session <= $7",
         )
         .bind(device.clone())
         .bind(now)
@@ -133,6 +159,7 @@ pub async fn write(store: &Store, burst: &Burst, now: i64) -> Result<u64> {
         .bind(t.manifest_version.map(|v| v.min(i64::MAX as u64) as i64))
         .bind(now_playing)
         .bind(raw.clone())
+        .bind(t.session.min(i64::MAX as u64) as i64)
         .execute(&mut *tx)
         .await?;
     }

@@ -133,12 +133,13 @@ struct RateLog {
 }
 
 impl RateLog {
-    fn warn(&mut self, topic: &str, why: &str) {
+    fn warn(&mut self, topic: &str, device: Option<&str>, why: &str) {
         if self.last.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
             self.suppressed += 1;
             return;
         }
         tracing::warn!(
+            device = device.unwrap_or("-"),
             topic,
             reason = why,
             suppressed_since_last = self.suppressed,
@@ -154,16 +155,19 @@ impl RateLog {
 pub struct Ingest {
     store: Store,
     metrics: Arc<Metrics>,
+    allow_unsigned: bool,
     keys: HashMap<String, KeyEntry>,
     log: RateLog,
 }
 
 impl Ingest {
-    /// A pipeline writing to `store`, counting in `metrics`.
-    pub fn new(store: Store, metrics: Arc<Metrics>) -> Ingest {
+    /// A pipeline writing to `store`, counting in `metrics`; `allow_unsigned` accepts reports of
+    /// devices that have no key (the `allow_unsigned_devices` setting).
+    pub fn new(store: Store, metrics: Arc<Metrics>, allow_unsigned: bool) -> Ingest {
         Ingest {
             store,
             metrics,
+            allow_unsigned,
             keys: HashMap::new(),
             log: RateLog::default(),
         }
@@ -181,7 +185,7 @@ impl Ingest {
         let now = Instant::now();
         for id in missing {
             let device = found.get(&id).map(|pk| {
-                let (key, broken) = DevKey::from_stored(pk.as_deref());
+                let (key, broken) = inbound::key_from_stored(pk.as_deref());
                 if let Some(e) = broken {
                     tracing::warn!(device = %id, error = %e, "device public key unreadable; its reports are refused");
                 }
@@ -199,21 +203,53 @@ impl Ingest {
     pub async fn process(&mut self, msgs: Vec<Incoming>) -> Result<IngestReport> {
         self.load_keys(&msgs).await?;
         let keys = &self.keys;
-        let decoded = inbound::decode(msgs, |d| keys.get(d).and_then(|e| e.device.as_ref()));
+        let decoded = inbound::decode(
+            msgs,
+            |d| keys.get(d).and_then(|e| e.device.as_ref()),
+            self.allow_unsigned,
+        );
         for r in &decoded.refused {
             Metrics::inc(&self.metrics.payloads_rejected);
             if r.bad_signature {
                 Metrics::inc(&self.metrics.reports_bad_signature);
             }
-            self.log.warn(&r.topic, &r.reason);
+            if r.unkeyed {
+                Metrics::inc(&self.metrics.reports_unkeyed);
+            }
+            self.log.warn(&r.topic, r.device.as_deref(), &r.reason);
         }
-        let stored = crate::store::ingest::write(&self.store, &decoded.burst, now_ms()).await?;
-        let total = decoded.burst.event_count() as u64;
+        let mut receipts = decoded.receipts;
+        let mut rejected = decoded.refused.len() as u64;
+        let mut total = decoded.burst.event_count() as u64;
+        let stored = match crate::store::ingest::write(&self.store, &decoded.burst, now_ms()).await {
+            Ok(n) => n,
+            // The database refused the burst: store it device by device, so that whatever one
+            // device sent costs only that device its rows (and its receipt: it sends again).
+            Err(e) => {
+                tracing::warn!(error = %e, "ingest: a burst was refused; storing it device by device");
+                let mut stored = 0;
+                for (device, part) in decoded.burst.by_device() {
+                    match crate::store::ingest::write(&self.store, &part, now_ms()).await {
+                        Ok(n) => stored += n,
+                        Err(e) => {
+                            tracing::warn!(%device, error = %e, "ingest: refused what this device sent");
+                            Metrics::inc(&self.metrics.payloads_rejected);
+                            rejected += 1;
+                            total -= part.event_count() as u64;
+                            if let Ok(d) = DeviceId::parse(device) {
+                                receipts.remove(&d);
+                            }
+                        }
+                    }
+                }
+                stored
+            }
+        };
         let report = IngestReport {
             stored,
             duplicate: total.saturating_sub(stored) + decoded.in_burst_duplicates,
-            rejected: decoded.refused.len() as u64,
-            receipts: decoded.receipts,
+            rejected,
+            receipts,
         };
         self.metrics
             .events_stored

@@ -230,6 +230,40 @@ pub fn state_payload(id: &str, online: bool, session: u64) -> Vec<u8> {
     .unwrap()
 }
 
+/// A presence report signed with the device key, as agents send it (and pre-sign their will).
+pub fn state_report(id: &str, online: bool, session: u64, key: &DeviceKey) -> Vec<u8> {
+    DeviceState {
+        v: PROTOCOL_VERSION,
+        device: nguon_protocol::DeviceId::parse(id).unwrap(),
+        online,
+        session,
+        at: chrono::Utc::now(),
+    }
+    .seal(Some(key))
+    .to_bytes()
+}
+
+/// A heartbeat signed with the device key; `manifest_version` serves as a marker.
+pub fn heartbeat_report(id: &str, session: u64, manifest_version: u64, key: &DeviceKey) -> Vec<u8> {
+    nguon_protocol::Telemetry {
+        v: PROTOCOL_VERSION,
+        device: nguon_protocol::DeviceId::parse(id).unwrap(),
+        at: chrono::Utc::now(),
+        session,
+        volume: 80,
+        now_playing: None,
+        manifest_version: Some(manifest_version),
+        cache_bytes: 0,
+        disk_free_bytes: 0,
+        clock_offset_ms: None,
+        agent_version: "test".into(),
+        uptime_s: 1,
+        outbox_len: 0,
+    }
+    .seal(Some(key))
+    .to_bytes()
+}
+
 /// Poll `f` until it returns `Some`, or panic with `what` after [`DEADLINE`].
 pub async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
 where
