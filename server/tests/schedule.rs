@@ -406,3 +406,123 @@ async fn an_accepted_schedule_change_leaves_exactly_one_schedule_row_outbox_row_
         }
     );
 }
+
+/// Issue 11, item 2: four schedules every minute with 180-character titles made a 5.67 MB
+/// manifest (8,003 items) that no device could take. The same requests now: the dispatcher cuts
+/// the first schedule's window to fit `max_manifest_bytes` (1 MiB), and a schedule that would
+/// exceed it even over the shortest window (24 h) is refused with a 422 naming the devices; the
+/// refused ones leave nothing behind.
+#[tokio::test]
+async fn schedules_that_would_make_a_manifest_exceed_the_cap_are_refused_naming_the_devices() {
+    let app = common::spawn_app().await;
+    let p = uid("p");
+    area(&app, &p, None).await;
+    let ids: Vec<String> = (0..3).map(|_| uid("lc")).collect();
+    for id in &ids {
+        device(&app, id, &p, "cap-password", None).await;
+    }
+    let sha = media(&app, "approved", 20_000).await;
+    let mut dev = connect(&app, &ids[0], "cap-password", None).await.unwrap();
+    let desired = nguon_protocol::topic::desired(&nguon_protocol::DeviceId::parse(&ids[0]).unwrap());
+    dev.subscribe(&desired).await;
+
+    let title = "A".repeat(180);
+    let mut codes = Vec::new();
+    let mut refusal = Value::Null;
+    for _ in 0..4 {
+        let (s, b) = common::json(
+            app.post_json(
+                "/api/v1/schedules",
+                &json!({"title": title, "media": [sha], "targets": {"areas": [p]},
+                        "rule": {"kind": "cron", "cron": "* * * * *"}, "time_zone": "Asia/Ho_Chi_Minh"}),
+            )
+            .await,
+        )
+        .await;
+        codes.push(s);
+        if s == 422 {
+            refusal = b;
+        }
+    }
+    assert_eq!(codes, [201, 422, 422, 422], "{refusal}");
+    assert_eq!(refusal["error"]["code"], "manifest_too_large", "{refusal}");
+    let msg = refusal["error"]["message"].as_str().unwrap();
+    for id in &ids {
+        assert!(msg.contains(id.as_str()), "the refusal names {id}: {msg}");
+    }
+    let (_, list) = common::json(app.get("/api/v1/schedules").await).await;
+    assert_eq!(
+        list.as_array().map(|a| a.len()),
+        Some(1),
+        "the refused ones left nothing: {list}"
+    );
+
+    // What the device receives fits the cap.
+    let cap = app.settings.max_manifest_bytes as usize;
+    let m = dev
+        .next_on(&desired, |b| String::from_utf8_lossy(b).contains("AAAAAAAAAA"))
+        .await;
+    assert!(m.payload.len() <= cap, "{} bytes > {cap}", m.payload.len());
+}
+
+/// The other half of the cap: a device whose manifest over the look-ahead window would exceed
+/// `max_manifest_bytes` gets a shorter window that fits, ending where its items stop.
+#[tokio::test]
+async fn an_over_cap_manifest_is_sent_with_a_shorter_window_that_fits() {
+    let cap = 256 * 1024;
+    let app = common::spawn_app_with(|s| s.max_manifest_bytes = cap as u64).await;
+    let p = uid("p");
+    area(&app, &p, None).await;
+    let id = uid("lc");
+    device(&app, &id, &p, "cap-password", None).await;
+    let sha = media(&app, "approved", 20_000).await;
+    let mut dev = connect(&app, &id, "cap-password", None).await.unwrap();
+    let did = nguon_protocol::DeviceId::parse(&id).unwrap();
+    let desired = nguon_protocol::topic::desired(&did);
+    dev.subscribe(&desired).await;
+    // Every 5 minutes: ~150 KB a day fits the cap over 24 h; 72 h (~450 KB) does not.
+    let (s, b) = common::json(
+        app.post_json(
+            "/api/v1/schedules",
+            &json!({"title": "B".repeat(180), "media": [sha], "targets": {"devices": [id]},
+                    "rule": {"kind": "cron", "cron": "*/5 * * * *"}, "time_zone": "Asia/Ho_Chi_Minh"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    let m = dev
+        .next_on(&desired, |b| String::from_utf8_lossy(b).contains("BBBBBBBBBB"))
+        .await;
+    let opened = nguon_protocol::ServerMessage::open(
+        &m.payload,
+        &app.server_key(),
+        &nguon_protocol::Audience::Device(did),
+        chrono::Utc::now(),
+        chrono::Duration::seconds(60),
+    )
+    .unwrap();
+    let nguon_protocol::ServerBody::Desired(man) = opened.body else {
+        panic!("not a manifest")
+    };
+    let window = man.window_end - man.window_start;
+    eprintln!(
+        "manifest: {} bytes (cap {cap}), {} items, window {} h",
+        m.payload.len(),
+        man.items.len(),
+        window.num_hours()
+    );
+    assert!(m.payload.len() <= cap, "{} bytes > {cap}", m.payload.len());
+    assert!(
+        window >= chrono::Duration::hours(24) && window < chrono::Duration::hours(72),
+        "the window was shortened, not emptied: {window}"
+    );
+    assert!(man.items.len() >= 24 * 12, "{} items", man.items.len());
+    assert!(man.items.iter().all(|i| i.starts_at < man.window_end));
+    let last = man.items.last().unwrap().starts_at;
+    assert!(
+        man.window_end - last <= chrono::Duration::minutes(5),
+        "the window ends where the items stop"
+    );
+    assert!(metric(&app, "nguon_manifests_shortened_total").await >= 1);
+}

@@ -198,19 +198,133 @@ pub fn compute(
             volume: d.volume,
             ..DeviceSettings::default()
         };
-        let mut h = Sha256::new();
-        h.update(serde_json::to_vec(&(&items, &media, &settings)).unwrap_or_default());
+        let hash = content_hash(&items, &media, &settings);
         out.insert(
             d.id.clone(),
             Content {
                 items,
                 media,
                 settings,
-                hash: hex::encode(h.finalize()),
+                hash,
             },
         );
     }
     out
+}
+
+fn content_hash(items: &[ManifestItem], media: &[MediaRef], settings: &DeviceSettings) -> String {
+    let mut h = Sha256::new();
+    h.update(serde_json::to_vec(&(items, media, settings)).unwrap_or_default());
+    hex::encode(h.finalize())
+}
+
+/// The shortest look-ahead a device is given, in hours: when a device's manifest over the
+/// configured window exceeds the cap the dispatcher shortens its window ([`fit`]), but a schedule
+/// whose devices would exceed the cap even over this window is refused.
+pub const MIN_WINDOW_HOURS: i64 = 24;
+
+/// Room left for what [`signed_size`] cannot know exactly (the digits of the times and of the
+/// sequence number the signer stamps).
+const SIZE_SLACK: usize = 256;
+
+/// An upper bound of the bytes of the signed `desired` message that carries `c` to `device` for
+/// the window `[now, end)`: the envelope with its escaped payload and signature, as published.
+pub fn signed_size(c: &Content, device: &str, now: DateTime<Utc>, end: DateTime<Utc>) -> usize {
+    signed_size_of(&c.items, &c.media, &c.settings, device, now, end)
+}
+
+fn signed_size_of(
+    items: &[ManifestItem],
+    media: &[MediaRef],
+    settings: &DeviceSettings,
+    device: &str,
+    now: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> usize {
+    let manifest = nguon_protocol::Manifest {
+        version: u64::MAX,
+        generated_at: now,
+        window_start: now,
+        window_end: end,
+        items: items.to_vec(),
+        media: media.to_vec(),
+        settings: settings.clone(),
+    };
+    let audience = nguon_protocol::DeviceId::parse(device)
+        .map(nguon_protocol::Audience::Device)
+        .unwrap_or_else(|_| {
+            nguon_protocol::Audience::Device(nguon_protocol::DeviceId::parse("x".repeat(64)).expect("64 x"))
+        });
+    let msg = nguon_protocol::ServerMessage {
+        v: nguon_protocol::PROTOCOL_VERSION,
+        id: uuid::Uuid::nil(),
+        audience,
+        seq: u64::MAX,
+        issued_at: now,
+        expires_at: end,
+        body: nguon_protocol::ServerBody::Desired(manifest),
+    };
+    let env = nguon_protocol::Signed {
+        v: nguon_protocol::PROTOCOL_VERSION,
+        payload: serde_json::to_string(&msg).unwrap_or_default(),
+        sig: Some("A".repeat(88)),
+    };
+    env.to_bytes().len() + SIZE_SLACK
+}
+
+/// `c` cut to fit `max_bytes` signed ([`signed_size`]): the longest run of its first items (by
+/// start) that fits, ending before a start instant (items starting together stay together), the
+/// media they play, and the window's new end: the start of the first item left out. Returns the
+/// content unchanged, with `end`, when it fits already.
+pub fn fit(
+    c: Content,
+    device: &str,
+    now: DateTime<Utc>,
+    end: DateTime<Utc>,
+    max_bytes: usize,
+) -> (Content, DateTime<Utc>) {
+    if c.items.is_empty() || signed_size(&c, device, now, end) <= max_bytes {
+        return (c, end);
+    }
+    let media_for = |items: &[ManifestItem]| -> Vec<MediaRef> {
+        let used: BTreeSet<&str> = items
+            .iter()
+            .flat_map(|i| i.media.iter().map(String::as_str))
+            .collect();
+        c.media
+            .iter()
+            .filter(|m| used.contains(m.sha256.as_str()))
+            .cloned()
+            .collect()
+    };
+    let fits = |k: usize| {
+        let items = &c.items[..k];
+        let cut = c.items.get(k).map_or(end, |i| i.starts_at);
+        signed_size_of(items, &media_for(items), &c.settings, device, now, cut) <= max_bytes
+    };
+    // The largest k in [0, len) with fits(k); fits(0) holds for any sane cap.
+    let (mut lo, mut hi) = (0usize, c.items.len());
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if fits(mid) { lo = mid } else { hi = mid }
+    }
+    let mut k = lo;
+    while k > 0 && c.items[k - 1].starts_at == c.items[k].starts_at {
+        k -= 1;
+    }
+    let cut = c.items[k].starts_at;
+    let items = c.items[..k].to_vec();
+    let media = media_for(&items);
+    let hash = content_hash(&items, &media, &c.settings);
+    (
+        Content {
+            items,
+            media,
+            settings: c.settings,
+            hash,
+        },
+        cut,
+    )
 }
 
 /// A device's stored manifest, as far as versioning needs it.
@@ -374,6 +488,46 @@ mod tests {
         assert_eq!(f.devices_changed(&t).len(), 4);
         assert_eq!(f.devices_changed(&Change::Areas(vec!["c1".into()])).len(), 2);
         assert_eq!(f.devices_changed(&Change::Devices(vec!["x".into()])).len(), 1);
+    }
+
+    #[test]
+    fn an_over_cap_manifest_is_cut_before_the_first_start_that_does_not_fit() {
+        let f = fleet();
+        // Every minute for 72 h with a long title: thousands of items, far over 64 KiB.
+        let req: NewSchedule = serde_json::from_value(serde_json::json!({
+            "title": "Thông báo ".repeat(18), "media": ["m1"], "targets": {"areas": ["p"]},
+            "rule": {"kind": "cron", "cron": "* * * * *"}, "time_zone": "UTC"
+        }))
+        .unwrap();
+        let s = [draft(
+            "s1".into(),
+            validate(&req, "UTC").unwrap(),
+            &req,
+            DateTime::UNIX_EPOCH,
+        )];
+        let w = window("2026-12-02T00:00:00Z");
+        let end = w.now + w.lookahead;
+        let c = compute(&f, &s, &media(true), &all(&f), w).remove("a").unwrap();
+        let full = signed_size(&c, "a", w.now, end);
+        let max = 64 * 1024;
+        assert!(full > 10 * max, "{full}");
+        let (cut, cut_end) = fit(c.clone(), "a", w.now, end, max);
+        assert!(signed_size(&cut, "a", w.now, cut_end) <= max);
+        assert!(!cut.items.is_empty() && cut.items.len() < c.items.len());
+        assert_eq!(
+            cut.items[..],
+            c.items[..cut.items.len()],
+            "a prefix, in start order"
+        );
+        assert_eq!(
+            cut_end,
+            c.items[cut.items.len()].starts_at,
+            "the window ends at the first item left out"
+        );
+        assert!(cut.items.iter().all(|i| i.starts_at < cut_end));
+        assert_ne!(cut.hash, c.hash);
+        let (same, same_end) = fit(cut.clone(), "a", w.now, cut_end, max);
+        assert_eq!((same, same_end), (cut, cut_end), "what fits is left alone");
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //! checks the caller (role `operator`, every old and new target inside their scope, media visible
 //! to them), validates the request (`domain::schedule::validate`, then targets that exist and media
 //! that is approved), and runs ONE transaction that writes the schedule, its dispatch outbox row
-//! (the old and new targets' devices) and its audit entry; after the commit it wakes the
-//! dispatcher. A use case that creates schedules as part of another change (bulletin publish)
+//! (the old and new targets' devices) and its audit entry, and refuses (422, naming the devices)
+//! a schedule that would make a device's manifest exceed `max_manifest_bytes`
+//! ([`check_manifest_cap`]); after the commit it wakes the dispatcher. A use case that creates schedules as part of another change (bulletin publish)
 //! uses [`prepare`] and [`create_in`] inside its own transaction.
 
 use std::collections::HashMap;
@@ -12,6 +13,7 @@ use chrono::{Duration, Utc};
 use serde_json::Value;
 
 use crate::domain::change::Change;
+use crate::domain::manifest;
 use crate::domain::schedule::{
     self, Created, MediaInfo, NewSchedule, Schedule, Valid, Warnings, occurrence, overlap,
 };
@@ -140,6 +142,71 @@ pub async fn create_in(conn: &mut Conn, p: &Prepared) -> Result<()> {
     outbox::insert(conn, &Change::targets(&t.areas, &t.devices)).await
 }
 
+/// Devices named at most in a [`check_manifest_cap`] refusal.
+const NAMED_DEVICES: usize = 20;
+
+/// 422 `manifest_too_large` naming the devices whose signed manifest, with `new` as they will be
+/// stored (added, replaced or disabled), would exceed `max_manifest_bytes` even over the shortest
+/// window the dispatcher may cut to (`domain::manifest::MIN_WINDOW_HOURS`, or the look-ahead when
+/// shorter). Call it inside the write transaction, before the commit: it first takes the
+/// schedule writers' lock (`store::schedules::lock_writes`), so two schedules that each fit alone
+/// cannot together exceed the cap.
+pub async fn check_manifest_cap(state: &AppState, conn: &mut Conn, new: &[&Schedule]) -> Result<()> {
+    if new.iter().all(|s| !s.enabled) {
+        return Ok(());
+    }
+    store::schedules::lock_writes(conn, state.store.backend).await?;
+    let mut all = store::schedules::load_all(&state.store, true).await?;
+    all.retain(|x| new.iter().all(|s| s.id != x.id));
+    all.extend(new.iter().filter(|s| s.enabled).map(|s| (*s).clone()));
+    let mut targets = schedule::Targets::default();
+    for s in new.iter().filter(|s| s.enabled) {
+        targets.areas.extend(s.targets.areas.iter().cloned());
+        targets.devices.extend(s.targets.devices.iter().cloned());
+    }
+    let fleet = store::manifests::fleet(&state.store).await?;
+    let media = store::media::all_info(&state.store).await?;
+    let cap = state.settings.max_manifest_bytes as usize;
+    let hours = manifest::MIN_WINDOW_HOURS.min(state.settings.lookahead_hours as i64);
+    let public_url = state.public_url.clone();
+    let over = tokio::task::spawn_blocking(move || {
+        let devices = fleet.devices_for(&targets);
+        let now = Utc::now();
+        let w = manifest::Window {
+            now,
+            lookahead: Duration::hours(hours),
+            public_url: &public_url,
+        };
+        manifest::compute(&fleet, &all, &media, &devices, w)
+            .into_iter()
+            .filter_map(|(d, c)| {
+                let n = manifest::signed_size(&c, &d, now, now + w.lookahead);
+                (n > cap).then_some((d, n))
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .map_err(Error::context("manifest size check"))?;
+    if over.is_empty() {
+        return Ok(());
+    }
+    let largest = over.iter().map(|(_, n)| *n).max().unwrap_or_default();
+    let mut names: Vec<&str> = over.iter().map(|(d, _)| d.as_str()).take(NAMED_DEVICES).collect();
+    if over.len() > NAMED_DEVICES {
+        names.push("…");
+    }
+    Err(Error::unprocessable(
+        "manifest_too_large",
+        format!(
+            "with this schedule the manifest of {} device(s) would exceed the limit of {cap} bytes \
+             even over the next {hours} h (largest: {largest} bytes): {}; play it less often, \
+             shorten its title or target fewer devices",
+            over.len(),
+            names.join(", ")
+        ),
+    ))
+}
+
 fn subject(id: &str) -> String {
     format!("schedule:{id}")
 }
@@ -156,6 +223,7 @@ pub async fn create(state: &AppState, caller: &Caller, req: NewSchedule) -> Resu
     let p = prepare(state, &req).await?;
     let mut tx = state.store.begin_write().await?;
     create_in(&mut tx, &p).await?;
+    check_manifest_cap(state, &mut tx, &[&p.schedule]).await?;
     audit::record(
         &mut tx,
         &caller.username,
@@ -243,6 +311,7 @@ pub async fn update(
     let u = schedule::union(&before.targets, &s.targets);
     let mut tx = state.store.begin_write().await?;
     store::schedules::update(&mut tx, &s).await?;
+    check_manifest_cap(state, &mut tx, &[&s]).await?;
     outbox::insert(&mut tx, &Change::targets(&u.areas, &u.devices)).await?;
     let after = store::schedules::get_in(&mut tx, id).await?;
     audit::record(
@@ -271,6 +340,9 @@ pub async fn set_enabled(
     let t = &before.targets;
     let mut tx = state.store.begin_write().await?;
     store::schedules::set_enabled(&mut tx, id, enabled).await?;
+    let mut now_enabled = before.clone();
+    now_enabled.enabled = enabled;
+    check_manifest_cap(state, &mut tx, &[&now_enabled]).await?;
     outbox::insert(&mut tx, &Change::targets(&t.areas, &t.devices)).await?;
     let after = store::schedules::get_in(&mut tx, id).await?;
     audit::record(

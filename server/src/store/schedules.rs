@@ -11,7 +11,7 @@ use sqlx::any::AnyRow;
 use crate::domain::schedule::{Rule, RuleSpec, Schedule, Targets};
 use crate::domain::scope::Caller;
 use crate::error::{Error, Result};
-use crate::store::{Conn, Store, from_ms, now_ms, placeholders};
+use crate::store::{Backend, Conn, Store, from_ms, now_ms, placeholders};
 
 /// How a preemption behaviour is stored.
 pub fn on_preempt_str(o: OnPreempt) -> &'static str {
@@ -56,6 +56,20 @@ fn row_to_schedule(r: &AnyRow) -> Result<Schedule> {
 
 const COLUMNS: &str = "id, title, media, priority, rule, time_zone, valid_from, valid_until, volume, repeat_count, \
                        on_preempt, enabled, created_at, updated_at";
+
+/// Serialise the writers of schedules until the caller's transaction ends, so that a check that
+/// reads every committed schedule (the manifest cap) cannot miss a concurrent write: on
+/// PostgreSQL a transaction-scoped advisory lock; SQLite's write transaction (`BEGIN IMMEDIATE`)
+/// holds the database's one write lock already.
+pub async fn lock_writes(conn: &mut Conn, backend: Backend) -> Result<()> {
+    if backend == Backend::Postgres {
+        // "nguon schedules" as a 64-bit key.
+        sqlx::query("SELECT pg_advisory_xact_lock(7454303021560311)")
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
 
 /// Every schedule (or only enabled ones) with its targets: two queries.
 pub async fn load_all(store: &Store, only_enabled: bool) -> Result<Vec<Schedule>> {

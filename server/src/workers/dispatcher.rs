@@ -8,8 +8,11 @@
 //! runs one batch ([`run_batch`]):
 //!
 //! 1. recompute those devices in memory (`domain::manifest`: schedules, targets, the area tree and
-//!    devices loaded once per batch, occurrences evaluated once per schedule) and sign the
-//!    manifests whose content changed (or that are due again);
+//!    devices loaded once per batch, occurrences evaluated once per schedule), shorten the window
+//!    of a device whose signed manifest would exceed `max_manifest_bytes` (`manifest::fit`: it
+//!    ends before the first occurrence that does not fit; logged and counted in
+//!    `nguon_manifests_shortened_total`), and sign the manifests whose content changed (or that
+//!    are due again);
 //! 2. transaction 1 records them unconfirmed (`store::manifests::record`);
 //! 3. publish each with `Link::publish_confirmed` (the broker's QoS 1 ack);
 //! 4. transaction 2 stamps the confirmed ones and, only if every publish of the batch was
@@ -72,8 +75,9 @@ pub async fn run_batch(
     let signer = ctx.signer.clone();
     let refresh_before = now_ms() - 24 * 3600 * 1000;
     let ttl = chrono::Duration::hours(ctx.settings.lookahead_hours as i64 + 24);
+    let cap = ctx.settings.max_manifest_bytes as usize;
     // CPU work (evaluation, JSON, signatures) off the async workers.
-    let (computed, rows) = tokio::task::spawn_blocking(move || {
+    let (computed, rows, shortened) = tokio::task::spawn_blocking(move || {
         let w = Window {
             now,
             lookahead,
@@ -82,7 +86,22 @@ pub async fn run_batch(
         let contents = manifest::compute(&fleet, &schedules, &media, &targets, w);
         let computed = contents.len();
         let mut rows: Vec<Record> = Vec::new();
+        let mut shortened = 0u64;
         for (device, c) in contents {
+            // Over the cap: the window ends before the first occurrence that does not fit.
+            let total = c.items.len();
+            let (c, window_end) = manifest::fit(c, &device, now, now + lookahead, cap);
+            if window_end < now + lookahead {
+                shortened += 1;
+                tracing::warn!(
+                    %device,
+                    items = c.items.len(),
+                    items_in_full_window = total,
+                    window_end = %window_end,
+                    max_manifest_bytes = cap,
+                    "manifest over the cap: look-ahead window shortened"
+                );
+            }
             let Some(version) = manifest::next_version(stored.get(&device), &c.hash, force, refresh_before)
             else {
                 continue;
@@ -94,7 +113,7 @@ pub async fn run_batch(
                 version: version as u64,
                 generated_at: now,
                 window_start: now,
-                window_end: now + lookahead,
+                window_end,
                 items: c.items,
                 media: c.media,
                 settings: c.settings,
@@ -109,11 +128,14 @@ pub async fn run_batch(
                 seq: msg.seq as i64,
             });
         }
-        (computed, rows)
+        (computed, rows, shortened)
     })
     .await
     .map_err(Error::context("dispatch compute"))?;
 
+    ctx.metrics
+        .manifests_shortened
+        .fetch_add(shortened, Ordering::Relaxed);
     if !rows.is_empty() {
         let mut tx = store.begin_write().await?;
         manifests::record(&mut tx, store.backend, &rows).await?;

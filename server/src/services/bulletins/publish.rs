@@ -104,6 +104,8 @@ pub async fn publish(state: &AppState, actor: &str, id: &str, req: PublishReques
     for p in &prepared {
         schedules::create_in(&mut tx, p).await?;
     }
+    let new: Vec<_> = prepared.iter().map(|p| &p.schedule).collect();
+    schedules::check_manifest_cap(state, &mut tx, &new).await?;
     for s in &speech_rows {
         db::replace_speech(&mut tx, id, s, now).await?;
     }
