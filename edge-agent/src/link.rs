@@ -2,8 +2,14 @@
 //! it); a fresh client and event loop are made for every connection attempt, so nothing queued
 //! for a dead connection leaks into the next one. Before each attempt the session counter is
 //! incremented and persisted and the last will (offline, retained, that session) is set; on
-//! connect the agent publishes online, subscribes, and sends its outbox. Retries back off
-//! exponentially (0.5 s doubling to 60 s) with full jitter.
+//! connect the agent publishes online, subscribes, and sends its outbox. State (the will
+//! included, sealed before each connection with its session), telemetry and event batches are
+//! signed with the device key. Retries back off exponentially (0.5 s doubling to 60 s, with
+//! jitter); the backoff is reset only by a connection that lasted [`STABLE_AFTER`], so a broker
+//! that drops the agent right after connecting (e.g. a retained message over the packet limit,
+//! which the MQTT client cannot skip) costs a reconnect every minute at most, not three a second.
+//! A message that arrives whole but is garbage (not JSON, bad signature, wrong audience) is
+//! dropped and reported as `rejected`; the connection stays up.
 //!
 //! The second task handles what arrives: every server message is opened (signature, expiry,
 //! audience), checked against the replay state, and only then applied and acked; anything else is
@@ -50,6 +56,8 @@ const CLOCK_EVERY: Duration = Duration::from_secs(600);
 pub const RECEIPT_WAIT: Duration = Duration::from_secs(60);
 /// The longest wait between resends while the server sends no receipt at all.
 pub const RECEIPT_WAIT_MAX: Duration = Duration::from_secs(1800);
+/// How long a connection must have lasted for its loss to reset the reconnect backoff.
+pub const STABLE_AFTER: Duration = Duration::from_secs(30);
 
 /// Everything the link needs.
 #[derive(Clone)]
@@ -96,7 +104,8 @@ enum LinkEvent {
     Down(String),
 }
 
-/// Backoff before retry `attempt` (0-based): full jitter over 0.5 s · 2^attempt, capped at 60 s.
+/// Backoff before retry `attempt` (0-based): a random wait between half and all of
+/// 0.5 s · 2^attempt, capped at 60 s (so the agents of a province spread their reconnects).
 pub fn backoff(attempt: u32) -> Duration {
     let cap = Duration::from_secs(60);
     let base = Duration::from_millis(500)
@@ -154,10 +163,11 @@ async fn poll_task(ctx: LinkCtx, tx: mpsc::UnboundedSender<LinkEvent>, mut stop:
         let mut net = el.network_options();
         net.set_tcp_nodelay(true);
         el.set_network_options(net);
+        let mut up_since: Option<Instant> = None;
         let reason = loop {
             match el.poll().await {
                 Ok(MqttEvent::Incoming(Packet::ConnAck(_))) => {
-                    attempt = 0;
+                    up_since = Some(Instant::now());
                     if tx
                         .send(LinkEvent::Up {
                             session,
@@ -181,8 +191,19 @@ async fn poll_task(ctx: LinkCtx, tx: mpsc::UnboundedSender<LinkEvent>, mut stop:
         if tx.send(LinkEvent::Down(reason)).is_err() {
             return;
         }
+        // Only a connection that held for a while resets the backoff: one the broker ends right
+        // after CONNACK (a retained message too large to read, delivered on every subscribe) is
+        // retried with growing waits, not about three times a second.
+        if up_since.is_some_and(|t| t.elapsed() >= STABLE_AFTER) {
+            attempt = 0;
+        }
         let wait = backoff(attempt);
         attempt = attempt.saturating_add(1);
+        tracing::debug!(
+            attempt,
+            wait_ms = wait.as_millis() as u64,
+            "reconnecting after a wait"
+        );
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = stop.changed() => return,
@@ -202,6 +223,49 @@ struct Link {
     awaiting: HashMap<Uuid, Instant>,
     /// Current wait before a resend ([`RECEIPT_WAIT`] doubling to [`RECEIPT_WAIT_MAX`]).
     receipt_wait: Duration,
+    /// How many rejections may still become `rejected` events this minute.
+    rejects: RejectBudget,
+}
+
+/// Rejections reported to the server per minute; the rest are only counted and logged, so a flood
+/// of garbage on the device's topics cannot fill the outbox (and the disk) with reports of it.
+pub const REJECTED_PER_MINUTE: u32 = 20;
+
+/// The per-minute allowance of `rejected` events.
+#[derive(Debug)]
+struct RejectBudget {
+    since: Instant,
+    used: u32,
+    suppressed: u64,
+}
+
+impl RejectBudget {
+    fn new(now: Instant) -> Self {
+        Self {
+            since: now,
+            used: 0,
+            suppressed: 0,
+        }
+    }
+
+    /// Whether one more rejection may be reported at `now`; when a new minute starts, the number
+    /// suppressed in the last one (to log).
+    fn take(&mut self, now: Instant) -> (bool, Option<u64>) {
+        let mut ended = None;
+        if now.duration_since(self.since) >= Duration::from_secs(60) {
+            if self.suppressed > 0 {
+                ended = Some(self.suppressed);
+            }
+            *self = Self::new(now);
+        }
+        if self.used < REJECTED_PER_MINUTE {
+            self.used += 1;
+            (true, ended)
+        } else {
+            self.suppressed += 1;
+            (false, ended)
+        }
+    }
 }
 
 /// Run the link until `shutdown` turns true.
@@ -226,6 +290,7 @@ pub async fn run(ctx: LinkCtx, mut shutdown: watch::Receiver<bool>) {
         sent: HashSet::new(),
         awaiting: HashMap::new(),
         receipt_wait: RECEIPT_WAIT,
+        rejects: RejectBudget::new(Instant::now()),
     };
     loop {
         tokio::select! {
@@ -359,13 +424,24 @@ impl Link {
         }
     }
 
-    async fn reject(&self, topic: &str, message_id: Option<Uuid>, reason: String) {
-        tracing::warn!(%topic, ?message_id, %reason, "server message rejected");
+    async fn reject(&mut self, topic: &str, message_id: Option<Uuid>, reason: String) {
         self.ctx.reporter.observe(AgentEventKind::MessageRejected {
             message_id,
             topic: topic.to_string(),
             reason: reason.clone(),
         });
+        let (report, suppressed) = self.rejects.take(Instant::now());
+        if let Some(n) = suppressed {
+            tracing::warn!(
+                suppressed = n,
+                "rejected server messages not reported in the last minute"
+            );
+        }
+        if !report {
+            tracing::debug!(%topic, ?message_id, %reason, "server message rejected (not reported: over the limit)");
+            return;
+        }
+        tracing::warn!(%topic, ?message_id, %reason, "server message rejected");
         if let Err(e) = self
             .ctx
             .reporter
@@ -651,5 +727,30 @@ impl Link {
                 Err(e) => tracing::debug!(error = %e, "clock estimate failed"),
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_most_twenty_rejections_a_minute_are_reported_and_the_rest_counted() {
+        let t0 = Instant::now();
+        let mut b = RejectBudget::new(t0);
+        let reported = (0..100).filter(|_| b.take(t0).0).count();
+        assert_eq!(reported, REJECTED_PER_MINUTE as usize);
+        let (ok, suppressed) = b.take(t0 + Duration::from_secs(61));
+        assert!(ok, "a new minute");
+        assert_eq!(suppressed, Some(80));
+    }
+
+    #[test]
+    fn the_backoff_grows_from_a_quarter_second_to_a_minute() {
+        for attempt in 0..12 {
+            let base = Duration::from_millis(500 << attempt.min(10)).min(Duration::from_secs(60));
+            let w = backoff(attempt);
+            assert!(w >= base / 2 && w <= base, "attempt {attempt}: {w:?}");
+        }
     }
 }

@@ -4,7 +4,7 @@
 use chrono::Utc;
 use nguon_agent::AgentEventKind;
 use nguon_agent::sink::decode_file;
-use nguon_protocol::{Command, EventBody, OnPreempt, PlayOutcome, Priority};
+use nguon_protocol::{Command, EventBody, OnPreempt, PlayOutcome, Priority, topic};
 
 use crate::common::*;
 use crate::env::*;
@@ -149,4 +149,138 @@ async fn a_cache_file_with_one_flipped_byte_is_detected_fetched_again_and_never_
     );
     assert!(env.wav(&it.id).2 == decode_file(&wav).unwrap().samples);
     agent.shutdown().await;
+}
+
+/// Issue 11, "limits everywhere": a 5 MiB retained message on `desired` (over the agent's 4 MiB
+/// packet limit, which the MQTT client cannot skip) made every agent reconnect about three times a
+/// second (~100 times in 40 s). Garbage is now dropped on a live connection, and a message too
+/// large to read is retried with growing waits; a valid manifest published afterwards still plays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_is_dropped_on_a_live_connection_and_an_oversized_retained_message_costs_few_reconnects() {
+    let env = Env::new("lc-oversized");
+    let (agent, mut rx) = env.start().await;
+    wait_event(&mut rx, WAIT, |k| matches!(k, AgentEventKind::Subscribed { .. })).await;
+    let mut c = env.client().await;
+    let did = device(&env.dev);
+
+    // Garbage on each of its topics: rejected, and the connection stays up.
+    for t in [topic::cmd(&did), topic::desired(&did), topic::receipt(&did)] {
+        c.publish(&t, b"\x00\xffnot json at all".to_vec(), false).await;
+    }
+    for _ in 0..3 {
+        wait_event(&mut rx, WAIT, |k| {
+            matches!(k, AgentEventKind::MessageRejected { .. })
+        })
+        .await;
+    }
+    // A flood of it: every message is dropped, but at most 20 a minute become `rejected` events,
+    // so the outbox (and the disk) does not fill with reports of garbage.
+    for i in 0..200u32 {
+        c.publish(&topic::cmd(&did), format!("garbage {i}").into_bytes(), false)
+            .await;
+    }
+    let marker = env.command(&c, Command::Volume { level: 55 }).await;
+    let mut seen = Vec::new();
+    c.events_until(&mut seen, WAIT, |s| {
+        s.iter()
+            .any(|e| matches!(&e.body, EventBody::Ack { message_id, .. } if *message_id == marker))
+    })
+    .await;
+    let rejected = seen
+        .iter()
+        .filter(|e| matches!(e.body, EventBody::Rejected { .. }))
+        .count();
+    assert!(
+        (3..=20).contains(&rejected),
+        "{rejected} rejected events reported for 203 bad messages"
+    );
+    assert!(agent.status().connected, "the flood cost no reconnect");
+
+    // Over the packet limit, retained: delivered again on every subscribe.
+    publish_large(env.broker.port, &topic::desired(&did), vec![b'x'; 5 << 20]).await;
+    let window = std::time::Duration::from_secs(20);
+    let start = std::time::Instant::now();
+    let mut connects = 0u32;
+    while start.elapsed() < window {
+        match tokio::time::timeout(window.saturating_sub(start.elapsed()), rx.recv()).await {
+            Ok(Ok(ev)) => {
+                if matches!(ev.kind, AgentEventKind::Connected { .. }) {
+                    connects += 1;
+                }
+            }
+            Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
+            _ => break,
+        }
+    }
+    eprintln!("in {window:?} with a 5 MiB retained message on desired: {connects} reconnects");
+    // Doubling waits from 0.25–0.5 s: at most 7 reconnects fit in 20 s; about 57 before.
+    assert!(connects >= 1, "the agent kept trying");
+    assert!(
+        connects <= 8,
+        "{connects} reconnects in {window:?}: the backoff did not grow"
+    );
+
+    // The operator replaces it with a valid manifest: the agent takes it and plays it.
+    let src = env.tmp.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let r = env
+        .media
+        .add(std::fs::read(tone_wav(&src, "t", 0.5)).unwrap(), 500);
+    let at = Utc::now() + chrono::Duration::seconds(60);
+    let it = item(
+        &format!("after@{}", at.timestamp()),
+        at,
+        Priority::Normal,
+        &r,
+        OnPreempt::Interrupt,
+    );
+    env.desired(&c, manifest(7, vec![it.clone()], vec![r.clone()]))
+        .await;
+    let long = std::time::Duration::from_secs(120);
+    wait_event(
+        &mut rx,
+        long,
+        |k| matches!(k, AgentEventKind::MediaReady { sha256 } if *sha256 == r.sha256),
+    )
+    .await;
+    let ev = wait_event(
+        &mut rx,
+        long,
+        |k| matches!(k, AgentEventKind::ItemEnded { item_id, .. } if *item_id == it.id),
+    )
+    .await;
+    assert!(
+        matches!(
+            ev.kind,
+            AgentEventKind::ItemEnded {
+                outcome: PlayOutcome::Played,
+                ..
+            }
+        ),
+        "{ev:?}"
+    );
+    agent.shutdown().await;
+}
+
+/// Publish `payload` retained at QoS 1 with a client whose packet limit allows it (the test
+/// client's is the agent's 4 MiB); returns once the broker acknowledged it.
+async fn publish_large(port: u16, topic_name: &str, payload: Vec<u8>) {
+    let mut o = rumqttc::MqttOptions::new(format!("big-{}", uuid::Uuid::new_v4()), "127.0.0.1", port);
+    o.set_max_packet_size(16 << 20, 16 << 20);
+    let (client, mut el) = rumqttc::AsyncClient::new(o, 10);
+    client
+        .publish(topic_name, rumqttc::QoS::AtLeastOnce, true, payload)
+        .await
+        .unwrap();
+    tokio::time::timeout(WAIT, async {
+        loop {
+            match el.poll().await {
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_))) => break,
+                Ok(_) => {}
+                Err(e) => panic!("large publish: {e}"),
+            }
+        }
+    })
+    .await
+    .expect("the broker acknowledged the large message");
 }
