@@ -234,7 +234,9 @@ impl Agent {
         mqtt.set_credentials(config.mqtt.username.clone(), password);
         mqtt.set_keep_alive(Duration::from_secs(config.mqtt.keep_alive_secs as u64));
         mqtt.set_clean_session(true);
-        mqtt.set_max_packet_size(4 << 20, 1 << 20);
+        // The broker's largest packet (a manifest): anything larger cannot be read, and costs a
+        // reconnect with a growing wait (see `link`).
+        mqtt.set_max_packet_size(nguon_protocol::acl::MAX_PACKET, 1 << 20);
         if broker.tls {
             let ca_file = config
                 .mqtt

@@ -122,9 +122,9 @@ pub struct Settings {
     pub max_manifest_bytes: u64,
 }
 
-/// The highest `max_manifest_bytes`: below the broker's limit for a `desired` message (4 MiB
-/// packets, less room for the header).
-pub const MAX_MANIFEST_LIMIT: u64 = (4 << 20) - 1024;
+/// The highest `max_manifest_bytes`: the broker's limit for a `desired` message
+/// (`nguon_protocol::acl::MAX_DESIRED`: 4 MiB packets, less room for the header).
+pub const MAX_MANIFEST_LIMIT: u64 = nguon_protocol::acl::MAX_DESIRED as u64;
 
 impl Default for Settings {
     fn default() -> Self {
