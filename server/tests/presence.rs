@@ -81,10 +81,12 @@ async fn dropping_the_connection_marks_the_device_offline_and_a_late_old_will_do
 
 /// Issue 11, item 5: with another device's broker credentials, a forged `online: false` with
 /// session 2^63−1 on a device's `state` topic kept that device offline after its agent restarted
-/// (its real session 2 looked stale). State is now signed with the device key: the forgery is
-/// refused (unsigned, or signed with the thief's key), counted, and the restart is seen.
+/// (its real session 2 looked stale). Two walls now: the broker's topic ACL drops another
+/// device's writes (embedded gate; Mosquitto's acl_file), and state is signed with the device
+/// key, so even the device's own password without its key (a stolen config) forges nothing: the
+/// forgery is refused (unsigned, or signed with another key), counted, and the restart is seen.
 #[tokio::test]
-async fn a_forged_offline_state_from_another_devices_credentials_is_refused_and_the_restart_is_seen() {
+async fn a_forged_offline_state_is_refused_and_the_restart_is_seen() {
     let app = common::spawn_app_with(|s| s.allow_unsigned_devices = false).await;
     let p = uid("p");
     area(&app, &p, None).await;
@@ -96,6 +98,7 @@ async fn a_forged_offline_state_from_another_devices_credentials_is_refused_and_
     device(&app, &victim, &p, "victim-password", Some(&vk)).await;
     device(&app, &thief, &p, "thief-password", Some(&tk)).await;
     let state_topic = topic::state(&DeviceId::parse(&victim).unwrap());
+    let hb = topic::telemetry(&DeviceId::parse(&victim).unwrap());
     let will = |session| {
         LastWill::new(
             &state_topic,
@@ -103,6 +106,13 @@ async fn a_forged_offline_state_from_another_devices_credentials_is_refused_and_
             QoS::AtLeastOnce,
             true,
         )
+    };
+    let huge = i64::MAX as u64;
+    let forgeries = || {
+        [
+            state_payload(&victim, false, huge),
+            state_report(&victim, false, huge, &tk),
+        ]
     };
 
     let dev = connect(&app, &victim, "victim-password", Some(will(1)))
@@ -115,19 +125,18 @@ async fn a_forged_offline_state_from_another_devices_credentials_is_refused_and_
     })
     .await;
 
-    // The attack: the thief's own connection writes the victim's state topic (the embedded broker
-    // has no topic ACL; with one the broker drops it first). Bare JSON as the old agents sent,
-    // then the same forgery signed with the thief's key.
+    // The attack as reported: the thief's own connection writes the victim's state topic, bare
+    // JSON as the old agents sent, then signed with the thief's key (the gate drops them and
+    // disconnects the thief; a broker without ACL lets them through to the signature check).
     let attacker = connect(&app, &thief, "thief-password", None).await.unwrap();
-    let huge = i64::MAX as u64;
-    attacker
-        .publish(&state_topic, state_payload(&victim, false, huge), true)
-        .await;
-    attacker
-        .publish(&state_topic, state_report(&victim, false, huge, &tk), true)
-        .await;
-    // A sentinel from the victim after them, ingested after the forgeries.
-    let hb = topic::telemetry(&DeviceId::parse(&victim).unwrap());
+    for f in forgeries() {
+        attacker.publish(&state_topic, f, true).await;
+    }
+    // The same forgeries over the victim's own credentials (a stolen password, not the key): the
+    // broker lets them through, the signature check does not.
+    for f in forgeries() {
+        dev.publish(&state_topic, f, true).await;
+    }
     dev.publish(&hb, heartbeat_report(&victim, 1, 4243, &vk), false)
         .await;
     eventually("the sentinel heartbeat", || async {
@@ -141,16 +150,19 @@ async fn a_forged_offline_state_from_another_devices_credentials_is_refused_and_
         "{s}"
     );
     if !app.external_mqtt {
-        // On a shared broker other tests count too, and an ACL may have dropped the forgeries.
+        // Exactly the two over the victim's credentials reached the server (the gate dropped the
+        // thief's); on a shared broker other tests count too.
         assert_eq!(metric(&app, "nguon_reports_bad_signature_total").await, 2);
     }
 
-    // The agent restarts: its will marks session 1 offline, session 2 comes online.
+    // The agent stops: its signed will marks session 1 offline.
     dev.kill();
     eventually("offline from the signed will", || async {
         (status(&app, &victim).await["online"] == false).then_some(())
     })
     .await;
+
+    // The agent restarts with session 2: online again (before, session 2 < 2^63−1 was "stale").
     let dev2 = connect(&app, &victim, "victim-password", Some(will(2)))
         .await
         .unwrap();
@@ -168,10 +180,11 @@ async fn a_forged_offline_state_from_another_devices_credentials_is_refused_and_
         (status(&app, &victim).await["online"] == false).then_some(())
     })
     .await;
-    attacker
+    let replay = connect(&app, &victim, "victim-password", None).await.unwrap();
+    replay
         .publish(&state_topic, state_report(&victim, true, 2, &vk), false)
         .await;
-    attacker
+    replay
         .publish(&hb, heartbeat_report(&victim, 2, 4244, &vk), false)
         .await;
     eventually("the replayed heartbeat", || async {

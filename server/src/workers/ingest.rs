@@ -136,6 +136,12 @@ impl RateLog {
     fn warn(&mut self, topic: &str, device: Option<&str>, why: &str) {
         if self.last.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
             self.suppressed += 1;
+            tracing::debug!(
+                device = device.unwrap_or("-"),
+                topic,
+                reason = why,
+                "ingest refused a payload"
+            );
             return;
         }
         tracing::warn!(
