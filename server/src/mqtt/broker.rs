@@ -151,17 +151,23 @@ impl Drop for SessionGuard {
 }
 
 fn entry_of(tree: &AreaTree, c: store::devices::Credential, good: Vec<[u8; 32]>) -> Entry {
+    let areas: Vec<AreaCode> = tree
+        .ancestors(&c.area)
+        .into_iter()
+        .filter_map(|a| AreaCode::parse(a).ok())
+        .collect();
     let mut h = Sha256::new();
     for part in [c.hash.as_deref(), c.public_key.as_deref(), Some(c.area.as_str())] {
         h.update(part.unwrap_or("\u{0}none").as_bytes());
         h.update([0u8]);
     }
+    // The ACL chain is part of what a session was granted: moving an area under another parent
+    // closes its devices' sessions, and they log in again with the new chain.
+    for a in &areas {
+        h.update(a.as_str().as_bytes());
+        h.update([1u8]);
+    }
     h.update([u8::from(c.enabled)]);
-    let areas = tree
-        .ancestors(&c.area)
-        .into_iter()
-        .filter_map(|a| AreaCode::parse(a).ok())
-        .collect();
     Entry {
         hash: c.hash,
         enabled: c.enabled,
@@ -246,6 +252,14 @@ impl Credentials {
             }
         }
         revoke_stale(&inner);
+    }
+
+    fn knows_area(&self, code: &str) -> bool {
+        self.inner.read().expect("credentials lock").tree.contains(code)
+    }
+
+    fn set_tree(&self, tree: AreaTree) {
+        self.inner.write().expect("credentials lock").tree = tree;
     }
 
     /// Register a live session of `login` (a device); the token is cancelled when the device's
@@ -503,11 +517,24 @@ pub async fn start(settings: &Settings, store: &Store) -> Result<Broker> {
     credentials.reload(store).await?;
     // Database look-ups for a credential missing from the cache run here, on the server's
     // runtime, one at a time.
+    // A device met here may sit in an area created after the cache's last reload (the reload
+    // follows the dispatcher's debounced tick): its ACL chain must not be computed from a tree
+    // that lacks its area, or it would be refused its own province's command topic for the
+    // whole session, so the tree is read again first.
     let s = store.clone();
+    let cache = credentials.clone();
     tokio::spawn(async move {
         while let Some((user, reply)) = lookups.recv().await {
             match store::devices::credential(&s, &user).await {
                 Ok(r) => {
+                    if let Some(c) = &r
+                        && !cache.knows_area(&c.area)
+                    {
+                        match store::areas::tree(&s).await {
+                            Ok(tree) => cache.set_tree(tree),
+                            Err(e) => tracing::warn!(error = %e, "area tree look-up failed"),
+                        }
+                    }
                     let _ = reply.send(r);
                 }
                 Err(e) => tracing::warn!(error = %e, "credential look-up failed"),
