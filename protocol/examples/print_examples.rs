@@ -25,6 +25,7 @@ fn main() {
         media: vec![sha.clone()],
         repeat: 1,
         on_preempt: OnPreempt::Resume,
+        play_until: None,
     };
     let manifest = Manifest {
         version: 12,
@@ -37,6 +38,7 @@ fn main() {
             volume: Some(80),
             ..Default::default()
         },
+        cancelled: Vec::new(),
     };
     let key = KeyPair::from_seed([7u8; 32]);
     let mut m = ServerMessage::new(

@@ -107,6 +107,13 @@ pub struct ManifestItem {
     /// What happens when a higher priority preempts this item.
     #[serde(default)]
     pub on_preempt: OnPreempt,
+    /// The late policy of this item: until this instant a device that reaches the item after its
+    /// start (it was offline or rebooting) still plays it from the beginning and reports
+    /// `played_late`; absent, an item reached more than the device's grace period (5 s) after its
+    /// start is reported `missed`. Emergency and priority messages carry it (their validity
+    /// window); older devices ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub play_until: Option<DateTime<Utc>>,
 }
 
 fn one() -> u32 {
@@ -168,6 +175,11 @@ pub struct Manifest {
     /// Device settings.
     #[serde(default)]
     pub settings: DeviceSettings,
+    /// Ids of emergency or priority messages cancelled while their validity window lasts: a
+    /// device stops them if they play, and never plays them afterwards (a cancel that reaches a
+    /// device that was offline when it was sent). Older devices ignore it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cancelled: Vec<String>,
 }
 
 /// An immediate action. Delivered on `d/{device}/cmd` or `a/{area}/cmd`; acked by an
@@ -276,6 +288,10 @@ pub struct Telemetry {
 pub enum PlayOutcome {
     /// Played to the end.
     Played,
+    /// Played to the end from the beginning, but started after its start instant plus the grace
+    /// period, inside its `play_until` window (the device was offline or rebooting); the delay is
+    /// `started_at − occurrence_at`.
+    PlayedLate,
     /// Stopped by a higher priority (or a stop command) and not resumed.
     Interrupted,
     /// Preempted, then resumed and played to the end.
@@ -293,6 +309,7 @@ impl PlayOutcome {
     pub fn as_str(self) -> &'static str {
         match self {
             PlayOutcome::Played => "played",
+            PlayOutcome::PlayedLate => "played_late",
             PlayOutcome::Interrupted => "interrupted",
             PlayOutcome::Resumed => "resumed",
             PlayOutcome::SkippedQuietHours => "skipped_quiet_hours",

@@ -91,6 +91,7 @@ async fn seed(
             media: vec![sha.clone()],
             repeat: 1,
             on_preempt: OnPreempt::Interrupt,
+            play_until: None,
         })
         .collect();
     let now = Utc::now();
@@ -102,6 +103,7 @@ async fn seed(
         items,
         media: vec![media],
         settings: Default::default(),
+        cancelled: Vec::new(),
     };
     store
         .modify(|s| {

@@ -20,7 +20,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nguon_protocol::{
-    Command, Manifest, ManifestItem, MediaRef, OnPreempt, PlayOutcome, Priority, ProofOfPlay, QuietHours,
+    Command, EventBody, Manifest, ManifestItem, MediaRef, OnPreempt, PlayOutcome, Priority, ProofOfPlay,
+    QuietHours,
 };
 use tokio::sync::{Notify, mpsc, watch};
 use uuid::Uuid;
@@ -100,6 +101,14 @@ pub struct Player {
     prep_rx: mpsc::UnboundedReceiver<Prepared>,
     play_tx: mpsc::UnboundedSender<PlayEvent>,
     play_rx: mpsc::UnboundedReceiver<PlayEvent>,
+    /// Catch-up messages acked since the start.
+    acked: HashSet<Uuid>,
+}
+
+/// An emergency or priority message (a play-now command, id = the command id) with a validity
+/// window: the server tracks it per device.
+fn is_tracked_message(item: &ManifestItem) -> bool {
+    item.schedule_id.is_empty() && item.play_until.is_some()
 }
 
 impl Player {
@@ -122,6 +131,7 @@ impl Player {
             prep_rx,
             play_tx,
             play_rx,
+            acked: HashSet::new(),
         }
     }
 
@@ -146,7 +156,8 @@ impl Player {
             self.report(pop).await;
         }
         if let Some(m) = self.ctx.store.read(|s| s.manifest.clone()) {
-            self.apply_manifest(m.manifest);
+            let actions = self.apply_manifest(m.manifest).await;
+            self.perform(actions).await;
         }
         // Without the link (its task ended) the player plays on what it has until the shutdown:
         // it ends only when told to, so a dead link is reported as the link's end, not as ours.
@@ -156,10 +167,7 @@ impl Player {
             let actions = tokio::select! {
                 _ = shutdown.changed() => break,
                 i = inputs.recv(), if linked => match i {
-                    Some(PlayerInput::Manifest(m)) => {
-                        self.apply_manifest(m);
-                        Vec::new()
-                    }
+                    Some(PlayerInput::Manifest(m)) => self.apply_manifest(m).await,
                     Some(PlayerInput::Command { message_id, command }) => self.command(message_id, command).await,
                     None => {
                         tracing::warn!("the link is gone; playing on what is scheduled until the shutdown");
@@ -212,6 +220,10 @@ impl Player {
                         item_id: item.id.clone(),
                         at,
                     });
+                    if is_tracked_message(&item) {
+                        // Telemetry now: its `now_playing` is how the server sees it playing.
+                        self.ctx.sync.notify_one();
+                    }
                     let marker = PlayingMarker {
                         sha256: item.media.first().cloned().unwrap_or_default(),
                         item_id: item.id,
@@ -238,7 +250,10 @@ impl Player {
         }
     }
 
-    fn apply_manifest(&mut self, m: Manifest) {
+    /// Apply a manifest: the queue takes its items (the returned actions stop what it cancels),
+    /// each emergency or priority message it carries for catch-up is acked once by its id (the
+    /// server counts the device as reached), and its media is prefetched.
+    async fn apply_manifest(&mut self, m: Manifest) -> Vec<Action<Media>> {
         self.media = m.media.iter().map(|r| (r.sha256.clone(), r.clone())).collect();
         {
             let mut st = self.ctx.status.lock().expect("status");
@@ -247,8 +262,26 @@ impl Player {
                 st.volume = v;
             }
         }
-        let store = &self.ctx.store;
-        self.queue.manifest(&m, |id| store.is_handled(id));
+        let store = self.ctx.store.clone();
+        let actions = self.queue.manifest(&m, |id| store.is_handled(id));
+        let catch_up: Vec<Uuid> = m
+            .items
+            .iter()
+            .filter(|i| is_tracked_message(i) && !store.is_handled(&i.id))
+            .filter_map(|i| Uuid::parse_str(&i.id).ok())
+            .filter(|id| self.acked.insert(*id))
+            .collect();
+        for id in catch_up {
+            let ack = EventBody::Ack {
+                message_id: id,
+                ok: true,
+                manifest_version: Some(m.version),
+                reason: None,
+            };
+            if let Err(e) = self.ctx.reporter.report(ack).await {
+                tracing::error!(error = %e, "cannot record an ack");
+            }
+        }
         tracing::info!(
             version = m.version,
             pending = self.queue.pending().len(),
@@ -276,6 +309,7 @@ impl Player {
             }
             cache.evict(&protect);
         });
+        actions
     }
 
     async fn command(&mut self, _message_id: Uuid, command: Command) -> Vec<Action<Media>> {
@@ -331,6 +365,7 @@ impl Player {
             media: Vec::new(),
             repeat: 1,
             on_preempt: OnPreempt::Interrupt,
+            play_until: None,
         };
         let handled = self.ctx.store.is_handled(&item.id);
         let media = Media {

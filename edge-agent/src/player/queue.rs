@@ -12,9 +12,14 @@
 //!   reported `resumed`) or stopped (`interrupt`, reported `interrupted`, "preempted by …"). A live
 //!   relay is always interrupted.
 //! - **Quiet hours** (in the device time zone) skip `normal` items only.
-//! - **Missed**: a scheduled item reached more than the grace period after its start is reported
-//!   `missed`; one whose media was ready only after that is reported `failed`. Play-now commands and
-//!   live sessions have no grace period.
+//! - **Late policy**: a scheduled item reached more than the grace period after its start is
+//!   reported `missed`, and one whose media was ready only after that `failed` — unless the item
+//!   carries `play_until` (emergency and priority messages: their validity window) and that instant
+//!   has not passed: then it plays from the beginning at once, and a play whose first sample went
+//!   out more than the grace period after the start is reported `played_late`. Play-now commands
+//!   and live sessions have no grace period.
+//! - **Cancelled**: ids a manifest lists as `cancelled` are stopped if they play, dropped if they
+//!   wait (reported interrupted) and never started afterwards, from a manifest or a command.
 //! - **Exactly once**: every occurrence id produces at most one [`Action::Report`]; ids the driver
 //!   says are already handled (reported before a restart) and ids already active are ignored.
 //!
@@ -150,6 +155,8 @@ pub struct Queue<P> {
     /// Ids reported by this queue (pruned to the manifest's ids when a manifest arrives; the
     /// driver's `handled` covers earlier ones).
     reported: HashSet<String>,
+    /// Ids the last manifest says are cancelled.
+    cancelled: HashSet<String>,
     next_token: u64,
 }
 
@@ -165,6 +172,7 @@ impl<P: Clone> Queue<P> {
             waiting: Vec::new(),
             preparing: HashSet::new(),
             reported: HashSet::new(),
+            cancelled: HashSet::new(),
             next_token: 1,
         }
     }
@@ -215,8 +223,9 @@ impl<P: Clone> Queue<P> {
     }
 
     /// A verified manifest replaces the pending items; `handled` says which ids were reported
-    /// already (before a restart). Its settings replace the quiet hours and time zone.
-    pub fn manifest(&mut self, m: &Manifest, handled: impl Fn(&str) -> bool) {
+    /// already (before a restart). Its settings replace the quiet hours and time zone. The ids it
+    /// lists as cancelled are stopped or dropped (the returned actions) and never started again.
+    pub fn manifest(&mut self, m: &Manifest, handled: impl Fn(&str) -> bool) -> Vec<Action<P>> {
         if let Some(q) = &m.settings.quiet_hours {
             self.rules.quiet = Some(q.clone());
         }
@@ -225,14 +234,45 @@ impl<P: Clone> Queue<P> {
         }
         let ids: HashSet<&str> = m.items.iter().map(|i| i.id.as_str()).collect();
         self.reported.retain(|id| ids.contains(id.as_str()));
+        self.cancelled = m.cancelled.iter().cloned().collect();
         let active = self.active_ids();
         self.pending = m
             .items
             .iter()
-            .filter(|i| !active.contains(&i.id) && !self.reported.contains(&i.id) && !handled(&i.id))
+            .filter(|i| {
+                !active.contains(&i.id)
+                    && !self.reported.contains(&i.id)
+                    && !self.cancelled.contains(&i.id)
+                    && !handled(&i.id)
+            })
             .cloned()
             .collect();
         self.pending.sort_by_key(|i| i.starts_at);
+        let mut out = Vec::new();
+        if !self.cancelled.is_empty() {
+            let mut tokens: Vec<u64> = Vec::new();
+            for (token, run) in &mut self.runs {
+                if self.cancelled.contains(&run.job.item.id) && !run.requeue && run.stop_reason.is_none() {
+                    run.stop_reason = Some("cancelled by the server".into());
+                    tokens.push(*token);
+                }
+            }
+            tokens.sort_unstable();
+            out.extend(tokens.into_iter().map(Action::Stop));
+            let cancelled = std::mem::take(&mut self.cancelled);
+            self.drop_waiting(
+                |j| cancelled.contains(&j.item.id),
+                "cancelled before it started",
+                &mut out,
+            );
+            self.cancelled = cancelled;
+        }
+        out
+    }
+
+    /// Whether the last manifest lists `id` as cancelled.
+    pub fn is_cancelled(&self, id: &str) -> bool {
+        self.cancelled.contains(id)
     }
 
     /// Time passed: items whose preparation time came are made due, armed plays whose start came
@@ -262,7 +302,7 @@ impl<P: Clone> Queue<P> {
     /// A play-now command; `handled`: its id was reported already.
     pub fn play_now(&mut self, item: ManifestItem, handled: bool, now: DateTime<Utc>) -> Vec<Action<P>> {
         let mut out = Vec::new();
-        if !handled {
+        if !handled && !self.cancelled.contains(&item.id) {
             self.due(item, true, now, &mut out);
         }
         out
@@ -278,6 +318,11 @@ impl<P: Clone> Queue<P> {
     ) -> Vec<Action<P>> {
         let mut out = Vec::new();
         self.preparing.remove(&item.id);
+        if self.cancelled.contains(&item.id) {
+            let reason = Some("cancelled before it started".to_string());
+            self.report(&item, None, None, PlayOutcome::Interrupted, reason, &mut out);
+            return out;
+        }
         let payload = match result {
             Ok(p) => p,
             Err(reason) => {
@@ -285,6 +330,11 @@ impl<P: Clone> Queue<P> {
                 return out;
             }
         };
+        let mut adhoc = adhoc;
+        if !adhoc && now - item.starts_at > self.rules.grace && self.may_play_late(&item, now) {
+            // Late inside its window: it plays from the beginning at once.
+            adhoc = true;
+        }
         if !adhoc && now - item.starts_at > self.rules.grace {
             let late = (now - item.starts_at).num_seconds();
             let reason = format!("media was not ready until {late} s after the start");
@@ -339,6 +389,8 @@ impl<P: Clone> Queue<P> {
             } else if end.completed {
                 if run.preempted || end.paused {
                     (PlayOutcome::Resumed, None)
+                } else if self.started_late(&run.job.item, started) {
+                    (PlayOutcome::PlayedLate, None)
                 } else {
                     (PlayOutcome::Played, None)
                 }
@@ -422,6 +474,17 @@ impl<P: Clone> Queue<P> {
         s
     }
 
+    /// The late policy: an item with `play_until` may still start at `now` until that instant.
+    fn may_play_late(&self, item: &ManifestItem, now: DateTime<Utc>) -> bool {
+        item.play_until.is_some_and(|u| now <= u)
+    }
+
+    /// A play of an item with a window whose first sample went out more than the grace period
+    /// after its start is reported `played_late`.
+    fn started_late(&self, item: &ManifestItem, first: Option<DateTime<Utc>>) -> bool {
+        item.play_until.is_some() && first.is_some_and(|f| f - item.starts_at > self.rules.grace)
+    }
+
     fn in_quiet_hours(&self, t: DateTime<Utc>) -> bool {
         self.rules
             .quiet
@@ -460,7 +523,18 @@ impl<P: Clone> Queue<P> {
         if self.reported.contains(&item.id) || self.active_ids().contains(&item.id) {
             return;
         }
-        if !adhoc && now - item.starts_at > self.rules.grace {
+        let late = now - item.starts_at > self.rules.grace;
+        if late && item.play_until.is_some_and(|u| now > u) {
+            let reason = format!(
+                "its window ended {} s ago before the agent could play it",
+                (now - item.play_until.unwrap_or(now)).num_seconds()
+            );
+            self.report(&item, None, None, PlayOutcome::Missed, Some(reason), out);
+            return;
+        }
+        // Late inside its window: prepared now and played from the beginning as soon as ready.
+        let adhoc = adhoc || (late && self.may_play_late(&item, now));
+        if !adhoc && late {
             let late = (now - item.starts_at).num_seconds();
             let reason = format!("start passed {late} s ago while the agent was not running");
             self.report(&item, None, None, PlayOutcome::Missed, Some(reason), out);

@@ -526,6 +526,7 @@ pub fn item(
         media: vec![media.sha256.clone()],
         repeat: 1,
         on_preempt,
+        play_until: None,
     }
 }
 
@@ -539,6 +540,7 @@ pub fn manifest(version: u64, items: Vec<ManifestItem>, media: Vec<MediaRef>) ->
         items,
         media,
         settings: Default::default(),
+        cancelled: Vec::new(),
     }
 }
 

@@ -38,6 +38,7 @@ fn item(id: &str, priority: Priority, start: i64, on_preempt: OnPreempt) -> Mani
         media: vec![format!("sha-{id}")],
         repeat: 1,
         on_preempt,
+        play_until: None,
     }
 }
 
@@ -54,6 +55,7 @@ fn manifest(items: Vec<ManifestItem>) -> Manifest {
         items,
         media: Vec::new(),
         settings: DeviceSettings::default(),
+        cancelled: Vec::new(),
     }
 }
 
@@ -637,4 +639,104 @@ fn a_play_whose_first_sample_comes_before_the_timer_fires_is_current_and_is_pree
     assert!(!a.contains(&Action::Stop(nt)), "not sent back to waiting: {a:?}");
     armed(&a, "e");
     assert_eq!(q.tick(t(60)), vec![Action::Pause(nt)]);
+}
+
+/// An emergency message with a validity window until `until` (a catch-up item, id = command id).
+fn windowed(id: &str, start: i64, until: i64) -> ManifestItem {
+    ManifestItem {
+        schedule_id: String::new(),
+        play_until: Some(t(until)),
+        ..item(id, Priority::Emergency, start, OnPreempt::Interrupt)
+    }
+}
+
+#[test]
+fn an_item_reached_late_inside_its_window_plays_from_the_beginning_at_once_and_is_reported_played_late() {
+    let mut q = Q::new(rules());
+    // Reached 22 s after its start (the agent was stopped), window 30 min.
+    let it = windowed("e", 0, 1800);
+    q.manifest(&manifest(vec![it.clone()]), |_| false);
+    let a = q.tick(t(22));
+    assert_eq!(
+        a,
+        vec![Action::Prepare {
+            item: it.clone(),
+            adhoc: true
+        }],
+        "prepared to play at once, not missed"
+    );
+    let a = q.prepared(it.clone(), true, Ok("m"), t(23));
+    assert!(matches!(&a[..], [Action::Arm { at: None, .. }]), "{a:?}");
+    let tok = armed(&a, "e");
+    q.first_sample(tok, t(23));
+    let p = report(&q.ended(tok, &end(Some(23), 33, true), t(33)), "e").clone();
+    assert_eq!(p.outcome, PlayOutcome::PlayedLate);
+    assert_eq!(
+        (p.started_at, p.occurrence_at),
+        (Some(t(23)), t(0)),
+        "the delay is 23 s"
+    );
+    // The same, on time: played.
+    let mut q = Q::new(rules());
+    let it = windowed("f", 10, 1800);
+    q.manifest(&manifest(vec![it.clone()]), |_| false);
+    q.tick(t(9));
+    let tok = armed(&q.prepared(it, false, Ok("m"), t(9)), "f");
+    q.tick(t(10));
+    let a = q.ended(tok, &end(Some(10), 20, true), t(20));
+    assert_eq!(report(&a, "f").outcome, PlayOutcome::Played);
+}
+
+#[test]
+fn an_item_reached_after_its_window_is_missed_and_a_normal_item_keeps_the_grace_rule() {
+    let mut q = Q::new(rules());
+    q.manifest(&manifest(vec![windowed("over", 0, 600), normal("n", 0)]), |_| {
+        false
+    });
+    let a = q.tick(t(700));
+    let r = reports(&a);
+    assert_eq!(r.len(), 2, "{a:?}");
+    assert!(r.iter().all(|p| p.outcome == PlayOutcome::Missed), "{a:?}");
+    assert!(!a.iter().any(|x| matches!(x, Action::Prepare { .. })));
+    // Media ready late inside the window: played late rather than failed.
+    let mut q = Q::new(rules());
+    let it = windowed("slow", 10, 600);
+    q.manifest(&manifest(vec![it.clone()]), |_| false);
+    q.tick(t(9));
+    let a = q.prepared(it, false, Ok("m"), t(40));
+    assert!(matches!(&a[..], [Action::Arm { at: None, .. }]), "{a:?}");
+}
+
+#[test]
+fn a_manifest_cancelling_a_message_stops_it_drops_it_waiting_and_keeps_it_from_starting_again() {
+    let mut q = Q::new(rules());
+    let e = windowed("e", 0, 1800);
+    let tok = start_now(&mut q, e.clone(), 0);
+    let mut m = manifest(vec![]);
+    m.cancelled = vec!["e".into()];
+    let a = q.manifest(&m, |_| false);
+    assert_eq!(a, vec![Action::Stop(tok)]);
+    let a = q.ended(tok, &end(Some(0), 3, false), t(3));
+    let p = report(&a, "e");
+    assert_eq!(
+        (p.outcome, p.reason.as_deref()),
+        (PlayOutcome::Interrupted, Some("cancelled by the server"))
+    );
+    // The command arriving again (late, on the command topic): not played.
+    assert!(q.play_now(e, false, t(4)).is_empty());
+    // A cancelled message never prepared: its preparation ends without a play.
+    let mut q = Q::new(rules());
+    let g = windowed("g", 0, 1800);
+    q.play_now(g.clone(), false, t(0));
+    let mut m = manifest(vec![]);
+    m.cancelled = vec!["g".into()];
+    assert!(q.manifest(&m, |_| false).is_empty());
+    let a = q.prepared(g, true, Ok("m"), t(1));
+    assert_eq!(report(&a, "g").outcome, PlayOutcome::Interrupted);
+    assert!(!a.iter().any(|x| matches!(x, Action::Arm { .. })));
+    // And it is never queued from a manifest that still lists it.
+    let mut m = manifest(vec![windowed("h", 0, 1800)]);
+    m.cancelled = vec!["h".into()];
+    q.manifest(&m, |_| false);
+    assert!(q.pending().is_empty());
 }

@@ -2,7 +2,7 @@
 //! caller's scope (areas whose level is a commune; when there is none, the top areas of the
 //! scope), and their total:
 //!
-//! - **items broadcast**: proofs of play with outcome `played`, `resumed` or `interrupted` whose
+//! - **items broadcast**: proofs of play with outcome `played`, `played_late`, `resumed` or `interrupted` whose
 //!   occurrence falls in the period, on the devices of the commune's subtree;
 //! - **minutes on air**: the sum of `ended_at − started_at` of those plays;
 //! - **scheduled**: occurrences of the enabled schedules in the period, re-evaluated from their
@@ -43,11 +43,11 @@ pub fn is_commune(level: &str) -> bool {
     )
 }
 
-/// Whether a proof of play counts as on air: played, resumed or interrupted.
+/// Whether a proof of play counts as on air: played (on time or late), resumed or interrupted.
 pub fn on_air(outcome: Option<PlayOutcome>) -> bool {
     matches!(
         outcome,
-        Some(PlayOutcome::Played | PlayOutcome::Resumed | PlayOutcome::Interrupted)
+        Some(PlayOutcome::Played | PlayOutcome::PlayedLate | PlayOutcome::Resumed | PlayOutcome::Interrupted)
     )
 }
 
@@ -692,11 +692,19 @@ mod tests {
             assert!(!super::is_commune(level), "{level}");
         }
         use PlayOutcome::*;
-        let on: Vec<bool> = [Played, Resumed, Interrupted, SkippedQuietHours, Missed, Failed]
-            .into_iter()
-            .map(|o| super::on_air(Some(o)))
-            .collect();
-        assert_eq!(on, [true, true, true, false, false, false]);
+        let on: Vec<bool> = [
+            Played,
+            PlayedLate,
+            Resumed,
+            Interrupted,
+            SkippedQuietHours,
+            Missed,
+            Failed,
+        ]
+        .into_iter()
+        .map(|o| super::on_air(Some(o)))
+        .collect();
+        assert_eq!(on, [true, true, true, true, false, false, false]);
         assert!(!super::on_air(None));
     }
 }
