@@ -120,6 +120,16 @@ pub struct Settings {
     /// default 1 MiB, 16 KiB to [`MAX_MANIFEST_LIMIT`]). The dispatcher shortens an over-cap
     /// device's look-ahead window; a schedule that would still exceed it is refused with a 422.
     pub max_manifest_bytes: u64,
+    /// The late policy: how long after its start an emergency item (a schedule's occurrence, or
+    /// the default validity window of an emergency play-now) may still be played by a device
+    /// that reaches it late, in seconds (`NGUON_LATE_WINDOW_EMERGENCY_S`, default 1800; 0 to
+    /// 86400). See docs/scheduling.md, "Late policy".
+    pub late_window_emergency_s: u32,
+    /// The same for priority items (`NGUON_LATE_WINDOW_PRIORITY_S`, default 600).
+    pub late_window_priority_s: u32,
+    /// The same for normal items (`NGUON_LATE_WINDOW_NORMAL_S`, default 0: a normal item reached
+    /// more than the device's grace period late is `missed`).
+    pub late_window_normal_s: u32,
 }
 
 /// The highest `max_manifest_bytes`: the broker's limit for a `desired` message
@@ -145,6 +155,9 @@ impl Default for Settings {
             admin_token: None,
             public_url: None,
             lookahead_hours: 72,
+            late_window_emergency_s: 1800,
+            late_window_priority_s: 600,
+            late_window_normal_s: 0,
             time_zone: "Asia/Ho_Chi_Minh".into(),
             max_upload_mb: 200,
             dispatch_debounce_ms: 200,
@@ -266,6 +279,15 @@ impl Settings {
                 "MAX_MANIFEST_BYTES" => {
                     s.max_manifest_bytes = v.parse().map_err(|e| bad(format!("`{v}`: {e}")))?
                 }
+                "LATE_WINDOW_EMERGENCY_S" => {
+                    s.late_window_emergency_s = v.parse().map_err(|e| bad(format!("`{v}`: {e}")))?
+                }
+                "LATE_WINDOW_PRIORITY_S" => {
+                    s.late_window_priority_s = v.parse().map_err(|e| bad(format!("`{v}`: {e}")))?
+                }
+                "LATE_WINDOW_NORMAL_S" => {
+                    s.late_window_normal_s = v.parse().map_err(|e| bad(format!("`{v}`: {e}")))?
+                }
                 // Other NGUON_* variables belong to other programs (agent, tests) or to `--config`.
                 _ => {}
             }
@@ -298,6 +320,15 @@ impl Settings {
                 "max_manifest_bytes",
                 format!("must be between 16384 and {MAX_MANIFEST_LIMIT}"),
             ));
+        }
+        for (key, v) in [
+            ("late_window_emergency_s", self.late_window_emergency_s),
+            ("late_window_priority_s", self.late_window_priority_s),
+            ("late_window_normal_s", self.late_window_normal_s),
+        ] {
+            if v > 86_400 {
+                return Err((key, "must be between 0 and 86400 seconds".into()));
+            }
         }
         if !(100..=600_000).contains(&self.mqtt_ack_timeout_ms) {
             return Err(("mqtt_ack_timeout_ms", "must be between 100 and 600000".into()));
@@ -385,6 +416,16 @@ impl Settings {
             ));
         }
         Ok(())
+    }
+
+    /// The late window of `priority` (see [`Settings::late_window_emergency_s`]).
+    pub fn late_window(&self, priority: nguon_protocol::Priority) -> chrono::Duration {
+        let s = match priority {
+            nguon_protocol::Priority::Emergency => self.late_window_emergency_s,
+            nguon_protocol::Priority::Priority => self.late_window_priority_s,
+            nguon_protocol::Priority::Normal => self.late_window_normal_s,
+        };
+        chrono::Duration::seconds(s as i64)
     }
 
     /// The database URL in effect.

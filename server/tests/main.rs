@@ -13,6 +13,7 @@ mod board_browser;
 mod broker_gate;
 mod broker_mosquitto;
 mod bulletin;
+mod catch_up;
 mod command_outbox;
 mod commands;
 mod console_admin;

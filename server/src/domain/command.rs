@@ -1,7 +1,8 @@
 //! Immediate commands (play now, stop, volume, sync) as clients ask for them
 //! ([`CommandRequest`]) and as devices get them (`nguon_protocol::Command`): the checks and the
 //! translation ([`build`]), the audit name ([`action`]), where each target's commands travel
-//! ([`Addressed`]) and how long a command may be acted on ([`COMMAND_TTL_SECS`]).
+//! ([`Addressed`]) and how long a command may be acted on ([`COMMAND_TTL_SECS`], or the validity
+//! window of an emergency or priority play-now: [`Built::catch_up`]).
 
 use std::collections::{HashMap, HashSet};
 
@@ -16,8 +17,12 @@ use crate::domain::media::MediaInfo;
 use crate::error::{Error, Result};
 
 /// How long a command may be acted on after it is issued; one not published by then is never
-/// sent.
+/// sent. A play-now with a validity window lasts that window instead.
 pub const COMMAND_TTL_SECS: i64 = 300;
+/// Shortest validity window a play-now may ask for (`valid_for_s`).
+pub const MIN_WINDOW_SECS: i64 = 10;
+/// Longest validity window a play-now may ask for.
+pub const MAX_WINDOW_SECS: i64 = 86_400;
 
 /// A command as a client asks for it.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -37,6 +42,14 @@ pub enum CommandRequest {
         /// Title shown in telemetry.
         #[serde(default)]
         title: Option<String>,
+        /// Validity window in seconds (10–86400): a device that (re)connects inside it plays the
+        /// message from the beginning, reported `played_late`. Default: the server's late window
+        /// of the priority (emergency 1800, priority 600, normal 0 = no catch-up).
+        #[serde(default)]
+        valid_for_s: Option<u32>,
+        /// The end of the validity window as an instant (RFC 3339), instead of `valid_for_s`.
+        #[serde(default)]
+        expires_at: Option<DateTime<Utc>>,
     },
     /// Stop one item, or everything.
     Stop {
@@ -62,6 +75,13 @@ pub struct Issued {
     pub topic: String,
     /// Issue instant.
     pub issued_at: DateTime<Utc>,
+    /// After this instant it is neither sent nor acted on (for an emergency or priority play-now:
+    /// the end of its validity window, until which devices that were offline still play it).
+    pub expires_at: DateTime<Utc>,
+    /// Loudspeakers it covers (tracked at `GET /api/v1/commands/{id}`).
+    pub targets: u64,
+    /// Of those, how many were online when it was issued.
+    pub online: u64,
 }
 
 /// Where a command for an audience travels: `d/{id}/cmd` for one device, `a/{code}/cmd` for an
@@ -117,22 +137,88 @@ pub fn action(c: &Command) -> &'static str {
     }
 }
 
+/// A command as built for devices, with how long it lasts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Built {
+    /// The command.
+    pub command: Command,
+    /// After this instant it is neither sent nor acted on.
+    pub expires_at: DateTime<Utc>,
+    /// A play-now with a validity window: until `expires_at` it is part of each target device's
+    /// desired state (the manifest carries it with `play_until`), so a device that was offline
+    /// when it was sent still plays it.
+    pub catch_up: bool,
+}
+
+/// The validity window a play-now asks for (`valid_for_s` or `expires_at`, not both), or the
+/// default window of its priority; zero means none.
+fn window(
+    valid_for_s: Option<u32>,
+    expires_at: Option<DateTime<Utc>>,
+    default: chrono::Duration,
+    now: DateTime<Utc>,
+) -> Result<chrono::Duration> {
+    let bad = |m: String| Error::bad("invalid_validity", m);
+    let w = match (valid_for_s, expires_at) {
+        (Some(_), Some(_)) => {
+            return Err(bad("give `valid_for_s` or `expires_at`, not both".into()));
+        }
+        (Some(s), None) => chrono::Duration::seconds(s as i64),
+        (None, Some(t)) => {
+            if t <= now {
+                return Err(bad(format!("`expires_at` {t} has passed")));
+            }
+            t - now
+        }
+        (None, None) => return Ok(default),
+    };
+    let (lo, hi) = (
+        chrono::Duration::seconds(MIN_WINDOW_SECS),
+        chrono::Duration::seconds(MAX_WINDOW_SECS),
+    );
+    if w < lo || w > hi {
+        let which = if valid_for_s.is_some() {
+            "valid_for_s"
+        } else {
+            "expires_at"
+        };
+        return Err(bad(format!(
+            "`{which}`: the validity window must be {MIN_WINDOW_SECS} s to {MAX_WINDOW_SECS} s, not {} s",
+            w.num_seconds()
+        )));
+    }
+    Ok(w)
+}
+
 /// The command devices get for `req`, issued `now` with id `id`. For play-now, `media` holds
-/// every requested file, already checked to be approved; devices fetch them under `public_url`.
+/// every requested file, already checked to be approved; devices fetch them under `public_url`;
+/// `default_window` gives the validity window of a priority when the request names none.
 pub fn build(
     req: CommandRequest,
     id: uuid::Uuid,
     now: DateTime<Utc>,
     media: &HashMap<String, MediaInfo>,
     public_url: &str,
-) -> Result<Command> {
+    default_window: impl Fn(Priority) -> chrono::Duration,
+) -> Result<Built> {
+    let ttl = now + chrono::Duration::seconds(COMMAND_TTL_SECS);
+    let plain = |command| Built {
+        command,
+        expires_at: ttl,
+        catch_up: false,
+    };
     Ok(match req {
         CommandRequest::PlayNow {
             media: shas,
             priority,
             volume,
             title,
+            valid_for_s,
+            expires_at,
         } => {
+            let priority = priority.unwrap_or(Priority::Priority);
+            let w = window(valid_for_s, expires_at, default_window(priority), now)?;
+            let catch_up = w > chrono::Duration::zero();
             let volume = volume.unwrap_or(80);
             if volume > 100 {
                 return Err(Error::bad("invalid_volume", "`volume` must be 0–100"));
@@ -152,29 +238,39 @@ pub fn build(
                     });
                 }
             }
-            Command::PlayNow {
+            let command = Command::PlayNow {
                 item: ManifestItem {
                     id: id.to_string(),
                     schedule_id: String::new(),
                     title: title.unwrap_or_else(|| "play now".into()),
                     starts_at: now,
-                    priority: priority.unwrap_or(Priority::Priority),
+                    priority,
                     volume,
                     media: shas,
                     repeat: 1,
                     on_preempt: OnPreempt::Interrupt,
+                    play_until: catch_up.then_some(now + w),
                 },
                 media: refs,
+            };
+            if catch_up {
+                Built {
+                    command,
+                    expires_at: now + w,
+                    catch_up,
+                }
+            } else {
+                plain(command)
             }
         }
-        CommandRequest::Stop { item_id } => Command::Stop { item_id },
+        CommandRequest::Stop { item_id } => plain(Command::Stop { item_id }),
         CommandRequest::Volume { level } => {
             if level > 100 {
                 return Err(Error::bad("invalid_volume", "`level` must be 0–100"));
             }
-            Command::Volume { level }
+            plain(Command::Volume { level })
         }
-        CommandRequest::Sync => Command::Sync,
+        CommandRequest::Sync => plain(Command::Sync),
     })
 }
 
@@ -206,8 +302,12 @@ mod tests {
             priority: None,
             volume: None,
             title: None,
+            valid_for_s: None,
+            expires_at: None,
         };
-        let c = build(req, id, Utc::now(), &media, "http://srv").unwrap();
+        let c = build(req, id, Utc::now(), &media, "http://srv", no_window)
+            .unwrap()
+            .command;
         assert_eq!(action(&c), "play_now");
         let Command::PlayNow { item, media } = c else {
             panic!("not play_now")
@@ -230,6 +330,7 @@ mod tests {
             Utc::now(),
             &none,
             "",
+            no_window,
         )
         .unwrap_err();
         assert!(
@@ -242,6 +343,80 @@ mod tests {
             ),
             "{e:?}"
         );
+    }
+
+    fn no_window(_: Priority) -> chrono::Duration {
+        chrono::Duration::zero()
+    }
+
+    fn emergency(valid_for_s: Option<u32>, expires_at: Option<chrono::DateTime<Utc>>) -> CommandRequest {
+        CommandRequest::PlayNow {
+            media: Vec::new(),
+            priority: Some(Priority::Emergency),
+            volume: None,
+            title: None,
+            valid_for_s,
+            expires_at,
+        }
+    }
+
+    #[test]
+    fn an_emergency_play_now_lasts_its_window_and_carries_it_as_play_until() {
+        let now = Utc::now();
+        let none = HashMap::new();
+        let windows = |p: Priority| match p {
+            Priority::Emergency => chrono::Duration::minutes(30),
+            Priority::Priority => chrono::Duration::minutes(10),
+            Priority::Normal => chrono::Duration::zero(),
+        };
+        let id = uuid::Uuid::new_v4();
+        let b = build(emergency(None, None), id, now, &none, "", windows).unwrap();
+        assert!(b.catch_up);
+        assert_eq!(b.expires_at, now + chrono::Duration::minutes(30));
+        let Command::PlayNow { item, .. } = &b.command else {
+            panic!("not play_now")
+        };
+        assert_eq!(item.play_until, Some(b.expires_at));
+        // Set per command, either way.
+        let b = build(emergency(Some(120), None), id, now, &none, "", windows).unwrap();
+        assert_eq!(b.expires_at, now + chrono::Duration::seconds(120));
+        let at = now + chrono::Duration::minutes(5);
+        let b = build(emergency(None, Some(at)), id, now, &none, "", windows).unwrap();
+        assert_eq!(b.expires_at, at);
+        // Normal: no window by default, the command TTL.
+        let normal = CommandRequest::PlayNow {
+            media: Vec::new(),
+            priority: Some(Priority::Normal),
+            volume: None,
+            title: None,
+            valid_for_s: None,
+            expires_at: None,
+        };
+        let b = build(normal, id, now, &none, "", windows).unwrap();
+        assert!(!b.catch_up);
+        assert_eq!(
+            b.expires_at,
+            now + chrono::Duration::seconds(super::COMMAND_TTL_SECS)
+        );
+        // Refused: both, too short, too long, in the past.
+        for bad in [
+            emergency(Some(60), Some(at)),
+            emergency(Some(5), None),
+            emergency(Some(86_401), None),
+            emergency(None, Some(now - chrono::Duration::seconds(1))),
+        ] {
+            let e = build(bad, id, now, &none, "", windows).unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    Error::BadRequest {
+                        code: "invalid_validity",
+                        ..
+                    }
+                ),
+                "{e:?}"
+            );
+        }
     }
 
     #[test]

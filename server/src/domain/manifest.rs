@@ -5,11 +5,17 @@
 //! device's [`Content`] and the hash of that content; [`next_version`] decides from the stored
 //! manifest whether a device is due a publish and under which version. The dispatcher
 //! (`workers::dispatcher`) loads the inputs (`store::manifests`), signs and publishes.
+//!
+//! Two rules of issue 12 live here: the **late policy** ([`LateWindows`]: an occurrence carries
+//! `play_until` = start + the window of its priority, so a device that reaches it late still
+//! plays it inside that window) and **messages as desired state** ([`DeviceMessages`]: the
+//! emergency and priority play-now commands inside their validity window are items of each
+//! target's manifest, and the ones a stop cancelled are listed in `cancelled`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Duration, Utc};
-use nguon_protocol::{DeviceSettings, ManifestItem, MediaRef};
+use nguon_protocol::{DeviceSettings, ManifestItem, MediaRef, Priority};
 use sha2::{Digest, Sha256};
 
 use crate::domain::area::AreaTree;
@@ -93,9 +99,59 @@ pub struct Content {
     pub media: Vec<MediaRef>,
     /// Device settings.
     pub settings: DeviceSettings,
-    /// Hex SHA-256 of `(items, media, settings)` as JSON: equal content, equal hash.
+    /// Ids of messages cancelled while their window lasts.
+    pub cancelled: Vec<String>,
+    /// Hex SHA-256 of `(items, media, settings)` as JSON (with `cancelled` appended when it is
+    /// not empty): equal content, equal hash.
     pub hash: String,
 }
+
+/// The late policy: how long after its start a device may still play an occurrence it reached
+/// late, by priority (zero: none; the device reports it `missed` after its grace period).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LateWindows {
+    /// Emergency items.
+    pub emergency: Duration,
+    /// Priority items.
+    pub priority: Duration,
+    /// Normal items.
+    pub normal: Duration,
+}
+
+impl LateWindows {
+    /// The window of `p`.
+    pub fn of(&self, p: Priority) -> Duration {
+        match p {
+            Priority::Emergency => self.emergency,
+            Priority::Priority => self.priority,
+            Priority::Normal => self.normal,
+        }
+    }
+
+    /// `play_until` of an occurrence of priority `p` starting at `t`.
+    pub fn play_until(&self, p: Priority, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let w = self.of(p);
+        (w > Duration::zero()).then_some(t + w)
+    }
+}
+
+/// The emergency and priority messages (play-now commands with a validity window) of one
+/// device: those inside their window with the media they play, and the ids a stop cancelled.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DeviceMessages {
+    /// Items (id = the command id, `play_until` = the end of its window).
+    pub items: Vec<ManifestItem>,
+    /// Their media.
+    pub media: Vec<MediaRef>,
+    /// Cancelled ids.
+    pub cancelled: Vec<String>,
+}
+
+/// Messages by device id.
+pub type Messages = BTreeMap<String, DeviceMessages>;
+
+/// No messages.
+pub static NO_MESSAGES: Messages = BTreeMap::new();
 
 /// The window and the media URL base a computation uses.
 #[derive(Debug, Clone, Copy)]
@@ -106,6 +162,10 @@ pub struct Window<'a> {
     pub lookahead: Duration,
     /// Base URL devices fetch media from (`{public_url}/media/{sha}`).
     pub public_url: &'a str,
+    /// The late policy.
+    pub late: LateWindows,
+    /// Emergency and priority messages by device.
+    pub messages: &'a Messages,
 }
 
 /// The manifest content of every enabled device in `devices`: the occurrences of every schedule
@@ -155,6 +215,7 @@ pub fn compute(
                 media: s.media.clone(),
                 repeat: s.repeat,
                 on_preempt: s.on_preempt,
+                play_until: w.late.play_until(s.priority, t),
             })
             .collect();
         let i = prepared.len();
@@ -192,19 +253,30 @@ pub fn compute(
                 refs.entry(r.sha256.clone()).or_insert_with(|| r.clone());
             }
         }
+        let mut cancelled = Vec::new();
+        if let Some(m) = w.messages.get(&d.id) {
+            items.extend(m.items.iter().cloned());
+            for r in &m.media {
+                refs.entry(r.sha256.clone()).or_insert_with(|| r.clone());
+            }
+            cancelled = m.cancelled.clone();
+            cancelled.sort();
+            cancelled.dedup();
+        }
         items.sort_by(|a, b| a.starts_at.cmp(&b.starts_at).then_with(|| a.id.cmp(&b.id)));
         let media: Vec<MediaRef> = refs.into_values().collect();
         let settings = DeviceSettings {
             volume: d.volume,
             ..DeviceSettings::default()
         };
-        let hash = content_hash(&items, &media, &settings);
+        let hash = content_hash(&items, &media, &settings, &cancelled);
         out.insert(
             d.id.clone(),
             Content {
                 items,
                 media,
                 settings,
+                cancelled,
                 hash,
             },
         );
@@ -212,9 +284,20 @@ pub fn compute(
     out
 }
 
-fn content_hash(items: &[ManifestItem], media: &[MediaRef], settings: &DeviceSettings) -> String {
+/// The content hash; `cancelled` counts only when it is not empty, so a manifest without
+/// cancelled messages keeps the hash it had before the field existed.
+fn content_hash(
+    items: &[ManifestItem],
+    media: &[MediaRef],
+    settings: &DeviceSettings,
+    cancelled: &[String],
+) -> String {
     let mut h = Sha256::new();
-    h.update(serde_json::to_vec(&(items, media, settings)).unwrap_or_default());
+    if cancelled.is_empty() {
+        h.update(serde_json::to_vec(&(items, media, settings)).unwrap_or_default());
+    } else {
+        h.update(serde_json::to_vec(&(items, media, settings, cancelled)).unwrap_or_default());
+    }
     hex::encode(h.finalize())
 }
 
@@ -230,13 +313,14 @@ const SIZE_SLACK: usize = 256;
 /// An upper bound of the bytes of the signed `desired` message that carries `c` to `device` for
 /// the window `[now, end)`: the envelope with its escaped payload and signature, as published.
 pub fn signed_size(c: &Content, device: &str, now: DateTime<Utc>, end: DateTime<Utc>) -> usize {
-    signed_size_of(&c.items, &c.media, &c.settings, device, now, end)
+    signed_size_of(&c.items, &c.media, &c.settings, &c.cancelled, device, now, end)
 }
 
 fn signed_size_of(
     items: &[ManifestItem],
     media: &[MediaRef],
     settings: &DeviceSettings,
+    cancelled: &[String],
     device: &str,
     now: DateTime<Utc>,
     end: DateTime<Utc>,
@@ -249,6 +333,7 @@ fn signed_size_of(
         items: items.to_vec(),
         media: media.to_vec(),
         settings: settings.clone(),
+        cancelled: cancelled.to_vec(),
     };
     let audience = nguon_protocol::DeviceId::parse(device)
         .map(nguon_protocol::Audience::Device)
@@ -300,7 +385,7 @@ pub fn fit(
     let fits = |k: usize| {
         let items = &c.items[..k];
         let cut = c.items.get(k).map_or(end, |i| i.starts_at);
-        signed_size_of(items, &media_for(items), &c.settings, device, now, cut) <= max_bytes
+        signed_size_of(items, &media_for(items), &c.settings, &c.cancelled, device, now, cut) <= max_bytes
     };
     // The largest k in [0, len) with fits(k); fits(0) holds for any sane cap.
     let (mut lo, mut hi) = (0usize, c.items.len());
@@ -315,12 +400,13 @@ pub fn fit(
     let cut = c.items[k].starts_at;
     let items = c.items[..k].to_vec();
     let media = media_for(&items);
-    let hash = content_hash(&items, &media, &c.settings);
+    let hash = content_hash(&items, &media, &c.settings, &c.cancelled);
     (
         Content {
             items,
             media,
             settings: c.settings,
+            cancelled: c.cancelled,
             hash,
         },
         cut,
@@ -404,6 +490,8 @@ mod tests {
             now: now.parse().unwrap(),
             lookahead: Duration::hours(72),
             public_url: "http://srv",
+            late: LateWindows::default(),
+            messages: &NO_MESSAGES,
         }
     }
 
@@ -462,6 +550,84 @@ mod tests {
         // Still playing: started 10 s ago, the clip lasts 30 s.
         let playing = compute(&f, &s, &media(true), &all(&f), window("2026-12-02T08:00:10Z"));
         assert_eq!(playing["a"].items.len(), 1);
+    }
+
+    #[test]
+    fn occurrences_carry_the_late_window_of_their_priority_and_messages_join_their_targets() {
+        let f = fleet();
+        let mut s = schedule("s1", serde_json::json!({"areas": ["p"]}), "2026-12-02T08:00:00");
+        s.priority = Priority::Emergency;
+        let late = LateWindows {
+            emergency: Duration::minutes(30),
+            priority: Duration::minutes(10),
+            normal: Duration::zero(),
+        };
+        let start: DateTime<Utc> = "2026-12-02T08:00:00Z".parse().unwrap();
+        let msg = ManifestItem {
+            id: "cmd-1".into(),
+            schedule_id: String::new(),
+            title: "Cảnh báo".into(),
+            starts_at: "2026-12-02T00:00:00Z".parse().unwrap(),
+            priority: Priority::Emergency,
+            volume: 100,
+            media: vec!["m2".into()],
+            repeat: 1,
+            on_preempt: Default::default(),
+            play_until: Some("2026-12-02T00:30:00Z".parse().unwrap()),
+        };
+        let m2 = MediaRef {
+            sha256: "m2".into(),
+            size: 1,
+            url: "http://srv/media/m2".into(),
+            duration_ms: 1000,
+        };
+        let messages = Messages::from([
+            (
+                "a".to_string(),
+                DeviceMessages {
+                    items: vec![msg.clone()],
+                    media: vec![m2.clone()],
+                    cancelled: Vec::new(),
+                },
+            ),
+            (
+                "b".to_string(),
+                DeviceMessages {
+                    cancelled: vec!["cmd-1".into()],
+                    ..DeviceMessages::default()
+                },
+            ),
+        ]);
+        let w = Window {
+            late,
+            messages: &messages,
+            ..window("2026-12-02T00:00:00Z")
+        };
+        let out = compute(&f, std::slice::from_ref(&s), &media(true), &all(&f), w);
+        let a = &out["a"];
+        assert_eq!(a.items.len(), 2);
+        assert_eq!(a.items[0], msg, "the message first: it started earlier");
+        assert_eq!(a.items[1].play_until, Some(start + Duration::minutes(30)));
+        assert!(a.media.contains(&m2));
+        assert_eq!(out["b"].cancelled, ["cmd-1"]);
+        assert_eq!(out["b"].items.len(), 1);
+        // Without messages b's content (and hash) differs only by the cancel list.
+        let plain = compute(
+            &f,
+            std::slice::from_ref(&s),
+            &media(true),
+            &all(&f),
+            Window {
+                late,
+                ..window("2026-12-02T00:00:00Z")
+            },
+        );
+        assert_ne!(plain["b"].hash, out["b"].hash);
+        assert_eq!(plain["b"].items, out["b"].items);
+        // A normal occurrence keeps the grace rule: no window.
+        s.priority = Priority::Normal;
+        let n = compute(&f, &[s], &media(true), &all(&f), w);
+        assert_eq!(n["b"].items[0].play_until, None);
     }
 
     #[test]

@@ -27,4 +27,5 @@ pub mod speech;
 pub mod spreadsheet;
 pub mod text;
 pub mod throttle;
+pub mod tracking;
 pub mod user;

@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::http::auth::Admin;
 use crate::services::AppState;
 use crate::store::reports::{self, EventFilter, PlayFilter};
+use crate::store::{now_ms, tracking};
 
 /// Filters of `GET /api/v1/plays`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -72,7 +73,10 @@ async fn events(
     Ok(Json(reports::events(&state.store, &filter).await?))
 }
 
-/// One command with its acks per device.
+/// One command with its acks per device and its delivery tracking: the devices it covered when
+/// it was issued, counts per state (`pending`, `offline_pending`, `delivered`, `playing`,
+/// `played`, `played_late`, `interrupted`, `failed`, `cancelled`, `expired`) and each target's
+/// state with the time of every change.
 #[utoipa::path(get, path = "/api/v1/commands/{id}", tag = "reports", params(("id" = String, Path)),
     responses((status = 200, body = CommandReport), (status = 404)))]
 async fn command(
@@ -80,17 +84,28 @@ async fn command(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<CommandReport>> {
-    reports::command(&state.store, &id)
+    let mut report = reports::command(&state.store, &id)
         .await?
-        .map(Json)
-        .ok_or_else(|| Error::NotFound(format!("command {id}")))
+        .ok_or_else(|| Error::NotFound(format!("command {id}")))?;
+    if let Some((cmd, observed)) = tracking::load(&state.store, &id).await? {
+        report.tracking = crate::domain::tracking::derive(&cmd, &observed, now_ms());
+    }
+    Ok(Json(report))
 }
 
 /// OpenAPI description of the report endpoints (merged in the API document).
 #[derive(utoipa::OpenApi)]
 #[openapi(
     paths(plays, events, command),
-    components(schemas(PlayRecord, EventRecord, CommandReport))
+    components(schemas(
+        PlayRecord,
+        EventRecord,
+        CommandReport,
+        crate::domain::tracking::Tracking,
+        crate::domain::tracking::TargetReport,
+        crate::domain::tracking::StateChange,
+        crate::domain::tracking::TargetState
+    ))
 )]
 pub struct Doc;
 

@@ -5,19 +5,30 @@
 //! transaction that records the command unpublished with its issuer (`store::commands`, the command outbox) and
 //! its audit entry (`device.command.<action>` or `area.command.<action>`); after the commit it
 //! wakes the command sender (`workers::commands`), which signs and publishes it. A command the
-//! sender cannot publish before it expires ([`COMMAND_TTL_SECS`]) is never sent.
+//! sender cannot publish before it expires ([`COMMAND_TTL_SECS`], or its validity window) is
+//! never sent.
+//!
+//! The same transaction records the devices the command covers now (`command_targets`: the
+//! delivery tracking of `GET /api/v1/commands/{id}`). An emergency or priority play-now with a
+//! validity window is also desired state: a dispatch outbox row makes the dispatcher put it in
+//! each target's manifest until it expires, so a device that was offline plays it when it comes
+//! back. A stop cancels those messages for the devices it covers (they leave the manifests and
+//! are listed there as cancelled while their window lasts).
 
 use std::collections::HashMap;
 
-use nguon_protocol::{AreaCode, Audience, DeviceId};
+use nguon_protocol::{AreaCode, Audience, Command, DeviceId};
 
+use crate::domain::change::Change;
 use crate::domain::command::{self, Addressed, COMMAND_TTL_SECS, CommandRequest, Issued};
+use crate::domain::report::records::CommandReport;
 use crate::domain::scope::{Caller, Role};
+use crate::domain::tracking;
 use crate::error::{Error, Result};
 use crate::services::AppState;
 use crate::services::auth::check_device;
 use crate::services::schedules::require_approved;
-use crate::store::{self, audit, commands::NewCommand, from_ms, now_ms};
+use crate::store::{self, audit, commands::NewCommand, from_ms, now_ms, outbox};
 
 /// Whom a command is for, as the caller names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,9 +73,22 @@ pub async fn issue(state: &AppState, caller: &Caller, target: Target, req: Comma
     };
     let id = uuid::Uuid::new_v4();
     let issued_at = now_ms();
-    let cmd = command::build(req, id, from_ms(issued_at), &media, &state.public_url)?;
+    let settings = state.settings.clone();
+    let built = command::build(req, id, from_ms(issued_at), &media, &state.public_url, |p| {
+        settings.late_window(p)
+    })?;
+    let cmd = built.command;
     let to = Addressed::of(&audience);
     let action = command::action(&cmd);
+    let (areas, devices, change) = match &target {
+        Target::Device(d) => (Vec::new(), vec![d.clone()], Change::Devices(vec![d.clone()])),
+        Target::Area(a) => (
+            store::areas::subtree(&state.store, std::slice::from_ref(a)).await?,
+            Vec::new(),
+            Change::Areas(vec![a.clone()]),
+        ),
+    };
+    let targets = store::commands::resolve_targets(&state.store, &areas, &devices).await?;
     let row = NewCommand {
         id: id.to_string(),
         target_kind: to.kind.to_string(),
@@ -73,16 +97,31 @@ pub async fn issue(state: &AppState, caller: &Caller, target: Target, req: Comma
         action: action.to_string(),
         body: serde_json::to_string(&cmd).map_err(Error::context("command json"))?,
         issued_at,
-        expires_at: issued_at + COMMAND_TTL_SECS * 1000,
+        expires_at: built.expires_at.timestamp_millis(),
+        catch_up: built.catch_up,
         issued_by: caller.username.clone(),
     };
+    debug_assert!(built.catch_up || row.expires_at == issued_at + COMMAND_TTL_SECS * 1000);
     let issued = Issued {
         command_id: row.id.clone(),
         topic: row.topic.clone(),
         issued_at: from_ms(issued_at),
+        expires_at: built.expires_at,
+        targets: targets.len() as u64,
+        online: targets.iter().filter(|t| t.online).count() as u64,
     };
+    let target_ids: Vec<String> = targets.iter().map(|t| t.device_id.clone()).collect();
     let mut tx = state.store.begin_write().await?;
     store::commands::insert_in(&mut tx, &row).await?;
+    store::commands::insert_targets(&mut tx, state.store.backend, &row.id, &targets).await?;
+    let mut dispatch = built.catch_up;
+    if let Command::Stop { item_id } = &cmd {
+        let n = store::commands::cancel_in(&mut tx, item_id.as_deref(), &target_ids, issued_at).await?;
+        dispatch |= n > 0;
+    }
+    if dispatch {
+        outbox::insert(&mut tx, &change).await?;
+    }
     audit::record(
         &mut tx,
         &caller.username,
@@ -94,5 +133,45 @@ pub async fn issue(state: &AppState, caller: &Caller, target: Target, req: Comma
     .await?;
     tx.commit().await?;
     state.wake.commands();
+    if dispatch {
+        state.wake.dispatch();
+    }
     Ok(issued)
+}
+
+/// A command with its delivery tracking (`domain::tracking`), for a caller with the operator role
+/// whose scope covers its target (403 otherwise, 404 for an unknown id).
+pub async fn tracked(state: &AppState, caller: &Caller, id: &str) -> Result<CommandReport> {
+    caller.require(Role::Operator)?;
+    let mut report = store::reports::command(&state.store, id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("command {id}")))?;
+    match report.target_kind.as_str() {
+        "area" => caller.check_area(&report.target)?,
+        _ => check_device(state, caller, &report.target).await?,
+    }
+    if let Some((cmd, observed)) = store::tracking::load(&state.store, id).await? {
+        report.tracking = tracking::derive(&cmd, &observed, now_ms());
+    }
+    Ok(report)
+}
+
+/// The latest `limit` commands whose target is inside the caller's scope, newest first.
+pub async fn recent(state: &AppState, caller: &Caller, limit: i64) -> Result<Vec<store::commands::Recent>> {
+    caller.require(Role::Operator)?;
+    let all = store::commands::recent(&state.store, limit * 4).await?;
+    let mut out = Vec::new();
+    for c in all {
+        let area = match c.target_kind.as_str() {
+            "area" => Some(c.target.clone()),
+            _ => store::devices::area_of(&state.store, &c.target).await?,
+        };
+        if area.is_some_and(|a| caller.in_scope(&a)) {
+            out.push(c);
+        }
+        if out.len() as i64 >= limit {
+            break;
+        }
+    }
+    Ok(out)
 }

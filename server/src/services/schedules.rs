@@ -169,6 +169,11 @@ pub async fn check_manifest_cap(state: &AppState, conn: &mut Conn, new: &[&Sched
     let cap = state.settings.max_manifest_bytes as usize;
     let hours = manifest::MIN_WINDOW_HOURS.min(state.settings.lookahead_hours as i64);
     let public_url = state.public_url.clone();
+    let late = manifest::LateWindows {
+        emergency: state.settings.late_window(nguon_protocol::Priority::Emergency),
+        priority: state.settings.late_window(nguon_protocol::Priority::Priority),
+        normal: state.settings.late_window(nguon_protocol::Priority::Normal),
+    };
     let over = tokio::task::spawn_blocking(move || {
         let devices = fleet.devices_for(&targets);
         let now = Utc::now();
@@ -176,6 +181,8 @@ pub async fn check_manifest_cap(state: &AppState, conn: &mut Conn, new: &[&Sched
             now,
             lookahead: Duration::hours(hours),
             public_url: &public_url,
+            late,
+            messages: &manifest::NO_MESSAGES,
         };
         manifest::compute(&fleet, &all, &media, &devices, w)
             .into_iter()

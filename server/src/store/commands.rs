@@ -3,12 +3,17 @@
 //! ([`pending`]), numbers each once ([`set_seq`], so a retry sends the same message), marks them
 //! published after the broker confirmed them ([`mark_published`]) and fails those that expired
 //! unpublished ([`fail_expired`]) or cannot be read ([`mark_failed`]). The report of one command
-//! with its acks is `store::reports::command`.
+//! with its acks is `store::reports::command`, its delivery tracking `store::tracking`.
+//!
+//! Table `command_targets`: the devices a command covered when it was issued ([`resolve_targets`],
+//! [`insert_targets`]); a stop cancels the emergency or priority messages still inside their
+//! window for the devices it covers ([`cancel_in`]); the dispatcher reads the messages that are
+//! part of desired state now ([`active_catch_up`]).
 
 use sqlx::Row;
 
 use crate::error::Result;
-use crate::store::{Conn, Store};
+use crate::store::{Conn, Store, placeholders, push_values};
 
 /// A command to record, unpublished.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +36,8 @@ pub struct NewCommand {
     pub expires_at: i64,
     /// Username of the caller who issued it (`admin-token` for the bootstrap token).
     pub issued_by: String,
+    /// A play-now with a validity window (part of its targets' desired state until it expires).
+    pub catch_up: bool,
 }
 
 /// An unpublished command, due to be sent.
@@ -57,8 +64,9 @@ pub struct Pending {
 /// Record a command, unpublished, inside the use case's transaction (pass `&mut *tx`).
 pub async fn insert_in(conn: &mut Conn, c: &NewCommand) -> Result<()> {
     sqlx::query(
-        "INSERT INTO commands (id, target_kind, target, topic, action, body, seq, issued_at, expires_at, issued_by) \
-         VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, $9)",
+        "INSERT INTO commands (id, target_kind, target, topic, action, body, seq, issued_at, expires_at, issued_by, \
+         catch_up) \
+         VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, $9, $10)",
     )
     .bind(c.id.clone())
     .bind(c.target_kind.clone())
@@ -69,9 +77,141 @@ pub async fn insert_in(conn: &mut Conn, c: &NewCommand) -> Result<()> {
     .bind(c.issued_at)
     .bind(c.expires_at)
     .bind(c.issued_by.clone())
+    .bind(c.catch_up as i64)
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// A device a command covers, as it was when the command was issued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetDevice {
+    /// Device id.
+    pub device_id: String,
+    /// Its area.
+    pub area: String,
+    /// Whether it was online.
+    pub online: bool,
+}
+
+/// The enabled loudspeakers of `areas` (each with its descendants: pass the subtree) and the
+/// devices named in `devices`, with their area and whether they are online now, by id. (Boards
+/// show bulletins from their HTTP feed; they play nothing.)
+pub async fn resolve_targets(
+    store: &Store,
+    areas: &[String],
+    devices: &[String],
+) -> Result<Vec<TargetDevice>> {
+    let mut out = Vec::new();
+    for (column, keys) in [("d.area", areas), ("d.id", devices)] {
+        for chunk in keys.chunks(500) {
+            let sql = format!(
+                "SELECT d.id, d.area, COALESCE(s.online, 0) AS online FROM devices d \
+                 LEFT JOIN device_status s ON s.device_id = d.id WHERE d.enabled = 1 AND d.kind = 'loudspeaker' AND {column} IN ({})",
+                placeholders(1, chunk.len())
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for k in chunk {
+                q = q.bind(k.clone());
+            }
+            for r in q.fetch_all(&store.pool).await? {
+                out.push(TargetDevice {
+                    device_id: r.try_get("id")?,
+                    area: r.try_get("area")?,
+                    online: r.try_get::<i64, _>("online")? != 0,
+                });
+            }
+        }
+    }
+    out.sort_by(|a, b| a.device_id.cmp(&b.device_id));
+    out.dedup_by(|a, b| a.device_id == b.device_id);
+    Ok(out)
+}
+
+/// Record the target devices of command `id`, inside its transaction.
+pub async fn insert_targets(
+    conn: &mut Conn,
+    backend: crate::store::Backend,
+    id: &str,
+    targets: &[TargetDevice],
+) -> Result<()> {
+    for chunk in targets.chunks(500) {
+        let mut sql =
+            String::from("INSERT INTO command_targets (command_id, device_id, area, online) VALUES ");
+        push_values(&mut sql, chunk.len(), 4, backend);
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for t in chunk {
+            q = q
+                .bind(id.to_string())
+                .bind(t.device_id.clone())
+                .bind(t.area.clone())
+                .bind(t.online as i64);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Cancel, for `devices`, the emergency or priority messages still inside their window at `now`
+/// (only `item` when given): they leave those devices' desired state and are listed there as
+/// cancelled until their window ends. Returns how many (message, device) pairs were cancelled.
+pub async fn cancel_in(conn: &mut Conn, item: Option<&str>, devices: &[String], now: i64) -> Result<u64> {
+    let mut n = 0;
+    for chunk in devices.chunks(500) {
+        let only = if item.is_some() { " AND id = $2" } else { "" };
+        let sql = format!(
+            "UPDATE command_targets SET cancelled_at = $1 WHERE cancelled_at IS NULL \
+             AND command_id IN (SELECT id FROM commands WHERE catch_up = 1 AND expires_at > $1{only}) \
+             AND device_id IN ({})",
+            placeholders(if item.is_some() { 3 } else { 2 }, chunk.len())
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+        if let Some(i) = item {
+            q = q.bind(i.to_string());
+        }
+        for d in chunk {
+            q = q.bind(d.clone());
+        }
+        n += q.execute(&mut *conn).await?.rows_affected();
+    }
+    Ok(n)
+}
+
+/// One emergency or priority message inside its window, for one target device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveTarget {
+    /// The command id.
+    pub command_id: String,
+    /// The command JSON (a `play_now`).
+    pub body: String,
+    /// The device.
+    pub device_id: String,
+    /// Whether a stop cancelled it for this device.
+    pub cancelled: bool,
+}
+
+/// Every (message, device) of the play-now commands with a validity window that has not ended
+/// at `now`, cancelled ones included, by command then device.
+pub async fn active_catch_up(store: &Store, now: i64) -> Result<Vec<ActiveTarget>> {
+    let rows = sqlx::query(
+        "SELECT c.id, c.body, t.device_id, t.cancelled_at FROM commands c \
+         JOIN command_targets t ON t.command_id = c.id \
+         WHERE c.catch_up = 1 AND c.expires_at > $1 AND c.failed_at IS NULL \
+         ORDER BY c.issued_at, c.id, t.device_id",
+    )
+    .bind(now)
+    .fetch_all(&store.pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(ActiveTarget {
+                command_id: r.try_get("id")?,
+                body: r.try_get("body")?,
+                device_id: r.try_get("device_id")?,
+                cancelled: r.try_get::<Option<i64>, _>("cancelled_at")?.is_some(),
+            })
+        })
+        .collect()
 }
 
 /// The oldest `limit` commands neither published nor failed that are still valid at `now`, in
@@ -143,4 +283,47 @@ pub async fn mark_published(store: &Store, id: &str, now: i64) -> Result<()> {
         .execute(&store.pool)
         .await?;
     Ok(())
+}
+
+/// A command as the console lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Recent {
+    /// Id.
+    pub id: String,
+    /// `play_now`, `stop`, …
+    pub action: String,
+    /// `device` or `area`.
+    pub target_kind: String,
+    /// Device id or area code.
+    pub target: String,
+    /// Unix ms.
+    pub issued_at: i64,
+    /// Unix ms.
+    pub expires_at: i64,
+    /// A message with a validity window.
+    pub catch_up: bool,
+}
+
+/// The latest `limit` commands, newest first.
+pub async fn recent(store: &Store, limit: i64) -> Result<Vec<Recent>> {
+    let rows = sqlx::query(
+        "SELECT id, action, target_kind, target, issued_at, expires_at, catch_up FROM commands \
+         ORDER BY issued_at DESC, id LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(&store.pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Recent {
+                id: r.try_get("id")?,
+                action: r.try_get("action")?,
+                target_kind: r.try_get("target_kind")?,
+                target: r.try_get("target")?,
+                issued_at: r.try_get("issued_at")?,
+                expires_at: r.try_get("expires_at")?,
+                catch_up: r.try_get::<i64, _>("catch_up")? != 0,
+            })
+        })
+        .collect()
 }

@@ -28,6 +28,7 @@ pub mod review;
 pub mod schedules;
 pub mod scope;
 pub mod secrets;
+pub mod tracking;
 pub mod users;
 
 use std::str::FromStr;

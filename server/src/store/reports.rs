@@ -172,6 +172,7 @@ pub async fn command(store: &Store, id: &str) -> Result<Option<CommandReport>> {
         expires_at: from_ms(r.try_get("expires_at")?),
         issued_by: r.try_get("issued_by")?,
         acks: acks.iter().map(event_row).collect::<Result<_>>()?,
+        tracking: Default::default(),
     }))
 }
 

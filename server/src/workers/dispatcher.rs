@@ -24,20 +24,25 @@
 //! every device's manifest (an embedded broker forgets retained messages), which also covers
 //! outbox rows left by a crash. Every hour it recomputes everything, so the look-ahead window
 //! rolls forward. See `docs/scheduling.md` for versions and sequence numbers.
+//!
+//! Each batch also reads the emergency and priority play-now commands inside their validity
+//! window (`store::commands::active_catch_up`) and makes them items of their target devices'
+//! manifests ([`messages`]), or lists them as cancelled where a stop cancelled them.
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use futures::StreamExt;
-use nguon_protocol::{Audience, DeviceId, Manifest, ServerBody, topic};
+use nguon_protocol::{Audience, Command, DeviceId, Manifest, ServerBody, topic};
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::change::Change;
-use crate::domain::manifest::{self, Window};
+use crate::domain::manifest::{self, DeviceMessages, LateWindows, Messages, Window};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::mqtt::broker::Credentials;
+use crate::store::commands::ActiveTarget;
 use crate::store::manifests::{self, Record};
 use crate::store::{now_ms, outbox};
 use crate::workers::Context;
@@ -70,6 +75,13 @@ pub async fn run_batch(
     let media = crate::store::media::all_info(store).await?;
     let stored = manifests::stored(store).await?;
     let now = Utc::now();
+    let messages = messages(crate::store::commands::active_catch_up(store, now.timestamp_millis()).await?);
+    let s = &ctx.settings;
+    let late = LateWindows {
+        emergency: s.late_window(nguon_protocol::Priority::Emergency),
+        priority: s.late_window(nguon_protocol::Priority::Priority),
+        normal: s.late_window(nguon_protocol::Priority::Normal),
+    };
     let lookahead = chrono::Duration::hours(ctx.settings.lookahead_hours as i64);
     let public_url = ctx.public_url.clone();
     let signer = ctx.signer.clone();
@@ -82,6 +94,8 @@ pub async fn run_batch(
             now,
             lookahead,
             public_url: &public_url,
+            late,
+            messages: &messages,
         };
         let contents = manifest::compute(&fleet, &schedules, &media, &targets, w);
         let computed = contents.len();
@@ -117,6 +131,7 @@ pub async fn run_batch(
                 items: c.items,
                 media: c.media,
                 settings: c.settings,
+                cancelled: c.cancelled,
             };
             let msg = signer.numbered(Audience::Device(did), ttl, ServerBody::Desired(m));
             let body = String::from_utf8(signer.sign_message(&msg)).unwrap_or_default();
@@ -193,6 +208,40 @@ pub async fn run_batch(
             e,
         )),
     }
+}
+
+/// The messages of each device from the active (message, device) rows: the play-now item and its
+/// media where it is not cancelled, its id in `cancelled` where it is. A row whose command cannot
+/// be read as a play-now is skipped (logged).
+pub fn messages(rows: Vec<ActiveTarget>) -> Messages {
+    let mut out = Messages::new();
+    let mut parsed: Option<(
+        String,
+        Option<(nguon_protocol::ManifestItem, Vec<nguon_protocol::MediaRef>)>,
+    )> = None;
+    for r in rows {
+        if parsed.as_ref().is_none_or(|(id, _)| *id != r.command_id) {
+            let play = match serde_json::from_str::<Command>(&r.body) {
+                Ok(Command::PlayNow { item, media }) => Some((item, media)),
+                Ok(_) | Err(_) => {
+                    tracing::error!(command = %r.command_id, "a catch-up command is not a readable play_now; skipped");
+                    None
+                }
+            };
+            parsed = Some((r.command_id.clone(), play));
+        }
+        let Some((_, Some((item, media)))) = &parsed else {
+            continue;
+        };
+        let m: &mut DeviceMessages = out.entry(r.device_id).or_default();
+        if r.cancelled {
+            m.cancelled.push(item.id.clone());
+        } else {
+            m.items.push(item.clone());
+            m.media.extend(media.iter().cloned());
+        }
+    }
+    out
 }
 
 /// How often the whole fleet is recomputed so the window rolls forward.

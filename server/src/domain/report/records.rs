@@ -85,6 +85,9 @@ pub struct CommandReport {
     pub issued_by: Option<String>,
     /// Acks, one per device event.
     pub acks: Vec<EventRecord>,
+    /// Delivery tracking: counts per state and each target's state with the time of every
+    /// change (`domain::tracking`).
+    pub tracking: crate::domain::tracking::Tracking,
 }
 
 #[cfg(test)]

@@ -1,0 +1,114 @@
+//! What the delivery tracking of one command reads (`domain::tracking` derives the states): the
+//! command, its targets (`command_targets`), the devices' acks of it (`device_events`), their
+//! proofs of play of it (`plays`, item id = command id) and their `now_playing` telemetry
+//! (`device_status`). Four queries, however many targets.
+
+use std::collections::BTreeMap;
+
+use nguon_protocol::{NowPlaying, PlayOutcome};
+use sqlx::Row;
+
+use crate::domain::tracking::{AckSeen, Observed, PlaySeen, Tracked};
+use crate::error::Result;
+use crate::store::Store;
+
+/// The command `id` as tracking needs it and what is known about each of its targets, by device
+/// id (`None`: no such command).
+pub async fn load(store: &Store, id: &str) -> Result<Option<(Tracked, Vec<Observed>)>> {
+    let Some(c) = sqlx::query("SELECT action, issued_at, expires_at, failed_at FROM commands WHERE id = $1")
+        .bind(id.to_string())
+        .fetch_optional(&store.pool)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let cmd = Tracked {
+        action: c.try_get("action")?,
+        issued_at: c.try_get("issued_at")?,
+        expires_at: c.try_get("expires_at")?,
+        failed_at: c.try_get("failed_at")?,
+    };
+    let mut by: BTreeMap<String, Observed> = BTreeMap::new();
+    for r in
+        sqlx::query("SELECT device_id, area, online, cancelled_at FROM command_targets WHERE command_id = $1")
+            .bind(id.to_string())
+            .fetch_all(&store.pool)
+            .await?
+    {
+        let device_id: String = r.try_get("device_id")?;
+        by.insert(
+            device_id.clone(),
+            Observed {
+                device_id,
+                area: r.try_get("area")?,
+                online: r.try_get::<i64, _>("online")? != 0,
+                cancelled_at: r.try_get("cancelled_at")?,
+                ..Observed::default()
+            },
+        );
+    }
+    for r in
+        sqlx::query("SELECT device_id, body, at FROM device_events WHERE message_id = $1 AND kind = 'ack'")
+            .bind(id.to_string())
+            .fetch_all(&store.pool)
+            .await?
+    {
+        let device: String = r.try_get("device_id")?;
+        let Some(o) = by.get_mut(&device) else {
+            continue;
+        };
+        let body: String = r.try_get("body")?;
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        o.acks.push(AckSeen {
+            at: r.try_get("at")?,
+            ok: v.get("ok").and_then(serde_json::Value::as_bool).unwrap_or(false),
+            reason: v.get("reason").and_then(|x| x.as_str()).map(str::to_string),
+        });
+    }
+    for r in sqlx::query(
+        "SELECT device_id, outcome, reason, occurrence_at, started_at, ended_at, received_at FROM plays \
+         WHERE item_id = $1",
+    )
+    .bind(id.to_string())
+    .fetch_all(&store.pool)
+    .await?
+    {
+        let device: String = r.try_get("device_id")?;
+        let Some(o) = by.get_mut(&device) else {
+            continue;
+        };
+        let outcome: String = r.try_get("outcome")?;
+        let Ok(outcome) = serde_json::from_value::<PlayOutcome>(serde_json::Value::String(outcome)) else {
+            continue;
+        };
+        o.plays.push(PlaySeen {
+            outcome,
+            reason: r.try_get("reason")?,
+            occurrence_at: r.try_get("occurrence_at")?,
+            started_at: r.try_get("started_at")?,
+            ended_at: r.try_get("ended_at")?,
+            received_at: r.try_get("received_at")?,
+        });
+    }
+    for r in sqlx::query(
+        "SELECT s.device_id, s.now_playing FROM device_status s \
+         JOIN command_targets t ON t.device_id = s.device_id \
+         WHERE t.command_id = $1 AND s.now_playing IS NOT NULL",
+    )
+    .bind(id.to_string())
+    .fetch_all(&store.pool)
+    .await?
+    {
+        let device: String = r.try_get("device_id")?;
+        let raw: Option<String> = r.try_get("now_playing")?;
+        let Some(np) = raw.and_then(|j| serde_json::from_str::<NowPlaying>(&j).ok()) else {
+            continue;
+        };
+        if let Some(o) = by.get_mut(&device)
+            && np.item_id == id
+        {
+            o.playing_since = Some(np.started_at.timestamp_millis());
+        }
+    }
+    Ok(Some((cmd, by.into_values().collect())))
+}
