@@ -18,6 +18,7 @@ mod admin_users;
 mod audit;
 mod bulletins;
 mod calendar;
+mod commands;
 mod dashboard;
 mod devices;
 pub mod i18n;
@@ -86,6 +87,9 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     ("reports.html", include_str!("templates/reports.html")),
     ("bulletins.html", include_str!("templates/bulletins.html")),
     ("bulletin_edit.html", include_str!("templates/bulletin_edit.html")),
+    ("commands.html", include_str!("templates/commands.html")),
+    ("command.html", include_str!("templates/command.html")),
+    ("command_live.html", include_str!("templates/command_live.html")),
 ];
 
 pub(crate) const LOGIN_CSRF_COOKIE: &str = "nguon_login_csrf";
@@ -303,6 +307,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/users", get(users::users_page).post(users::create_user))
         .route("/console/audit", get(audit::audit_page))
         .merge(reports::router())
+        .merge(commands::router())
         .merge(bulletins::router())
         .merge(admin::router())
         .layer(axum::middleware::from_fn(with_lang))

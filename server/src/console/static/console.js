@@ -116,3 +116,19 @@
   }
   ids.forEach(function (id) { var el = document.getElementById(id); if (el) el.addEventListener("input", update); });
 })();
+
+// Delivery tracking: the page's tables are replaced by the fragment the server sends as a
+// server-sent event every few seconds (/console/commands/{id}/live). Without JavaScript the
+// page shows the state when it was loaded.
+(function () {
+  "use strict";
+  var box = document.getElementById("live-tracking");
+  if (!box || !window.EventSource) return;
+  var dot = document.getElementById("live-status");
+  var es = new EventSource(box.getAttribute("data-live-src"));
+  es.addEventListener("tracking", function (e) {
+    box.innerHTML = e.data;
+    if (dot) dot.className = "on";
+  });
+  es.addEventListener("error", function () { if (dot) dot.className = "off"; });
+})();
