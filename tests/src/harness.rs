@@ -249,6 +249,23 @@ impl AgentProc {
         }
     }
 
+    /// Stop it gracefully (SIGINT: it publishes `offline` and exits), up to 10 s, then SIGKILL.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.stop();
+        }
+    }
+
+    /// Whether a process is running (not stopped or killed by the test).
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// The whole log of the current run (empty when it is not running).
+    pub fn log(&self) -> String {
+        self.child.as_ref().map(|c| c.log()).unwrap_or_default()
+    }
+
     /// Start it again (same store).
     pub fn restart(&mut self) -> anyhow::Result<()> {
         self.kill9();

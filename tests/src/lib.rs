@@ -13,6 +13,7 @@ pub mod harness;
 pub mod mosquitto;
 pub mod net;
 pub mod process;
+pub mod province;
 pub mod proxy;
 pub mod stats;
 
