@@ -174,11 +174,13 @@ pub struct Faults {
     pub offline: Vec<(Duration, Duration)>,
     /// Sever every connection of the group this often (they reconnect with backoff).
     pub drop_every: Option<Duration>,
+    /// Through a proxy the caller cuts and restores ([`Fleet::proxy`]), with no fault of its own.
+    pub proxied: bool,
 }
 
 impl Faults {
     fn needs_proxy(&self) -> bool {
-        self.latency.is_some() || !self.offline.is_empty() || self.drop_every.is_some()
+        self.proxied || self.latency.is_some() || !self.offline.is_empty() || self.drop_every.is_some()
     }
 }
 

@@ -1,4 +1,5 @@
-//! Figures: percentiles of latency samples, and CPU time / RSS of a process from `/proc`.
+//! Figures: percentiles of latency samples, CPU time / RSS of a process from `/proc`, and the
+//! section of `docs/benchmarks.md` a benchmark writes.
 
 use std::time::Duration;
 
@@ -134,6 +135,35 @@ pub fn machine() -> String {
         .map(|k| k as f64 / 1024.0 / 1024.0)
         .unwrap_or(0.0);
     format!("{cores} cores ({cpu}), {mem_gib:.0} GiB RAM, Linux loopback")
+}
+
+/// Replace (or append) the section headed `section` (`## …`) of `docs/benchmarks.md` with `body`,
+/// leaving other sections alone.
+pub fn write_section(path: &std::path::Path, section: &str, body: &str) -> anyhow::Result<()> {
+    let old = std::fs::read_to_string(path).unwrap_or_else(|_| "# Benchmarks\n".into());
+    let new_section = format!("{section}\n\n{}\n", body.trim_end());
+    let out = match old.find(section) {
+        Some(start) => {
+            let after = &old[start + section.len()..];
+            let end = after
+                .find("\n## ")
+                .map(|i| start + section.len() + i + 1)
+                .unwrap_or(old.len());
+            format!(
+                "{}{}{}",
+                &old[..start],
+                new_section,
+                if end < old.len() {
+                    format!("\n{}", &old[end..])
+                } else {
+                    String::new()
+                }
+            )
+        }
+        None => format!("{}\n\n{new_section}", old.trim_end()),
+    };
+    std::fs::write(path, out)?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -162,40 +162,13 @@ fn main() -> anyhow::Result<()> {
             nguon_tests::stats::machine(),
             report.join("\n")
         );
-        write_section(
+        nguon_tests::stats::write_section(
             &nguon_tests::process::workspace_root().join("docs/benchmarks.md"),
+            SECTION,
             &body,
         )?;
         println!("written to docs/benchmarks.md");
     }
-    Ok(())
-}
-
-/// Replace (or append) our section of `docs/benchmarks.md`, leaving other sections alone.
-fn write_section(path: &Path, body: &str) -> anyhow::Result<()> {
-    let old = std::fs::read_to_string(path).unwrap_or_else(|_| "# Benchmarks\n".into());
-    let new_section = format!("{SECTION}\n\n{}\n", body.trim_end());
-    let out = match old.find(SECTION) {
-        Some(start) => {
-            let after = &old[start + SECTION.len()..];
-            let end = after
-                .find("\n## ")
-                .map(|i| start + SECTION.len() + i + 1)
-                .unwrap_or(old.len());
-            format!(
-                "{}{}{}",
-                &old[..start],
-                new_section,
-                if end < old.len() {
-                    format!("\n{}", &old[end..])
-                } else {
-                    String::new()
-                }
-            )
-        }
-        None => format!("{}\n\n{new_section}", old.trim_end()),
-    };
-    std::fs::write(path, out)?;
     Ok(())
 }
 

@@ -1,0 +1,264 @@
+//! `catch-up-bench`: issue 12's catch-up benchmark. N simulated agents (real agent code, null
+//! sinks, one process) are connected through one cuttable proxy to a private Mosquitto; the
+//! release `nguon-server` (SQLite) runs as a child process. The proxy is cut (every agent
+//! disconnected), an emergency play-now is issued to the province, the agents stay cut off for
+//! `--offline-secs`, then the proxy is restored at once. Every agent must play the emergency
+//! (`played_late`); measured: restore → each agent's reconnection, and each agent's reconnection →
+//! its first sample of the emergency (p50/p99/max), plus the server's tracking counts.
+//!
+//! ```sh
+//! cargo run --release -p nguon-tests --bin catch-up-bench -- --agents 1000 --offline-secs 300
+//! ```
+//!
+//! The result replaces the "System: catch-up" section of `docs/benchmarks.md` (`--no-write`: only
+//! print it).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Parser;
+use nguon_agent::AgentEventKind;
+use nguon_tests::api::{Api, is_online};
+use nguon_tests::fleet::{Faults, Fleet, FleetOptions, FleetPlan, SinkChoice};
+use nguon_tests::harness::{BrokerChoice, ServerProc};
+use nguon_tests::mosquitto::Mosquitto;
+use nguon_tests::stats::{Summary, ms};
+
+const SECTION: &str = "## System: catch-up after a cut (issue 12)";
+
+/// Catch-up of an emergency by agents that were cut off when it was issued.
+#[derive(Parser, Debug)]
+#[command(about)]
+struct Args {
+    /// Number of agents.
+    #[arg(long, default_value_t = 1000)]
+    agents: usize,
+    /// How long the agents stay cut off after the emergency is issued.
+    #[arg(long, default_value_t = 300)]
+    offline_secs: u64,
+    /// Do not write docs/benchmarks.md.
+    #[arg(long)]
+    no_write: bool,
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "error".into()),
+        )
+        .init();
+    nguon_tests::init_crypto();
+    let args = Args::parse();
+    if std::env::var_os("NGUON_TEST_BIN_DIR").is_none() {
+        let root = nguon_tests::process::workspace_root();
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let st = std::process::Command::new(cargo)
+            .current_dir(&root)
+            .args([
+                "build",
+                "--release",
+                "-p",
+                "nguon-server",
+                "--bin",
+                "nguon-server",
+            ])
+            .status()?;
+        anyhow::ensure!(st.success(), "cannot build the release nguon-server");
+        let dir = nguon_tests::process::target_dir().join("release");
+        // SAFETY: set before any thread is started.
+        unsafe { std::env::set_var("NGUON_TEST_BIN_DIR", dir) };
+    }
+    nguon_tests::net::raise_fd_limit();
+    // As in `bench`: null sinks need no blocking thread, a small pool keeps the fsyncs cheap.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(4)
+        .enable_all()
+        .build()?;
+    let text = rt.block_on(run(args.agents, args.offline_secs))?;
+    rt.shutdown_timeout(Duration::from_secs(5));
+    println!("{text}");
+    if !args.no_write {
+        let cmdline = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
+        let body = format!(
+            "Command: `cargo run --release -p nguon-tests --bin catch-up-bench -- {cmdline}` ({}).\n\
+             Machine: {}. Loopback; the agents run in the bench process on the same cores as the broker \
+             and the server.\n\n{text}",
+            chrono::Utc::now().format("%Y-%m-%d"),
+            nguon_tests::stats::machine(),
+        );
+        nguon_tests::stats::write_section(
+            &nguon_tests::process::workspace_root().join("docs/benchmarks.md"),
+            SECTION,
+            &body,
+        )?;
+        println!("written to docs/benchmarks.md");
+    }
+    Ok(())
+}
+
+async fn online(api: &Api) -> anyhow::Result<usize> {
+    Ok(api.devices().await?.iter().filter(|d| is_online(d)).count())
+}
+
+async fn run(n: usize, offline_secs: u64) -> anyhow::Result<String> {
+    let base = if std::path::Path::new("/dev/shm").is_dir() {
+        "/dev/shm"
+    } else {
+        "/tmp"
+    };
+    let dir = tempfile::Builder::new()
+        .prefix("nguon-catchup-")
+        .tempdir_in(base)?;
+    let mut broker = Mosquitto::start(&dir.path().join("mosquitto")).await?;
+    let server = ServerProc::start_with(
+        dir.path(),
+        BrokerChoice::External(broker.url()),
+        &[("RUST_LOG", "warn,rumqttc=error")],
+    )
+    .await?;
+    let api = server.api.clone();
+    let key = api.server_key().await?;
+    let province = format!("c{}", nguon_tests::net::random_suffix());
+    let mut plan = FleetPlan::province("c", &province, n.div_ceil(100), 100.min(n), 0);
+    for d in &mut plan.devices {
+        d.group = 1;
+    }
+    let reg = plan.registry();
+    for chunk in reg.devices.chunks(1000) {
+        let mut part = reg.clone();
+        part.devices = chunk.to_vec();
+        api.import_fleet(&part).await.context("fleet import")?;
+    }
+    let clip = nguon_tests::audio::tone_clip(&dir.path().join("media"), "siren", 1.0)?;
+    let sha = api.upload_approved(&clip, "Cảnh báo khẩn cấp").await?;
+    let mut opts = FleetOptions::new(broker.addr(), api.base(), &key, &dir.path().join("agents"));
+    opts.sink = SinkChoice::Null;
+    opts.groups = vec![
+        Faults::default(),
+        Faults {
+            proxied: true,
+            ..Faults::default()
+        },
+    ];
+    let mut fleet = Fleet::start(&plan, opts).await?;
+    nguon_tests::net::eventually(
+        "every agent online",
+        Duration::from_secs(300),
+        Duration::from_millis(500),
+        || async {
+            let o = online(&api).await.map_err(|e| e.to_string())?;
+            if o >= n {
+                Ok(())
+            } else {
+                Err(format!("{o}/{n} online"))
+            }
+        },
+    )
+    .await?;
+    let proxy = fleet.proxy(1).context("the fleet's proxy")?;
+    let mut events = fleet.events();
+
+    // Cut everyone off; the server must see them offline before the emergency.
+    proxy.cut();
+    nguon_tests::net::eventually(
+        "every agent offline",
+        Duration::from_secs(180),
+        Duration::from_millis(500),
+        || async {
+            let o = online(&api).await.map_err(|e| e.to_string())?;
+            if o == 0 {
+                Ok(())
+            } else {
+                Err(format!("{o} still online"))
+            }
+        },
+    )
+    .await?;
+    let issued = api.emergency(&province, &sha, "Cảnh báo lũ quét").await?;
+    let item = issued
+        .get("command_id")
+        .and_then(|v| v.as_str())
+        .context("command_id")?
+        .to_string();
+    println!("emergency {item} issued to {n} agents, all cut off; waiting {offline_secs} s");
+    tokio::time::sleep(Duration::from_secs(offline_secs)).await;
+    while events.try_recv().is_ok() {}
+
+    let restored = Instant::now();
+    proxy.restore();
+    let mut connected: HashMap<usize, Instant> = HashMap::new();
+    let mut first: HashMap<usize, Duration> = HashMap::new();
+    let mut late: usize = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
+    while first.len() < n || late < n {
+        let Ok(Some(ev)) = tokio::time::timeout_at(deadline, events.recv()).await else {
+            break;
+        };
+        match ev.event.kind {
+            AgentEventKind::Connected { .. } => {
+                connected.entry(ev.device).or_insert(ev.seen);
+            }
+            AgentEventKind::FirstSample { item_id, .. } if item_id == item => {
+                if let Some(c) = connected.get(&ev.device) {
+                    first.entry(ev.device).or_insert(ev.seen - *c);
+                }
+            }
+            AgentEventKind::ItemEnded { item_id, outcome } if item_id == item => {
+                if outcome == nguon_protocol::PlayOutcome::PlayedLate {
+                    late += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    let reconnect: Vec<Duration> = connected.values().map(|t| *t - restored).collect();
+    let first: Vec<Duration> = first.into_values().collect();
+    // The server's tracking once the proofs are in.
+    let tracking = nguon_tests::net::eventually(
+        "the tracking to count every proof",
+        Duration::from_secs(120),
+        Duration::from_millis(1000),
+        || async {
+            let c = api
+                .get(&format!("/api/v1/commands/{item}"))
+                .await
+                .map_err(|e| e.to_string())?;
+            let t = c.get("tracking").cloned().unwrap_or_default();
+            let done = t.pointer("/counts/played_late").and_then(|v| v.as_u64()) == Some(late as u64);
+            if done {
+                Ok(t)
+            } else {
+                Err(format!("{}", t.get("counts").cloned().unwrap_or_default()))
+            }
+        },
+    )
+    .await
+    .unwrap_or_default();
+    fleet.shutdown().await;
+    broker.stop();
+    let (r, f) = (Summary::of(&reconnect), Summary::of(&first));
+    let counts = tracking.get("counts").cloned().unwrap_or_default();
+    Ok(format!(
+        "### Catch-up: {n} agents cut off for {offline_secs} s while an emergency is issued\n\n\
+         Every agent behind one TCP proxy (private Mosquitto, SQLite, null sinks); the proxy is cut, the server \
+         sees every agent offline, the emergency (1 s clip, not cached) is issued to the province, {offline_secs} s \
+         later the proxy is restored at once. The agents reconnect with their own backoff (0.5 s doubling to \
+         60 s, full jitter), so the restore → reconnection spread is the backoff's; reconnection → first sample \
+         is what catch-up costs (retained manifest, verification, media fetch, start).\n\n\
+         | | p50 | p99 | max | n |\n|---|---|---|---|---|\n\
+         | restore → reconnected | {} | {} | {} | {} |\n\
+         | reconnected → first sample of the emergency | {} | {} | {} | {} |\n\n\
+         Played the emergency: {} of {n} (`played_late` proofs observed: {late}). Server tracking counts: `{counts}`.\n",
+        ms(r.p50),
+        ms(r.p99),
+        ms(r.max),
+        r.n,
+        ms(f.p50),
+        ms(f.p99),
+        ms(f.max),
+        f.n,
+        f.n,
+    ))
+}
