@@ -26,6 +26,7 @@ use serde_json::{Value, json};
 
 use super::{Console, Lang, PageError, PageResult, i18n, render};
 use crate::domain::report::records::CommandReport;
+use crate::domain::spreadsheet::cell;
 use crate::domain::tracking::{TargetState, Tracking};
 use crate::error::Error;
 use crate::services::{AppState, commands};
@@ -104,6 +105,7 @@ fn summary(r: &CommandReport) -> Value {
         "id": r.id, "action": r.action, "target_kind": r.target_kind, "target": r.target,
         "issued_at": r.issued_at.timestamp_millis(), "expires_at": r.expires_at.timestamp_millis(),
         "title": r.command.pointer("/item/title"), "priority": r.command.pointer("/item/priority"),
+        "issued_by": r.issued_by,
     })
 }
 
@@ -168,18 +170,22 @@ async fn csv_export(c: Console, State(state): State<AppState>, Path(id): Path<St
             .map(|h| format!("{} {}", h.state.as_str(), h.at.to_rfc3339()))
             .collect::<Vec<_>>()
             .join("; ");
-        w.write_record([
-            x.area.clone(),
-            names.get(&x.area).cloned().unwrap_or_default(),
-            x.device_id.clone(),
-            x.state.as_str().to_string(),
-            x.since.to_rfc3339(),
-            x.delay_ms
-                .map(|d| format!("{:.1}", d as f64 / 1000.0))
-                .unwrap_or_default(),
-            x.reason.clone().unwrap_or_default(),
-            history,
-        ])
+        let delay = x
+            .delay_ms
+            .map(|d| format!("{:.1}", d as f64 / 1000.0))
+            .unwrap_or_default();
+        let row = [
+            x.area.as_str(),
+            names.get(&x.area).map_or("", String::as_str),
+            x.device_id.as_str(),
+            x.state.as_str(),
+            &x.since.to_rfc3339(),
+            &delay,
+            x.reason.as_deref().unwrap_or_default(),
+            &history,
+        ];
+        // Device-reported reasons and names are text from outside: no cell starts a formula.
+        w.write_record(row.iter().map(|v| cell(v).into_owned()))
         .map_err(csv_err)?;
     }
     let mut body = "\u{feff}".as_bytes().to_vec(); // BOM: Excel opens UTF-8 Vietnamese correctly
