@@ -186,7 +186,7 @@ async fn csv_export(c: Console, State(state): State<AppState>, Path(id): Path<St
         ];
         // Device-reported reasons and names are text from outside: no cell starts a formula.
         w.write_record(row.iter().map(|v| cell(v).into_owned()))
-        .map_err(csv_err)?;
+            .map_err(csv_err)?;
     }
     let mut body = "\u{feff}".as_bytes().to_vec(); // BOM: Excel opens UTF-8 Vietnamese correctly
     body.extend(
