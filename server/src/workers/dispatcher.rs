@@ -210,15 +210,16 @@ pub async fn run_batch(
     }
 }
 
+/// A play-now's item and media.
+type Play = (nguon_protocol::ManifestItem, Vec<nguon_protocol::MediaRef>);
+
 /// The messages of each device from the active (message, device) rows: the play-now item and its
 /// media where it is not cancelled, its id in `cancelled` where it is. A row whose command cannot
 /// be read as a play-now is skipped (logged).
 pub fn messages(rows: Vec<ActiveTarget>) -> Messages {
     let mut out = Messages::new();
-    let mut parsed: Option<(
-        String,
-        Option<(nguon_protocol::ManifestItem, Vec<nguon_protocol::MediaRef>)>,
-    )> = None;
+    // The command being read (rows come by command) and its play-now, if readable.
+    let mut parsed: Option<(String, Option<Play>)> = None;
     for r in rows {
         if parsed.as_ref().is_none_or(|(id, _)| *id != r.command_id) {
             let play = match serde_json::from_str::<Command>(&r.body) {

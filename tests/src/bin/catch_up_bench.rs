@@ -205,10 +205,10 @@ async fn run(n: usize, offline_secs: u64) -> anyhow::Result<String> {
                     first.entry(ev.device).or_insert(ev.seen - *c);
                 }
             }
-            AgentEventKind::ItemEnded { item_id, outcome } if item_id == item => {
-                if outcome == nguon_protocol::PlayOutcome::PlayedLate {
-                    late += 1;
-                }
+            AgentEventKind::ItemEnded { item_id, outcome }
+                if item_id == item && outcome == nguon_protocol::PlayOutcome::PlayedLate =>
+            {
+                late += 1;
             }
             _ => {}
         }
