@@ -385,7 +385,15 @@ pub fn fit(
     let fits = |k: usize| {
         let items = &c.items[..k];
         let cut = c.items.get(k).map_or(end, |i| i.starts_at);
-        signed_size_of(items, &media_for(items), &c.settings, &c.cancelled, device, now, cut) <= max_bytes
+        signed_size_of(
+            items,
+            &media_for(items),
+            &c.settings,
+            &c.cancelled,
+            device,
+            now,
+            cut,
+        ) <= max_bytes
     };
     // The largest k in [0, len) with fits(k); fits(0) holds for any sane cap.
     let (mut lo, mut hi) = (0usize, c.items.len());
