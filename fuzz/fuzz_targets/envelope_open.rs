@@ -3,8 +3,6 @@
 //! JSON, version, audience and time checks are exercised too). Must never panic.
 #![no_main]
 
-use std::time::Duration;
-
 use libfuzzer_sys::fuzz_target;
 use nguon_protocol::ids::DeviceId;
 use nguon_protocol::sign::{Audience, KeyPair, ServerMessage, Signed};
@@ -16,10 +14,10 @@ fuzz_target!(|data: &[u8]| {
     let now = chrono::Utc::now();
     // 1. The raw bytes as an envelope.
     let _ = Signed::from_bytes(data);
-    let _ = ServerMessage::open(data, &vk, &me, now, Duration::from_secs(30));
+    let _ = ServerMessage::open(data, &vk, &me, now, chrono::Duration::seconds(30));
     // 2. The bytes as a payload, correctly signed.
     if let Ok(text) = std::str::from_utf8(data) {
         let env = key.sign_text(text.to_owned());
-        let _ = ServerMessage::open(&env.to_bytes(), &vk, &me, now, Duration::from_secs(30));
+        let _ = ServerMessage::open(&env.to_bytes(), &vk, &me, now, chrono::Duration::seconds(30));
     }
 });
