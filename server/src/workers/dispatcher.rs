@@ -304,7 +304,9 @@ pub async fn run(ctx: Context, credentials: Option<Credentials>, cancel: Cancell
         };
         let reload = roll
             || last_cred.elapsed() >= Duration::from_secs(60)
-            || rows.iter().any(|r| r.change.touches_devices() || matches!(r.change, Change::Areas(_)));
+            || rows
+                .iter()
+                .any(|r| r.change.touches_devices() || matches!(r.change, Change::Areas(_)));
         if let (true, Some(c)) = (reload, &credentials) {
             if let Err(e) = c.reload(&ctx.store).await {
                 tracing::warn!(error = %e, "credential cache reload failed");
