@@ -455,7 +455,23 @@ async fn the_report_endpoints_answer_in_their_pinned_shapes() {
   "issued_by": null,
   "target": "08003",
   "target_kind": "area",
-  "topic": "nguon/v1/a/08003/cmd"
+  "topic": "nguon/v1/a/08003/cmd",
+  "tracking": {
+    "counts": {
+      "cancelled": 0,
+      "delivered": 0,
+      "expired": 0,
+      "failed": 0,
+      "interrupted": 0,
+      "offline_pending": 0,
+      "pending": 0,
+      "played": 0,
+      "played_late": 0,
+      "playing": 0
+    },
+    "reached": 0,
+    "targets": []
+  }
 }"##,
     );
     let (s, missing) = get("/api/v1/commands/nope").await;
