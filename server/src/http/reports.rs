@@ -9,11 +9,10 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use crate::domain::report::records::{CommandReport, EventRecord, PlayRecord, page_limit};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::http::auth::Admin;
 use crate::services::AppState;
 use crate::store::reports::{self, EventFilter, PlayFilter};
-use crate::store::{now_ms, tracking};
 
 /// Filters of `GET /api/v1/plays`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -84,13 +83,7 @@ async fn command(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<CommandReport>> {
-    let mut report = reports::command(&state.store, &id)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("command {id}")))?;
-    if let Some((cmd, observed)) = tracking::load(&state.store, &id).await? {
-        report.tracking = crate::domain::tracking::derive(&cmd, &observed, now_ms());
-    }
-    Ok(Json(report))
+    Ok(Json(crate::services::commands::report(&state, &id).await?))
 }
 
 /// OpenAPI description of the report endpoints (merged in the API document).

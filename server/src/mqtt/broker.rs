@@ -32,6 +32,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
 use crate::domain::area::AreaTree;
+use crate::domain::scope::constant_time_eq;
 use crate::error::{Error, Result};
 use crate::mqtt::gate;
 use crate::store::{self, Store};
@@ -208,10 +209,6 @@ fn digest(user: &str, password: &str) -> [u8; 32] {
     h.finalize().into()
 }
 
-fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 impl Credentials {
     /// Replace the cache from the `devices` table (verified digests survive when the hash is
     /// unchanged), and close the live sessions of devices whose credential changed.
@@ -346,9 +343,9 @@ impl Credentials {
     /// with the gate's password).
     fn check_upstream(&self, client_id: &str, user: &str, password: &str) -> bool {
         if user == INTERNAL_USER {
-            return ct_eq(password.as_bytes(), self.internal_password.as_bytes());
+            return constant_time_eq(password.as_bytes(), self.internal_password.as_bytes());
         }
-        client_id == user && ct_eq(password.as_bytes(), self.gate_password.as_bytes())
+        client_id == user && constant_time_eq(password.as_bytes(), self.gate_password.as_bytes())
     }
 
     /// The password the gate presents to rumqttd for a device it let in.
@@ -369,7 +366,8 @@ impl Credentials {
     /// The auth decision for one CONNECT: who logged in, or `None` when refused.
     pub async fn check(&self, client_id: &str, user: &str, password: &str) -> Option<Login> {
         if user == INTERNAL_USER {
-            return ct_eq(password.as_bytes(), self.internal_password.as_bytes()).then_some(Login::Internal);
+            return constant_time_eq(password.as_bytes(), self.internal_password.as_bytes())
+                .then_some(Login::Internal);
         }
         if client_id != user {
             tracing::warn!(

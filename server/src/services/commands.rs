@@ -143,13 +143,20 @@ pub async fn issue(state: &AppState, caller: &Caller, target: Target, req: Comma
 /// whose scope covers its target (403 otherwise, 404 for an unknown id).
 pub async fn tracked(state: &AppState, caller: &Caller, id: &str) -> Result<CommandReport> {
     caller.require(Role::Operator)?;
-    let mut report = store::reports::command(&state.store, id)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("command {id}")))?;
+    let report = report(state, id).await?;
     match report.target_kind.as_str() {
         "area" => caller.check_area(&report.target)?,
         _ => check_device(state, caller, &report.target).await?,
     }
+    Ok(report)
+}
+
+/// A command with its acks and its delivery tracking, whoever its target (404 for an unknown id);
+/// callers check the scope.
+pub async fn report(state: &AppState, id: &str) -> Result<CommandReport> {
+    let mut report = store::reports::command(&state.store, id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("command {id}")))?;
     if let Some((cmd, observed)) = store::tracking::load(&state.store, id).await? {
         report.tracking = tracking::derive(&cmd, &observed, now_ms());
     }
