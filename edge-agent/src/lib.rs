@@ -263,6 +263,7 @@ impl Agent {
             quiet: config.quiet_hours(),
             grace: chrono::Duration::from_std(opts.grace).unwrap_or_default(),
             lead: opts.lead,
+            silence_dbfs: config.audio.silence_dbfs as f32,
         });
         let link_ctx = link::LinkCtx {
             device: config.device.id.clone(),

@@ -41,7 +41,7 @@ use crate::clock::{self, Clock, OFFSET_WARN_MS};
 use crate::guard::{self, Verdict};
 use crate::player::PlayerInput;
 use crate::report::{AgentEventKind, Reporter};
-use crate::status::{LiveStatus, disk_free};
+use crate::status::{LiveStatus, disk_space};
 use crate::store::{AppliedManifest, Store};
 
 /// Events per batch.
@@ -674,6 +674,7 @@ impl Link {
     fn send_telemetry(&mut self) {
         let Some(client) = &self.client else { return };
         let st = self.ctx.status.lock().expect("status").clone();
+        let disk = disk_space(self.ctx.store.dir());
         let t = Telemetry {
             v: nguon_protocol::PROTOCOL_VERSION,
             device: self.ctx.device.clone(),
@@ -683,7 +684,8 @@ impl Link {
             now_playing: st.now_playing,
             manifest_version: st.manifest_version,
             cache_bytes: self.ctx.cache.usage(),
-            disk_free_bytes: disk_free(self.ctx.store.dir()),
+            disk_free_bytes: disk.map_or(0, |d| d.free),
+            disk_total_bytes: disk.map(|d| d.total),
             clock_offset_ms: st.clock_offset_ms,
             agent_version: env!("CARGO_PKG_VERSION").to_string(),
             uptime_s: self.ctx.started.elapsed().as_secs(),

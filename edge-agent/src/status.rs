@@ -29,21 +29,32 @@ pub struct LiveStatus {
     pub last_contact: Option<DateTime<Utc>>,
 }
 
-/// Free bytes on the file system holding `path` (statvfs).
-pub fn disk_free(path: &Path) -> u64 {
+/// Space on the file system holding `path` (statvfs): bytes free to an unprivileged process
+/// (`f_bavail`) and the file system's size; `None` when it cannot be read.
+pub fn disk_space(path: &Path) -> Option<DiskSpace> {
     use std::os::unix::ffi::OsStrExt;
-    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
-        return 0;
-    };
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
     // SAFETY: `c` is a valid NUL-terminated path and `st` is a properly sized out-parameter.
     unsafe {
         let mut st: libc::statvfs = std::mem::zeroed();
-        if libc::statvfs(c.as_ptr(), &mut st) == 0 {
-            (st.f_bavail as u64).saturating_mul(st.f_frsize as u64)
-        } else {
-            0
+        if libc::statvfs(c.as_ptr(), &mut st) != 0 {
+            return None;
         }
+        let frsize = st.f_frsize as u64;
+        Some(DiskSpace {
+            free: (st.f_bavail as u64).saturating_mul(frsize),
+            total: (st.f_blocks as u64).saturating_mul(frsize),
+        })
     }
+}
+
+/// Free and total bytes of a file system ([`disk_space`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiskSpace {
+    /// Bytes free to an unprivileged process.
+    pub free: u64,
+    /// Size of the file system.
+    pub total: u64,
 }
 
 /// The text printed by `nguon-agent status`, read from the data directory without the agent.

@@ -115,6 +115,7 @@ fn main() {
         manifest_version: Some(12),
         cache_bytes: 73400320,
         disk_free_bytes: 5368709120,
+        disk_total_bytes: Some(15032385536),
         clock_offset_ms: Some(-37),
         agent_version: "0.1.0".into(),
         uptime_s: 86400,
@@ -139,6 +140,8 @@ fn main() {
                     ended_at: Some(t0 + Duration::milliseconds(30122)),
                     outcome: PlayOutcome::Played,
                     reason: None,
+                    max_rms_dbfs: None,
+                    silent: false,
                 }),
             },
             Event {

@@ -269,8 +269,13 @@ pub struct Telemetry {
     pub manifest_version: Option<u64>,
     /// Bytes used by the media cache.
     pub cache_bytes: u64,
-    /// Free bytes on the data disk.
+    /// Free bytes on the file system of the agent's data directory (cache, store, outbox),
+    /// as an unprivileged process may use them.
     pub disk_free_bytes: u64,
+    /// Size in bytes of that file system (absent from older agents); the server's low-disk alarm
+    /// compares `disk_free_bytes` with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_total_bytes: Option<u64>,
     /// Estimated offset of the device clock against the server (device − server), ms.
     pub clock_offset_ms: Option<i64>,
     /// Agent version.
@@ -341,6 +346,17 @@ pub struct ProofOfPlay {
     /// Why, for `failed`, `missed` and `interrupted`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Loudness of what the device handed to its audio output (after the item's volume): the RMS
+    /// of the loudest 1-second window, in whole dBFS (floor −120). Absent when nothing was
+    /// measured (nothing played, or the null sink, which decodes nothing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_rms_dbfs: Option<i32>,
+    /// The item played to its end (`played`, `played_late`, `resumed`) yet every 1-second window
+    /// stayed below the device's silence threshold (`audio.silence_dbfs`, default −50 dBFS): it
+    /// should have sounded and did not (silent media, volume 0, a broken decoder). The server
+    /// raises a silence alarm from it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub silent: bool,
 }
 
 /// One event from a device. `id` is a uuid the server uses to ingest idempotently.

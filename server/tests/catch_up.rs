@@ -207,6 +207,8 @@ async fn tracking_follows_acks_and_proofs_per_target_and_counts_them() {
             ended_at: Some(at + chrono::Duration::seconds(late_s + 5)),
             outcome,
             reason: None,
+            max_rms_dbfs: None,
+            silent: false,
         })
     };
     let ack = EventBody::Ack {

@@ -155,6 +155,8 @@ async fn editors_approvers_and_operators_run_a_broadcast_through_the_console_in_
             ended_at: Some(now + chrono::Duration::seconds(20)),
             outcome: PlayOutcome::Played,
             reason: None,
+            max_rms_dbfs: None,
+            silent: false,
         }),
     };
     let batch = EventBatch {

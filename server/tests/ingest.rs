@@ -25,6 +25,8 @@ fn play(id: uuid::Uuid) -> Event {
             ended_at: Some(now),
             outcome: PlayOutcome::Played,
             reason: None,
+            max_rms_dbfs: None,
+            silent: false,
         }),
     }
 }
@@ -379,4 +381,73 @@ async fn unsigned_proofs_of_a_device_without_a_key_are_refused_by_default_and_ac
             assert_eq!(html.contains("unsigned-devices-warning"), allow, "{page}");
         }
     }
+}
+
+/// Issue 12 §6: what the silence and low-disk alarms read. A proof of play carries the loudness
+/// the agent measured and whether the item stayed silent; a heartbeat the data disk's free and
+/// total bytes. Both are stored and shown (`GET /api/v1/plays`, `GET /api/v1/devices/{id}`).
+#[tokio::test]
+async fn a_silent_play_and_the_disk_space_of_a_heartbeat_are_stored_and_shown() {
+    let app = common::spawn_app().await;
+    let p = uid("p");
+    area(&app, &p, None).await;
+    let id = uid("lc");
+    let key = DeviceKey::generate();
+    device(&app, &id, &p, "measure-password", Some(&key)).await;
+    let dev = connect(&app, &id, "measure-password", None).await.unwrap();
+    let did = DeviceId::parse(&id).unwrap();
+    let mut silent = play(uuid::Uuid::new_v4());
+    let mut loud = play(uuid::Uuid::new_v4());
+    if let (EventBody::Play(s), EventBody::Play(l)) = (&mut silent.body, &mut loud.body) {
+        (s.item_id, s.max_rms_dbfs, s.silent) = ("quiet@1".into(), Some(-97), true);
+        (l.item_id, l.max_rms_dbfs) = ("loud@1".into(), Some(-14));
+    }
+    dev.publish(
+        &topic::events(&did),
+        batch(&id, vec![silent, loud]).seal(Some(&key)).to_bytes(),
+        false,
+    )
+    .await;
+    let mut hb = heartbeat(&id, 0, 7);
+    hb.disk_free_bytes = 150 << 20;
+    hb.disk_total_bytes = Some(4 << 30);
+    dev.publish(&topic::telemetry(&did), hb.seal(Some(&key)).to_bytes(), false)
+        .await;
+    eventually("both plays and the heartbeat stored", || async {
+        let d = common::json(app.get(&format!("/api/v1/devices/{id}")).await)
+            .await
+            .1;
+        (plays_of(&app, &id).await == 2 && d["manifest_version"] == 7).then_some(d)
+    })
+    .await;
+    let rows = common::json(app.get(&format!("/api/v1/plays?device={id}")).await)
+        .await
+        .1;
+    let by = |item: &str| {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["item_id"] == item)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(
+        (
+            by("quiet@1")["max_rms_dbfs"].clone(),
+            by("quiet@1")["silent"].clone()
+        ),
+        (serde_json::json!(-97), serde_json::json!(true))
+    );
+    assert_eq!(
+        (
+            by("loud@1")["max_rms_dbfs"].clone(),
+            by("loud@1")["silent"].clone()
+        ),
+        (serde_json::json!(-14), serde_json::json!(false))
+    );
+    let d = common::json(app.get(&format!("/api/v1/devices/{id}")).await)
+        .await
+        .1;
+    assert_eq!(d["disk_free_bytes"], 150 << 20, "{d}");
+    assert_eq!(d["disk_total_bytes"], 4_i64 << 30, "{d}");
 }

@@ -312,6 +312,7 @@ fn config_for(d: &SimDevice, opts: &FleetOptions, mqtt: SocketAddr, wav: Option<
                 None => "null".into(),
             },
             default_volume: 80,
+            silence_dbfs: -50,
         },
         quiet_hours: None,
         telemetry: TelemetrySection {

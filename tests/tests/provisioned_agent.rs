@@ -260,6 +260,8 @@ fn report(device: &DeviceId, key: Option<&DeviceKey>) -> (uuid::Uuid, Vec<u8>) {
                 ended_at: Some(now),
                 outcome: PlayOutcome::Played,
                 reason: None,
+                max_rms_dbfs: None,
+                silent: false,
             }),
         }],
     };

@@ -74,6 +74,8 @@ pub struct PlayerCtx {
     pub grace: chrono::Duration,
     /// How long before its start an item is prepared.
     pub lead: Duration,
+    /// Silence threshold, dBFS (`audio.silence_dbfs`).
+    pub silence_dbfs: f32,
 }
 
 /// What a play needs from the driver: its inputs and, for the null sink, its duration.
@@ -121,6 +123,7 @@ impl Player {
             lead: chrono::Duration::from_std(ctx.lead).unwrap_or_default(),
             quiet: ctx.quiet.clone(),
             tz: ctx.tz,
+            silence_dbfs: ctx.silence_dbfs,
         });
         Self {
             ctx,
@@ -152,6 +155,8 @@ impl Player {
                 ended_at: None,
                 outcome: PlayOutcome::Interrupted,
                 reason: Some("the agent stopped during play (restart or power loss)".into()),
+                max_rms_dbfs: None,
+                silent: false,
             };
             self.report(pop).await;
         }

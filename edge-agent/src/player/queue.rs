@@ -20,6 +20,8 @@
 //!   and live sessions have no grace period.
 //! - **Cancelled**: ids a manifest lists as `cancelled` are stopped if they play, dropped if they
 //!   wait (reported interrupted) and never started afterwards, from a manifest or a command.
+//! - **Silence**: a play's loudness (from the sink's meter) goes with its report; one that went to
+//!   its end with every 1-second window below `silence_dbfs` is reported `silent`.
 //! - **Exactly once**: every occurrence id produces at most one [`Action::Report`]; ids the driver
 //!   says are already handled (reported before a restart) and ids already active are ignored.
 //!
@@ -47,6 +49,9 @@ pub struct Rules {
     pub quiet: Option<QuietHours>,
     /// Time zone of the quiet hours (replaced by a manifest's settings).
     pub tz: chrono_tz::Tz,
+    /// A play that went to its end with its loudest 1-second window below this (dBFS) is
+    /// reported `silent`.
+    pub silence_dbfs: f32,
 }
 
 /// What the driver must do.
@@ -400,6 +405,14 @@ impl<P: Clone> Queue<P> {
             };
             let ended = started.map(|_| end.ended_at);
             self.report(&run.job.item, started, ended, outcome, reason, &mut out);
+            if let (Some(level), Some(Action::Report(pop))) = (end.level, out.last_mut()) {
+                let sounded = matches!(
+                    outcome,
+                    PlayOutcome::Played | PlayOutcome::PlayedLate | PlayOutcome::Resumed
+                );
+                pop.max_rms_dbfs = Some(level.max_rms_dbfs.floor() as i32);
+                pop.silent = sounded && level.max_rms_dbfs < self.rules.silence_dbfs;
+            }
         }
         self.start_next(now, &mut out);
         out
@@ -515,6 +528,8 @@ impl<P: Clone> Queue<P> {
             ended_at: ended,
             outcome,
             reason,
+            max_rms_dbfs: None,
+            silent: false,
         }));
     }
 

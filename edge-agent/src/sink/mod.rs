@@ -12,6 +12,7 @@
 //! streams share the decoder, the play loop and the outputs.
 
 mod decode;
+pub mod level;
 mod null;
 mod output;
 mod play;
@@ -88,6 +89,8 @@ pub struct PlayEnd {
     pub paused: bool,
     /// Failure.
     pub error: Option<String>,
+    /// Loudness of what was output (`None`: nothing decoded, or the null sink).
+    pub level: Option<level::Level>,
 }
 
 /// Playback → player.

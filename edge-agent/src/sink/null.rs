@@ -19,6 +19,7 @@ pub(super) async fn run_null(
         completed,
         paused,
         error: None,
+        level: None,
     };
     let start = tokio::time::Instant::from_std(job.start);
     loop {

@@ -10,6 +10,7 @@ use nguon_protocol::PlayOutcome;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::watch;
 
+use super::level::Meter;
 #[cfg(feature = "playback")]
 use super::output::SpeakerOutput;
 use super::output::{Output, WavOutput, file_stem};
@@ -95,6 +96,9 @@ pub struct WavSidecar {
     /// Error, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// RMS of the loudest 1-second window of the samples written, dBFS (`sink::level`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_rms_dbfs: Option<f32>,
 }
 
 fn rfc(t: DateTime<Utc>) -> String {
@@ -112,8 +116,18 @@ pub(super) fn run_decoded(
     let token = job.token;
     let mut first: Option<DateTime<Utc>> = None;
     let mut paused = false;
-    let result = play_decoded(sink, &job, &clock, &rx, &stop, &events, &mut first, &mut paused);
+    let mut meter = Meter::default();
+    let result = play_decoded(
+        sink,
+        &job,
+        &clock,
+        &rx,
+        &stop,
+        &events,
+        (&mut first, &mut paused, &mut meter),
+    );
     let ended_at = clock.now();
+    let level = meter.finish();
     let (completed, error) = match result {
         Ok(c) => (c, None),
         // A stream cut short by a stop fails to read: that is the stop, not an error.
@@ -141,6 +155,7 @@ pub(super) fn run_decoded(
             ended_at: rfc(ended_at),
             outcome,
             error: error.clone(),
+            max_rms_dbfs: level.map(|l| l.max_rms_dbfs),
         };
         let path = dir.join(format!("{}.json", file_stem(&job.item.id)));
         let bytes = serde_json::to_vec_pretty(&side).expect("sidecar serialises");
@@ -156,11 +171,14 @@ pub(super) fn run_decoded(
             completed,
             paused,
             error,
+            level,
         },
     });
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What a play keeps whatever way it ends: its first sample, whether it was held, its meter.
+type Progress<'a> = (&'a mut Option<DateTime<Utc>>, &'a mut bool, &'a mut Meter);
+
 fn play_decoded(
     sink: &Sink,
     job: &PlayJob,
@@ -168,8 +186,7 @@ fn play_decoded(
     rx: &Receiver<Ctrl>,
     stop: &watch::Receiver<bool>,
     events: &UnboundedSender<PlayEvent>,
-    first: &mut Option<DateTime<Utc>>,
-    paused: &mut bool,
+    (first, paused, meter): Progress<'_>,
 ) -> Result<bool, AgentError> {
     let mut out: Box<dyn Output> = match sink {
         Sink::Wav(dir) => {
@@ -245,6 +262,7 @@ fn play_decoded(
             let _ = events.send(PlayEvent::FirstSample { token: job.token, at });
         }
         out.write(rate, ch, samples)?;
+        meter.push(rate, ch, samples, job.gain);
         let frames = samples.len() / ch.max(1) as usize;
         pos += Duration::from_secs_f64(frames as f64 / rate.max(1) as f64);
     }

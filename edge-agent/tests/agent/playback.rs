@@ -4,7 +4,7 @@
 use chrono::Utc;
 use nguon_agent::AgentEventKind;
 use nguon_agent::sink::decode_file;
-use nguon_protocol::{Command, EventBody, OnPreempt, PlayOutcome, Priority};
+use nguon_protocol::{Command, EventBody, OnPreempt, PlayOutcome, Priority, topic};
 
 use crate::common::*;
 use crate::env::*;
@@ -160,4 +160,76 @@ async fn an_emergency_command_interrupts_a_normal_item_midway_and_the_report_say
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_emergency_command_pauses_a_resumable_item_which_then_finishes_and_reports_resumed() {
     preemption(OnPreempt::Resume).await;
+}
+
+/// Issue 12 §6: the agent measures what it hands to the output. A tone played to its end is
+/// reported with its level; digital silence, and the same tone at volume 0, are reported
+/// `silent`; the WAV sidecar carries the same level. Telemetry carries the data disk's space.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_play_that_stays_below_the_silence_threshold_is_reported_silent_with_its_level() {
+    let env = Env::new("lc-silence");
+    let src = env.tmp.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let tone = tone_wav(&src, "nhac", 1.5);
+    let quiet = src.join("lang.wav");
+    run(std::process::Command::new("sox")
+        .args(["-n", "-r", "22050", "-c", "1", "-b", "16"])
+        .arg(&quiet)
+        .args(["trim", "0", "1.5"]));
+    let tr = env.media.add(std::fs::read(&tone).unwrap(), 1500);
+    let qr = env.media.add(std::fs::read(&quiet).unwrap(), 1500);
+    let at = Utc::now() + chrono::Duration::seconds(3);
+    let loud = item("loud@1", at, Priority::Normal, &tr, OnPreempt::Interrupt);
+    let silent = item(
+        "silent@1",
+        at + chrono::Duration::seconds(2),
+        Priority::Normal,
+        &qr,
+        OnPreempt::Interrupt,
+    );
+    let mut muted = item(
+        "muted@1",
+        at + chrono::Duration::seconds(4),
+        Priority::Normal,
+        &tr,
+        OnPreempt::Interrupt,
+    );
+    muted.volume = 0;
+    let (agent, mut rx) = env.start().await;
+    let mut c = env.client().await;
+    let mut tel = TestClient::connect(env.broker.port, &[topic::telemetry(&device(&env.dev))]).await;
+    let items = vec![loud.clone(), silent.clone(), muted.clone()];
+    env.desired(&c, manifest(1, items.clone(), vec![tr, qr])).await;
+    for it in &items {
+        assert_eq!(ended(&mut rx, &it.id).await, PlayOutcome::Played, "{}", it.id);
+    }
+    let mut seen = Vec::new();
+    c.events_until(&mut seen, WAIT, |s| {
+        items.iter().all(|i| !plays(s, &i.id).is_empty())
+    })
+    .await;
+    let got = |id: &str| {
+        let p = plays(&seen, id)[0];
+        (p.max_rms_dbfs, p.silent)
+    };
+    // A sine at half scale: −3 dBFS − 6 dBFS, and volume 100 (gain 1).
+    assert_eq!(got("loud@1"), (Some(-10), false));
+    // sox dithers its "silence": noise near −97 dBFS, far below the threshold.
+    let (level, silent) = got("silent@1");
+    assert!(
+        silent && level.is_some_and(|l| (-110..=-90).contains(&l)),
+        "{level:?}"
+    );
+    assert_eq!(got("muted@1"), (Some(-120), true));
+    let side = env.sidecar("loud@1").max_rms_dbfs.unwrap();
+    assert!((side + 9.03).abs() < 0.1, "{side}");
+    // Telemetry: the data disk's free space and size.
+    let (_, payload) = tokio::time::timeout(WAIT, tel.rx.recv()).await.unwrap().unwrap();
+    let t: nguon_protocol::Telemetry = nguon_protocol::Signed::from_bytes(&payload)
+        .unwrap()
+        .parse_payload()
+        .unwrap();
+    let total = t.disk_total_bytes.expect("the size of the data disk");
+    assert!(t.disk_free_bytes > 0 && t.disk_free_bytes <= total, "{t:?}");
+    agent.shutdown().await;
 }

@@ -250,7 +250,7 @@ fn serve(
     }
 }
 
-fn run(cmd: &mut Command) {
+pub fn run(cmd: &mut Command) {
     let out = cmd.output().expect("tool runs");
     assert!(
         out.status.success(),

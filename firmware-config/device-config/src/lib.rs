@@ -32,6 +32,7 @@
 //! [audio]
 //! output = "alsa"                      # alsa | alsa:<device> | wav:<dir> | null
 //! default_volume = 80
+//! silence_dbfs = -50                   # a complete play quieter than this is reported silent
 //!
 //! [quiet_hours]                        # optional; suppresses only `normal` items
 //! start = "22:00"
@@ -229,10 +230,18 @@ pub struct AudioSection {
     /// Volume 0–100 used when an item does not set one.
     #[serde(default = "default_volume")]
     pub default_volume: u8,
+    /// Silence threshold in dBFS (−120 to 0): an item that plays to its end with the RMS of
+    /// every 1-second window below it is reported `silent` (the server's silence alarm).
+    #[serde(default = "default_silence_dbfs")]
+    pub silence_dbfs: i32,
 }
 
 fn default_volume() -> u8 {
     80
+}
+
+fn default_silence_dbfs() -> i32 {
+    -50
 }
 
 /// `[quiet_hours]`, local `HH:MM`.
@@ -422,6 +431,12 @@ impl DeviceConfig {
                 format!("{} is above 100", self.audio.default_volume),
             ));
         }
+        if !(-120..=0).contains(&self.audio.silence_dbfs) {
+            return Err((
+                "audio.silence_dbfs",
+                format!("{} is not between -120 and 0 (dBFS)", self.audio.silence_dbfs),
+            ));
+        }
         if let Some(q) = &self.quiet_hours {
             parse_hhmm(&q.start).map_err(|m| ("quiet_hours.start", m))?;
             parse_hhmm(&q.end).map_err(|m| ("quiet_hours.end", m))?;
@@ -539,6 +554,10 @@ output = "wav:/tmp/wav"
         let e =
             DeviceConfig::parse(&good().replace("\"lc-1\"\nkind", "\"lc/1\"\nkind"), "a.toml").unwrap_err();
         assert_eq!(e.key, "device.id", "{e}");
+
+        let e = DeviceConfig::parse(&good().replace("[audio]", "[audio]\nsilence_dbfs = 3"), "a.toml")
+            .unwrap_err();
+        assert_eq!(e.key, "audio.silence_dbfs", "{e}");
 
         let e = DeviceConfig::parse(&good().replace("wav:/tmp/wav", "speaker"), "a.toml").unwrap_err();
         assert_eq!(e.key, "audio.output");

@@ -92,6 +92,7 @@ pub fn device_config(
         audio: AudioSection {
             output: rec.audio_output.clone(),
             default_volume: 80,
+            silence_dbfs: -50,
         },
         quiet_hours: None,
         telemetry: TelemetrySection::default(),

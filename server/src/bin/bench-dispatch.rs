@@ -220,6 +220,8 @@ fn batches(ids: &[String], keys: &[DeviceKey], events: usize, per: usize) -> Vec
                         ended_at: Some(now),
                         outcome: PlayOutcome::Played,
                         reason: None,
+                        max_rms_dbfs: None,
+                        silent: false,
                     }),
                 })
                 .collect();

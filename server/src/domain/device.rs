@@ -54,6 +54,10 @@ pub struct Device {
     /// What is playing now (from the last heartbeat).
     #[schema(value_type = Option<Object>)]
     pub now_playing: Option<serde_json::Value>,
+    /// Free bytes on the file system of the agent's data directory (from the last heartbeat).
+    pub disk_free_bytes: Option<i64>,
+    /// Size of that file system (null for agents that do not report it).
+    pub disk_total_bytes: Option<i64>,
     /// Unix ms.
     pub created_at: i64,
     /// Unix ms.
@@ -73,6 +77,8 @@ impl Device {
                 "last_heartbeat",
                 "manifest_version",
                 "now_playing",
+                "disk_free_bytes",
+                "disk_total_bytes",
             ] {
                 o.remove(k);
             }
@@ -621,6 +627,8 @@ mod tests {
             last_heartbeat: None,
             manifest_version: Some(2),
             now_playing: None,
+            disk_free_bytes: Some(1 << 30),
+            disk_total_bytes: None,
             created_at: 1,
             updated_at: 2,
         }
@@ -676,6 +684,8 @@ mod tests {
             "last_heartbeat",
             "manifest_version",
             "now_playing",
+            "disk_free_bytes",
+            "disk_total_bytes",
         ] {
             assert!(v.get(gone).is_none(), "{gone}");
         }

@@ -1,8 +1,10 @@
 //! What ingest writes, in ONE transaction per burst ([`write`]): the status history
 //! (`store::history::record`), `device_status` from presence (`state`: a newer session wins, and
 //! within one session `offline` is final, so a replayed `online` cannot undo a will) and
-//! heartbeats (`telemetry`, ignored when of a session older than the stored one), and the events with multi-row `INSERT … ON CONFLICT (event_id) DO NOTHING`
-//! (`plays` for proof of play, `device_events` for acks, rejections and media errors), so an event
+//! heartbeats (`telemetry` with the data disk's free and total bytes, ignored when of a session older than
+//! the stored one), and the events with multi-row `INSERT … ON CONFLICT (event_id) DO NOTHING`
+//! (`plays` for proof of play with its loudness and `silent` flag, `device_events` for acks,
+//! rejections and media errors), so an event
 //! uuid is stored once however often it is sent. The rows are decoded from device traffic by
 //! `mqtt::inbound`; [`public_keys`] is the look-up of the keys reports are verified with.
 
@@ -147,10 +149,12 @@ pub async fn write(store: &Store, burst: &Burst, now: i64) -> Result<u64> {
     for (device, Heartbeat { telemetry: t, raw }) in &burst.telemetry {
         let now_playing = t.now_playing.as_ref().and_then(|n| serde_json::to_string(n).ok());
         sqlx::query(
-            "INSERT INTO device_status (device_id, last_seen, last_heartbeat, manifest_version, now_playing, telemetry) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (device_id) DO UPDATE SET last_seen = excluded.last_seen, \
+            "INSERT INTO device_status (device_id, last_seen, last_heartbeat, manifest_version, now_playing, telemetry, \
+             disk_free_bytes, disk_total_bytes) \
+             VALUES ($1, $2, $3, $4, $5, $6, $8, $9) ON CONFLICT (device_id) DO UPDATE SET last_seen = excluded.last_seen, \
              last_heartbeat = excluded.last_heartbeat, manifest_version = excluded.manifest_version, \
-             now_playing = excluded.now_playing, telemetry = excluded.telemetry \
+             now_playing = excluded.now_playing, telemetry = excluded.telemetry, \
+             disk_free_bytes = excluded.disk_free_bytes, disk_total_bytes = excluded.disk_total_bytes \
              WHERE device_status.session <= $7",
         )
         .bind(device.clone())
@@ -160,6 +164,8 @@ pub async fn write(store: &Store, burst: &Burst, now: i64) -> Result<u64> {
         .bind(now_playing)
         .bind(raw.clone())
         .bind(t.session.min(i64::MAX as u64) as i64)
+        .bind(t.disk_free_bytes.min(i64::MAX as u64) as i64)
+        .bind(t.disk_total_bytes.map(|b| b.min(i64::MAX as u64) as i64))
         .execute(&mut *tx)
         .await?;
     }
@@ -168,9 +174,9 @@ pub async fn write(store: &Store, burst: &Burst, now: i64) -> Result<u64> {
     for chunk in burst.plays.chunks(1000) {
         let mut sql = String::from(
             "INSERT INTO plays (event_id, device_id, item_id, schedule_id, occurrence_at, sha256, priority, \
-             started_at, ended_at, outcome, reason, received_at) VALUES ",
+             started_at, ended_at, outcome, reason, received_at, max_rms_dbfs, silent) VALUES ",
         );
-        push_values(&mut sql, chunk.len(), 12, store.backend);
+        push_values(&mut sql, chunk.len(), 14, store.backend);
         sql.push_str(" ON CONFLICT (event_id) DO NOTHING");
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for Play { id, device, play: p } in chunk {
@@ -186,7 +192,9 @@ pub async fn write(store: &Store, burst: &Burst, now: i64) -> Result<u64> {
                 .bind(p.ended_at.map(ms))
                 .bind(p.outcome.as_str())
                 .bind(p.reason.clone())
-                .bind(now);
+                .bind(now)
+                .bind(p.max_rms_dbfs.map(i64::from))
+                .bind(p.silent as i64);
         }
         stored += q.execute(&mut *tx).await?.rows_affected();
     }

@@ -34,7 +34,7 @@ pub struct PlayFilter {
 pub async fn plays(store: &Store, f: &PlayFilter) -> Result<Vec<PlayRecord>> {
     let mut sql = String::from(
         "SELECT event_id, device_id, item_id, schedule_id, occurrence_at, sha256, priority, started_at, ended_at, \
-         outcome, reason, received_at FROM plays WHERE 1 = 1",
+         outcome, reason, received_at, max_rms_dbfs, silent FROM plays WHERE 1 = 1",
     );
     let mut n = 0;
     let mut next = || {
@@ -87,6 +87,8 @@ pub async fn plays(store: &Store, f: &PlayFilter) -> Result<Vec<PlayRecord>> {
             outcome: r.try_get("outcome")?,
             reason: r.try_get("reason")?,
             received_at: from_ms(r.try_get("received_at")?),
+            max_rms_dbfs: r.try_get("max_rms_dbfs")?,
+            silent: r.try_get::<i64, _>("silent")? != 0,
         });
     }
     Ok(out)

@@ -245,6 +245,13 @@ pub fn state_report(id: &str, online: bool, session: u64, key: &DeviceKey) -> Ve
 
 /// A heartbeat signed with the device key; `manifest_version` serves as a marker.
 pub fn heartbeat_report(id: &str, session: u64, manifest_version: u64, key: &DeviceKey) -> Vec<u8> {
+    heartbeat(id, session, manifest_version)
+        .seal(Some(key))
+        .to_bytes()
+}
+
+/// A heartbeat of device `id`; `manifest_version` serves as a marker.
+pub fn heartbeat(id: &str, session: u64, manifest_version: u64) -> nguon_protocol::Telemetry {
     nguon_protocol::Telemetry {
         v: PROTOCOL_VERSION,
         device: nguon_protocol::DeviceId::parse(id).unwrap(),
@@ -255,13 +262,12 @@ pub fn heartbeat_report(id: &str, session: u64, manifest_version: u64, key: &Dev
         manifest_version: Some(manifest_version),
         cache_bytes: 0,
         disk_free_bytes: 0,
+        disk_total_bytes: None,
         clock_offset_ms: None,
         agent_version: "test".into(),
         uptime_s: 1,
         outbox_len: 0,
     }
-    .seal(Some(key))
-    .to_bytes()
 }
 
 /// Poll `f` until it returns `Some`, or panic with `what` after [`DEADLINE`].

@@ -9,6 +9,8 @@ use nguon_protocol::{
 use super::{Action, Queue, Rules};
 use crate::sink::PlayEnd;
 
+mod silence;
+
 /// Payload: the name of the prepared media.
 type Q = Queue<&'static str>;
 type A = Action<&'static str>;
@@ -24,6 +26,7 @@ fn rules() -> Rules {
         lead: Duration::milliseconds(1500),
         quiet: None,
         tz: chrono_tz::Asia::Ho_Chi_Minh,
+        silence_dbfs: -50.0,
     }
 }
 
@@ -74,6 +77,7 @@ fn end(first: Option<i64>, at: i64, completed: bool) -> PlayEnd {
         completed,
         paused: false,
         error: None,
+        level: None,
     }
 }
 

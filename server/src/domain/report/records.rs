@@ -38,6 +38,10 @@ pub struct PlayRecord {
     pub reason: Option<String>,
     /// When the server stored it.
     pub received_at: DateTime<Utc>,
+    /// RMS of the loudest 1-second window the device output, whole dBFS (null: not measured).
+    pub max_rms_dbfs: Option<i64>,
+    /// Played to its end below the device's silence threshold for its whole length.
+    pub silent: bool,
 }
 
 /// One device event other than proof of play.
