@@ -1,13 +1,69 @@
 //! Vietnamese text-to-speech, the pure part: voice settings and their limits ([`Voice`]), the
 //! limits of a text to synthesise ([`check_text`]) and of the operators' lexicon
-//! ([`check_lexicon`]), text normalisation ([`normalize`]: numbers, dates, times, units,
-//! abbreviations) and loudness normalisation of the synthesised PCM ([`loudness`], EBU R128 with
-//! the `ebur128` crate). The engines, synthesis and storage are `services::speech`.
+//! ([`check_lexicon`]), text normalisation ([`normalize`], [`normalize_in`]: numbers, dates,
+//! times, ranges, money, units, hotlines, phone numbers, Roman numerals, ordinals, ratios,
+//! abbreviations; Northern or Southern number words by [`Accent`]) and loudness normalisation
+//! of PCM ([`loudness`], EBU R128 with the `ebur128` crate). The engines, synthesis and storage
+//! are `services::speech`.
 
+pub mod abbreviations;
+mod forms;
+pub mod lexicon;
 pub mod loudness;
 pub mod normalize;
+pub mod numbers;
+mod words;
 
-pub use normalize::{BUILTIN_LEXICON, Lexicon, normalize, read_number};
+#[cfg(test)]
+mod corpus;
+
+pub use abbreviations::BUILTIN_LEXICON;
+pub use lexicon::Lexicon;
+pub use normalize::{normalize, normalize_in};
+pub use numbers::{Dialect, read_number, read_number_in};
+
+/// A voice's regional accent. Number words follow it: Northern and Central voices say "linh",
+/// "nghìn"; Southern voices say "lẻ", "ngàn".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Accent {
+    /// Northern (the default).
+    #[default]
+    North,
+    /// Central.
+    Central,
+    /// Southern.
+    South,
+}
+
+impl Accent {
+    /// The number words of this accent.
+    pub fn dialect(self) -> Dialect {
+        match self {
+            Accent::South => Dialect::South,
+            Accent::North | Accent::Central => Dialect::North,
+        }
+    }
+
+    /// Parse `north`, `central` or `south`.
+    pub fn parse(s: &str) -> Option<Accent> {
+        match s.trim() {
+            "north" => Some(Accent::North),
+            "central" => Some(Accent::Central),
+            "south" => Some(Accent::South),
+            _ => None,
+        }
+    }
+
+    /// The name as written in configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Accent::North => "north",
+            Accent::Central => "central",
+            Accent::South => "south",
+        }
+    }
+}
 
 use crate::error::{Error, Result};
 

@@ -1,404 +1,18 @@
-//! Vietnamese text normalisation before synthesis: numbers read the Vietnamese way (mười/mươi,
-//! lăm/năm, mốt, linh, nghìn, triệu, tỷ), dates, times, percentages, decimals, units after a number,
-//! phone numbers digit by digit, and abbreviations from a lexicon (built-in table plus the
-//! operators' `tts_lexicon` rows, which win).
+//! Vietnamese text normalisation before synthesis. The text is cut at whitespace; each chunk
+//! keeps the punctuation around it (it shapes the synthesiser's pauses) and its core is read in
+//! its context: abbreviations from the [`Lexicon`] (one or two words), phone numbers written in
+//! digit groups (`0214 3820 000`), the hotlines 111–115 digit by digit unless a count word or a
+//! quantity word around them makes them a quantity, Roman numerals and ordinals after their cue
+//! words (`quý II`, `kỳ họp thứ IX`, `thứ 12`), the written forms of `super::forms` (times,
+//! dates, ranges, money, decimals, percentages, units, ratios), units after a number and slashes
+//! between words (`đồng/người` → "đồng mỗi người", `km/h`).
 //!
-//! Pure functions, no I/O: [`normalize`] takes the text and a [`Lexicon`].
+//! Pure functions, no I/O: [`normalize_in`] takes the text, a [`Lexicon`] and a [`Dialect`].
 
-use std::collections::HashMap;
-
-const DIGITS: [&str; 10] = [
-    "không", "một", "hai", "ba", "bốn", "năm", "sáu", "bảy", "tám", "chín",
-];
-
-/// Built-in abbreviations (term → expansion). Operators extend or override them in `tts_lexicon`.
-pub const BUILTIN_LEXICON: &[(&str, &str)] = &[
-    ("UBND", "Ủy ban nhân dân"),
-    ("HĐND", "Hội đồng nhân dân"),
-    ("TT&TT", "Thông tin và Truyền thông"),
-    ("TTTT", "Thông tin và Truyền thông"),
-    ("BHYT", "bảo hiểm y tế"),
-    ("BHXH", "bảo hiểm xã hội"),
-    ("BHTN", "bảo hiểm thất nghiệp"),
-    ("THCS", "trung học cơ sở"),
-    ("THPT", "trung học phổ thông"),
-    ("CSGT", "cảnh sát giao thông"),
-    ("MTTQ", "Mặt trận Tổ quốc"),
-    ("PCCC", "phòng cháy chữa cháy"),
-    ("ATGT", "an toàn giao thông"),
-    ("CAND", "Công an nhân dân"),
-    ("QĐND", "Quân đội nhân dân"),
-    ("KT-XH", "kinh tế xã hội"),
-    ("NTM", "nông thôn mới"),
-    ("TP", "thành phố"),
-    ("TW", "Trung ương"),
-    ("VN", "Việt Nam"),
-    ("CHXHCN", "Cộng hòa xã hội chủ nghĩa"),
-    ("ĐBQH", "đại biểu Quốc hội"),
-    ("PCTT", "phòng chống thiên tai"),
-    ("TKCN", "tìm kiếm cứu nạn"),
-    ("BCĐ", "Ban chỉ đạo"),
-    ("Sở TT&TT", "Sở Thông tin và Truyền thông"),
-];
-
-/// Units read after a number (unit as written → reading).
-const UNITS: &[(&str, &str)] = &[
-    ("km/h", "ki lô mét trên giờ"),
-    ("km2", "ki lô mét vuông"),
-    ("km²", "ki lô mét vuông"),
-    ("km", "ki lô mét"),
-    ("m2", "mét vuông"),
-    ("m²", "mét vuông"),
-    ("m3", "mét khối"),
-    ("m³", "mét khối"),
-    ("cm", "xăng ti mét"),
-    ("mm", "mi li mét"),
-    ("m", "mét"),
-    ("kg", "ki lô gam"),
-    ("g", "gam"),
-    ("ha", "héc ta"),
-    ("°C", "độ C"),
-    ("độC", "độ C"),
-    ("l", "lít"),
-    ("ml", "mi li lít"),
-    ("tr", "triệu"),
-    ("đ", "đồng"),
-    ("VNĐ", "đồng"),
-    ("VND", "đồng"),
-    ("kWh", "ki lô oát giờ"),
-    ("kW", "ki lô oát"),
-    ("MW", "mê ga oát"),
-];
-
-/// Abbreviation table used by [`normalize`]: exact (case-sensitive) terms first, then a
-/// case-insensitive match for terms of two or more letters.
-#[derive(Debug, Clone, Default)]
-pub struct Lexicon {
-    exact: HashMap<String, String>,
-    folded: HashMap<String, String>,
-}
-
-impl Lexicon {
-    /// The built-in table.
-    pub fn builtin() -> Lexicon {
-        let mut l = Lexicon::default();
-        for (t, e) in BUILTIN_LEXICON {
-            l.insert(t, e);
-        }
-        l
-    }
-
-    /// Add or override one term.
-    pub fn insert(&mut self, term: &str, expansion: &str) {
-        let term = term.trim();
-        if term.is_empty() {
-            return;
-        }
-        self.exact.insert(term.to_string(), expansion.trim().to_string());
-        if term.chars().count() >= 2 {
-            self.folded
-                .insert(term.to_lowercase(), expansion.trim().to_string());
-        }
-    }
-
-    fn get(&self, word: &str) -> Option<&str> {
-        self.exact
-            .get(word)
-            .or_else(|| {
-                // Case-insensitive only for all-caps-looking input, so ordinary words ("tp" inside a
-                // sentence) stay as written.
-                if word
-                    .chars()
-                    .filter(|c| c.is_alphabetic())
-                    .all(|c| c.is_uppercase())
-                {
-                    self.folded.get(&word.to_lowercase())
-                } else {
-                    None
-                }
-            })
-            .map(String::as_str)
-    }
-}
-
-/// Read a non-negative integer in Vietnamese words.
-pub fn read_number(n: u64) -> String {
-    let mut w = Vec::new();
-    read_int(n, &mut w);
-    w.join(" ")
-}
-
-fn read_int(n: u64, w: &mut Vec<&'static str>) {
-    const BILLION: u64 = 1_000_000_000;
-    if n == 0 {
-        w.push("không");
-    } else if n >= BILLION {
-        read_int(n / BILLION, w);
-        w.push("tỷ");
-        let lo = n % BILLION;
-        if lo > 0 {
-            read_below_billion(lo, false, w);
-        }
-    } else {
-        read_below_billion(n, true, w);
-    }
-}
-
-fn read_below_billion(n: u64, leading: bool, w: &mut Vec<&'static str>) {
-    let groups = [
-        (n / 1_000_000, "triệu"),
-        ((n / 1000) % 1000, "nghìn"),
-        (n % 1000, ""),
-    ];
-    let mut first = leading;
-    for (g, name) in groups {
-        if g == 0 {
-            continue;
-        }
-        read_triple(g, !first, w);
-        if !name.is_empty() {
-            w.push(name);
-        }
-        first = false;
-    }
-}
-
-/// Three digits; `full` reads "không trăm" / "linh" as a group inside a larger number does.
-fn read_triple(g: u64, full: bool, w: &mut Vec<&'static str>) {
-    let (h, t, u) = ((g / 100) as usize, ((g / 10) % 10) as usize, (g % 10) as usize);
-    let has_hundreds = h > 0 || full;
-    if has_hundreds {
-        w.push(DIGITS[h]);
-        w.push("trăm");
-    }
-    match t {
-        0 => {
-            if u > 0 {
-                if has_hundreds {
-                    w.push("linh");
-                }
-                w.push(DIGITS[u]);
-            }
-        }
-        1 => {
-            w.push("mười");
-            match u {
-                0 => {}
-                5 => w.push("lăm"),
-                _ => w.push(DIGITS[u]),
-            }
-        }
-        _ => {
-            w.push(DIGITS[t]);
-            w.push("mươi");
-            match u {
-                0 => {}
-                1 => w.push("mốt"),
-                5 => w.push("lăm"),
-                _ => w.push(DIGITS[u]),
-            }
-        }
-    }
-}
-
-fn read_digits(s: &str) -> String {
-    s.chars()
-        .filter_map(|c| c.to_digit(10))
-        .map(|d| DIGITS[d as usize])
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-fn all_digits(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
-}
-
-fn parse_small(s: &str) -> Option<u64> {
-    if all_digits(s) && s.len() <= 18 {
-        s.parse().ok()
-    } else {
-        None
-    }
-}
-
-/// An integer as written: `1250`, `1.250`, `1.250.000` (dot as thousands separator); phone-like
-/// numbers with a leading zero are read digit by digit.
-fn read_integer_token(s: &str) -> Option<String> {
-    if all_digits(s) {
-        if s.len() > 1 && s.starts_with('0') {
-            return Some(read_digits(s));
-        }
-        return parse_small(s).map(read_number);
-    }
-    let parts: Vec<&str> = s.split('.').collect();
-    if parts.len() >= 2
-        && all_digits(parts[0])
-        && parts[0].len() <= 3
-        && !parts[0].starts_with('0')
-        && parts[1..].iter().all(|p| p.len() == 3 && all_digits(p))
-    {
-        return parse_small(&parts.concat()).map(read_number);
-    }
-    None
-}
-
-/// A number with an optional decimal comma: `2,5` → "hai phẩy năm", `1.250,75`.
-fn read_decimal_token(s: &str) -> Option<String> {
-    if let Some(i) = read_integer_token(s) {
-        return Some(i);
-    }
-    let (int, frac) = s.split_once(',').or_else(|| {
-        // `2.5` written the English way (not a thousands group).
-        s.split_once('.').filter(|(_, f)| f.len() != 3)
-    })?;
-    let int_words = read_integer_token(int)?;
-    if !all_digits(frac) {
-        return None;
-    }
-    let frac_words = if frac.starts_with('0') {
-        read_digits(frac)
-    } else {
-        read_number(parse_small(frac)?)
-    };
-    Some(format!("{int_words} phẩy {frac_words}"))
-}
-
-fn month_word(m: u64) -> String {
-    if m == 4 { "tư".to_string() } else { read_number(m) }
-}
-
-/// `15/6/2025`, `15-6-2025`, `15/6`, and (after "tháng") `6/2025`.
-fn read_date(s: &str, prev_word: &str) -> Option<String> {
-    let sep = if s.contains('/') {
-        '/'
-    } else if s.contains('-') {
-        '-'
-    } else {
-        return None;
-    };
-    let parts: Vec<&str> = s.split(sep).collect();
-    if !parts.iter().all(|p| all_digits(p)) {
-        return None;
-    }
-    let nums: Vec<u64> = parts.iter().map(|p| p.parse().ok()).collect::<Option<_>>()?;
-    let prev = prev_word.to_lowercase();
-    let day_prefix = if prev == "ngày" || prev == "hôm" {
-        ""
-    } else {
-        "ngày "
-    };
-    match nums.as_slice() {
-        [d, m, y] if (1..=31).contains(d) && (1..=12).contains(m) && parts[2].len() == 4 => Some(format!(
-            "{day_prefix}{} tháng {} năm {}",
-            read_number(*d),
-            month_word(*m),
-            read_number(*y)
-        )),
-        [m, y] if prev == "tháng" && (1..=12).contains(m) && parts[1].len() == 4 => {
-            Some(format!("{} năm {}", month_word(*m), read_number(*y)))
-        }
-        [d, m] if sep == '/' && (1..=31).contains(d) && (1..=12).contains(m) && parts[1].len() <= 2 => Some(
-            format!("{day_prefix}{} tháng {}", read_number(*d), month_word(*m)),
-        ),
-        _ => None,
-    }
-}
-
-/// `7h30`, `7h`, `07:30`, `7g30`, `7h30'`, `07:30:15`.
-fn read_time(s: &str) -> Option<String> {
-    let lower = s.to_lowercase();
-    let (h, m, sec, colon) = if let Some((h, m)) = lower.split_once('h') {
-        (h, m.trim_end_matches('\''), None, false)
-    } else if let Some((h, m)) = lower.split_once('g') {
-        // "7g30" only: a bare "8g" is eight grams.
-        if m.is_empty() {
-            return None;
-        }
-        (h, m, None, false)
-    } else if let Some((h, rest)) = lower.split_once(':') {
-        match rest.split_once(':') {
-            Some((m, sec)) => (h, m, Some(sec), true),
-            None => (h, rest, None, true),
-        }
-    } else {
-        return None;
-    };
-    if !all_digits(h) || h.len() > 2 {
-        return None;
-    }
-    let hour: u64 = h.parse().ok()?;
-    if hour > 24 {
-        return None;
-    }
-    let mut out = format!("{} giờ", read_number(hour));
-    if m.is_empty() && !colon {
-        return Some(out);
-    }
-    if !all_digits(m) || m.len() > 2 || (colon && m.len() != 2) {
-        return None;
-    }
-    let minute: u64 = m.parse().ok()?;
-    if minute >= 60 {
-        return None;
-    }
-    if minute > 0 {
-        out.push_str(&format!(" {} phút", read_number(minute)));
-    }
-    if let Some(sec) = sec {
-        if !all_digits(sec) || sec.len() != 2 {
-            return None;
-        }
-        let second: u64 = sec.parse().ok()?;
-        if second >= 60 {
-            return None;
-        }
-        if second > 0 {
-            out.push_str(&format!(" {} giây", read_number(second)));
-        }
-    }
-    Some(out)
-}
-
-fn unit_reading(u: &str) -> Option<&'static str> {
-    UNITS.iter().find(|(k, _)| *k == u).map(|(_, v)| *v)
-}
-
-/// A token made of a number glued to a unit or percent sign: `45%`, `50km`, `25°C`, `2,5%`.
-fn read_number_with_suffix(s: &str) -> Option<String> {
-    if let Some(n) = s.strip_suffix('%') {
-        return read_decimal_token(n).map(|w| format!("{w} phần trăm"));
-    }
-    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == ','))?;
-    if split == 0 {
-        return None;
-    }
-    let (n, u) = s.split_at(split);
-    let words = read_decimal_token(n)?;
-    let unit = unit_reading(u)?;
-    Some(format!("{words} {unit}"))
-}
-
-/// Read one core token (no surrounding punctuation) if it is a number, date, time, percentage or
-/// number with unit.
-fn read_numeric(core: &str, prev_word: &str) -> Option<String> {
-    if !core.starts_with(|c: char| c.is_ascii_digit()) {
-        return None;
-    }
-    read_time(core)
-        .or_else(|| read_date(core, prev_word))
-        .or_else(|| read_decimal_token(core))
-        .or_else(|| read_number_with_suffix(core))
-        .or_else(|| {
-            // Ranges: `7h30-9h`, `10-15%`, `2024-2025`.
-            let (a, b) = core.split_once('-')?;
-            let b_read = read_numeric(b, "")?;
-            let a_read = read_numeric(a, prev_word).or_else(|| {
-                // `10-15%`: the first part borrows the suffix's reading.
-                read_decimal_token(a)
-            })?;
-            Some(format!("{a_read} đến {b_read}"))
-        })
-}
+use super::forms::read_numeric;
+use super::lexicon::Lexicon;
+use super::numbers::{Dialect, all_digits, parse_roman, read_digits, read_number_in, read_ordinal};
+use super::words::{COUNT_WORDS, PER_WORDS, QUANTITY_CUES, ROMAN_CUES, standalone_unit, unit};
 
 fn is_trim_punct(c: char) -> bool {
     matches!(
@@ -407,75 +21,325 @@ fn is_trim_punct(c: char) -> bool {
     )
 }
 
-/// Normalise Vietnamese text for speech. Whitespace is collapsed; punctuation around tokens is kept
-/// (it shapes the synthesiser's pauses).
-pub fn normalize(text: &str, lexicon: &Lexicon) -> String {
-    let mut out: Vec<String> = Vec::new();
-    let mut prev_word = String::new();
-    let mut prev_was_number = false;
-    let chunks: Vec<&str> = text.split_whitespace().collect();
-    let mut i = 0;
-    while i < chunks.len() {
-        let chunk = chunks[i];
-        i += 1;
-        // Multi-word lexicon terms ("Sở TT&TT") first.
-        if i < chunks.len() {
-            let pair = format!("{chunk} {}", chunks[i].trim_end_matches(is_trim_punct));
-            if let Some(e) = lexicon.get(&pair) {
-                let tail = &chunks[i][chunks[i].trim_end_matches(is_trim_punct).len()..];
-                out.push(format!("{e}{tail}"));
-                i += 1;
-                prev_word = String::new();
-                prev_was_number = false;
-                continue;
-            }
-        }
-        let start = chunk.len() - chunk.trim_start_matches(is_trim_punct).len();
-        let core = chunk
-            .trim_start_matches(is_trim_punct)
-            .trim_end_matches(is_trim_punct);
-        if core.is_empty() {
-            out.push(chunk.to_string());
-            continue;
-        }
-        let lead = &chunk[..start];
-        let mut tail = &chunk[start + core.len()..];
+/// One whitespace-separated piece of the text: punctuation before, the core, punctuation after.
+#[derive(Debug, Clone, Copy)]
+struct Chunk<'a> {
+    lead: &'a str,
+    core: &'a str,
+    tail: &'a str,
+}
+
+impl<'a> Chunk<'a> {
+    fn new(s: &'a str) -> Chunk<'a> {
+        let core_start = s.len() - s.trim_start_matches(is_trim_punct).len();
+        let core = s[core_start..].trim_end_matches(is_trim_punct);
+        let (lead, rest) = s.split_at(core_start);
+        let mut tail = &rest[core.len()..];
+        // `7h30'`: the minute mark belongs to the time.
         if tail.starts_with('\'') && core.contains('h') {
             tail = &tail[1..];
         }
-        let reading = if let Some(e) = lexicon.get(core) {
-            prev_was_number = false;
-            e.to_string()
-        } else if let Some(r) = read_numeric(core, &prev_word) {
-            prev_was_number = true;
-            r
-        } else if prev_was_number && let Some(u) = unit_reading(core) {
-            prev_was_number = false;
-            u.to_string()
-        } else if let Some(stem) = core.strip_suffix('%') {
-            // "45 %" style or a word ending in % — read the sign.
-            prev_was_number = false;
-            format!("{stem} phần trăm").trim().to_string()
-        } else if let Some(e) = core.strip_suffix("&") {
-            prev_was_number = false;
-            format!("{e} và")
-        } else {
-            prev_was_number = false;
-            if core.contains('&') {
-                core.replace('&', " và ")
-            } else {
-                core.to_string()
-            }
-        };
-        prev_word = core.to_string();
-        out.push(
-            format!("{lead}{reading}{tail}")
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" "),
-        );
+        Chunk { lead, core, tail }
     }
-    out.join(" ")
+}
+
+/// Normalise Vietnamese text for speech with Northern number words.
+pub fn normalize(text: &str, lexicon: &Lexicon) -> String {
+    normalize_in(text, lexicon, Dialect::North)
+}
+
+/// Normalise Vietnamese text for speech in `dialect`. Whitespace is collapsed.
+pub fn normalize_in(text: &str, lexicon: &Lexicon, dialect: Dialect) -> String {
+    let chunks: Vec<Chunk> = text.split_whitespace().map(Chunk::new).collect();
+    let mut r = Reader {
+        lexicon,
+        d: dialect,
+        out: Vec::new(),
+        prev_word: String::new(),
+        prev_number: false,
+        hotline_chain: false,
+    };
+    let mut i = 0;
+    while i < chunks.len() {
+        i += r.step(&chunks, i);
+    }
+    r.out.join(" ")
+}
+
+struct Reader<'a> {
+    lexicon: &'a Lexicon,
+    d: Dialect,
+    out: Vec<String>,
+    /// The core of the previous chunk as written.
+    prev_word: String,
+    /// The previous chunk was read as a number (a unit may follow).
+    prev_number: bool,
+    /// The previous number was a hotline and only connectors came since (`113, 114 hoặc 115`).
+    hotline_chain: bool,
+}
+
+impl Reader<'_> {
+    fn emit(&mut self, lead: &str, reading: &str, tail: &str) {
+        let s = format!("{lead}{reading}{tail}");
+        self.out.push(s.split_whitespace().collect::<Vec<_>>().join(" "));
+    }
+
+    /// Read chunks from `i`; returns how many were consumed.
+    fn step(&mut self, chunks: &[Chunk], i: usize) -> usize {
+        let c = chunks[i];
+        let next = chunks.get(i + 1);
+        // Two-word lexicon terms ("Sở TT&TT").
+        if let Some(n) = next
+            && c.tail.is_empty()
+            && n.lead.is_empty()
+            && let Some(e) = self.lexicon.get(&format!("{} {}", c.core, n.core))
+        {
+            let e = e.to_string();
+            self.emit(c.lead, &e, n.tail);
+            self.set_prev(n.core, false);
+            return 2;
+        }
+        if let Some((reading, used)) = phone_groups(chunks, i) {
+            let last = chunks[i + used - 1];
+            self.emit(
+                c.lead.trim_end_matches('('),
+                &reading,
+                last.tail.trim_start_matches(')'),
+            );
+            self.set_prev(last.core, false);
+            return used;
+        }
+        if c.core.is_empty() {
+            self.out.push(format!("{}{}", c.lead, c.tail));
+            return 1;
+        }
+        // A dash between two numbers: `150 - 250 mm`.
+        if (c.core == "-" || c.core == "–")
+            && self.prev_number
+            && next.is_some_and(|n| n.core.starts_with(|ch: char| ch.is_ascii_digit()))
+        {
+            self.emit(c.lead, "đến", c.tail);
+            self.prev_number = false;
+            return 1;
+        }
+        // `Km 8 + 500`.
+        if c.core == "+" && self.prev_number {
+            self.emit(c.lead, "cộng", c.tail);
+            self.prev_number = false;
+            return 1;
+        }
+        let next_word = next.map(|n| n.core.to_lowercase()).unwrap_or_default();
+        let (mut reading, mut is_number) = self.read_core(c.core, &next_word);
+        if self.lexicon.get(c.core).is_some() && self.at_sentence_start() {
+            reading = capitalise(&reading);
+        }
+        // `2 triệu m3`: a number word keeps the number going for the unit after it.
+        if self.prev_number && matches!(c.core, "nghìn" | "ngàn" | "triệu" | "tỷ" | "trăm" | "chục")
+        {
+            is_number = true;
+        }
+        self.emit(c.lead, &reading, c.tail);
+        self.set_prev(c.core, is_number);
+        1
+    }
+
+    fn at_sentence_start(&self) -> bool {
+        self.out
+            .last()
+            .is_none_or(|l| l.ends_with(['.', '!', '?', ':', '\n']))
+    }
+
+    fn set_prev(&mut self, core: &str, is_number: bool) {
+        let connector = matches!(core.to_lowercase().as_str(), "và" | "hoặc" | "hay" | "/");
+        if !is_number && !connector {
+            self.hotline_chain = false;
+        }
+        self.prev_word = core.to_string();
+        self.prev_number = is_number;
+    }
+
+    /// The reading of one core and whether it was a number.
+    fn read_core(&mut self, core: &str, next_word: &str) -> (String, bool) {
+        let d = self.d;
+        let prev = self.prev_word.to_lowercase();
+        // Roman numerals after their cue words: `quý II`, `khóa XV`, `thứ IX`, `quý II/2025`.
+        if ROMAN_CUES.contains(&prev.as_str()) {
+            let (roman, year) = match core.split_once('/') {
+                Some((r, y)) if y.len() == 4 && all_digits(y) => (r, Some(y)),
+                _ => (core, None),
+            };
+            if let Some(v) = parse_roman(roman) {
+                let mut s = if prev == "thứ" {
+                    read_ordinal(v, d)
+                } else {
+                    read_number_in(v, d)
+                };
+                if let Some(y) = year {
+                    s.push_str(&format!(" năm {}", read_number_in(y.parse().unwrap_or(0), d)));
+                }
+                return (s, false);
+            }
+        }
+        if let Some(e) = self.lexicon.get(core) {
+            return (e.to_string(), false);
+        }
+        // Ordinals: `thứ 12`, `thứ 4`.
+        if prev == "thứ"
+            && all_digits(core)
+            && let Ok(v) = core.parse::<u64>()
+        {
+            return (read_ordinal(v, d), true);
+        }
+        // Hotlines: `gọi 114`, `113, 114 hoặc 115`; not `115 hộ`, `có 112 người`.
+        if matches!(core, "111" | "112" | "113" | "114" | "115")
+            && (self.hotline_chain
+                || !(COUNT_WORDS.contains(&next_word)
+                    || QUANTITY_CUES.contains(&prev.as_str())
+                    || self.prev_number))
+        {
+            self.hotline_chain = true;
+            return (read_digits(core), true);
+        }
+        self.hotline_chain = false;
+        if let Some(r) = self.read_document_number(core) {
+            return (r, false);
+        }
+        if let Some(r) = read_numeric(core, &self.prev_word, d) {
+            return (r, true);
+        }
+        if self.prev_number
+            && let Some(u) = standalone_unit(core)
+        {
+            return (u.to_string(), true);
+        }
+        if let Some(r) = self.read_slash(core) {
+            return (r, false);
+        }
+        if let Some(stem) = core.strip_suffix('%') {
+            return (format!("{stem} phần trăm").trim().to_string(), false);
+        }
+        // Words with a number after a hyphen: `Covid-19`, `H5N1` stays.
+        if let Some((w, n)) = core.split_once('-')
+            && !w.is_empty()
+            && let Some(r) = read_numeric(n, "", d)
+        {
+            let w = self
+                .lexicon
+                .get(w)
+                .map(str::to_string)
+                .unwrap_or_else(|| w.to_string());
+            return (format!("{w} {r}"), true);
+        }
+        if core.contains('&') {
+            return (core.replace('&', " và "), false);
+        }
+        (core.to_string(), false)
+    }
+
+    /// A document number `100/2019/NĐ-CP` → "một trăm năm hai nghìn không trăm mười chín nghị
+    /// định của Chính phủ": number, year, then the issuer code from the lexicon (or as written).
+    fn read_document_number(&self, core: &str) -> Option<String> {
+        let mut parts = core.splitn(3, '/');
+        let (n, y, code) = (parts.next()?, parts.next()?, parts.next()?);
+        if !all_digits(n) || y.len() != 4 || !all_digits(y) || !code.chars().any(char::is_alphabetic) {
+            return None;
+        }
+        let code = self
+            .lexicon
+            .get(code)
+            .map(str::to_string)
+            .unwrap_or_else(|| code.replace('-', " "));
+        Some(format!(
+            "{} năm {} {code}",
+            read_number_in(n.parse().ok()?, self.d),
+            read_number_in(y.parse().ok()?, self.d)
+        ))
+    }
+
+    /// `đồng/người` → "đồng mỗi người", `kg/ha` → "ki lô gam mỗi héc ta", `m/s` → "mét trên
+    /// giây", `CCCD/CMND` → "căn cước công dân hoặc chứng minh nhân dân", `và/hoặc`.
+    fn read_slash(&self, core: &str) -> Option<String> {
+        let (a, b) = core.rsplit_once('/')?;
+        if a.is_empty() || b.is_empty() || !b.chars().all(char::is_alphanumeric) {
+            return None;
+        }
+        if a.to_lowercase() == "và" && b.to_lowercase() == "hoặc" {
+            return Some("và hoặc".into());
+        }
+        let word = |w: &str| -> String {
+            self.lexicon
+                .get(w)
+                .or_else(|| unit(w))
+                .map(str::to_string)
+                .unwrap_or_else(|| w.to_string())
+        };
+        let left = if a.starts_with(|c: char| c.is_ascii_digit()) {
+            read_numeric(a, "", self.d)?
+        } else if a.contains('/') {
+            self.read_slash(a)?
+        } else {
+            word(a)
+        };
+        let lower = b.to_lowercase();
+        let connector = if unit(a).is_some() && unit(b).is_some() {
+            "trên"
+        } else if PER_WORDS.contains(&lower.as_str()) || matches!(b, "h" | "s") {
+            "mỗi"
+        } else {
+            "hoặc"
+        };
+        Some(format!("{left} {connector} {}", word(b)))
+    }
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+/// A phone number written in digit groups over several chunks: `0214 3820 000`,
+/// `0912 345 678`, `(0214) 3820 000`, `1900 1234`, `+84 912 345 678`. Each group is read digit by
+/// digit and the groups are separated by commas (a pause). Returns the reading and the chunks
+/// consumed.
+fn phone_groups(chunks: &[Chunk], i: usize) -> Option<(String, usize)> {
+    let first = chunks[i];
+    let lead_ok = first.lead.is_empty() || first.lead == "(";
+    let (plus, head) = match first.core.strip_prefix("+84") {
+        Some("") => (true, "84"),
+        _ => (false, first.core),
+    };
+    let head_ok = all_digits(head)
+        && (plus
+            || (head.starts_with('0') && (3..=5).contains(&head.len()))
+            || head == "1800"
+            || head == "1900");
+    if !lead_ok || !head_ok || !(first.tail.is_empty() || first.tail == ")") {
+        return None;
+    }
+    let mut groups = vec![head];
+    let mut j = i + 1;
+    while let Some(c) = chunks.get(j) {
+        if !c.lead.is_empty() || !all_digits(c.core) || !(2..=4).contains(&c.core.len()) {
+            break;
+        }
+        groups.push(c.core);
+        j += 1;
+        if !c.tail.is_empty() || groups.len() == 5 {
+            break;
+        }
+    }
+    let digits: usize = groups.iter().map(|g| g.len()).sum();
+    if groups.len() < 2 || !(8..=13).contains(&digits) {
+        return None;
+    }
+    let mut read: Vec<String> = groups.iter().map(|g| read_digits(g)).collect();
+    if plus {
+        read[0] = format!("cộng {}", read[0]);
+    }
+    Some((read.join(", "), j - i))
 }
 
 #[cfg(test)]
@@ -484,35 +348,6 @@ mod tests {
 
     fn n(s: &str) -> String {
         normalize(s, &Lexicon::builtin())
-    }
-
-    #[test]
-    fn numbers_are_read_the_vietnamese_way() {
-        let cases = [
-            (0, "không"),
-            (5, "năm"),
-            (10, "mười"),
-            (11, "mười một"),
-            (15, "mười lăm"),
-            (20, "hai mươi"),
-            (21, "hai mươi mốt"),
-            (25, "hai mươi lăm"),
-            (45, "bốn mươi lăm"),
-            (100, "một trăm"),
-            (105, "một trăm linh năm"),
-            (110, "một trăm mười"),
-            (115, "một trăm mười lăm"),
-            (1005, "một nghìn không trăm linh năm"),
-            (1250, "một nghìn hai trăm năm mươi"),
-            (2025, "hai nghìn không trăm hai mươi lăm"),
-            (1_000_000, "một triệu"),
-            (1_500_000, "một triệu năm trăm nghìn"),
-            (2_000_000_000, "hai tỷ"),
-            (3_000_021_000, "ba tỷ không trăm hai mươi mốt nghìn"),
-        ];
-        for (v, want) in cases {
-            assert_eq!(read_number(v), want, "{v}");
-        }
     }
 
     #[test]
@@ -525,17 +360,12 @@ mod tests {
             n("ngày 1/4/2025"),
             "ngày một tháng tư năm hai nghìn không trăm hai mươi lăm"
         );
-        assert_eq!(n("7h30"), "bảy giờ ba mươi phút");
-        assert_eq!(n("07:30"), "bảy giờ ba mươi phút");
         assert_eq!(n("lúc 7h."), "lúc bảy giờ.");
         assert_eq!(n("45%"), "bốn mươi lăm phần trăm");
-        assert_eq!(n("2,5%"), "hai phẩy năm phần trăm");
-        assert_eq!(n("1.250 người"), "một nghìn hai trăm năm mươi người");
         assert_eq!(
             n("dài 12 km, rộng 3,5m"),
             "dài mười hai ki lô mét, rộng ba phẩy năm mét"
         );
-        assert_eq!(n("nhiệt độ 38°C"), "nhiệt độ ba mươi tám độ C");
         assert_eq!(n("300 ha lúa"), "ba trăm héc ta lúa");
         assert_eq!(
             n("gọi 0912345678"),
@@ -545,22 +375,85 @@ mod tests {
     }
 
     #[test]
+    fn hotlines_are_read_digit_by_digit_unless_they_count_something() {
+        assert_eq!(n("gọi 114"), "gọi một một bốn");
+        assert_eq!(
+            n("Gọi ngay 113, 114 hoặc 115."),
+            "Gọi ngay một một ba, một một bốn hoặc một một năm."
+        );
+        assert_eq!(n("có 115 hộ"), "có một trăm mười lăm hộ");
+        assert_eq!(n("114 người"), "một trăm mười bốn người");
+        assert_eq!(n("từ 100 đến 115"), "từ một trăm đến một trăm mười lăm");
+    }
+
+    #[test]
+    fn phone_numbers_are_read_in_their_groups() {
+        assert_eq!(
+            n("liên hệ 0214 3820 000."),
+            "liên hệ không hai một bốn, ba tám hai không, không không không."
+        );
+        assert_eq!(
+            n("(0214) 3820 000"),
+            "không hai một bốn, ba tám hai không, không không không"
+        );
+        assert_eq!(
+            n("+84 912 345 678"),
+            "cộng tám bốn, chín một hai, ba bốn năm, sáu bảy tám"
+        );
+        assert_eq!(n("1900 1234"), "một chín không không, một hai ba bốn");
+        // Two counts side by side are not a phone number.
+        assert_eq!(n("04 trường hợp"), "bốn trường hợp");
+    }
+
+    #[test]
+    fn roman_numerals_and_ordinals_follow_their_cue_words() {
+        assert_eq!(n("quý II"), "quý hai");
+        assert_eq!(n("Quốc hội khóa XV"), "Quốc hội khóa mười lăm");
+        assert_eq!(n("kỳ họp thứ IX"), "kỳ họp thứ chín");
+        assert_eq!(n("lần thứ I"), "lần thứ nhất");
+        assert_eq!(n("Chương III, Điều IV"), "Chương ba, Điều bốn");
+        assert_eq!(n("quý II/2025"), "quý hai năm hai nghìn không trăm hai mươi lăm");
+        assert_eq!(n("thứ 12"), "thứ mười hai");
+        assert_eq!(n("Thứ 4"), "Thứ tư");
+        assert_eq!(n("vitamin C"), "vitamin C");
+    }
+
+    #[test]
+    fn slashes_read_as_ratios_each_or_per() {
+        assert_eq!(n("trực 24/24"), "trực hai mươi bốn trên hai mươi bốn");
+        assert_eq!(n("50.000 đồng/người"), "năm mươi nghìn đồng mỗi người");
+        assert_eq!(n("60 km/h"), "sáu mươi ki lô mét trên giờ");
+        assert_eq!(n("CCCD/CMND"), "căn cước công dân hoặc chứng minh nhân dân");
+    }
+
+    #[test]
+    fn southern_voices_read_le_and_ngan() {
+        let l = Lexicon::builtin();
+        assert_eq!(normalize_in("105 hộ", &l, Dialect::South), "một trăm lẻ năm hộ");
+        assert_eq!(
+            normalize_in("2.500 người", &l, Dialect::South),
+            "hai ngàn năm trăm người"
+        );
+        assert_eq!(
+            normalize_in("2.500 người", &l, Dialect::North),
+            "hai nghìn năm trăm người"
+        );
+    }
+
+    #[test]
     fn abbreviations_expand_and_the_operator_table_wins() {
         assert_eq!(
             n("UBND xã và HĐND huyện"),
             "Ủy ban nhân dân xã và Hội đồng nhân dân huyện"
         );
-        assert_eq!(n("(BHYT)"), "(bảo hiểm y tế)");
+        assert_eq!(n("thẻ (BHYT)"), "thẻ (bảo hiểm y tế)");
+        assert_eq!(n("TTYT huyện. TYT xã"), "Trung tâm y tế huyện. Trạm y tế xã");
         assert_eq!(n("Sở TT&TT tỉnh"), "Sở Thông tin và Truyền thông tỉnh");
-        assert_eq!(
-            n("học sinh THCS, THPT."),
-            "học sinh trung học cơ sở, trung học phổ thông."
-        );
+        assert_eq!(n("làm CCCD"), "làm căn cước công dân");
         let mut l = Lexicon::builtin();
         l.insert("UBND", "Ủy ban");
         l.insert("HTX", "hợp tác xã");
         assert_eq!(normalize("UBND và HTX", &l), "Ủy ban và hợp tác xã");
-        // Plain words that only look like a lexicon term in lower case stay as written.
         assert_eq!(n("tp"), "tp");
     }
 }
