@@ -130,6 +130,216 @@ pub struct Settings {
     /// The same for normal items (`NGUON_LATE_WINDOW_NORMAL_S`, default 0: a normal item reached
     /// more than the device's grace period late is `missed`).
     pub late_window_normal_s: u32,
+    /// Text-to-speech engines and voices (`[tts]`; see docs/speech.md).
+    pub tts: TtsSettings,
+}
+
+/// `[tts]`: the engines besides the built-in espeak-ng, the voices (each on one engine, with an
+/// accent), and the voice used when neither the request nor the area names one.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TtsSettings {
+    /// The espeak-ng program (`NGUON_TTS_ESPEAK`, default `espeak-ng`).
+    pub espeak_program: String,
+    /// Engines besides `espeak-ng` (`[[tts.engines]]`).
+    pub engines: Vec<TtsEngineSettings>,
+    /// Voices (`[[tts.voices]]`); default: espeak-ng's `vi` (north), `vi-vn-x-central`,
+    /// `vi-vn-x-south`. Those three stay available for the fallback when others are listed.
+    pub voices: Vec<TtsVoiceSettings>,
+    /// Voice used when neither the request nor the area names one (`NGUON_TTS_DEFAULT_VOICE`).
+    pub default_voice: String,
+}
+
+impl Default for TtsSettings {
+    fn default() -> Self {
+        TtsSettings {
+            espeak_program: "espeak-ng".into(),
+            engines: Vec::new(),
+            voices: Vec::new(),
+            default_voice: "vi".into(),
+        }
+    }
+}
+
+/// One engine: `kind = "command"` (a program that reads the text and writes a WAV file, e.g.
+/// Piper) or `kind = "http"` (a cloud service). Placeholders in `args`, `headers` and `body`:
+/// `{text}`, `{voice}`, `{speed}` (words per minute), `{rate}` (speed ÷ 150), `{length_scale}`
+/// (150 ÷ speed), `{pitch}`, `{output}` (command: the WAV to write), `{api_key}` (http).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TtsEngineSettings {
+    /// Name the voices refer to.
+    pub name: String,
+    /// `command` or `http`.
+    pub kind: String,
+    /// Version string, part of the cache key: change it when the model or service changes.
+    pub version: String,
+    /// Longest one synthesis may take, ms (default 60000).
+    pub timeout_ms: u64,
+    /// command: the program.
+    pub program: Option<PathBuf>,
+    /// command: its arguments.
+    pub args: Vec<String>,
+    /// command: the text goes on stdin (default); false: only through `{text}` in `args`.
+    pub text_on_stdin: bool,
+    /// http: the URL.
+    pub url: Option<String>,
+    /// http: `POST` (default) or `GET`.
+    pub method: String,
+    /// http: request headers.
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// http: a JSON body template (string leaves are filled in; a leaf that is exactly
+    /// `{speed}`, `{rate}`, `{length_scale}` or `{pitch}` becomes a number). None: the text is the body.
+    pub body: Option<serde_json::Value>,
+    /// http: the environment variable holding the API key (a secret, never in the file).
+    pub api_key_env: Option<String>,
+    /// The API key read from `api_key_env` at start.
+    #[serde(skip)]
+    pub api_key: Option<Secret>,
+    /// http: `audio` (the body is the audio), `json_base64` (a JSON field holds base64 audio) or
+    /// `json_url` (a JSON field holds a URL to fetch the audio from).
+    pub response: String,
+    /// http: JSON pointer of that field, e.g. `/audio` or `/async`.
+    pub response_pointer: Option<String>,
+    /// http: further tries after a failed one (default 2).
+    pub retries: u32,
+    /// http: fall back to espeak-ng (same accent) when the service fails (default true).
+    pub fallback: bool,
+}
+
+impl Default for TtsEngineSettings {
+    fn default() -> Self {
+        TtsEngineSettings {
+            name: String::new(),
+            kind: String::new(),
+            version: String::new(),
+            timeout_ms: 60_000,
+            program: None,
+            args: Vec::new(),
+            text_on_stdin: true,
+            url: None,
+            method: "POST".into(),
+            headers: Default::default(),
+            body: None,
+            api_key_env: None,
+            api_key: None,
+            response: "audio".into(),
+            response_pointer: None,
+            retries: 2,
+            fallback: true,
+        }
+    }
+}
+
+/// One voice: a name operators pick, the engine and the engine's own voice id, its accent
+/// (`north`, `central`, `south`: number words follow it) and default speed and pitch.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TtsVoiceSettings {
+    /// Name operators pick, e.g. `bac-nu`.
+    pub name: String,
+    /// Label in the console, e.g. `Nữ miền Bắc`.
+    pub label: String,
+    /// Engine name (default `espeak-ng`).
+    pub engine: String,
+    /// The engine's voice id (default: the name).
+    pub engine_voice: String,
+    /// `north` (default), `central` or `south`.
+    pub accent: String,
+    /// Default words per minute (80–450, default 150).
+    pub speed: u32,
+    /// Default pitch (0–99, default 50).
+    pub pitch: u32,
+}
+
+impl Default for TtsVoiceSettings {
+    fn default() -> Self {
+        TtsVoiceSettings {
+            name: String::new(),
+            label: String::new(),
+            engine: "espeak-ng".into(),
+            engine_voice: String::new(),
+            accent: "north".into(),
+            speed: 150,
+            pitch: 50,
+        }
+    }
+}
+
+impl TtsSettings {
+    /// Check names, kinds, references and limits; read each engine's API key from `env`.
+    fn check(&mut self, env: &[(String, String)]) -> Result<(), (String, String)> {
+        let mut names = std::collections::HashSet::from(["espeak-ng".to_string()]);
+        for (i, e) in self.engines.iter_mut().enumerate() {
+            let key = |f: &str| format!("tts.engines[{i}].{f}");
+            if e.name.trim().is_empty() || !names.insert(e.name.clone()) {
+                return Err((key("name"), format!("`{}` is empty or used twice", e.name)));
+            }
+            if !(100..=600_000).contains(&e.timeout_ms) {
+                return Err((key("timeout_ms"), "must be between 100 and 600000".into()));
+            }
+            match e.kind.as_str() {
+                "command" if e.program.is_none() => {
+                    return Err((key("program"), "a command engine needs a program".into()));
+                }
+                "command" => {}
+                "http" => {
+                    let url = e.url.as_deref().unwrap_or("");
+                    if !(url.starts_with("http://") || url.starts_with("https://")) {
+                        return Err((key("url"), format!("`{url}` is not an http(s) URL")));
+                    }
+                    if !matches!(e.method.as_str(), "POST" | "GET") {
+                        return Err((key("method"), "must be POST or GET".into()));
+                    }
+                    if !matches!(e.response.as_str(), "audio" | "json_base64" | "json_url") {
+                        return Err((key("response"), "must be audio, json_base64 or json_url".into()));
+                    }
+                    if e.response != "audio"
+                        && e.response_pointer.as_deref().is_none_or(|p| !p.starts_with('/'))
+                    {
+                        return Err((
+                            key("response_pointer"),
+                            "a JSON pointer such as /audio is needed".into(),
+                        ));
+                    }
+                    if e.retries > 10 {
+                        return Err((key("retries"), "must be at most 10".into()));
+                    }
+                    if let Some(var) = &e.api_key_env {
+                        let v = env.iter().find(|(k, _)| k == var).map(|(_, v)| v.clone());
+                        match v.filter(|v| !v.is_empty()) {
+                            Some(v) => e.api_key = Some(Secret(v)),
+                            None => return Err((key("api_key_env"), format!("`{var}` is not set"))),
+                        }
+                    }
+                }
+                other => return Err((key("kind"), format!("`{other}` must be command or http"))),
+            }
+        }
+        let mut voices = std::collections::HashSet::new();
+        for (i, v) in self.voices.iter_mut().enumerate() {
+            let key = |f: &str| format!("tts.voices[{i}].{f}");
+            if v.name.trim().is_empty() || !voices.insert(v.name.clone()) {
+                return Err((key("name"), format!("`{}` is empty or used twice", v.name)));
+            }
+            if !names.contains(&v.engine) {
+                return Err((key("engine"), format!("no engine `{}`", v.engine)));
+            }
+            if !matches!(v.accent.as_str(), "north" | "central" | "south") {
+                return Err((key("accent"), "must be north, central or south".into()));
+            }
+            if !(80..=450).contains(&v.speed) {
+                return Err((key("speed"), "must be 80–450 words per minute".into()));
+            }
+            if v.pitch > 99 {
+                return Err((key("pitch"), "must be 0–99".into()));
+            }
+            if v.engine_voice.is_empty() {
+                v.engine_voice = v.name.clone();
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The highest `max_manifest_bytes`: the broker's limit for a `desired` message
@@ -171,6 +381,7 @@ impl Default for Settings {
             tls_key: None,
             allow_unsigned_devices: false,
             max_manifest_bytes: 1 << 20,
+            tts: TtsSettings::default(),
         }
     }
 }
@@ -202,7 +413,8 @@ impl Settings {
             }
             None => Settings::default(),
         };
-        for (k, v) in env {
+        let env: Vec<(String, String)> = env.into_iter().collect();
+        for (k, v) in env.iter().cloned() {
             let Some(name) = k.strip_prefix("NGUON_") else {
                 continue;
             };
@@ -288,10 +500,21 @@ impl Settings {
                 "LATE_WINDOW_NORMAL_S" => {
                     s.late_window_normal_s = v.parse().map_err(|e| bad(format!("`{v}`: {e}")))?
                 }
+                "TTS_ESPEAK" => s.tts.espeak_program = v,
+                "TTS_DEFAULT_VOICE" => s.tts.default_voice = v,
                 // Other NGUON_* variables belong to other programs (agent, tests) or to `--config`.
                 _ => {}
             }
         }
+        let source_name = || {
+            file.map(|p| p.display().to_string())
+                .unwrap_or_else(|| "settings".into())
+        };
+        s.tts.check(&env).map_err(|(key, message)| ConfigError {
+            key,
+            source_name: source_name(),
+            message,
+        })?;
         s.validate().map_err(|(key, message)| ConfigError {
             key: key.into(),
             source_name: file

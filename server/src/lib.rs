@@ -90,6 +90,7 @@ impl Application {
         let mqtt_addr = broker.listen_addr();
         let mqtt_internal_password = broker.internal_password().map(str::to_string);
         let (link, link_events) = mqtt::Link::connect(&settings, &broker, metrics.clone()).await?;
+        let tts = services::speech::TtsSlot::new(services::speech::Tts::from_settings(&settings.tts)?);
         let state = AppState {
             store,
             settings,
@@ -101,7 +102,7 @@ impl Application {
             link_up: link.connected(),
             board_feeds: services::board::FeedCache::default(),
             bulletins: services::board::Generation::default(),
-            tts: services::speech::TtsSlot::default(),
+            tts,
             limits,
         };
         if state.settings.demo {

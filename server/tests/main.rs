@@ -41,4 +41,5 @@ mod outbox;
 mod presence;
 mod schedule;
 mod speech;
+mod speech_engines;
 mod text;

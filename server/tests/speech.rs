@@ -58,14 +58,23 @@ async fn a_vietnamese_bulletin_with_a_date_a_number_and_an_abbreviation_becomes_
         .collect();
     let rate = u32::from_le_bytes(bytes[24..28].try_into().unwrap());
     let channels = u16::from_le_bytes(bytes[22..24].try_into().unwrap());
-    let mut meter = ebur128::EbuR128::new(channels as u32, rate, ebur128::Mode::I).unwrap();
+    let mut meter =
+        ebur128::EbuR128::new(channels as u32, rate, ebur128::Mode::I | ebur128::Mode::TRUE_PEAK).unwrap();
     meter.add_frames_i16(&samples).unwrap();
     let lufs = meter.loudness_global().unwrap();
     let target = nguon_server::domain::speech::loudness::TARGET_LUFS;
     assert!((lufs - target).abs() <= 1.0, "{lufs} LUFS, target {target}");
-    // Same text, same audio: deduplicated.
+    // ... and its true peak (4× oversampled) is at most −1 dBTP, as the answer says.
+    let tp = 20.0 * meter.true_peak(0).unwrap().log10();
+    assert!(tp <= -1.0 + 1e-6, "{tp} dBTP");
+    assert!(
+        (r["media"]["true_peak_dbtp"].as_f64().unwrap() - tp).abs() < 0.01,
+        "{r}"
+    );
+    // Same text, same audio: from the speech cache, nothing synthesised.
     let (_, again) = json(app.post_json("/api/v1/tts/preview", &json!({"text": text})).await).await;
     assert_eq!(again["media"]["sha256"], sha);
+    assert_eq!(again["media"]["cached"], true);
 }
 
 #[tokio::test]
@@ -102,7 +111,7 @@ async fn operators_extend_the_lexicon_and_bad_voice_settings_are_refused() {
     .await;
     assert_eq!(
         r["normalized"],
-        "hợp tác xã và Ủy ban họp bốn mươi lăm phần trăm số hộ"
+        "Hợp tác xã và Ủy ban họp bốn mươi lăm phần trăm số hộ"
     );
 
     let (s, e) = json(
@@ -148,4 +157,38 @@ async fn operators_extend_the_lexicon_and_bad_voice_settings_are_refused() {
     )
     .await;
     assert_eq!(s, 401);
+}
+
+#[tokio::test]
+async fn issue_18_the_misread_classes_are_read_right_through_the_api() {
+    let app = spawn_app().await;
+    let cases = [
+        (
+            "Khi có cháy gọi 114, cấp cứu 115, công an 113.",
+            "Khi có cháy gọi một một bốn, cấp cứu một một năm, công an một một ba.",
+        ),
+        (
+            "Liên hệ 0214 3820 000.",
+            "Liên hệ không hai một bốn, ba tám hai không, không không không.",
+        ),
+        ("Phát hiện 04 trường hợp.", "Phát hiện bốn trường hợp."),
+        (
+            "Quý II, khóa XV, kỳ họp thứ IX, phần I, chương III, điều IV.",
+            "Quý hai, khóa mười lăm, kỳ họp thứ chín, phần một, chương ba, điều bốn.",
+        ),
+        ("Mang CCCD.", "Mang căn cước công dân."),
+        (
+            "Trực 24/24, 50.000 đồng/người, 60 km/h.",
+            "Trực hai mươi bốn trên hai mươi bốn, năm mươi nghìn đồng mỗi người, sáu mươi ki lô mét trên giờ.",
+        ),
+    ];
+    for (text, want) in cases {
+        let (s, r) = json(
+            app.post_json("/api/v1/tts/normalize", &json!({"text": text}))
+                .await,
+        )
+        .await;
+        assert_eq!(s, 200, "{r}");
+        assert_eq!(r["normalized"], want, "{text}");
+    }
 }

@@ -27,6 +27,7 @@ mod media;
 pub mod reports;
 mod schedules;
 mod users;
+mod voices;
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -309,6 +310,7 @@ pub fn router() -> Router<AppState> {
         .merge(reports::router())
         .merge(commands::router())
         .merge(bulletins::router())
+        .merge(voices::router())
         .merge(admin::router())
         .layer(axum::middleware::from_fn(with_lang))
         .layer(crate::http::headers::console_csp())

@@ -28,6 +28,7 @@ pub mod review;
 pub mod schedules;
 pub mod scope;
 pub mod secrets;
+pub mod speech;
 pub mod tracking;
 pub mod users;
 

@@ -164,7 +164,7 @@ async fn save(state: &AppState, c: &Console, cur: Option<Bulletin>, mut f: Bulle
         if let Some(v) = f.variants.get_mut(n) {
             let text = speech_text(&v.title, &v.body);
             let speed = f.speed.parse::<u32>().ok();
-            match synthesize(state, c, &text, Some(&f.voice), speed, &v.title).await {
+            match synthesize(state, c, &text, Some(&f.voice), speed, None, &v.title).await {
                 Ok(m) => v.preview = Some(m.sha256),
                 Err(e) => {
                     v.errors.insert("preview", preview_error(&e, lang));

@@ -58,6 +58,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/bulletins/{id}/review", post(review::review))
         .route("/console/bulletins/{id}/publish", post(publish::publish))
         .route("/console/tts/preview", post(preview::tts_preview))
+        .route("/console/tts/lexicon", post(preview::tts_lexicon))
 }
 
 fn tz() -> chrono_tz::Tz {
@@ -160,16 +161,16 @@ async fn scope_areas(state: &AppState, c: &Console) -> Result<Vec<Value>> {
 fn voices(state: &AppState, lang: Lang) -> Vec<Value> {
     state
         .tts
-        .engine()
+        .get()
         .voices()
-        .into_iter()
+        .iter()
         .map(|v| {
-            let key = format!("bul.voice.{v}");
+            let key = format!("bul.voice.{}", v.name);
             let label = match i18n::t(&key, lang) {
-                l if l == key => v.clone(),
+                l if l == key => v.label.clone(),
                 l => l.to_string(),
             };
-            json!({"name": v, "label": label})
+            json!({"name": v.name, "label": label, "accent": v.accent})
         })
         .collect()
 }

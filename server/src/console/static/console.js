@@ -54,7 +54,61 @@
 (function () {
   "use strict";
   var csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
-  function preview(params, audio, status, btn) {
+  // The text as it was read, piece by piece: a click on a piece opens an inline correction that
+  // goes into the lexicon (POST /console/tts/lexicon), then the preview runs again.
+  function showReading(read, pieces, again) {
+    if (!read || !pieces) return;
+    while (read.firstChild) read.removeChild(read.firstChild);
+    var label = document.createElement("span");
+    label.className = "hint";
+    label.textContent = read.getAttribute("data-label") || "";
+    read.appendChild(label);
+    read.appendChild(document.createTextNode(" "));
+    pieces.forEach(function (p) {
+      var b = document.createElement("button");
+      b.type = "button";
+      b.className = "piece" + (p.written !== p.read ? " changed" : "");
+      b.title = p.written;
+      b.textContent = p.read;
+      b.addEventListener("click", function () { correct(read, p, again); });
+      read.appendChild(b);
+      read.appendChild(document.createTextNode(" "));
+    });
+    read.hidden = false;
+  }
+  function correct(read, p, again) {
+    var old = read.querySelector(".correct");
+    if (old) old.parentNode.removeChild(old);
+    var box = document.createElement("span");
+    box.className = "correct";
+    var term = document.createElement("input");
+    term.value = p.term; term.setAttribute("aria-label", "term"); term.name = "term";
+    var exp = document.createElement("input");
+    exp.value = p.read.replace(/[.,;:!?()"]+$/, ""); exp.setAttribute("aria-label", "expansion"); exp.name = "expansion";
+    var add = document.createElement("button");
+    add.type = "button";
+    add.textContent = read.getAttribute("data-add") || "+";
+    var msg = document.createElement("span");
+    msg.className = "tts-status";
+    add.addEventListener("click", function () {
+      add.disabled = true;
+      fetch("/console/tts/lexicon", {
+        method: "POST", credentials: "same-origin",
+        headers: { "X-CSRF-Token": csrf, "Accept": "application/json", "Content-Type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({ term: term.value, expansion: exp.value }).toString()
+      }).then(function (r) { return r.json().then(function (b) { return { ok: r.ok, b: b }; }); }).then(function (res) {
+        add.disabled = false;
+        if (!res.ok) { msg.textContent = (res.b.error && res.b.error.message) || "error"; msg.classList.add("error"); return; }
+        again();
+      }, function () { add.disabled = false; msg.textContent = "network error"; });
+    });
+    box.appendChild(term); box.appendChild(document.createTextNode(" → ")); box.appendChild(exp);
+    box.appendChild(add); box.appendChild(msg);
+    read.appendChild(box);
+    exp.focus();
+  }
+  function preview(params, audio, status, btn, read) {
+    var again = function () { preview(params, audio, status, btn, read); };
     btn.disabled = true;
     if (status) { status.textContent = "…"; status.classList.remove("error"); }
     fetch("/console/tts/preview", {
@@ -69,7 +123,8 @@
         if (status) { status.textContent = (res.b.error && res.b.error.message) || "error"; status.classList.add("error"); }
         return;
       }
-      if (status) status.textContent = "";
+      if (status) status.textContent = res.b.fallback_from ? "espeak-ng (" + res.b.fallback_from + " ✗)" : "";
+      showReading(read, res.b.pieces, again);
       audio.hidden = false;
       audio.setAttribute("data-sha", res.b.sha256);
       audio.src = res.b.url;
@@ -90,7 +145,8 @@
       title: el["v" + n + "_title"] ? el["v" + n + "_title"].value : "",
       body: el["v" + n + "_body"] ? el["v" + n + "_body"].value : "",
       voice: el.voice ? el.voice.value : "", speed: el.speed ? el.speed.value : ""
-    }, document.getElementById("tts-audio-" + n), document.getElementById("tts-status-" + n), b);
+    }, document.getElementById("tts-audio-" + n), document.getElementById("tts-status-" + n), b,
+       document.getElementById("tts-read-" + n));
   });
   document.addEventListener("submit", function (e) {
     var f = e.target.closest("form.tts-form");
@@ -98,7 +154,8 @@
     e.preventDefault();
     var params = {};
     new FormData(f).forEach(function (v, k) { if (k !== "csrf") params[k] = v; });
-    preview(params, f.querySelector("audio"), f.querySelector(".tts-status"), f.querySelector("button"));
+    preview(params, f.querySelector("audio"), f.querySelector(".tts-status"), f.querySelector("button"),
+            f.querySelector(".tts-read"));
   });
 })();
 

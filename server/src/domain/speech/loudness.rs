@@ -3,8 +3,10 @@
 //! K-weighting, 400 ms blocks, an absolute gate at −70 LUFS and a relative gate at −10 LU, so
 //! pauses do not count), apply the one gain that brings it to [`TARGET_LUFS`], hold the sample
 //! peak at or under [`PEAK_CEILING_DBFS`] with a look-ahead peak limiter where that gain alone
-//! would push a peak over it (at most [`MAX_LIMITING_DB`] of gain reduction), and write a
-//! canonical 44-byte-header WAV.
+//! would push a peak over it (at most [`MAX_LIMITING_DB`] of gain reduction), then measure the
+//! true peak (4× oversampled, BS.1770) and lower the whole signal by what an inter-sample peak
+//! still stands over the ceiling, so the result is at most −1 dBTP; write a canonical
+//! 44-byte-header WAV.
 
 use std::collections::VecDeque;
 
@@ -14,7 +16,7 @@ use crate::error::{Error, Result};
 
 /// Target integrated loudness, LUFS (speech on public loudspeakers).
 pub const TARGET_LUFS: f64 = -16.0;
-/// Sample peak ceiling after gain, dBFS.
+/// Peak ceiling after gain: sample peak dBFS and true peak dBTP.
 pub const PEAK_CEILING_DBFS: f64 = -1.0;
 /// Most gain reduction the limiter may apply to reach the target; a signal whose peaks stand
 /// further above its loudness stays quieter than the target instead of being squashed.
@@ -46,6 +48,10 @@ pub struct Report {
     pub gain_db: f64,
     /// Largest gain reduction of the limiter, dB (0 when no peak needed it).
     pub limited_db: f64,
+    /// Integrated loudness of the result, LUFS.
+    pub loudness_after_lufs: f64,
+    /// True peak of the result, dBTP.
+    pub true_peak_after_dbtp: f64,
 }
 
 /// Integrated loudness and sample peak of a signal.
@@ -55,6 +61,8 @@ pub struct Loudness {
     pub integrated_lufs: f64,
     /// Largest absolute sample of any channel, as a fraction of full scale.
     pub peak: f64,
+    /// Largest true (inter-sample) peak of any channel, as a fraction of full scale.
+    pub true_peak: f64,
 }
 
 fn le16(b: &[u8]) -> u16 {
@@ -154,18 +162,24 @@ pub fn dbfs(x: f64) -> f64 {
 /// scale). One channel is measured as the left channel of BS.1770, so a full-scale 997 Hz sine
 /// reads −3.01 LUFS.
 pub fn measure(samples: &[f64], channels: u16, sample_rate: u32) -> Result<Loudness> {
-    let mut m = EbuR128::new(channels as u32, sample_rate, Mode::I | Mode::SAMPLE_PEAK)
-        .map_err(Error::context("loudness meter"))?;
+    let mut m = EbuR128::new(
+        channels as u32,
+        sample_rate,
+        Mode::I | Mode::SAMPLE_PEAK | Mode::TRUE_PEAK,
+    )
+    .map_err(Error::context("loudness meter"))?;
     m.add_frames_f64(samples)
         .map_err(Error::context("loudness meter"))?;
     let integrated_lufs = m.loudness_global().map_err(Error::context("loudness meter"))?;
-    let mut peak = 0.0f64;
+    let (mut peak, mut true_peak) = (0.0f64, 0.0f64);
     for c in 0..channels as u32 {
         peak = peak.max(m.sample_peak(c).map_err(Error::context("loudness meter"))?);
+        true_peak = true_peak.max(m.true_peak(c).map_err(Error::context("loudness meter"))?);
     }
     Ok(Loudness {
         integrated_lufs,
         peak,
+        true_peak,
     })
 }
 
@@ -186,37 +200,69 @@ pub fn normalize(pcm: &mut Pcm, target_lufs: f64, ceiling_dbfs: f64) -> Result<R
         peak_before_dbfs: dbfs(before.peak),
         gain_db: 0.0,
         limited_db: 0.0,
+        loudness_after_lufs: before.integrated_lufs,
+        true_peak_after_dbtp: dbfs(before.true_peak),
     };
     if !before.integrated_lufs.is_finite() || before.peak <= 0.0 {
         return Ok(report);
     }
-    let ceiling = 10f64.powf(ceiling_dbfs / 20.0);
     let most = ceiling_dbfs - report.peak_before_dbfs + MAX_LIMITING_DB;
     let mut gain_db = (target_lufs - before.integrated_lufs).min(most);
     let mut out;
     let mut limited_db;
-    // The limiter lowers the loudness a little; a make-up pass or two closes the gap.
-    let mut pass = 0;
+    // The limiter holds sample peaks; where the true peak still stands over the ceiling, the
+    // limiter's own ceiling comes down by that much and the pass runs again.
+    let mut ceiling = 10f64.powf(ceiling_dbfs / 20.0);
+    let mut round = 0;
     loop {
-        let g = 10f64.powf(gain_db / 20.0);
-        out = x.iter().map(|s| s * g).collect::<Vec<f64>>();
-        limited_db = limit(&mut out, channels as usize, pcm.sample_rate, ceiling);
-        pass += 1;
-        if limited_db == 0.0 || pass == 4 {
+        // The limiter lowers the loudness a little; a make-up pass or two closes the gap.
+        let mut pass = 0;
+        loop {
+            let g = 10f64.powf(gain_db / 20.0);
+            out = x.iter().map(|s| s * g).collect::<Vec<f64>>();
+            limited_db = limit(&mut out, channels as usize, pcm.sample_rate, ceiling);
+            pass += 1;
+            if limited_db == 0.0 || pass == 4 {
+                break;
+            }
+            let after = measure(&out, channels, pcm.sample_rate)?.integrated_lufs;
+            let miss = target_lufs - after;
+            if miss.abs() < 0.05 || gain_db >= most {
+                break;
+            }
+            gain_db = (gain_db + miss).min(most);
+        }
+        round += 1;
+        let over = dbfs(measure(&out, channels, pcm.sample_rate)?.true_peak) - ceiling_dbfs;
+        if over <= 0.0 || round == 3 {
             break;
         }
-        let after = measure(&out, channels, pcm.sample_rate)?.integrated_lufs;
-        let miss = target_lufs - after;
-        if miss.abs() < 0.05 || gain_db >= most {
+        ceiling *= 10f64.powf(-(over + 0.05) / 20.0);
+    }
+    // Inter-sample peaks: lower everything by what the true peak still stands over the ceiling
+    // (measured again on the 16-bit result, whose rounding can add a little).
+    let mut after = measure(&out, channels, pcm.sample_rate)?;
+    for _ in 0..3 {
+        let over = dbfs(after.true_peak) - ceiling_dbfs;
+        if over <= 0.0 {
             break;
         }
-        gain_db = (gain_db + miss).min(most);
+        let g = 10f64.powf(-(over + 0.05) / 20.0);
+        out.iter_mut().for_each(|v| *v *= g);
+        gain_db -= over + 0.05;
+        for (s, v) in pcm.samples.iter_mut().zip(&out) {
+            *s = (v * 32768.0).round().clamp(-32768.0, 32767.0) as i16;
+        }
+        after = measure_pcm(pcm)?;
     }
     for (s, v) in pcm.samples.iter_mut().zip(&out) {
         *s = (v * 32768.0).round().clamp(-32768.0, 32767.0) as i16;
     }
+    let after = measure_pcm(pcm)?;
     report.gain_db = gain_db;
     report.limited_db = limited_db;
+    report.loudness_after_lufs = after.integrated_lufs;
+    report.true_peak_after_dbtp = dbfs(after.true_peak);
     Ok(report)
 }
 
@@ -374,6 +420,34 @@ mod tests {
             "{r:?}"
         );
         assert!(dbfs(measure_pcm(&pcm).unwrap().peak) <= PEAK_CEILING_DBFS + 0.01);
+    }
+
+    #[test]
+    fn inter_sample_peaks_are_held_under_one_dbtp() {
+        // A sine at a quarter of the sample rate sampled 45° off its crests: every sample is
+        // 3 dB under the waveform's real (true) peak, so a sample-peak limiter alone lets the
+        // true peak through at about +2 dBTP.
+        let rate = 48_000;
+        let x: Vec<f64> = (0..rate as usize * 4)
+            .map(|i| (i as f64 * std::f64::consts::FRAC_PI_2 + std::f64::consts::FRAC_PI_4).sin() * 0.2)
+            .collect();
+        let mut pcm = pcm_of(&x, rate, 1);
+        let before = measure_pcm(&pcm).unwrap();
+        assert!(dbfs(before.true_peak) - dbfs(before.peak) > 2.5, "{before:?}");
+        let r = normalize(&mut pcm, -6.0, PEAK_CEILING_DBFS).unwrap();
+        let after = measure_pcm(&pcm).unwrap();
+        assert!(
+            dbfs(after.true_peak) <= PEAK_CEILING_DBFS + 1e-6,
+            "{after:?} {r:?}"
+        );
+        assert!(
+            (r.true_peak_after_dbtp - dbfs(after.true_peak)).abs() < 1e-9,
+            "{r:?}"
+        );
+        assert!(
+            (r.loudness_after_lufs - after.integrated_lufs).abs() < 1e-9,
+            "{r:?}"
+        );
     }
 
     #[test]

@@ -19,7 +19,7 @@ mod corpus;
 
 pub use abbreviations::BUILTIN_LEXICON;
 pub use lexicon::Lexicon;
-pub use normalize::{normalize, normalize_in};
+pub use normalize::{Piece, normalize, normalize_in, normalize_pieces};
 pub use numbers::{Dialect, read_number, read_number_in};
 
 /// A voice's regional accent. Number words follow it: Northern and Central voices say "linh",

@@ -50,7 +50,29 @@ pub fn normalize(text: &str, lexicon: &Lexicon) -> String {
 
 /// Normalise Vietnamese text for speech in `dialect`. Whitespace is collapsed.
 pub fn normalize_in(text: &str, lexicon: &Lexicon, dialect: Dialect) -> String {
-    let chunks: Vec<Chunk> = text.split_whitespace().map(Chunk::new).collect();
+    normalize_pieces(text, lexicon, dialect)
+        .into_iter()
+        .map(|p| p.read)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// One piece of a text and how it is read: the bulletin editor shows these so an editor can
+/// correct the reading of a word and add it to the lexicon.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Piece {
+    /// The words as written, punctuation included.
+    pub written: String,
+    /// The words without the punctuation around them (a lexicon term).
+    pub term: String,
+    /// How they are read, punctuation included.
+    pub read: String,
+}
+
+/// [`normalize_in`], piece by piece.
+pub fn normalize_pieces(text: &str, lexicon: &Lexicon, dialect: Dialect) -> Vec<Piece> {
+    let raw: Vec<&str> = text.split_whitespace().collect();
+    let chunks: Vec<Chunk> = raw.iter().map(|s| Chunk::new(s)).collect();
     let mut r = Reader {
         lexicon,
         d: dialect,
@@ -59,11 +81,25 @@ pub fn normalize_in(text: &str, lexicon: &Lexicon, dialect: Dialect) -> String {
         prev_number: false,
         hotline_chain: false,
     };
+    let mut pieces = Vec::new();
     let mut i = 0;
     while i < chunks.len() {
-        i += r.step(&chunks, i);
+        let before = r.out.len();
+        let used = r.step(&chunks, i);
+        let read = r.out[before..].join(" ");
+        let term = chunks[i..i + used]
+            .iter()
+            .map(|c| c.core)
+            .collect::<Vec<_>>()
+            .join(" ");
+        pieces.push(Piece {
+            written: raw[i..i + used].join(" "),
+            term,
+            read,
+        });
+        i += used;
     }
-    r.out.join(" ")
+    pieces
 }
 
 struct Reader<'a> {
@@ -128,7 +164,11 @@ impl Reader<'_> {
             self.prev_number = false;
             return 1;
         }
-        let next_word = next.map(|n| n.core.to_lowercase()).unwrap_or_default();
+        // The next word counts only inside the same clause (`115, công an` is a hotline).
+        let next_word = next
+            .filter(|_| c.tail.is_empty())
+            .map(|n| n.core.to_lowercase())
+            .unwrap_or_default();
         let (mut reading, mut is_number) = self.read_core(c.core, &next_word);
         if self.lexicon.get(c.core).is_some() && self.at_sentence_start() {
             reading = capitalise(&reading);
@@ -382,6 +422,10 @@ mod tests {
             "Gọi ngay một một ba, một một bốn hoặc một một năm."
         );
         assert_eq!(n("có 115 hộ"), "có một trăm mười lăm hộ");
+        assert_eq!(
+            n("cấp cứu 115, công an 113"),
+            "cấp cứu một một năm, công an một một ba"
+        );
         assert_eq!(n("114 người"), "một trăm mười bốn người");
         assert_eq!(n("từ 100 đến 115"), "từ một trăm đến một trăm mười lăm");
     }
@@ -424,6 +468,32 @@ mod tests {
         assert_eq!(n("50.000 đồng/người"), "năm mươi nghìn đồng mỗi người");
         assert_eq!(n("60 km/h"), "sáu mươi ki lô mét trên giờ");
         assert_eq!(n("CCCD/CMND"), "căn cước công dân hoặc chứng minh nhân dân");
+    }
+
+    #[test]
+    fn pieces_pair_what_is_written_with_how_it_is_read() {
+        let p = normalize_pieces(
+            "Mang CCCD, gọi 0214 3820 000.",
+            &Lexicon::builtin(),
+            Dialect::North,
+        );
+        let pairs: Vec<(&str, &str, &str)> = p
+            .iter()
+            .map(|p| (p.written.as_str(), p.term.as_str(), p.read.as_str()))
+            .collect();
+        assert_eq!(
+            pairs,
+            vec![
+                ("Mang", "Mang", "Mang"),
+                ("CCCD,", "CCCD", "căn cước công dân,"),
+                ("gọi", "gọi", "gọi"),
+                (
+                    "0214 3820 000.",
+                    "0214 3820 000",
+                    "không hai một bốn, ba tám hai không, không không không."
+                ),
+            ]
+        );
     }
 
     #[test]

@@ -395,9 +395,10 @@ pub async fn preview_speech(
     text: &str,
     voice: Option<&str>,
     speed: Option<u32>,
+    pitch: Option<u32>,
     title: &str,
 ) -> Result<crate::services::speech::SpeechMedia> {
-    let voice = crate::services::speech::voice(state, voice, speed, None)?;
+    let voice = crate::services::speech::voice(state, voice, speed, pitch)?;
     let (_, m) = crate::services::speech::preview(state, actor, text, &voice, title).await?;
     Ok(m)
 }

@@ -49,7 +49,17 @@ pub async fn publish(state: &AppState, actor: &str, id: &str, req: PublishReques
         ));
     }
     check_areas(&state.store, &areas).await?;
-    let voice = crate::services::speech::voice(state, req.voice.as_deref(), req.speed, req.pitch)?;
+    // A voice named in the request is checked once and used everywhere; otherwise each area's
+    // speech is read with the area's own voice (its own setting, an ancestor's, or the default).
+    let asked_voice = match req.voice.as_deref() {
+        Some(v) => Some(crate::services::speech::voice(
+            state,
+            Some(v),
+            req.speed,
+            req.pitch,
+        )?),
+        None => None,
+    };
     let priority: Priority = b.priority.parse().unwrap_or_default();
     let speakers = req.speakers.unwrap_or(true);
 
@@ -60,6 +70,10 @@ pub async fn publish(state: &AppState, actor: &str, id: &str, req: PublishReques
     if speakers {
         for area in &areas {
             let langs = languages_of(&state.store, area).await?.languages;
+            let voice = match &asked_voice {
+                Some(v) => v.clone(),
+                None => crate::services::speech::area_voice(state, area, req.speed, req.pitch).await?,
+            };
             let mut media = Vec::new();
             for lang in langs {
                 match speech_item(state, &b, area, &lang, &voice).await? {
