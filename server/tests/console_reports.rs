@@ -107,6 +107,22 @@ async fn the_half_year_report_matches_the_stored_proof_of_play_and_exports_the_s
     .await;
     assert_eq!(s, 201, "{created}");
     let sid = created["schedule"]["id"].as_str().unwrap().to_string();
+    // The schedule has existed since 2024 (only occurrences after a schedule's creation count).
+    let since = chrono_tz::Asia::Ho_Chi_Minh
+        .with_ymd_and_hms(2024, 1, 1, 0, 0, 0)
+        .unwrap()
+        .timestamp_millis();
+    for q in [
+        "UPDATE schedules SET created_at = $1 WHERE id = $2",
+        "UPDATE schedule_enablement SET at = $1 WHERE schedule_id = $2",
+    ] {
+        sqlx::query(q)
+            .bind(since)
+            .bind(sid.clone())
+            .execute(&app.state().store.pool)
+            .await
+            .unwrap();
+    }
     let tz = chrono_tz::Asia::Ho_Chi_Minh;
     let t = tz
         .with_ymd_and_hms(2025, 3, 1, 6, 30, 0)
@@ -173,7 +189,7 @@ async fn the_half_year_report_matches_the_stored_proof_of_play_and_exports_the_s
     .await;
 
     let (from, to) = (
-        tz.with_ymd_and_hms(2025, 1, 1, 0, 0, 0)
+        tz.with_ymd_and_hms(2024, 12, 15, 0, 0, 0)
             .unwrap()
             .timestamp_millis(),
         tz.with_ymd_and_hms(2025, 6, 15, 0, 0, 0)
@@ -269,7 +285,7 @@ async fn the_half_year_report_matches_the_stored_proof_of_play_and_exports_the_s
         .unwrap()
         .replace("&#x2f;", "/"); // minijinja escapes `/` in text
     assert!(
-        html.contains("01/01/2025") && html.contains("14/06/2025"),
+        html.contains("15/12/2024") && html.contains("14/06/2025"),
         "period label"
     );
     assert!(html.contains("<svg class=\"bars\""));

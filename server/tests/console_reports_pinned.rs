@@ -209,9 +209,26 @@ async fn pinned_fixture(app: &common::TestApp) -> Names {
         assert_eq!(s, 201, "{created}");
         ids.push(created["schedule"]["id"].as_str().unwrap().to_string());
     }
+    // All four exist since 1 January 2024 (only occurrences after a schedule's creation count);
+    // S3 has been disabled since then.
+    for id in &ids {
+        for q in [
+            "UPDATE schedules SET created_at = $2 WHERE id = $1",
+            "UPDATE schedule_enablement SET at = $2 WHERE schedule_id = $1",
+        ] {
+            sql(app, q, &[id], &[hcm(2024, 1, 1, 0, 0, 0)]).await;
+        }
+    }
     sql(
         app,
         "UPDATE schedules SET enabled = 0 WHERE id = $1",
+        &[&ids[2]],
+        &[],
+    )
+    .await;
+    sql(
+        app,
+        "UPDATE schedule_enablement SET enabled = 0 WHERE schedule_id = $1",
         &[&ids[2]],
         &[],
     )
@@ -297,10 +314,10 @@ async fn pinned_fixture(app: &common::TestApp) -> Names {
             &a1,
             s1,
             "i0",
-            hcm(2024, 12, 31, 23, 59, 0),
+            hcm(2024, 12, 14, 23, 59, 0),
             "normal",
             "played",
-            s(hcm(2024, 12, 31, 23, 59, 0)),
+            s(hcm(2024, 12, 14, 23, 59, 0)),
             60_000,
         ),
     ];
@@ -340,8 +357,21 @@ async fn get_text(app: &common::TestApp, c: &reqwest::Client, cookie: &str, path
     r.text().await.unwrap()
 }
 
-/// `actual` must equal the pinned `expected` text.
+/// The form's date line for today in Vietnam (`ngày 3 tháng 12 năm 2026`), replaced before pinning.
+fn dated_today() -> String {
+    use chrono::Datelike;
+    let d = chrono::Utc::now()
+        .with_timezone(&chrono_tz::Asia::Ho_Chi_Minh)
+        .date_naive();
+    format!("ngày {} tháng {} năm {}", d.day(), d.month(), d.year())
+}
+
+/// `actual` must equal the pinned `expected` text. With `NGUON_PIN_DUMP=<dir>` the actual text is
+/// also written to `<dir>/<what>.txt`, to review a deliberate change of the pins.
 fn pinned(what: &str, actual: &str, expected: &str) {
+    if let Ok(dir) = std::env::var("NGUON_PIN_DUMP") {
+        std::fs::write(format!("{dir}/{what}.txt"), actual).unwrap();
+    }
     assert_eq!(actual, expected, "{what}");
 }
 
@@ -420,15 +450,18 @@ async fn the_report_figures_on_a_fixed_fixture_are_pinned() {
     let c = client();
     let admin = login(&app, &c, "admin", common::TOKEN).await;
 
-    // Hand-computed, period 1 Jan – 14 Jun 2025 (165 days):
-    // XA: loudspeakers a1, a2; items 8 (2 + 1 + 1 + 1 + 3 emergency plays), minutes
-    //     (60 + 60 + 30 + 120 + 0 + 60 + 60 + 60) s = 7.5; scheduled 2 (S1 × a1, a2), delivered 2;
-    //     availability mean(a1 137/165, a2 30/106) = 0.5567; one emergency, 5 s.
+    // Hand-computed, period 15 Dec 2024 – 14 Jun 2025 (Decree 09/2019/NĐ-CP, 182 days; the play
+    // of 14 Dec 23:59 is just outside):
+    // XA: loudspeakers a1, a2; items 8 (2 + 1 + 1 + 1 + 3 emergency plays) of 2 programmes (S1's
+    //     media and the other), minutes (60 + 60 + 30 + 120 + 0 + 60 + 60 + 60) s = 7.5;
+    //     scheduled 2 (S1 × a1, a2), delivered 2; availability mean(a1 137/182, a2 30/106) =
+    //     0.5179; one emergency, 5 s.
     // XB: loudspeaker b1 (bd is a board); items 4 (cmd-1, cmd-2, S2 on b1 and on bd), minutes
-    //     (60 + 60 + 45 + 10) s = 2.9167; scheduled 6, delivered 2 (b1 and bd on 5 May);
-    //     availability none (b1 registered after the period); two emergencies, 1.5 s.
-    // XC: nothing. Total: 3 loudspeakers, 12 items, 10.4167 min, 8 scheduled, 4 delivered,
-    //     three emergencies, (5 + 3 + 0) / 3 s.
+    //     (60 + 60 + 45 + 10) s = 2.9167; scheduled 6, delivered 1 (b1 on 5 May: the board's play
+    //     is no scheduled pair); availability none (b1 registered after the period); two
+    //     emergencies, 1.5 s.
+    // XC: nothing. Total: 3 loudspeakers, 12 items, 2 programmes, 10.4167 min, 8 scheduled,
+    //     3 delivered, three emergencies, (5 + 3 + 0) / 3 s.
     let csv = get_csv(
         &app,
         &c,
@@ -439,11 +472,11 @@ async fn the_report_figures_on_a_fixed_fixture_are_pinned() {
     pinned(
         "admin CSV",
         &names.apply(&csv),
-        r##"Mã,Tên,Số cụm loa,Lượt phát,Số phút phát,Lượt theo lịch,Lượt theo lịch đã phát,Tỷ lệ phát thành công,Tỷ lệ thiết bị trực tuyến,Bản tin khẩn cấp,Thời gian đến lần phát đầu (giây)
-XA,"Xã A <b>&""'",2,8,7.50,2,2,1.0000,0.5567,1,5.0000
-XB,Phường B,1,4,2.92,6,2,0.3333,,2,1.5000
-XC,Xã C,0,0,0.00,0,0,,,0,
-,Tổng cộng,3,12,10.42,8,4,0.5000,0.5567,3,2.6667
+        r##"Mã,Tên,Số cụm loa,Lượt phát,Số phút phát,Lượt theo lịch,Lượt theo lịch đã phát,Tỷ lệ phát thành công,Tỷ lệ thiết bị trực tuyến,Bản tin khẩn cấp,Thời gian đến lần phát đầu (giây),Số chương trình,Huyện
+XA,"Xã A <b>&""'",2,8,7.50,2,2,1.0000,0.5179,1,5.0000,2,
+XB,Phường B,1,4,2.92,6,1,0.1667,,2,1.5000,1,
+XC,Xã C,0,0,0.00,0,0,,,0,,0,
+,Tổng cộng,3,12,10.42,8,3,0.3750,0.5179,3,2.6667,2,
 "##,
     );
     let r = c
@@ -455,63 +488,79 @@ XC,Xã C,0,0,0.00,0,0,,,0,
     assert_eq!(r.status(), 200);
     assert_eq!(
         r.headers()["content-disposition"],
-        "attachment; filename=\"bao-cao-20250101-20250614.xlsx\""
+        "attachment; filename=\"bao-cao-20241215-20250614.xlsx\""
     );
-    let cells = xlsx_cells(r.bytes().await.unwrap().to_vec());
+    let cells = xlsx_cells(r.bytes().await.unwrap().to_vec()).replace(&dated_today(), "ngày D tháng M năm Y");
     pinned(
         "admin XLSX",
         &names.apply(&cells),
-        r##"0,0: String("Báo cáo kết quả phát: 01/01/2025 – 14/06/2025")
-2,0: String("Mã")
-2,1: String("Tên")
-2,2: String("Số cụm loa")
-2,3: String("Lượt phát")
-2,4: String("Số phút phát")
-2,5: String("Lượt theo lịch")
-2,6: String("Lượt theo lịch đã phát")
-2,7: String("Tỷ lệ phát thành công")
-2,8: String("Tỷ lệ thiết bị trực tuyến")
-2,9: String("Bản tin khẩn cấp")
-2,10: String("Thời gian đến lần phát đầu (giây)")
-3,0: String("XA")
-3,1: String("Xã A <b>&\"'")
-3,2: Float(2.0)
-3,3: Float(8.0)
-3,4: Float(7.5)
-3,5: Float(2.0)
-3,6: Float(2.0)
-3,7: Float(1.0)
-3,8: Float(0.5566609491137793)
-3,9: Float(1.0)
-3,10: Float(5.0)
-4,0: String("XB")
-4,1: String("Phường B")
-4,2: Float(1.0)
-4,3: Float(4.0)
-4,4: Float(2.92)
-4,5: Float(6.0)
-4,6: Float(2.0)
-4,7: Float(0.3333333333333333)
-4,9: Float(2.0)
-4,10: Float(1.5)
-5,0: String("XC")
-5,1: String("Xã C")
-5,2: Float(0.0)
-5,3: Float(0.0)
-5,4: Float(0.0)
-5,5: Float(0.0)
-5,6: Float(0.0)
-5,9: Float(0.0)
-6,1: String("Tổng cộng")
-6,2: Float(3.0)
-6,3: Float(12.0)
-6,4: Float(10.42)
-6,5: Float(8.0)
-6,6: Float(4.0)
-6,7: Float(0.5)
-6,8: Float(0.5566609491137793)
-6,9: Float(3.0)
-6,10: Float(2.6666666666666665)
+        r##"0,0: String("UBND tỉnh Ghim")
+0,6: String("CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM")
+1,6: String("Độc lập - Tự do - Hạnh phúc")
+3,0: String("BÁO CÁO KẾT QUẢ HOẠT ĐỘNG THÔNG TIN CƠ SỞ")
+4,0: String("Kỳ báo cáo: từ ngày 15/12/2024 đến ngày 14/06/2025")
+5,0: String("Theo Nghị định số 09/2019/NĐ-CP quy định về chế độ báo cáo của cơ quan hành chính nhà nước")
+7,0: String("Mã")
+7,1: String("Tên")
+7,2: String("Số cụm loa")
+7,3: String("Lượt phát")
+7,4: String("Số phút phát")
+7,5: String("Lượt theo lịch")
+7,6: String("Lượt theo lịch đã phát")
+7,7: String("Tỷ lệ phát thành công")
+7,8: String("Tỷ lệ thiết bị trực tuyến")
+7,9: String("Bản tin khẩn cấp")
+7,10: String("Thời gian đến lần phát đầu (giây)")
+7,11: String("Số chương trình")
+7,12: String("Huyện")
+8,0: String("XA")
+8,1: String("Xã A <b>&\"'")
+8,2: Float(2.0)
+8,3: Float(8.0)
+8,4: Float(7.5)
+8,5: Float(2.0)
+8,6: Float(2.0)
+8,7: Float(1.0)
+8,8: Float(0.5178830603358905)
+8,9: Float(1.0)
+8,10: Float(5.0)
+8,11: Float(2.0)
+9,0: String("XB")
+9,1: String("Phường B")
+9,2: Float(1.0)
+9,3: Float(4.0)
+9,4: Float(2.92)
+9,5: Float(6.0)
+9,6: Float(1.0)
+9,7: Float(0.16666666666666666)
+9,9: Float(2.0)
+9,10: Float(1.5)
+9,11: Float(1.0)
+10,0: String("XC")
+10,1: String("Xã C")
+10,2: Float(0.0)
+10,3: Float(0.0)
+10,4: Float(0.0)
+10,5: Float(0.0)
+10,6: Float(0.0)
+10,9: Float(0.0)
+10,11: Float(0.0)
+11,1: String("Tổng cộng")
+11,2: Float(3.0)
+11,3: Float(12.0)
+11,4: Float(10.42)
+11,5: Float(8.0)
+11,6: Float(3.0)
+11,7: Float(0.375)
+11,8: Float(0.5178830603358905)
+11,9: Float(3.0)
+11,10: Float(2.6666666666666665)
+11,11: Float(2.0)
+13,6: String("…………, ngày D tháng M năm Y")
+14,0: String("NGƯỜI LẬP BIỂU")
+14,6: String("THỦ TRƯỞNG ĐƠN VỊ")
+15,0: String("(Ký, ghi rõ họ tên)")
+15,6: String("(Ký, ghi rõ họ tên, đóng dấu)")
 "##,
     );
     let html = get_text(&app, &c, &admin.cookie, "/console/reports?preset=half&year=2025").await;
@@ -520,18 +569,19 @@ XC,Xã C,0,0,0.00,0,0,,,0,
     pinned(
         "admin page table",
         &rows_text(&names.apply(&table[0])),
-        r##" => Địa bàn | Số cụm loa | Lượt phát | Số phút phát | Lượt theo lịch | Lượt theo lịch đã phát | Tỷ lệ phát thành công | Tỷ lệ thiết bị trực tuyến | Bản tin khẩn cấp | Thời gian đến lần phát đầu (giây)
-data-area="XA" => Xã A &lt;b&gt;&amp;&quot;&#x27; XA | 2 | 8 | 7,5 | 2 | 2 | 100,0 % | 55,7 % | 1 | 5,0
-data-area="XB" => Phường B XB | 1 | 4 | 2,9 | 6 | 2 | 33,3 % | — | 2 | 1,5
-data-area="XC" => Xã C XC | 0 | 0 | 0,0 | 0 | 0 | — | — | 0 | —
- => Tổng cộng | 3 | 12 | 10,4 | 8 | 4 | 50,0 % | 55,7 % | 3 | 2,7
+        r##" => Địa bàn | Số cụm loa | Lượt phát | Số chương trình | Số phút phát | Lượt theo lịch | Lượt theo lịch đã phát | Tỷ lệ phát thành công | Tỷ lệ thiết bị trực tuyến | Bản tin khẩn cấp | Thời gian đến lần phát đầu (giây)
+data-area="XA" => Xã A &lt;b&gt;&amp;&quot;&#x27; XA | 2 | 8 | 2 | 7,5 | 2 | 2 | 100,0 % | 51,8 % | 1 | 5,0
+data-area="XB" => Phường B XB | 1 | 4 | 1 | 2,9 | 6 | 1 | 16,7 % | — | 2 | 1,5
+data-area="XC" => Xã C XC | 0 | 0 | 0 | 0,0 | 0 | 0 | — | — | 0 | —
+ => Tổng cộng | 3 | 12 | 2 | 10,4 | 8 | 3 | 37,5 % | 51,8 % | 3 | 2,7
 "##,
     );
     pinned(
         "admin page charts",
         &names.apply(&charts(&html).join("\n")),
-        r##"<svg class="bars" role="img" viewBox="0 0 640 70" width="100%" height="70" xmlns="http://www.w3.org/2000/svg"><text x="0" y="16">Xã A &lt;b&gt;&amp;&quot;&#39;</text><rect x="180" y="4" width="380.0" height="16"></rect><text x="565.0" y="16">7,5</text><text x="0" y="38">Phường B</text><rect x="180" y="26" width="147.8" height="16"></rect><text x="332.8" y="38">2,9</text><text x="0" y="60">Xã C</text><rect x="180" y="48" width="0.0" height="16"></rect><text x="185.0" y="60">0,0</text></svg>
-<svg class="bars" role="img" viewBox="0 0 640 70" width="100%" height="70" xmlns="http://www.w3.org/2000/svg"><text x="0" y="16">Xã A &lt;b&gt;&amp;&quot;&#39;</text><rect x="180" y="4" width="380.0" height="16"></rect><text x="565.0" y="16">100,0 %</text><text x="0" y="38">Phường B</text><rect x="180" y="26" width="126.7" height="16"></rect><text x="311.7" y="38">33,3 %</text><text x="0" y="60">Xã C</text><rect x="180" y="48" width="0.0" height="16"></rect><text x="185.0" y="60">—</text></svg>"##,
+        r##"<svg class="bars" role="img" viewBox="0 0 640 70" width="100%" height="70" xmlns="http://www.w3.org/2000/svg"><line class="axis" x1="560" y1="0" x2="560" y2="70"></line><text x="0" y="16">Xã A &lt;b&gt;&amp;&quot;&#39;</text><rect x="180" y="4" width="380.0" height="16"></rect><text x="565.0" y="16">100,0 %</text><text x="0" y="38">Phường B</text><rect x="180" y="26" width="63.3" height="16"></rect><text x="248.3" y="38">16,7 %</text><text x="0" y="60">Xã C</text><rect x="180" y="48" width="0.0" height="16"></rect><text x="185.0" y="60">—</text></svg>
+<svg class="bars" role="img" viewBox="0 0 640 70" width="100%" height="70" xmlns="http://www.w3.org/2000/svg"><line class="axis" x1="560" y1="0" x2="560" y2="70"></line><text x="0" y="16">Xã A &lt;b&gt;&amp;&quot;&#39;</text><rect x="180" y="4" width="196.8" height="16"></rect><text x="381.8" y="16">51,8 %</text><text x="0" y="38">Phường B</text><rect x="180" y="26" width="0.0" height="16"></rect><text x="185.0" y="38">—</text><text x="0" y="60">Xã C</text><rect x="180" y="48" width="0.0" height="16"></rect><text x="185.0" y="60">—</text></svg>
+<svg class="bars" role="img" viewBox="0 0 640 70" width="100%" height="70" xmlns="http://www.w3.org/2000/svg"><text x="0" y="16">Xã A &lt;b&gt;&amp;&quot;&#39;</text><rect x="180" y="4" width="380.0" height="16"></rect><text x="565.0" y="16">7,5</text><text x="0" y="38">Phường B</text><rect x="180" y="26" width="147.8" height="16"></rect><text x="332.8" y="38">2,9</text><text x="0" y="60">Xã C</text><rect x="180" y="48" width="0.0" height="16"></rect><text x="185.0" y="60">0,0</text></svg>"##,
     );
     // A date range instead of a preset: April only.
     let csv = get_csv(
@@ -544,11 +594,11 @@ data-area="XC" => Xã C XC | 0 | 0 | 0,0 | 0 | 0 | — | — | 0 | —
     pinned(
         "April CSV",
         &names.apply(&csv),
-        r##"Mã,Tên,Số cụm loa,Lượt phát,Số phút phát,Lượt theo lịch,Lượt theo lịch đã phát,Tỷ lệ phát thành công,Tỷ lệ thiết bị trực tuyến,Bản tin khẩn cấp,Thời gian đến lần phát đầu (giây)
-XA,"Xã A <b>&""'",2,5,5.00,0,0,,1.0000,1,5.0000
-XB,Phường B,1,2,2.00,0,0,,,2,1.5000
-XC,Xã C,0,0,0.00,0,0,,,0,
-,Tổng cộng,3,7,7.00,0,0,,1.0000,3,2.6667
+        r##"Mã,Tên,Số cụm loa,Lượt phát,Số phút phát,Lượt theo lịch,Lượt theo lịch đã phát,Tỷ lệ phát thành công,Tỷ lệ thiết bị trực tuyến,Bản tin khẩn cấp,Thời gian đến lần phát đầu (giây),Số chương trình,Huyện
+XA,"Xã A <b>&""'",2,5,5.00,0,0,,1.0000,1,5.0000,1,
+XB,Phường B,1,2,2.00,0,0,,,2,1.5000,1,
+XC,Xã C,0,0,0.00,0,0,,,0,,0,
+,Tổng cộng,3,7,7.00,0,0,,1.0000,3,2.6667,1,
 "##,
     );
 
@@ -569,9 +619,9 @@ XC,Xã C,0,0,0.00,0,0,,,0,
     pinned(
         "operator CSV",
         &names.apply(&csv),
-        r##"Mã,Tên,Số cụm loa,Lượt phát,Số phút phát,Lượt theo lịch,Lượt theo lịch đã phát,Tỷ lệ phát thành công,Tỷ lệ thiết bị trực tuyến,Bản tin khẩn cấp,Thời gian đến lần phát đầu (giây)
-XB,Phường B,1,4,2.92,6,2,0.3333,,2,1.5000
-,Tổng cộng,1,4,2.92,6,2,0.3333,,2,1.5000
+        r##"Mã,Tên,Số cụm loa,Lượt phát,Số phút phát,Lượt theo lịch,Lượt theo lịch đã phát,Tỷ lệ phát thành công,Tỷ lệ thiết bị trực tuyến,Bản tin khẩn cấp,Thời gian đến lần phát đầu (giây),Số chương trình,Huyện
+XB,Phường B,1,4,2.92,6,1,0.1667,,2,1.5000,1,
+,Tổng cộng,1,4,2.92,6,1,0.1667,,2,1.5000,1,
 "##,
     );
     let viewer = login(&app, &c, "pin-viewer", "pin-viewer-password").await;
@@ -585,9 +635,9 @@ XB,Phường B,1,4,2.92,6,2,0.3333,,2,1.5000
     pinned(
         "viewer CSV",
         &names.apply(&csv),
-        r##"Mã,Tên,Số cụm loa,Lượt phát,Số phút phát,Lượt theo lịch,Lượt theo lịch đã phát,Tỷ lệ phát thành công,Tỷ lệ thiết bị trực tuyến,Bản tin khẩn cấp,Thời gian đến lần phát đầu (giây)
-VA,Thôn A1,1,3,1.50,1,1,1.0000,0.2830,1,9.0000
-,Tổng cộng,1,3,1.50,1,1,1.0000,0.2830,1,9.0000
+        r##"Mã,Tên,Số cụm loa,Lượt phát,Số phút phát,Lượt theo lịch,Lượt theo lịch đã phát,Tỷ lệ phát thành công,Tỷ lệ thiết bị trực tuyến,Bản tin khẩn cấp,Thời gian đến lần phát đầu (giây),Số chương trình,Huyện
+VA,Thôn A1,1,3,1.50,1,1,1.0000,0.2830,1,9.0000,2,
+,Tổng cộng,1,3,1.50,1,1,1.0000,0.2830,1,9.0000,2,
 "##,
     );
 }
@@ -605,7 +655,7 @@ async fn the_dashboard_recent_plays_on_a_fixed_fixture_are_pinned() {
         "admin dashboard",
         &rows_text(&names.apply(&plays.join("\n"))),
         r##" => Bắt đầu | Thiết bị | Tiêu đề | Mức ưu tiên | Kết quả
-class="play played" data-device="a1" => 31/12/2024 23:59 | a1 | clip | Thông thường | Đã phát
+class="play played" data-device="a1" => 14/12/2024 23:59 | a1 | clip | Thông thường | Đã phát
 class="play played" data-device="a1" => 20/06/2025 07:00 | a1 | clip | Thông thường | Đã phát
 class="play played" data-device="p0" => 01/03/2025 06:30 | p0 | clip | Thông thường | Đã phát
 class="play missed" data-device="b1" => 12/05/2025 07:00 | b1 |  | Thông thường | Bỏ lỡ

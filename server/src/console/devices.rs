@@ -42,10 +42,16 @@ pub(super) async fn device_page(
         crate::store::reports::recent_plays(&state.store, &c.caller, RecentPlays::All, 30, Some(&id)).await?;
     let now_playing = d.now_playing.as_ref().map(|v| now_playing_label(&v.to_string()));
     let history = history_section(&state.store, &d.id, d.created_at, lang).await?;
+    // A board's proof of display (issue 13).
+    let displays = if d.kind == crate::domain::report::BOARD {
+        store::boards::recent_displays(&state.store, &d.id, 30).await?
+    } else {
+        Vec::new()
+    };
     c.page(
         "device.html",
         json!({"d": d, "plays": plays, "now_playing": now_playing, "can_control": c.caller.role.grants(Role::Operator),
-               "history": history}),
+               "history": history, "displays": displays}),
     )
 }
 

@@ -84,6 +84,8 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     ("user_edit.html", include_str!("templates/user_edit.html")),
     ("schedule_edit.html", include_str!("templates/schedule_edit.html")),
     ("device_edit.html", include_str!("templates/device_edit.html")),
+    ("report_body.html", include_str!("templates/report_body.html")),
+    ("reports_print.html", include_str!("templates/reports_print.html")),
     ("audit.html", include_str!("templates/audit.html")),
     ("reports.html", include_str!("templates/reports.html")),
     ("bulletins.html", include_str!("templates/bulletins.html")),
@@ -319,6 +321,7 @@ pub fn router() -> Router<AppState> {
 async fn static_file(Path(file): Path<String>) -> Response {
     let (body, ctype) = match file.as_str() {
         "console.css" => (include_str!("static/console.css"), "text/css; charset=utf-8"),
+        "report.css" => (include_str!("static/report.css"), "text/css; charset=utf-8"),
         "console.js" => (
             include_str!("static/console.js"),
             "text/javascript; charset=utf-8",

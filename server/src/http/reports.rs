@@ -1,18 +1,97 @@
-//! The report API (admin only): proof of play (`GET /api/v1/plays`), other device events
-//! (`GET /api/v1/events`) and one command with its acks (`GET /api/v1/commands/{id}`). Reads of
-//! `store::reports`; the records are `domain::report::records`.
+//! The report API: the broadcast report for a period (`GET /api/v1/reports`, any signed-in
+//! caller, scoped like the console; JSON, CSV or XLSX, the same figures as the console page from
+//! `services::reports::file`), and for admins proof of play (`GET /api/v1/plays`), other device
+//! events (`GET /api/v1/events`) and one command with its acks (`GET /api/v1/commands/{id}`).
+//! Reads of `store::reports`; the records are `domain::report::records`.
 
 use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
+use crate::domain::report::period::parse_day;
 use crate::domain::report::records::{CommandReport, EventRecord, PlayRecord, page_limit};
-use crate::error::Result;
+use crate::domain::scope::Caller;
+use crate::error::{Error, Result};
 use crate::http::auth::Admin;
 use crate::services::AppState;
+use crate::services::reports::{Filed, export, file};
 use crate::store::reports::{self, EventFilter, PlayFilter};
+
+/// Parameters of `GET /api/v1/reports`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct ReportQuery {
+    /// First day, `YYYY-MM-DD` (Asia/Ho_Chi_Minh). The half-year report of 2026 is
+    /// `from=2025-12-15&to=2026-06-14`, the annual one `from=2025-12-15&to=2026-12-14`.
+    pub from: Option<String>,
+    /// Last day, included.
+    pub to: Option<String>,
+    /// Narrow to this area's subtree (must be in the caller's scope).
+    pub area: Option<String>,
+    /// `json` (default), `csv` or `xlsx`.
+    pub format: Option<String>,
+}
+
+/// The broadcast report for a period over the caller's scope: per commune and district, the
+/// total (`scheduled`, `delivered`, `delivery_rate` 0..1, ...), bulletins and boards, and the
+/// breakdown by language and category. `format=csv` gives the commune table, `format=xlsx` one
+/// sheet per section.
+#[utoipa::path(get, path = "/api/v1/reports", tag = "reports", params(ReportQuery),
+    responses((status = 200, body = Filed), (status = 404, description = "Area not in scope"),
+              (status = 422, description = "Bad date or format")))]
+async fn report(
+    caller: Caller,
+    State(state): State<AppState>,
+    Query(q): Query<ReportQuery>,
+) -> Result<Response> {
+    let day = |field: &str, v: &Option<String>| match v {
+        Some(s) => parse_day(field, s),
+        None => Err(Error::bad(
+            "missing_date",
+            format!("`{field}` is required (YYYY-MM-DD)"),
+        )),
+    };
+    let (from, to) = (day("from", &q.from)?, day("to", &q.to)?);
+    let format = q.format.as_deref().unwrap_or("json");
+    if !matches!(format, "json" | "csv" | "xlsx") {
+        return Err(Error::bad(
+            "invalid_format",
+            format!("`format`: `{format}` is not one of json, csv, xlsx"),
+        ));
+    }
+    let f = file(&state, &caller, from, to, q.area.as_deref()).await?;
+    Ok(match format {
+        "csv" => download(
+            "text/csv; charset=utf-8",
+            &export::file_name(&f, "csv"),
+            export::csv(&f)?,
+        ),
+        "xlsx" => download(
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            &export::file_name(&f, "xlsx"),
+            export::xlsx(&f)?,
+        ),
+        _ => Json(f).into_response(),
+    })
+}
+
+/// A file download response.
+pub fn download(content_type: &str, name: &str, body: Vec<u8>) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
 
 /// Filters of `GET /api/v1/plays`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -89,8 +168,10 @@ async fn command(
 /// OpenAPI description of the report endpoints (merged in the API document).
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(plays, events, command),
+    paths(report, plays, events, command),
     components(schemas(
+        Filed,
+        crate::services::reports::Period,
         PlayRecord,
         EventRecord,
         CommandReport,
@@ -105,6 +186,7 @@ pub struct Doc;
 /// Routes of the report API.
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/api/v1/reports", get(report))
         .route("/api/v1/plays", get(plays))
         .route("/api/v1/events", get(events))
         .route("/api/v1/commands/{id}", get(command))

@@ -1,6 +1,7 @@
 //! The bulletin boards' use cases: a board's feed ([`build_feed`], rendered and cached per board
 //! for one second by [`feed_cached`]), the board's token check ([`authorized`]) and proof of
-//! display ([`record_displays`]). And what the boards share inside one server: the
+//! display ([`record_displays`]), presence from the kiosk's change stream ([`connected`],
+//! [`seen`], [`disconnected`]). And what the boards share inside one server: the
 //! [`Generation`] counter that board event streams and the feed cache watch, and the
 //! [`FeedCache`] of rendered feeds (both were process-wide statics).
 
@@ -35,14 +36,19 @@ pub async fn build_feed(
     let languages = board_languages(area_languages.languages, board_language);
     let now = now_ms();
     let candidates = boards::published_to(&state.store, &ancestors, now).await?;
-    Ok(feed::build(
+    let mut feed = feed::build(
         device_id,
         board_area,
         languages,
         candidates,
         now,
         &state.public_url,
-    ))
+    );
+    feed.area_name = crate::store::areas::get(&state.store, board_area)
+        .await?
+        .map(|a| a.name)
+        .unwrap_or_default();
+    Ok(feed)
 }
 
 /// The feed's JSON and ETag, from the cache when fresh (404 for an unknown board).
@@ -103,6 +109,43 @@ pub async fn record_displays(
         }
     }
     Ok(DisplayStored { stored, duplicates })
+}
+
+/// A board's kiosk opened its change stream: the board is online in a new session (numbered by
+/// the server's clock in ms, so a later connection is a newer session), written like a
+/// loudspeaker's presence (`device_status` and the status history, `store::ingest::write`).
+/// Returns the session.
+pub async fn connected(state: &AppState, device_id: &str) -> Result<i64> {
+    let now = now_ms();
+    presence(state, device_id, true, now, now).await?;
+    Ok(now)
+}
+
+/// A board's change stream `session` ended: its interval closes (a newer session that already
+/// opened is left alone).
+pub async fn disconnected(state: &AppState, device_id: &str, session: i64) -> Result<()> {
+    presence(state, device_id, false, session, now_ms()).await
+}
+
+/// The stream of `session` is still open: the board was seen now (dates the end of its interval
+/// should the server stop without closing it).
+pub async fn seen(state: &AppState, device_id: &str, session: i64) -> Result<()> {
+    boards::seen(&state.store, device_id, session, now_ms()).await
+}
+
+async fn presence(state: &AppState, device_id: &str, online: bool, session: i64, now: i64) -> Result<()> {
+    let burst = crate::store::ingest::Burst {
+        states: vec![crate::domain::presence::Presence {
+            device: device_id.to_string(),
+            online,
+            session,
+            at: now,
+            retained: false,
+        }],
+        ..Default::default()
+    };
+    crate::store::ingest::write(&state.store, &burst, now).await?;
+    Ok(())
 }
 
 /// A counter bumped whenever anything a board shows may have changed.

@@ -1,6 +1,7 @@
 //! What the bulletin boards read and write: a board's row in `devices` (area, language, token
 //! hash), the bulletins published to a set of areas (`bulletins` joined with `bulletin_targets`)
-//! and proof of display (`displays`).
+//! and proof of display (`displays`: stored, and the latest of a board listed), and the board's
+//! `last_seen` while its change stream is open.
 
 use sqlx::Row;
 
@@ -74,6 +75,54 @@ pub async fn published_to(store: &Store, areas: &[String], now: i64) -> Result<V
         });
     }
     Ok(out)
+}
+
+/// Board `id`'s change stream of `session` is open at `now`: stamp `device_status.last_seen`.
+pub async fn seen(store: &Store, id: &str, session: i64, now: i64) -> Result<()> {
+    sqlx::query("UPDATE device_status SET last_seen = $1 WHERE device_id = $2 AND session = $3")
+        .bind(now)
+        .bind(id.to_string())
+        .bind(session)
+        .execute(&store.pool)
+        .await?;
+    Ok(())
+}
+
+/// A board's latest proof-of-display records (newest first, at most `limit`), with the
+/// bulletin's title in its first language.
+pub async fn recent_displays(store: &Store, id: &str, limit: i64) -> Result<Vec<RecentDisplay>> {
+    let rows = sqlx::query(
+        "SELECT x.bulletin_id, x.shown_from, x.shown_to, \
+         (SELECT v.title FROM bulletin_variants v WHERE v.bulletin_id = x.bulletin_id ORDER BY CASE WHEN v.language = 'vi' THEN 0 ELSE 1 END, v.language LIMIT 1) AS title \
+         FROM displays x WHERE x.device_id = $1 ORDER BY x.shown_from DESC LIMIT $2",
+    )
+    .bind(id.to_string())
+    .bind(limit)
+    .fetch_all(&store.pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(RecentDisplay {
+                bulletin_id: r.try_get("bulletin_id")?,
+                title: r.try_get::<Option<String>, _>("title")?.unwrap_or_default(),
+                shown_from: r.try_get("shown_from")?,
+                shown_to: r.try_get("shown_to")?,
+            })
+        })
+        .collect()
+}
+
+/// A proof-of-display record as the device page lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RecentDisplay {
+    /// Bulletin.
+    pub bulletin_id: String,
+    /// Its title (empty when the bulletin is gone).
+    pub title: String,
+    /// Shown from (unix ms).
+    pub shown_from: i64,
+    /// Shown until (unix ms).
+    pub shown_to: i64,
 }
 
 /// Store one proof-of-display record of board `device_id` received at `now`; `false` when a

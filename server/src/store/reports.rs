@@ -1,16 +1,18 @@
 //! Tables `plays`, `device_events` and `commands` as the reports read them: the report API's
 //! filtered lists (proofs of play, device events, one command with its acks), the console's recent
-//! proofs of play, and the loads behind the broadcast report (areas, devices, the period's plays).
+//! proofs of play, and the loads behind the broadcast report (areas, devices, the period's plays,
+//! the schedules' enabled history and content, proof of display, published bulletins).
 //! The command outbox itself (issuing, publishing) is `store::commands`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use nguon_protocol::{PlayOutcome, Priority};
 use serde::Serialize;
 use sqlx::Row;
 
+use crate::domain::report::counting::Toggle;
 use crate::domain::report::records::{CommandReport, EventRecord, PlayRecord};
-use crate::domain::report::{AreaRow, ReportDevice, ReportPlay};
+use crate::domain::report::{AreaRow, PublishedBulletin, ReportDevice, ReportDisplay, ReportPlay};
 use crate::domain::scope::Caller;
 use crate::error::Result;
 use crate::store::{Store, from_ms};
@@ -303,10 +305,11 @@ fn wire<T: serde::de::DeserializeOwned>(name: String) -> Option<T> {
     serde_json::from_value(serde_json::Value::String(name)).ok()
 }
 
-/// The proofs of play whose occurrence falls in `[from_ms, to_ms)`.
+/// The proofs of play whose occurrence falls in `[from_ms, to_ms)` (language and category are
+/// left empty: see [`schedule_content`]).
 pub async fn period_plays(store: &Store, from_ms: i64, to_ms: i64) -> Result<Vec<ReportPlay>> {
     let rows = sqlx::query(
-        "SELECT device_id, schedule_id, item_id, occurrence_at, priority, outcome, started_at, ended_at FROM plays \
+        "SELECT device_id, schedule_id, item_id, occurrence_at, sha256, priority, outcome, started_at, ended_at FROM plays \
          WHERE occurrence_at >= $1 AND occurrence_at < $2",
     )
     .bind(from_ms)
@@ -320,11 +323,102 @@ pub async fn period_plays(store: &Store, from_ms: i64, to_ms: i64) -> Result<Vec
                 schedule_id: r.try_get("schedule_id")?,
                 item_id: r.try_get("item_id")?,
                 occurrence_at: r.try_get("occurrence_at")?,
+                sha256: r.try_get("sha256")?,
                 priority: wire::<Priority>(r.try_get("priority")?),
                 outcome: wire::<PlayOutcome>(r.try_get("outcome")?),
                 started_at: r.try_get("started_at")?,
                 ended_at: r.try_get("ended_at")?,
+                language: String::new(),
+                category: String::new(),
             })
         })
         .collect()
+}
+
+/// Every schedule's recorded enabled flags (`schedule_enablement`), by schedule.
+pub async fn schedule_toggles(store: &Store) -> Result<HashMap<String, Vec<Toggle>>> {
+    let rows = sqlx::query("SELECT schedule_id, at, enabled FROM schedule_enablement ORDER BY at")
+        .fetch_all(&store.pool)
+        .await?;
+    let mut out: HashMap<String, Vec<Toggle>> = HashMap::new();
+    for r in rows {
+        out.entry(r.try_get("schedule_id")?).or_default().push(Toggle {
+            at: r.try_get("at")?,
+            enabled: r.try_get::<i64, _>("enabled")? != 0,
+        });
+    }
+    Ok(out)
+}
+
+/// The content of the schedules made from bulletins: schedule → (language, category) of the
+/// bulletin's speech it plays. Other schedules (audio from the library) are absent.
+pub async fn schedule_content(store: &Store) -> Result<HashMap<String, (String, String)>> {
+    let rows = sqlx::query(
+        "SELECT s.schedule_id, s.language, b.category FROM bulletin_speech s JOIN bulletins b ON b.id = s.bulletin_id \
+         WHERE s.schedule_id IS NOT NULL",
+    )
+    .fetch_all(&store.pool)
+    .await?;
+    let mut out = HashMap::new();
+    for r in rows {
+        out.insert(
+            r.try_get("schedule_id")?,
+            (r.try_get("language")?, r.try_get("category")?),
+        );
+    }
+    Ok(out)
+}
+
+/// The proof-of-display records that started in `[from_ms, to_ms)`, with the bulletin's
+/// category and the board's language (`vi` when it has none).
+pub async fn period_displays(store: &Store, from_ms: i64, to_ms: i64) -> Result<Vec<ReportDisplay>> {
+    let rows = sqlx::query(
+        "SELECT x.device_id, x.bulletin_id, x.shown_from, x.shown_to, b.category, d.language FROM displays x \
+         LEFT JOIN bulletins b ON b.id = x.bulletin_id LEFT JOIN devices d ON d.id = x.device_id \
+         WHERE x.shown_from >= $1 AND x.shown_from < $2",
+    )
+    .bind(from_ms)
+    .bind(to_ms)
+    .fetch_all(&store.pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(ReportDisplay {
+                device_id: r.try_get("device_id")?,
+                bulletin_id: r.try_get("bulletin_id")?,
+                shown_from: r.try_get("shown_from")?,
+                shown_to: r.try_get("shown_to")?,
+                category: r.try_get::<Option<String>, _>("category")?.unwrap_or_default(),
+                language: r
+                    .try_get::<Option<String>, _>("language")?
+                    .filter(|l| !l.is_empty())
+                    .unwrap_or_else(|| "vi".into()),
+            })
+        })
+        .collect()
+}
+
+/// The bulletins first published in `[from_ms, to_ms)` (still approved), with their targets.
+pub async fn published_bulletins(store: &Store, from_ms: i64, to_ms: i64) -> Result<Vec<PublishedBulletin>> {
+    let rows = sqlx::query(
+        "SELECT b.id, t.area FROM bulletins b JOIN bulletin_targets t ON t.bulletin_id = b.id \
+         WHERE b.status = 'approved' AND b.published_at >= $1 AND b.published_at < $2 ORDER BY b.id, t.area",
+    )
+    .bind(from_ms)
+    .bind(to_ms)
+    .fetch_all(&store.pool)
+    .await?;
+    let mut out: Vec<PublishedBulletin> = Vec::new();
+    for r in rows {
+        let id: String = r.try_get("id")?;
+        let area: String = r.try_get("area")?;
+        match out.last_mut() {
+            Some(b) if b.id == id => b.targets.push(area),
+            _ => out.push(PublishedBulletin {
+                id,
+                targets: vec![area],
+            }),
+        }
+    }
+    Ok(out)
 }

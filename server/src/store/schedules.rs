@@ -193,7 +193,20 @@ pub async fn insert(conn: &mut Conn, s: &Schedule) -> Result<()> {
     .bind(s.updated_at.timestamp_millis())
     .execute(&mut *conn)
     .await?;
+    record_enabled(conn, &s.id, s.enabled, s.created_at.timestamp_millis()).await?;
     insert_targets(conn, &s.id, &s.targets).await
+}
+
+/// Append a schedule's enabled flag from `at` on to its history (`schedule_enablement`, read
+/// by the report), in the caller's transaction.
+async fn record_enabled(conn: &mut Conn, id: &str, enabled: bool, at: i64) -> Result<()> {
+    sqlx::query("INSERT INTO schedule_enablement (schedule_id, at, enabled) VALUES ($1, $2, $3)")
+        .bind(id.to_string())
+        .bind(at)
+        .bind(i64::from(enabled))
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 async fn insert_targets(conn: &mut Conn, id: &str, targets: &Targets) -> Result<()> {
@@ -232,6 +245,7 @@ pub async fn update(conn: &mut Conn, s: &Schedule) -> Result<()> {
     .bind(s.id.clone())
     .execute(&mut *conn)
     .await?;
+    record_enabled(conn, &s.id, s.enabled, now_ms()).await?;
     sqlx::query("DELETE FROM schedule_targets WHERE schedule_id = $1")
         .bind(s.id.clone())
         .execute(&mut *conn)
@@ -241,17 +255,22 @@ pub async fn update(conn: &mut Conn, s: &Schedule) -> Result<()> {
 
 /// Enable or disable a schedule; stamps `updated_at` now.
 pub async fn set_enabled(conn: &mut Conn, id: &str, enabled: bool) -> Result<()> {
+    let now = now_ms();
     sqlx::query("UPDATE schedules SET enabled = $1, updated_at = $2 WHERE id = $3")
         .bind(enabled as i64)
-        .bind(now_ms())
+        .bind(now)
         .bind(id.to_string())
-        .execute(conn)
+        .execute(&mut *conn)
         .await?;
-    Ok(())
+    record_enabled(conn, id, enabled, now).await
 }
 
-/// Delete a schedule and its targets.
+/// Delete a schedule, its targets and its enabled history.
 pub async fn delete(conn: &mut Conn, id: &str) -> Result<()> {
+    sqlx::query("DELETE FROM schedule_enablement WHERE schedule_id = $1")
+        .bind(id.to_string())
+        .execute(&mut *conn)
+        .await?;
     sqlx::query("DELETE FROM schedule_targets WHERE schedule_id = $1")
         .bind(id.to_string())
         .execute(&mut *conn)

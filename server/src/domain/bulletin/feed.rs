@@ -71,6 +71,9 @@ pub struct Feed {
     pub device_id: String,
     /// Board's area.
     pub area: String,
+    /// The area's name (the kiosk's header shows it), empty when unknown.
+    #[serde(default)]
+    pub area_name: String,
     /// Languages in effect.
     pub languages: Vec<String>,
     /// Whether an emergency bulletin is current (show it full-screen).
@@ -191,6 +194,7 @@ pub fn build(
     Feed {
         device_id: device_id.to_string(),
         area: area.to_string(),
+        area_name: String::new(),
         languages,
         emergency: items.iter().any(|i| i.priority == "emergency"),
         bulletins: items,

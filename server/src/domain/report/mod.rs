@@ -1,27 +1,39 @@
-//! The broadcast report (issue 7) as pure functions over loaded data: one row per commune in the
-//! caller's scope (areas whose level is a commune; when there is none, the top areas of the
-//! scope), and their total:
+//! The broadcast report (issues 7 and 13) as pure functions over loaded data: one row per
+//! commune in the caller's scope (areas whose level is a commune; when there is none, the top
+//! areas of the scope), the same figures per district (the communes' nearest district-level
+//! ancestor in the area tree), and their total:
 //!
-//! - **items broadcast**: proofs of play with outcome `played`, `played_late`, `resumed` or `interrupted` whose
-//!   occurrence falls in the period, on the devices of the commune's subtree;
+//! - **items broadcast** (plays): proofs of play with outcome `played`, `played_late`, `resumed`
+//!   or `interrupted` whose occurrence falls in the period, on the devices of the commune's
+//!   subtree; **programmes**: the distinct media among them (one programme played 30 times is
+//!   one programme, 30 plays);
 //! - **minutes on air**: the sum of `ended_at − started_at` of those plays;
-//! - **scheduled**: occurrences of the enabled schedules in the period, re-evaluated from their
-//!   rules (not from published manifests), times each loudspeaker of the commune they target;
-//! - **delivered**: distinct (device, schedule, occurrence) among those plays whose schedule exists;
-//!   **delivery rate** = delivered ÷ scheduled;
-//! - **availability**: for each loudspeaker, its online time in the period (from the status
-//!   history) ÷ the part of the period it existed (registered, and not after now); per commune the
-//!   mean over its loudspeakers, the total the mean over all of them;
+//! - **scheduled**: the occurrences of each schedule that fall after it was created, while it was
+//!   enabled and before the earlier of now and the end of the period ([`counting`]), re-evaluated
+//!   from the rule, times each loudspeaker of the commune it targets;
+//! - **delivered**: distinct (loudspeaker, schedule, occurrence) among those plays that are one of
+//!   the scheduled ones; **delivery rate** = delivered ÷ scheduled (never above 1);
+//! - **availability**: for each loudspeaker (and, separately, each board), its online time in the
+//!   period (from the status history) ÷ the part of the period it existed (registered, and not
+//!   after now); per commune the mean over its devices, the total the mean over all of them;
 //! - **emergencies**: distinct emergency items played, and their mean time to first play
-//!   (first `started_at` − occurrence).
+//!   (first `started_at` − occurrence);
+//! - **bulletins and boards** ([`sections`]): bulletins published in the period that reach the
+//!   commune (targeted at it, an ancestor or a descendant), boards, proof of display (records,
+//!   minutes on screen, distinct bulletins shown); and the breakdown of plays and displays by
+//!   language and content category.
 //!
 //! [`Units::new`] places the devices in the rows; the service then reads the availability of
-//! [`Units::speakers`] and the plays and schedules of the period, and [`Units::aggregate`] counts
-//! them. [`period`] holds the report's periods, [`records`] the API's proof-of-play, event and
+//! [`Units::speakers`] and [`Units::boards`], the plays, schedules, displays and bulletins of the
+//! period, and [`Units::aggregate`] counts them. [`period`] holds the report's periods,
+//! [`counting`] what is scheduled, [`sections`] the bulletin and breakdown sections and the form
+//! (reporting unit, header, signature), [`records`] the API's proof-of-play, event and
 //! command-ack records.
 
+pub mod counting;
 pub mod period;
 pub mod records;
+pub mod sections;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -30,16 +42,27 @@ use serde::Serialize;
 
 use crate::domain::area::AreaTree;
 use crate::domain::scope::Caller;
+pub use sections::{Breakdown, PublishedBulletin, ReportDisplay};
 
-/// The device kind the report counts (boards' plays count as items, but a board is no
-/// loudspeaker: it is never scheduled and has no availability).
+/// The device kind the report schedules (boards' plays count as items, but a board is no
+/// loudspeaker: it is never scheduled; its availability is counted apart).
 pub const LOUDSPEAKER: &str = "loudspeaker";
+/// The bulletin board kind.
+pub const BOARD: &str = "board";
 
 /// Whether a level names a commune (xã / phường / thị trấn).
 pub fn is_commune(level: &str) -> bool {
     matches!(
         level.to_lowercase().as_str(),
-        "commune" | "ward" | "xa" | "xã" | "phuong" | "phường"
+        "commune" | "ward" | "township" | "xa" | "xã" | "phuong" | "phường" | "thị trấn" | "thi tran"
+    )
+}
+
+/// Whether a level names a district (huyện / quận / thị xã / thành phố thuộc tỉnh).
+pub fn is_district(level: &str) -> bool {
+    matches!(
+        level.to_lowercase().as_str(),
+        "district" | "huyen" | "huyện" | "quan" | "quận" | "thị xã" | "thi xa" | "town" | "city"
     )
 }
 
@@ -80,7 +103,7 @@ pub struct ReportDevice {
 }
 
 /// A proof of play as the report reads it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ReportPlay {
     /// Device.
     pub device_id: String,
@@ -90,6 +113,8 @@ pub struct ReportPlay {
     pub item_id: String,
     /// Scheduled instant (unix ms).
     pub occurrence_at: i64,
+    /// First media file (the programme).
+    pub sha256: String,
     /// Priority (`None`: a stored name this server does not know).
     pub priority: Option<Priority>,
     /// Outcome (`None`: a stored name this server does not know).
@@ -98,20 +123,27 @@ pub struct ReportPlay {
     pub started_at: Option<i64>,
     /// Ended (unix ms).
     pub ended_at: Option<i64>,
+    /// Language of the content (a bulletin's speech), empty when unknown.
+    pub language: String,
+    /// Content category (a bulletin's), empty when unknown.
+    pub category: String,
 }
 
-/// An enabled schedule as the report counts it: its occurrences in the period and its targets.
+/// A schedule as the report counts it: its counted occurrences in the period
+/// ([`counting::occurrences_in`]) and its targets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scheduled {
-    /// Occurrences in the period.
-    pub occurrences: i64,
+    /// Schedule id.
+    pub id: String,
+    /// Counted occurrences (unix ms).
+    pub occurrences: Vec<i64>,
     /// Target areas (their subtrees are targeted).
     pub areas: Vec<String>,
     /// Target devices.
     pub devices: Vec<String>,
 }
 
-/// A loudspeaker and when it was registered: what the availability is read for.
+/// A device and when it was registered: what the availability is read for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Speaker {
     /// Id.
@@ -120,13 +152,16 @@ pub struct Speaker {
     pub created_at: i64,
 }
 
-/// One report row (a commune) or the total.
+/// One report row (a commune or a district) or the total.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct AreaReport {
     /// Area code (empty for the total).
     pub code: String,
     /// Area name.
     pub name: String,
+    /// The district the commune lies in (empty: none in the area tree; districts and the total
+    /// leave it empty).
+    pub district: String,
     /// Loudspeakers in the area's subtree.
     pub devices: i64,
     /// Loudspeakers online now.
@@ -135,6 +170,8 @@ pub struct AreaReport {
     pub availability_devices: i64,
     /// Plays that went on air.
     pub items: i64,
+    /// Distinct programmes (media) among them.
+    pub programmes: i64,
     /// Minutes on air.
     pub minutes: f64,
     /// Scheduled (device, occurrence) pairs.
@@ -150,17 +187,65 @@ pub struct AreaReport {
     pub emergencies: i64,
     /// Mean time to first play of those emergencies, seconds.
     pub ttfp_seconds: Option<f64>,
+    /// Bulletins published in the period that reach the area.
+    pub bulletins_published: i64,
+    /// Bulletin boards in the area's subtree.
+    pub boards: i64,
+    /// Boards online now.
+    pub boards_online: i64,
+    /// Mean availability of the boards that existed in the period.
+    pub board_availability: Option<f64>,
+    /// Proof-of-display records in the period.
+    pub displays: i64,
+    /// Minutes on screen of those records.
+    pub display_minutes: f64,
+    /// Distinct bulletins shown.
+    pub bulletins_shown: i64,
     #[serde(skip)]
     ttfp_sum_ms: i64,
     #[serde(skip)]
     availability_sum: f64,
+    #[serde(skip)]
+    board_availability_sum: f64,
+    #[serde(skip)]
+    board_availability_devices: i64,
 }
 
 impl AreaReport {
+    fn named(code: &str, name: &str) -> AreaReport {
+        AreaReport {
+            code: code.into(),
+            name: name.into(),
+            ..Default::default()
+        }
+    }
+
+    /// Add the counts of `r` (distinct counts are set afterwards from their sets).
+    fn add(&mut self, r: &AreaReport) {
+        self.devices += r.devices;
+        self.online += r.online;
+        self.availability_devices += r.availability_devices;
+        self.availability_sum += r.availability_sum;
+        self.items += r.items;
+        self.minutes += r.minutes;
+        self.scheduled += r.scheduled;
+        self.delivered += r.delivered;
+        self.emergencies += r.emergencies;
+        self.ttfp_sum_ms += r.ttfp_sum_ms;
+        self.boards += r.boards;
+        self.boards_online += r.boards_online;
+        self.board_availability_sum += r.board_availability_sum;
+        self.board_availability_devices += r.board_availability_devices;
+        self.displays += r.displays;
+        self.display_minutes += r.display_minutes;
+    }
+
     fn finish(&mut self) {
         self.delivery_rate = (self.scheduled > 0).then(|| self.delivered as f64 / self.scheduled as f64);
         self.availability =
             (self.availability_devices > 0).then(|| self.availability_sum / self.availability_devices as f64);
+        self.board_availability = (self.board_availability_devices > 0)
+            .then(|| self.board_availability_sum / self.board_availability_devices as f64);
         self.ttfp_seconds =
             (self.emergencies > 0).then(|| self.ttfp_sum_ms as f64 / 1000.0 / self.emergencies as f64);
     }
@@ -175,8 +260,29 @@ pub struct Report {
     pub to_ms: i64,
     /// One row per commune.
     pub rows: Vec<AreaReport>,
+    /// One row per district (sums of its communes; communes under no district are under an
+    /// empty code).
+    pub districts: Vec<AreaReport>,
     /// Sums over the rows.
     pub total: AreaReport,
+    /// Plays and displays by language and by content category.
+    pub breakdown: Vec<Breakdown>,
+}
+
+/// What [`Units::aggregate`] counts, loaded by the service for the period.
+#[derive(Debug, Clone, Default)]
+pub struct Loaded {
+    /// Each device's ratio of online time (speakers and boards; those that did not exist in the
+    /// period are absent).
+    pub availability: HashMap<String, f64>,
+    /// The proofs of play whose occurrence falls in the period.
+    pub plays: Vec<ReportPlay>,
+    /// Every schedule with its counted occurrences.
+    pub scheduled: Vec<Scheduled>,
+    /// The proof-of-display records that started in the period.
+    pub displays: Vec<ReportDisplay>,
+    /// The bulletins published in the period.
+    pub bulletins: Vec<PublishedBulletin>,
 }
 
 /// The report's rows for a caller and where each device counts: the first step of a report.
@@ -190,12 +296,15 @@ pub struct Units {
     /// Loudspeaker → its row.
     speaker_unit: HashMap<String, String>,
     speakers: Vec<Speaker>,
+    boards: Vec<Speaker>,
+    /// District code → name.
+    districts: BTreeMap<String, String>,
 }
 
 impl Units {
     /// The rows of `caller`'s report over `areas` (by code, with `tree` built from the same rows),
     /// with each in-scope device placed in the row of the nearest row area at or above its area,
-    /// and the loudspeakers counted (and those online now).
+    /// and the loudspeakers and boards counted (and those online now).
     pub fn new(
         caller: &Caller,
         areas: &BTreeMap<String, AreaRow>,
@@ -218,17 +327,22 @@ impl Units {
                 .collect();
         }
         let unit_set: HashSet<&str> = units.iter().map(|a| a.code.as_str()).collect();
+        let mut districts = BTreeMap::new();
         let rows: BTreeMap<String, AreaReport> = units
             .iter()
             .map(|a| {
-                (
-                    a.code.clone(),
-                    AreaReport {
-                        code: a.code.clone(),
-                        name: a.name.clone(),
-                        ..Default::default()
-                    },
-                )
+                let mut r = AreaReport::named(&a.code, &a.name);
+                if let Some(d) = tree
+                    .chain(&a.code)
+                    .into_iter()
+                    .skip(1)
+                    .filter_map(|c| areas.get(&c))
+                    .find(|c| is_district(&c.level))
+                {
+                    r.district = d.code.clone();
+                    districts.insert(d.code.clone(), d.name.clone());
+                }
+                (a.code.clone(), r)
             })
             .collect();
         let mut out = Units {
@@ -237,6 +351,8 @@ impl Units {
             speakers_by_area: HashMap::new(),
             speaker_unit: HashMap::new(),
             speakers: Vec::new(),
+            boards: Vec::new(),
+            districts,
         };
         for d in devices {
             if !caller.in_scope(&d.area) {
@@ -249,8 +365,12 @@ impl Units {
             else {
                 continue;
             };
+            let row = out.rows.get_mut(&u).expect("unit row");
+            let me = Speaker {
+                id: d.id.clone(),
+                created_at: d.created_at,
+            };
             if d.kind == LOUDSPEAKER {
-                let row = out.rows.get_mut(&u).expect("unit row");
                 row.devices += 1;
                 row.online += i64::from(d.online);
                 out.speakers_by_area
@@ -258,10 +378,11 @@ impl Units {
                     .or_default()
                     .push(d.id.clone());
                 out.speaker_unit.insert(d.id.clone(), u.clone());
-                out.speakers.push(Speaker {
-                    id: d.id.clone(),
-                    created_at: d.created_at,
-                });
+                out.speakers.push(me);
+            } else if d.kind == BOARD {
+                row.boards += 1;
+                row.boards_online += i64::from(d.online);
+                out.boards.push(me);
             }
             out.device_unit.insert(d.id.clone(), u);
         }
@@ -274,30 +395,59 @@ impl Units {
         &self.speakers
     }
 
-    /// Count the period `[from_ms, to_ms)`: `availability` is each loudspeaker's ratio of online
-    /// time (those that did not exist in the period are absent), `plays` the proofs of play whose
-    /// occurrence falls in the period, `known` the ids of every stored schedule (enabled or not),
-    /// `scheduled` the enabled schedules' occurrences and targets, `tree` the area tree.
-    pub fn aggregate<'a>(
-        mut self,
-        availability: impl IntoIterator<Item = (&'a str, f64)>,
-        plays: &[ReportPlay],
-        known: &HashSet<&str>,
-        scheduled: &[Scheduled],
-        tree: &AreaTree,
-        (from_ms, to_ms): (i64, i64),
-    ) -> Report {
+    /// The boards counted in some row: the report needs their availability too.
+    pub fn boards(&self) -> &[Speaker] {
+        &self.boards
+    }
+
+    /// The codes of the report's rows (communes).
+    pub fn codes(&self) -> impl Iterator<Item = &str> {
+        self.rows.keys().map(String::as_str)
+    }
+
+    /// Count the period `[from_ms, to_ms)` from what the service loaded (`tree`: the area tree).
+    pub fn aggregate(mut self, l: &Loaded, tree: &AreaTree, (from_ms, to_ms): (i64, i64)) -> Report {
         let rows = &mut self.rows;
-        for (id, ratio) in availability {
-            if let Some(row) = self.speaker_unit.get(id).and_then(|u| rows.get_mut(u)) {
+        let mut distinct = sections::Distinct::default();
+        for (id, ratio) in &l.availability {
+            let Some(row) = self.device_unit.get(id).and_then(|u| rows.get_mut(u)) else {
+                continue;
+            };
+            if self.speaker_unit.contains_key(id) {
                 row.availability_devices += 1;
                 row.availability_sum += ratio;
+            } else {
+                row.board_availability_devices += 1;
+                row.board_availability_sum += ratio;
             }
+        }
+
+        // What is scheduled: per schedule, its counted occurrences and target loudspeakers.
+        let mut targets_of: HashMap<&str, (HashSet<i64>, HashSet<&str>)> = HashMap::new();
+        for s in l.scheduled.iter().filter(|s| !s.occurrences.is_empty()) {
+            let mut targets: HashSet<&str> = HashSet::new();
+            for a in tree.subtree(&s.areas) {
+                if let Some(list) = self.speakers_by_area.get(&a) {
+                    targets.extend(list.iter().map(String::as_str));
+                }
+            }
+            targets.extend(
+                s.devices
+                    .iter()
+                    .filter(|d| self.speaker_unit.contains_key(*d))
+                    .map(String::as_str),
+            );
+            for d in &targets {
+                let u = &self.speaker_unit[*d];
+                rows.get_mut(u).expect("unit row").scheduled += s.occurrences.len() as i64;
+            }
+            targets_of.insert(s.id.as_str(), (s.occurrences.iter().copied().collect(), targets));
         }
 
         let mut delivered: HashSet<(&str, &str, i64)> = HashSet::new();
         let mut first_emergency: HashMap<(&str, &str), i64> = HashMap::new(); // (unit, item) → ttfp ms
-        for p in plays {
+        let mut breakdown = sections::BreakdownBuilder::default();
+        for p in &l.plays {
             let Some(u) = self.device_unit.get(&p.device_id) else {
                 continue;
             };
@@ -306,12 +456,18 @@ impl Units {
             }
             let row = rows.get_mut(u).expect("unit row");
             row.items += 1;
+            let mut minutes = 0.0;
             if let (Some(s), Some(e)) = (p.started_at, p.ended_at)
                 && e > s
             {
-                row.minutes += (e - s) as f64 / 60_000.0;
+                minutes = (e - s) as f64 / 60_000.0;
+                row.minutes += minutes;
             }
-            if known.contains(p.schedule_id.as_str())
+            breakdown.play(&p.language, &p.category, minutes);
+            distinct.programme(u, &row.district, &p.sha256);
+            if let Some((occ, targets)) = targets_of.get(p.schedule_id.as_str())
+                && occ.contains(&p.occurrence_at)
+                && targets.contains(p.device_id.as_str())
                 && delivered.insert((&p.device_id, &p.schedule_id, p.occurrence_at))
             {
                 row.delivered += 1;
@@ -329,382 +485,59 @@ impl Units {
             row.emergencies += 1;
             row.ttfp_sum_ms += t;
         }
-
-        for s in scheduled.iter().filter(|s| s.occurrences > 0) {
-            let mut targets: HashSet<&str> = HashSet::new();
-            for a in tree.subtree(&s.areas) {
-                targets.extend(
-                    self.speakers_by_area
-                        .get(&a)
-                        .into_iter()
-                        .flatten()
-                        .map(String::as_str),
-                );
-            }
-            targets.extend(
-                s.devices
+        for d in &l.displays {
+            let Some(u) = self.device_unit.get(&d.device_id) else {
+                continue;
+            };
+            let row = rows.get_mut(u).expect("unit row");
+            let minutes = (d.shown_to - d.shown_from).max(0) as f64 / 60_000.0;
+            row.displays += 1;
+            row.display_minutes += minutes;
+            breakdown.display(&d.language, &d.category, minutes);
+            distinct.shown(u, &row.district, &d.bulletin_id);
+        }
+        for b in &l.bulletins {
+            for (u, row) in rows.iter() {
+                if b.targets
                     .iter()
-                    .filter(|d| self.speaker_unit.contains_key(*d))
-                    .map(String::as_str),
-            );
-            for d in targets {
-                if let Some(u) = self.speaker_unit.get(d) {
-                    rows.get_mut(u).expect("unit row").scheduled += s.occurrences;
+                    .any(|t| tree.is_within(u, t) || tree.is_within(t, u))
+                {
+                    distinct.published(u, &row.district, &b.id);
                 }
             }
         }
 
         let mut total = AreaReport::default();
+        let mut districts: BTreeMap<String, AreaReport> = BTreeMap::new();
         let mut out = Vec::new();
         for (_, mut r) in self.rows {
-            total.devices += r.devices;
-            total.online += r.online;
-            total.availability_devices += r.availability_devices;
-            total.availability_sum += r.availability_sum;
-            total.items += r.items;
-            total.minutes += r.minutes;
-            total.scheduled += r.scheduled;
-            total.delivered += r.delivered;
-            total.emergencies += r.emergencies;
-            total.ttfp_sum_ms += r.ttfp_sum_ms;
+            total.add(&r);
+            let name = self.districts.get(&r.district).cloned().unwrap_or_default();
+            districts
+                .entry(r.district.clone())
+                .or_insert_with(|| AreaReport::named(&r.district, &name))
+                .add(&r);
+            distinct.set_row(&mut r);
             r.finish();
             out.push(r);
         }
+        let mut districts: Vec<AreaReport> = districts.into_values().collect();
+        for d in &mut districts {
+            distinct.set_district(d);
+            d.finish();
+        }
+        distinct.set_total(&mut total);
         total.finish();
         Report {
             from_ms,
             to_ms,
             rows: out,
+            districts,
             total,
+            breakdown: breakdown.finish(),
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use std::collections::{BTreeMap, HashMap, HashSet};
-
-    use nguon_protocol::{PlayOutcome, Priority};
-
-    use super::{AreaReport, AreaRow, ReportDevice, ReportPlay, Scheduled, Units};
-    use crate::domain::area::AreaTree;
-    use crate::domain::scope::{Caller, Role, Via};
-
-    const MIN: i64 = 60_000;
-
-    fn areas() -> BTreeMap<String, AreaRow> {
-        [
-            ("p", None, "province"),
-            ("c1", Some("p"), "commune"),
-            ("v1", Some("c1"), "village"),
-            ("c2", Some("p"), "Phường"),
-        ]
-        .into_iter()
-        .map(|(code, parent, level)| {
-            (
-                code.to_string(),
-                AreaRow {
-                    code: code.into(),
-                    name: format!("Area {code}"),
-                    parent: parent.map(str::to_string),
-                    level: level.into(),
-                },
-            )
-        })
-        .collect()
-    }
-
-    fn tree(areas: &BTreeMap<String, AreaRow>) -> AreaTree {
-        AreaTree::new(areas.values().map(|a| (a.code.clone(), a.parent.clone())))
-    }
-
-    /// Loudspeakers s1 (c1, online), s2 (village v1 of c1), s3 (c2, online), x (the province:
-    /// in no row); board b (c2).
-    fn devices() -> Vec<ReportDevice> {
-        [
-            ("s1", "loudspeaker", "c1", true),
-            ("s2", "loudspeaker", "v1", false),
-            ("s3", "loudspeaker", "c2", true),
-            ("b", "board", "c2", true),
-            ("x", "loudspeaker", "p", true),
-        ]
-        .into_iter()
-        .map(|(id, kind, area, online)| ReportDevice {
-            id: id.into(),
-            kind: kind.into(),
-            area: area.into(),
-            created_at: 0,
-            online,
-        })
-        .collect()
-    }
-
-    fn play(
-        device: &str,
-        schedule: &str,
-        item: &str,
-        occ: i64,
-        outcome: Option<PlayOutcome>,
-        span: (Option<i64>, Option<i64>),
-    ) -> ReportPlay {
-        ReportPlay {
-            device_id: device.into(),
-            schedule_id: schedule.into(),
-            item_id: item.into(),
-            occurrence_at: occ,
-            priority: Some(if schedule.is_empty() {
-                Priority::Emergency
-            } else {
-                Priority::Normal
-            }),
-            outcome,
-            started_at: span.0,
-            ended_at: span.1,
-        }
-    }
-
-    fn plays() -> Vec<ReportPlay> {
-        use PlayOutcome::*;
-        vec![
-            // c1: schedule A's occurrence at 100 played twice on s1 (1 + 0.5 min, one delivery),
-            // missed and failed on s2, then interrupted there after 2 minutes (a delivery).
-            play(
-                "s1",
-                "A",
-                "a@100",
-                100,
-                Some(Played),
-                (Some(100), Some(100 + MIN)),
-            ),
-            play(
-                "s1",
-                "A",
-                "a@100",
-                100,
-                Some(Played),
-                (Some(200), Some(200 + MIN / 2)),
-            ),
-            play("s2", "A", "a@100", 100, Some(Missed), (None, None)),
-            play("s2", "A", "a@100", 100, Some(Failed), (None, None)),
-            play(
-                "s2",
-                "A",
-                "a@100",
-                100,
-                Some(Interrupted),
-                (Some(150), Some(150 + 2 * MIN)),
-            ),
-            // c1: a schedule that is gone, resumed without an end (an item, no minutes).
-            play("s1", "gone", "g@300", 300, Some(Resumed), (Some(300), None)),
-            // Emergency `cmd` at 500: on s1 after 1 s and s2 after 4 s (c1: one, 1 s), on s3
-            // after 2 s for a minute (c2: one, 2 s).
-            play("s1", "", "cmd", 500, Some(Played), (Some(1500), None)),
-            play("s2", "", "cmd", 500, Some(Played), (Some(4500), None)),
-            play("s3", "", "cmd", 500, Some(Played), (Some(2500), Some(2500 + MIN))),
-            // c2: the board plays schedule B for a minute (an item and a delivery).
-            play("b", "B", "b@700", 700, Some(Played), (Some(700), Some(700 + MIN))),
-            // Nothing: x is in no row; an outcome this server does not know; skipped.
-            play("x", "A", "a@100", 100, Some(Played), (Some(100), Some(100 + MIN))),
-            play("s1", "A", "a@100", 100, None, (Some(100), Some(100 + MIN))),
-            play("s1", "A", "a@100", 100, Some(SkippedQuietHours), (None, None)),
-        ]
-    }
-
-    /// A: twice over c1 (s1, s2); B: three times on s3, the board b and x (only s3 counts);
-    /// D: no occurrence in the period.
-    fn scheduled() -> Vec<Scheduled> {
-        let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-        vec![
-            Scheduled {
-                occurrences: 2,
-                areas: v(&["c1"]),
-                devices: vec![],
-            },
-            Scheduled {
-                occurrences: 3,
-                areas: vec![],
-                devices: v(&["s3", "b", "x"]),
-            },
-            Scheduled {
-                occurrences: 0,
-                areas: v(&["p"]),
-                devices: v(&["s1"]),
-            },
-        ]
-    }
-
-    fn caller(scope: Option<&[&str]>) -> Caller {
-        Caller {
-            user_id: "u".into(),
-            username: "u".into(),
-            role: Role::Viewer,
-            scope_areas: scope.map(|s| s.iter().map(|c| c.to_string()).collect()),
-            scope_roots: scope.map(|s| s.iter().map(|c| c.to_string()).collect()),
-            via: Via::Session,
-            csrf: None,
-        }
-    }
-
-    fn report(scope: Option<&[&str]>) -> super::Report {
-        let areas = areas();
-        let tree = tree(&areas);
-        let units = Units::new(&caller(scope), &areas, &tree, &devices());
-        let availability: HashMap<String, f64> = units
-            .speakers()
-            .iter()
-            .filter_map(|s| match s.id.as_str() {
-                "s1" => Some((s.id.clone(), 0.5)),
-                "s2" => Some((s.id.clone(), 1.0)),
-                _ => None, // s3 did not exist in the period
-            })
-            .collect();
-        let known: HashSet<&str> = ["A", "B", "D"].into();
-        units.aggregate(
-            availability.iter().map(|(id, r)| (id.as_str(), *r)),
-            &plays(),
-            &known,
-            &scheduled(),
-            &tree,
-            (0, 1_000_000),
-        )
-    }
-
-    fn row(code: &str, name: &str, counts: [i64; 7], minutes: f64) -> AreaReport {
-        let [
-            devices,
-            online,
-            availability_devices,
-            items,
-            scheduled,
-            delivered,
-            emergencies,
-        ] = counts;
-        AreaReport {
-            code: code.into(),
-            name: name.into(),
-            devices,
-            online,
-            availability_devices,
-            items,
-            minutes,
-            scheduled,
-            delivered,
-            emergencies,
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn a_small_province_is_counted_by_hand() {
-        let rep = report(None);
-        assert_eq!((rep.from_ms, rep.to_ms), (0, 1_000_000));
-        let codes: Vec<&str> = rep.rows.iter().map(|r| r.code.as_str()).collect();
-        assert_eq!(codes, ["c1", "c2"], "one row per commune, by code");
-        let [c1, c2] = [&rep.rows[0], &rep.rows[1]];
-        // c1: s1 and s2; items 2 + 1 + 1 + 2 emergency plays; minutes 1 + 0.5 + 2; scheduled
-        // 2 × 2; delivered (s1, A, 100) and (s2, A, 100); availability (0.5 + 1) / 2; one
-        // emergency first played after 1 s.
-        assert_eq!(
-            (
-                c1.devices,
-                c1.online,
-                c1.availability_devices,
-                c1.items,
-                c1.scheduled,
-                c1.delivered
-            ),
-            (2, 1, 2, 6, 4, 2)
-        );
-        assert_eq!(c1.minutes, 3.5);
-        assert_eq!(c1.delivery_rate, Some(0.5));
-        assert_eq!(c1.availability, Some(0.75));
-        assert_eq!((c1.emergencies, c1.ttfp_seconds), (1, Some(1.0)));
-        // c2: s3 (the board is no loudspeaker); items: the emergency and the board's play; one
-        // minute each; scheduled 3 (s3 only), delivered 1 (the board); no availability.
-        assert_eq!(
-            (
-                c2.devices,
-                c2.online,
-                c2.availability_devices,
-                c2.items,
-                c2.scheduled,
-                c2.delivered
-            ),
-            (1, 1, 0, 2, 3, 1)
-        );
-        assert_eq!(c2.minutes, 2.0);
-        assert_eq!(c2.delivery_rate, Some(1.0 / 3.0));
-        assert_eq!(c2.availability, None);
-        assert_eq!((c2.emergencies, c2.ttfp_seconds), (1, Some(2.0)));
-        // The total: sums, rates of the sums, availability the mean over all loudspeakers.
-        let t = &rep.total;
-        assert_eq!((t.code.as_str(), t.name.as_str()), ("", ""));
-        assert_eq!(
-            (
-                t.devices,
-                t.online,
-                t.availability_devices,
-                t.items,
-                t.scheduled,
-                t.delivered
-            ),
-            (3, 2, 2, 8, 7, 3)
-        );
-        assert_eq!(t.minutes, 5.5);
-        assert_eq!(t.delivery_rate, Some(3.0 / 7.0));
-        assert_eq!(t.availability, Some(0.75));
-        assert_eq!((t.emergencies, t.ttfp_seconds), (2, Some(1.5)));
-    }
-
-    #[test]
-    fn a_scope_keeps_its_communes_else_its_top_areas() {
-        // An operator of c2 sees c2 only.
-        let rep = report(Some(&["c2"]));
-        let mut want = row("c2", "Area c2", [1, 1, 0, 2, 3, 1, 1], 2.0);
-        want.delivery_rate = Some(1.0 / 3.0);
-        (want.ttfp_seconds, want.ttfp_sum_ms) = (Some(2.0), 2000);
-        assert_eq!(rep.rows.len(), 1);
-        assert_eq!(rep.rows[0], want);
-        // A viewer of the village v1 (no commune in scope) gets v1 itself: s2 only (on air:
-        // the interrupted play and the emergency).
-        let rep = report(Some(&["v1"]));
-        let mut want = row("v1", "Area v1", [1, 0, 1, 2, 2, 1, 1], 2.0);
-        want.delivery_rate = Some(0.5);
-        (want.availability, want.availability_sum) = (Some(1.0), 1.0);
-        (want.ttfp_seconds, want.ttfp_sum_ms) = (Some(4.0), 4000);
-        assert_eq!(rep.rows, vec![want.clone()]);
-        assert_eq!(
-            (rep.total.items, rep.total.scheduled, rep.total.ttfp_seconds),
-            (2, 2, Some(4.0))
-        );
-        // Nothing in scope: no row, an empty total.
-        let rep = report(Some(&[]));
-        assert!(rep.rows.is_empty());
-        assert_eq!(rep.total.delivery_rate, None);
-    }
-
-    #[test]
-    fn the_rows_level_and_on_air_rules() {
-        for level in ["commune", "Ward", "xa", "Xã", "phuong", "PHƯỜNG"] {
-            assert!(super::is_commune(level), "{level}");
-        }
-        for level in ["province", "village", "thôn", ""] {
-            assert!(!super::is_commune(level), "{level}");
-        }
-        use PlayOutcome::*;
-        let on: Vec<bool> = [
-            Played,
-            PlayedLate,
-            Resumed,
-            Interrupted,
-            SkippedQuietHours,
-            Missed,
-            Failed,
-        ]
-        .into_iter()
-        .map(|o| super::on_air(Some(o)))
-        .collect();
-        assert_eq!(on, [true, true, true, true, false, false, false]);
-        assert!(!super::on_air(None));
-    }
-}
+mod tests;

@@ -1,12 +1,16 @@
-//! The report's period: the half-year report (1 Jan–14 Jun, due before 15 June), the annual report
-//! (1 Jan–14 Dec, due before 15 December), or any range of days, read in Asia/Ho_Chi_Minh.
+//! The report's period: the reporting periods of Decree 09/2019/NĐ-CP (art. 12): the half-year
+//! report runs from 15 December of the previous year to 14 June (due before 15 June), the annual
+//! report from 15 December of the previous year to 14 December (due before 15 December), so
+//! every day falls in exactly one half-year and one annual period; or any range of days. Read in
+//! Asia/Ho_Chi_Minh.
 
 use chrono::{Datelike, Duration, NaiveDate, TimeZone};
 
-/// The first day of `year`'s half-year and annual report periods, and their last days
-/// (1 Jan–14 Jun, due before 15 June; 1 Jan–14 Dec, due before 15 December).
+/// The first and last day of `year`'s half-year and annual report periods (Decree 09/2019/NĐ-CP
+/// art. 12): 15 Dec of `year − 1` to 14 Jun of `year`, and 15 Dec of `year − 1` to 14 Dec of
+/// `year`.
 pub fn preset_period(preset: &str, year: i32) -> Option<(NaiveDate, NaiveDate)> {
-    let start = NaiveDate::from_ymd_opt(year, 1, 1)?;
+    let start = NaiveDate::from_ymd_opt(year - 1, 12, 15)?;
     match preset {
         "half" => Some((start, NaiveDate::from_ymd_opt(year, 6, 14)?)),
         "annual" => Some((start, NaiveDate::from_ymd_opt(year, 12, 14)?)),
@@ -29,6 +33,25 @@ pub fn period_ms(from: NaiveDate, to: NaiveDate) -> (i64, i64) {
     )
 }
 
+/// The report year a day belongs to: 15–31 December already count in the next year's periods.
+pub fn report_year(day: NaiveDate) -> i32 {
+    if (day.month(), day.day()) >= (12, 15) {
+        day.year() + 1
+    } else {
+        day.year()
+    }
+}
+
+/// Parse a `YYYY-MM-DD` day, naming the field when it is not one.
+pub fn parse_day(field: &str, s: &str) -> crate::error::Result<NaiveDate> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
+        crate::error::Error::bad(
+            "invalid_date",
+            format!("`{field}`: `{s}` is not a date like 2026-06-14 (YYYY-MM-DD)"),
+        )
+    })
+}
+
 /// What a report request asks for (the console's query string).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PeriodRequest<'a> {
@@ -43,16 +66,17 @@ pub struct PeriodRequest<'a> {
 }
 
 /// The first and last day of the requested period, `today` being today's date in Vietnam: a
-/// known preset of `year` (default this year) wins; otherwise `from` (default 1 January of this
-/// year) to `to` (default today, and never before `from`). Dates that do not parse are defaults.
+/// known preset of `year` (default: the report year today falls in) wins; otherwise `from`
+/// (default the first day of the current annual period) to `to` (default today, and never
+/// before `from`). Dates that do not parse are defaults.
 pub fn resolve(req: &PeriodRequest<'_>, today: NaiveDate) -> (NaiveDate, NaiveDate) {
-    let year = req.year.unwrap_or(today.year());
+    let year = req.year.unwrap_or_else(|| report_year(today));
     if let Some(p) = req.preset.and_then(|p| preset_period(p, year)) {
         return p;
     }
     let parse = |s: Option<&str>| s.and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
     let from =
-        parse(req.from).unwrap_or_else(|| NaiveDate::from_ymd_opt(today.year(), 1, 1).unwrap_or(today));
+        parse(req.from).unwrap_or_else(|| preset_period("annual", report_year(today)).map_or(today, |p| p.0));
     let to = parse(req.to).unwrap_or(today).max(from);
     (from, to)
 }
@@ -68,13 +92,27 @@ mod tests {
     }
 
     #[test]
-    fn the_presets_end_the_day_before_the_reports_are_due() {
-        assert_eq!(preset_period("half", 2025), Some((d(2025, 1, 1), d(2025, 6, 14))));
+    fn the_presets_are_the_decrees_periods_and_leave_no_day_out() {
+        assert_eq!(
+            preset_period("half", 2025),
+            Some((d(2024, 12, 15), d(2025, 6, 14)))
+        );
         assert_eq!(
             preset_period("annual", 2025),
-            Some((d(2025, 1, 1), d(2025, 12, 14)))
+            Some((d(2024, 12, 15), d(2025, 12, 14)))
         );
         assert_eq!(preset_period("quarter", 2025), None);
+        // 15–31 December belong to the next year's periods; the annual periods follow each
+        // other without a gap.
+        assert_eq!(super::report_year(d(2025, 12, 14)), 2025);
+        assert_eq!(super::report_year(d(2025, 12, 15)), 2026);
+        assert_eq!(super::report_year(d(2025, 12, 31)), 2026);
+        assert_eq!(super::report_year(d(2026, 1, 1)), 2026);
+        let (a, b) = (
+            preset_period("annual", 2025).unwrap(),
+            preset_period("annual", 2026).unwrap(),
+        );
+        assert_eq!(a.1.succ_opt(), Some(b.0));
     }
 
     #[test]
@@ -95,13 +133,21 @@ mod tests {
             from: Some("2024-01-01"),
             ..Default::default()
         };
-        assert_eq!(resolve(&half, today), (d(2025, 1, 1), d(2025, 6, 14)));
+        assert_eq!(resolve(&half, today), (d(2024, 12, 15), d(2025, 6, 14)));
         let this_year = PeriodRequest {
             preset: Some("annual"),
             ..Default::default()
         };
-        assert_eq!(resolve(&this_year, today), (d(2026, 1, 1), d(2026, 12, 14)));
-        assert_eq!(resolve(&PeriodRequest::default(), today), (d(2026, 1, 1), today));
+        assert_eq!(resolve(&this_year, today), (d(2025, 12, 15), d(2026, 12, 14)));
+        assert_eq!(
+            resolve(&PeriodRequest::default(), today),
+            (d(2025, 12, 15), today)
+        );
+        // On 20 December the current report year is the next one.
+        assert_eq!(
+            resolve(&this_year, d(2026, 12, 20)),
+            (d(2026, 12, 15), d(2027, 12, 14))
+        );
         let range = PeriodRequest {
             from: Some("2025-04-01"),
             to: Some("2025-04-30"),
@@ -120,6 +166,6 @@ mod tests {
             to: Some("soon"),
             ..Default::default()
         };
-        assert_eq!(resolve(&junk, today), (d(2026, 1, 1), today));
+        assert_eq!(resolve(&junk, today), (d(2025, 12, 15), today));
     }
 }
