@@ -1,7 +1,12 @@
-//! The kiosk page in a real headless Chromium (issue 6), driven over WebDriver (fantoccini, see
-//! `webdriver`). The browser reaches the server through a TCP proxy in the test, so "the server is
-//! unreachable" can be made exact by killing the proxy and every connection through it.
-//! Screenshots go to `target/test-artifacts/board/*.png`.
+//! The kiosk page in a real headless Chromium (issues 6 and 13), driven over WebDriver
+//! (fantoccini, see `webdriver`), one browser session. The browser reaches the server through a
+//! TCP proxy in the test, so "the server is unreachable" can be made exact by killing the proxy
+//! and every connection through it. Checked: the header names the commune and when the feed was
+//! last updated; a long bulletin fits above the ticker; the emergency label lies inside the
+//! viewport at 1920×1080 and 1080×1920; the open page makes the board online (and closing the
+//! connection offline); with the server gone a reload still shows the bulletins with the
+//! "mất kết nối" badge; the browser logs no JavaScript error. Screenshots go to
+//! `target/test-artifacts/board/*.png`.
 
 use crate::common;
 use crate::dispatch_support;
@@ -10,7 +15,7 @@ use crate::webdriver;
 use std::time::Duration;
 
 use common::{TestApp, json, spawn_app};
-use dispatch_support::area;
+use dispatch_support::{area, eventually};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use webdriver::Driver;
@@ -83,7 +88,15 @@ async fn publish(app: &TestApp, title: &str, body: &str, priority: &str, area: &
 async fn a_board_page_shows_bulletins_follows_changes_shows_emergencies_and_survives_losing_the_server() {
     let app = spawn_app().await;
     area(&app, "50", None).await;
-    area(&app, "50001", Some("50")).await;
+    let (s, b) = json(
+        app.post_json(
+            "/api/v1/areas",
+            &json!({"code": "50001", "name": "Xã Bản Lầu", "parent": "50", "level": "commune"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
     let screen = app.unique("bang");
     let (s, b) = json(
         app.post_json(
@@ -100,14 +113,12 @@ async fn a_board_page_shows_bulletins_follows_changes_shows_emergencies_and_surv
         .execute(&app.state().store.pool)
         .await
         .unwrap();
-    let a = publish(
-        &app,
-        "Lịch tiêm chủng mở rộng",
-        "Trạm y tế xã **tiêm chủng** vào thứ Bảy.",
-        "normal",
-        "50001",
-    )
-    .await;
+    // A long bulletin: its last point must stay above the ticker.
+    let long_body = (1..=9)
+        .map(|i| format!("- Điểm {i}: trạm y tế xã **tiêm chủng** cho trẻ em dưới 5 tuổi vào thứ Bảy, mang theo sổ tiêm chủng."))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let a = publish(&app, "Lịch tiêm chủng mở rộng", &long_body, "normal", "50001").await;
 
     let mut proxy = Proxy::start(app.addr).await;
     let driver = Driver::start(1920, 1080, "board").await;
@@ -147,7 +158,49 @@ async fn a_board_page_shows_bulletins_follows_changes_shows_emergencies_and_surv
             Duration::from_secs(10),
         )
         .await;
+    // The header names the commune and when the feed was last fetched.
+    driver
+        .wait_for(
+            "the header",
+            "return document.getElementById('area').textContent === 'Xã Bản Lầu' && \
+             /^Cập nhật lúc \\d\\d:\\d\\d/.test(document.getElementById('updated').textContent)",
+            Duration::from_secs(10),
+        )
+        .await;
+    // The text fits: the last point of the long bulletin ends above the ticker.
+    let fits = driver
+        .eval(
+            "var items = document.querySelectorAll('#body li'); var last = items[items.length - 1]; \
+             return [items.length, Math.round(last.getBoundingClientRect().bottom), \
+                     Math.round(document.getElementById('ticker').getBoundingClientRect().top)]",
+        )
+        .await;
+    assert_eq!(fits[0], 9, "{fits}");
+    assert!(
+        fits[1].as_i64() <= fits[2].as_i64(),
+        "clipped behind the ticker: {fits}"
+    );
     driver.screenshot("1-bulletin-a").await;
+
+    // The open page is the board's presence: online, with an open interval.
+    let online = |want: bool| {
+        let app = &app;
+        let screen = screen.clone();
+        async move {
+            eventually("the board's presence", || {
+                let screen = screen.clone();
+                async move {
+                    let (_, d) = json(app.get(&format!("/api/v1/devices/{screen}")).await).await;
+                    (d["online"] == json!(want)).then_some(())
+                }
+            })
+            .await
+        }
+    };
+    online(true).await;
+    let (s, hist) = json(app.get(&format!("/api/v1/devices/{screen}/status-history")).await).await;
+    assert_eq!(s, 200, "{hist}");
+    assert_eq!(hist["intervals"][0]["online_to"], json!(null), "{hist}");
 
     // B is published through the API and appears without a reload, within 5 s.
     driver.eval("window.__marker = 'same-page'; return true").await;
@@ -192,6 +245,25 @@ async fn a_board_page_shows_bulletins_follows_changes_shows_emergencies_and_surv
         )
         .await;
     driver.screenshot("3-emergency").await;
+    // The label is inside the viewport, landscape and portrait.
+    let label_inside = "var r = document.getElementById('emergency-label').getBoundingClientRect(); \
+        return r.width > 0 && r.top >= 0 && r.left >= 0 && r.bottom <= window.innerHeight && r.right <= window.innerWidth";
+    driver
+        .wait_for("the label inside 1920×1080", label_inside, Duration::from_secs(5))
+        .await;
+    driver.resize(1080, 1920).await;
+    driver
+        .wait_for(
+            "a portrait viewport",
+            "return window.innerHeight > window.innerWidth",
+            Duration::from_secs(5),
+        )
+        .await;
+    driver
+        .wait_for("the label inside 1080×1920", label_inside, Duration::from_secs(5))
+        .await;
+    driver.screenshot("3b-emergency-portrait").await;
+    driver.resize(1920, 1080).await;
 
     // Proof of display reaches the server.
     driver.eval("window.nguonBoard.flush(); return true").await;
@@ -201,8 +273,19 @@ async fn a_board_page_shows_bulletins_follows_changes_shows_emergencies_and_surv
     })
     .await;
 
-    // The server becomes unreachable: the page keeps its content and says it is offline.
+    // The page shell is kept for an outage.
+    driver
+        .wait_for(
+            "the offline shell",
+            "return window.nguonBoard.offlineReady()",
+            Duration::from_secs(15),
+        )
+        .await;
+
+    // The server becomes unreachable: the page keeps its content and says it is offline; the
+    // board's stream ended, so the board is offline.
     proxy.kill();
+    online(false).await;
     drop(app);
     driver
         .wait_for(
@@ -222,4 +305,23 @@ async fn a_board_page_shows_bulletins_follows_changes_shows_emergencies_and_surv
         "{cached}"
     );
     driver.screenshot("4-offline").await;
+
+    // A reload during the outage (a kiosk rebooting) still shows the bulletins, marked offline.
+    driver.reload().await;
+    driver
+        .wait_for(
+            "the bulletins after a reload without the server",
+            "return document.getElementById('emergency-title').textContent === 'CẢNH BÁO LŨ QUÉT' && \
+             !document.getElementById('status').hidden && \
+             document.getElementById('status').textContent.includes('Mất kết nối') && \
+             document.getElementById('area').textContent === 'Xã Bản Lầu'",
+            Duration::from_secs(20),
+        )
+        .await;
+    driver.screenshot("5-reloaded-offline").await;
+    // No JavaScript error (failed requests to the unreachable server are expected).
+    let errors = driver
+        .browser_errors(&["net::ERR_", "Failed to load resource"])
+        .await;
+    assert!(errors.is_empty(), "browser errors: {errors:?}");
 }

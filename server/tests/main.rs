@@ -39,6 +39,7 @@ mod layers;
 mod media;
 mod outbox;
 mod presence;
+mod report_browser;
 mod schedule;
 mod speech;
 mod speech_engines;

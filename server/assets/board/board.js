@@ -1,6 +1,8 @@
 // Bulletin board kiosk: render the feed, rotate bulletins, keep a clock, show an emergency
-// banner, follow changes over SSE, survive the server being unreachable (last feed kept in
-// localStorage), and report proof of display in batches.
+// banner, fit the text to the screen, follow changes over SSE (the stream is also the board's
+// presence), survive the server being unreachable (last feed kept in localStorage; a service
+// worker keeps the page shell and the last feed, so a reload or a reboot during an outage still
+// shows the bulletins, with a "mất kết nối" badge), and report proof of display in batches.
 (function () {
   "use strict";
   var device = document.body.getAttribute("data-device");
@@ -8,7 +10,10 @@
   var q = "?token=" + encodeURIComponent(token);
   var base = "/board/" + encodeURIComponent(device);
   var feedKey = "nguon.feed." + device, queueKey = "nguon.displays." + device;
-  var feed = null, etag = null, index = -1, timer = null, current = null;
+  var feedUrl = "/api/v1/boards/" + encodeURIComponent(device) + "/feed";
+  var CACHE = "nguon-board-v1";
+  var OFFLINE = "Mất kết nối — đang hiển thị bản tin đã lưu";
+  var feed = null, etag = null, index = -1, timer = null, current = null, updatedAt = 0;
   var $ = function (id) { return document.getElementById(id); };
 
   function uuid() {
@@ -36,6 +41,32 @@
     }).catch(function () {});
   }
 
+  // Shrink `el`'s text (em-based children) until `box` no longer overflows; never below 35 %.
+  function fit(box, el) {
+    var scale = 1;
+    el.style.fontSize = "1em";
+    while (scale > 0.35 && (box.scrollHeight > box.clientHeight + 1 || box.scrollWidth > box.clientWidth + 1)) {
+      scale -= 0.05;
+      el.style.fontSize = scale.toFixed(2) + "em";
+    }
+  }
+  function fitAll() {
+    fit($("stage"), $("slide"));
+    if (!$("emergency").hidden) fit($("emergency-content"), $("emergency-content"));
+  }
+  window.addEventListener("resize", fitAll);
+  if (document.fonts && document.fonts.ready) document.fonts.ready.then(fitAll);
+
+  function pad(n) { return (n < 10 ? "0" : "") + n; }
+  function header() {
+    if (feed && feed.area_name) { $("area").textContent = feed.area_name; document.title = feed.area_name + " · Bảng tin điện tử"; }
+    if (updatedAt) {
+      var d = new Date(updatedAt);
+      var local = new Date(d.toLocaleString("en-US", { timeZone: "Asia/Ho_Chi_Minh" }));
+      $("updated").textContent = "Cập nhật lúc " + pad(local.getHours()) + ":" + pad(local.getMinutes()) + " " + pad(local.getDate()) + "/" + pad(local.getMonth() + 1);
+    }
+  }
+
   function variant(b) { return b.variants[0]; }
   function slides() { return (feed && feed.bulletins || []).filter(function (b) { return b.priority !== "emergency"; }); }
 
@@ -49,10 +80,12 @@
       banner.hidden = false;
       clearTimeout(timer);
       if (!current || current.bulletin_id !== em[0].id) openShown(em[0].id);
+      fit($("emergency-content"), $("emergency-content"));
     } else {
       banner.hidden = true;
     }
     $("ticker-text").textContent = (feed && feed.bulletins || []).map(function (b) { return variant(b).title; }).join("   •   ");
+    header();
     if (!em.length) next(true);
   }
 
@@ -71,6 +104,8 @@
     }
     $("slide").setAttribute("data-bulletin", b.id);
     openShown(b.id);
+    fit($("stage"), $("slide"));
+    m.querySelectorAll("img, video").forEach(function (x) { x.addEventListener("load", fitAll); x.addEventListener("loadedmetadata", fitAll); });
   }
 
   function next(restart) {
@@ -91,6 +126,7 @@
         var b = s[index], v = variant(b);
         $("title").textContent = v.title; $("body").innerHTML = v.html;
         if (!current || current.bulletin_id !== b.id) openShown(b.id);
+        fit($("stage"), $("slide"));
       }
     } else {
       index = (index + 1) % s.length;
@@ -101,17 +137,51 @@
 
   function setStatus(text) { var st = $("status"); st.textContent = text || ""; st.hidden = !text; }
 
+  // Keep the last feed for the service worker too (it answers with it when the server is away).
+  function keepFeed(f) {
+    if (!window.caches) return;
+    caches.open(CACHE).then(function (c) {
+      return c.put(feedUrl, new Response(JSON.stringify(f), { headers: { "content-type": "application/json", "etag": etag || "" } }));
+    }).catch(function () {});
+  }
+
   function refresh() {
     var headers = { "Authorization": "Bearer " + token };
     if (etag) headers["If-None-Match"] = etag;
-    return fetch("/api/v1/boards/" + encodeURIComponent(device) + "/feed", { headers: headers, cache: "no-store" })
+    return fetch(feedUrl, { headers: headers, cache: "no-store" })
       .then(function (r) {
-        if (r.status === 304) { setStatus(""); return; }
+        if (r.headers.get("x-nguon-offline")) {
+          // The service worker's copy: the server is away.
+          setStatus(OFFLINE);
+          if (feed) return;
+          return r.json().then(function (f) { feed = f; render(); });
+        }
+        if (r.status === 304) { updatedAt = Date.now(); save(feedKey, { etag: etag, feed: feed, updated_at: updatedAt }); setStatus(""); header(); return; }
         if (!r.ok) throw new Error("HTTP " + r.status);
         etag = r.headers.get("ETag");
-        return r.json().then(function (f) { feed = f; save(feedKey, { etag: etag, feed: f }); setStatus(""); render(); });
+        return r.json().then(function (f) {
+          feed = f; updatedAt = Date.now();
+          save(feedKey, { etag: etag, feed: f, updated_at: updatedAt }); keepFeed(f); setStatus(""); render();
+        });
       })
-      .catch(function () { setStatus("Mất kết nối — đang hiển thị bản tin đã lưu"); });
+      .catch(function () { setStatus(OFFLINE); });
+  }
+
+  // The page shell for a reload or reboot during an outage: the service worker answers from this
+  // cache when the network fails. Service workers need a secure origin (HTTPS, or localhost).
+  var offline = { ready: false };
+  function offlineShell() {
+    if (!("serviceWorker" in navigator) || !window.caches) return;
+    navigator.serviceWorker.register("/board-assets/sw.js", { scope: "/board/" })
+      .then(function () { return navigator.serviceWorker.ready; })
+      .then(function () {
+        return caches.open(CACHE).then(function (c) {
+          return c.addAll([location.pathname + location.search, "/board-assets/board.css", "/board-assets/board.js",
+            "/board-assets/NotoSans-Regular.ttf", "/board-assets/NotoSans-Bold.ttf"]);
+        });
+      })
+      .then(function () { offline.ready = true; })
+      .catch(function () {});
   }
 
   function tick() {
@@ -121,17 +191,19 @@
   }
 
   var cached = load(feedKey, null);
-  if (cached && cached.feed) { feed = cached.feed; etag = cached.etag; render(); }
+  if (cached && cached.feed) { feed = cached.feed; etag = cached.etag; updatedAt = cached.updated_at || 0; render(); }
   tick(); setInterval(tick, 1000);
   refresh();
+  offlineShell();
   setInterval(refresh, 30000);
   setInterval(flush, 10000);
   window.addEventListener("pagehide", function () { closeShown(); flush(); });
   if (window.EventSource) {
     var es = new EventSource(base + "/events" + q);
     es.addEventListener("changed", function (e) { if (e.data !== etag) refresh(); });
-    es.onerror = function () { setStatus("Mất kết nối — đang hiển thị bản tin đã lưu"); };
+    es.onerror = function () { setStatus(OFFLINE); };
     es.onopen = function () { refresh(); };
   }
-  window.nguonBoard = { flush: function () { closeShown(); flush(); }, state: function () { return { feed: feed, etag: etag }; } };
+  window.nguonBoard = { flush: function () { closeShown(); flush(); }, state: function () { return { feed: feed, etag: etag }; },
+    offlineReady: function () { return offline.ready; } };
 })();

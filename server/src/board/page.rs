@@ -1,5 +1,6 @@
-//! The kiosk page for Chromium (`GET /board/{device_id}?token=…`) and its assets (HTML, CSS, JS
-//! and the Noto Sans fonts, embedded in the binary).
+//! The kiosk page for Chromium (`GET /board/{device_id}?token=…`) and its assets (HTML, CSS, JS,
+//! the service worker that keeps the page for outages, and the Noto Sans fonts, embedded in the
+//! binary).
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -12,6 +13,7 @@ use crate::services::AppState;
 const PAGE_HTML: &str = include_str!("../../assets/board/board.html");
 const PAGE_CSS: &str = include_str!("../../assets/board/board.css");
 const PAGE_JS: &str = include_str!("../../assets/board/board.js");
+const SERVICE_WORKER: &str = include_str!("../../assets/board/sw.js");
 const FONT: &[u8] = include_bytes!("../../assets/board/NotoSans-Regular.ttf");
 const FONT_BOLD: &[u8] = include_bytes!("../../assets/board/NotoSans-Bold.ttf");
 
@@ -45,6 +47,25 @@ pub async fn asset(Path(name): Path<String>) -> Response {
     let (ct, body): (&'static str, &'static [u8]) = match name.as_str() {
         "board.css" => ("text/css; charset=utf-8", PAGE_CSS.as_bytes()),
         "board.js" => ("text/javascript; charset=utf-8", PAGE_JS.as_bytes()),
+        "sw.js" => {
+            // The kiosk's service worker controls the board pages (`/board/`), outside its own
+            // folder; never cached by the browser's HTTP cache so an update reaches kiosks.
+            return (
+                [
+                    (
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("text/javascript; charset=utf-8"),
+                    ),
+                    (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+                    (
+                        axum::http::HeaderName::from_static("service-worker-allowed"),
+                        HeaderValue::from_static("/board/"),
+                    ),
+                ],
+                SERVICE_WORKER,
+            )
+                .into_response();
+        }
         "NotoSans-Regular.ttf" => ("font/ttf", FONT),
         "NotoSans-Bold.ttf" => ("font/ttf", FONT_BOLD),
         _ => return Error::NotFound(format!("asset {name}")).into_response(),

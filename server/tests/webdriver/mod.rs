@@ -115,7 +115,9 @@ impl Driver {
             "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
                      "--disable-background-networking", "--disable-component-update", "--disable-sync",
                      format!("--window-size={width},{height}"),
-                     format!("--user-data-dir={}", profile.path().display())]}});
+                     format!("--user-data-dir={}", profile.path().display())]},
+            // The browser's console, read by `browser_errors`.
+            "goog:loggingPrefs": {"browser": "ALL"}});
         let Value::Object(caps) = caps else { unreachable!() };
         let webdriver = format!("http://127.0.0.1:{port}");
         let client = ClientBuilder::new(HttpConnector::new())
@@ -191,6 +193,38 @@ impl Driver {
     pub async fn screenshot(&self, name: &str) {
         let png = ok("screenshot", self.client.screenshot().await);
         std::fs::write(self.artifacts.join(format!("{name}.png")), png).unwrap();
+    }
+
+    /// Resize the window (the viewport follows).
+    pub async fn resize(&self, width: u32, height: u32) {
+        ok("resize", self.client.set_window_size(width, height).await);
+    }
+
+    /// Reload the current page.
+    pub async fn reload(&self) {
+        ok("refresh", self.client.refresh().await);
+    }
+
+    /// The browser console's messages of level SEVERE since the last call (JavaScript errors,
+    /// failed loads), read through chromedriver's log endpoint; `ignore` drops messages that
+    /// contain any of its strings (e.g. the failed requests a test provokes on purpose).
+    pub async fn browser_errors(&self, ignore: &[&str]) -> Vec<String> {
+        let url = format!("{}/session/{}/se/log", self.webdriver, self.session);
+        let r = reqwest::Client::new()
+            .post(url)
+            .json(&json!({"type": "browser"}))
+            .send()
+            .await
+            .expect("browser log");
+        let v: Value = r.json().await.expect("browser log JSON");
+        v["value"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|m| m["level"] == "SEVERE")
+            .filter_map(|m| m["message"].as_str().map(str::to_string))
+            .filter(|m| !ignore.iter().any(|i| m.contains(i)))
+            .collect()
     }
 
     /// Wait until `script` returns true; panic with `what`, the path and the page text after `limit`.
