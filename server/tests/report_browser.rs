@@ -116,6 +116,8 @@ async fn a_schedule_created_today_whose_occurrences_all_played_shows_one_hundred
                 ended_at: Some(at + chrono::Duration::seconds(20)),
                 outcome: PlayOutcome::Played,
                 reason: None,
+                max_rms_dbfs: None,
+                silent: false,
             }),
         }],
     };
