@@ -1,8 +1,9 @@
 //! Issue 11 item 12: weak defaults. Without a configured admin token the server generates one at
 //! its first start only, keeps its sha256 and accepts it after a restart (nothing new is printed
-//! or accepted); a weak configured token stops the start naming the key; trivial passwords are
-//! refused; the admin token is not a board token; the database and the data directory are
-//! private to the server's user.
+//! or accepted); a weak configured token stops the start naming the key; trivial passwords of
+//! users and devices (their MQTT password, on create and on change) are refused with 422; the
+//! admin token is not a board token; the database and the data directory are private to the
+//! server's user.
 
 use std::net::SocketAddr;
 
@@ -105,7 +106,7 @@ async fn trivial_passwords_are_refused_and_the_admin_token_is_not_a_board_token(
         .await;
         assert_eq!(
             (s, b["error"]["code"].as_str()),
-            (400, Some("weak_password")),
+            (422, Some("weak_password")),
             "{weak}: {b}"
         );
     }
@@ -138,6 +139,65 @@ async fn trivial_passwords_are_refused_and_the_admin_token_is_not_a_board_token(
         .get_anon(&format!("/board/{board}?token=board-own-token-1"))
         .await;
     assert_eq!(own.status(), 200);
+}
+
+#[tokio::test]
+async fn weak_device_passwords_are_refused_on_create_and_on_change_naming_the_field() {
+    let app = common::spawn_app().await;
+    let p = app.unique("p");
+    crate::dispatch_support::area(&app, &p, None).await;
+    let id = app.unique("lc");
+    let hash = |id: String| {
+        let pool = app.state().store.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, Option<String>>("SELECT credential_hash FROM devices WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    // The users' rule: 12 characters, not one repeated character, not a well-known password.
+    for weak in ["12345678", "password1234", "Password 1234", "zzzzzzzzzzzzzz"] {
+        let req = json!({"id": id, "kind": "loudspeaker", "area": p, "password": weak});
+        let (s, b) = body(app.post_json("/api/v1/devices", &req).await).await;
+        assert_eq!(
+            (s, b["error"]["code"].as_str()),
+            (422, Some("weak_password")),
+            "{weak}: {b}"
+        );
+        let message = b["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("`password`"), "{weak}: {b}");
+        assert_eq!(hash(id.clone()).await, None, "{weak}: nothing was registered");
+    }
+    let req = json!({"id": id, "kind": "loudspeaker", "area": p, "password": "cụm-loa-mật-khẩu-1"});
+    let (s, b) = body(app.post_json("/api/v1/devices", &req).await).await;
+    assert_eq!(s, 201, "{b}");
+    let stored = hash(id.clone()).await.flatten().expect("a credential hash");
+    // A change of password follows the same rule and keeps the stored credential.
+    for weak in ["short", "changeme1234", "000000000000"] {
+        let (s, b) = body(
+            app.patch_json(&format!("/api/v1/devices/{id}"), &json!({"password": weak}))
+                .await,
+        )
+        .await;
+        assert_eq!(
+            (s, b["error"]["code"].as_str()),
+            (422, Some("weak_password")),
+            "{weak}: {b}"
+        );
+        assert_eq!(hash(id.clone()).await.flatten().as_ref(), Some(&stored));
+    }
+    let (s, b) = body(
+        app.patch_json(
+            &format!("/api/v1/devices/{id}"),
+            &json!({"password": "một-mật-khẩu-mới-2"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    assert_ne!(hash(id.clone()).await.flatten().as_ref(), Some(&stored));
 }
 
 #[cfg(unix)]

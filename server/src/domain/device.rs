@@ -3,8 +3,9 @@
 //!
 //! The record ([`Device`]), the bodies that create ([`NewDevice`]) and change ([`DevicePatch`])
 //! one, and every check that needs no database: id, kind, position, volume, public key, password
-//! and password hash, what a patch stores, and the validation of a `nguon-provision` registry file
-//! ([`validate_registry`]) given which areas are stored.
+//! (the users' strength rule, `domain::user::check_password`) and password hash, what a patch
+//! stores, and the validation of a `nguon-provision` registry file ([`validate_registry`]) given
+//! which areas are stored.
 
 use std::collections::HashSet;
 
@@ -14,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::domain::area::{AreaFields, AreaTree, parent_cycles};
+use crate::domain::user::check_password;
 use crate::error::{Error, Result};
 
 /// A device with its live status.
@@ -235,17 +237,6 @@ pub fn check_hash(h: &str) -> Result<()> {
             "password_hash must be a `$7$` PBKDF2-SHA512 hash",
         ))
     }
-}
-
-/// 400 `weak_password` under 8 characters.
-pub fn check_password(p: &str) -> Result<()> {
-    if p.len() < 8 {
-        return Err(Error::bad(
-            "weak_password",
-            "password must have at least 8 characters",
-        ));
-    }
-    Ok(())
 }
 
 /// 422 `unknown_area` for an area that is not stored.
@@ -584,7 +575,7 @@ mod tests {
         );
         assert_eq!(
             refused(&|d| {
-                d.password = Some("long enough".into());
+                d.password = Some("long enough password".into());
                 d.password_hash = Some(HASH.into());
             }),
             "invalid_field"
@@ -598,10 +589,10 @@ mod tests {
             "invalid_kind"
         );
         let mut pw = new_device();
-        pw.password = Some("long enough".into());
+        pw.password = Some("long enough password".into());
         assert_eq!(
             pw.validate().unwrap().credential,
-            Credential::Password("long enough")
+            Credential::Password("long enough password")
         );
         let mut h = new_device();
         h.password_hash = Some(HASH.into());
@@ -672,6 +663,12 @@ mod tests {
             ..DevicePatch::default()
         };
         assert_eq!(code_of(weak.validate(true).unwrap_err()), "weak_password");
+        // The users' rule: long enough is not enough for a well-known password.
+        let known = DevicePatch {
+            password: Some("Password 1234".into()),
+            ..DevicePatch::default()
+        };
+        assert_eq!(code_of(known.validate(true).unwrap_err()), "weak_password");
     }
 
     #[test]

@@ -190,12 +190,18 @@ pub fn weakness(secret: &str) -> Option<String> {
     None
 }
 
-/// 400 `weak_password` unless the password passes [`weakness`].
-pub fn check_password(p: &str) -> Result<()> {
-    match weakness(p) {
-        Some(why) => Err(Error::bad("weak_password", format!("`password` {why}"))),
+/// 422 `weak_password` naming `field` unless `secret` passes [`weakness`]: the one strength
+/// check of every password the API takes (users' and devices' MQTT passwords).
+pub fn check_secret(field: &str, secret: &str) -> Result<()> {
+    match weakness(secret) {
+        Some(why) => Err(Error::unprocessable("weak_password", format!("`{field}` {why}"))),
         None => Ok(()),
     }
+}
+
+/// [`check_secret`] of the request field `password`.
+pub fn check_password(p: &str) -> Result<()> {
+    check_secret("password", p)
 }
 
 /// The bootstrap admin bearer token as the server keeps it: only its sha256 (the token itself

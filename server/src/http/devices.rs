@@ -71,7 +71,7 @@ pub struct DeviceFilter {
 /// Register a device.
 #[utoipa::path(post, path = "/api/v1/devices", tag = "devices", request_body = NewDevice,
     responses((status = 201, body = Device), (status = 400, description = "invalid field"),
-              (status = 409, description = "id exists"), (status = 422, description = "unknown area")))]
+              (status = 409, description = "id exists"), (status = 422, description = "unknown area or weak password")))]
 async fn create_device(
     Admin(caller): Admin,
     State(state): State<AppState>,
@@ -118,7 +118,7 @@ async fn get_device(
 /// their scope, moving it only inside their scope.
 #[utoipa::path(patch, path = "/api/v1/devices/{id}", tag = "devices", params(("id" = String, Path)), request_body = DevicePatch,
     responses((status = 200, body = Device), (status = 403, description = "outside your scope or an admin-only field"),
-              (status = 404), (status = 422, description = "unknown area")))]
+              (status = 404), (status = 422, description = "unknown area or weak password")))]
 async fn patch_device(
     caller: Caller,
     State(state): State<AppState>,
