@@ -373,7 +373,7 @@ async fn bad_uploads_are_refused_with_a_reason_and_leave_nothing_stored() {
         (Some("image/png"), Some("image"), Some(1))
     );
     let sha = f["sha256"].as_str().unwrap().to_string();
-    let served = app.get_anon(&format!("/files/{sha}")).await;
+    let served = app.get(&format!("/files/{sha}")).await;
     assert_eq!(served.headers()["content-type"], "image/png");
     assert_eq!(served.bytes().await.unwrap().to_vec(), tiny_png());
 

@@ -1,15 +1,15 @@
 //! Issue 11 items 14 and 17: request bodies are bounded as a whole and field by field, and the
 //! small scope leaks are closed: an upload's `area` answers the same for unknown and outside
 //! the caller's scope, `/media/{sha}` serves only approved media without a caller (devices fetch
-//! those by hash) and anything else only to a caller who may see it, and a request the server
-//! cannot parse is answered with the `{"error":…}` shape like every other error.
+//! those by hash) and anything else only to a caller who may see it, `/files/{sha}` serves a
+//! bulletin's files without a caller only while the bulletin is on the boards, and a request the
+//! server cannot parse is answered with the `{"error":…}` shape like every other error.
 
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::common::{self, TestApp, json as body};
-use crate::console_support::{token, user, wav};
-use crate::dispatch_support::area;
+use crate::console_support::{TwoCommunes, scoped_user, two_communes, wav};
 
 /// One multipart part, as raw bytes, or `size` bytes of filler generated while sending.
 enum Part {
@@ -165,20 +165,8 @@ async fn upload_as(app: &TestApp, bearer: &str, area: &str) -> (u16, Value) {
 #[tokio::test]
 async fn an_upload_to_an_unknown_area_answers_as_one_outside_the_scope() {
     let app = common::spawn_app().await;
-    let p = app.unique("p");
-    let (mine, theirs) = (app.unique("c"), app.unique("c"));
-    area(&app, &p, None).await;
-    area(&app, &mine, Some(&p)).await;
-    area(&app, &theirs, Some(&p)).await;
-    let ed = user(
-        &app,
-        &app.unique("bientap"),
-        "editor",
-        &[&mine],
-        "mat-khau-bien-tap",
-    )
-    .await;
-    let ed = token(&app, &ed).await;
+    let TwoCommunes { mine, theirs, .. } = two_communes(&app).await;
+    let (_, ed) = scoped_user(&app, "bientap", "editor", &[&mine]).await;
     let (s1, b1) = upload_as(&app, &ed, &theirs).await;
     let (s2, b2) = upload_as(&app, &ed, "no-such-area").await;
     assert_eq!((s1, s2), (403, 403), "{b1} {b2}");
@@ -197,11 +185,7 @@ async fn an_upload_to_an_unknown_area_answers_as_one_outside_the_scope() {
 #[tokio::test]
 async fn media_files_that_are_not_approved_need_a_caller_who_may_see_them() {
     let app = common::spawn_app().await;
-    let p = app.unique("p");
-    let (mine, theirs) = (app.unique("c"), app.unique("c"));
-    area(&app, &p, None).await;
-    area(&app, &mine, Some(&p)).await;
-    area(&app, &theirs, Some(&p)).await;
+    let TwoCommunes { mine, theirs, .. } = two_communes(&app).await;
     let (s, m) = body(app.upload("/api/v1/media", wav(1), "draft.wav").await).await;
     assert_eq!(s, 201, "{m}");
     let sha = m["sha256"].as_str().unwrap().to_string();
@@ -211,15 +195,7 @@ async fn media_files_that_are_not_approved_need_a_caller_who_may_see_them() {
         .execute(&app.state().store.pool)
         .await
         .unwrap();
-    let op = user(
-        &app,
-        &app.unique("vanhanh"),
-        "operator",
-        &[&mine],
-        "mat-khau-van-hanh",
-    )
-    .await;
-    let op = token(&app, &op).await;
+    let (_, op) = scoped_user(&app, "vanhanh", "operator", &[&mine]).await;
     let path = format!("/media/{sha}");
     let fetch = |bearer: Option<String>| {
         let mut r = app.client.get(app.url(&path));
@@ -357,4 +333,94 @@ async fn every_response_carries_the_security_headers_and_the_console_a_strict_cs
             );
         }
     }
+}
+
+#[tokio::test]
+async fn bulletin_files_are_served_without_credentials_only_while_their_bulletin_is_on_the_boards() {
+    let app = common::spawn_app().await;
+    let TwoCommunes { mine, theirs, .. } = two_communes(&app).await;
+    let (s, b) = body(
+        app.post_json(
+            "/api/v1/bulletins",
+            &json!({"title": "Lịch cắt điện", "body": "Dự thảo, chưa duyệt.", "areas": [theirs]}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    let id = b["id"].as_str().unwrap().to_string();
+    let png = common::tiny_png();
+    let (s, f) = body(
+        app.upload(&format!("/api/v1/bulletins/{id}/files"), png.clone(), "so-do.png")
+            .await,
+    )
+    .await;
+    assert_eq!(s, 201, "{f}");
+    let path = format!("/files/{}", f["sha256"].as_str().unwrap());
+    let (_, op) = scoped_user(&app, "vanhanh", "operator", &[&mine]).await;
+    let fetch = |bearer: Option<&str>, range: Option<&str>| {
+        let mut r = app.client.get(app.url(&path));
+        if let Some(t) = bearer {
+            r = r.bearer_auth(t);
+        }
+        if let Some(range) = range {
+            r = r.header("range", range);
+        }
+        async move { r.send().await.unwrap() }
+    };
+    let cache = |r: &reqwest::Response| r.headers()["cache-control"].to_str().unwrap().to_string();
+    // The attack: a draft's attachment fetched by its hash without credentials. Refused as if
+    // it did not exist, also in review and once approved but not on any board; a commune
+    // operator whose scope the bulletin does not reach is refused too; an admin sees it, never
+    // cached.
+    for step in ["draft", "submit", "approve"] {
+        if step != "draft" {
+            let (s, b) = body(
+                app.post_json(&format!("/api/v1/bulletins/{id}/{step}"), &json!({}))
+                    .await,
+            )
+            .await;
+            assert_eq!(s, 200, "{step}: {b}");
+        }
+        let r = fetch(None, None).await;
+        assert_eq!(r.status(), 404, "{step}, without a caller");
+        assert!(r.headers()["content-type"].to_str().unwrap().contains("json"));
+        assert_eq!(
+            fetch(Some(&op), None).await.status(),
+            404,
+            "{step}, other commune"
+        );
+        let r = fetch(Some(&app.token), None).await;
+        assert_eq!(r.status(), 200, "{step}, admin");
+        assert_eq!(cache(&r), "private, no-store");
+        assert_eq!(r.bytes().await.unwrap().to_vec(), png);
+    }
+    // On the boards, it is what boards and players fetch from their feed: no credentials,
+    // cacheable, with Range.
+    let (s, b) = body(
+        app.post_json(
+            &format!("/api/v1/bulletins/{id}/publish"),
+            &json!({"speakers": false}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let r = fetch(None, None).await;
+    assert_eq!(r.status(), 200);
+    assert!(cache(&r).starts_with("public"), "{}", cache(&r));
+    assert_eq!(r.headers()["content-type"], "image/png");
+    assert_eq!(r.bytes().await.unwrap().to_vec(), png);
+    let r = fetch(None, Some("bytes=1-3")).await;
+    assert_eq!(r.status(), 206);
+    assert_eq!(r.bytes().await.unwrap().to_vec(), png[1..4].to_vec());
+    // Taken off the boards, it is private again.
+    let (s, b) = body(
+        app.post_json(&format!("/api/v1/bulletins/{id}/unpublish"), &json!({}))
+            .await,
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(fetch(None, None).await.status(), 404, "unpublished");
+    assert_eq!(fetch(Some(&app.token), None).await.status(), 200);
 }

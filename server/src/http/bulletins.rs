@@ -6,9 +6,8 @@
 //! visible on the areas' boards and, per area language, obtains speech and creates a schedule on
 //! the area's loudspeakers.
 
-use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -18,9 +17,10 @@ use crate::domain::bulletin::{
     AreaLanguages, Bulletin, BulletinPatch, Decision, DisplayRow, FileRef, NewBulletin, PublishRequest,
     Published, SpeechItem, Variant, VariantIn,
 };
+use crate::domain::media::is_sha;
 use crate::domain::review::ReviewAction;
 use crate::error::{Error, Result};
-use crate::http::auth::Admin;
+use crate::http::auth::{Admin, Caller};
 use crate::services::AppState;
 use crate::services::bulletins::{self, AudioRule, files};
 
@@ -214,53 +214,31 @@ async fn upload_file(
     Err(Error::bad("file_required", "multipart field `file` is missing"))
 }
 
-/// A stored bulletin file with its type, a strong ETag and an immutable cache policy.
+/// A stored bulletin file with its type (read from the content at upload), `Range`, a strong
+/// ETag and `If-None-Match`. A file of a bulletin on the boards needs no auth (boards and
+/// players fetch what their feed names) and is cached forever; any other file (a draft's, one in
+/// review, one taken off the boards) is served only to a signed-in caller who sees one of its
+/// bulletins (`private, no-store`), else 404 (`services::bulletins::file_access`).
 async fn serve_file(
+    caller: Result<Caller, Error>,
     State(state): State<AppState>,
     Path(sha): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response> {
-    if sha.len() != 64
-        || !sha
-            .bytes()
-            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-    {
-        return Err(Error::NotFound(format!("file {sha}")));
+    let absent = || Error::NotFound(format!("file {sha}"));
+    if !is_sha(&sha) {
+        return Err(absent());
     }
+    let access = bulletins::file_access(&state, caller.as_ref().ok(), &sha).await?;
     let mime = crate::store::bulletins::file_mime(&state.store, &sha)
         .await?
-        .ok_or_else(|| Error::NotFound(format!("file {sha}")))?;
-    let etag = format!("\"{sha}\"");
-    if headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains(&sha))
-    {
-        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
-    }
-    let (file, len) = files::open(&state.settings.data_dir, &sha)
+        .ok_or_else(absent)?;
+    let file = files::open(&state.settings.data_dir, &sha)
         .await?
-        .ok_or_else(|| Error::NotFound(format!("file {sha}")))?;
-    let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
-    let mut resp = Response::new(body);
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_str(&mime).unwrap_or(HeaderValue::from_static("application/octet-stream")),
-    );
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=31536000, immutable"),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    if let Ok(v) = HeaderValue::from_str(&etag) {
-        h.insert(header::ETAG, v);
-    }
-    Ok(resp)
+        .ok_or_else(absent)?;
+    let content_type =
+        HeaderValue::from_str(&mime).unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    crate::http::media::send_file(file, &sha, access, content_type, &headers).await
 }
 
 /// The languages in effect for an area.

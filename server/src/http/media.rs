@@ -274,8 +274,23 @@ async fn serve_file(
     let Some(file) = files::open(&state.settings.data_dir, &sha).await? else {
         return Err(Error::NotFound(format!("media `{sha}`")));
     };
+    let octets = HeaderValue::from_static("application/octet-stream");
+    send_file(file, &sha, access, octets, &headers).await
+}
+
+/// The answer to a GET of the stored `file` with content address `sha`: its bytes whole (200)
+/// or one range (206, `Range`/`If-Range`; 416 outside the file), 304 for a matching
+/// `If-None-Match`, a strong ETag, and caching as `access` says (public forever: the address is
+/// the content; private: never stored). `GET /media/{sha256}` and `GET /files/{sha256}`.
+pub async fn send_file(
+    file: files::MediaFile,
+    sha: &str,
+    access: library::Fetch,
+    content_type: HeaderValue,
+    headers: &HeaderMap,
+) -> Result<Response> {
     let len = file.len;
-    let etag = range::etag(&sha);
+    let etag = range::etag(sha);
     let mut base = HeaderMap::new();
     base.insert(
         header::ETAG,
@@ -293,10 +308,7 @@ async fn serve_file(
     if text(header::IF_NONE_MATCH).is_some_and(|inm| range::none_match(inm, &etag)) {
         return Ok((StatusCode::NOT_MODIFIED, base).into_response());
     }
-    base.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/octet-stream"),
-    );
+    base.insert(header::CONTENT_TYPE, content_type);
     let wanted = match text(header::RANGE) {
         Some(r) if range::if_range_allows(text(header::IF_RANGE), &etag) => range::parse_range(r, len),
         _ => Ok(None),

@@ -314,6 +314,41 @@ pub async fn file_mime(store: &Store, sha256: &str) -> Result<Option<String>> {
     }
 }
 
+/// A bulletin holding a stored file, as far as the file's access rule needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileHolder {
+    /// The bulletin's id.
+    pub id: String,
+    /// Its target areas.
+    pub areas: Vec<String>,
+    /// Approved and on at least one area's boards.
+    pub published: bool,
+}
+
+/// The bulletins that hold file `sha256`.
+pub async fn file_holders(store: &Store, sha256: &str) -> Result<Vec<FileHolder>> {
+    let rows = sqlx::query(
+        "SELECT b.id, b.areas, b.status, \
+         (SELECT COUNT(*) FROM bulletin_targets t WHERE t.bulletin_id = b.id) AS targets \
+         FROM bulletin_files bf JOIN bulletins b ON b.id = bf.bulletin_id WHERE bf.sha256 = $1 ORDER BY b.id",
+    )
+    .bind(sha256.to_string())
+    .fetch_all(&store.pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let areas: String = r.try_get("areas")?;
+            let status: String = r.try_get("status")?;
+            let targets: i64 = r.try_get("targets")?;
+            Ok(FileHolder {
+                id: r.try_get("id")?,
+                areas: serde_json::from_str(&areas).unwrap_or_default(),
+                published: status == ReviewStatus::Approved.as_str() && targets > 0,
+            })
+        })
+        .collect()
+}
+
 /// The languages set on one area (not inherited), in order of preference.
 pub async fn area_languages(store: &Store, area: &str) -> Result<Vec<String>> {
     sqlx::query("SELECT language FROM area_languages WHERE area = $1 ORDER BY position, language")

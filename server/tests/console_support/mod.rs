@@ -37,6 +37,37 @@ pub async fn token(app: &TestApp, user_id: &str) -> String {
     b["token"].as_str().unwrap().to_string()
 }
 
+/// A new user (unique name `prefix-…`) with `role` over `areas`: its username and a bearer token.
+pub async fn scoped_user(app: &TestApp, prefix: &str, role: &str, areas: &[&str]) -> (String, String) {
+    let name = app.unique(prefix);
+    let id = user(app, &name, role, areas, "mat-khau-thu-nghiem").await;
+    (name, token(app, &id).await)
+}
+
+/// A province with two communes: the scope of the user under test and another one.
+pub struct TwoCommunes {
+    /// The province.
+    pub province: String,
+    /// The commune inside the user's scope.
+    pub mine: String,
+    /// The commune outside it.
+    pub theirs: String,
+}
+
+/// Create a province and two of its communes (unique codes).
+pub async fn two_communes(app: &TestApp) -> TwoCommunes {
+    let province = app.unique("p");
+    let (mine, theirs) = (app.unique("c"), app.unique("c"));
+    crate::dispatch_support::area(app, &province, None).await;
+    crate::dispatch_support::area(app, &mine, Some(&province)).await;
+    crate::dispatch_support::area(app, &theirs, Some(&province)).await;
+    TwoCommunes {
+        province,
+        mine,
+        theirs,
+    }
+}
+
 /// `application/x-www-form-urlencoded` body of `pairs`.
 pub fn form_body(pairs: &[(&str, &str)]) -> String {
     fn enc(s: &str) -> String {

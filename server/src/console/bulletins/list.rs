@@ -5,12 +5,13 @@ use axum::extract::{Query, State};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Sight, bulletin_json, may_review};
+use super::{bulletin_json, may_review};
 use crate::console::{Console, PageResult};
 use crate::domain::review::ReviewStatus;
 use crate::domain::scope::Role;
 use crate::error::Result;
-use crate::services::{AppState, bulletins};
+use crate::services::AppState;
+use crate::services::bulletins::{self, Sight};
 
 #[derive(Deserialize)]
 pub(super) struct ListQuery {
@@ -23,7 +24,7 @@ pub(super) async fn list_page(
     Query(q): Query<ListQuery>,
 ) -> PageResult {
     let status = q.status.and_then(|s| ReviewStatus::parse(&s).ok());
-    let sight = Sight::of(&state, &c).await?;
+    let sight = Sight::of(&state.store, &c.caller).await?;
     let list: Vec<Value> = bulletins::list(&state.store, status)
         .await?
         .iter()
@@ -40,7 +41,7 @@ pub(super) async fn list_page(
 
 /// Pending bulletins the caller sees, for the approval queue (`approvals.html`).
 pub(in crate::console) async fn pending_for(state: &AppState, c: &Console) -> Result<Vec<Value>> {
-    let sight = Sight::of(state, c).await?;
+    let sight = Sight::of(&state.store, &c.caller).await?;
     let mut out = Vec::new();
     for b in bulletins::pending(&state.store).await? {
         if sight.sees(&b) {

@@ -23,8 +23,6 @@ mod review;
 
 pub(super) use list::pending_for;
 
-use std::collections::HashSet;
-
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
@@ -35,6 +33,7 @@ use crate::domain::bulletin::Bulletin;
 use crate::domain::scope::Role;
 use crate::error::{Error, Result};
 use crate::services::AppState;
+use crate::services::bulletins::Sight;
 
 /// Language codes offered in the variant form (others may be typed).
 const KNOWN_LANGUAGES: [&str; 6] = ["vi", "hmn", "dao", "tay", "nung", "thai"];
@@ -81,49 +80,6 @@ fn tr(key: &str, lang: Lang) -> String {
 
 // ---------------------------------------------------------------- scope
 
-/// What decides which bulletins a caller sees.
-struct Sight {
-    /// Areas whose bulletins reach the caller's subtree: the scope and the ancestors of its roots
-    /// (a province-wide bulletin reaches a commune's staff); `None` = unrestricted.
-    reach: Option<HashSet<String>>,
-    /// Bulletins the caller created (the `bulletin.create` entries of the audit log).
-    mine: HashSet<String>,
-}
-
-impl Sight {
-    async fn of(state: &AppState, c: &Console) -> Result<Sight> {
-        let mine = crate::store::audit::entities(&state.store, "bulletin.create", &c.caller.username)
-            .await?
-            .iter()
-            .map(|e| e.trim_start_matches("bulletin:").to_string())
-            .collect();
-        let Some(scope) = &c.caller.scope_areas else {
-            return Ok(Sight { reach: None, mine });
-        };
-        let tree = crate::store::areas::tree(&state.store).await?;
-        let mut reach: HashSet<String> = scope.iter().cloned().collect();
-        for code in scope {
-            for above in tree.chain(code).into_iter().skip(1) {
-                if scope.contains(&above) || !reach.insert(above) {
-                    break;
-                }
-            }
-        }
-        Ok(Sight {
-            reach: Some(reach),
-            mine,
-        })
-    }
-
-    /// Whether the caller sees a bulletin: unrestricted, a target reaching the scope, or its creator.
-    fn sees(&self, b: &Bulletin) -> bool {
-        match &self.reach {
-            None => true,
-            Some(r) => self.mine.contains(&b.id) || b.areas.iter().any(|a| r.contains(a)),
-        }
-    }
-}
-
 /// Whether every target of the bulletin is inside the caller's scope (to edit or review it).
 fn all_in_scope(c: &Console, b: &Bulletin) -> bool {
     b.areas.iter().all(|a| c.caller.in_scope(a))
@@ -132,7 +88,7 @@ fn all_in_scope(c: &Console, b: &Bulletin) -> bool {
 /// A bulletin the caller may see (404 / 403 otherwise).
 async fn visible(state: &AppState, c: &Console, id: &str) -> Result<Bulletin> {
     let b = crate::services::bulletins::get(&state.store, id).await?;
-    if !Sight::of(state, c).await?.sees(&b) {
+    if !Sight::of(&state.store, &c.caller).await?.sees(&b) {
         return Err(Error::Forbidden(format!(
             "bulletin {id} targets no area inside your scope"
         )));

@@ -14,7 +14,9 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
 use crate::domain::bulletin::files::{Sniffed, check_image, limit_for, sniff, too_large, unsupported};
+use crate::domain::media::is_sha;
 use crate::error::Result;
+use crate::services::media::files::{MediaFile, open_at};
 
 /// Bytes read to sniff a file's type and an image's dimensions.
 const HEAD: usize = 256 * 1024;
@@ -126,11 +128,11 @@ pub async fn receive(data_dir: &Path, max_upload: u64, mut src: Source<'_>) -> R
     })
 }
 
-/// The stored file `sha256`, opened, with its length.
-pub async fn open(data_dir: &Path, sha256: &str) -> Result<Option<(tokio::fs::File, u64)>> {
-    let Ok(file) = tokio::fs::File::open(path_of(data_dir, sha256)).await else {
+/// The stored file `sha256`, opened (whole or one byte range); `None` when it is not a content
+/// address or not stored.
+pub async fn open(data_dir: &Path, sha256: &str) -> Result<Option<MediaFile>> {
+    if !is_sha(sha256) {
         return Ok(None);
-    };
-    let len = file.metadata().await?.len();
-    Ok(Some((file, len)))
+    }
+    open_at(&path_of(data_dir, sha256)).await
 }

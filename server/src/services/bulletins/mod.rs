@@ -10,8 +10,10 @@
 
 pub mod files;
 pub mod publish;
+pub mod sight;
 
 pub use publish::{publish, unpublish};
+pub use sight::{Sight, file_access};
 
 use serde_json::Value;
 

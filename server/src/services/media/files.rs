@@ -1,6 +1,7 @@
 //! The library's files on disk: where a content address lives (`data_dir/media/<sha256>`) and
-//! opening one for `GET /media/{sha256}` (whole or one byte range). The range rules are
-//! `domain::range`; the headers `http::media`.
+//! opening one for `GET /media/{sha256}` (whole or one byte range); bulletin files
+//! (`GET /files/{sha256}`) are opened the same way ([`open_at`]). The range rules are
+//! `domain::range`; the headers `http::media::send_file`.
 
 use std::io::SeekFrom;
 use std::path::{Path, PathBuf};
@@ -16,7 +17,7 @@ pub fn media_path(data_dir: &Path, sha: &str) -> PathBuf {
     data_dir.join("media").join(sha)
 }
 
-/// A stored file opened for reading.
+/// A stored file (media or a bulletin's file) opened for reading.
 pub struct MediaFile {
     file: tokio::fs::File,
     /// Bytes.
@@ -28,7 +29,12 @@ pub async fn open(data_dir: &Path, sha: &str) -> Result<Option<MediaFile>> {
     if !is_sha(sha) {
         return Ok(None);
     }
-    let file = match tokio::fs::File::open(media_path(data_dir, sha)).await {
+    open_at(&media_path(data_dir, sha)).await
+}
+
+/// Open the stored file at `path`; `None` when there is none.
+pub async fn open_at(path: &Path) -> Result<Option<MediaFile>> {
+    let file = match tokio::fs::File::open(path).await {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e.into()),
