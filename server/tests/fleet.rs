@@ -178,6 +178,56 @@ async fn the_demo_seed_creates_a_small_province_once() {
     assert_eq!(schedules.as_array().map(|a| a.len()), Some(1), "{schedules}");
 }
 
+/// The demo's loudspeakers are registered with report keys (their secrets in the credentials
+/// file), so a demo agent's signed reports count while the server refuses unsigned ones (the
+/// default): before, the demo devices had no key and their reports needed
+/// `allow_unsigned_devices`.
+#[tokio::test]
+async fn the_demo_loudspeakers_sign_their_reports_with_seeded_keys_and_unsigned_ones_are_refused() {
+    use crate::dispatch_support::{connect, eventually, metric, state_payload, state_report};
+    let app = common::spawn_app_with(|s| {
+        s.demo = true;
+        s.allow_unsigned_devices = false;
+    })
+    .await;
+    let creds = std::fs::read_to_string(app.data_dir.join("demo-credentials.csv")).unwrap();
+    let mut lines = creds.lines();
+    assert_eq!(lines.next(), Some("device_id,password,signing_key"));
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 35);
+    let mut speakers = Vec::new();
+    for r in &rows {
+        let (_, d) = json(app.get(&format!("/api/v1/devices/{}", r[0])).await).await;
+        if d["kind"] == "loudspeaker" {
+            let key = nguon_protocol::DeviceKey::from_b64(r[2]).expect("a loudspeaker has a key");
+            assert_eq!(d["public_key"].as_str(), Some(key.public_b64().as_str()), "{d}");
+            speakers.push((r[0].to_string(), r[1].to_string(), key));
+        } else {
+            assert_eq!((r[2], &d["public_key"]), ("", &serde_json::Value::Null), "{d}");
+        }
+    }
+    assert_eq!(speakers.len(), 30);
+
+    let (id, password, key) = &speakers[0];
+    let state = nguon_protocol::topic::state(&nguon_protocol::DeviceId::parse(id).unwrap());
+    let dev = connect(&app, id, password, None)
+        .await
+        .expect("the demo password logs in");
+    let refused = metric(&app, "nguon_reports_bad_signature_total").await;
+    dev.publish(&state, state_payload(id, true, 1), true).await;
+    eventually("the unsigned state refused", || async {
+        (metric(&app, "nguon_reports_bad_signature_total").await > refused).then_some(())
+    })
+    .await;
+    dev.publish(&state, state_report(id, true, 1, key), true).await;
+    eventually("the signed state accepted", || async {
+        let (_, d) = json(app.get(&format!("/api/v1/devices/{id}")).await).await;
+        (d["online"] == true).then_some(())
+    })
+    .await;
+    assert_eq!(metric(&app, "nguon_reports_unkeyed_total").await, 0);
+}
+
 /// The simulator registers 10,000 devices in chunks of 1,000, each chunk repeating every area;
 /// the third chunk used to answer 500 while the dispatcher was still writing the manifests of the
 /// first two.

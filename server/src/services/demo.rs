@@ -3,8 +3,11 @@
 //! `08050` are not official codes). Idempotent: running it again changes nothing.
 //!
 //! It creates the province, three communes with villages, 30 loudspeaker clusters (`lc-…`) and
-//! 5 bulletin boards (`bb-…`) with random MQTT passwords (hashes stored; plaintexts written to
-//! `data_dir/demo-credentials.csv`, mode 0600, only for devices created in this run), one
+//! 5 bulletin boards (`bb-…`) with random MQTT passwords (hashes stored), a report-signing key
+//! for every loudspeaker (public key stored), so that their agents' signed state, telemetry and
+//! proofs are accepted with `allow_unsigned_devices` off, the default; the passwords and the
+//! loudspeakers' secret keys are written to `data_dir/demo-credentials.csv`
+//! (`device_id,password,signing_key`, mode 0600, only for devices created in this run). Then one
 //! approved clip (a three-tone chime synthesized here and stored through the upload code path)
 //! and a daily 06:30 Asia/Ho_Chi_Minh schedule to the whole province.
 
@@ -82,12 +85,13 @@ pub async fn seed(state: &AppState) -> Result<()> {
     }
 
     let devices = demo_devices();
-    let mut created: Vec<(String, String)> = Vec::new();
+    let mut created: Vec<Created> = Vec::new();
     for d in &devices {
         if store::devices::exists_in(&mut tx, &d.id).await? {
             continue;
         }
         let password = nguon_provision::credential::generate_password();
+        let key = (d.kind == "loudspeaker").then(nguon_protocol::DeviceKey::generate);
         let row = store::devices::NewRow {
             id: d.id.clone(),
             kind: d.kind.to_string(),
@@ -97,15 +101,19 @@ pub async fn seed(state: &AppState) -> Result<()> {
             lon: Some(d.position.1),
             enabled: true,
             credential_hash: Some(nguon_provision::credential::hash_password(&password)),
-            public_key: None,
+            public_key: key.as_ref().map(|k| k.public_b64()),
             language: Some("vi".into()),
             volume: None,
         };
         store::devices::insert_in(&mut tx, &row).await?;
-        created.push((d.id.clone(), password));
+        created.push(Created {
+            id: d.id.clone(),
+            password,
+            key,
+        });
     }
     if !created.is_empty() {
-        let ids = created.iter().map(|(id, _)| id.clone()).collect();
+        let ids = created.iter().map(|c| c.id.clone()).collect();
         outbox::insert(&mut tx, &Change::Devices(ids)).await?;
         write_credentials(state, &created)?;
     }
@@ -148,6 +156,14 @@ pub async fn seed(state: &AppState) -> Result<()> {
         "demo province seeded"
     );
     Ok(())
+}
+
+/// A device created by this run, with its secrets (written to the credentials file).
+struct Created {
+    id: String,
+    password: String,
+    /// The report-signing key (loudspeakers).
+    key: Option<nguon_protocol::DeviceKey>,
 }
 
 /// One demo device.
@@ -206,7 +222,7 @@ fn demo_devices() -> Vec<DemoDevice> {
     devices
 }
 
-fn write_credentials(state: &AppState, created: &[(String, String)]) -> Result<()> {
+fn write_credentials(state: &AppState, created: &[Created]) -> Result<()> {
     let path = state.settings.data_dir.join("demo-credentials.csv");
     let new = !path.exists();
     let mut opts = std::fs::OpenOptions::new();
@@ -218,13 +234,16 @@ fn write_credentials(state: &AppState, created: &[(String, String)]) -> Result<(
     }
     let mut f = opts.open(&path)?;
     if new {
-        writeln!(f, "device_id,password")?;
+        writeln!(f, "device_id,password,signing_key")?;
     }
-    for (id, pw) in created {
-        writeln!(f, "{},{}", cell(id), cell(pw))?;
+    for c in created {
+        // The key is random base64 (it may start with `+`), written as is: an agent reads it
+        // byte for byte, and nobody chooses it, so it cannot carry a formula.
+        let key = c.key.as_ref().map(|k| k.secret_b64()).unwrap_or_default();
+        writeln!(f, "{},{},{key}", cell(&c.id), cell(&c.password))?;
     }
     f.sync_all()?;
-    tracing::info!(path = %path.display(), "demo device passwords written");
+    tracing::info!(path = %path.display(), "demo device passwords and report keys written");
     Ok(())
 }
 

@@ -104,9 +104,9 @@ async fn run() -> anyhow::Result<()> {
     let key = api.server_key().await?;
 
     // The simulated fleet is the demo province's own stations (3 communes, 30 loudspeaker
-    // clusters, 5 boards): the demo seed wrote their MQTT passwords to `demo-credentials.csv`;
-    // each loudspeaker gets a fresh report-signing key, registered through the import API (an
-    // upsert), and runs the real agent code.
+    // clusters, 5 boards): the demo seed wrote their MQTT passwords and the loudspeakers'
+    // report-signing keys to `demo-credentials.csv`; each loudspeaker runs the real agent code
+    // and signs its reports, so the server keeps refusing unsigned ones.
     let speakers = demo_fleet(&state, &api, &data_dir)
         .await
         .context("preparing the demo fleet")?;
@@ -180,7 +180,9 @@ async fn run() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The demo's loudspeakers as a fleet plan, each with a fresh report key registered on the server.
+/// The demo's loudspeakers as a fleet plan, each with the report key the demo seed registered
+/// (`demo-credentials.csv`: `device_id,password,signing_key`). A station seeded by an older
+/// version has no key there: it gets a fresh one, registered through the import API (an upsert).
 async fn demo_fleet(
     state: &nguon_server::AppState,
     api: &Api,
@@ -189,31 +191,40 @@ async fn demo_fleet(
     let csv = std::fs::read_to_string(data_dir.join("demo-credentials.csv"))
         .context("the demo seed writes demo-credentials.csv")?;
     let mut devices = Vec::new();
-    let mut entries = Vec::new();
+    let mut unkeyed = Vec::new();
     for line in csv.lines().skip(1).filter(|l| !l.trim().is_empty()) {
-        let (id, password) = line
-            .split_once(',')
-            .ok_or_else(|| anyhow::anyhow!("bad line in demo-credentials.csv: {line}"))?;
+        let mut cols = line.split(',');
+        let (Some(id), Some(password)) = (cols.next(), cols.next()) else {
+            anyhow::bail!("bad line in demo-credentials.csv: {line}");
+        };
         let d = nguon_server::store::devices::get(&state.store, id)
             .await?
             .ok_or_else(|| anyhow::anyhow!("demo device {id} is not registered"))?;
         if d.kind != "loudspeaker" {
             continue;
         }
-        let key = nguon_protocol::KeyPair::generate();
+        let seeded = cols.next().filter(|k| !k.trim().is_empty());
+        let key = match seeded {
+            Some(k) => nguon_protocol::KeyPair::from_b64(k)
+                .map_err(|e| anyhow::anyhow!("the key of {id} in demo-credentials.csv: {e}"))?,
+            None => {
+                let key = nguon_protocol::KeyPair::generate();
+                unkeyed.push(nguon_provision::DeviceEntry {
+                    id: d.id.clone(),
+                    kind: d.kind.clone(),
+                    area: d.area.clone(),
+                    name: d.name.clone(),
+                    lat: d.lat,
+                    lon: d.lon,
+                    password_hash: nguon_provision::credential::hash_password(password),
+                    public_key: Some(key.public_b64()),
+                    language: d.language.clone(),
+                    board_token_hash: None,
+                });
+                key
+            }
+        };
         let areas = nguon_server::store::devices::device_areas(&state.store, id).await?;
-        entries.push(nguon_provision::DeviceEntry {
-            id: d.id.clone(),
-            kind: d.kind.clone(),
-            area: d.area.clone(),
-            name: d.name.clone(),
-            lat: d.lat,
-            lon: d.lon,
-            password_hash: nguon_provision::credential::hash_password(password),
-            public_key: Some(key.public_b64()),
-            language: d.language.clone(),
-            board_token_hash: None,
-        });
         devices.push(nguon_tests::fleet::SimDevice {
             id: nguon_protocol::DeviceId::parse(id)?,
             kind: nguon_provision::DeviceKind::Loudspeaker,
@@ -227,14 +238,16 @@ async fn demo_fleet(
             group: 0,
         });
     }
-    api.import_fleet(&nguon_provision::Registry {
-        version: nguon_provision::registry::REGISTRY_VERSION,
-        areas: Vec::new(),
-        devices: entries,
-        disabled: Vec::new(),
-    })
-    .await
-    .context("registering the fleet's report keys")?;
+    if !unkeyed.is_empty() {
+        api.import_fleet(&nguon_provision::Registry {
+            version: nguon_provision::registry::REGISTRY_VERSION,
+            areas: Vec::new(),
+            devices: unkeyed,
+            disabled: Vec::new(),
+        })
+        .await
+        .context("registering report keys for stations seeded without one")?;
+    }
     Ok(FleetPlan {
         areas: Vec::new(),
         devices,
