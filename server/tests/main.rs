@@ -11,6 +11,7 @@ mod api;
 mod areas;
 mod board_browser;
 mod broker_gate;
+mod broker_idle;
 mod broker_mosquitto;
 mod bulletin;
 mod catch_up;
