@@ -126,6 +126,22 @@ impl Store {
         })
     }
 
+    /// Begin a read-only transaction whose statements all see one snapshot of the database, for
+    /// a read made of several queries that must agree with each other (rows another transaction
+    /// commits together are seen together or not at all). On SQLite a deferred `BEGIN` does that
+    /// (WAL: the snapshot is taken at the first read); PostgreSQL's default `READ COMMITTED` takes a
+    /// snapshot per statement, so it is `REPEATABLE READ`.
+    pub async fn begin_snapshot(&self) -> Result<Tx> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin().await?,
+            Backend::Postgres => {
+                self.pool
+                    .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .await?
+            }
+        })
+    }
+
     /// Whether the database answers a trivial query (`/healthz`).
     pub async fn ping(&self) -> bool {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()

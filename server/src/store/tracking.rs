@@ -1,23 +1,28 @@
 //! What the delivery tracking of one command reads (`domain::tracking` derives the states): the
 //! command, its targets (`command_targets`), the devices' acks of it (`device_events`), their
 //! proofs of play of it (`plays`, item id = command id) and their `now_playing` telemetry
-//! (`device_status`). Four queries, however many targets.
+//! (`device_status`). Five queries, however many targets, in one snapshot
+//! ([`Store::begin_snapshot`]): an ack and a proof of play a device sent in one batch are stored
+//! in one transaction, and a report must not show the proof without the ack (the tracking then
+//! lacked `delivered` when ingest committed between the two queries, seen on PostgreSQL).
 
 use std::collections::BTreeMap;
 
 use nguon_protocol::{NowPlaying, PlayOutcome};
 use sqlx::Row;
+use sqlx::any::AnyRow;
 
 use crate::domain::tracking::{AckSeen, Observed, PlaySeen, Tracked};
 use crate::error::Result;
-use crate::store::Store;
+use crate::store::{Conn, Store};
 
 /// The command `id` as tracking needs it and what is known about each of its targets, by device
 /// id (`None`: no such command).
 pub async fn load(store: &Store, id: &str) -> Result<Option<(Tracked, Vec<Observed>)>> {
+    let mut tx = store.begin_snapshot().await?;
     let Some(c) = sqlx::query("SELECT action, issued_at, expires_at, failed_at FROM commands WHERE id = $1")
         .bind(id.to_string())
-        .fetch_optional(&store.pool)
+        .fetch_optional(&mut *tx)
         .await?
     else {
         return Ok(None);
@@ -32,7 +37,7 @@ pub async fn load(store: &Store, id: &str) -> Result<Option<(Tracked, Vec<Observ
     for r in
         sqlx::query("SELECT device_id, area, online, cancelled_at FROM command_targets WHERE command_id = $1")
             .bind(id.to_string())
-            .fetch_all(&store.pool)
+            .fetch_all(&mut *tx)
             .await?
     {
         let device_id: String = r.try_get("device_id")?;
@@ -47,68 +52,85 @@ pub async fn load(store: &Store, id: &str) -> Result<Option<(Tracked, Vec<Observ
             },
         );
     }
-    for r in
-        sqlx::query("SELECT device_id, body, at FROM device_events WHERE message_id = $1 AND kind = 'ack'")
-            .bind(id.to_string())
-            .fetch_all(&store.pool)
-            .await?
-    {
-        let device: String = r.try_get("device_id")?;
-        let Some(o) = by.get_mut(&device) else {
-            continue;
-        };
-        let body: String = r.try_get("body")?;
-        let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-        o.acks.push(AckSeen {
-            at: r.try_get("at")?,
-            ok: v.get("ok").and_then(serde_json::Value::as_bool).unwrap_or(false),
-            reason: v.get("reason").and_then(|x| x.as_str()).map(str::to_string),
-        });
-    }
-    for r in sqlx::query(
+    each_target_row(
+        &mut tx,
+        "SELECT device_id, body, at FROM device_events WHERE message_id = $1 AND kind = 'ack'",
+        id,
+        &mut by,
+        |o, r| {
+            let body: String = r.try_get("body")?;
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+            o.acks.push(AckSeen {
+                at: r.try_get("at")?,
+                ok: v.get("ok").and_then(serde_json::Value::as_bool).unwrap_or(false),
+                reason: v.get("reason").and_then(|x| x.as_str()).map(str::to_string),
+            });
+            Ok(())
+        },
+    )
+    .await?;
+    each_target_row(
+        &mut tx,
         "SELECT device_id, outcome, reason, occurrence_at, started_at, ended_at, received_at FROM plays \
          WHERE item_id = $1",
+        id,
+        &mut by,
+        |o, r| {
+            let outcome: String = r.try_get("outcome")?;
+            if let Ok(outcome) = serde_json::from_value::<PlayOutcome>(serde_json::Value::String(outcome)) {
+                o.plays.push(PlaySeen {
+                    outcome,
+                    reason: r.try_get("reason")?,
+                    occurrence_at: r.try_get("occurrence_at")?,
+                    started_at: r.try_get("started_at")?,
+                    ended_at: r.try_get("ended_at")?,
+                    received_at: r.try_get("received_at")?,
+                });
+            }
+            Ok(())
+        },
     )
-    .bind(id.to_string())
-    .fetch_all(&store.pool)
-    .await?
-    {
-        let device: String = r.try_get("device_id")?;
-        let Some(o) = by.get_mut(&device) else {
-            continue;
-        };
-        let outcome: String = r.try_get("outcome")?;
-        let Ok(outcome) = serde_json::from_value::<PlayOutcome>(serde_json::Value::String(outcome)) else {
-            continue;
-        };
-        o.plays.push(PlaySeen {
-            outcome,
-            reason: r.try_get("reason")?,
-            occurrence_at: r.try_get("occurrence_at")?,
-            started_at: r.try_get("started_at")?,
-            ended_at: r.try_get("ended_at")?,
-            received_at: r.try_get("received_at")?,
-        });
-    }
-    for r in sqlx::query(
+    .await?;
+    each_target_row(
+        &mut tx,
         "SELECT s.device_id, s.now_playing FROM device_status s \
          JOIN command_targets t ON t.device_id = s.device_id \
          WHERE t.command_id = $1 AND s.now_playing IS NOT NULL",
+        id,
+        &mut by,
+        |o, r| {
+            let raw: Option<String> = r.try_get("now_playing")?;
+            if let Some(np) = raw.and_then(|j| serde_json::from_str::<NowPlaying>(&j).ok())
+                && np.item_id == id
+            {
+                o.playing_since = Some(np.started_at.timestamp_millis());
+            }
+            Ok(())
+        },
     )
-    .bind(id.to_string())
-    .fetch_all(&store.pool)
-    .await?
+    .await?;
+    tx.commit().await?;
+    Ok(Some((cmd, by.into_values().collect())))
+}
+
+/// Each row of `sql` (its one parameter bound to the command `id`) handed to `add` with the
+/// record of the target it names (`device_id`); rows of devices that are not targets are skipped.
+async fn each_target_row(
+    conn: &mut Conn,
+    sql: &'static str,
+    id: &str,
+    by: &mut BTreeMap<String, Observed>,
+    mut add: impl FnMut(&mut Observed, &AnyRow) -> Result<()>,
+) -> Result<()> {
+    for r in sqlx::query(sql)
+        .bind(id.to_string())
+        .fetch_all(&mut *conn)
+        .await?
     {
         let device: String = r.try_get("device_id")?;
-        let raw: Option<String> = r.try_get("now_playing")?;
-        let Some(np) = raw.and_then(|j| serde_json::from_str::<NowPlaying>(&j).ok()) else {
-            continue;
-        };
-        if let Some(o) = by.get_mut(&device)
-            && np.item_id == id
-        {
-            o.playing_since = Some(np.started_at.timestamp_millis());
+        if let Some(o) = by.get_mut(&device) {
+            add(o, &r)?;
         }
     }
-    Ok(Some((cmd, by.into_values().collect())))
+    Ok(())
 }
