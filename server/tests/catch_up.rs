@@ -14,21 +14,6 @@ use nguon_protocol::{
 };
 use serde_json::{Value, json};
 
-fn open_manifest(app: &common::TestApp, id: &str, bytes: &[u8]) -> Manifest {
-    let msg = ServerMessage::open(
-        bytes,
-        &app.server_key(),
-        &Audience::Device(DeviceId::parse(id).unwrap()),
-        Utc::now(),
-        chrono::Duration::seconds(60),
-    )
-    .expect("a correctly signed manifest for this device");
-    match msg.body {
-        ServerBody::Desired(m) => m,
-        other => panic!("not a manifest: {other:?}"),
-    }
-}
-
 /// The next manifest of `d` that `pred` accepts.
 async fn manifest_where(
     app: &common::TestApp,

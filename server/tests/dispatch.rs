@@ -9,33 +9,8 @@ use std::time::Duration;
 
 use chrono::Utc;
 use dispatch_support::*;
-use nguon_protocol::{Audience, DeviceId, ServerBody, ServerMessage, topic};
+use nguon_protocol::{DeviceId, topic};
 use serde_json::json;
-
-fn open_manifest(app: &common::TestApp, id: &str, bytes: &[u8]) -> nguon_protocol::Manifest {
-    let msg = ServerMessage::open(
-        bytes,
-        &app.server_key(),
-        &Audience::Device(DeviceId::parse(id).unwrap()),
-        Utc::now(),
-        chrono::Duration::seconds(60),
-    )
-    .expect("a correctly signed manifest for this device");
-    match msg.body {
-        ServerBody::Desired(m) => m,
-        other => panic!("not a manifest: {other:?}"),
-    }
-}
-
-fn has_item(bytes: &[u8], schedule_id: &str) -> bool {
-    let Ok(env) = nguon_protocol::Signed::from_bytes(bytes) else {
-        return false;
-    };
-    let Ok(msg) = env.parse_payload::<ServerMessage>() else {
-        return false;
-    };
-    matches!(msg.body, ServerBody::Desired(m) if m.items.iter().any(|i| i.schedule_id == schedule_id))
-}
 
 #[tokio::test]
 async fn a_registered_device_receives_its_signed_retained_manifest_with_the_scheduled_occurrence() {

@@ -6,32 +6,15 @@
 use serde_json::{Value, json};
 
 use crate::common::{self, TestApp, json as body};
-use crate::console_support::{token, user};
-use crate::dispatch_support::{area, device, media};
+use crate::console_support::{TwoCommunes, scoped_user, two_communes};
+use crate::dispatch_support::{device, media};
 
 async fn post_as(app: &TestApp, bearer: &str, path: &str, req: &Value) -> (u16, Value) {
-    body(
-        app.client
-            .post(app.url(path))
-            .bearer_auth(bearer)
-            .json(req)
-            .send()
-            .await
-            .expect("POST"),
-    )
-    .await
+    body(app.post_json_as(bearer, path, req).await).await
 }
 
 async fn get_as(app: &TestApp, bearer: &str, path: &str) -> (u16, Value) {
-    body(
-        app.client
-            .get(app.url(path))
-            .bearer_auth(bearer)
-            .send()
-            .await
-            .expect("GET"),
-    )
-    .await
+    body(app.get_as(bearer, path).await).await
 }
 
 async fn commands_count(app: &TestApp) -> i64 {
@@ -44,11 +27,7 @@ async fn commands_count(app: &TestApp) -> i64 {
 #[tokio::test]
 async fn a_commune_operator_cannot_play_another_communes_media_by_command() {
     let app = common::spawn_app().await;
-    let p = app.unique("p");
-    let (mine, theirs) = (app.unique("c"), app.unique("c"));
-    area(&app, &p, None).await;
-    area(&app, &mine, Some(&p)).await;
-    area(&app, &theirs, Some(&p)).await;
+    let TwoCommunes { mine, theirs, .. } = two_communes(&app).await;
     let dev = app.unique("lc");
     device(&app, &dev, &mine, "command-password", None).await;
     let foreign = media(&app, "approved", 20_000).await;
@@ -61,9 +40,7 @@ async fn a_commune_operator_cannot_play_another_communes_media_by_command() {
             .await
             .unwrap();
     }
-    let op_name = app.unique("vanhanh");
-    let op = user(&app, &op_name, "operator", &[&mine], "mat-khau-van-hanh").await;
-    let op = token(&app, &op).await;
+    let (op_name, op) = scoped_user(&app, "vanhanh", "operator", &[&mine]).await;
 
     // Every other endpoint treats the other commune's media as absent.
     let (s, _) = get_as(&app, &op, &format!("/api/v1/media/{foreign}")).await;

@@ -11,18 +11,8 @@ use crate::dispatch_support::*;
 use std::time::Duration;
 
 use chrono::Utc;
-use nguon_protocol::{DeviceId, ServerBody, ServerMessage, topic};
+use nguon_protocol::{DeviceId, topic};
 use serde_json::json;
-
-fn has_item(bytes: &[u8], schedule_id: &str) -> bool {
-    let Ok(env) = nguon_protocol::Signed::from_bytes(bytes) else {
-        return false;
-    };
-    let Ok(msg) = env.parse_payload::<ServerMessage>() else {
-        return false;
-    };
-    matches!(msg.body, ServerBody::Desired(m) if m.items.iter().any(|i| i.schedule_id == schedule_id))
-}
 
 async fn count(app: &TestApp, sql: &'static str) -> i64 {
     sqlx::query_scalar(sql)

@@ -7,6 +7,7 @@
 pub mod api;
 pub mod audio;
 pub mod baseline;
+pub mod commands;
 pub mod db;
 pub mod fleet;
 pub mod harness;

@@ -109,6 +109,56 @@ impl Province {
         }
     }
 
+    /// Stop agent `i` and wait until the server sees it offline.
+    pub async fn stop_agent(&mut self, i: usize) {
+        self.agents[i].stop();
+        let id = self.agents[i].device.id.to_string();
+        let api = self.api().clone();
+        let r = eventually("the stopped agent offline", Duration::from_secs(30), POLL, || {
+            let api = api.clone();
+            let id = id.clone();
+            async move {
+                let devices = api.devices().await.map_err(|e| e.to_string())?;
+                let d = devices
+                    .iter()
+                    .find(|d| d.get("id").and_then(Value::as_str) == Some(id.as_str()))
+                    .ok_or("device not listed")?;
+                if is_online(d) {
+                    Err(format!("{id} still online"))
+                } else {
+                    Ok(())
+                }
+            }
+        })
+        .await;
+        if let Err(e) = r {
+            panic!("{e}\n{}", self.logs());
+        }
+    }
+
+    /// Wait until the current run of agent `i` has applied a manifest (it reconnected and read
+    /// its desired state), then a few seconds more for anything it would do with it.
+    pub async fn settle_after_restart(&self, i: usize) {
+        let agent = &self.agents[i];
+        let r = eventually(
+            "the restarted agent to apply its manifest",
+            Duration::from_secs(30),
+            POLL,
+            || async {
+                if agent.log().contains("manifest applied") {
+                    Ok(())
+                } else {
+                    Err("no `manifest applied` in its log yet".to_string())
+                }
+            },
+        )
+        .await;
+        if let Err(e) = r {
+            panic!("{e}\n{}", self.logs());
+        }
+        tokio::time::sleep(Duration::from_secs(6)).await;
+    }
+
     /// Upload and approve a spoken clip; returns (path, sha256).
     pub async fn clip(&self, seconds: f32) -> (std::path::PathBuf, String) {
         let path = crate::audio::spoken_clip(

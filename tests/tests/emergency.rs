@@ -10,147 +10,13 @@
 //! - an agent killed (`kill -9`) while it plays a caught-up emergency reports it interrupted once
 //!   and does not play it a second time.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use nguon_tests::api::is_online;
+use nguon_tests::commands::{count, emergency, history, plays_of, state, target, wait_play, wait_tracking};
 use nguon_tests::net::eventually;
 use nguon_tests::province::{POLL, Province, instant};
 use serde_json::{Value, json};
-
-/// Wait until the server sees device `i` of the province offline (its agent was stopped).
-async fn wait_offline(p: &Province, i: usize) {
-    let id = p.agents[i].device.id.to_string();
-    let api = p.api().clone();
-    eventually("the stopped agent offline", Duration::from_secs(30), POLL, || {
-        let api = api.clone();
-        let id = id.clone();
-        async move {
-            let devices = api.devices().await.map_err(|e| e.to_string())?;
-            let d = devices
-                .iter()
-                .find(|d| d.get("id").and_then(Value::as_str) == Some(id.as_str()))
-                .ok_or("device not listed")?;
-            if is_online(d) {
-                Err(format!("{id} still online"))
-            } else {
-                Ok(())
-            }
-        }
-    })
-    .await
-    .unwrap_or_else(|e| panic!("{e}\n{}", p.logs()));
-}
-
-/// Proofs of play of item `item` (a command id) by device.
-async fn plays_of(p: &Province, item: &str) -> BTreeMap<String, Vec<Value>> {
-    let mut by: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-    for play in p.api().plays("").await.expect("plays") {
-        if play.get("item_id").and_then(Value::as_str) == Some(item) {
-            let d = play
-                .get("device_id")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
-            by.entry(d).or_default().push(play);
-        }
-    }
-    by
-}
-
-/// Wait until device `device` has a proof of play of `item`; returns it.
-async fn wait_play(p: &Province, item: &str, device: &str, within: Duration) -> Value {
-    let r = eventually(
-        &format!("a proof of play of {item} from {device}"),
-        within,
-        POLL,
-        || async {
-            let by = plays_of(p, item).await;
-            by.get(device)
-                .and_then(|v| v.first().cloned())
-                .ok_or_else(|| format!("plays of the message so far: {by:?}"))
-        },
-    )
-    .await;
-    r.unwrap_or_else(|e| panic!("{e}\n{}", p.logs()))
-}
-
-/// `GET /api/v1/commands/{id}` once `probe` accepts it.
-async fn wait_tracking(p: &Province, id: &str, what: &str, probe: impl Fn(&Value) -> bool) -> Value {
-    let r = eventually(what, Duration::from_secs(30), POLL, || async {
-        let c = p
-            .api()
-            .get(&format!("/api/v1/commands/{id}"))
-            .await
-            .map_err(|e| e.to_string())?;
-        if probe(&c) {
-            Ok(c)
-        } else {
-            Err(format!("tracking: {}", c.get("tracking").unwrap_or(&Value::Null)))
-        }
-    })
-    .await;
-    r.unwrap_or_else(|e| panic!("{e}\n{}", p.logs()))
-}
-
-/// The tracked target of `device` in a command report.
-fn target<'a>(c: &'a Value, device: &str) -> &'a Value {
-    c.pointer("/tracking/targets")
-        .and_then(Value::as_array)
-        .and_then(|ts| {
-            ts.iter()
-                .find(|t| t.get("device_id").and_then(Value::as_str) == Some(device))
-        })
-        .unwrap_or_else(|| panic!("{device} is not a tracked target: {c}"))
-}
-
-fn state(c: &Value, device: &str) -> String {
-    target(c, device)
-        .get("state")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string()
-}
-
-fn history(c: &Value, device: &str) -> Vec<String> {
-    target(c, device)
-        .get("history")
-        .and_then(Value::as_array)
-        .map(|h| {
-            h.iter()
-                .filter_map(|x| x.get("state").and_then(Value::as_str).map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn count(c: &Value, state: &str) -> u64 {
-    c.pointer(&format!("/tracking/counts/{state}"))
-        .and_then(Value::as_u64)
-        .unwrap_or(u64::MAX)
-}
-
-/// Wait until the current run of agent `i` has applied a manifest (it reconnected and read its
-/// desired state), then a few seconds more for anything it would do with it.
-async fn settle_after_restart(p: &Province, i: usize) {
-    let agent = &p.agents[i];
-    eventually(
-        "the restarted agent to apply its manifest",
-        Duration::from_secs(30),
-        POLL,
-        || async {
-            if agent.log().contains("manifest applied") {
-                Ok(())
-            } else {
-                Err("no `manifest applied` in its log yet".to_string())
-            }
-        },
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}\n{}", p.logs()));
-    tokio::time::sleep(Duration::from_secs(6)).await;
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_stopped_during_an_emergency_plays_it_once_when_it_returns_inside_the_window() {
@@ -163,19 +29,9 @@ async fn an_agent_stopped_during_an_emergency_plays_it_once_when_it_returns_insi
         p.agents[0].device.id.to_string(),
         p.agents[1].device.id.to_string(),
     );
-    p.agents[0].stop();
-    wait_offline(&p, 0).await;
+    p.stop_agent(0).await;
 
-    let issued = p
-        .api()
-        .emergency(&commune, &sha, "Cảnh báo lũ quét")
-        .await
-        .expect("emergency issued");
-    let id = issued
-        .get("command_id")
-        .and_then(Value::as_str)
-        .expect("command id")
-        .to_string();
+    let (issued, id) = emergency(&p, &commune, &sha, "Cảnh báo lũ quét").await;
     let issued_at: DateTime<Utc> = instant(&issued, "issued_at").expect("issued_at");
     // The online agent plays it now; the other one is away for 10 s, as in the field.
     wait_play(&p, &id, &here, Duration::from_secs(30)).await;
@@ -232,7 +88,7 @@ async fn an_agent_stopped_during_an_emergency_plays_it_once_when_it_returns_insi
     // not played twice.
     p.agents[0].kill9();
     p.agents[0].restart().expect("agent restarts");
-    settle_after_restart(&p, 0).await;
+    p.settle_after_restart(0).await;
     let by = plays_of(&p, &id).await;
     assert_eq!(by.get(&away).map(Vec::len), Some(1), "{by:?}");
 }
@@ -245,8 +101,7 @@ async fn an_emergency_schedule_reached_late_inside_its_window_plays_late_instead
     let (_, sha) = p.clip(2.0).await;
     let commune = p.commune(1);
     let device = p.agents[0].device.id.to_string();
-    p.agents[0].stop();
-    wait_offline(&p, 0).await;
+    p.stop_agent(0).await;
     let (local, at) = nguon_tests::province::local_in(4);
     let s = p
         .api()
@@ -287,20 +142,9 @@ async fn a_cancel_reaches_an_agent_that_was_offline_and_it_never_plays_the_messa
     let ids: Vec<String> = p.agents.iter().map(|a| a.device.id.to_string()).collect();
     // Agent 0 is offline and gets the cancel; agent 2 is offline and does not (the control);
     // agent 1 is online.
-    p.agents[0].stop();
-    p.agents[2].stop();
-    wait_offline(&p, 0).await;
-    wait_offline(&p, 2).await;
-    let issued = p
-        .api()
-        .emergency(&commune, &sha, "Cảnh báo")
-        .await
-        .expect("emergency");
-    let id = issued
-        .get("command_id")
-        .and_then(Value::as_str)
-        .expect("command id")
-        .to_string();
+    p.stop_agent(0).await;
+    p.stop_agent(2).await;
+    let (_, id) = emergency(&p, &commune, &sha, "Cảnh báo").await;
     wait_play(&p, &id, &ids[1], Duration::from_secs(30)).await;
     p.api()
         .post(
@@ -320,7 +164,7 @@ async fn a_cancel_reaches_an_agent_that_was_offline_and_it_never_plays_the_messa
         Some("played_late"),
         "{control}"
     );
-    settle_after_restart(&p, 0).await;
+    p.settle_after_restart(0).await;
     let by = plays_of(&p, &id).await;
     assert!(!by.contains_key(&ids[0]), "the cancelled agent played: {by:?}");
     assert!(
@@ -344,18 +188,8 @@ async fn an_agent_killed_while_it_plays_a_caught_up_emergency_does_not_play_it_t
     let (_, sha) = p.clip(12.0).await;
     let commune = p.commune(1);
     let device = p.agents[0].device.id.to_string();
-    p.agents[0].stop();
-    wait_offline(&p, 0).await;
-    let issued = p
-        .api()
-        .emergency(&commune, &sha, "Cảnh báo")
-        .await
-        .expect("emergency");
-    let id = issued
-        .get("command_id")
-        .and_then(Value::as_str)
-        .expect("command id")
-        .to_string();
+    p.stop_agent(0).await;
+    let (_, id) = emergency(&p, &commune, &sha, "Cảnh báo").await;
     p.agents[0].restart().expect("agent restarts");
     // Mid-way: its first sample went out (the store records the message as playing).
     let agent = &p.agents[0];
@@ -387,7 +221,7 @@ async fn an_agent_killed_while_it_plays_a_caught_up_emergency_does_not_play_it_t
         Some("interrupted"),
         "{play}"
     );
-    settle_after_restart(&p, 0).await;
+    p.settle_after_restart(0).await;
     // Long enough for a second play of the 12 s clip to have ended and been reported.
     tokio::time::sleep(Duration::from_secs(14)).await;
     let by = plays_of(&p, &id).await;

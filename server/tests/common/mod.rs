@@ -306,6 +306,27 @@ impl TestApp {
             .expect("GET")
     }
 
+    /// GET with the bearer token `bearer`.
+    pub async fn get_as(&self, bearer: &str, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(bearer)
+            .send()
+            .await
+            .expect("GET")
+    }
+
+    /// POST a JSON body with the bearer token `bearer`.
+    pub async fn post_json_as(&self, bearer: &str, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(bearer)
+            .json(body)
+            .send()
+            .await
+            .expect("POST")
+    }
+
     /// GET without any token.
     pub async fn get_anon(&self, path: &str) -> reqwest::Response {
         self.client.get(self.url(path)).send().await.expect("GET")

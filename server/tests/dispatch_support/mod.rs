@@ -300,6 +300,33 @@ pub async fn metric(app: &TestApp, name: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// The manifest in `bytes`, which must be a correctly signed, fresh message for device `id`.
+pub fn open_manifest(app: &TestApp, id: &str, bytes: &[u8]) -> nguon_protocol::Manifest {
+    let msg = nguon_protocol::ServerMessage::open(
+        bytes,
+        &app.server_key(),
+        &nguon_protocol::Audience::Device(nguon_protocol::DeviceId::parse(id).unwrap()),
+        chrono::Utc::now(),
+        chrono::Duration::seconds(60),
+    )
+    .expect("a correctly signed manifest for this device");
+    match msg.body {
+        nguon_protocol::ServerBody::Desired(m) => m,
+        other => panic!("not a manifest: {other:?}"),
+    }
+}
+
+/// Whether `bytes` is a manifest with an item of schedule `schedule_id` (signature not checked).
+pub fn has_item(bytes: &[u8], schedule_id: &str) -> bool {
+    let Ok(env) = nguon_protocol::Signed::from_bytes(bytes) else {
+        return false;
+    };
+    let Ok(msg) = env.parse_payload::<nguon_protocol::ServerMessage>() else {
+        return false;
+    };
+    matches!(msg.body, nguon_protocol::ServerBody::Desired(m) if m.items.iter().any(|i| i.schedule_id == schedule_id))
+}
+
 /// A unique id safe on a shared broker.
 pub fn uid(prefix: &str) -> String {
     format!("{prefix}-{}", random_suffix())

@@ -4,6 +4,7 @@
 //! cargo run --release -p nguon-tests --bin bench -- all            # 1,000 + 10,000 + skew
 //! cargo run --release -p nguon-tests --bin bench -- emergency --agents 1000
 //! cargo run --release -p nguon-tests --bin bench -- skew --agents 100
+//! cargo run --release -p nguon-tests --bin bench -- catch-up --agents 1000 --offline-secs 300
 //! ```
 //!
 //! - emergency: a private Mosquitto (`set_tcp_nodelay true`, no connection limit), the release
@@ -14,6 +15,11 @@
 //!   published once to N plain rumqttc subscribers on the same broker. Server CPU and RSS come
 //!   from `/proc/<server pid>`: the server is its own process, so the agents' share is not in it.
 //! - skew: N agents with WAV sinks, one item scheduled once; spread of first-sample times.
+//! - catch-up: N agents cut off while an emergency is issued, then restored at once ([`catch_up`];
+//!   its own section of docs/benchmarks.md).
+
+#[path = "bench/catch_up.rs"]
+mod catch_up;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -60,6 +66,15 @@ enum Cmd {
         /// Number of agents.
         #[arg(long, default_value_t = 100)]
         agents: usize,
+    },
+    /// Catch-up of an emergency by N agents that were cut off when it was issued.
+    CatchUp {
+        /// Number of agents.
+        #[arg(long, default_value_t = 1000)]
+        agents: usize,
+        /// How long the agents stay cut off after the emergency is issued.
+        #[arg(long, default_value_t = 300)]
+        offline_secs: u64,
     },
     /// Emergency at 1,000 and 10,000, then skew at 100.
     All,
@@ -119,7 +134,7 @@ fn main() -> anyhow::Result<()> {
         // emergency run uses null sinks (async, no blocking thread), so a small pool serves it;
         // the skew run's WAV sinks hold one blocking thread per playing agent and need many.
         let default_blocking = match c {
-            Cmd::Emergency { .. } => 4,
+            Cmd::Emergency { .. } | Cmd::CatchUp { .. } => 4,
             _ => 512,
         };
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -136,6 +151,7 @@ fn main() -> anyhow::Result<()> {
             match c.clone() {
                 Cmd::Emergency { agents, idle_secs } => emergency(agents, idle_secs, fds).await,
                 Cmd::Skew { agents } => skew(agents).await,
+                Cmd::CatchUp { agents, offline_secs } => catch_up::run(agents, offline_secs).await,
                 Cmd::All => unreachable!(),
             }
         });
@@ -162,9 +178,13 @@ fn main() -> anyhow::Result<()> {
             nguon_tests::stats::machine(),
             report.join("\n")
         );
+        let section = match args.cmd {
+            Cmd::CatchUp { .. } => catch_up::SECTION,
+            _ => SECTION,
+        };
         nguon_tests::stats::write_section(
             &nguon_tests::process::workspace_root().join("docs/benchmarks.md"),
-            SECTION,
+            section,
             &body,
         )?;
         println!("written to docs/benchmarks.md");

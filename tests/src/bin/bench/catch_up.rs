@@ -1,4 +1,4 @@
-//! `catch-up-bench`: issue 12's catch-up benchmark. N simulated agents (real agent code, null
+//! `bench catch-up`: issue 12's catch-up benchmark. N simulated agents (real agent code, null
 //! sinks, one process) are connected through one cuttable proxy to a private Mosquitto; the
 //! release `nguon-server` (SQLite) runs as a child process. The proxy is cut (every agent
 //! disconnected), an emergency play-now is issued to the province, the agents stay cut off for
@@ -7,7 +7,7 @@
 //! its first sample of the emergency (p50/p99/max), plus the server's tracking counts.
 //!
 //! ```sh
-//! cargo run --release -p nguon-tests --bin catch-up-bench -- --agents 1000 --offline-secs 300
+//! cargo run --release -p nguon-tests --bin bench -- catch-up --agents 1000 --offline-secs 300
 //! ```
 //!
 //! The result replaces the "System: catch-up" section of `docs/benchmarks.md` (`--no-write`: only
@@ -17,7 +17,6 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use clap::Parser;
 use nguon_agent::AgentEventKind;
 use nguon_tests::api::{Api, is_online};
 use nguon_tests::fleet::{Faults, Fleet, FleetOptions, FleetPlan, SinkChoice};
@@ -25,92 +24,16 @@ use nguon_tests::harness::{BrokerChoice, ServerProc};
 use nguon_tests::mosquitto::Mosquitto;
 use nguon_tests::stats::{Summary, ms};
 
-const SECTION: &str = "## System: catch-up after a cut (issue 12)";
-
-/// Catch-up of an emergency by agents that were cut off when it was issued.
-#[derive(Parser, Debug)]
-#[command(about)]
-struct Args {
-    /// Number of agents.
-    #[arg(long, default_value_t = 1000)]
-    agents: usize,
-    /// How long the agents stay cut off after the emergency is issued.
-    #[arg(long, default_value_t = 300)]
-    offline_secs: u64,
-    /// Do not write docs/benchmarks.md.
-    #[arg(long)]
-    no_write: bool,
-}
-
-fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "error".into()),
-        )
-        .init();
-    nguon_tests::init_crypto();
-    let args = Args::parse();
-    if std::env::var_os("NGUON_TEST_BIN_DIR").is_none() {
-        let root = nguon_tests::process::workspace_root();
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let st = std::process::Command::new(cargo)
-            .current_dir(&root)
-            .args([
-                "build",
-                "--release",
-                "-p",
-                "nguon-server",
-                "--bin",
-                "nguon-server",
-            ])
-            .status()?;
-        anyhow::ensure!(st.success(), "cannot build the release nguon-server");
-        let dir = nguon_tests::process::target_dir().join("release");
-        // SAFETY: set before any thread is started.
-        unsafe { std::env::set_var("NGUON_TEST_BIN_DIR", dir) };
-    }
-    nguon_tests::net::raise_fd_limit();
-    // As in `bench`: null sinks need no blocking thread, a small pool keeps the fsyncs cheap.
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .max_blocking_threads(4)
-        .enable_all()
-        .build()?;
-    let text = rt.block_on(run(args.agents, args.offline_secs))?;
-    rt.shutdown_timeout(Duration::from_secs(5));
-    println!("{text}");
-    if !args.no_write {
-        let cmdline = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
-        let body = format!(
-            "Command: `cargo run --release -p nguon-tests --bin catch-up-bench -- {cmdline}` ({}).\n\
-             Machine: {}. Loopback; the agents run in the bench process on the same cores as the broker \
-             and the server.\n\n{text}",
-            chrono::Utc::now().format("%Y-%m-%d"),
-            nguon_tests::stats::machine(),
-        );
-        nguon_tests::stats::write_section(
-            &nguon_tests::process::workspace_root().join("docs/benchmarks.md"),
-            SECTION,
-            &body,
-        )?;
-        println!("written to docs/benchmarks.md");
-    }
-    Ok(())
-}
+/// The section of docs/benchmarks.md this benchmark writes.
+pub const SECTION: &str = "## System: catch-up after a cut (issue 12)";
 
 async fn online(api: &Api) -> anyhow::Result<usize> {
     Ok(api.devices().await?.iter().filter(|d| is_online(d)).count())
 }
 
-async fn run(n: usize, offline_secs: u64) -> anyhow::Result<String> {
-    let base = if std::path::Path::new("/dev/shm").is_dir() {
-        "/dev/shm"
-    } else {
-        "/tmp"
-    };
-    let dir = tempfile::Builder::new()
-        .prefix("nguon-catchup-")
-        .tempdir_in(base)?;
+/// Run it with `n` agents cut off for `offline_secs`; returns the report's Markdown.
+pub async fn run(n: usize, offline_secs: u64) -> anyhow::Result<String> {
+    let dir = super::shm_dir("nguon-catchup-")?;
     let mut broker = Mosquitto::start(&dir.path().join("mosquitto")).await?;
     let server = ServerProc::start_with(
         dir.path(),
@@ -125,12 +48,7 @@ async fn run(n: usize, offline_secs: u64) -> anyhow::Result<String> {
     for d in &mut plan.devices {
         d.group = 1;
     }
-    let reg = plan.registry();
-    for chunk in reg.devices.chunks(1000) {
-        let mut part = reg.clone();
-        part.devices = chunk.to_vec();
-        api.import_fleet(&part).await.context("fleet import")?;
-    }
+    super::register(&api, &plan).await?;
     let clip = nguon_tests::audio::tone_clip(&dir.path().join("media"), "siren", 1.0)?;
     let sha = api.upload_approved(&clip, "Cảnh báo khẩn cấp").await?;
     let mut opts = FleetOptions::new(broker.addr(), api.base(), &key, &dir.path().join("agents"));
