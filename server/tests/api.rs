@@ -243,6 +243,7 @@ async fn the_report_endpoints_answer_in_their_pinned_shapes() {
     "ended_at": "2025-02-19T21:23:01Z",
     "event_id": "00000000-0000-4000-8000-000000000004",
     "item_id": "item-3",
+    "max_rms_dbfs": null,
     "occurrence_at": "2025-02-19T21:22:00Z",
     "outcome": "played",
     "priority": "emergency",
@@ -250,6 +251,7 @@ async fn the_report_endpoints_answer_in_their_pinned_shapes() {
     "received_at": "2025-02-19T21:23:20.003Z",
     "schedule_id": "",
     "sha256": "abababababababababababababababababababababababababababababababab",
+    "silent": false,
     "started_at": "2025-02-19T21:22:01Z"
   },
   {
@@ -257,6 +259,7 @@ async fn the_report_endpoints_answer_in_their_pinned_shapes() {
     "ended_at": "2025-02-19T21:23:01Z",
     "event_id": "00000000-0000-4000-8000-000000000005",
     "item_id": "item-4",
+    "max_rms_dbfs": null,
     "occurrence_at": "2025-02-19T21:22:00Z",
     "outcome": "interrupted",
     "priority": "normal",
@@ -264,6 +267,7 @@ async fn the_report_endpoints_answer_in_their_pinned_shapes() {
     "received_at": "2025-02-19T21:23:20.004Z",
     "schedule_id": "s1",
     "sha256": "abababababababababababababababababababababababababababababababab",
+    "silent": false,
     "started_at": "2025-02-19T21:22:01Z"
   },
   {
@@ -271,6 +275,7 @@ async fn the_report_endpoints_answer_in_their_pinned_shapes() {
     "ended_at": null,
     "event_id": "00000000-0000-4000-8000-000000000002",
     "item_id": "item-1",
+    "max_rms_dbfs": null,
     "occurrence_at": "2025-02-19T21:21:00Z",
     "outcome": "missed",
     "priority": "normal",
@@ -278,6 +283,7 @@ async fn the_report_endpoints_answer_in_their_pinned_shapes() {
     "received_at": "2025-02-19T21:23:20.001Z",
     "schedule_id": "s2",
     "sha256": "abababababababababababababababababababababababababababababababab",
+    "silent": false,
     "started_at": null
   },
   {
@@ -285,6 +291,7 @@ async fn the_report_endpoints_answer_in_their_pinned_shapes() {
     "ended_at": "2025-02-19T21:21:01Z",
     "event_id": "00000000-0000-4000-8000-000000000001",
     "item_id": "item-0",
+    "max_rms_dbfs": null,
     "occurrence_at": "2025-02-19T21:20:00Z",
     "outcome": "played",
     "priority": "normal",
@@ -292,6 +299,7 @@ async fn the_report_endpoints_answer_in_their_pinned_shapes() {
     "received_at": "2025-02-19T21:23:20Z",
     "schedule_id": "s1",
     "sha256": "abababababababababababababababababababababababababababababababab",
+    "silent": false,
     "started_at": "2025-02-19T21:20:01Z"
   },
   {
@@ -299,6 +307,7 @@ async fn the_report_endpoints_answer_in_their_pinned_shapes() {
     "ended_at": null,
     "event_id": "00000000-0000-4000-8000-000000000003",
     "item_id": "item-2",
+    "max_rms_dbfs": null,
     "occurrence_at": "2025-02-19T21:20:00Z",
     "outcome": "failed",
     "priority": "normal",
@@ -306,6 +315,7 @@ async fn the_report_endpoints_answer_in_their_pinned_shapes() {
     "received_at": "2025-02-19T21:23:20.002Z",
     "schedule_id": "s1",
     "sha256": "abababababababababababababababababababababababababababababababab",
+    "silent": false,
     "started_at": null
   }
 ]"##,
@@ -320,6 +330,7 @@ async fn the_report_endpoints_answer_in_their_pinned_shapes() {
     "ended_at": "2025-02-19T21:23:01Z",
     "event_id": "00000000-0000-4000-8000-000000000005",
     "item_id": "item-4",
+    "max_rms_dbfs": null,
     "occurrence_at": "2025-02-19T21:22:00Z",
     "outcome": "interrupted",
     "priority": "normal",
@@ -327,6 +338,7 @@ async fn the_report_endpoints_answer_in_their_pinned_shapes() {
     "received_at": "2025-02-19T21:23:20.004Z",
     "schedule_id": "s1",
     "sha256": "abababababababababababababababababababababababababababababababab",
+    "silent": false,
     "started_at": "2025-02-19T21:22:01Z"
   }
 ]"##,
