@@ -140,6 +140,34 @@ impl ReviewAction {
     }
 }
 
+/// The audit actions whose actor is an author of a file (issue 13, four-eyes rule).
+pub const MEDIA_AUTHORING: &[&str] = &["media.upload", "media.submit"];
+/// The audit actions whose actor is an author of a bulletin.
+pub const BULLETIN_AUTHORING: &[&str] = &[
+    "bulletin.create",
+    "bulletin.update",
+    "bulletin.submit",
+    "bulletin.attach",
+];
+
+/// The four-eyes rule (issue 13): 403 when `approver` is among the `authors` of `subject` (who
+/// uploaded, wrote, edited or submitted it), admins included. `enabled` is the `four_eyes`
+/// setting; the bootstrap admin token (`person` false) is no person and is not held to it.
+pub fn four_eyes(
+    enabled: bool,
+    person: bool,
+    approver: &str,
+    authors: &[String],
+    subject: &str,
+) -> Result<()> {
+    if enabled && person && authors.iter().any(|a| a == approver) {
+        return Err(Error::Forbidden(format!(
+            "four-eyes rule: `{approver}` wrote or edited {subject} and may not approve it; another approver must"
+        )));
+    }
+    Ok(())
+}
+
 /// The status after `action` from `from`, or a 409 naming both.
 pub fn transition(from: ReviewStatus, action: ReviewAction) -> Result<ReviewStatus> {
     if action.sources().contains(&from) {

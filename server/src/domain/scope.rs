@@ -78,8 +78,10 @@ pub struct Caller {
     pub user_id: String,
     /// Username (written to the audit log).
     pub username: String,
-    /// Role.
+    /// Role (the first of the user's roles; `admin` when the user is an admin).
     pub role: Role,
+    /// The user's other roles (issue 13: a commune clerk is editor and operator at once).
+    pub extra_roles: Vec<Role>,
     /// Every area code the caller may see and target (scope roots with their subtrees); `None`
     /// = unrestricted.
     pub scope_areas: Option<Vec<String>>,
@@ -98,6 +100,7 @@ impl Caller {
             user_id: "admin-token".into(),
             username: "admin-token".into(),
             role: Role::Admin,
+            extra_roles: Vec::new(),
             scope_areas: None,
             scope_roots: None,
             via: Via::AdminToken,
@@ -105,9 +108,22 @@ impl Caller {
         }
     }
 
-    /// 403 unless the role grants `role` (admin grants everything; everyone may read).
+    /// Every role of the caller, the first one first.
+    pub fn roles(&self) -> Vec<Role> {
+        let mut all = vec![self.role];
+        all.extend(self.extra_roles.iter().filter(|r| **r != self.role));
+        all
+    }
+
+    /// Whether one of the caller's roles grants `needed`.
+    pub fn grants(&self, needed: Role) -> bool {
+        self.role.grants(needed) || self.extra_roles.iter().any(|r| r.grants(needed))
+    }
+
+    /// 403 unless one of the caller's roles grants `role` (admin grants everything; everyone may
+    /// read).
     pub fn require(&self, role: Role) -> Result<()> {
-        if self.role.grants(role) {
+        if self.grants(role) {
             Ok(())
         } else {
             Err(Error::Forbidden(format!(
@@ -120,7 +136,7 @@ impl Caller {
 
     /// 403 unless the caller may choose one role among `roles`.
     pub fn require_any(&self, roles: &[Role]) -> Result<()> {
-        if roles.iter().any(|r| self.role.grants(*r)) {
+        if roles.iter().any(|r| self.grants(*r)) {
             Ok(())
         } else {
             self.require(roles[0])
@@ -184,6 +200,7 @@ mod tests {
             user_id: "u".into(),
             username: "u".into(),
             role,
+            extra_roles: Vec::new(),
             scope_areas: areas,
             scope_roots: None,
             via: Via::Session,

@@ -31,8 +31,10 @@ pub struct User {
     pub username: String,
     /// Shown name.
     pub display_name: String,
-    /// Role.
+    /// Role (the first; `admin` for an admin).
     pub role: Role,
+    /// The other roles (issue 13).
+    pub extra_roles: Vec<Role>,
     /// Scope roots (`[]` = unrestricted).
     pub areas: Vec<String>,
     /// Whether the user may log in.
@@ -54,6 +56,9 @@ pub struct NewUser {
     pub display_name: Option<String>,
     /// Role.
     pub role: Role,
+    /// Further roles held at once (default none), e.g. `["operator"]` beside `editor`.
+    #[serde(default)]
+    pub roles: Vec<Role>,
     /// Scope roots (default `[]` = unrestricted).
     #[serde(default)]
     pub areas: Vec<String>,
@@ -69,6 +74,8 @@ pub struct UserPatch {
     pub display_name: Option<String>,
     /// New role.
     pub role: Option<Role>,
+    /// New further roles (replacing the old ones).
+    pub roles: Option<Vec<Role>>,
     /// New scope roots.
     pub areas: Option<Vec<String>>,
     /// New password.
@@ -259,6 +266,24 @@ pub fn display_name_of(username: &str, display_name: Option<&str>) -> String {
         .collect()
 }
 
+/// A user's roles as stored: the first role (`admin` first whenever it is among them) and the
+/// others, each once; 400 `roles_required` for none.
+pub fn split_roles(all: &[Role]) -> Result<(Role, Vec<Role>)> {
+    let first = if all.contains(&Role::Admin) {
+        Role::Admin
+    } else {
+        *all.first()
+            .ok_or_else(|| Error::bad("roles_required", "`roles`: choose at least one role"))?
+    };
+    let mut rest: Vec<Role> = Vec::new();
+    for r in all {
+        if *r != first && !rest.contains(r) {
+            rest.push(*r);
+        }
+    }
+    Ok((first, rest))
+}
+
 /// 409 if `caller` would disable themselves or take away their own admin role (the console and
 /// the API share this rule, so nobody locks themselves out).
 pub fn guard_self(caller: &Caller, id: &str, p: &UserPatch) -> Result<()> {
@@ -268,7 +293,10 @@ pub fn guard_self(caller: &Caller, id: &str, p: &UserPatch) -> Result<()> {
     if p.enabled == Some(false) {
         return Err(Error::Conflict("you cannot disable your own account".into()));
     }
-    if caller.role == Role::Admin && p.role.is_some_and(|r| r != Role::Admin) {
+    if caller.role == Role::Admin
+        && p.role.is_some_and(|r| r != Role::Admin)
+        && !p.roles.as_ref().is_some_and(|rs| rs.contains(&Role::Admin))
+    {
         return Err(Error::Conflict(
             "you cannot remove your own admin role; ask another admin".into(),
         ));
@@ -338,6 +366,7 @@ mod tests {
             user_id: "me".into(),
             username: "me".into(),
             role: Role::Admin,
+            extra_roles: Vec::new(),
             scope_areas: None,
             scope_roots: None,
             via: Via::Session,

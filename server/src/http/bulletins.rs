@@ -135,7 +135,7 @@ async fn submit(
     Path(id): Path<String>,
 ) -> Result<Json<Bulletin>> {
     Ok(Json(
-        bulletins::review(&state, &c.username, &id, ReviewAction::Submit, None).await?,
+        bulletins::review(&state, &c, &id, ReviewAction::Submit, None).await?,
     ))
 }
 
@@ -148,7 +148,7 @@ async fn approve(
     Path(id): Path<String>,
 ) -> Result<Json<Bulletin>> {
     Ok(Json(
-        bulletins::review(&state, &c.username, &id, ReviewAction::Approve, None).await?,
+        bulletins::review(&state, &c, &id, ReviewAction::Approve, None).await?,
     ))
 }
 
@@ -166,7 +166,7 @@ async fn reject(
         .filter(|n| !n.trim().is_empty())
         .ok_or_else(|| Error::bad("note_required", "a rejection needs a `note`"))?;
     Ok(Json(
-        bulletins::review(&state, &c.username, &id, ReviewAction::Reject, Some(note)).await?,
+        bulletins::review(&state, &c, &id, ReviewAction::Reject, Some(note)).await?,
     ))
 }
 

@@ -167,6 +167,7 @@ pub async fn caller_of_user(state: &AppState, u: &User, via: Via, csrf: Option<S
         user_id: u.id.clone(),
         username: u.username.clone(),
         role: u.role,
+        extra_roles: u.extra_roles.clone(),
         scope_areas,
         scope_roots: (!u.areas.is_empty()).then(|| u.areas.clone()),
         via,

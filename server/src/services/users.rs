@@ -51,12 +51,16 @@ pub async fn create(state: &AppState, caller: &Caller, req: NewUser) -> Result<U
     check_password(&req.password)?;
     check_areas(&state.store, &req.areas).await?;
     let hash = hash_password(&req.password)?;
+    let mut all = vec![req.role];
+    all.extend(req.roles.iter().copied());
+    let (role, extra_roles) = user::split_roles(&all)?;
     let now = now_ms();
     let new = User {
         id: uuid::Uuid::new_v4().to_string(),
         display_name: user::display_name_of(&username, req.display_name.as_deref()),
         username,
-        role: req.role,
+        role,
+        extra_roles,
         areas: req.areas,
         enabled: true,
         created_at: now,
@@ -101,13 +105,22 @@ pub async fn update(state: &AppState, caller: &Caller, id: &str, p: UserPatch) -
         }
         None => None,
     };
+    let (role, extra_roles) = match (&p.role, &p.roles) {
+        (None, None) => (before.role, before.extra_roles.clone()),
+        (first, rest) => {
+            let mut all = vec![first.unwrap_or(before.role)];
+            all.extend(rest.clone().unwrap_or_else(|| before.extra_roles.clone()));
+            user::split_roles(&all)?
+        }
+    };
     let changed = User {
         display_name: p
             .display_name
             .as_deref()
             .map(|d| d.trim().to_string())
             .unwrap_or_else(|| before.display_name.clone()),
-        role: p.role.unwrap_or(before.role),
+        role,
+        extra_roles,
         areas: p.areas.clone().unwrap_or_else(|| before.areas.clone()),
         enabled: p.enabled.unwrap_or(before.enabled),
         ..before.clone()
@@ -233,6 +246,7 @@ pub async fn bootstrap(store: &Store, admin_token: Option<&str>) -> Result<()> {
         username: "admin".into(),
         display_name: "Quản trị".into(),
         role: Role::Admin,
+        extra_roles: Vec::new(),
         areas: vec![],
         enabled: true,
         created_at: now,

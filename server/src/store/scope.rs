@@ -67,6 +67,7 @@ mod tests {
             user_id: "u".into(),
             username: "u".into(),
             role: Role::Operator,
+            extra_roles: Vec::new(),
             scope_areas: areas,
             scope_roots: roots,
             via: Via::ApiToken,

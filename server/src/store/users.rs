@@ -11,17 +11,21 @@ use crate::error::Result;
 use crate::store::{Conn, Store, now_ms};
 
 /// The columns [`row_to_user`] reads.
-pub const COLUMNS: &str = "id, username, display_name, role, areas, enabled, created_at, updated_at";
+pub const COLUMNS: &str =
+    "id, username, display_name, role, extra_roles, areas, enabled, created_at, updated_at";
 
 /// A `users` row selected with [`COLUMNS`].
 pub fn row_to_user(r: &AnyRow) -> Result<User> {
     let areas: String = r.try_get("areas")?;
     let role: String = r.try_get("role")?;
+    let extra: String = r.try_get("extra_roles")?;
+    let extra: Vec<String> = serde_json::from_str(&extra).unwrap_or_default();
     Ok(User {
         id: r.try_get("id")?,
         username: r.try_get("username")?,
         display_name: r.try_get("display_name")?,
         role: Role::parse(&role)?,
+        extra_roles: extra.iter().filter_map(|r| Role::parse(r).ok()).collect(),
         areas: serde_json::from_str(&areas).unwrap_or_default(),
         enabled: r.try_get::<i64, _>("enabled")? != 0,
         created_at: r.try_get("created_at")?,
@@ -71,11 +75,17 @@ pub async fn username_taken(conn: &mut Conn, username: &str) -> Result<bool> {
         .is_some())
 }
 
+/// The stored form of a user's other roles.
+fn extra_json(u: &User) -> String {
+    let names: Vec<&str> = u.extra_roles.iter().map(|r| r.as_str()).collect();
+    serde_json::to_string(&names).unwrap_or_else(|_| "[]".into())
+}
+
 /// Insert a user with its argon2id password hash.
 pub async fn insert(conn: &mut Conn, u: &User, password_hash: &str) -> Result<()> {
     sqlx::query(
-        "INSERT INTO users (id, username, display_name, role, areas, password_hash, enabled, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO users (id, username, display_name, role, areas, password_hash, enabled, created_at, updated_at, \
+         extra_roles) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(u.id.clone())
     .bind(u.username.clone())
@@ -86,6 +96,7 @@ pub async fn insert(conn: &mut Conn, u: &User, password_hash: &str) -> Result<()
     .bind(i64::from(u.enabled))
     .bind(u.created_at)
     .bind(u.updated_at)
+    .bind(extra_json(u))
     .execute(conn)
     .await?;
     Ok(())
@@ -96,7 +107,7 @@ pub async fn insert(conn: &mut Conn, u: &User, password_hash: &str) -> Result<()
 pub async fn update(conn: &mut Conn, u: &User, password_hash: Option<&str>) -> Result<()> {
     sqlx::query(
         "UPDATE users SET display_name = $1, role = $2, areas = $3, enabled = $4, \
-         password_hash = COALESCE($5, password_hash), updated_at = $6 WHERE id = $7",
+         password_hash = COALESCE($5, password_hash), updated_at = $6, extra_roles = $8 WHERE id = $7",
     )
     .bind(u.display_name.clone())
     .bind(u.role.as_str())
@@ -105,6 +116,7 @@ pub async fn update(conn: &mut Conn, u: &User, password_hash: Option<&str>) -> R
     .bind(password_hash.map(str::to_string))
     .bind(now_ms())
     .bind(u.id.clone())
+    .bind(extra_json(u))
     .execute(conn)
     .await?;
     Ok(())

@@ -170,6 +170,7 @@ fn caller(scope: Option<&[&str]>) -> Caller {
         user_id: "u".into(),
         username: "u".into(),
         role: Role::Viewer,
+        extra_roles: Vec::new(),
         scope_areas: scope.map(|s| s.iter().map(|c| c.to_string()).collect()),
         scope_roots: scope.map(|s| s.iter().map(|c| c.to_string()).collect()),
         via: Via::Session,

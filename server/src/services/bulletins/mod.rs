@@ -283,14 +283,25 @@ pub async fn update(
 /// current status.
 pub async fn review(
     state: &AppState,
-    actor: &str,
+    caller: &crate::domain::scope::Caller,
     id: &str,
     action: ReviewAction,
     note: Option<String>,
 ) -> Result<Bulletin> {
+    let actor = caller.username.as_str();
     let to = action.target();
     let mut tx = state.store.begin_write().await?;
     let before = load_in(&mut tx, id).await?;
+    let authors = audit::actors(&mut tx, &subject(id), crate::domain::review::BULLETIN_AUTHORING).await?;
+    if to == ReviewStatus::Approved {
+        crate::domain::review::four_eyes(
+            state.settings.four_eyes,
+            caller.via != crate::domain::scope::Via::AdminToken,
+            actor,
+            &authors,
+            &format!("bulletin {id}"),
+        )?;
+    }
     if !crate::store::review::set_status(
         &mut tx,
         Reviewed::Bulletin,
@@ -307,7 +318,23 @@ pub async fn review(
             .ok_or_else(|| Error::NotFound(format!("bulletin {id}")))?;
         return Err(action.refused(&format!("bulletin {id}"), current));
     }
-    let after = audited(&mut tx, actor, &format!("bulletin.{}", action.step()), &before).await?;
+    let after = load_in(&mut tx, id).await?;
+    let mut after_json = json(&after);
+    if action != ReviewAction::Submit
+        && let Some(o) = after_json.as_mut().and_then(|v| v.as_object_mut())
+    {
+        o.insert("authors".into(), serde_json::json!(authors));
+        o.insert("reviewed_by".into(), serde_json::json!(actor));
+    }
+    audit::record(
+        &mut tx,
+        actor,
+        &format!("bulletin.{}", action.step()),
+        &subject(id),
+        json(&before),
+        after_json,
+    )
+    .await?;
     tx.commit().await?;
     if before.status == ReviewStatus::Approved || to == ReviewStatus::Approved {
         state.bulletins.bump();

@@ -170,6 +170,17 @@ pub async fn review(
     let before = store::media::get_visible(&state.store, caller, sha).await?;
     let to = action.target();
     let mut tx = state.store.begin_write().await?;
+    let authors =
+        store::audit::actors(&mut tx, &before.subject(), crate::domain::review::MEDIA_AUTHORING).await?;
+    if to == ReviewStatus::Approved {
+        crate::domain::review::four_eyes(
+            state.settings.four_eyes,
+            caller.via != crate::domain::scope::Via::AdminToken,
+            &caller.username,
+            &authors,
+            &format!("media `{sha}`"),
+        )?;
+    }
     let moved = store::review::set_status(
         &mut tx,
         Reviewed::Media,
@@ -189,13 +200,21 @@ pub async fn review(
     if to == ReviewStatus::Approved {
         store::outbox::insert(&mut tx, &Change::All).await?;
     }
+    // A review names both sides: who wrote the file and who decided.
+    let mut after_json = serde_json::to_value(&after).ok();
+    if action != ReviewAction::Submit
+        && let Some(o) = after_json.as_mut().and_then(|v| v.as_object_mut())
+    {
+        o.insert("authors".into(), serde_json::json!(authors));
+        o.insert("reviewed_by".into(), serde_json::json!(caller.username));
+    }
     store::audit::record(
         &mut tx,
         &caller.username,
         &format!("media.{}", action.step()),
         &after.subject(),
         serde_json::to_value(&before).ok(),
-        serde_json::to_value(&after).ok(),
+        after_json,
     )
     .await?;
     tx.commit().await?;
