@@ -130,6 +130,14 @@ pub struct Settings {
     /// The same for normal items (`NGUON_LATE_WINDOW_NORMAL_S`, default 0: a normal item reached
     /// more than the device's grace period late is `missed`).
     pub late_window_normal_s: u32,
+    /// The four-eyes rule (`NGUON_FOUR_EYES`, default true): whoever uploaded, wrote, edited or
+    /// submitted content may not approve it, admins included (the bootstrap admin token, which is
+    /// no person, is exempt). Off, an approver may approve their own content.
+    pub four_eyes: bool,
+    /// Map tiles for the console's device map (`NGUON_MAP_TILES_URL`, an `http(s)://` URL with
+    /// `{z}`, `{x}` and `{y}`; default none: points and area outlines on a plain background, which
+    /// works without internet).
+    pub map_tiles_url: Option<String>,
     /// Text-to-speech engines and voices (`[tts]`; see docs/speech.md).
     pub tts: TtsSettings,
 }
@@ -382,6 +390,8 @@ impl Default for Settings {
             allow_unsigned_devices: false,
             max_manifest_bytes: 1 << 20,
             tts: TtsSettings::default(),
+            four_eyes: true,
+            map_tiles_url: None,
         }
     }
 }
@@ -502,6 +512,14 @@ impl Settings {
                 }
                 "TTS_ESPEAK" => s.tts.espeak_program = v,
                 "TTS_DEFAULT_VOICE" => s.tts.default_voice = v,
+                "FOUR_EYES" => {
+                    s.four_eyes = match v.as_str() {
+                        "1" | "true" | "yes" => true,
+                        "0" | "false" | "no" => false,
+                        _ => return Err(bad(format!("`{v}`: expected true or false"))),
+                    }
+                }
+                "MAP_TILES_URL" => s.map_tiles_url = non_empty(v),
                 // Other NGUON_* variables belong to other programs (agent, tests) or to `--config`.
                 _ => {}
             }
@@ -526,6 +544,16 @@ impl Settings {
     }
 
     fn validate(&self) -> Result<(), (&'static str, String)> {
+        if let Some(u) = &self.map_tiles_url {
+            let origin_ok =
+                (u.starts_with("https://") || u.starts_with("http://")) && !u.contains(['"', '\'', ' ', ';']);
+            if !origin_ok || !["{z}", "{x}", "{y}"].iter().all(|p| u.contains(p)) {
+                return Err((
+                    "map_tiles_url",
+                    format!("`{u}` is not an http(s) URL with {{z}}, {{x}} and {{y}}"),
+                ));
+            }
+        }
         if self.time_zone.parse::<chrono_tz::Tz>().is_err() {
             return Err((
                 "time_zone",

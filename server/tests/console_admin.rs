@@ -258,7 +258,7 @@ pub(crate) async fn disabling_a_user_stops_their_session_and_token_at_once_and_c
         true,
     )
     .await;
-    assert_eq!(r.status(), 200);
+    assert_eq!(r.status(), 303);
     assert_eq!(me_status(&app, None, Some(&new_token)).await, 401);
     assert_eq!(
         me_status(&app, None, Some(&op_api)).await,
@@ -275,7 +275,7 @@ pub(crate) async fn disabling_a_user_stops_their_session_and_token_at_once_and_c
         true,
     )
     .await;
-    assert_eq!(r.status(), 200);
+    assert_eq!(r.status(), 303);
     assert_eq!(me_status(&app, Some(&op.cookie), None).await, 401);
     assert_eq!(me_status(&app, None, Some(&op_api)).await, 401);
     let (s, _) = get_page(&app, &op.cookie, "/console").await;
@@ -295,7 +295,7 @@ pub(crate) async fn disabling_a_user_stops_their_session_and_token_at_once_and_c
         r.text()
             .await
             .unwrap()
-            .contains("cannot disable your own account")
+            .contains("Bạn không thể tự tắt tài khoản của chính mình")
     );
     let r = post_form(
         &app,
@@ -328,7 +328,7 @@ pub(crate) async fn disabling_a_user_stops_their_session_and_token_at_once_and_c
         true,
     )
     .await;
-    assert_eq!(r.status(), 200);
+    assert_eq!(r.status(), 303);
     let (_, u) = json(app.get("/api/v1/users").await).await;
     let stored = u
         .as_array()
@@ -421,7 +421,7 @@ pub(crate) async fn editing_a_schedule_in_the_console_changes_the_manifest_and_d
         true,
     )
     .await;
-    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
     let m = dev
         .next_on(&desired, |b| {
             has(&app, b, &|m| {
@@ -503,7 +503,7 @@ pub(crate) async fn an_area_with_children_is_not_deleted_and_a_bad_csv_line_is_s
         true,
     )
     .await;
-    assert_eq!(r.status(), 200);
+    assert_eq!(r.status(), 303);
     let r = post_form(
         &app,
         &adm,
@@ -517,7 +517,7 @@ pub(crate) async fn an_area_with_children_is_not_deleted_and_a_bad_csv_line_is_s
         true,
     )
     .await;
-    assert_eq!(r.status(), 200);
+    assert_eq!(r.status(), 303);
     let count = || async {
         sqlx::query("SELECT COUNT(*) AS n FROM areas")
             .fetch_one(&app.state().store.pool)
@@ -529,7 +529,7 @@ pub(crate) async fn an_area_with_children_is_not_deleted_and_a_bad_csv_line_is_s
     let before = count().await;
     let r = post_form(&app, &adm, &format!("/console/areas/{p}/delete"), &[], true).await;
     assert_eq!(r.status(), 409);
-    assert!(r.text().await.unwrap().contains("has 1 child area(s)"));
+    assert!(r.text().await.unwrap().contains("còn 1 địa bàn con"));
     assert_eq!(count().await, before);
     assert_eq!(app.get(&format!("/api/v1/areas/{p}")).await.status(), 200);
 
@@ -542,7 +542,7 @@ pub(crate) async fn an_area_with_children_is_not_deleted_and_a_bad_csv_line_is_s
         true,
     )
     .await;
-    assert_eq!(r.status(), 200);
+    assert_eq!(r.status(), 303);
     let (_, a) = json(app.get(&format!("/api/v1/areas/{cm}")).await).await;
     assert_eq!(a["name"], "Phường Sa Pa");
     let rows = audit_rows(&app, "area.update", &format!("area:{cm}")).await;
@@ -573,7 +573,7 @@ pub(crate) async fn an_area_with_children_is_not_deleted_and_a_bad_csv_line_is_s
 
     // Deleting a leaf works and is audited.
     let r = post_form(&app, &adm, &format!("/console/areas/{good}/delete"), &[], true).await;
-    assert_eq!(r.status(), 200);
+    assert_eq!(r.status(), 303);
     assert_eq!(app.get(&format!("/api/v1/areas/{good}")).await.status(), 404);
     let del = audit_rows(&app, "area.delete", &format!("area:{good}")).await;
     assert!(del.len() == 1 && del[0].0.is_some());

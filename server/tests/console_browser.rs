@@ -121,9 +121,11 @@ async fn editors_approvers_and_operators_run_a_broadcast_through_the_console_in_
         .format("%Y-%m-%dT%H:%M")
         .to_string();
     d.type_into("#sched-title", "Lịch phát lũ quét").await;
+    d.click(&format!("input[name=area][value='{xa}']")).await;
+    d.click("#mode-once").await;
     d.eval(&format!(
-        "document.getElementById('sched-media').value = '{sha}'; document.getElementById('sched-area').value = '{xa}';
-         document.getElementById('sched-priority').value = 'priority'; document.getElementById('sched-kind').value = 'once';
+        "document.getElementById('sched-media').value = '{sha}';
+         document.getElementById('sched-priority').value = 'priority';
          document.getElementById('sched-at').value = '{at}'; return true"
     ))
     .await;
@@ -215,7 +217,7 @@ async fn editors_approvers_and_operators_run_a_broadcast_through_the_console_in_
     assert!(dash.contains(&da) && !dash.contains(&db), "{dash}");
     d.goto(&app.url("/console/schedules")).await;
     let options = d
-        .eval("return Array.from(document.querySelectorAll('#sched-area option')).map(o => o.value)")
+        .eval("return Array.from(document.querySelectorAll('#area-tree input[name=area]')).map(o => o.value)")
         .await;
     assert_eq!(options, json!([xa]));
     d.screenshot("07-commune-operator-schedule-form").await;

@@ -188,7 +188,7 @@ async fn an_operator_of_one_commune_cannot_open_edit_or_delete_schedules_and_dev
         true,
     )
     .await;
-    assert_eq!(r.status(), 200);
+    assert_eq!(r.status(), 303);
     let (_, dev_a) = json(app.get(&format!("/api/v1/devices/{da}")).await).await;
     assert_eq!(dev_a["name"], "Loa chợ");
     assert_eq!(dev_a["lat"], 22.33);

@@ -467,7 +467,7 @@ async fn roles_and_area_scopes_are_enforced_on_the_api_and_the_pages() {
         .await
         .unwrap();
     assert!(
-        html.contains(&format!("<option value=\"{a}\"")) && !html.contains(&b),
+        html.contains(&format!("name=\"area\" value=\"{a}\"")) && !html.contains(&b),
         "{html}"
     );
     let r = c

@@ -25,6 +25,7 @@ mod console_reports;
 mod console_reports_pinned;
 mod console_scope;
 mod console_security;
+mod console_tasks;
 mod constraints;
 mod dispatch;
 mod fleet;

@@ -77,6 +77,12 @@ pub(super) fn shown_on_form(e: &Error) -> bool {
     )
 }
 
+/// The context of a refused form: the message in the user's language and the field it is about
+/// (the template shows it next to that field, with what was typed).
+pub(super) fn form_error(c: &Console, e: &Error) -> Value {
+    serde_json::json!({"error": super::i18n::error_text(e, c.lang), "error_field": super::i18n::error_field(e)})
+}
+
 pub(super) fn page_with(c: &Console, name: &str, status: StatusCode, extra: Value) -> PageResult {
     let html = super::render(name, c.ctx(extra))?;
     Ok((status, Html(html)).into_response())

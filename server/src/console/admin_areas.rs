@@ -56,18 +56,10 @@ async fn area_action<T>(
     let lang = c.lang;
     c.caller.require(Role::Admin).map_err(|e| PageError(e, lang))?;
     match run.await {
-        Ok(_) => {
-            areas_view(
-                c,
-                state,
-                json!({"flash": i18n::t("admin.saved", lang)}),
-                StatusCode::OK,
-            )
-            .await
-        }
+        Ok(_) => Ok(super::done("/console/areas", "area_saved")),
         Err(e) if shown_on_form(&e) => {
             let status = e.status();
-            areas_view(c, state, json!({"error": e.to_string()}), status).await
+            areas_view(c, state, super::admin::form_error(c, &e), status).await
         }
         Err(e) => Err(PageError(e, lang)),
     }

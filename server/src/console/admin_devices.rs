@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::admin::{page_with, shown_on_form};
-use super::{Console, PageError, PageForm, PageResult, i18n, visible_areas};
+use super::{Console, PageError, PageForm, PageResult, visible_areas};
 use crate::domain::device::DevicePatch;
 use crate::domain::scope::Role;
 use crate::error::{Error, Result};
@@ -83,19 +83,13 @@ pub(super) async fn device_save(
     }
     .await;
     match res {
-        Ok(_) => {
-            device_view(
-                &c,
-                &state,
-                &id,
-                json!({"flash": i18n::t("admin.saved", lang)}),
-                StatusCode::OK,
-            )
-            .await
-        }
+        Ok(_) => Ok(super::done(
+            &format!("/console/devices/{id}/edit"),
+            "device_saved",
+        )),
         Err(e) if shown_on_form(&e) => {
             let status = e.status();
-            device_view(&c, &state, &id, json!({"error": e.to_string()}), status).await
+            device_view(&c, &state, &id, super::admin::form_error(&c, &e), status).await
         }
         Err(e) => Err(PageError(e, lang)),
     }

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::admin::{page_with, shown_on_form};
-use super::{Console, PageError, PageForm, PageResult, all_areas, i18n, see_other, visible_areas};
+use super::{Console, PageError, PageForm, PageResult, all_areas, i18n, visible_areas};
 use crate::domain::schedule::{self, NewSchedule, RuleSpec, Schedule, Targets};
 use crate::domain::scope::Role;
 use crate::error::{Error, Result};
@@ -140,7 +140,7 @@ async fn schedule_view(
               "repeat": req.repeat.unwrap_or(1), "enabled": enabled},
         "describe": schedule::describe(&req.rule, c.lang == super::Lang::En),
         "next": next, "media": media_opts, "areas": area_opts, "devices": device_opts,
-        "can_edit": c.caller.role.grants(Role::Operator),
+        "can_edit": c.caller.grants(Role::Operator), "zones": super::schedules::time_zones(),
     });
     if let (Some(o), Value::Object(e)) = (ctx.as_object_mut(), extra) {
         o.extend(e);
@@ -153,9 +153,22 @@ pub(super) async fn schedule_page(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> PageResult {
-    let s = visible_schedule(&c, &state, &id).await?;
+    let (s, extra) = match services::schedules::get_visible(&state, &c.caller, &id).await {
+        Ok(s) => (s, json!({})),
+        Err(Error::Forbidden(why)) => {
+            // A schedule set above the caller's area that plays on their speakers: read-only.
+            let reaching = super::schedules::reaching_schedules(&state, &c.caller).await?;
+            let Some((s, _)) = reaching.into_iter().find(|(s, _)| s.id == id) else {
+                return Err(PageError(Error::Forbidden(why), c.lang));
+            };
+            let areas = all_areas(&state).await?;
+            let label = super::schedules::targets_label(&s, &areas);
+            (s, json!({"can_edit": false, "inherited": label}))
+        }
+        Err(e) => return Err(PageError(e, c.lang)),
+    };
     let req = schedule::as_request(&s);
-    schedule_view(&c, &state, &s, &req, s.enabled, json!({}), StatusCode::OK).await
+    schedule_view(&c, &state, &s, &req, s.enabled, extra, StatusCode::OK).await
 }
 
 pub(super) async fn schedule_save(
@@ -204,19 +217,7 @@ pub(super) async fn schedule_save(
     }
     .await;
     match res {
-        Ok((_, after)) => {
-            let req = schedule::as_request(&after);
-            schedule_view(
-                &c,
-                &state,
-                &after,
-                &req,
-                after.enabled,
-                json!({"flash": i18n::t("admin.saved", lang)}),
-                StatusCode::OK,
-            )
-            .await
-        }
+        Ok(_) => Ok(super::done(&format!("/console/schedules/{id}"), "saved")),
         Err(e) if shown_on_form(&e) || matches!(e, Error::NotFound(_) | Error::Forbidden(_)) => {
             let status = e.status();
             schedule_view(
@@ -225,7 +226,7 @@ pub(super) async fn schedule_save(
                 &s,
                 &req,
                 enabled,
-                json!({"error": e.to_string()}),
+                super::admin::form_error(&c, &e),
                 status,
             )
             .await
@@ -268,5 +269,5 @@ pub(super) async fn schedule_delete(
     services::schedules::delete(&state, &c.caller, &id)
         .await
         .map_err(|e| PageError(e, lang))?;
-    Ok(see_other("/console/schedules"))
+    Ok(super::done("/console/schedules", "schedule_deleted"))
 }

@@ -6,8 +6,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use super::admin::{page_with, shown_on_form};
-use super::{Console, PageError, PageForm, PageResult, all_areas, i18n, visible_areas};
+use super::admin::{form_error, page_with, shown_on_form};
+use super::{Console, PageError, PageForm, PageResult, all_areas, visible_areas};
 use crate::domain::scope::Role;
 use crate::domain::user::UserPatch;
 use crate::error::Error;
@@ -16,6 +16,17 @@ use crate::services::{self, AppState};
 use crate::store;
 
 // ---------------------------------------------------------------- users
+
+/// The roles ticked on a user form (`role`, one or more): the first and the others.
+pub(super) fn roles_of(f: &Fields) -> Result<(Role, Vec<Role>), Error> {
+    let all = f
+        .all("role")
+        .iter()
+        .filter(|r| !r.is_empty())
+        .map(|r| Role::parse(r))
+        .collect::<Result<Vec<_>, _>>()?;
+    crate::domain::user::split_roles(&all)
+}
 
 async fn user_view(c: &Console, state: &AppState, id: &str, extra: Value, status: StatusCode) -> PageResult {
     let lang = c.lang;
@@ -27,6 +38,7 @@ async fn user_view(c: &Console, state: &AppState, id: &str, extra: Value, status
     let areas = all_areas(state).await?;
     let roles: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
     let mut ctx = json!({"u": u, "tokens": tokens, "roles": roles, "areas": visible_areas(c, &areas),
+                         "user_roles": std::iter::once(u.role).chain(u.extra_roles.iter().copied()).map(|r| r.as_str()).collect::<Vec<_>>(),
                          "is_self": u.id == c.caller.user_id});
     if let (Some(o), Value::Object(e)) = (ctx.as_object_mut(), extra) {
         o.extend(e);
@@ -48,19 +60,10 @@ async fn apply_user(c: &Console, state: &AppState, id: &str, p: UserPatch, flash
     let lang = c.lang;
     c.caller.require(Role::Admin).map_err(|e| PageError(e, lang))?;
     match services::users::update(state, &c.caller, id, p).await {
-        Ok(_) => {
-            user_view(
-                c,
-                state,
-                id,
-                json!({"flash": i18n::t(flash, lang)}),
-                StatusCode::OK,
-            )
-            .await
-        }
+        Ok(_) => Ok(super::done(&format!("/console/users/{id}"), flash)),
         Err(e) if shown_on_form(&e) => {
             let status = e.status();
-            user_view(c, state, id, json!({"error": e.to_string()}), status).await
+            user_view(c, state, id, form_error(c, &e), status).await
         }
         Err(e) => Err(PageError(e, lang)),
     }
@@ -72,26 +75,21 @@ pub(super) async fn user_save(
     Path(id): Path<String>,
     PageForm(f): PageForm<Fields>,
 ) -> PageResult {
-    let role = match Role::parse(&f.one("role")) {
+    let roles = match roles_of(&f) {
         Ok(r) => r,
         Err(e) => {
-            return user_view(
-                &c,
-                &state,
-                &id,
-                json!({"error": e.to_string()}),
-                StatusCode::BAD_REQUEST,
-            )
-            .await;
+            let status = e.status();
+            return user_view(&c, &state, &id, form_error(&c, &e), status).await;
         }
     };
     let p = UserPatch {
         display_name: Some(f.one("display_name")),
-        role: Some(role),
+        role: Some(roles.0),
+        roles: Some(roles.1),
         areas: Some(f.all("areas")),
         ..UserPatch::default()
     };
-    apply_user(&c, &state, &id, p, "admin.saved").await
+    apply_user(&c, &state, &id, p, "saved").await
 }
 
 pub(super) async fn user_enabled(
@@ -105,11 +103,7 @@ pub(super) async fn user_enabled(
         enabled: Some(enabled),
         ..UserPatch::default()
     };
-    let flash = if enabled {
-        "admin.user_enabled"
-    } else {
-        "admin.user_disabled"
-    };
+    let flash = if enabled { "user_enabled" } else { "user_disabled" };
     apply_user(&c, &state, &id, p, flash).await
 }
 
@@ -123,7 +117,7 @@ pub(super) async fn user_password(
         password: Some(f.raw("password")),
         ..UserPatch::default()
     };
-    apply_user(&c, &state, &id, p, "admin.password_set").await
+    apply_user(&c, &state, &id, p, "password_set").await
 }
 
 pub(super) async fn token_issue(
@@ -170,12 +164,5 @@ pub(super) async fn token_revoke(
     services::users::revoke_token(&state, &c.caller, &id, &token_id)
         .await
         .map_err(|e| PageError(e, lang))?;
-    user_view(
-        &c,
-        &state,
-        &id,
-        json!({"flash": i18n::t("admin.token_revoked", lang)}),
-        StatusCode::OK,
-    )
-    .await
+    Ok(super::done(&format!("/console/users/{id}"), "token_revoked"))
 }

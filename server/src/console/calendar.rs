@@ -1,6 +1,9 @@
-//! The calendar: a day or week of occurrences of the caller's schedules in Asia/Ho_Chi_Minh,
-//! with overlapping occurrences that reach the same area or device marked as conflicts
-//! (`domain::schedule::overlap::conflicts`). Reads only, through `store`.
+//! The calendar: a day or week of occurrences in Asia/Ho_Chi_Minh of every schedule that reaches
+//! the caller's loudspeakers (for a commune operator also the province-wide and multi-commune
+//! ones, marked "kế thừa"), each day named (Thứ Hai …), each entry a link to its schedule, areas
+//! by name, no occurrence before its schedule was created, and overlapping occurrences that reach
+//! the same area or device marked as conflicts (`domain::schedule::overlap::conflicts`). Reads
+//! only, through `store`.
 
 use std::collections::HashSet;
 
@@ -9,8 +12,8 @@ use chrono::{Datelike, Duration, NaiveDate, TimeZone, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::schedules::{targets_label, visible_schedules};
-use super::{Console, PageResult, priority_str};
+use super::schedules::{reaching_schedules, targets_label};
+use super::{Console, PageResult, all_areas, i18n, priority_str};
 use crate::domain::schedule::local_to_utc;
 use crate::domain::schedule::overlap::{Slot, conflicts};
 use crate::services::AppState;
@@ -51,7 +54,10 @@ pub(super) async fn calendar(
     let local_midnight = |d: NaiveDate| local_to_utc(tz, d.and_hms_opt(0, 0, 0).unwrap_or_default());
     let from = local_midnight(start);
     let to = local_midnight(start + Duration::days(days));
-    let schedules = visible_schedules(&state, &c.caller).await?;
+    let reaching = reaching_schedules(&state, &c.caller).await?;
+    let inherited: Vec<bool> = reaching.iter().map(|(_, i)| *i).collect();
+    let schedules: Vec<_> = reaching.into_iter().map(|(s, _)| s).collect();
+    let names = all_areas(&state).await?;
     let shas: Vec<String> = schedules.iter().flat_map(|s| s.media.iter().cloned()).collect();
     let durations = store::schedules::media_durations(&state.store, &shas).await?;
     let tree = store::areas::tree(&state.store).await?;
@@ -66,7 +72,8 @@ pub(super) async fn calendar(
             .map(|m| durations.get(m).copied().unwrap_or(0))
             .sum::<i64>()
             * i64::from(s.repeat.max(1));
-        for t in s.occurrences(from, to) {
+        // Nothing is drawn before the schedule existed.
+        for t in s.occurrences(from.max(s.created_at), to) {
             let t = t.timestamp_millis();
             occs.push(Slot {
                 start: t,
@@ -91,7 +98,8 @@ pub(super) async fn calendar(
         let s = &schedules[slot.schedule];
         day_items[idx as usize].push(json!({
             "time": local.format("%H:%M").to_string(), "title": s.title, "priority": priority_str(&s.priority),
-            "targets": targets_label(s), "conflict": conflict[k],
+            "targets": targets_label(s, &names), "conflict": conflict[k], "id": s.id,
+            "inherited": inherited[slot.schedule],
         }));
     }
     let days_json: Vec<Value> = day_items
@@ -99,7 +107,9 @@ pub(super) async fn calendar(
         .enumerate()
         .map(|(i, items)| {
             let d = start + Duration::days(i as i64);
-            json!({"label": d.format("%d/%m/%Y").to_string(), "items": items})
+            let wday = i18n::t(&format!("wday.{}", d.weekday().num_days_from_sunday()), c.lang).to_string();
+            json!({"label": d.format("%d/%m/%Y").to_string(), "weekday": wday, "items": items,
+                   "today": d == today})
         })
         .collect();
     let label = if view == "day" {

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::i18n::{self, Lang};
-use super::{Console, PageError, PageForm, PageResult, now_playing_label, see_other};
+use super::{Console, PageError, PageForm, PageResult, now_playing_label};
 use crate::domain::command::CommandRequest;
 use crate::domain::presence::{Availability, DAY_MS};
 use crate::domain::scope::Role;
@@ -17,19 +17,81 @@ use crate::services::commands::{self, Target};
 use crate::store::reports::RecentPlays;
 use crate::store::{self, Store, now_ms};
 
+/// The device list with a search box, a status filter and a map of the devices with a position
+/// (Leaflet, vendored): green online, red offline, squares for boards; each commune drawn as the
+/// outline around its devices. Without `map_tiles_url` the map has no background tiles, so it
+/// works offline; with one, the page's CSP admits that tile host's images.
 pub(super) async fn devices_page(c: Console, State(state): State<AppState>) -> PageResult {
     let devices = store::devices::scoped(&state.store, &c.caller).await?;
-    c.page(
+    let areas = super::all_areas(&state).await?;
+    let positions = store::devices::positions(&state.store).await?;
+    let rows: Vec<serde_json::Value> = devices
+        .iter()
+        .map(|d| {
+            let commune = super::commune_of(&areas, &d.area);
+            let (lat, lon) = positions.get(&d.id).copied().unwrap_or((None, None));
+            json!({"id": d.id, "name": d.name, "kind": d.kind, "area": d.area, "online": d.online,
+                   "last_seen": d.last_seen, "area_name": areas.get(&d.area).map(|a| a.name.clone()).unwrap_or_default(),
+                   "commune": commune, "commune_name": areas.get(&commune).map(|a| a.name.clone()).unwrap_or_default(),
+                   "lat": lat, "lon": lon})
+        })
+        .collect();
+    let map: Vec<&serde_json::Value> = rows
+        .iter()
+        .filter(|r| r["lat"].is_number() && r["lon"].is_number())
+        .collect();
+    let map_json = serde_json::to_string(&json!({"devices": map, "tiles": state.settings.map_tiles_url,
+        "labels": {"online": i18n::t("dash.online", c.lang), "offline": i18n::t("dash.offline", c.lang)}}))
+    .map_err(Error::context("map json"))?
+    // Inside a <script type="application/json"> block nothing may close it.
+    .replace("</", "<\\/");
+    let mut resp = c.page(
         "devices.html",
-        json!({"devices": devices, "can_edit": c.caller.role.grants(Role::Operator),
-               "unsigned_devices_allowed": state.settings.allow_unsigned_devices}),
-    )
+        json!({"devices": rows, "can_edit": c.caller.grants(Role::Operator), "map_json": map_json,
+               "mapped": map.len(), "unsigned_devices_allowed": state.settings.allow_unsigned_devices}),
+    )?;
+    if let Some(tiles) = &state.settings.map_tiles_url {
+        let origin: String = tiles.splitn(4, '/').take(3).collect::<Vec<_>>().join("/");
+        let csp = crate::http::headers::CONSOLE_CSP
+            .replace("img-src 'self' data:", &format!("img-src 'self' data: {origin}"));
+        if let Ok(v) = axum::http::HeaderValue::from_str(&csp) {
+            resp.headers_mut()
+                .insert(axum::http::header::CONTENT_SECURITY_POLICY, v);
+        }
+    }
+    Ok(resp)
+}
+
+#[derive(Deserialize)]
+pub(super) struct DeviceQuery {
+    #[serde(default)]
+    confirm: Option<String>,
+}
+
+/// The level of the newest volume command sent to `device` (its body's `level`), with when.
+async fn volume_sent(state: &AppState, device: &str) -> Result<Option<serde_json::Value>> {
+    fn level(v: &serde_json::Value) -> Option<i64> {
+        match v {
+            serde_json::Value::Object(o) => o
+                .get("level")
+                .and_then(serde_json::Value::as_i64)
+                .or_else(|| o.values().find_map(level)),
+            _ => None,
+        }
+    }
+    Ok(store::commands::last_for_device(&state.store, device, "volume")
+        .await?
+        .and_then(|(id, body, at)| {
+            let body: serde_json::Value = serde_json::from_str(&body).ok()?;
+            Some(json!({"id": id, "level": level(&body)?, "at": at}))
+        }))
 }
 
 pub(super) async fn device_page(
     c: Console,
     State(state): State<AppState>,
     Path(id): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<DeviceQuery>,
 ) -> PageResult {
     let lang = c.lang;
     crate::services::auth::check_device(&state, &c.caller, &id)
@@ -48,10 +110,13 @@ pub(super) async fn device_page(
     } else {
         Vec::new()
     };
+    let volume_sent = volume_sent(&state, &d.id).await?;
+    let is_board = d.kind == crate::domain::report::BOARD;
     c.page(
         "device.html",
-        json!({"d": d, "plays": plays, "now_playing": now_playing, "can_control": c.caller.role.grants(Role::Operator),
-               "history": history, "displays": displays}),
+        json!({"d": d, "plays": plays, "now_playing": now_playing, "can_control": c.caller.grants(Role::Operator),
+               "is_board": is_board, "history": history, "volume_sent": volume_sent, "displays": displays,
+               "confirm_stop": q.confirm.as_deref() == Some("stop")}),
     )
 }
 
@@ -140,11 +205,15 @@ pub(super) async fn device_command(
             },
             other => return Err(Error::bad("invalid_action", format!("unknown action `{other}`"))),
         };
-        commands::issue(&state, &c.caller, Target::Device(id.clone()), req).await?;
-        Ok::<_, Error>(())
+        let issued = commands::issue(&state, &c.caller, Target::Device(id.clone()), req).await?;
+        Ok::<_, Error>(issued)
     };
-    step.await.map_err(|e| PageError(e, lang))?;
-    Ok(see_other(&format!("/console/devices/{id}")))
+    let issued = step.await.map_err(|e| PageError(e, lang))?;
+    // The command's own page follows its delivery live: the result of the action is shown.
+    Ok(super::done(
+        &format!("/console/commands/{}", issued.command_id),
+        "command_sent",
+    ))
 }
 
 #[cfg(test)]

@@ -4,6 +4,11 @@
 
 use chrono::TimeZone;
 
+mod errors;
+mod forms;
+
+pub use errors::{error_field, error_text};
+
 /// The console's languages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {
@@ -38,7 +43,7 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
         "Source information system",
     ),
     ("nav.dashboard", "Tổng quan", "Dashboard"),
-    ("nav.media", "Bản tin", "Media"),
+    ("nav.media", "Thư viện âm thanh", "Audio library"),
     ("nav.approvals", "Phê duyệt", "Approvals"),
     ("nav.schedules", "Lịch phát", "Schedules"),
     ("nav.calendar", "Lịch theo ngày/tuần", "Calendar"),
@@ -600,7 +605,7 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
     ("admin.edit", "Sửa", "Edit"),
     ("admin.save", "Lưu", "Save"),
     ("admin.create", "Tạo", "Create"),
-    ("admin.delete", "Xoá", "Delete"),
+    ("admin.delete", "Xóa", "Delete"),
     ("admin.cancel", "Huỷ", "Cancel"),
     ("admin.status", "Trạng thái", "Status"),
     ("admin.enabled", "Đang hoạt động", "Enabled"),
@@ -667,12 +672,12 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
     ("admin.next", "Các lần phát tới", "Next occurrences"),
     (
         "admin.delete_schedule_confirm",
-        "Xoá lịch phát này? Các lần phát sắp tới sẽ bị gỡ khỏi thiết bị.",
+        "Xóa lịch phát này? Các lần phát sắp tới sẽ bị gỡ khỏi thiết bị.",
         "Delete this schedule? Its coming occurrences are removed from the devices.",
     ),
     (
         "admin.delete_area_confirm",
-        "Xoá địa bàn này?",
+        "Xóa địa bàn này?",
         "Delete this area?",
     ),
     ("admin.parent", "Thuộc địa bàn", "Parent area"),
@@ -706,7 +711,11 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
 
 /// The text of `key` in `lang` (the key itself if missing, so a gap is visible, never a crash).
 pub fn t(key: &str, lang: Lang) -> &str {
-    match CATALOGUE.iter().find(|(k, _, _)| *k == key) {
+    match CATALOGUE
+        .iter()
+        .chain(forms::CATALOGUE)
+        .find(|(k, _, _)| *k == key)
+    {
         Some((_, vi, en)) => match lang {
             Lang::Vi => vi,
             Lang::En => en,
@@ -786,14 +795,25 @@ mod tests {
                     continue; // a prefix joined with a value, e.g. t("role." ~ user.role)
                 }
                 assert!(
-                    CATALOGUE.iter().any(|(k, _, _)| *k == key),
+                    CATALOGUE
+                        .iter()
+                        .chain(forms::CATALOGUE)
+                        .any(|(k, _, _)| *k == key),
                     "{name}: key `{key}` missing"
                 );
             }
         }
-        let mut keys: Vec<_> = CATALOGUE.iter().map(|(k, _, _)| *k).collect();
+        let mut keys: Vec<_> = CATALOGUE
+            .iter()
+            .chain(forms::CATALOGUE)
+            .map(|(k, _, _)| *k)
+            .collect();
         keys.sort();
         keys.dedup();
-        assert_eq!(keys.len(), CATALOGUE.len(), "duplicate keys");
+        assert_eq!(
+            keys.len(),
+            CATALOGUE.len() + forms::CATALOGUE.len(),
+            "duplicate keys"
+        );
     }
 }

@@ -3,12 +3,11 @@
 //! review step is `services::media::review`, the same use case as the API's.
 
 use axum::extract::{Path, State};
-use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::all_areas;
-use super::{Console, PageError, PageForm, PageResult, bulletins, see_other, visible_areas};
+use super::{Console, PageError, PageForm, PageResult, bulletins, visible_areas};
 use crate::domain::media::clean_note;
 use crate::domain::review::ReviewStatus;
 use crate::domain::scope::{Caller, Role};
@@ -34,7 +33,7 @@ pub(super) async fn media_page(c: Console, State(state): State<AppState>) -> Pag
     let areas = all_areas(&state).await?;
     c.page(
         "media.html",
-        json!({"media": list, "can_upload": c.caller.role.grants(Role::Editor),
+        json!({"media": list, "can_upload": c.caller.grants(Role::Editor),
                "upload_areas": visible_areas(&c, &areas), "scoped": c.caller.scope_areas.is_some()}),
     )
 }
@@ -49,7 +48,7 @@ pub(super) async fn media_detail(
         .map_err(|e| PageError(e, c.lang))?;
     c.page(
         "media_detail.html",
-        json!({"m": m, "can_submit": c.caller.role.grants(Role::Editor), "can_approve": c.caller.role.grants(Role::Approver)}),
+        json!({"m": m, "can_submit": c.caller.grants(Role::Editor), "can_approve": c.caller.grants(Role::Approver)}),
     )
 }
 
@@ -70,12 +69,19 @@ pub(super) async fn media_review(
     crate::services::media::review(&state, &c.caller, &sha, &f.step, clean_note(f.note))
         .await
         .map_err(|e| PageError(e, lang))?;
-    Ok(see_other(if f.step == "submit" {
-        "/console/media"
-    } else {
-        "/console/approvals"
-    })
-    .into_response())
+    let ok = match f.step.as_str() {
+        "submit" => "submitted",
+        "approve" => "approved",
+        _ => "rejected",
+    };
+    Ok(super::done(
+        if f.step == "submit" {
+            "/console/media"
+        } else {
+            "/console/approvals"
+        },
+        ok,
+    ))
 }
 
 pub(super) async fn approvals(c: Console, State(state): State<AppState>) -> PageResult {
@@ -83,7 +89,7 @@ pub(super) async fn approvals(c: Console, State(state): State<AppState>) -> Page
     // `review_buttons.html` reads `m`; the approvals page loops with `m` as the loop variable.
     c.page(
         "approvals.html",
-        json!({"media": list, "can_approve": c.caller.role.grants(Role::Approver),
+        json!({"media": list, "can_approve": c.caller.grants(Role::Approver),
                "bulletins": bulletins::pending_for(&state, &c).await?}),
     )
 }

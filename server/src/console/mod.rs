@@ -25,6 +25,7 @@ pub mod i18n;
 mod login;
 mod media;
 pub mod reports;
+mod schedule_form;
 mod schedules;
 mod users;
 mod voices;
@@ -139,6 +140,9 @@ pub struct Console {
     pub display_name: String,
     /// Language of the page.
     pub lang: Lang,
+    /// The confirmation of the action that redirected here (`?ok=<key>`, a `flash.*` key of the
+    /// catalogue), already translated.
+    pub flash: Option<String>,
 }
 
 impl Console {
@@ -147,10 +151,16 @@ impl Console {
         let mut base = json!({
             "lang": self.lang.code(),
             "csrf": self.caller.csrf.clone().unwrap_or_default(),
-            "user": {"username": self.caller.username, "display_name": self.display_name, "role": self.caller.role.as_str()},
+            "user": {"username": self.caller.username, "display_name": self.display_name, "role": self.caller.role.as_str(),
+                     "roles": self.caller.roles().iter().map(|r| r.as_str()).collect::<Vec<_>>()},
         });
         if let (Some(b), Value::Object(e)) = (base.as_object_mut(), extra) {
             b.extend(e);
+        }
+        if let (Some(f), Some(b)) = (&self.flash, base.as_object_mut())
+            && b.get("flash").is_none_or(Value::is_null)
+        {
+            b.insert("flash".into(), json!(f));
         }
         base
     }
@@ -165,6 +175,18 @@ impl Console {
     pub fn check_csrf(&self, sent: &str) -> Result<()> {
         self.caller.check_csrf(sent, CSRF_REFUSAL)
     }
+}
+
+/// The translated confirmation named by `ok=<key>` in a query string: only `flash.*` keys of the
+/// catalogue, so a link cannot put arbitrary text on a page.
+fn flash_of(query: Option<&str>, lang: Lang) -> Option<String> {
+    let key = query?
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("ok="))?
+        .to_string();
+    let key = format!("flash.{key}");
+    let text = i18n::t(&key, lang);
+    (text != key).then(|| text.to_string())
 }
 
 fn lang_of(headers: &HeaderMap) -> Lang {
@@ -190,11 +212,21 @@ impl FromRequestParts<AppState> for Console {
             Ok(None) => return Err(Redirect::to("/console/login").into_response()),
             Err(e) => return Err(PageError(e, lang).into_response()),
         };
-        Ok(Console {
+        let flash = flash_of(parts.uri.query(), lang);
+        let c = Console {
             caller,
             display_name,
             lang,
-        })
+            flash,
+        };
+        let ctx = c.ctx(json!({}));
+        let _ = REQUEST_USER.try_with(|u| {
+            *u.borrow_mut() = Some((
+                ctx["user"].clone(),
+                ctx["csrf"].as_str().unwrap_or_default().to_string(),
+            ));
+        });
+        Ok(c)
     }
 }
 
@@ -231,12 +263,18 @@ tokio::task_local! {
     /// The language of the request being served (from the `lang` cookie), so that an error page
     /// is in the user's language whichever way the error reached [`PageError`].
     static REQUEST_LANG: Lang;
+    /// The page context's `user` and `csrf` of the logged-in user once [`Console`] was extracted,
+    /// so that an error page keeps the menu.
+    static REQUEST_USER: std::cell::RefCell<Option<(Value, String)>>;
 }
 
 /// Middleware: serve the request with its `lang` cookie's language in [`REQUEST_LANG`].
 async fn with_lang(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let lang = lang_of(req.headers());
-    REQUEST_LANG.scope(lang, next.run(req)).await
+    let user = std::cell::RefCell::new(None);
+    REQUEST_LANG
+        .scope(lang, REQUEST_USER.scope(user, next.run(req)))
+        .await
 }
 
 impl IntoResponse for PageError {
@@ -246,12 +284,10 @@ impl IntoResponse for PageError {
         if matches!(err, Error::Unauthorized) {
             return Redirect::to("/console/login").into_response();
         }
-        let shown = err.to_string();
+        let shown = i18n::error_text(&err, lang);
         let status = err.into_response().status(); // also logs a 500
         let message = if status.is_server_error() {
             i18n::t("common.error", lang).to_string()
-        } else if status == StatusCode::FORBIDDEN {
-            format!("{} ({shown})", i18n::t("common.forbidden", lang))
         } else {
             shown
         };
@@ -260,7 +296,12 @@ impl IntoResponse for PageError {
             t if t == key => i18n::t("common.error", lang),
             t => t,
         };
-        let ctx = json!({"lang": lang.code(), "csrf": "", "user": null, "status": status.as_u16(), "title": title,
+        let (user, csrf) = REQUEST_USER
+            .try_with(|u| u.borrow().clone())
+            .ok()
+            .flatten()
+            .unwrap_or((Value::Null, String::new()));
+        let ctx = json!({"lang": lang.code(), "csrf": csrf, "user": user, "status": status.as_u16(), "title": title,
                          "message": message});
         match render("error.html", ctx) {
             Ok(html) => (status, Html(html)).into_response(),
@@ -295,6 +336,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/logout", post(login::logout))
         .route("/console/lang", get(set_lang))
         .route("/console/static/{file}", get(static_file))
+        .route("/favicon.ico", get(favicon))
         .route("/console/media", get(media::media_page))
         .route("/console/media/{sha}", get(media::media_detail))
         .route("/console/media/{sha}/review", post(media::media_review))
@@ -303,6 +345,7 @@ pub fn router() -> Router<AppState> {
             "/console/schedules",
             get(schedules::schedules_page).post(schedules::create_schedule),
         )
+        .route("/console/schedules/preview", get(schedules::preview_json))
         .route("/console/calendar", get(calendar::calendar))
         .route("/console/devices", get(devices::devices_page))
         .route("/console/devices/{id}", get(devices::device_page))
@@ -318,6 +361,18 @@ pub fn router() -> Router<AppState> {
         .layer(crate::http::headers::console_csp())
 }
 
+/// The console's icon (also asked for by browsers at `/favicon.ico`): a small SVG loudspeaker.
+async fn favicon() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "max-age=86400"),
+        ],
+        include_str!("static/favicon.svg"),
+    )
+        .into_response()
+}
+
 async fn static_file(Path(file): Path<String>) -> Response {
     let (body, ctype) = match file.as_str() {
         "console.css" => (include_str!("static/console.css"), "text/css; charset=utf-8"),
@@ -326,6 +381,17 @@ async fn static_file(Path(file): Path<String>) -> Response {
             include_str!("static/console.js"),
             "text/javascript; charset=utf-8",
         ),
+        "favicon.svg" => (include_str!("static/favicon.svg"), "image/svg+xml"),
+        "leaflet.js" => (
+            include_str!("static/vendor/leaflet/leaflet.js"),
+            "text/javascript; charset=utf-8",
+        ),
+        "leaflet.css" => (
+            include_str!("static/vendor/leaflet/leaflet.css"),
+            "text/css; charset=utf-8",
+        ),
+        "map.js" => (include_str!("static/map.js"), "text/javascript; charset=utf-8"),
+        "forms.js" => (include_str!("static/forms.js"), "text/javascript; charset=utf-8"),
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
     (
@@ -357,6 +423,13 @@ async fn set_lang(headers: HeaderMap, Query(q): Query<LangQuery>) -> Response {
         ),
     );
     resp
+}
+
+/// POST-redirect-GET after a successful action: a 303 to `to` that shows the confirmation
+/// `flash.<ok>` there.
+pub(crate) fn done(to: &str, ok: &str) -> Response {
+    let sep = if to.contains('?') { '&' } else { '?' };
+    see_other(&format!("{to}{sep}ok={ok}"))
 }
 
 pub(crate) fn see_other(to: &str) -> Response {

@@ -21,7 +21,8 @@ pub const DEFAULT_CSP: &str = "default-src 'self'; script-src 'self'; style-src 
 
 /// The console's strict CSP, replacing the default on its pages.
 pub fn console_csp() -> SetResponseHeaderLayer<HeaderValue> {
-    SetResponseHeaderLayer::overriding(
+    // A page may set its own (stricter or with the map's tile host); every other gets this one.
+    SetResponseHeaderLayer::if_not_present(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(CONSOLE_CSP),
     )

@@ -245,6 +245,15 @@ pub async fn create(state: &AppState, caller: &Caller, req: NewSchedule) -> Resu
     Ok(answer(state, p).await)
 }
 
+/// What [`create`] would answer for `req`, without writing anything: the same checks (role,
+/// scope, rule, approved media), the next occurrences and the overlap warnings (the console's
+/// preview before saving).
+pub async fn preview(state: &AppState, caller: &Caller, req: &NewSchedule) -> Result<Created> {
+    allow(state, caller, req).await?;
+    let p = prepare(state, req).await?;
+    Ok(answer(state, p).await)
+}
+
 /// The `201` answer: the next occurrences in the look-ahead window and the overlap warnings (a
 /// failed overlap check is logged and gives none).
 async fn answer(state: &AppState, p: Prepared) -> Created {

@@ -132,7 +132,7 @@ pub async fn search(store: &Store, f: &Filter, limit: i64) -> Result<Vec<Entry>>
         sql.push_str(&format!(" AND (action = {exact} OR action LIKE {group})"));
     }
     if let Some(e) = &f.entity {
-        let escaped = e.replace('\\', "").replace('%', "").replace('_', "");
+        let escaped = e.replace(['\\', '%', '_'], "");
         let p = next(&mut binds, format!("%{escaped}%"));
         sql.push_str(&format!(" AND entity LIKE {p}"));
     }

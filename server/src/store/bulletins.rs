@@ -392,6 +392,18 @@ pub struct Speech {
     pub schedule_id: String,
 }
 
+/// The loudspeaker schedules made by earlier publications of bulletin `id` in `area`.
+pub async fn speech_schedules(conn: &mut Conn, id: &str, area: &str) -> Result<Vec<String>> {
+    let rows = sqlx::query(
+        "SELECT DISTINCT schedule_id FROM bulletin_speech WHERE bulletin_id = $1 AND area = $2 AND schedule_id IS NOT NULL",
+    )
+    .bind(id.to_string())
+    .bind(area.to_string())
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(|r| Ok(r.try_get("schedule_id")?)).collect()
+}
+
 /// Record (replace) the speech of one area and language of a bulletin.
 pub async fn replace_speech(conn: &mut Conn, id: &str, s: &Speech, now: i64) -> Result<()> {
     sqlx::query("DELETE FROM bulletin_speech WHERE bulletin_id = $1 AND area = $2 AND language = $3")

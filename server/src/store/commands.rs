@@ -304,6 +304,24 @@ pub struct Recent {
     pub catch_up: bool,
 }
 
+/// The newest command of `action` addressed to device `device`: (id, body JSON, issued at).
+pub async fn last_for_device(
+    store: &Store,
+    device: &str,
+    action: &str,
+) -> Result<Option<(String, String, i64)>> {
+    let row = sqlx::query(
+        "SELECT id, body, issued_at FROM commands WHERE target_kind = 'device' AND target = $1 AND action = $2 \
+         ORDER BY issued_at DESC, id DESC LIMIT 1",
+    )
+    .bind(device.to_string())
+    .bind(action.to_string())
+    .fetch_optional(&store.pool)
+    .await?;
+    row.map(|r| Ok((r.try_get("id")?, r.try_get("body")?, r.try_get("issued_at")?)))
+        .transpose()
+}
+
 /// The latest `limit` commands, newest first.
 pub async fn recent(store: &Store, limit: i64) -> Result<Vec<Recent>> {
     let rows = sqlx::query(

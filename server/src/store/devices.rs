@@ -228,6 +228,16 @@ pub async fn scoped(store: &Store, caller: &Caller) -> Result<Vec<DeviceRow>> {
     Ok(out)
 }
 
+/// Every device's position (latitude, longitude), by id, for the console's map.
+pub async fn positions(store: &Store) -> Result<HashMap<String, (Option<f64>, Option<f64>)>> {
+    sqlx::query("SELECT id, lat, lon FROM devices")
+        .fetch_all(&store.pool)
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get("id")?, (r.try_get("lat")?, r.try_get("lon")?))))
+        .collect()
+}
+
 /// The number of devices per area code.
 pub async fn count_by_area(store: &Store) -> Result<HashMap<String, i64>> {
     sqlx::query("SELECT area, COUNT(*) AS n FROM devices GROUP BY area")

@@ -138,8 +138,9 @@ async fn submitted_approved_and_published_to_one_commune_it_reaches_only_that_co
         ],
     )
     .await;
-    assert_eq!(r.status(), 200);
-    let html = r.text().await.unwrap();
+    assert_eq!(r.status(), 303, "POST-redirect-GET");
+    let back = r.headers()["location"].to_str().unwrap().to_string();
+    let (_, html) = page(&app, &co, &so, &back).await;
     assert!(html.contains("id=\"publish-result\"") && html.contains("Đã phát hành bản tin."));
 
     // One action: the board in commune A lists it, the board in commune B does not…

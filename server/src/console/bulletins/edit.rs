@@ -35,7 +35,7 @@ pub(super) async fn render(
 ) -> PageResult {
     let can_edit = match b {
         Some(b) => may_edit(c, b),
-        None => c.caller.role.grants(Role::Editor),
+        None => c.caller.grants(Role::Editor),
     };
     let blank;
     let form = match (form, b) {
@@ -58,7 +58,7 @@ pub(super) async fn render(
         "languages": KNOWN_LANGUAGES,
         "can_edit": can_edit,
         "can_approve": b.is_some_and(|b| may_review(c, b)),
-        "can_publish": c.caller.role.grants(Role::Operator),
+        "can_publish": c.caller.grants(Role::Operator),
         "publish_areas": b.map(|b| b.areas.iter().filter(|a| c.caller.in_scope(a)).cloned().collect::<Vec<_>>()),
     });
     if let (Some(o), Value::Object(e)) = (ctx.as_object_mut(), extra) {
@@ -91,13 +91,22 @@ pub(super) async fn bulletin_page(
         Some(_) => Some(tr("bul.flash.saved", c.lang)),
         None => None,
     };
+    // Right after a publication (`?ok=…`), what it did, as its audit entry recorded it.
+    let published = if c.flash.is_some() && b.published_at.is_some() {
+        crate::store::audit::latest(&state.store, &format!("bulletin:{id}"), "bulletin.publish")
+            .await?
+            .and_then(|e| e.after)
+            .and_then(|a| serde_json::from_str::<Value>(&a).ok())
+    } else {
+        None
+    };
     render(
         &state,
         &c,
         Some(&b),
         None,
         StatusCode::OK,
-        json!({"flash": flash}),
+        json!({"flash": flash, "published": published}),
     )
     .await
 }

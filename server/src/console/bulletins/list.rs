@@ -35,7 +35,7 @@ pub(super) async fn list_page(
     c.page(
         "bulletins.html",
         json!({"bulletins": list, "status": status, "statuses": statuses,
-               "can_create": c.caller.role.grants(Role::Editor)}),
+               "can_create": c.caller.grants(Role::Editor)}),
     )
 }
 

@@ -97,11 +97,11 @@ async fn visible(state: &AppState, c: &Console, id: &str) -> Result<Bulletin> {
 }
 
 fn may_edit(c: &Console, b: &Bulletin) -> bool {
-    c.caller.role.grants(Role::Editor) && all_in_scope(c, b)
+    c.caller.grants(Role::Editor) && all_in_scope(c, b)
 }
 
 fn may_review(c: &Console, b: &Bulletin) -> bool {
-    c.caller.role.grants(Role::Approver) && all_in_scope(c, b)
+    c.caller.grants(Role::Approver) && all_in_scope(c, b)
 }
 
 /// Areas inside the caller's scope, for the selects.

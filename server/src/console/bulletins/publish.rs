@@ -3,10 +3,8 @@
 //! what was done.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use serde_json::json;
 
-use super::edit::render;
 use super::{tr, visible};
 use crate::console::{Console, PageError, PageForm, PageResult};
 use crate::domain::bulletin::PublishRequest;
@@ -48,18 +46,15 @@ pub(super) async fn publish(
             ..Default::default()
         };
         let published = bulletins::publish(&state, &c.caller.username, &id, req).await?;
-        let summary = json!({"board_areas": published.board_areas, "speech": published.speech,
-                             "schedules": published.schedules, "skipped": published.skipped});
+        let summary = json!({"replaced": published.replaced});
         Ok::<_, Error>((published.bulletin, summary))
     };
     let (b, summary) = step.await.map_err(|e| PageError(e, lang))?;
-    render(
-        &state,
-        &c,
-        Some(&b),
-        None,
-        StatusCode::OK,
-        json!({"published": summary, "flash": tr("bul.flash.published", lang)}),
-    )
-    .await
+    // POST-redirect-GET: a reload shows the result again instead of publishing again.
+    let ok = if summary["replaced"].as_array().is_some_and(|r| !r.is_empty()) {
+        "republished"
+    } else {
+        "published"
+    };
+    Ok(crate::console::done(&format!("/console/bulletins/{}", b.id), ok))
 }

@@ -15,7 +15,7 @@ use crate::services::{AppState, bulletins};
 /// Submit for approval (with the recorded audio of its variants).
 pub(super) async fn submit(state: &AppState, c: &Console, id: &str) -> Result<()> {
     c.caller.require(Role::Editor)?;
-    let after = bulletins::review(state, &c.caller.username, id, ReviewAction::Submit, None).await?;
+    let after = bulletins::review(state, &c.caller, id, ReviewAction::Submit, None).await?;
     for sha in after.variants.iter().filter_map(|v| v.audio_sha256.as_ref()) {
         if let Some(m) = crate::store::media::get(&state.store, sha).await?
             && matches!(m.status, ReviewStatus::Draft | ReviewStatus::Rejected)
@@ -62,7 +62,7 @@ pub(super) async fn review(
                 } else {
                     (ReviewAction::Reject, Some(note))
                 };
-                bulletins::review(&state, &c.caller.username, &id, action, note.clone()).await?;
+                bulletins::review(&state, &c.caller, &id, action, note.clone()).await?;
                 // The recorded audio is reviewed with its bulletin.
                 for sha in b.variants.iter().filter_map(|v| v.audio_sha256.as_ref()) {
                     let pending = crate::store::media::get(&state.store, sha)
@@ -85,5 +85,9 @@ pub(super) async fn review(
         }
     };
     let to = step.await.map_err(|e| PageError(e, lang))?;
-    Ok(see_other(&to))
+    Ok(match form.one("step").as_str() {
+        "approve" => crate::console::done(&to, "approved"),
+        "reject" => crate::console::done(&to, "rejected"),
+        _ => see_other(&to),
+    })
 }

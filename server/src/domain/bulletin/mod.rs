@@ -280,6 +280,9 @@ pub struct Published {
     pub speech: Vec<SpeechItem>,
     /// Schedules created on loudspeakers (ids).
     pub schedules: Vec<String>,
+    /// Schedules of an earlier publication in the same areas that these replace (ids): publishing
+    /// again leaves one schedule per area, never a duplicate.
+    pub replaced: Vec<String>,
     /// Languages skipped, with the reason (e.g. no recorded audio and no voice for `hmn`).
     pub skipped: Vec<String>,
 }

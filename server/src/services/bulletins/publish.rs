@@ -112,9 +112,28 @@ pub async fn publish(state: &AppState, actor: &str, id: &str, req: PublishReques
         }
     }
 
-    let summary = serde_json::json!({"board_areas": areas, "speech": speech,
-                                     "schedules": schedules, "skipped": skipped});
     let mut tx = state.store.begin_write().await?;
+    // Publishing again replaces the schedules of the earlier publication in the same areas.
+    let mut replaced = Vec::new();
+    for p in &playlists {
+        for old in db::speech_schedules(&mut tx, id, &p.area).await? {
+            match crate::store::schedules::get_in(&mut tx, &old).await {
+                Ok(s) => {
+                    crate::store::schedules::delete(&mut tx, &old).await?;
+                    crate::store::outbox::insert(
+                        &mut tx,
+                        &crate::domain::change::Change::targets(&s.targets.areas, &s.targets.devices),
+                    )
+                    .await?;
+                    replaced.push(old);
+                }
+                Err(Error::NotFound(_)) => {} // deleted by hand since
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    let summary = serde_json::json!({"board_areas": areas, "speech": speech,
+                                     "schedules": schedules, "skipped": skipped, "replaced": replaced});
     for p in &prepared {
         schedules::create_in(&mut tx, p).await?;
     }
@@ -135,7 +154,7 @@ pub async fn publish(state: &AppState, actor: &str, id: &str, req: PublishReques
     )
     .await?;
     tx.commit().await?;
-    if !prepared.is_empty() {
+    if !prepared.is_empty() || !replaced.is_empty() {
         state.wake.dispatch();
     }
     state.bulletins.bump();
@@ -145,6 +164,7 @@ pub async fn publish(state: &AppState, actor: &str, id: &str, req: PublishReques
         speech,
         schedules,
         skipped,
+        replaced,
     })
 }
 

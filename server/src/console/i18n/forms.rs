@@ -1,0 +1,368 @@
+//! The second half of the console's string catalogue (issue 13): confirmations after an action
+//! (`flash.*`, shown after a POST-redirect-GET), server refusals in the user's language
+//! (`err.*`, by error code), and the strings of the schedule form, the calendar, the device map
+//! and the audit log. [`super::t`] looks here after the first half.
+
+/// key, Vietnamese, English.
+pub const CATALOGUE: &[(&str, &str, &str)] = &[
+    // Confirmations (`?ok=<key>` after a redirect).
+    ("flash.saved", "Đã lưu.", "Saved."),
+    ("flash.schedule_created", "Đã tạo lịch phát.", "Schedule created."),
+    (
+        "flash.schedules_created",
+        "Đã tạo các lịch phát (một lịch cho mỗi phút trong giờ).",
+        "Schedules created (one per minute of the hour).",
+    ),
+    ("flash.schedule_deleted", "Đã xóa lịch phát.", "Schedule deleted."),
+    (
+        "flash.command_sent",
+        "Đã gửi lệnh; kết quả hiện bên dưới.",
+        "Command sent; its result is below.",
+    ),
+    (
+        "flash.play_now_sent",
+        "Đã gửi lệnh phát ngay.",
+        "Play-now command sent.",
+    ),
+    ("flash.user_created", "Đã tạo người dùng.", "User created."),
+    ("flash.user_enabled", "Đã bật tài khoản.", "Account enabled."),
+    ("flash.user_disabled", "Đã tắt tài khoản.", "Account disabled."),
+    ("flash.password_set", "Đã đặt mật khẩu mới.", "Password set."),
+    ("flash.token_revoked", "Đã thu hồi mã truy cập.", "Token revoked."),
+    ("flash.area_saved", "Đã lưu địa bàn.", "Area saved."),
+    ("flash.area_deleted", "Đã xóa địa bàn.", "Area deleted."),
+    ("flash.device_saved", "Đã lưu thiết bị.", "Device saved."),
+    ("flash.submitted", "Đã gửi phê duyệt.", "Submitted for approval."),
+    ("flash.approved", "Đã phê duyệt.", "Approved."),
+    ("flash.rejected", "Đã từ chối.", "Rejected."),
+    ("flash.published", "Đã phát hành bản tin.", "Bulletin published."),
+    (
+        "flash.republished",
+        "Đã phát hành lại bản tin: lịch phát cũ của bản tin ở các địa bàn này đã được thay, không tạo trùng.",
+        "Bulletin published again: its earlier loudspeaker schedules in these areas were replaced, not duplicated.",
+    ),
+    (
+        "bul.already_published",
+        "Bản tin này đã được phát hành. Phát hành lại sẽ thay lịch phát cũ ở các địa bàn đã chọn (không tạo lịch trùng).",
+        "This bulletin is already published. Publishing again replaces its earlier schedules in the chosen areas (no duplicates).",
+    ),
+    // Refusals by error code.
+    (
+        "err.invalid_title",
+        "Tên phải có từ 1 đến 200 ký tự.",
+        "The title must be 1–200 characters.",
+    ),
+    (
+        "err.invalid_rule",
+        "Thời điểm phát không hợp lệ: hãy chọn ngày và giờ.",
+        "The time is not valid: choose a date and a time.",
+    ),
+    (
+        "err.invalid_cron",
+        "Mẫu cron không hợp lệ (cần 5 trường: phút giờ ngày tháng thứ).",
+        "The cron pattern is not valid (5 fields: minute hour day month weekday).",
+    ),
+    (
+        "err.invalid_time_zone",
+        "Múi giờ không hợp lệ.",
+        "Unknown time zone.",
+    ),
+    (
+        "err.invalid_validity",
+        "Ngày hiệu lực không hợp lệ: ngày kết thúc phải sau ngày bắt đầu.",
+        "The validity dates are not valid: the end must be after the start.",
+    ),
+    (
+        "err.invalid_volume",
+        "Âm lượng phải từ 0 đến 100.",
+        "The volume must be 0–100.",
+    ),
+    (
+        "err.invalid_repeat",
+        "Số lần lặp phải từ 1 đến 100.",
+        "Repeat must be 1–100.",
+    ),
+    (
+        "err.targets_required",
+        "Hãy chọn ít nhất một địa bàn hoặc thiết bị.",
+        "Choose at least one area or device.",
+    ),
+    (
+        "err.media_required",
+        "Hãy chọn một bản tin âm thanh đã duyệt.",
+        "Choose an approved audio clip.",
+    ),
+    (
+        "err.media_not_approved",
+        "Bản tin âm thanh chưa được phê duyệt.",
+        "The audio clip is not approved.",
+    ),
+    (
+        "err.unknown_area",
+        "Địa bàn không tồn tại.",
+        "The area does not exist.",
+    ),
+    (
+        "err.unknown_device",
+        "Thiết bị không tồn tại.",
+        "The device does not exist.",
+    ),
+    (
+        "err.in_the_past",
+        "Thời điểm phát đã qua: hãy chọn một thời điểm trong tương lai.",
+        "That time has passed: choose a time in the future.",
+    ),
+    (
+        "err.days_required",
+        "Hãy chọn ít nhất một ngày trong tuần.",
+        "Choose at least one day of the week.",
+    ),
+    (
+        "err.times_required",
+        "Hãy nhập ít nhất một giờ phát (giờ:phút).",
+        "Give at least one time of day (hh:mm).",
+    ),
+    (
+        "err.invalid_username",
+        "Tên đăng nhập phải có 3–64 ký tự a-z, 0-9, dấu chấm, gạch dưới hoặc gạch ngang.",
+        "The username must be 3–64 characters of a-z, 0-9, `.`, `_`, `-`.",
+    ),
+    (
+        "err.weak_password",
+        "Mật khẩu quá yếu: cần ít nhất 8 ký tự và không dễ đoán.",
+        "The password is too weak: at least 8 characters, not easy to guess.",
+    ),
+    (
+        "err.roles_required",
+        "Hãy chọn ít nhất một vai trò.",
+        "Choose at least one role.",
+    ),
+    ("err.invalid_role", "Vai trò không hợp lệ.", "Unknown role."),
+    (
+        "err.invalid_field",
+        "Có trường không hợp lệ.",
+        "A field is not valid.",
+    ),
+    (
+        "err.invalid_form",
+        "Biểu mẫu không hợp lệ.",
+        "The form is not valid.",
+    ),
+    ("err.invalid_action", "Thao tác không hợp lệ.", "Unknown action."),
+    (
+        "err.invalid_area_code",
+        "Mã địa bàn chỉ gồm chữ thường, số và dấu gạch ngang.",
+        "An area code is lower-case letters, digits and dashes.",
+    ),
+    (
+        "err.unknown_parent",
+        "Địa bàn cấp trên không tồn tại.",
+        "The parent area does not exist.",
+    ),
+    (
+        "err.areas_required",
+        "Hãy chọn ít nhất một địa bàn.",
+        "Choose at least one area.",
+    ),
+    ("err.note_required", "Hãy ghi lý do.", "Give a reason."),
+    (
+        "err.not_approved",
+        "Bản tin chưa được phê duyệt.",
+        "The bulletin is not approved.",
+    ),
+    (
+        "err.expired",
+        "Bản tin đã hết hiệu lực.",
+        "The bulletin is no longer valid.",
+    ),
+    (
+        "err.four_eyes",
+        "Người duyệt phải khác người soạn: bạn đã soạn hoặc sửa nội dung này nên không thể tự phê duyệt.",
+        "The approver must differ from the author: you wrote or edited this content, so you cannot approve it.",
+    ),
+    (
+        "err.manifest_too_large",
+        "Lịch phát quá nhiều cho một số thiết bị.",
+        "Too many schedules for some devices.",
+    ),
+    (
+        "err.area_children",
+        "Địa bàn `{code}` còn {n} địa bàn con; hãy xóa hoặc chuyển chúng trước.",
+        "Area `{code}` has {n} child area(s); delete or move them first.",
+    ),
+    (
+        "err.area_devices",
+        "Địa bàn `{code}` còn {n} thiết bị; hãy chuyển chúng trước.",
+        "Area `{code}` has {n} device(s); move them first.",
+    ),
+    (
+        "err.area_schedules",
+        "Địa bàn `{code}` đang có {n} lịch phát; hãy sửa hoặc xóa chúng trước.",
+        "Area `{code}` is the target of {n} schedule(s); change or delete them first.",
+    ),
+    (
+        "err.area_media",
+        "Địa bàn `{code}` đang sở hữu {n} tệp âm thanh.",
+        "Area `{code}` owns {n} media file(s).",
+    ),
+    ("err.exists", "`{code}` đã tồn tại.", "`{code}` already exists."),
+    (
+        "err.username_taken",
+        "Tên đăng nhập `{code}` đã có người dùng.",
+        "The username `{code}` is taken.",
+    ),
+    (
+        "err.own_account",
+        "Bạn không thể tự tắt tài khoản của chính mình.",
+        "You cannot disable your own account.",
+    ),
+    (
+        "err.own_admin",
+        "Bạn không thể tự bỏ vai trò quản trị của mình; hãy nhờ quản trị viên khác.",
+        "You cannot remove your own admin role; ask another admin.",
+    ),
+    (
+        "err.media_elsewhere",
+        "Tệp âm thanh này đã có trong thư viện của một địa bàn ngoài phạm vi của bạn; hãy nhờ cấp tỉnh chia sẻ.",
+        "This audio is already in the library of an area outside your scope; ask a province user to share it.",
+    ),
+    (
+        "err.one_video",
+        "Mỗi bản tin có tối đa một video.",
+        "A bulletin has at most one video.",
+    ),
+    (
+        "err.forbidden",
+        "Bạn không có quyền làm việc này.",
+        "You may not do this.",
+    ),
+    (
+        "err.forbidden_area",
+        "Địa bàn hoặc thiết bị này nằm ngoài phạm vi của bạn.",
+        "This area or device is outside your scope.",
+    ),
+    (
+        "err.forbidden_role",
+        "Việc này cần một vai trò bạn không có.",
+        "This needs a role you do not have.",
+    ),
+    ("err.not_found", "Không tìm thấy.", "Not found."),
+    (
+        "err.conflict",
+        "Trạng thái hiện tại không cho phép thao tác này (có thể người khác vừa thao tác).",
+        "The current state does not allow this (someone else may just have changed it).",
+    ),
+    ("err.too_large", "Tệp quá lớn.", "The file is too large."),
+    (
+        "err.too_many_requests",
+        "Quá nhiều yêu cầu; hãy thử lại sau.",
+        "Too many requests; try again later.",
+    ),
+    ("err.invalid", "Dữ liệu không hợp lệ.", "The data is not valid."),
+    // Schedule form.
+    (
+        "sched.clip",
+        "Bản tin âm thanh (đã duyệt)",
+        "Audio clip (approved)",
+    ),
+    (
+        "sched.where",
+        "Phát tới (chọn xã, thôn)",
+        "Where (communes, villages)",
+    ),
+    ("sched.mode", "Lặp", "Repeat"),
+    ("sched.weekly", "Hằng tuần", "Weekly"),
+    ("sched.days", "Các ngày", "Days"),
+    ("sched.weekdays", "T2–T6", "Mon–Fri"),
+    ("sched.everyday", "Cả tuần", "Every day"),
+    ("sched.times", "Giờ phát", "Times of day"),
+    ("sched.add_time", "Thêm giờ", "Add a time"),
+    ("sched.common_times", "Giờ thường dùng", "Usual times"),
+    ("sched.valid", "Hiệu lực", "Valid"),
+    ("sched.from_date", "Từ ngày", "From"),
+    ("sched.until_date", "Đến ngày", "Until"),
+    ("sched.advanced", "Nâng cao", "Advanced"),
+    ("sched.preview", "Xem trước", "Preview"),
+    ("sched.preview_reads", "Lịch này", "This schedule"),
+    ("sched.next", "Các lần phát tới", "Next plays"),
+    ("sched.conflicts", "Trùng giờ với", "Overlaps with"),
+    (
+        "sched.no_conflicts",
+        "Không trùng giờ với lịch nào.",
+        "No overlap with other schedules.",
+    ),
+    ("sched.play_now", "Phát ngay", "Play now"),
+    (
+        "sched.play_now_hint",
+        "Phát ngay bản tin đã chọn tới các địa bàn đã chọn, với mức ưu tiên đã chọn.",
+        "Plays the chosen clip now in the chosen areas, at the chosen priority.",
+    ),
+    (
+        "sched.no_clip",
+        "Chưa có bản tin âm thanh nào được duyệt.",
+        "No approved audio clip yet.",
+    ),
+    ("sched.inherited", "Kế thừa", "Inherited"),
+    (
+        "sched.inherited_hint",
+        "Lịch của cấp trên hoặc nhiều xã, phát cả trên loa của bạn",
+        "Set above your area or for several communes; plays on your speakers too",
+    ),
+    ("day.1", "T2", "Mon"),
+    ("day.2", "T3", "Tue"),
+    ("day.3", "T4", "Wed"),
+    ("day.4", "T5", "Thu"),
+    ("day.5", "T6", "Fri"),
+    ("day.6", "T7", "Sat"),
+    ("day.0", "CN", "Sun"),
+    ("wday.1", "Thứ Hai", "Monday"),
+    ("wday.2", "Thứ Ba", "Tuesday"),
+    ("wday.3", "Thứ Tư", "Wednesday"),
+    ("wday.4", "Thứ Năm", "Thursday"),
+    ("wday.5", "Thứ Sáu", "Friday"),
+    ("wday.6", "Thứ Bảy", "Saturday"),
+    ("wday.0", "Chủ nhật", "Sunday"),
+    // Users.
+    (
+        "users.roles",
+        "Vai trò (có thể chọn nhiều)",
+        "Roles (one or more)",
+    ),
+    (
+        "users.four_eyes",
+        "Nguyên tắc bốn mắt: người duyệt phải khác người soạn.",
+        "Four-eyes rule: the approver must differ from the author.",
+    ),
+    // Devices and map.
+    ("dev.map", "Bản đồ", "Map"),
+    ("dev.search", "Tìm (tên, mã, địa bàn)", "Search (name, id, area)"),
+    ("dev.filter_all", "Tất cả", "All"),
+    ("dev.no_position", "Chưa có tọa độ", "No position"),
+    (
+        "dev.stop_confirm",
+        "Dừng phát trên thiết bị này? Bản tin đang phát sẽ bị cắt.",
+        "Stop playback on this device? What is playing will be cut off.",
+    ),
+    ("dev.volume_set", "Âm lượng đã đặt", "Volume set"),
+    (
+        "dev.volume_waiting",
+        "chờ thiết bị báo lại",
+        "waiting for the device to report",
+    ),
+    ("dev.last_command", "Lệnh gần nhất", "Last command"),
+    (
+        "dev.board_note",
+        "Bảng tin điện tử hiển thị bản tin qua trang bảng tin; không có điều khiển loa.",
+        "A bulletin board shows bulletins through its board page; it has no loudspeaker controls.",
+    ),
+    // Audit log.
+    ("audit.filter", "Lọc", "Filter"),
+    ("audit.change", "Thay đổi", "Change"),
+    ("audit.newer", "Mới hơn", "Newer"),
+    ("audit.older", "Cũ hơn", "Older"),
+    ("audit.created", "tạo mới", "created"),
+    ("audit.deleted", "đã xóa", "deleted"),
+    ("audit.unchanged", "không đổi", "no change"),
+    // Phone menu.
+    ("nav.menu", "Menu", "Menu"),
+];
