@@ -387,7 +387,7 @@ async fn a_province_runs_its_console_tasks_in_a_browser_on_a_desktop_and_a_phone
     pages.push(format!("/console/devices/{da}/edit"));
     pages.push(format!("/console/users/{}", tacgia["id"].as_str().unwrap()));
     pages.push(command_page.split('?').next().unwrap().to_string());
-    let _ = d.browser_errors().await; // what came before this walk
+    let _ = d.browser_errors(&[]).await; // what came before this walk
     for (w, h) in [(1366, 768), (390, 844)] {
         d.resize(w, h).await;
         for path in &pages {
@@ -407,7 +407,7 @@ async fn a_province_runs_its_console_tasks_in_a_browser_on_a_desktop_and_a_phone
                 dims[0],
                 dims[2]
             );
-            let errors = d.browser_errors().await;
+            let errors = d.browser_errors(&[]).await;
             assert!(errors.is_empty(), "{path} at {w} px: {errors:?}");
         }
     }
@@ -426,5 +426,5 @@ async fn a_province_runs_its_console_tasks_in_a_browser_on_a_desktop_and_a_phone
     )
     .await;
     d.screenshot("06-phone-devices-map").await;
-    assert!(d.browser_errors().await.is_empty());
+    assert!(d.browser_errors(&[]).await.is_empty());
 }

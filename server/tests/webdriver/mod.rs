@@ -110,7 +110,7 @@ impl Driver {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let caps = json!({"browserName": "chrome", "goog:loggingPrefs": {"browser": "ALL"}, "goog:chromeOptions": {
+        let caps = json!({"browserName": "chrome", "goog:chromeOptions": {
             "binary": "/usr/bin/chromium",
             "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
                      "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -187,30 +187,6 @@ impl Driver {
     /// Click an element.
     pub async fn click(&self, css: &str) {
         ok(&format!("click {css}"), self.find(css).await.click().await);
-    }
-
-    /// Resize the window (CSS pixels of the viewport follow).
-    pub async fn resize(&self, width: u32, height: u32) {
-        ok("resize", self.client.set_window_size(width, height).await);
-    }
-
-    /// The browser console's errors (level SEVERE: script errors, refused resources, CSP
-    /// violations) logged since the last call, read through chromedriver's log endpoint.
-    pub async fn browser_errors(&self) -> Vec<String> {
-        let r = reqwest::Client::new()
-            .post(format!("{}/session/{}/se/log", self.webdriver, self.session))
-            .json(&json!({"type": "browser"}))
-            .send()
-            .await
-            .expect("read the browser log");
-        let body: Value = r.json().await.expect("browser log JSON");
-        body["value"]
-            .as_array()
-            .unwrap_or_else(|| panic!("no browser log: {body}"))
-            .iter()
-            .filter(|e| e["level"] == "SEVERE")
-            .map(|e| e["message"].as_str().unwrap_or_default().to_string())
-            .collect()
     }
 
     /// Save a screenshot as `<artifacts>/<name>.png`.
