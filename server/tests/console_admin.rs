@@ -161,7 +161,7 @@ pub(crate) async fn a_refused_user_change_writes_no_audit_entry_and_an_accepted_
             reqwest::Method::PATCH,
             format!("/api/v1/users/{admin_id}"),
             Some(j!({"password": "short"})),
-            400,
+            422,
         ),
         (
             reqwest::Method::DELETE,

@@ -15,7 +15,11 @@ use crate::console_support::wav;
 
 /// Routes that change nothing an operator did: a board reporting what it displayed is device
 /// traffic, like the MQTT ingest (stored idempotently, no audit entry).
-const NOT_OPERATOR_ACTIONS: &[&str] = &["POST /board/{device_id}/display"];
+const NOT_OPERATOR_ACTIONS: &[&str] = &[
+    "POST /board/{device_id}/display",
+    // A read with a body: shows how a text will be read, stores nothing.
+    "POST /api/v1/tts/normalize",
+];
 
 /// Every `METHOD path` of the API and board routers that is POST, PUT, PATCH or DELETE.
 fn mutating_routes() -> BTreeSet<String> {
@@ -387,6 +391,30 @@ async fn every_mutating_api_route_writes_an_audit_row_naming_the_caller() {
         "PUT /api/v1/tts/lexicon",
         "/api/v1/tts/lexicon",
         Body::Json(json!({"entries": [{"term": "HTX", "expansion": "hợp tác xã"}]})),
+    )
+    .await;
+    step(
+        s,
+        c,
+        "POST /api/v1/tts/lexicon/entries",
+        "/api/v1/tts/lexicon/entries",
+        Body::Json(json!({"term": "HTXNN", "expansion": "hợp tác xã nông nghiệp"})),
+    )
+    .await;
+    step(
+        s,
+        c,
+        "PUT /api/v1/areas/{code}/voice",
+        &format!("/api/v1/areas/{p}/voice"),
+        Body::Json(json!({"voice": "vi", "speed": 150, "pitch": 50})),
+    )
+    .await;
+    step(
+        s,
+        c,
+        "DELETE /api/v1/areas/{code}/voice",
+        &format!("/api/v1/areas/{p}/voice"),
+        Body::None,
     )
     .await;
     step(
