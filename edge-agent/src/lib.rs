@@ -8,6 +8,7 @@
 //! install the rustls crypto provider and the tracing subscriber.
 #![deny(missing_docs)]
 
+pub mod amp;
 pub mod cache;
 pub mod clock;
 pub mod error;
@@ -225,6 +226,12 @@ impl Agent {
             last_contact: store.read(|s| s.last_contact),
             ..Default::default()
         }));
+        let amp = config
+            .amplifier
+            .as_ref()
+            .map(amp::Relay::open)
+            .transpose()?
+            .map(Arc::new);
         let sync = Arc::new(Notify::new());
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (player_tx, player_rx) = mpsc::channel(64);
@@ -264,6 +271,7 @@ impl Agent {
             grace: chrono::Duration::from_std(opts.grace).unwrap_or_default(),
             lead: opts.lead,
             silence_dbfs: config.audio.silence_dbfs as f32,
+            amp,
         });
         let link_ctx = link::LinkCtx {
             device: config.device.id.clone(),

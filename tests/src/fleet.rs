@@ -318,6 +318,7 @@ fn config_for(d: &SimDevice, opts: &FleetOptions, mqtt: SocketAddr, wav: Option<
         telemetry: TelemetrySection {
             heartbeat_secs: opts.heartbeat_secs,
         },
+        amplifier: None,
     }
 }
 

@@ -26,6 +26,7 @@ use nguon_protocol::{
 use tokio::sync::{Notify, mpsc, watch};
 use uuid::Uuid;
 
+use crate::amp::{Amp, Relay};
 use crate::cache::Cache;
 use crate::clock::Clock;
 use crate::report::{AgentEventKind, Reporter};
@@ -76,6 +77,8 @@ pub struct PlayerCtx {
     pub lead: Duration,
     /// Silence threshold, dBFS (`audio.silence_dbfs`).
     pub silence_dbfs: f32,
+    /// The amplifier relay (`[amplifier]`), if any.
+    pub amp: Option<Arc<Relay>>,
 }
 
 /// What a play needs from the driver: its inputs and, for the null sink, its duration.
@@ -105,6 +108,8 @@ pub struct Player {
     play_rx: mpsc::UnboundedReceiver<PlayEvent>,
     /// Catch-up messages acked since the start.
     acked: HashSet<Uuid>,
+    /// The amplifier relay, while running.
+    amp: Option<Amp>,
 }
 
 /// An emergency or priority message (a play-now command, id = the command id) with a validity
@@ -135,6 +140,7 @@ impl Player {
             play_tx,
             play_rx,
             acked: HashSet::new(),
+            amp: None,
         }
     }
 
@@ -164,11 +170,17 @@ impl Player {
             let actions = self.apply_manifest(m.manifest).await;
             self.perform(actions).await;
         }
+        self.amp = self.ctx.amp.clone().map(Amp::start);
         // Without the link (its task ended) the player plays on what it has until the shutdown:
         // it ends only when told to, so a dead link is reported as the link's end, not as ours.
         let mut linked = true;
         loop {
-            let wake = self.queue.next_wake().map(|t| self.ctx.clock.instant_at(t));
+            let amp_wake = self.update_amp();
+            let wake = [self.queue.next_wake(), amp_wake]
+                .into_iter()
+                .flatten()
+                .min()
+                .map(|t| self.ctx.clock.instant_at(t));
             let actions = tokio::select! {
                 _ = shutdown.changed() => break,
                 i = inputs.recv(), if linked => match i {
@@ -191,6 +203,18 @@ impl Player {
         for play in self.plays.values() {
             play.send(Ctrl::Stop);
         }
+        if let Some(amp) = self.amp.take() {
+            amp.close().await;
+        }
+    }
+
+    /// Switch the amplifier relay for what the queue holds now; when to look again.
+    fn update_amp(&mut self) -> Option<chrono::DateTime<chrono::Utc>> {
+        let amp = self.amp.as_mut()?;
+        let now = self.ctx.clock.now();
+        let (switch, wake) = amp.state.step(self.queue.next_sound(now), now);
+        amp.switch(switch);
+        wake
     }
 
     /// Carry out what the queue decided.
@@ -204,7 +228,16 @@ impl Player {
                     payload,
                     at,
                 } => {
-                    let start = at.map_or_else(Instant::now, |t| self.ctx.clock.instant_at(t));
+                    // At its instant; one that starts at once waits for the amplifier's pre-roll.
+                    let start = match (at, self.amp.as_mut()) {
+                        (Some(t), _) => self.ctx.clock.instant_at(t),
+                        (None, Some(amp)) => {
+                            let (switch, ready) = amp.state.ready_at(self.ctx.clock.now());
+                            amp.switch(switch);
+                            self.ctx.clock.instant_at(ready)
+                        }
+                        (None, None) => Instant::now(),
+                    };
                     let job = PlayJob {
                         token,
                         gain: item.volume.min(100) as f32 / 100.0,
@@ -304,6 +337,7 @@ impl Player {
                 .collect()
         };
         let mut protect: HashSet<String> = m.items.iter().flat_map(|i| i.media.clone()).collect();
+        protect.extend(self.queue.pending().iter().flat_map(|i| i.media.iter().cloned()));
         protect.extend(self.queue.media_in_use());
         let cache = self.ctx.cache.clone();
         tokio::spawn(async move {

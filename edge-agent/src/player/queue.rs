@@ -156,12 +156,15 @@ pub struct Queue<P> {
     current: Option<u64>,
     armed: Vec<u64>,
     waiting: Vec<Waiting<P>>,
-    preparing: HashSet<String>,
+    /// Items whose media is being made ready, with when their first sample is due (the
+    /// preparation time for one that starts at once).
+    preparing: HashMap<String, DateTime<Utc>>,
     /// Ids reported by this queue (pruned to the manifest's ids when a manifest arrives; the
     /// driver's `handled` covers earlier ones).
     reported: HashSet<String>,
     /// Ids the last manifest says are cancelled.
     cancelled: HashSet<String>,
+
     next_token: u64,
 }
 
@@ -175,9 +178,10 @@ impl<P: Clone> Queue<P> {
             current: None,
             armed: Vec::new(),
             waiting: Vec::new(),
-            preparing: HashSet::new(),
+            preparing: HashMap::new(),
             reported: HashSet::new(),
             cancelled: HashSet::new(),
+
             next_token: 1,
         }
     }
@@ -227,6 +231,32 @@ impl<P: Clone> Queue<P> {
             .min()
     }
 
+    /// Whether `id` was cancelled by the server (the last manifest lists it).
+    pub fn is_cancelled(&self, id: &str) -> bool {
+        self.cancelled.contains(id)
+    }
+
+    /// When the next first sample is due, for the amplifier relay: `now` (or earlier) for what
+    /// plays, is held or waits, the start of what is armed or being prepared, else the start of
+    /// the next pending item that would sound (quiet hours skip `normal` items). `None`: nothing.
+    pub fn next_sound(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let runs = self
+            .runs
+            .iter()
+            .filter(|(_, r)| !r.requeue)
+            .map(|(t, r)| if self.armed.contains(t) { r.start } else { now });
+        let waiting = (!self.waiting.is_empty()).then_some(now);
+        let pending = self
+            .pending
+            .iter()
+            .find(|i| !(i.priority == Priority::Normal && self.in_quiet_hours(i.starts_at)))
+            .map(|i| i.starts_at);
+        runs.chain(self.preparing.values().copied())
+            .chain(waiting)
+            .chain(pending)
+            .min()
+    }
+
     /// A verified manifest replaces the pending items; `handled` says which ids were reported
     /// already (before a restart). Its settings replace the quiet hours and time zone. The ids it
     /// lists as cancelled are stopped or dropped (the returned actions) and never started again.
@@ -237,17 +267,17 @@ impl<P: Clone> Queue<P> {
         if let Some(tz) = m.settings.time_zone.as_deref().and_then(|t| t.parse().ok()) {
             self.rules.tz = tz;
         }
-        let ids: HashSet<&str> = m.items.iter().map(|i| i.id.as_str()).collect();
+        let items = m.items.clone();
+        let ids: HashSet<&str> = items.iter().map(|i| i.id.as_str()).collect();
         self.reported.retain(|id| ids.contains(id.as_str()));
         self.cancelled = m.cancelled.iter().cloned().collect();
         let active = self.active_ids();
-        self.pending = m
-            .items
+        self.pending = items
             .iter()
             .filter(|i| {
                 !active.contains(&i.id)
                     && !self.reported.contains(&i.id)
-                    && !self.cancelled.contains(&i.id)
+                    && !self.is_cancelled(&i.id)
                     && !handled(&i.id)
             })
             .cloned()
@@ -255,29 +285,32 @@ impl<P: Clone> Queue<P> {
         self.pending.sort_by_key(|i| i.starts_at);
         let mut out = Vec::new();
         if !self.cancelled.is_empty() {
+            let hit: HashSet<String> = self
+                .runs
+                .values()
+                .map(|r| r.job.item.id.clone())
+                .chain(self.waiting.iter().filter_map(|w| match w {
+                    Waiting::Fresh(j) => Some(j.item.id.clone()),
+                    Waiting::Paused(_) => None,
+                }))
+                .filter(|id| self.is_cancelled(id))
+                .collect();
             let mut tokens: Vec<u64> = Vec::new();
             for (token, run) in &mut self.runs {
-                if self.cancelled.contains(&run.job.item.id) && !run.requeue && run.stop_reason.is_none() {
+                if hit.contains(&run.job.item.id) && !run.requeue && run.stop_reason.is_none() {
                     run.stop_reason = Some("cancelled by the server".into());
                     tokens.push(*token);
                 }
             }
             tokens.sort_unstable();
             out.extend(tokens.into_iter().map(Action::Stop));
-            let cancelled = std::mem::take(&mut self.cancelled);
             self.drop_waiting(
-                |j| cancelled.contains(&j.item.id),
+                |j| hit.contains(&j.item.id),
                 "cancelled before it started",
                 &mut out,
             );
-            self.cancelled = cancelled;
         }
         out
-    }
-
-    /// Whether the last manifest lists `id` as cancelled.
-    pub fn is_cancelled(&self, id: &str) -> bool {
-        self.cancelled.contains(id)
     }
 
     /// Time passed: items whose preparation time came are made due, armed plays whose start came
@@ -307,7 +340,7 @@ impl<P: Clone> Queue<P> {
     /// A play-now command; `handled`: its id was reported already.
     pub fn play_now(&mut self, item: ManifestItem, handled: bool, now: DateTime<Utc>) -> Vec<Action<P>> {
         let mut out = Vec::new();
-        if !handled && !self.cancelled.contains(&item.id) {
+        if !handled && !self.is_cancelled(&item.id) {
             self.due(item, true, now, &mut out);
         }
         out
@@ -323,7 +356,7 @@ impl<P: Clone> Queue<P> {
     ) -> Vec<Action<P>> {
         let mut out = Vec::new();
         self.preparing.remove(&item.id);
-        if self.cancelled.contains(&item.id) {
+        if self.is_cancelled(&item.id) {
             let reason = Some("cancelled before it started".to_string());
             self.report(&item, None, None, PlayOutcome::Interrupted, reason, &mut out);
             return out;
@@ -477,7 +510,7 @@ impl<P: Clone> Queue<P> {
     }
 
     fn active_ids(&self) -> HashSet<String> {
-        let mut s = self.preparing.clone();
+        let mut s: HashSet<String> = self.preparing.keys().cloned().collect();
         s.extend(self.runs.values().map(|r| r.job.item.id.clone()));
         for w in &self.waiting {
             if let Waiting::Fresh(j) = w {
@@ -559,7 +592,8 @@ impl<P: Clone> Queue<P> {
             self.report(&item, None, None, PlayOutcome::SkippedQuietHours, None, out);
             return;
         }
-        self.preparing.insert(item.id.clone());
+        let at = if adhoc { now } else { item.starts_at };
+        self.preparing.insert(item.id.clone(), at);
         out.push(Action::Prepare { item, adhoc });
     }
 

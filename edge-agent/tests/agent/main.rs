@@ -7,6 +7,7 @@
 mod common;
 mod env;
 
+mod amplifier;
 mod live;
 mod messages;
 mod outbox;

@@ -40,8 +40,17 @@
 //!
 //! [telemetry]
 //! heartbeat_secs = 60
+//!
+//! [amplifier]                          # optional; see `amplifier`
+//! hook = ["/usr/local/bin/amp-relay"]  # or: gpio = { chip = "/dev/gpiochip0", line = 17 }
+//! preroll_ms = 1500
+//! postroll_ms = 2000
 //! ```
 #![deny(missing_docs)]
+
+pub mod amplifier;
+
+pub use amplifier::{AmplifierSection, GpioLine};
 
 use std::path::{Path, PathBuf};
 
@@ -298,6 +307,9 @@ pub struct DeviceConfig {
     /// `[telemetry]`
     #[serde(default)]
     pub telemetry: TelemetrySection,
+    /// `[amplifier]`: the amplifier relay (none: the agent switches nothing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amplifier: Option<AmplifierSection>,
 }
 
 /// A parsed MQTT broker address.
@@ -444,6 +456,9 @@ impl DeviceConfig {
         if !(5..=3600).contains(&self.telemetry.heartbeat_secs) {
             return Err(("telemetry.heartbeat_secs", "must be between 5 and 3600".into()));
         }
+        if let Some(a) = &self.amplifier {
+            a.validate()?;
+        }
         Ok(())
     }
 
@@ -562,5 +577,59 @@ output = "wav:/tmp/wav"
         let e = DeviceConfig::parse(&good().replace("wav:/tmp/wav", "speaker"), "a.toml").unwrap_err();
         assert_eq!(e.key, "audio.output");
         assert!(e.to_string().starts_with("a.toml: `audio.output`:"), "{e}");
+    }
+
+    #[test]
+    fn the_amplifier_section_takes_a_gpio_line_or_a_hook_with_defaults_and_names_bad_keys() {
+        let c = DeviceConfig::parse(
+            &format!(
+                "{}\n[amplifier]\ngpio = {{ chip = \"/dev/gpiochip0\", line = 17, active_low = true }}\n",
+                good()
+            ),
+            "a.toml",
+        )
+        .unwrap();
+        let a = c.amplifier.clone().unwrap();
+        let g = a.gpio.clone().unwrap();
+        assert_eq!(
+            (g.chip.to_str(), g.line, g.active_low),
+            (Some("/dev/gpiochip0"), 17, true)
+        );
+        assert_eq!((a.preroll_ms, a.postroll_ms, a.hook), (1500, 2000, None));
+        assert_eq!(DeviceConfig::parse(&c.to_toml(), "b.toml").unwrap(), c);
+
+        let hook = |body: &str| DeviceConfig::parse(&format!("{}\n[amplifier]\n{body}\n", good()), "a.toml");
+        let c = hook("hook = [\"/bin/relay\", \"-x\"]\npreroll_ms = 800\npostroll_ms = 0").unwrap();
+        let a = c.amplifier.unwrap();
+        assert_eq!(a.hook.unwrap(), ["/bin/relay", "-x"]);
+        assert_eq!((a.preroll_ms, a.postroll_ms), (800, 0));
+        for (body, key) in [
+            ("preroll_ms = 100", "amplifier"),
+            ("hook = []", "amplifier.hook"),
+            ("hook = [\" \"]", "amplifier.hook"),
+            (
+                "hook = [\"/bin/r\"]\ngpio = { chip = \"/dev/gpiochip0\", line = 1 }",
+                "amplifier.hook",
+            ),
+            ("gpio = { chip = \"gpiochip0\", line = 1 }", "amplifier.gpio.chip"),
+            ("gpio = { chip = \"/dev/gpiochip0\" }", "amplifier.gpio"),
+            (
+                "gpio = { chip = \"/dev/gpiochip0\", line = -1 }",
+                "amplifier.gpio.line",
+            ),
+            (
+                "gpio = { chip = \"/dev/gpiochip0\", line = 1, polarity = 1 }",
+                "amplifier.gpio.polarity",
+            ),
+            ("hook = [\"/bin/r\"]\npreroll_ms = 10001", "amplifier.preroll_ms"),
+            (
+                "hook = [\"/bin/r\"]\npostroll_ms = 600001",
+                "amplifier.postroll_ms",
+            ),
+            ("hook = [\"/bin/r\"]\nrelay = 1", "amplifier.relay"),
+        ] {
+            let e = hook(body).unwrap_err();
+            assert_eq!(e.key, key, "{body}: {e}");
+        }
     }
 }

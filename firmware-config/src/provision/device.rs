@@ -96,6 +96,7 @@ pub fn device_config(
         },
         quiet_hours: None,
         telemetry: TelemetrySection::default(),
+        amplifier: None,
     };
     cfg.validate().map_err(|(k, m)| bad(format!("{k}: {m}")))?;
     Ok(cfg)
