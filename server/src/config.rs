@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub mod alarms;
+
 /// A secret string that never prints.
 #[derive(Clone, Deserialize, PartialEq, Eq)]
 #[serde(transparent)]
@@ -140,6 +142,10 @@ pub struct Settings {
     pub map_tiles_url: Option<String>,
     /// Text-to-speech engines and voices (`[tts]`; see docs/speech.md).
     pub tts: TtsSettings,
+    /// Alarm thresholds and notification retries (`[alarms]`, see `config/alarms.rs`).
+    pub alarms: alarms::AlarmSettings,
+    /// The SMTP relay of e-mail notifications (`[smtp]`; none: no e-mail).
+    pub smtp: Option<alarms::SmtpSettings>,
 }
 
 /// `[tts]`: the engines besides the built-in espeak-ng, the voices (each on one engine, with an
@@ -392,6 +398,8 @@ impl Default for Settings {
             tts: TtsSettings::default(),
             four_eyes: true,
             map_tiles_url: None,
+            alarms: alarms::AlarmSettings::default(),
+            smtp: None,
         }
     }
 }
@@ -533,6 +541,7 @@ impl Settings {
             source_name: source_name(),
             message,
         })?;
+        alarms::apply(&mut s, &env, &source_name())?;
         s.validate().map_err(|(key, message)| ConfigError {
             key: key.into(),
             source_name: file

@@ -131,6 +131,8 @@ impl Application {
         );
         let sender = workers::commands::Sender::from(&ctx);
         background.spawn("command sender", sender.run(cancel.clone()));
+        background.spawn("alarms", workers::alarms::run(ctx.clone(), cancel.clone()));
+        background.spawn("notifier", workers::notifier::run(ctx.clone(), cancel.clone()));
         background.spawn("dispatcher", workers::dispatcher::run(ctx, credentials, cancel));
         Ok(Application {
             listener,
@@ -216,6 +218,7 @@ pub fn router(state: AppState) -> Router {
         .merge(http::reports::router())
         .merge(http::speech::router())
         .merge(http::bulletins::router())
+        .merge(http::alarms::router())
         .merge(board::router())
         .merge(http::users::router())
         .merge(console::router())

@@ -72,7 +72,7 @@ fn mutating_routes() -> BTreeSet<String> {
     out
 }
 
-enum Body {
+pub(crate) enum Body {
     Json(Value),
     Csv(String),
     File(Vec<u8>, &'static str),
@@ -87,7 +87,13 @@ async fn audit_rows(app: &TestApp) -> Vec<(String, String)> {
 }
 
 /// Call `method path` with the admin token; it must succeed and add an audit row by the caller.
-async fn step(app: &TestApp, covered: &mut BTreeSet<String>, route: &str, path: &str, b: Body) -> Value {
+pub(crate) async fn step(
+    app: &TestApp,
+    covered: &mut BTreeSet<String>,
+    route: &str,
+    path: &str,
+    b: Body,
+) -> Value {
     let (method, _) = route.split_once(' ').unwrap();
     let before = audit_rows(app).await.len();
     let req = app
@@ -417,6 +423,7 @@ async fn every_mutating_api_route_writes_an_audit_row_naming_the_caller() {
         Body::None,
     )
     .await;
+    crate::alarms::audit_steps(s, c, &p).await;
     step(
         s,
         c,

@@ -50,6 +50,10 @@ fn place(rel: &str) -> Place {
         if first == "bin" {
             return Place::Wiring;
         }
+        // Sections of the settings in their own files (`config/alarms.rs`): foundation too.
+        if FOUNDATION.contains(&first) {
+            return Place::Foundation;
+        }
         return LAYERS
             .iter()
             .find(|(l, _)| *l == first)

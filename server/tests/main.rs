@@ -7,6 +7,7 @@ mod console_support;
 mod dispatch_support;
 mod webdriver;
 
+mod alarms;
 mod api;
 mod areas;
 mod board_browser;

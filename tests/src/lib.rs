@@ -16,6 +16,7 @@ pub mod net;
 pub mod process;
 pub mod province;
 pub mod proxy;
+pub mod sinks;
 pub mod stats;
 
 /// Install the rustls crypto provider (ring) once; harmless if already installed.

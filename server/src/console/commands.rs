@@ -9,6 +9,9 @@
 //!   (`static/console.js` swaps it in), so the page follows the delivery live;
 //! - `/console/commands/{id}/csv`: the same per target, with the history of changes, as CSV.
 //!
+//! The live fragment also draws the targets that have coordinates as an inline SVG map, each
+//! cluster a dot coloured by its state ([`map_ctx`]), so it follows the delivery live too.
+//!
 //! The states come from `services::commands::tracked` (`domain::tracking`).
 
 use std::collections::BTreeMap;
@@ -50,9 +53,67 @@ async fn list_page(c: Console, State(state): State<AppState>) -> PageResult {
     c.page("commands.html", json!({"commands": rows}))
 }
 
-/// The context of the live fragment: counts in state order, and one table per area (by code)
-/// with its area's name and counts.
-fn live_ctx(state_names: &BTreeMap<String, String>, t: &Tracking, lang: Lang) -> Value {
+/// Positions of devices by id (`store::devices::positions`).
+type Positions = std::collections::HashMap<String, (Option<f64>, Option<f64>)>;
+
+/// The colour of a state's dot on the map.
+fn state_colour(s: TargetState) -> &'static str {
+    match s {
+        TargetState::Pending => "#9aa5b1",
+        TargetState::OfflinePending => "#5b6775",
+        TargetState::Delivered => "#2563eb",
+        TargetState::Playing => "#7c3aed",
+        TargetState::Played => "#16a34a",
+        TargetState::PlayedLate => "#65a30d",
+        TargetState::Interrupted => "#d97706",
+        TargetState::Failed => "#dc2626",
+        TargetState::Cancelled => "#374151",
+        TargetState::Expired => "#991b1b",
+    }
+}
+
+/// The map of the live fragment: every target with coordinates as a point of a 480 × 320 SVG
+/// (an equirectangular projection of the targets' bounding box, longitudes scaled by the cosine
+/// of the mean latitude), coloured by state, and the legend of the states present.
+pub fn map_ctx(t: &Tracking, pos: &Positions) -> Value {
+    let (w, h, pad) = (480.0_f64, 320.0_f64, 16.0_f64);
+    let pts: Vec<(&crate::domain::tracking::TargetReport, f64, f64)> = t
+        .targets
+        .iter()
+        .filter_map(|x| match pos.get(&x.device_id) {
+            Some((Some(lat), Some(lon))) if lat.is_finite() && lon.is_finite() => Some((x, *lat, *lon)),
+            _ => None,
+        })
+        .collect();
+    if pts.is_empty() {
+        return json!({"points": [], "w": w, "h": h});
+    }
+    let (mut lat0, mut lat1, mut lon0, mut lon1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for (_, lat, lon) in &pts {
+        (lat0, lat1, lon0, lon1) = (lat0.min(*lat), lat1.max(*lat), lon0.min(*lon), lon1.max(*lon));
+    }
+    let k = ((lat0 + lat1) / 2.0).to_radians().cos().max(0.1);
+    let span = ((lon1 - lon0) * k).max(lat1 - lat0).max(1e-4);
+    let scale = ((w - 2.0 * pad) / span).min((h - 2.0 * pad) / span);
+    let points: Vec<Value> = pts
+        .iter()
+        .map(|(x, lat, lon)| {
+            json!({"device_id": x.device_id, "state": x.state.as_str(), "colour": state_colour(x.state),
+                   "x": format!("{:.1}", pad + (lon - lon0) * k * scale),
+                   "y": format!("{:.1}", pad + (lat1 - lat) * scale)})
+        })
+        .collect();
+    let legend: Vec<Value> = TargetState::ALL
+        .iter()
+        .filter(|s| pts.iter().any(|(x, _, _)| x.state == **s))
+        .map(|s| json!({"state": s.as_str(), "colour": state_colour(*s)}))
+        .collect();
+    json!({"points": points, "legend": legend, "w": w, "h": h})
+}
+
+/// The context of the live fragment: counts in state order, one table per area (by code) with
+/// its area's name and counts, and the map.
+fn live_ctx(state_names: &BTreeMap<String, String>, t: &Tracking, pos: &Positions, lang: Lang) -> Value {
     let states: Vec<Value> = TargetState::ALL
         .iter()
         .map(|s| json!({"state": s.as_str(), "n": t.counts.get(s.as_str()).copied().unwrap_or(0)}))
@@ -80,7 +141,7 @@ fn live_ctx(state_names: &BTreeMap<String, String>, t: &Tracking, lang: Lang) ->
         })
         .collect();
     json!({"lang": lang.code(), "states": states, "areas": areas, "reached": t.reached,
-           "total": t.targets.len()})
+           "total": t.targets.len(), "map": map_ctx(t, pos)})
 }
 
 async fn area_names(state: &AppState) -> crate::error::Result<BTreeMap<String, String>> {
@@ -96,7 +157,11 @@ async fn command_page(c: Console, State(state): State<AppState>, Path(id): Path<
         .await
         .map_err(|e| PageError(e, c.lang))?;
     let names = area_names(&state).await?;
-    let live = render("command_live.html", live_ctx(&names, &report.tracking, c.lang))?;
+    let pos = crate::store::devices::positions(&state.store).await?;
+    let live = render(
+        "command_live.html",
+        live_ctx(&names, &report.tracking, &pos, c.lang),
+    )?;
     c.page("command.html", json!({"command": summary(&report), "live": live}))
 }
 
@@ -127,7 +192,8 @@ async fn live(
         let html = async {
             let r = commands::tracked(&state, &c.caller, &id).await?;
             let names = area_names(&state).await?;
-            render("command_live.html", live_ctx(&names, &r.tracking, c.lang))
+            let pos = crate::store::devices::positions(&state.store).await?;
+            render("command_live.html", live_ctx(&names, &r.tracking, &pos, c.lang))
         }
         .await;
         match html {

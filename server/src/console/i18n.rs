@@ -4,6 +4,7 @@
 
 use chrono::TimeZone;
 
+mod alarms;
 mod errors;
 mod forms;
 
@@ -714,6 +715,7 @@ pub fn t(key: &str, lang: Lang) -> &str {
     match CATALOGUE
         .iter()
         .chain(forms::CATALOGUE)
+        .chain(alarms::CATALOGUE)
         .find(|(k, _, _)| *k == key)
     {
         Some((_, vi, en)) => match lang {

@@ -15,6 +15,7 @@ mod admin_areas;
 mod admin_devices;
 mod admin_schedules;
 mod admin_users;
+mod alarms;
 mod audit;
 mod bulletins;
 mod calendar;
@@ -94,6 +95,7 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     ("commands.html", include_str!("templates/commands.html")),
     ("command.html", include_str!("templates/command.html")),
     ("command_live.html", include_str!("templates/command_live.html")),
+    ("alarms.html", include_str!("templates/alarms.html")),
 ];
 
 pub(crate) const LOGIN_CSRF_COOKIE: &str = "nguon_login_csrf";
@@ -143,6 +145,8 @@ pub struct Console {
     /// The confirmation of the action that redirected here (`?ok=<key>`, a `flash.*` key of the
     /// catalogue), already translated.
     pub flash: Option<String>,
+    /// Open alarms of the user's areas (the menu's badge).
+    pub open_alarms: i64,
 }
 
 impl Console {
@@ -151,6 +155,7 @@ impl Console {
         let mut base = json!({
             "lang": self.lang.code(),
             "csrf": self.caller.csrf.clone().unwrap_or_default(),
+            "open_alarms": self.open_alarms,
             "user": {"username": self.caller.username, "display_name": self.display_name, "role": self.caller.role.as_str(),
                      "roles": self.caller.roles().iter().map(|r| r.as_str()).collect::<Vec<_>>()},
         });
@@ -213,11 +218,15 @@ impl FromRequestParts<AppState> for Console {
             Err(e) => return Err(PageError(e, lang).into_response()),
         };
         let flash = flash_of(parts.uri.query(), lang);
+        let open_alarms = crate::services::alarms::open_count(state, &caller)
+            .await
+            .unwrap_or(0);
         let c = Console {
             caller,
             display_name,
             lang,
             flash,
+            open_alarms,
         };
         let ctx = c.ctx(json!({}));
         let _ = REQUEST_USER.try_with(|u| {
@@ -354,6 +363,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/audit", get(audit::audit_page))
         .merge(reports::router())
         .merge(commands::router())
+        .merge(alarms::router())
         .merge(bulletins::router())
         .merge(voices::router())
         .merge(admin::router())

@@ -7,6 +7,7 @@
 //! (`nguon-protocol`, the registry types of `nguon-provision`, `csv` over a string); every other
 //! layer may import it.
 
+pub mod alarm;
 pub mod area;
 pub mod area_csv;
 pub mod bulletin;
@@ -17,6 +18,7 @@ pub mod html;
 pub mod manifest;
 pub mod markdown;
 pub mod media;
+pub mod notify;
 pub mod presence;
 pub mod range;
 pub mod report;

@@ -10,6 +10,7 @@
 //! ([`error::json_rejections`]) and the refusal of NUL and other control characters in a path,
 //! query or JSON/form body ([`text`]).
 
+pub mod alarms;
 pub mod areas;
 pub mod auth;
 pub mod bulletins;

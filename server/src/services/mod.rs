@@ -8,6 +8,7 @@
 //! servers in one process (the tests) share nothing, and several server processes may later share
 //! one database.
 
+pub mod alarms;
 pub mod areas;
 pub mod auth;
 pub mod board;
@@ -16,6 +17,7 @@ pub mod commands;
 pub mod demo;
 pub mod devices;
 pub mod media;
+pub mod notifications;
 pub mod reports;
 pub mod schedules;
 pub mod speech;

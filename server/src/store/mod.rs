@@ -10,6 +10,7 @@
 //! NUMERIC, which `Any` cannot decode. A constraint violation becomes a named 409/422 through
 //! [`constraint::named`].
 
+pub mod alarms;
 pub mod areas;
 pub mod audit;
 pub mod boards;
@@ -22,6 +23,7 @@ pub mod ingest;
 pub mod lexicon;
 pub mod manifests;
 pub mod media;
+pub mod notifications;
 pub mod outbox;
 pub mod reports;
 pub mod review;

@@ -1,12 +1,15 @@
-//! Layer `workers`: the background tasks: the dispatcher (outbox → signed manifests), the command
+//! Layer `workers`: the background tasks: the alarm evaluation ([`alarms`]) and its
+//! [`notifier`] (webhooks, e-mail), the dispatcher (outbox → signed manifests), the command
 //! sender ([`commands`]: the command outbox → signed commands), the ingest loop of device traffic
 //! ([`ingest`], with its receipts), and the [`supervisor`] that says how each one ended. It may
 //! import `mqtt`, `store`, `domain` and the foundation, never `services` or `http`; only `lib.rs`
 //! starts it. The dispatcher gets a [`Context`]: what it needs of the process, not `AppState`.
 
+pub mod alarms;
 pub mod commands;
 pub mod dispatcher;
 pub mod ingest;
+pub mod notifier;
 pub mod supervisor;
 
 use std::sync::Arc;

@@ -27,6 +27,7 @@ fn every_key_used_by_a_template_is_in_the_catalogue() {
                 CATALOGUE
                     .iter()
                     .chain(forms::CATALOGUE)
+                    .chain(alarms::CATALOGUE)
                     .any(|(k, _, _)| *k == key),
                 "{name}: key `{key}` missing"
             );
@@ -35,13 +36,14 @@ fn every_key_used_by_a_template_is_in_the_catalogue() {
     let mut keys: Vec<_> = CATALOGUE
         .iter()
         .chain(forms::CATALOGUE)
+        .chain(alarms::CATALOGUE)
         .map(|(k, _, _)| *k)
         .collect();
     keys.sort();
     keys.dedup();
     assert_eq!(
         keys.len(),
-        CATALOGUE.len() + forms::CATALOGUE.len(),
+        CATALOGUE.len() + forms::CATALOGUE.len() + alarms::CATALOGUE.len(),
         "duplicate keys"
     );
 }
