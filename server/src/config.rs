@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub mod alarms;
+mod cap;
+pub use cap::CapSettings;
 
 /// A secret string that never prints.
 #[derive(Clone, Deserialize, PartialEq, Eq)]
@@ -146,6 +148,8 @@ pub struct Settings {
     pub alarms: alarms::AlarmSettings,
     /// The SMTP relay of e-mail notifications (`[smtp]`; none: no e-mail).
     pub smtp: Option<alarms::SmtpSettings>,
+    /// CAP 1.2 intake (`[cap]`; see docs/cap.md).
+    pub cap: CapSettings,
 }
 
 /// `[tts]`: the engines besides the built-in espeak-ng, the voices (each on one engine, with an
@@ -396,6 +400,7 @@ impl Default for Settings {
             allow_unsigned_devices: false,
             max_manifest_bytes: 1 << 20,
             tts: TtsSettings::default(),
+            cap: CapSettings::default(),
             four_eyes: true,
             map_tiles_url: None,
             alarms: alarms::AlarmSettings::default(),
@@ -542,6 +547,11 @@ impl Settings {
             message,
         })?;
         alarms::apply(&mut s, &env, &source_name())?;
+        s.cap.check(&env).map_err(|(key, message)| ConfigError {
+            key,
+            source_name: source_name(),
+            message,
+        })?;
         s.validate().map_err(|(key, message)| ConfigError {
             key: key.into(),
             source_name: file

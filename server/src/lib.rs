@@ -133,6 +133,10 @@ impl Application {
         background.spawn("command sender", sender.run(cancel.clone()));
         background.spawn("alarms", workers::alarms::run(ctx.clone(), cancel.clone()));
         background.spawn("notifier", workers::notifier::run(ctx.clone(), cancel.clone()));
+        background.spawn(
+            "cap feeds",
+            services::cap::feeds::run(state.clone(), cancel.clone()),
+        );
         background.spawn("dispatcher", workers::dispatcher::run(ctx, credentials, cancel));
         Ok(Application {
             listener,
@@ -219,6 +223,7 @@ pub fn router(state: AppState) -> Router {
         .merge(http::speech::router())
         .merge(http::bulletins::router())
         .merge(http::alarms::router())
+        .merge(http::alerts::router())
         .merge(board::router())
         .merge(http::users::router())
         .merge(console::router())

@@ -76,6 +76,7 @@ pub(crate) enum Body {
     Json(Value),
     Csv(String),
     File(Vec<u8>, &'static str),
+    Xml(String),
     None,
 }
 
@@ -103,6 +104,7 @@ pub(crate) async fn step(
     let req = match b {
         Body::Json(v) => req.json(&v),
         Body::Csv(t) => req.header("content-type", "text/csv").body(t),
+        Body::Xml(t) => req.header("content-type", "application/cap+xml").body(t),
         Body::File(bytes, name) => {
             let boundary = "nguon-audit-boundary";
             let mut form = format!(
@@ -430,6 +432,61 @@ async fn every_mutating_api_route_writes_an_audit_row_naming_the_caller() {
         "POST /api/v1/tts/preview",
         "/api/v1/tts/preview",
         Body::Json(json!({"text": "Xin chào bà con", "voice": "vi"})),
+    )
+    .await;
+
+    // CAP (issue 12 §4): an untrusted sender's alerts wait; one approved, one rejected.
+    step(
+        s,
+        c,
+        "PUT /api/v1/areas/{code}/cap",
+        &format!("/api/v1/areas/{k}/cap"),
+        Body::Json(json!({"geocodes": ["ISO3166-2=VN-99"]})),
+    )
+    .await;
+    let mut waiting = Vec::new();
+    for n in ["1", "2"] {
+        let sent = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S+00:00");
+        let xml = format!(
+            r#"<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2"><identifier>AUDIT-{n}</identifier>
+<sender>audit@example.org</sender><sent>{sent}</sent><status>Actual</status><msgType>Alert</msgType>
+<scope>Public</scope><info><category>Met</category><event>Lũ</event><urgency>Immediate</urgency>
+<severity>Severe</severity><certainty>Observed</certainty><headline>Lũ quét</headline><area>
+<areaDesc>Xã</areaDesc><geocode><valueName>ISO3166-2</valueName><value>VN-99</value></geocode></area></info></alert>"#
+        );
+        let r = step(
+            s,
+            c,
+            "POST /api/v1/alerts/cap",
+            "/api/v1/alerts/cap",
+            Body::Xml(xml),
+        )
+        .await;
+        assert_eq!(r["state"], "pending_approval", "{r}");
+        waiting.push(r["id"].as_str().unwrap().to_string());
+    }
+    let (_, pending) = body(app.get("/api/v1/alerts?state=pending_approval").await).await;
+    let ids: Vec<String> = pending
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), 2, "{pending}");
+    step(
+        s,
+        c,
+        "POST /api/v1/alerts/messages/{id}/approve",
+        &format!("/api/v1/alerts/messages/{}/approve", ids[0]),
+        Body::None,
+    )
+    .await;
+    step(
+        s,
+        c,
+        "POST /api/v1/alerts/messages/{id}/reject",
+        &format!("/api/v1/alerts/messages/{}/reject", ids[1]),
+        Body::None,
     )
     .await;
 

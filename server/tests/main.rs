@@ -15,6 +15,7 @@ mod broker_gate;
 mod broker_idle;
 mod broker_mosquitto;
 mod bulletin;
+mod cap;
 mod catch_up;
 mod command_outbox;
 mod commands;

@@ -77,6 +77,31 @@ impl Api {
         Self::finish(format!("POST {path}"), r).await
     }
 
+    /// PATCH a JSON body.
+    pub async fn patch(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        let r = self
+            .http
+            .patch(self.url(path))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await;
+        Self::finish(format!("PATCH {path}"), r).await
+    }
+
+    /// POST a raw body with its content type (a CAP document: `application/cap+xml`).
+    pub async fn post_body(&self, path: &str, content_type: &str, body: String) -> anyhow::Result<Value> {
+        let r = self
+            .http
+            .post(self.url(path))
+            .bearer_auth(&self.token)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await;
+        Self::finish(format!("POST {path}"), r).await
+    }
+
     /// Whether `/healthz` answers 200.
     pub async fn healthy(&self) -> bool {
         matches!(self.http.get(self.url("/healthz")).send().await, Ok(r) if r.status().is_success())

@@ -19,6 +19,8 @@ use crate::store;
 async fn areas_view(c: &Console, state: &AppState, extra: Value, status: StatusCode) -> PageResult {
     let areas = store::areas::all(&state.store).await?;
     let counts = store::devices::count_by_area(&state.store).await?;
+    let caps: std::collections::HashMap<String, store::cap::AreaCap> =
+        store::cap::area_caps(&state.store).await?.into_iter().collect();
     let tree = AreaTree::new(areas.values().map(|a| (a.code.clone(), a.parent.clone())));
     let mut out = Vec::new();
     for (code, depth) in tree.depth_first() {
@@ -32,7 +34,9 @@ async fn areas_view(c: &Console, state: &AppState, extra: Value, status: StatusC
             };
             out.push(
                 json!({"code": a.code, "name": a.name, "level": a.level, "level_label": label, "depth": depth,
-                            "parent": a.parent, "devices": counts.get(&code).copied().unwrap_or(0)}),
+                            "parent": a.parent, "devices": counts.get(&code).copied().unwrap_or(0),
+                            "geocodes": caps.get(&code).map(|c| c.geocodes.join("\n")).unwrap_or_default(),
+                            "exercise": caps.get(&code).is_some_and(|c| c.exercise)}),
             );
         }
     }
@@ -99,6 +103,31 @@ pub(super) async fn area_save(
         &c,
         &state,
         services::areas::update(&state, &c.caller, &code, patch),
+    )
+    .await
+}
+
+/// The CAP settings of an area (geocodes one per line, exercises allowed), from its edit form.
+pub(super) async fn area_cap_save(
+    c: Console,
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+    PageForm(f): PageForm<Fields>,
+) -> PageResult {
+    let settings = store::cap::AreaCap {
+        geocodes: f
+            .one("geocodes")
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect(),
+        exercise: f.has("exercise"),
+    };
+    area_action(
+        &c,
+        &state,
+        services::cap::areas::put(&state, &c.caller, &code, &settings),
     )
     .await
 }

@@ -5,6 +5,7 @@
 use chrono::TimeZone;
 
 mod alarms;
+mod alerts;
 mod errors;
 mod forms;
 
@@ -716,6 +717,7 @@ pub fn t(key: &str, lang: Lang) -> &str {
         .iter()
         .chain(forms::CATALOGUE)
         .chain(alarms::CATALOGUE)
+        .chain(alerts::CATALOGUE)
         .find(|(k, _, _)| *k == key)
     {
         Some((_, vi, en)) => match lang {

@@ -90,6 +90,9 @@ pub(super) async fn approvals(c: Console, State(state): State<AppState>) -> Page
     c.page(
         "approvals.html",
         json!({"media": list, "can_approve": c.caller.grants(Role::Approver),
-               "bulletins": bulletins::pending_for(&state, &c).await?}),
+               "bulletins": bulletins::pending_for(&state, &c).await?,
+               "cap_pending": crate::services::cap::recent(&state, &c.caller, Some("pending_approval"), 50)
+                   .await
+                   .unwrap_or_default()}),
     )
 }

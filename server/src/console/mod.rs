@@ -16,6 +16,7 @@ mod admin_devices;
 mod admin_schedules;
 mod admin_users;
 mod alarms;
+mod alerts;
 mod audit;
 mod bulletins;
 mod calendar;
@@ -96,6 +97,8 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     ("command.html", include_str!("templates/command.html")),
     ("command_live.html", include_str!("templates/command_live.html")),
     ("alarms.html", include_str!("templates/alarms.html")),
+    ("alerts.html", include_str!("templates/alerts.html")),
+    ("alert.html", include_str!("templates/alert.html")),
 ];
 
 pub(crate) const LOGIN_CSRF_COOKIE: &str = "nguon_login_csrf";
@@ -364,6 +367,7 @@ pub fn router() -> Router<AppState> {
         .merge(reports::router())
         .merge(commands::router())
         .merge(alarms::router())
+        .merge(alerts::router())
         .merge(bulletins::router())
         .merge(voices::router())
         .merge(admin::router())

@@ -11,6 +11,7 @@ pub mod alarm;
 pub mod area;
 pub mod area_csv;
 pub mod bulletin;
+pub mod cap;
 pub mod change;
 pub mod command;
 pub mod device;

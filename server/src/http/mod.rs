@@ -11,6 +11,7 @@
 //! query or JSON/form body ([`text`]).
 
 pub mod alarms;
+pub mod alerts;
 pub mod areas;
 pub mod auth;
 pub mod bulletins;

@@ -44,6 +44,7 @@ pub fn document(others: impl IntoIterator<Item = utoipa::openapi::OpenApi>) -> u
     doc.merge(crate::http::speech::Doc::openapi());
     doc.merge(crate::http::bulletins::Doc::openapi());
     doc.merge(crate::http::alarms::Doc::openapi());
+    doc.merge(crate::http::alerts::Doc::openapi());
     for other in others {
         doc.merge(other);
     }

@@ -43,6 +43,19 @@ pub fn receipt(signer: &Signer, device: &DeviceId, events: Vec<uuid::Uuid>) -> O
 /// acts on it once.
 pub fn command(signer: &Signer, c: &Pending) -> Result<Outgoing> {
     let audience = Addressed::audience(&c.target_kind, &c.target)?;
+    command_to(signer, c, audience, c.topic.clone())
+}
+
+/// A CAP alert's command (target kind `alert`) as one device gets it: the same id, sequence
+/// number and times on `d/{device}/cmd`, addressed to that device.
+pub fn alert_command(signer: &Signer, c: &Pending, device: &str) -> Result<Outgoing> {
+    let d = nguon_protocol::DeviceId::parse(device)
+        .map_err(|e| Error::internal(format!("stored target device `{device}`: {e}")))?;
+    let topic = nguon_protocol::topic::cmd(&d);
+    command_to(signer, c, Audience::Device(d), topic)
+}
+
+fn command_to(signer: &Signer, c: &Pending, audience: Audience, topic: String) -> Result<Outgoing> {
     let body: Command = serde_json::from_str(&c.body).map_err(Error::context("stored command"))?;
     let id: uuid::Uuid = c.id.parse().map_err(Error::context("stored command id"))?;
     let mut msg = ServerMessage::new(
@@ -55,7 +68,7 @@ pub fn command(signer: &Signer, c: &Pending) -> Result<Outgoing> {
     msg.issued_at = from_ms(c.issued_at);
     msg.expires_at = from_ms(c.expires_at);
     Ok(Outgoing {
-        topic: c.topic.clone(),
+        topic,
         bytes: signer.sign_message(&msg),
         retain: false,
     })

@@ -44,6 +44,12 @@ pub async fn build_feed(
         now,
         &state.public_url,
     );
+    // CAP alerts current for this area show first, as emergency bulletins.
+    let alerts = crate::services::cap::board::board_items(state, board_area).await?;
+    if !alerts.is_empty() {
+        feed.emergency = true;
+        feed.bulletins.splice(0..0, alerts);
+    }
     feed.area_name = crate::store::areas::get(&state.store, board_area)
         .await?
         .map(|a| a.name)

@@ -146,6 +146,8 @@ pub async fn tracked(state: &AppState, caller: &Caller, id: &str) -> Result<Comm
     let report = report(state, id).await?;
     match report.target_kind.as_str() {
         "area" => caller.check_area(&report.target)?,
+        // A CAP alert's command (services::cap): province-wide, read by any operator.
+        "alert" => {}
         _ => check_device(state, caller, &report.target).await?,
     }
     Ok(report)

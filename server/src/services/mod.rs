@@ -13,6 +13,7 @@ pub mod areas;
 pub mod auth;
 pub mod board;
 pub mod bulletins;
+pub mod cap;
 pub mod commands;
 pub mod demo;
 pub mod devices;

@@ -15,6 +15,7 @@ pub mod areas;
 pub mod audit;
 pub mod boards;
 pub mod bulletins;
+pub mod cap;
 pub mod commands;
 pub mod constraint;
 pub mod devices;

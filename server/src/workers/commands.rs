@@ -4,7 +4,8 @@
 //! takes the due ones in issue order and, for each: gives it its sequence number once (stored
 //! before the first publish, so a retry sends the same message and a device acts on it once),
 //! signs it (`mqtt::outbound::command`), publishes it at QoS 1 with `Link::publish_confirmed` and
-//! marks it published once the broker acked it. While the link is down it waits for it; a publish
+//! marks it published once the broker acked it (a CAP alert's command, target kind `alert`, goes
+//! to each of its target devices' topics). While the link is down it waits for it; a publish
 //! that is not confirmed (the link dropped, or no ack within `mqtt_ack_timeout_ms`) stops the
 //! round (later commands are not sent before an earlier one) and the round is retried with a
 //! backoff, sending the same message again.
@@ -83,7 +84,17 @@ impl Sender {
                 c.seq = self.signer.sequencer().next().min(i64::MAX as u64) as i64;
                 commands::set_seq(&self.store, &c.id, c.seq).await?;
             }
-            let m = match outbound::command(&self.signer, &c) {
+            let messages = if c.target_kind == "alert" {
+                // A CAP alert: the same message to each target device's topic.
+                let devices = crate::store::cap::command_device_ids(&self.store, &c.id).await?;
+                devices
+                    .iter()
+                    .map(|d| outbound::alert_command(&self.signer, &c, d))
+                    .collect::<Result<Vec<_>>>()
+            } else {
+                outbound::command(&self.signer, &c).map(|m| vec![m])
+            };
+            let messages = match messages {
                 Ok(m) => m,
                 Err(e) => {
                     tracing::error!(command = %c.id, error = %e, "unreadable command; it is not sent");
@@ -92,7 +103,9 @@ impl Sender {
                     continue;
                 }
             };
-            self.link.publish_confirmed(&m.topic, m.bytes, m.retain).await?;
+            for m in messages {
+                self.link.publish_confirmed(&m.topic, m.bytes, m.retain).await?;
+            }
             commands::mark_published(&self.store, &c.id, now_ms()).await?;
             Metrics::inc(&self.metrics.commands_published);
             round.published += 1;

@@ -296,7 +296,7 @@ fn speech_media(state: &AppState, row: crate::domain::media::Media) -> SpeechMed
 /// Store WAV bytes as an ordinary media item through the media library's ingest path
 /// ([`crate::services::media::ingest_bytes`]: hash, probe, dedupe, `data_dir/media/<sha256>`, a
 /// `draft` record); `approved` then approves it (speech of an approved bulletin).
-async fn store_wav(state: &AppState, bytes: &[u8], title: &str, approved: bool) -> Result<SpeechMedia> {
+pub async fn store_wav(state: &AppState, bytes: &[u8], title: &str, approved: bool) -> Result<SpeechMedia> {
     let sha = hex::encode(Sha256::digest(bytes));
     let (row, _) =
         crate::services::media::ingest_bytes(state, bytes, &format!("tts-{}.wav", &sha[..12]), Some(title))
