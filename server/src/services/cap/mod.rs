@@ -234,8 +234,7 @@ async fn current_play(state: &AppState, alert_id: &str) -> Result<Option<Message
     Ok(store::cap::of_alert(&state.store, alert_id)
         .await?
         .into_iter()
-        .filter(|m| m.msg_type != "Cancel" && m.command_id.is_some())
-        .next_back())
+        .rfind(|m| m.msg_type != "Cancel" && m.command_id.is_some()))
 }
 
 /// Issue `msg` (parsed as `alert`, targeting `found`) through the command path, as `actor`;
