@@ -31,6 +31,7 @@ use tokio::task::{JoinError, JoinSet};
 
 pub use clock::Clock;
 pub use error::AgentError;
+pub use link::ReceiveHook;
 pub use report::{AgentEvent, AgentEventKind};
 pub use sink::Sink;
 pub use status::LiveStatus;
@@ -54,6 +55,9 @@ pub struct AgentOptions {
     pub sink: Option<Sink>,
     /// Make a task fail on purpose (tests of the supervision; `None` on a device).
     pub fault: Option<Fault>,
+    /// Told when each MQTT publish arrives, before verification (the fleet simulator's delivery
+    /// measure; `None` on a device).
+    pub on_receive: Option<ReceiveHook>,
 }
 
 /// A failure injected on purpose, to test what happens when a task of the agent dies. The
@@ -90,6 +94,7 @@ impl Default for AgentOptions {
             skew: Duration::from_secs(120),
             sink: None,
             fault: None,
+            on_receive: None,
         }
     }
 }
@@ -291,6 +296,8 @@ impl Agent {
             base_url: config.server.base_url.clone(),
             heartbeat: Duration::from_secs(config.telemetry.heartbeat_secs as u64),
             started: std::time::Instant::now(),
+            unreachable_max: Duration::from_secs(config.mqtt.reconnect_max_unreachable_secs as u64),
+            on_receive: opts.on_receive.clone(),
         };
         let fault = opts.fault;
         let mut tasks = JoinSet::new();

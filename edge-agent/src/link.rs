@@ -4,8 +4,10 @@
 //! incremented and persisted and the last will (offline, retained, that session) is set; on
 //! connect the agent publishes online, subscribes, and sends its outbox. State (the will
 //! included, sealed before each connection with its session), telemetry and event batches are
-//! signed with the device key. Retries back off exponentially (0.5 s doubling to 60 s, with
-//! jitter); the backoff is reset only by a connection that lasted [`STABLE_AFTER`], so a broker
+//! signed with the device key. Retries back off exponentially with jitter ([`backoff::backoff`]): from
+//! 0.5 s doubling to 10 s (configurable) while the broker is unreachable at the TCP level, so a
+//! restored network is used within seconds, and to 60 s once a broker accepted a connection that
+//! then broke. The backoff is reset only by a connection that lasted [`STABLE_AFTER`], so a broker
 //! that drops the agent right after connecting (e.g. a retained message over the packet limit,
 //! which the MQTT client cannot skip) costs a reconnect every minute at most, not three a second.
 //! A message that arrives whole but is garbage (not JSON, bad signature, wrong audience) is
@@ -30,7 +32,6 @@ use nguon_protocol::{
     AreaCode, Audience, DeviceId, DeviceKey, DeviceState, Event, EventBatch, EventBody, ServerBody,
     ServerMessage, Signed, Telemetry, topic,
 };
-use rand::Rng;
 use rumqttc::{AsyncClient, Event as MqttEvent, LastWill, MqttOptions, Outgoing, Packet, QoS};
 use tokio::sync::mpsc::error::SendTimeoutError;
 use tokio::sync::{Notify, mpsc, watch};
@@ -42,7 +43,10 @@ use crate::guard::{self, Verdict};
 use crate::player::PlayerInput;
 use crate::report::{AgentEventKind, Reporter};
 use crate::status::{LiveStatus, disk_space};
+
+pub mod backoff;
 use crate::store::{AppliedManifest, Store};
+use backoff::{Failure, backoff};
 
 /// Events per batch.
 const BATCH_EVENTS: usize = 50;
@@ -96,23 +100,39 @@ pub struct LinkCtx {
     pub heartbeat: Duration,
     /// When the agent started.
     pub started: Instant,
+    /// The longest reconnect wait while the broker is unreachable at the TCP level
+    /// (`mqtt.reconnect_max_unreachable_secs`).
+    pub unreachable_max: Duration,
+    /// Told the instant each publish arrives, before anything is done with it (simulator only).
+    pub on_receive: Option<ReceiveHook>,
+}
+
+/// Called by the poll task with the topic and the instant a publish was read from the broker,
+/// before it is verified or handed on: the fleet simulator measures broker delivery apart from the
+/// agent's own work. `None` on a device, where it costs one branch per message.
+#[derive(Clone)]
+pub struct ReceiveHook(Arc<ReceiveFn>);
+
+/// What a [`ReceiveHook`] calls: `(topic, received_at)`.
+type ReceiveFn = dyn Fn(&str, Instant) + Send + Sync;
+
+impl ReceiveHook {
+    /// A hook calling `f(topic, received_at)`; keep it short, it runs on the poll task.
+    pub fn new(f: impl Fn(&str, Instant) + Send + Sync + 'static) -> Self {
+        Self(Arc::new(f))
+    }
+}
+
+impl std::fmt::Debug for ReceiveHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReceiveHook(..)")
+    }
 }
 
 enum LinkEvent {
     Up { session: u64, client: AsyncClient },
     Mqtt(MqttEvent),
     Down(String),
-}
-
-/// Backoff before retry `attempt` (0-based): a random wait between half and all of
-/// 0.5 s · 2^attempt, capped at 60 s (so the agents of a province spread their reconnects).
-pub fn backoff(attempt: u32) -> Duration {
-    let cap = Duration::from_secs(60);
-    let base = Duration::from_millis(500)
-        .saturating_mul(1u32 << attempt.min(10))
-        .min(cap);
-    let half = base / 2;
-    half + rand::rng().random_range(Duration::ZERO..=half)
 }
 
 /// The presence message, signed with the device key (unsigned when it has none). The last will
@@ -164,7 +184,7 @@ async fn poll_task(ctx: LinkCtx, tx: mpsc::UnboundedSender<LinkEvent>, mut stop:
         net.set_tcp_nodelay(true);
         el.set_network_options(net);
         let mut up_since: Option<Instant> = None;
-        let reason = loop {
+        let (failure, reason) = loop {
             match el.poll().await {
                 Ok(MqttEvent::Incoming(Packet::ConnAck(_))) => {
                     up_since = Some(Instant::now());
@@ -180,11 +200,14 @@ async fn poll_task(ctx: LinkCtx, tx: mpsc::UnboundedSender<LinkEvent>, mut stop:
                 }
                 Ok(MqttEvent::Outgoing(Outgoing::Disconnect)) => return,
                 Ok(ev) => {
+                    if let (Some(hook), MqttEvent::Incoming(Packet::Publish(p))) = (&ctx.on_receive, &ev) {
+                        (hook.0)(&p.topic, Instant::now());
+                    }
                     if tx.send(LinkEvent::Mqtt(ev)).is_err() {
                         return;
                     }
                 }
-                Err(e) => break e.to_string(),
+                Err(e) => break (Failure::of(&e, up_since.is_some()), e.to_string()),
             }
         };
         drop(el);
@@ -197,10 +220,11 @@ async fn poll_task(ctx: LinkCtx, tx: mpsc::UnboundedSender<LinkEvent>, mut stop:
         if up_since.is_some_and(|t| t.elapsed() >= STABLE_AFTER) {
             attempt = 0;
         }
-        let wait = backoff(attempt);
+        let wait = backoff(attempt, backoff::cap(failure, ctx.unreachable_max));
         attempt = attempt.saturating_add(1);
         tracing::debug!(
             attempt,
+            ?failure,
             wait_ms = wait.as_millis() as u64,
             "reconnecting after a wait"
         );
@@ -745,14 +769,5 @@ mod tests {
         let (ok, suppressed) = b.take(t0 + Duration::from_secs(61));
         assert!(ok, "a new minute");
         assert_eq!(suppressed, Some(80));
-    }
-
-    #[test]
-    fn the_backoff_grows_from_a_quarter_second_to_a_minute() {
-        for attempt in 0..12 {
-            let base = Duration::from_millis(500 << attempt.min(10)).min(Duration::from_secs(60));
-            let w = backoff(attempt);
-            assert!(w >= base / 2 && w <= base, "attempt {attempt}: {w:?}");
-        }
     }
 }

@@ -14,7 +14,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use nguon_agent::{Agent, AgentEvent, AgentEventKind, AgentHandle, AgentOptions, Sink};
+use nguon_agent::{Agent, AgentEvent, AgentEventKind, AgentHandle, AgentOptions, ReceiveHook, Sink};
+use nguon_protocol::topic::Topic;
 use nguon_protocol::{AreaCode, DeviceId, KeyPair};
 use nguon_provision::config::{
     AudioSection, DeviceSection, IdentitySection, MqttSection, ServerSection, StorageSection,
@@ -218,6 +219,12 @@ pub struct FleetOptions {
     pub groups: Vec<Faults>,
     /// Also forward every agent event to [`Fleet::events`] (benchmarks, tests).
     pub observe: bool,
+    /// Longest reconnect wait while the broker is unreachable (`mqtt.reconnect_max_unreachable_secs`).
+    pub reconnect_max_unreachable_secs: u16,
+    /// Told (device index, instant) whenever an agent's link reads a publish on an area command
+    /// topic, before verifying it (the agent's [`nguon_agent::ReceiveHook`]): broker delivery
+    /// measured apart from the agent's work.
+    pub area_receipts: Option<mpsc::UnboundedSender<(usize, Instant)>>,
 }
 
 impl FleetOptions {
@@ -235,6 +242,8 @@ impl FleetOptions {
             keep_alive_secs: 60,
             groups: Vec::new(),
             observe: true,
+            reconnect_max_unreachable_secs: nguon_provision::config::default_reconnect_max_unreachable(),
+            area_receipts: None,
         }
     }
 }
@@ -294,6 +303,7 @@ fn config_for(d: &SimDevice, opts: &FleetOptions, mqtt: SocketAddr, wav: Option<
             password_file: None,
             ca_file: None,
             keep_alive_secs: opts.keep_alive_secs,
+            reconnect_max_unreachable_secs: opts.reconnect_max_unreachable_secs,
         },
         server: ServerSection {
             base_url: opts.base_url.clone(),
@@ -410,6 +420,13 @@ impl Fleet {
                         Some(w) => Sink::Wav(w.clone()),
                         None => Sink::Null,
                     }),
+                    on_receive: opts.area_receipts.clone().map(|tx| {
+                        ReceiveHook::new(move |topic: &str, at: Instant| {
+                            if matches!(Topic::parse(topic), Some(Topic::AreaCmd(_))) {
+                                let _ = tx.send((idx, at));
+                            }
+                        })
+                    }),
                     ..AgentOptions::default()
                 };
                 let h = Agent::start(config, dir, aopts)
@@ -461,6 +478,11 @@ impl Fleet {
             .flatten()
             .filter(|h| h.status().connected)
             .count()
+    }
+
+    /// Events waiting in every agent's outbox (not yet receipted by the server).
+    pub fn outbox_total(&self) -> usize {
+        self.handles.iter().flatten().map(|h| h.outbox_len()).sum()
     }
 
     /// The event stream (taken once).

@@ -1,6 +1,7 @@
-//! A loopback TCP proxy that can be cut: the "no network" fault. While cut it refuses new
-//! connections (accepts and closes them at once) and has severed every open one; restoring lets
-//! connections through again. An optional added latency delays each chunk in both directions.
+//! A loopback TCP proxy that can be cut: the "no network" fault. While cut it does not listen, so
+//! new connections are refused at the TCP level (as when the broker's host cannot be reached), and
+//! it has severed every open one; restoring listens again on the same address. An optional added
+//! latency delays each chunk in both directions.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,6 +17,8 @@ use tokio::sync::watch;
 pub struct Proxy {
     addr: SocketAddr,
     cut: Arc<AtomicBool>,
+    /// Tells the accept task to close or reopen its listener.
+    listening: watch::Sender<bool>,
     generation: watch::Sender<u64>,
     latency_us: Arc<AtomicU64>,
     task: tokio::task::JoinHandle<()>,
@@ -28,35 +31,58 @@ impl Proxy {
         let addr = listener.local_addr()?;
         let cut = Arc::new(AtomicBool::new(false));
         let (generation, gen_rx) = watch::channel(0u64);
+        let (listening, mut listen_rx) = watch::channel(true);
         let latency_us = Arc::new(AtomicU64::new(0));
         let task = {
             let cut = cut.clone();
             let latency_us = latency_us.clone();
             tokio::spawn(async move {
+                let mut listener = Some(listener);
                 loop {
-                    let Ok((down, _)) = listener.accept().await else {
+                    let Some(l) = &listener else {
+                        // Cut: nothing listens (connections are refused) until restored.
+                        if listen_rx.changed().await.is_err() {
+                            return;
+                        }
+                        if *listen_rx.borrow_and_update() {
+                            listener = rebind(addr).await;
+                        }
                         continue;
                     };
-                    if cut.load(Ordering::SeqCst) {
-                        drop(down);
-                        continue;
+                    tokio::select! {
+                        r = l.accept() => {
+                            let Ok((down, _)) = r else { continue };
+                            if cut.load(Ordering::SeqCst) {
+                                drop(down);
+                                continue;
+                            }
+                            let gen_rx = gen_rx.clone();
+                            let latency_us = latency_us.clone();
+                            tokio::spawn(async move {
+                                let Ok(up) = TcpStream::connect(upstream).await else {
+                                    return;
+                                };
+                                let _ = down.set_nodelay(true);
+                                let _ = up.set_nodelay(true);
+                                pipe(down, up, gen_rx, latency_us).await;
+                            });
+                        }
+                        r = listen_rx.changed() => {
+                            if r.is_err() {
+                                return;
+                            }
+                            if !*listen_rx.borrow_and_update() {
+                                listener = None;
+                            }
+                        }
                     }
-                    let gen_rx = gen_rx.clone();
-                    let latency_us = latency_us.clone();
-                    tokio::spawn(async move {
-                        let Ok(up) = TcpStream::connect(upstream).await else {
-                            return;
-                        };
-                        let _ = down.set_nodelay(true);
-                        let _ = up.set_nodelay(true);
-                        pipe(down, up, gen_rx, latency_us).await;
-                    });
                 }
             })
         };
         Ok(Proxy {
             addr,
             cut,
+            listening,
             generation,
             latency_us,
             task,
@@ -68,15 +94,17 @@ impl Proxy {
         self.addr
     }
 
-    /// Cut the network: sever open connections and refuse new ones.
+    /// Cut the network: sever open connections and stop listening (new ones are refused).
     pub fn cut(&self) {
         self.cut.store(true, Ordering::SeqCst);
+        self.listening.send_replace(false);
         self.generation.send_modify(|g| *g += 1);
     }
 
-    /// Restore the network.
+    /// Restore the network: listen again on the same address.
     pub fn restore(&self) {
         self.cut.store(false, Ordering::SeqCst);
+        self.listening.send_replace(true);
     }
 
     /// Whether the proxy is cut.
@@ -95,6 +123,22 @@ impl Drop for Proxy {
         self.cut();
         self.task.abort();
     }
+}
+
+/// Listen on `addr` again; retried for a while in case a client's outgoing connection holds the
+/// port for a moment.
+async fn rebind(addr: SocketAddr) -> Option<TcpListener> {
+    for _ in 0..200 {
+        match TcpListener::bind(addr).await {
+            Ok(l) => return Some(l),
+            Err(e) => {
+                tracing::warn!(%addr, error = %e, "proxy: cannot listen again yet");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    tracing::error!(%addr, "proxy: cannot listen again; the network stays cut");
+    None
 }
 
 async fn pipe(down: TcpStream, up: TcpStream, mut gen_rx: watch::Receiver<u64>, latency_us: Arc<AtomicU64>) {

@@ -284,3 +284,83 @@ async fn publish_large(port: u16, topic_name: &str, payload: Vec<u8>) {
     .await
     .expect("the broker acknowledged the large message");
 }
+
+/// Issue 12, catch-up: while no broker listens (connection refused) the reconnect waits stay
+/// within `mqtt.reconnect_max_unreachable_secs`, so a restored network is used within seconds;
+/// a port that accepts and closes at once (a session that breaks, as in issue 11) still gets the
+/// long growing waits. Counted over the same window, both agents side by side.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnect_waits_stay_under_the_cap_while_nothing_listens_and_grow_when_the_broker_breaks_sessions() {
+    // A port nothing listens on: bound, then released.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_port = closed.local_addr().unwrap().port();
+    drop(closed);
+    // A port that accepts every connection and closes it at once, counting them.
+    let breaker = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let breaker_port = breaker.local_addr().unwrap().port();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let acc = accepted.clone();
+    let breaker_task = tokio::spawn(async move {
+        while let Ok((s, _)) = breaker.accept().await {
+            acc.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(s);
+        }
+    });
+
+    let point = |env: &Env, port: u16| {
+        let text = std::fs::read_to_string(&env.config)
+            .unwrap()
+            .replace(&env.broker.url(), &format!("mqtt://127.0.0.1:{port}"));
+        let text = text.replace(
+            "keep_alive_secs = 5",
+            "keep_alive_secs = 5\nreconnect_max_unreachable_secs = 1",
+        );
+        assert!(text.contains(&format!("127.0.0.1:{port}")));
+        std::fs::write(&env.config, text).unwrap();
+    };
+    let refused_env = Env::new("lc-refused");
+    point(&refused_env, closed_port);
+    let broken_env = Env::new("lc-broken");
+    point(&broken_env, breaker_port);
+    let (refused, mut rx) = refused_env.start().await;
+    let (broken, _rx2) = broken_env.start().await;
+
+    let window = std::time::Duration::from_secs(20);
+    let start = std::time::Instant::now();
+    let mut attempts = 0u32;
+    while start.elapsed() < window {
+        match tokio::time::timeout(window.saturating_sub(start.elapsed()), rx.recv()).await {
+            Ok(Ok(ev)) => {
+                if matches!(ev.kind, AgentEventKind::Disconnected { .. }) {
+                    attempts += 1;
+                }
+                assert!(
+                    !matches!(ev.kind, AgentEventKind::Connected { .. }),
+                    "nothing listens there"
+                );
+            }
+            Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
+            _ => break,
+        }
+    }
+    let breaks = accepted.load(std::sync::atomic::Ordering::SeqCst);
+    eprintln!(
+        "in {window:?} with a 1 s cap: {attempts} attempts against a closed port, \
+         {breaks} against a port that accepts and closes"
+    );
+    // Waits of at most 1 s after the second attempt: about 20 attempts fit in 20 s. Without the
+    // cap (0.25–0.5 s doubling to 60 s) at most 7 would.
+    assert!(
+        attempts >= 10,
+        "{attempts} attempts in {window:?}: the waits were not capped at 1 s"
+    );
+    // Doubling waits from 0.25–0.5 s: at most 7 fit in 20 s; a capped backoff would give ~20.
+    assert!(breaks >= 2, "the agent kept trying");
+    assert!(
+        breaks <= 8,
+        "{breaks} attempts in {window:?} against a broker that breaks sessions: the backoff did not grow"
+    );
+    refused.shutdown().await;
+    broken.shutdown().await;
+    breaker_task.abort();
+}

@@ -17,6 +17,7 @@
 //! url = "mqtt://127.0.0.1:1883"        # mqtts://host:8883 for TLS
 //! username = "lc-08003-001"
 //! password_file = "/etc/nguon/mqtt-password"   # or: password = "..."
+//! reconnect_max_unreachable_secs = 10  # longest reconnect wait while the broker is unreachable
 //!
 //! [server]
 //! base_url = "http://127.0.0.1:8080"
@@ -141,10 +142,20 @@ pub struct MqttSection {
     /// Keep-alive in seconds.
     #[serde(default = "default_keep_alive")]
     pub keep_alive_secs: u16,
+    /// The longest wait between connection attempts while the broker cannot be reached at the
+    /// TCP level (refused, timed out, unreachable), 1–60 s. A broker that accepts and then breaks
+    /// the session still gets waits growing to 60 s.
+    #[serde(default = "default_reconnect_max_unreachable")]
+    pub reconnect_max_unreachable_secs: u16,
 }
 
 fn default_keep_alive() -> u16 {
     30
+}
+
+/// The default of `mqtt.reconnect_max_unreachable_secs`.
+pub fn default_reconnect_max_unreachable() -> u16 {
+    10
 }
 
 /// `[server]`
@@ -414,6 +425,15 @@ impl DeviceConfig {
         if self.mqtt.keep_alive_secs < 5 {
             return Err(("mqtt.keep_alive_secs", "must be at least 5".into()));
         }
+        if !(1..=60).contains(&self.mqtt.reconnect_max_unreachable_secs) {
+            return Err((
+                "mqtt.reconnect_max_unreachable_secs",
+                format!(
+                    "{} is not between 1 and 60 (seconds)",
+                    self.mqtt.reconnect_max_unreachable_secs
+                ),
+            ));
+        }
         let b = &self.server.base_url;
         if !(b.starts_with("http://") || b.starts_with("https://")) || b.len() < 10 {
             return Err((
@@ -552,6 +572,7 @@ output = "wav:/tmp/wav"
         let c = DeviceConfig::parse(&good(), "a.toml").unwrap();
         assert_eq!(c.audio_output(), AudioOutput::Wav("/tmp/wav".into()));
         assert_eq!(c.telemetry.heartbeat_secs, 60);
+        assert_eq!(c.mqtt.reconnect_max_unreachable_secs, 10);
         assert_eq!(DeviceConfig::parse(&c.to_toml(), "b.toml").unwrap(), c);
     }
 
@@ -573,6 +594,27 @@ output = "wav:/tmp/wav"
         let e = DeviceConfig::parse(&good().replace("[audio]", "[audio]\nsilence_dbfs = 3"), "a.toml")
             .unwrap_err();
         assert_eq!(e.key, "audio.silence_dbfs", "{e}");
+
+        for bad in ["0", "61"] {
+            let e = DeviceConfig::parse(
+                &good().replace(
+                    "password = \"pw\"",
+                    &format!("password = \"pw\"\nreconnect_max_unreachable_secs = {bad}"),
+                ),
+                "a.toml",
+            )
+            .unwrap_err();
+            assert_eq!(e.key, "mqtt.reconnect_max_unreachable_secs", "{e}");
+        }
+        let c = DeviceConfig::parse(
+            &good().replace(
+                "password = \"pw\"",
+                "password = \"pw\"\nreconnect_max_unreachable_secs = 3",
+            ),
+            "a.toml",
+        )
+        .unwrap();
+        assert_eq!(c.mqtt.reconnect_max_unreachable_secs, 3);
 
         let e = DeviceConfig::parse(&good().replace("wav:/tmp/wav", "speaker"), "a.toml").unwrap_err();
         assert_eq!(e.key, "audio.output");

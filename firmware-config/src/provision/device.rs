@@ -77,6 +77,7 @@ pub fn device_config(
             password_file: Some(bundle::PASSWORD_FILE.into()),
             ca_file: None,
             keep_alive_secs: 30,
+            reconnect_max_unreachable_secs: crate::config::default_reconnect_max_unreachable(),
         },
         server: ServerSection {
             base_url: settings.server_url.clone(),
