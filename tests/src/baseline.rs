@@ -1,6 +1,6 @@
-//! The raw baseline of the emergency benchmark: the same payload size published once to the same
-//! number of plain rumqttc subscribers on the same broker, measuring publish → receive. What the
-//! broker and this machine can do with no nguon code in the path.
+//! The raw baseline of the emergency benchmark: the same bytes published once to the same number
+//! of plain rumqttc subscribers on the same broker, measuring publish → receive. What the broker
+//! and this machine can do with no nguon code in the path.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -92,13 +92,9 @@ impl Baseline {
         })
     }
 
-    /// Publish one `payload_len`-byte QoS 1 message from a separate publisher and return every
-    /// subscriber's publish → receive latency (waiting up to `within`).
-    pub async fn publish_once(
-        &mut self,
-        payload_len: usize,
-        within: Duration,
-    ) -> anyhow::Result<Vec<Duration>> {
+    /// Publish `payload` once (QoS 1) from a separate publisher and return every subscriber's
+    /// publish → receive latency (waiting up to `within`).
+    pub async fn publish_once(&mut self, payload: &[u8], within: Duration) -> anyhow::Result<Vec<Duration>> {
         let mut o = MqttOptions::new(
             format!("bl-pub-{}", crate::net::random_suffix()),
             &self.host,
@@ -120,7 +116,7 @@ impl Baseline {
             }
         });
         tokio::time::timeout(Duration::from_secs(10), up_rx.recv()).await?;
-        let payload = vec![b'x'; payload_len];
+        let payload = payload.to_vec();
         while self.rx.try_recv().is_ok() {}
         self.sent_at_ns
             .store(self.epoch.elapsed().as_nanos() as u64, Ordering::SeqCst);

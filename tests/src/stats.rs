@@ -106,6 +106,19 @@ pub fn ticks_per_second() -> u64 {
     if t > 0 { t as u64 } else { 100 }
 }
 
+/// CPU time (user + system, every thread) this process has used so far, to the microsecond
+/// (`getrusage(RUSAGE_SELF)`; `/proc` ticks are 10 ms).
+pub fn self_cpu() -> Duration {
+    // SAFETY: getrusage fills the struct it is given; a zeroed rusage is a valid value.
+    let mut r: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid pointer to an rusage for the call's duration.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut r) } != 0 {
+        return Duration::ZERO;
+    }
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, (t.tv_usec as u32) * 1000);
+    tv(r.ru_utime) + tv(r.ru_stime)
+}
+
 /// CPU use between two samples over `wall`, in percent of one core.
 pub fn cpu_percent(a: ProcSample, b: ProcSample, wall: Duration) -> f64 {
     let secs = b.cpu_ticks.saturating_sub(a.cpu_ticks) as f64 / ticks_per_second() as f64;
@@ -184,5 +197,12 @@ mod tests {
     fn this_process_can_be_measured() {
         let s = proc_sample(0).unwrap();
         assert!(s.rss_kib > 0);
+        let a = self_cpu();
+        let mut x = 0u64;
+        for i in 0..5_000_000u64 {
+            x = x.wrapping_mul(31).wrapping_add(std::hint::black_box(i));
+        }
+        std::hint::black_box(x);
+        assert!(self_cpu() > a, "the loop used CPU");
     }
 }
