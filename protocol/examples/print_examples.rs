@@ -26,6 +26,7 @@ fn main() {
         repeat: 1,
         on_preempt: OnPreempt::Resume,
         play_until: None,
+        repetition: None,
     };
     let manifest = Manifest {
         version: 12,

@@ -114,10 +114,109 @@ pub struct ManifestItem {
     /// window); older devices ignore it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub play_until: Option<DateTime<Utc>>,
+    /// An emergency message that repeats until `play_until` (or a cancel): the device plays it
+    /// again at each start [`Repetition`] gives, each replay with its own id `{id}#k`. Absent:
+    /// played once (older devices ignore it, so they play it once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repetition: Option<Repetition>,
 }
 
 fn one() -> u32 {
     1
+}
+
+/// How an emergency message repeats (issue 12 §3): plays at `offsets_s` after its start, then
+/// every `every_s` after the last offset, while its window (`play_until`) lasts. The presets are
+/// the patterns of Decision 18/2021/QĐ-TTg ([`Repetition::every_2h`],
+/// [`Repetition::twice_5min_then_every_30min`]); the wire carries the expanded pattern, so a
+/// device needs no preset names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Repetition {
+    /// Offsets (s) of the plays from the start, strictly increasing, the first 0 (the play
+    /// itself).
+    pub offsets_s: Vec<u32>,
+    /// Then one play every this many seconds after the last offset (absent: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every_s: Option<u32>,
+    /// Played before each replay (not before the first play): a spoken preamble that says when
+    /// the bulletin was issued, by sha256 (listed with the message's media).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preamble: Option<String>,
+}
+
+/// At most this many replays of one message are expanded.
+pub const MAX_REPLAYS: usize = 1000;
+
+impl Repetition {
+    /// Immediately, then every 2 hours.
+    pub fn every_2h() -> Self {
+        Repetition {
+            offsets_s: vec![0],
+            every_s: Some(7200),
+            preamble: None,
+        }
+    }
+
+    /// Immediately, twice more 5 minutes apart, then every 30 minutes.
+    pub fn twice_5min_then_every_30min() -> Self {
+        Repetition {
+            offsets_s: vec![0, 300, 600],
+            every_s: Some(1800),
+            preamble: None,
+        }
+    }
+
+    /// The problem with the pattern, if any; `min_every_s` is the shortest interval allowed.
+    pub fn check(&self, min_every_s: u32) -> Result<(), String> {
+        if self.offsets_s.first() != Some(&0) {
+            return Err("`offsets_s` must start with 0 (the play itself)".into());
+        }
+        if self.offsets_s.windows(2).any(|w| w[1] <= w[0]) {
+            return Err("`offsets_s` must be strictly increasing".into());
+        }
+        if self.offsets_s.len() > 100 {
+            return Err("`offsets_s` holds at most 100 offsets".into());
+        }
+        if self.offsets_s.len() < 2 && self.every_s.is_none() {
+            return Err("a repetition needs a second offset or `every_s`".into());
+        }
+        if let Some(e) = self.every_s
+            && e < min_every_s
+        {
+            return Err(format!("`every_s` must be at least {min_every_s}, not {e}"));
+        }
+        Ok(())
+    }
+
+    /// The starts of the replays (k = 1, 2, …; k = 0 is the play itself at `start`) before
+    /// `until`, at most [`MAX_REPLAYS`].
+    pub fn replays(&self, start: DateTime<Utc>, until: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+        let secs = |s: u64| start + chrono::Duration::seconds(s as i64);
+        let mut out: Vec<DateTime<Utc>> = self.offsets_s.iter().skip(1).map(|o| secs(*o as u64)).collect();
+        if let Some(every) = self.every_s.filter(|e| *e > 0) {
+            let last = *self.offsets_s.last().unwrap_or(&0) as u64;
+            out.extend(
+                (1..)
+                    .map(|j| secs(last + j * every as u64))
+                    .take_while(|t| *t < until)
+                    .take(MAX_REPLAYS),
+            );
+        }
+        out.retain(|t| *t < until);
+        out.truncate(MAX_REPLAYS);
+        out
+    }
+}
+
+/// The id of replay `k` (≥ 1) of message `id`: `{id}#k`.
+pub fn replay_id(id: &str, k: usize) -> String {
+    format!("{id}#{k}")
+}
+
+/// The message a replay id (`{id}#k`) belongs to, and `k`; `None` for any other id.
+pub fn replay_of(id: &str) -> Option<(&str, usize)> {
+    let (base, k) = id.rsplit_once('#')?;
+    Some((base, k.parse().ok()?))
 }
 
 /// Daily quiet hours in the device's local time zone, during which `normal` items are skipped.
@@ -429,4 +528,40 @@ pub struct EventBatch {
     pub sent_at: DateTime<Utc>,
     /// The events, oldest first.
     pub events: Vec<Event>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_repetition_expands_to_its_replays_inside_the_window_with_ids_of_their_own() {
+        let t0: DateTime<Utc> = "2026-12-03T07:05:00Z".parse().unwrap();
+        let at = |s: i64| t0 + chrono::Duration::seconds(s);
+        let r = Repetition::twice_5min_then_every_30min();
+        assert_eq!(r.replays(t0, at(4200)), [at(300), at(600), at(2400)]);
+        assert_eq!(
+            Repetition::every_2h().replays(t0, at(7200)),
+            Vec::<DateTime<Utc>>::new()
+        );
+        assert_eq!(Repetition::every_2h().replays(t0, at(7201)), [at(7200)]);
+        assert!(r.check(60).is_ok());
+        assert!(
+            Repetition {
+                every_s: Some(30),
+                ..r.clone()
+            }
+            .check(60)
+            .is_err()
+        );
+        assert_eq!(replay_id("c1", 2), "c1#2");
+        assert_eq!(replay_of("c1#2"), Some(("c1", 2)));
+        assert_eq!(replay_of("s@17"), None);
+        // Older devices ignore the field; absent, an item plays once.
+        let json = r#"{"id":"a","schedule_id":"","starts_at":"2026-12-03T07:05:00Z","priority":"emergency","volume":80,"media":[]}"#;
+        assert_eq!(
+            serde_json::from_str::<ManifestItem>(json).unwrap().repetition,
+            None
+        );
+    }
 }

@@ -134,6 +134,9 @@ pub struct Settings {
     /// The same for normal items (`NGUON_LATE_WINDOW_NORMAL_S`, default 0: a normal item reached
     /// more than the device's grace period late is `missed`).
     pub late_window_normal_s: u32,
+    /// Shortest interval between the replays of a repeating emergency, in seconds
+    /// (`NGUON_MIN_REPEAT_EVERY_S`, default 60, 1 to 86400; lower only for tests).
+    pub min_repeat_every_s: u32,
     /// The four-eyes rule (`NGUON_FOUR_EYES`, default true): whoever uploaded, wrote, edited or
     /// submitted content may not approve it, admins included (the bootstrap admin token, which is
     /// no person, is exempt). Off, an approver may approve their own content.
@@ -386,6 +389,7 @@ impl Default for Settings {
             late_window_emergency_s: 1800,
             late_window_priority_s: 600,
             late_window_normal_s: 0,
+            min_repeat_every_s: 60,
             time_zone: "Asia/Ho_Chi_Minh".into(),
             max_upload_mb: 200,
             dispatch_debounce_ms: 200,
@@ -523,6 +527,9 @@ impl Settings {
                 "LATE_WINDOW_NORMAL_S" => {
                     s.late_window_normal_s = v.parse().map_err(|e| bad(format!("`{v}`: {e}")))?
                 }
+                "MIN_REPEAT_EVERY_S" => {
+                    s.min_repeat_every_s = v.parse().map_err(|e| bad(format!("`{v}`: {e}")))?
+                }
                 "TTS_ESPEAK" => s.tts.espeak_program = v,
                 "TTS_DEFAULT_VOICE" => s.tts.default_voice = v,
                 "FOUR_EYES" => {
@@ -599,6 +606,9 @@ impl Settings {
             if v > 86_400 {
                 return Err((key, "must be between 0 and 86400 seconds".into()));
             }
+        }
+        if !(1..=86_400).contains(&self.min_repeat_every_s) {
+            return Err(("min_repeat_every_s", "must be between 1 and 86400 seconds".into()));
         }
         if !(100..=600_000).contains(&self.mqtt_ack_timeout_ms) {
             return Err(("mqtt_ack_timeout_ms", "must be between 100 and 600000".into()));

@@ -35,13 +35,23 @@ pub struct Province {
 impl Province {
     /// Start a server on `broker` and register `communes` × `per_commune` loudspeakers.
     pub async fn new(broker: Option<BrokerChoice>, communes: usize, per_commune: usize) -> Province {
+        Self::new_with(broker, communes, per_commune, &[]).await
+    }
+
+    /// [`Province::new`] with extra server environment (`NGUON_*` settings).
+    pub async fn new_with(
+        broker: Option<BrokerChoice>,
+        communes: usize,
+        per_commune: usize,
+        env: &[(&str, &str)],
+    ) -> Province {
         crate::init_crypto();
         let dir = tempfile::Builder::new()
             .prefix("nguon-sys-")
             .tempdir()
             .expect("temp dir");
         let broker = broker.unwrap_or_else(BrokerChoice::from_env);
-        let server = ServerProc::start_with(dir.path(), broker, &[])
+        let server = ServerProc::start_with(dir.path(), broker, env)
             .await
             .expect("server starts");
         let tag = random_suffix();

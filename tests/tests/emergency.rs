@@ -227,3 +227,125 @@ async fn an_agent_killed_while_it_plays_a_caught_up_emergency_does_not_play_it_t
     let by = plays_of(&p, &id).await;
     assert_eq!(by.get(&device).map(Vec::len), Some(1), "{by:?}");
 }
+
+/// Issue 12 §3: an emergency repeats at a shortened interval (this server allows 5 s instead of
+/// 60): each agent plays the message and its replays `{id}#1`, `{id}#2`, one proof each with its
+/// own id; each replay starts with the spoken issue time (its WAV is longer than the first play
+/// by the preamble); `GET /api/v1/commands/{id}` tracks each replay like the first; a stop ends
+/// the replays on every agent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_emergency_repeats_at_its_interval_each_replay_with_its_own_id_and_tracking_until_a_stop() {
+    let mut p = Province::new_with(None, 1, 2, &[("NGUON_MIN_REPEAT_EVERY_S", "5")]).await;
+    p.start_agents(|_| None).await;
+    p.wait_online().await;
+    let (_, sha) = p.clip(1.0).await;
+    let commune = p.commune(1);
+    let devices: Vec<String> = p.agents.iter().map(|a| a.device.id.to_string()).collect();
+    let path = format!("/api/v1/areas/{commune}/commands");
+    // Refused: an interval below the server's minimum, a repeating non-emergency.
+    for (body, field) in [
+        (json!({"offsets_s": [0], "every_s": 2}), "repetition.every_s"),
+        (json!("hourly"), "repetition"),
+    ] {
+        let e = p
+            .api()
+            .post(
+                &path,
+                &json!({"action": "play_now", "priority": "emergency", "media": [sha], "repetition": body}),
+            )
+            .await
+            .expect_err("refused");
+        assert!(
+            format!("{e:#}").contains("422") && format!("{e:#}").contains(field),
+            "{e:#}"
+        );
+    }
+    let issued = p
+        .api()
+        .post(
+            &path,
+            &json!({"action": "play_now", "priority": "emergency", "media": [sha], "title": "Lũ quét",
+                    "volume": 100, "valid_for_s": 600, "repetition": {"offsets_s": [0], "every_s": 10}}),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("emergency: {e:#}\n{}", p.logs()));
+    let id = issued
+        .get("command_id")
+        .and_then(Value::as_str)
+        .expect("command id")
+        .to_string();
+    let items = [id.clone(), format!("{id}#1"), format!("{id}#2")];
+    for d in &devices {
+        for item in &items {
+            let play = wait_play(&p, item, d, Duration::from_secs(60)).await;
+            assert_eq!(
+                play.get("outcome").and_then(Value::as_str),
+                Some("played"),
+                "{play}"
+            );
+        }
+    }
+    // One proof per device and replay, each with its own id.
+    for item in &items {
+        let by = plays_of(&p, item).await;
+        assert_eq!(
+            devices
+                .iter()
+                .map(|d| by.get(d).map_or(0, Vec::len))
+                .collect::<Vec<_>>(),
+            [1, 1],
+            "{item}: {by:?}"
+        );
+    }
+    // The replays start with the spoken issue time: longer than the first play by it.
+    let frames = |a: &nguon_tests::harness::AgentProc, item: &str| {
+        let f = a.dir.join("wav").join(format!("{}.wav", item.replace('#', "_")));
+        let pcm = nguon_tests::audio::read_wav(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        pcm.samples.len() as f64 / pcm.channels as f64 / pcm.rate as f64
+    };
+    let (first, replay) = (frames(&p.agents[0], &id), frames(&p.agents[0], &items[1]));
+    assert!(
+        replay > first + 1.0,
+        "replay {replay:.2} s, first play {first:.2} s"
+    );
+    // Tracking: the first play and each replay, counted from their proofs.
+    let c = wait_tracking(&p, &id, "two replays played on both agents", |c| {
+        let reps = c
+            .get("repetitions")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        count(c, "played") == 2
+            && reps.len() >= 2
+            && reps[..2]
+                .iter()
+                .all(|r| r.pointer("/tracking/counts/played") == Some(&json!(2)))
+    })
+    .await;
+    let reps = c["repetitions"].as_array().expect("repetitions");
+    assert_eq!(reps[0]["item_id"], json!(items[1]), "{c}");
+    assert_eq!(reps[1]["item_id"], json!(items[2]), "{c}");
+    assert_eq!(
+        history(&reps[1], &devices[0]),
+        ["pending", "delivered", "playing", "played"],
+        "{c}"
+    );
+    // A stop ends the replays: none due after it plays anywhere.
+    let stopped_at = Utc::now();
+    p.api()
+        .post(&path, &json!({"action": "stop", "item_id": id}))
+        .await
+        .expect("stop");
+    tokio::time::sleep(Duration::from_secs(25)).await;
+    for k in 1..12 {
+        for (d, plays) in plays_of(&p, &format!("{id}#{k}")).await {
+            for play in plays {
+                let at = instant(&play, "occurrence_at").expect("occurrence_at");
+                assert!(
+                    at < stopped_at + chrono::Duration::seconds(1),
+                    "{d} played replay {k} due after the stop: {play}"
+                );
+            }
+        }
+    }
+}

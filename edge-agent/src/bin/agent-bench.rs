@@ -92,6 +92,7 @@ async fn seed(
             repeat: 1,
             on_preempt: OnPreempt::Interrupt,
             play_until: None,
+            repetition: None,
         })
         .collect();
     let now = Utc::now();

@@ -359,6 +359,8 @@ impl Player {
                     self.media.insert(r.sha256.clone(), r);
                 }
                 let handled = self.ctx.store.is_handled(&item.id);
+                let store = self.ctx.store.clone();
+                self.queue.add_replays(&item, |id| store.is_handled(id));
                 self.queue.play_now(item, handled, now)
             }
             Command::Stop { item_id } => self.queue.stop(item_id.as_deref()),
@@ -405,6 +407,7 @@ impl Player {
             repeat: 1,
             on_preempt: OnPreempt::Interrupt,
             play_until: None,
+            repetition: None,
         };
         let handled = self.ctx.store.is_handled(&item.id);
         let media = Media {

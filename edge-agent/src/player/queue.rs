@@ -164,7 +164,10 @@ pub struct Queue<P> {
     reported: HashSet<String>,
     /// Ids the last manifest says are cancelled.
     cancelled: HashSet<String>,
-
+    /// Messages whose replays a `stop` ended ([`repeat`]).
+    stopped: HashSet<String>,
+    /// Replays of play-now commands, kept across manifests until due ([`repeat`]).
+    replays: Vec<ManifestItem>,
     next_token: u64,
 }
 
@@ -181,7 +184,8 @@ impl<P: Clone> Queue<P> {
             preparing: HashMap::new(),
             reported: HashSet::new(),
             cancelled: HashSet::new(),
-
+            stopped: HashSet::new(),
+            replays: Vec::new(),
             next_token: 1,
         }
     }
@@ -231,11 +235,6 @@ impl<P: Clone> Queue<P> {
             .min()
     }
 
-    /// Whether `id` was cancelled by the server (the last manifest lists it).
-    pub fn is_cancelled(&self, id: &str) -> bool {
-        self.cancelled.contains(id)
-    }
-
     /// When the next first sample is due, for the amplifier relay: `now` (or earlier) for what
     /// plays, is held or waits, the start of what is armed or being prepared, else the start of
     /// the next pending item that would sound (quiet hours skip `normal` items). `None`: nothing.
@@ -267,7 +266,7 @@ impl<P: Clone> Queue<P> {
         if let Some(tz) = m.settings.time_zone.as_deref().and_then(|t| t.parse().ok()) {
             self.rules.tz = tz;
         }
-        let items = m.items.clone();
+        let items = self.with_replays(&m.items);
         let ids: HashSet<&str> = items.iter().map(|i| i.id.as_str()).collect();
         self.reported.retain(|id| ids.contains(id.as_str()));
         self.cancelled = m.cancelled.iter().cloned().collect();
@@ -325,6 +324,8 @@ impl<P: Clone> Queue<P> {
             let item = self.pending.remove(0);
             self.due(item, false, now, &mut out);
         }
+        let lead = self.rules.lead;
+        self.replays.retain(|r| r.starts_at - lead > now);
         let ready: Vec<u64> = self
             .armed
             .iter()
@@ -455,7 +456,8 @@ impl<P: Clone> Queue<P> {
     /// drops waiting items of that name (reported interrupted). Pending items are not touched.
     pub fn stop(&mut self, item_id: Option<&str>) -> Vec<Action<P>> {
         let mut out = Vec::new();
-        let hit = |id: &str| item_id.is_none_or(|x| x == id);
+        let base = |id: &str| nguon_protocol::replay_of(id).map_or(id, |(b, _)| b).to_string();
+        let hit = |id: &str| item_id.is_none_or(|x| x == id || x == base(id));
         for (token, run) in &mut self.runs {
             if hit(&run.job.item.id) && !run.requeue {
                 run.stop_reason = Some("stopped by command".into());
@@ -468,6 +470,7 @@ impl<P: Clone> Queue<P> {
         });
         let reason = "stopped by command before it started";
         self.drop_waiting(|j| hit(&j.item.id), reason, &mut out);
+        self.stop_replays(item_id);
         out
     }
 
@@ -555,7 +558,7 @@ impl<P: Clone> Queue<P> {
             item_id: item.id.clone(),
             schedule_id: item.schedule_id.clone(),
             occurrence_at: item.starts_at,
-            sha256: item.media.first().cloned().unwrap_or_default(),
+            sha256: repeat::reported_media(item),
             priority: item.priority,
             started_at: started,
             ended_at: ended,
@@ -750,5 +753,6 @@ impl<P: Clone> Queue<P> {
     }
 }
 
+mod repeat;
 #[cfg(test)]
 mod tests;

@@ -527,6 +527,7 @@ pub fn item(
         repeat: 1,
         on_preempt,
         play_until: None,
+        repetition: None,
     }
 }
 

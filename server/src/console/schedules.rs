@@ -333,6 +333,7 @@ async fn play_now(c: &Console, state: &AppState, input: &Input) -> Result<axum::
             title: Some(input.title.trim().to_string()).filter(|t| !t.is_empty()),
             valid_for_s: None,
             expires_at: None,
+            repetition: None,
         };
         let issued =
             services::commands::issue(state, &c.caller, services::commands::Target::Area(a.clone()), req)

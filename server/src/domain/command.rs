@@ -50,6 +50,12 @@ pub enum CommandRequest {
         /// The end of the validity window as an instant (RFC 3339), instead of `valid_for_s`.
         #[serde(default)]
         expires_at: Option<DateTime<Utc>>,
+        /// Emergency only: repeat until the window ends or a stop, by a preset of Decision
+        /// 18/2021/QĐ-TTg (`"every_2h"`, `"twice_5min_then_every_30min"`) or a custom pattern
+        /// `{"offsets_s": [0, …], "every_s": N}` (`domain::repetition`). Absent: played once.
+        #[serde(default)]
+        #[schema(value_type = Option<Object>)]
+        repetition: Option<serde_json::Value>,
     },
     /// Stop one item, or everything.
     Stop {
@@ -215,6 +221,7 @@ pub fn build(
             title,
             valid_for_s,
             expires_at,
+            repetition: _,
         } => {
             let priority = priority.unwrap_or(Priority::Priority);
             let w = window(valid_for_s, expires_at, default_window(priority), now)?;
@@ -250,6 +257,7 @@ pub fn build(
                     repeat: 1,
                     on_preempt: OnPreempt::Interrupt,
                     play_until: catch_up.then_some(now + w),
+                    repetition: None,
                 },
                 media: refs,
             };
@@ -304,6 +312,7 @@ mod tests {
             title: None,
             valid_for_s: None,
             expires_at: None,
+            repetition: None,
         };
         let c = build(req, id, Utc::now(), &media, "http://srv", no_window)
             .unwrap()
@@ -357,6 +366,7 @@ mod tests {
             title: None,
             valid_for_s,
             expires_at,
+            repetition: None,
         }
     }
 
@@ -391,6 +401,7 @@ mod tests {
             title: None,
             valid_for_s: None,
             expires_at: None,
+            repetition: None,
         };
         let b = build(normal, id, now, &none, "", windows).unwrap();
         assert!(!b.catch_up);

@@ -216,6 +216,7 @@ pub fn compute(
                 repeat: s.repeat,
                 on_preempt: s.on_preempt,
                 play_until: w.late.play_until(s.priority, t),
+                repetition: None,
             })
             .collect();
         let i = prepared.len();
@@ -582,6 +583,7 @@ mod tests {
             repeat: 1,
             on_preempt: Default::default(),
             play_until: Some("2026-12-02T00:30:00Z".parse().unwrap()),
+            repetition: None,
         };
         let m2 = MediaRef {
             sha256: "m2".into(),

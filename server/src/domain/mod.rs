@@ -22,6 +22,7 @@ pub mod media;
 pub mod notify;
 pub mod presence;
 pub mod range;
+pub mod repetition;
 pub mod report;
 pub mod review;
 pub mod schedule;

@@ -178,7 +178,8 @@ async fn command(
         crate::domain::tracking::Tracking,
         crate::domain::tracking::TargetReport,
         crate::domain::tracking::StateChange,
-        crate::domain::tracking::TargetState
+        crate::domain::tracking::TargetState,
+        crate::domain::repetition::RepetitionReport
     ))
 )]
 pub struct Doc;

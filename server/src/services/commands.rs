@@ -17,10 +17,11 @@
 
 use std::collections::HashMap;
 
-use nguon_protocol::{AreaCode, Audience, Command, DeviceId};
+use nguon_protocol::{AreaCode, Audience, Command, DeviceId, MediaRef, Priority, Repetition};
 
 use crate::domain::change::Change;
 use crate::domain::command::{self, Addressed, COMMAND_TTL_SECS, CommandRequest, Issued};
+use crate::domain::repetition;
 use crate::domain::report::records::CommandReport;
 use crate::domain::scope::{Caller, Role};
 use crate::domain::tracking;
@@ -28,6 +29,7 @@ use crate::error::{Error, Result};
 use crate::services::AppState;
 use crate::services::auth::check_device;
 use crate::services::schedules::require_approved;
+use crate::services::speech;
 use crate::store::{self, audit, commands::NewCommand, from_ms, now_ms, outbox};
 
 /// Whom a command is for, as the caller names it.
@@ -71,13 +73,34 @@ pub async fn issue(state: &AppState, caller: &Caller, target: Target, req: Comma
         }
         _ => HashMap::new(),
     };
+    let repetition = match &req {
+        CommandRequest::PlayNow {
+            repetition: Some(r),
+            priority,
+            ..
+        } => Some(repetition::resolve(
+            r,
+            priority.unwrap_or(Priority::Priority),
+            state.settings.min_repeat_every_s,
+        )?),
+        _ => None,
+    };
     let id = uuid::Uuid::new_v4();
     let issued_at = now_ms();
     let settings = state.settings.clone();
     let built = command::build(req, id, from_ms(issued_at), &media, &state.public_url, |p| {
         settings.late_window(p)
     })?;
-    let cmd = built.command;
+    let mut cmd = built.command;
+    if let (Some(r), Command::PlayNow { item, media }) = (repetition, &mut cmd) {
+        if !built.catch_up {
+            return Err(Error::unprocessable(
+                "invalid_repetition",
+                "`repetition`: a repeating emergency needs a validity window (`valid_for_s` or `expires_at`)",
+            ));
+        }
+        item.repetition = Some(with_preamble(state, r, issued_at, media).await);
+    }
     let to = Addressed::of(&audience);
     let action = command::action(&cmd);
     let (areas, devices, change) = match &target {
@@ -139,6 +162,43 @@ pub async fn issue(state: &AppState, caller: &Caller, target: Target, req: Comma
     Ok(issued)
 }
 
+/// The spoken issue time each replay of a repeating message starts with ("Bản tin phát hành lúc
+/// 14 giờ 05 ngày 3 tháng 12", in the server's time zone), synthesised with the default voice and
+/// added to the command's media. It is made for any clip (speech or not). Without it (no speech
+/// engine, a synthesis error) the replays play the clip alone; the error is logged, not
+/// answered: an emergency is never refused for its preamble.
+async fn with_preamble(
+    state: &AppState,
+    mut r: Repetition,
+    issued_at: i64,
+    media: &mut Vec<MediaRef>,
+) -> Repetition {
+    let tz: chrono_tz::Tz = state
+        .settings
+        .time_zone
+        .parse()
+        .unwrap_or(chrono_tz::Asia::Ho_Chi_Minh);
+    let text = repetition::issue_time_text(&from_ms(issued_at).with_timezone(&tz));
+    let made = async {
+        let voice = speech::voice(state, None, None, None)?;
+        speech::synthesize_to_media(state, &text, &voice, &text, true).await
+    }
+    .await;
+    match made {
+        Ok((_, m)) => {
+            r.preamble = Some(m.sha256.clone());
+            media.push(MediaRef {
+                url: m.url.clone(),
+                size: m.size.max(0) as u64,
+                duration_ms: m.duration_ms.max(0) as u64,
+                sha256: m.sha256,
+            });
+        }
+        Err(e) => tracing::warn!(error = %e, "no spoken issue time for the replays"),
+    }
+    r
+}
+
 /// A command with its delivery tracking (`domain::tracking`), for a caller with the operator role
 /// whose scope covers its target (403 otherwise, 404 for an unknown id).
 pub async fn tracked(state: &AppState, caller: &Caller, id: &str) -> Result<CommandReport> {
@@ -160,7 +220,14 @@ pub async fn report(state: &AppState, id: &str) -> Result<CommandReport> {
         .await?
         .ok_or_else(|| Error::NotFound(format!("command {id}")))?;
     if let Some((cmd, observed)) = store::tracking::load(&state.store, id).await? {
-        report.tracking = tracking::derive(&cmd, &observed, now_ms());
+        let now = now_ms();
+        report.tracking = tracking::derive(&cmd, &observed, now);
+        if let Ok(Command::PlayNow { item, .. }) = serde_json::from_value::<Command>(report.command.clone())
+            && let Some(r) = &item.repetition
+        {
+            let seen = store::tracking::replays_seen(&state.store, id).await?;
+            report.repetitions = repetition::track(id, &cmd, r, item.starts_at, &observed, &seen, now);
+        }
     }
     Ok(report)
 }

@@ -177,6 +177,7 @@ pub async fn command(store: &Store, id: &str) -> Result<Option<CommandReport>> {
         issued_by: r.try_get("issued_by")?,
         acks: acks.iter().map(event_row).collect::<Result<_>>()?,
         tracking: Default::default(),
+        repetitions: Vec::new(),
     }))
 }
 

@@ -12,6 +12,7 @@ use nguon_protocol::{NowPlaying, PlayOutcome};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use crate::domain::repetition::ReplaysSeen;
 use crate::domain::tracking::{AckSeen, Observed, PlaySeen, Tracked};
 use crate::error::Result;
 use crate::store::{Conn, Store};
@@ -111,6 +112,63 @@ pub async fn load(store: &Store, id: &str) -> Result<Option<(Tracked, Vec<Observ
     .await?;
     tx.commit().await?;
     Ok(Some((cmd, by.into_values().collect())))
+}
+
+/// What devices reported about the replays of command `id` (item ids `{id}#k`): their proofs of
+/// play and the replay each target plays now.
+pub async fn replays_seen(store: &Store, id: &str) -> Result<ReplaysSeen> {
+    let mut seen = ReplaysSeen::default();
+    let prefix = format!("{id}#");
+    let k_of = |item: &str| {
+        item.strip_prefix(prefix.as_str())
+            .and_then(|k| k.parse::<u32>().ok())
+    };
+    let rows = sqlx::query(
+        "SELECT device_id, item_id, outcome, reason, occurrence_at, started_at, ended_at, received_at \
+         FROM plays WHERE item_id LIKE $1",
+    )
+    .bind(format!("{prefix}%"))
+    .fetch_all(&store.pool)
+    .await?;
+    for r in rows {
+        let item: String = r.try_get("item_id")?;
+        let outcome: String = r.try_get("outcome")?;
+        let (Some(k), Ok(outcome)) = (
+            k_of(&item),
+            serde_json::from_value::<PlayOutcome>(serde_json::Value::String(outcome)),
+        ) else {
+            continue;
+        };
+        seen.plays
+            .entry((r.try_get("device_id")?, k))
+            .or_default()
+            .push(PlaySeen {
+                outcome,
+                reason: r.try_get("reason")?,
+                occurrence_at: r.try_get("occurrence_at")?,
+                started_at: r.try_get("started_at")?,
+                ended_at: r.try_get("ended_at")?,
+                received_at: r.try_get("received_at")?,
+            });
+    }
+    let rows = sqlx::query(
+        "SELECT s.device_id, s.now_playing FROM device_status s \
+         JOIN command_targets t ON t.device_id = s.device_id \
+         WHERE t.command_id = $1 AND s.now_playing IS NOT NULL",
+    )
+    .bind(id.to_string())
+    .fetch_all(&store.pool)
+    .await?;
+    for r in rows {
+        let raw: Option<String> = r.try_get("now_playing")?;
+        if let Some(np) = raw.and_then(|j| serde_json::from_str::<NowPlaying>(&j).ok())
+            && let Some(k) = k_of(&np.item_id)
+        {
+            seen.playing
+                .insert((r.try_get("device_id")?, k), np.started_at.timestamp_millis());
+        }
+    }
+    Ok(seen)
 }
 
 /// Each row of `sql` (its one parameter bound to the command `id`) handed to `add` with the

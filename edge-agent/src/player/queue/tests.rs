@@ -9,6 +9,7 @@ use nguon_protocol::{
 use super::{Action, Queue, Rules};
 use crate::sink::PlayEnd;
 
+mod repeat;
 mod silence;
 
 /// Payload: the name of the prepared media.
@@ -42,6 +43,7 @@ fn item(id: &str, priority: Priority, start: i64, on_preempt: OnPreempt) -> Mani
         repeat: 1,
         on_preempt,
         play_until: None,
+        repetition: None,
     }
 }
 
@@ -650,6 +652,7 @@ fn windowed(id: &str, start: i64, until: i64) -> ManifestItem {
     ManifestItem {
         schedule_id: String::new(),
         play_until: Some(t(until)),
+        repetition: None,
         ..item(id, Priority::Emergency, start, OnPreempt::Interrupt)
     }
 }

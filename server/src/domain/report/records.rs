@@ -92,6 +92,10 @@ pub struct CommandReport {
     /// Delivery tracking: counts per state and each target's state with the time of every
     /// change (`domain::tracking`).
     pub tracking: crate::domain::tracking::Tracking,
+    /// A repeating emergency: each replay due so far (`{id}#k`), tracked like the first play
+    /// (`domain::repetition::track`). Absent for a message that plays once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repetitions: Vec<crate::domain::repetition::RepetitionReport>,
 }
 
 #[cfg(test)]
