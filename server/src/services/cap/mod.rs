@@ -290,6 +290,7 @@ pub(crate) async fn issue(
                 title: Some(format!("CAP: {}", msg.headline)),
                 valid_for_s: window,
                 expires_at: None,
+                repetition: None,
             },
             uuid::Uuid::new_v4(),
             now,
