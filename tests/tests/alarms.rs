@@ -117,7 +117,8 @@ async fn an_alarm_reaches_a_webhook_and_an_smtp_sink() {
     let alarm: Value = serde_json::from_slice(&got[1].body).expect("JSON alarm");
     assert_eq!(alarm["kind"], "device_offline", "{alarm}");
     assert_eq!(alarm["subject_id"], id.as_str(), "{alarm}");
-    assert_eq!(alarm["area"], plan.devices[0].areas[0].to_string(), "{alarm}");
+    // The device's registered area: the plan's first commune (`{province}001`).
+    assert_eq!(alarm["area"], format!("{province}001"), "{alarm}");
 
     // The mail, through lettre to the sink.
     let mail = tokio::time::timeout(WAIT, smtp.rx.recv())
