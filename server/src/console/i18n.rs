@@ -8,6 +8,7 @@ mod alarms;
 mod alerts;
 mod errors;
 mod forms;
+mod repetition;
 
 pub use errors::{error_field, error_text};
 
@@ -718,6 +719,7 @@ pub fn t(key: &str, lang: Lang) -> &str {
         .chain(forms::CATALOGUE)
         .chain(alarms::CATALOGUE)
         .chain(alerts::CATALOGUE)
+        .chain(repetition::CATALOGUE)
         .find(|(k, _, _)| *k == key)
     {
         Some((_, vi, en)) => match lang {
