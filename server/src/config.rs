@@ -9,29 +9,9 @@ use serde::Deserialize;
 
 pub mod alarms;
 mod cap;
+mod secret;
 pub use cap::CapSettings;
-
-/// A secret string that never prints.
-#[derive(Clone, Deserialize, PartialEq, Eq)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wrap a value.
-    pub fn new(s: impl Into<String>) -> Self {
-        Self(s.into())
-    }
-    /// The value (do not log it).
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
+pub use secret::Secret;
 
 /// A settings problem, naming the key.
 #[derive(Debug, thiserror::Error)]
@@ -329,7 +309,7 @@ impl TtsSettings {
                     if let Some(var) = &e.api_key_env {
                         let v = env.iter().find(|(k, _)| k == var).map(|(_, v)| v.clone());
                         match v.filter(|v| !v.is_empty()) {
-                            Some(v) => e.api_key = Some(Secret(v)),
+                            Some(v) => e.api_key = Some(Secret::new(v)),
                             None => return Err((key("api_key_env"), format!("`{var}` is not set"))),
                         }
                     }
@@ -453,7 +433,7 @@ impl Settings {
             match name {
                 "HTTP_ADDR" => s.http_addr = v.parse().map_err(|e| bad(format!("`{v}`: {e}")))?,
                 "MQTT_ADDR" => s.mqtt_addr = v.parse().map_err(|e| bad(format!("`{v}`: {e}")))?,
-                "MQTT_URL" => s.mqtt_url = non_empty(v).map(Secret),
+                "MQTT_URL" => s.mqtt_url = non_empty(v).map(Secret::new),
                 "MQTT_CA_FILE" => s.mqtt_ca_file = non_empty(v).map(PathBuf::from),
                 "MQTT_TLS_ADDR" => {
                     s.mqtt_tls_addr = match non_empty(v.clone()) {
@@ -475,9 +455,9 @@ impl Settings {
                 "MQTT_MAX_KEEPALIVE_SECS" => {
                     s.mqtt_max_keepalive_secs = v.parse().map_err(|e| bad(format!("`{v}`: {e}")))?
                 }
-                "DATABASE_URL" => s.database_url = non_empty(v).map(Secret),
+                "DATABASE_URL" => s.database_url = non_empty(v).map(Secret::new),
                 "DATA_DIR" => s.data_dir = PathBuf::from(v),
-                "ADMIN_TOKEN" => s.admin_token = non_empty(v).map(Secret),
+                "ADMIN_TOKEN" => s.admin_token = non_empty(v).map(Secret::new),
                 "PUBLIC_URL" => s.public_url = non_empty(v),
                 "LOOKAHEAD_HOURS" => s.lookahead_hours = v.parse().map_err(|e| bad(format!("`{v}`: {e}")))?,
                 "TIME_ZONE" => s.time_zone = v,

@@ -711,15 +711,18 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
     ("error.500", "Lỗi máy chủ", "Server error"),
 ];
 
-/// The text of `key` in `lang` (the key itself if missing, so a gap is visible, never a crash).
-pub fn t(key: &str, lang: Lang) -> &str {
-    match CATALOGUE
+/// Every catalogue (key, Vietnamese, English), in lookup order: the one place that lists them.
+fn entries() -> impl Iterator<Item = &'static (&'static str, &'static str, &'static str)> {
+    CATALOGUE
         .iter()
         .chain(forms::CATALOGUE)
         .chain(alarms::CATALOGUE)
         .chain(alerts::CATALOGUE)
-        .find(|(k, _, _)| *k == key)
-    {
+}
+
+/// The text of `key` in `lang` (the key itself if missing, so a gap is visible, never a crash).
+pub fn t(key: &str, lang: Lang) -> &str {
+    match entries().find(|(k, _, _)| *k == key) {
         Some((_, vi, en)) => match lang {
             Lang::Vi => vi,
             Lang::En => en,

@@ -90,7 +90,10 @@ pub fn resolve(req: &Value, priority: Priority, min_every_s: u32) -> Result<Repe
         }
     };
     r.check(min_every_s).map_err(|m| {
-        let field = if m.contains("every_s") {
+        // "a repetition needs a second offset or `every_s`" is about the whole pattern.
+        let field = if m.starts_with("a repetition") {
+            "repetition"
+        } else if m.contains("every_s") {
             "repetition.every_s"
         } else if m.contains("offsets_s") {
             "repetition.offsets_s"
