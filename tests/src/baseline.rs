@@ -95,27 +95,7 @@ impl Baseline {
     /// Publish `payload` once (QoS 1) from a separate publisher and return every subscriber's
     /// publish → receive latency (waiting up to `within`).
     pub async fn publish_once(&mut self, payload: &[u8], within: Duration) -> anyhow::Result<Vec<Duration>> {
-        let mut o = MqttOptions::new(
-            format!("bl-pub-{}", crate::net::random_suffix()),
-            &self.host,
-            self.port,
-        );
-        o.set_keep_alive(Duration::from_secs(60));
-        o.set_max_packet_size(4 << 20, 4 << 20);
-        let (c, mut el) = AsyncClient::new(o, 16);
-        let (up_tx, mut up_rx) = mpsc::unbounded_channel();
-        let poller = tokio::spawn(async move {
-            loop {
-                match el.poll().await {
-                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                        let _ = up_tx.send(());
-                    }
-                    Ok(_) => {}
-                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-                }
-            }
-        });
-        tokio::time::timeout(Duration::from_secs(10), up_rx.recv()).await?;
+        let (c, poller) = connected_publisher("bl-pub", &self.host, self.port).await?;
         let payload = payload.to_vec();
         while self.rx.try_recv().is_ok() {}
         self.sent_at_ns
@@ -145,4 +125,31 @@ impl Baseline {
             t.abort();
         }
     }
+}
+
+/// A publisher client (`{prefix}-{random}`, 4 MiB packets) whose event loop runs on its own
+/// task, returned once the broker's CONNACK arrived (within 10 s). Abort the task when done.
+pub async fn connected_publisher(
+    prefix: &str,
+    host: &str,
+    port: u16,
+) -> anyhow::Result<(AsyncClient, tokio::task::JoinHandle<()>)> {
+    let mut o = MqttOptions::new(format!("{prefix}-{}", crate::net::random_suffix()), host, port);
+    o.set_keep_alive(Duration::from_secs(60));
+    o.set_max_packet_size(4 << 20, 4 << 20);
+    let (c, mut el) = AsyncClient::new(o, 16);
+    let (up_tx, mut up_rx) = mpsc::unbounded_channel();
+    let poller = tokio::spawn(async move {
+        loop {
+            match el.poll().await {
+                Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                    let _ = up_tx.send(());
+                }
+                Ok(_) => {}
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    });
+    tokio::time::timeout(Duration::from_secs(10), up_rx.recv()).await?;
+    Ok((c, poller))
 }

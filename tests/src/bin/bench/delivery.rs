@@ -20,7 +20,7 @@ use anyhow::Context;
 use nguon_agent::AgentEventKind;
 use nguon_tests::api::Api;
 use nguon_tests::fleet::{Fleet, FleetEvent};
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use rumqttc::QoS;
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 
 /// Area-command receipts reported by the agents' receive hooks: (device index, instant).
@@ -147,27 +147,7 @@ pub async fn replay(
     receipts: &mut Receipts,
     n: usize,
 ) -> anyhow::Result<Vec<Duration>> {
-    let mut o = MqttOptions::new(
-        format!("replay-{}", nguon_tests::net::random_suffix()),
-        "127.0.0.1",
-        port,
-    );
-    o.set_keep_alive(Duration::from_secs(60));
-    o.set_max_packet_size(4 << 20, 4 << 20);
-    let (c, mut el) = AsyncClient::new(o, 16);
-    let (up_tx, mut up_rx) = mpsc::unbounded_channel();
-    let poller = tokio::spawn(async move {
-        loop {
-            match el.poll().await {
-                Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                    let _ = up_tx.send(());
-                }
-                Ok(_) => {}
-                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-            }
-        }
-    });
-    tokio::time::timeout(Duration::from_secs(10), up_rx.recv()).await?;
+    let (c, poller) = nguon_tests::baseline::connected_publisher("replay", "127.0.0.1", port).await?;
     receipts.clear();
     let t0 = Instant::now();
     c.publish(topic, QoS::AtLeastOnce, false, payload.to_vec())
