@@ -6,7 +6,7 @@ use crate::common;
 use crate::console_support;
 use crate::dispatch_support;
 
-use common::{json, spawn_app};
+use common::{TestApp, json, spawn_app};
 use console_support::*;
 use dispatch_support::{area, device, uid};
 use serde_json::json;
@@ -530,4 +530,43 @@ async fn roles_and_area_scopes_are_enforced_on_the_api_and_the_pages() {
     assert_eq!(r.status(), 303);
     let (_, all) = json(app.get("/api/v1/schedules").await).await;
     assert_eq!(all.as_array().unwrap().len(), 2);
+    // Issue 12 §3: "Phát ngay" offers the repetition presets; an emergency sent with one repeats.
+    assert!(html_has_repetition(&c, &app, &s.cookie).await);
+    let form = [
+        ("csrf", s.csrf.as_str()),
+        ("title", "Lũ quét"),
+        ("media", sha.as_str()),
+        ("area", a.as_str()),
+        ("priority", "emergency"),
+        ("repetition", "every_2h"),
+        ("action", "play_now"),
+    ];
+    let r = c
+        .post(app.url("/console/schedules"))
+        .header("cookie", &s.cookie)
+        .form_pairs(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let to = r.headers()["location"].to_str().unwrap().to_string();
+    let id = to.trim_start_matches("/console/commands/").split('?').next().unwrap();
+    let (_, cmd) = json(app.get(&format!("/api/v1/commands/{id}")).await).await;
+    assert_eq!(cmd.pointer("/command/item/repetition/every_s"), Some(&serde_json::json!(7200)), "{cmd}");
+}
+
+/// The schedule form offers the repetition choice with both presets.
+async fn html_has_repetition(c: &reqwest::Client, app: &TestApp, cookie: &str) -> bool {
+    let html = c
+        .get(app.url("/console/schedules"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    html.contains("name=\"repetition\"")
+        && html.contains("value=\"every_2h\"")
+        && html.contains("value=\"twice_5min_then_every_30min\"")
 }

@@ -33,6 +33,9 @@ pub struct Input {
     pub areas: Vec<String>,
     /// `normal`, `priority`, `emergency`.
     pub priority: String,
+    /// "Phát ngay" of an emergency: a repetition preset (`domain::repetition::PRESETS`) or empty
+    /// (once).
+    pub repetition: String,
     /// `weekly`, `once` or `cron`.
     pub mode: String,
     /// Ticked weekdays (cron numbers).
@@ -57,6 +60,7 @@ impl Input {
         Input {
             title: f.one("title"),
             media: f.one("media"),
+            repetition: f.one("repetition"),
             areas: f.all("area").into_iter().filter(|a| !a.is_empty()).collect(),
             priority: f.opt("priority").unwrap_or_else(|| "normal".into()),
             // `kind` is the field's name in the form before issue 13 (once | cron).
@@ -85,7 +89,7 @@ impl Input {
 
     /// The form's values for the template.
     pub fn to_json(&self) -> Value {
-        json!({"title": self.title, "media": self.media, "areas": self.areas, "priority": self.priority,
+        json!({"title": self.title, "media": self.media, "areas": self.areas, "priority": self.priority, "repetition": self.repetition,
                "mode": self.mode, "days": self.days, "times": self.times, "at": self.at, "cron": self.cron,
                "time_zone": self.time_zone, "valid_from": self.valid_from, "valid_until": self.valid_until})
     }
