@@ -94,6 +94,14 @@ impl Input {
                "time_zone": self.time_zone, "valid_from": self.valid_from, "valid_until": self.valid_until})
     }
 
+    /// The repetition chosen (a preset name), if any: checked by the schedule or the command
+    /// (422 `invalid_repetition` naming `repetition`, shown on the form).
+    pub fn repetition_request(&self) -> Option<Value> {
+        Some(self.repetition.trim())
+            .filter(|r| !r.is_empty())
+            .map(|r| Value::String(r.to_string()))
+    }
+
     /// The schedule requests this form makes (one per minute of the hour for a weekly form),
     /// or the first refusal, naming its field. A one-off time before `now` is refused.
     pub fn requests(&self, now: DateTime<Utc>) -> Result<Vec<NewSchedule>> {

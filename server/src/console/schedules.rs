@@ -333,10 +333,7 @@ async fn play_now(c: &Console, state: &AppState, input: &Input) -> Result<axum::
             title: Some(input.title.trim().to_string()).filter(|t| !t.is_empty()),
             valid_for_s: None,
             expires_at: None,
-            // A preset name, checked by the command (422 `invalid_repetition`, shown on the form).
-            repetition: Some(input.repetition.trim())
-                .filter(|r| !r.is_empty())
-                .map(|r| serde_json::Value::String(r.to_string())),
+            repetition: input.repetition_request(),
         };
         let issued =
             services::commands::issue(state, &c.caller, services::commands::Target::Area(a.clone()), req)
