@@ -550,9 +550,25 @@ async fn roles_and_area_scopes_are_enforced_on_the_api_and_the_pages() {
         .unwrap();
     assert_eq!(r.status(), 303);
     let to = r.headers()["location"].to_str().unwrap().to_string();
-    let id = to.trim_start_matches("/console/commands/").split('?').next().unwrap();
+    let id = to
+        .trim_start_matches("/console/commands/")
+        .split('?')
+        .next()
+        .unwrap();
     let (_, cmd) = json(app.get(&format!("/api/v1/commands/{id}")).await).await;
-    assert_eq!(cmd.pointer("/command/item/repetition/every_s"), Some(&serde_json::json!(7200)), "{cmd}");
+    assert_eq!(
+        cmd.pointer("/command/item/repetition/every_s"),
+        Some(&serde_json::json!(7200)),
+        "{cmd}"
+    );
+    // It repeats for the longest window (24 h), not the 30 min late window that would end it
+    // before its first replay.
+    let at = |k: &str| chrono::DateTime::parse_from_rfc3339(cmd[k].as_str().unwrap()).unwrap();
+    assert_eq!(
+        (at("expires_at") - at("issued_at")).num_seconds(),
+        86_400,
+        "{cmd}"
+    );
 }
 
 /// The schedule form offers the repetition choice with both presets.

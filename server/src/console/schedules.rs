@@ -331,7 +331,11 @@ async fn play_now(c: &Console, state: &AppState, input: &Input) -> Result<axum::
             priority: Some(input.priority.parse().unwrap_or_default()),
             volume: None,
             title: Some(input.title.trim().to_string()).filter(|t| !t.is_empty()),
-            valid_for_s: None,
+            // A repeating emergency repeats for the longest window (24 h) unless stopped: the
+            // late window alone (30 min) would end an `every_2h` before its first replay.
+            valid_for_s: input
+                .repetition_request()
+                .map(|_| crate::domain::command::MAX_WINDOW_SECS as u32),
             expires_at: None,
             repetition: input.repetition_request(),
         };
