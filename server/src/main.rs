@@ -1,4 +1,5 @@
-//! nguon-server binary: parse flags, load settings, run until Ctrl-C.
+//! nguon-server binary: parse flags, load settings, run until Ctrl-C; or run an
+//! offline subcommand (`backup`, `restore`).
 
 use std::path::PathBuf;
 
@@ -16,6 +17,25 @@ struct Cli {
     /// Seed a small demo province (a few Lào Cai communes, stations, a clip, a daily schedule).
     #[arg(long)]
     demo: bool,
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+/// What to do instead of serving (docs/operations.md, "Backup and restore").
+#[derive(clap::Subcommand, Debug)]
+enum Cmd {
+    /// Back up the database (SQLite: a consistent copy while the server runs; PostgreSQL:
+    /// pg_dump), the signing key and the media into DIR (new or empty), with a manifest.
+    Backup {
+        /// Directory to write.
+        dir: PathBuf,
+    },
+    /// Restore a backup into the configured data directory and database, which must be fresh.
+    /// Refuses a damaged backup (naming the file) or one from a newer schema.
+    Restore {
+        /// Directory of a backup.
+        dir: PathBuf,
+    },
 }
 
 #[tokio::main]
@@ -29,6 +49,9 @@ async fn main() -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     let mut settings = Settings::load(cli.config.as_deref(), std::env::vars()).context("invalid settings")?;
+    if let Some(cmd) = cli.command {
+        return offline(cmd, &settings).await;
+    }
     settings.demo |= cli.demo;
     let app = Application::build(settings)
         .await
@@ -47,5 +70,33 @@ async fn main() -> anyhow::Result<()> {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await?;
+    Ok(())
+}
+
+async fn offline(cmd: Cmd, settings: &Settings) -> anyhow::Result<()> {
+    use nguon_server::services::backup;
+    let started = std::time::Instant::now();
+    let (what, dir, s) = match cmd {
+        Cmd::Backup { dir } => (
+            "backup written to",
+            dir.clone(),
+            backup::backup(settings, &dir).await,
+        ),
+        Cmd::Restore { dir } => (
+            "restored from",
+            dir.clone(),
+            backup::restore(settings, &dir).await,
+        ),
+    };
+    let s = s.map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!(
+        "{what} {}: {:?} database at migration {}, {} files, {} bytes, {} ms",
+        dir.display(),
+        s.database,
+        s.schema_version,
+        s.files,
+        s.bytes,
+        started.elapsed().as_millis()
+    );
     Ok(())
 }

@@ -85,6 +85,19 @@ impl ServerProc {
         broker: BrokerChoice,
         extra: &[(&str, &str)],
     ) -> anyhow::Result<ServerProc> {
+        let mut s = Self::prepare_with(dir, broker, extra).await?;
+        s.launch().await?;
+        Ok(s)
+    }
+
+    /// Everything [`ServerProc::start_with`] sets up (database, ports, environment) without
+    /// starting the process: run [`ServerProc::command`]s first (e.g. `restore`), then
+    /// [`ServerProc::launch`].
+    pub async fn prepare_with(
+        dir: &Path,
+        broker: BrokerChoice,
+        extra: &[(&str, &str)],
+    ) -> anyhow::Result<ServerProc> {
         let db = TestDatabase::fresh().await?;
         let http_port = free_port();
         let data = dir.join("server-data");
@@ -110,7 +123,7 @@ impl ServerProc {
         for (k, v) in extra {
             env.push((k.to_string(), v.to_string()));
         }
-        let mut s = ServerProc {
+        Ok(ServerProc {
             child: None,
             env,
             dir: dir.to_path_buf(),
@@ -119,18 +132,24 @@ impl ServerProc {
             broker,
             api: Api::new(format!("http://127.0.0.1:{http_port}"), TOKEN),
             db,
-        };
-        s.launch().await?;
-        Ok(s)
+        })
     }
 
-    async fn launch(&mut self) -> anyhow::Result<()> {
+    /// The `nguon-server` binary with this server's environment (data dir, database, ports), for
+    /// its subcommands (`backup`, `restore`).
+    pub fn command(&self) -> anyhow::Result<Command> {
         let bin = workspace_binary("nguon-server")?;
         let mut cmd = Command::new(bin);
         cmd.env_remove("NGUON_DATABASE_URL").env_remove("NGUON_MQTT_URL");
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
+        Ok(cmd)
+    }
+
+    /// Start the process and wait until `/healthz` answers.
+    pub async fn launch(&mut self) -> anyhow::Result<()> {
+        let cmd = self.command()?;
         let log = self.dir.join(format!("server.{}.log", self.starts));
         self.starts += 1;
         let mut child = ChildGuard::spawn("nguon-server", cmd, &log)?;
