@@ -1,4 +1,4 @@
-//! nguon-server binary: parse flags, load settings, run until Ctrl-C; or run an
+//! nguon-server binary: parse flags, load settings, run until Ctrl-C or SIGTERM; or run an
 //! offline subcommand (`backup`, `restore`).
 
 use std::path::PathBuf;
@@ -66,8 +66,13 @@ async fn main() -> anyhow::Result<()> {
             "admin token (shown this once, only its hash is stored; it is also the password of the console user `admin`): {token}"
         );
     }
-    app.run_until_stopped(async {
-        let _ = tokio::signal::ctrl_c().await;
+    // Ctrl-C or SIGTERM (systemd's stop) ends the server gracefully.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    app.run_until_stopped(async move {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
     })
     .await?;
     Ok(())

@@ -174,6 +174,11 @@ impl ServerProc {
         }
     }
 
+    /// Send `signal` (e.g. SIGTERM, systemd's stop) and wait up to `grace` for the exit status.
+    pub fn stop_status(&mut self, signal: i32, grace: Duration) -> Option<std::process::ExitStatus> {
+        self.child.take()?.stop_status(signal, grace)
+    }
+
     /// Start it again (same ports, data dir and database).
     pub async fn restart(&mut self) -> anyhow::Result<()> {
         self.kill9();

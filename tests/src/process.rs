@@ -63,22 +63,26 @@ impl ChildGuard {
 
     /// Send `signal`, wait up to `grace` for exit, then SIGKILL. Returns whether it exited in time.
     pub fn stop_with(&mut self, signal: i32, grace: Duration) -> bool {
-        let Some(mut child) = self.child.take() else {
-            return true;
-        };
+        self.child.is_none() || self.stop_status(signal, grace).is_some()
+    }
+
+    /// Send `signal` and wait up to `grace` for the exit status (`None`: still running, then
+    /// killed).
+    pub fn stop_status(&mut self, signal: i32, grace: Duration) -> Option<std::process::ExitStatus> {
+        let mut child = self.child.take()?;
         // SAFETY: kill(2) on our own child's pid.
         unsafe {
             libc::kill(child.id() as i32, signal);
         }
         let deadline = Instant::now() + grace;
         loop {
-            if let Ok(Some(_)) = child.try_wait() {
-                return true;
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
             }
             if Instant::now() > deadline {
                 let _ = child.kill();
                 let _ = child.wait();
-                return false;
+                return None;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
