@@ -29,6 +29,10 @@ pub struct State {
     /// Communes by code.
     #[serde(default)]
     pub communes: BTreeMap<String, CommuneState>,
+    /// The communes table (`code → name`) of the last run that gave `--communes`: later runs
+    /// without the option check commune codes against it, so an unknown code stays an error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commune_table: Option<BTreeMap<String, String>>,
     /// Devices by id.
     #[serde(default)]
     pub devices: BTreeMap<String, DeviceRecord>,

@@ -165,13 +165,28 @@ pub fn bulk(opts: &BulkOptions) -> Result<BulkReport> {
     let mut report = BulkReport::default();
 
     // 1. Read and check every input before touching the output directory.
-    let communes: Option<Communes> = opts
+    // `--communes` is remembered: without it, the table of the last run that gave one applies.
+    let old_state = State::load(&layout.state())?;
+    let given: Option<Communes> = opts
         .communes
         .as_deref()
         .map(stations::read_communes)
         .transpose()?;
-    let parsed = stations::read_stations(&opts.stations, communes.as_ref())?;
-    let old_state = State::load(&layout.state())?;
+    let remembered = old_state.as_ref().and_then(|s| s.commune_table.clone());
+    let from_state = given.is_none() && remembered.is_some();
+    let communes = given.or(remembered);
+    let mut parsed = stations::read_stations(&opts.stations, communes.as_ref())?;
+    if from_state {
+        for e in &mut parsed.errors {
+            if e.reason.contains("not in the communes list") {
+                e.reason = e.reason.replace(
+                    "not in the communes list",
+                    "not in the communes list (remembered in state.json from an earlier --communes; \
+                     give --communes with the new code to add it)",
+                );
+            }
+        }
+    }
     let settings = resolve_settings(opts, old_state.as_ref().map(|s| &s.settings))?;
     let mut state = old_state.clone().unwrap_or_else(|| State {
         version: state::STATE_VERSION,
@@ -190,6 +205,7 @@ pub fn bulk(opts: &BulkOptions) -> Result<BulkReport> {
         ));
     }
     state.settings = settings.clone();
+    state.commune_table = communes.clone();
 
     let by_key: HashMap<StationKey, String> = state
         .devices

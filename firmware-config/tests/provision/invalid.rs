@@ -65,6 +65,55 @@ fn a_commune_missing_from_the_communes_list_is_unknown() {
 }
 
 #[test]
+fn the_communes_list_is_remembered_so_a_later_run_without_it_still_refuses_an_unknown_commune() {
+    // Issue 16: a second run without --communes silently created area 02690 named "02690".
+    let ws = Workspace::new(&format!("{HEADER}{GOOD}"));
+    std::fs::write(
+        ws.dir.path().join("communes.csv"),
+        "code,name\n08003,Xã Bản Phố\n",
+    )
+    .unwrap();
+    let mut first = ws.options();
+    first.communes = Some(ws.dir.path().join("communes.csv"));
+    bulk(&first).unwrap();
+    let before = snapshot(&ws.out());
+
+    ws.write_csv(format!(
+        "{HEADER}{GOOD}02690,Thôn 1,Cụm 1,loudspeaker,22.4,104.1,alsa,\n"
+    ));
+    let err = bulk(&ws.options()).unwrap_err().to_string();
+    assert!(
+        err.contains("line 3: commune_code `02690` is not in the communes list (remembered in state.json"),
+        "{err}"
+    );
+    assert!(
+        differences(&before, &snapshot(&ws.out())).is_empty(),
+        "nothing written"
+    );
+
+    // The same list without the option changes nothing (names stay those of the table).
+    ws.write_csv(format!("{HEADER}{GOOD}"));
+    bulk(&ws.options()).unwrap();
+    assert!(differences(&before, &snapshot(&ws.out())).is_empty());
+    let reg = std::fs::read_to_string(ws.out().join("registry.json")).unwrap();
+    assert!(reg.contains("\"Xã Bản Phố\""), "{reg}");
+
+    // A new table adds the commune, and is the one remembered from then on.
+    std::fs::write(
+        ws.dir.path().join("communes.csv"),
+        "code,name\n08003,Xã Bản Phố\n02690,Xã Mới\n",
+    )
+    .unwrap();
+    ws.write_csv(format!(
+        "{HEADER}{GOOD}02690,Thôn 1,Cụm 1,loudspeaker,22.4,104.1,alsa,\n"
+    ));
+    bulk(&first).unwrap();
+    bulk(&ws.options()).unwrap();
+    let reg = std::fs::read_to_string(ws.out().join("registry.json")).unwrap();
+    assert!(reg.contains("\"Xã Mới\""), "{reg}");
+}
+
+#[test]
 fn a_duplicate_station_names_the_first_line() {
     let e = row_errors(format!("{HEADER}{GOOD}08003,Bản Phố,Cụm 2,board,,,null,\n{GOOD}").as_bytes());
     assert_eq!(e.len(), 1);
