@@ -36,6 +36,10 @@ pub struct AreaEntry {
     pub parent: Option<String>,
     /// `province`, `commune`, `village` (free text; any depth is allowed).
     pub level: String,
+    /// Languages the area receives, preferred first (`PUT /api/v1/areas/{code}/languages`); from
+    /// the station list's `language` column. Empty: the import leaves the area's list as it is.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub languages: Vec<String>,
 }
 
 /// One device.

@@ -87,10 +87,10 @@ fn is_commune_code(s: &str) -> bool {
     s.len() == 5 && s.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// The server's rule for area languages (2–8 lowercase letters or '-'), so a list that passes
+/// here imports.
 fn is_language(s: &str) -> bool {
-    (2..=16).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    (2..=8).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
 }
 
 /// Decode each field as UTF-8; `Err(column index)` for the first bad one.
@@ -284,7 +284,7 @@ fn parse_row(line: u64, f: &[String], communes: Option<&Communes>) -> std::resul
         && !is_language(l)
     {
         reasons.push(format!(
-            "language `{l}` is not a language tag (lowercase letters, digits and '-', e.g. vi or hmn)"
+            "language `{l}` is not a language tag (2 to 8 lowercase letters or '-', e.g. vi or hmn)"
         ));
     }
     if !reasons.is_empty() {

@@ -126,12 +126,12 @@ async fn a_fleet_import_is_idempotent_and_disables_listed_devices() {
     assert_eq!(s, 200, "{r}");
     assert_eq!(
         r,
-        json!({"areas_created":2,"areas_updated":0,"created":2,"updated":0,"unchanged":0,"disabled":0})
+        json!({"areas_created":2,"areas_updated":0,"created":2,"updated":0,"unchanged":0,"disabled":0,"area_languages_set":0})
     );
     let (_, r) = json(app.post_json("/api/v1/fleet/import", &registry).await).await;
     assert_eq!(
         r,
-        json!({"areas_created":0,"areas_updated":0,"created":0,"updated":0,"unchanged":2,"disabled":0}),
+        json!({"areas_created":0,"areas_updated":0,"created":0,"updated":0,"unchanged":2,"disabled":0,"area_languages_set":0}),
         "second import changes nothing"
     );
 
@@ -156,6 +156,51 @@ async fn a_fleet_import_is_idempotent_and_disables_listed_devices() {
 
     let text = app.get_anon("/metrics").await.text().await.unwrap();
     assert!(text.contains("nguon_devices_total 2"), "{text}");
+}
+
+#[tokio::test]
+async fn the_station_list_languages_in_a_registry_become_area_languages() {
+    // Issue 16: the operator had to PUT /api/v1/areas/{code}/languages by hand after provisioning.
+    let app = spawn_app().await;
+    let registry = json!({
+        "version": 1,
+        "areas": [
+            {"code":"10","name":"Lào Cai","parent":null,"level":"province"},
+            {"code":"08003","name":"Xã Sa Pa","parent":"10","level":"commune"},
+            {"code":"08003-01","name":"Bản Phố","parent":"08003","level":"village","languages":["hmn","vi"]},
+            {"code":"08003-02","name":"Tổ 1","parent":"08003","level":"village"}
+        ],
+        "devices": [],
+        "disabled": []
+    });
+    let (s, r) = json(app.post_json("/api/v1/fleet/import", &registry).await).await;
+    assert_eq!((s, &r["area_languages_set"]), (200, &json!(1)), "{r}");
+    let (_, l) = json(app.get("/api/v1/areas/08003-01/languages").await).await;
+    assert_eq!(l["languages"], json!(["hmn", "vi"]), "{l}");
+    // An area the file gives no languages keeps its own (here: inherited) list.
+    let (_, l) = json(app.get("/api/v1/areas/08003-02/languages").await).await;
+    assert_eq!(l["languages"], json!(["vi"]), "{l}");
+    let (_, r) = json(app.post_json("/api/v1/fleet/import", &registry).await).await;
+    assert_eq!(r["area_languages_set"], 0, "the same file changes nothing: {r}");
+
+    let mut bad = registry.clone();
+    bad["areas"][3]["languages"] = json!(["vi", "vi"]);
+    bad["areas"][2]["languages"] = json!(["Hmong"]);
+    let (s, r) = json(app.post_json("/api/v1/fleet/import", &bad).await).await;
+    assert_eq!(s, 422, "{r}");
+    let text = r.to_string();
+    for part in [
+        "areas[2] `08003-01`: language `Hmong`",
+        "areas[3] `08003-02`: language `vi` is invalid or repeated",
+    ] {
+        assert!(text.contains(part), "{part} in {text}");
+    }
+    let (_, l) = json(app.get("/api/v1/areas/08003-01/languages").await).await;
+    assert_eq!(
+        l["languages"],
+        json!(["hmn", "vi"]),
+        "a refused file changes nothing: {l}"
+    );
 }
 
 #[tokio::test]

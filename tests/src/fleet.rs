@@ -70,6 +70,7 @@ impl FleetPlan {
             name: format!("Tỉnh mô phỏng {province}"),
             parent: None,
             level: "province".into(),
+            languages: Vec::new(),
         }];
         let commune_codes: Vec<String> = (1..=communes).map(|c| format!("{province}{c:03}")).collect();
         for (i, code) in commune_codes.iter().enumerate() {
@@ -78,6 +79,7 @@ impl FleetPlan {
                 name: format!("Xã mô phỏng {}", i + 1),
                 parent: Some(province.to_string()),
                 level: "commune".into(),
+                languages: Vec::new(),
             });
         }
         let mut devices = Vec::with_capacity(communes * loudspeakers + boards);

@@ -36,6 +36,30 @@ pub(super) fn secrets_csv(new: &[(String, DeviceSecrets)], state: &State) -> Vec
     w.into_inner().expect("writing to memory")
 }
 
+/// The languages a village receives, from its active stations' `language` column: each language
+/// other than `vi` named (preferred, in the order of the stations' ids), then `vi` (every area
+/// receives Vietnamese). Empty when no station names one: the server keeps the area's own list
+/// (or its ancestors').
+fn village_languages(state: &State, commune: &str, village: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut named = false;
+    for d in state.devices.values() {
+        if d.status == Status::Disabled || d.commune_code != commune || d.village != village {
+            continue;
+        }
+        if let Some(l) = &d.language {
+            named = true;
+            if l != "vi" && !out.contains(l) {
+                out.push(l.clone());
+            }
+        }
+    }
+    if named {
+        out.push("vi".into());
+    }
+    out
+}
+
 /// The registration file for a state: areas parents first, active devices, disabled ids.
 pub fn registry_of(state: &State) -> Registry {
     let s = &state.settings;
@@ -44,6 +68,7 @@ pub fn registry_of(state: &State) -> Registry {
         name: s.province_name.clone(),
         parent: None,
         level: "province".into(),
+        languages: Vec::new(),
     }];
     for (code, c) in &state.communes {
         areas.push(AreaEntry {
@@ -51,6 +76,7 @@ pub fn registry_of(state: &State) -> Registry {
             name: c.name.clone().unwrap_or_else(|| code.clone()),
             parent: Some(s.province_code.clone()),
             level: "commune".into(),
+            languages: Vec::new(),
         });
     }
     for (code, c) in &state.communes {
@@ -62,6 +88,7 @@ pub fn registry_of(state: &State) -> Registry {
                 name: name.clone(),
                 parent: Some(code.clone()),
                 level: "village".into(),
+                languages: village_languages(state, code, name),
             });
         }
     }

@@ -258,3 +258,39 @@ fn station_names_that_look_like_formulas_are_neutralised_in_the_secrets_csv() {
     // Secrets are written as they are (byte-exact for the installer).
     assert_eq!(passwords(&ws.out()).values().next().unwrap().len(), 24);
 }
+
+#[test]
+fn the_language_column_becomes_the_languages_of_each_village_in_the_registry() {
+    let ws = Workspace::new(&format!(
+        "{HEADER}08003,Bản Phố,Cụm 1,loudspeaker,,,null,hmn\n08003,Bản Phố,Cụm 2,loudspeaker,,,null,\n\
+         08003,Bản Phố,Bảng tin,board,,,null,vi\n08003,Tổ 1,Cụm 1,loudspeaker,,,null,\n\
+         08020,Bản Dền,Cụm 1,loudspeaker,,,null,dao\n"
+    ));
+    bulk(&ws.options()).unwrap();
+    let reg: Registry =
+        serde_json::from_slice(&std::fs::read(ws.out().join("registry.json")).unwrap()).unwrap();
+    let langs = |name: &str| {
+        reg.areas
+            .iter()
+            .find(|a| a.name == name)
+            .unwrap_or_else(|| panic!("{name}"))
+            .languages
+            .clone()
+    };
+    assert_eq!(langs("Bản Phố"), vec!["hmn", "vi"]);
+    assert_eq!(
+        langs("Bản Dền"),
+        vec!["dao", "vi"],
+        "Vietnamese is always received"
+    );
+    assert!(
+        langs("Tổ 1").is_empty(),
+        "no language named: the server keeps the area's list"
+    );
+    assert!(
+        reg.areas
+            .iter()
+            .filter(|a| a.level != "village")
+            .all(|a| a.languages.is_empty())
+    );
+}

@@ -167,6 +167,8 @@ pub struct FleetImportSummary {
     pub unchanged: u64,
     /// Devices switched from enabled to disabled.
     pub disabled: u64,
+    /// Areas whose languages the file set or changed (`areas[].languages`).
+    pub area_languages_set: u64,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -457,6 +459,15 @@ pub fn validate_registry(r: &Registry, stored: &AreaTree) -> Result<()> {
         if !file_areas.insert(&a.code) {
             problems.push(format!("areas[{i}]: `{}` listed twice", a.code));
         }
+        let mut seen: HashSet<&str> = HashSet::new();
+        for l in &a.languages {
+            if !crate::domain::bulletin::valid_language(l) || !seen.insert(l) {
+                problems.push(format!(
+                    "areas[{i}] `{}`: language `{l}` is invalid or repeated",
+                    a.code
+                ));
+            }
+        }
     }
     for (i, a) in r.areas.iter().enumerate() {
         if let Some(p) = &a.parent
@@ -712,6 +723,7 @@ mod tests {
             name: "A".into(),
             parent: parent.map(str::to_string),
             level: "commune".into(),
+            languages: Vec::new(),
         };
         let good = Registry {
             version: REGISTRY_VERSION,

@@ -159,6 +159,13 @@ pub async fn import_registry(state: &AppState, caller: &Caller, r: &Registry) ->
             }
             Upserted::Unchanged => {}
         }
+        // The station list's languages; an area the file gives none keeps its own list.
+        if !a.languages.is_empty()
+            && store::bulletins::area_languages_in(&mut tx, &a.code).await? != a.languages
+        {
+            store::bulletins::set_area_languages(&mut tx, &a.code, &a.languages).await?;
+            s.area_languages_set += 1;
+        }
     }
     let now = now_ms();
     for d in &r.devices {
@@ -202,6 +209,9 @@ pub async fn import_registry(state: &AppState, caller: &Caller, r: &Registry) ->
     tx.commit().await?;
     if change.is_some() {
         state.wake.dispatch();
+    }
+    if s.area_languages_set > 0 {
+        state.bulletins.bump();
     }
     Ok(s)
 }

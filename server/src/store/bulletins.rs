@@ -360,6 +360,17 @@ pub async fn area_languages(store: &Store, area: &str) -> Result<Vec<String>> {
         .collect()
 }
 
+/// The languages of an area, on `conn` (inside the caller's transaction).
+pub async fn area_languages_in(conn: &mut Conn, area: &str) -> Result<Vec<String>> {
+    sqlx::query("SELECT language FROM area_languages WHERE area = $1 ORDER BY position, language")
+        .bind(area.to_string())
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| Ok(r.try_get("language")?))
+        .collect()
+}
+
 /// Replace the languages of an area (empty: inherit).
 pub async fn set_area_languages(conn: &mut Conn, area: &str, languages: &[String]) -> Result<()> {
     sqlx::query("DELETE FROM area_languages WHERE area = $1")
