@@ -14,8 +14,8 @@ use nguon_protocol::{
 };
 use serde_json::{Value, json};
 
-/// The next manifest of `d` that `pred` accepts.
-async fn manifest_where(
+/// The next manifest of `d` that `pred` accepts (also used by `schedule_repetition`).
+pub(crate) async fn manifest_where(
     app: &common::TestApp,
     d: &mut TestDevice,
     pred: impl Fn(&Manifest) -> bool,

@@ -45,6 +45,7 @@ mod outbox;
 mod presence;
 mod report_browser;
 mod schedule;
+mod schedule_repetition;
 mod speech;
 mod speech_engines;
 mod text;

@@ -349,3 +349,46 @@ async fn an_emergency_repeats_at_its_interval_each_replay_with_its_own_id_and_tr
         }
     }
 }
+
+/// Issue 12 §3 for schedules: an emergency schedule with a repetition (a custom 5 s interval,
+/// which this server allows) is carried in the agents' manifests and each agent expands it: the
+/// occurrence `{schedule}@{t}` and its replays `#1`, `#2` play, one proof each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_emergency_with_a_repetition_is_replayed_by_the_agent() {
+    let mut p = Province::new_with(None, 1, 1, &[("NGUON_MIN_REPEAT_EVERY_S", "5")]).await;
+    p.start_agents(|_| None).await;
+    p.wait_online().await;
+    let (_, sha) = p.clip(1.0).await;
+    let commune = p.commune(1);
+    let device = p.agents[0].device.id.to_string();
+    let (local, at) = nguon_tests::province::local_in(8);
+    let s = p
+        .api()
+        .post(
+            "/api/v1/schedules",
+            &json!({"title": "Lũ quét", "media": [sha], "targets": {"areas": [commune]},
+                    "priority": "emergency", "rule": {"kind": "once", "at": local}, "volume": 100,
+                    "valid_for_s": 600, "repetition": {"offsets_s": [0], "every_s": 5}}),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("schedule: {e:#}\n{}", p.logs()));
+    let schedule = s
+        .pointer("/schedule/id")
+        .and_then(Value::as_str)
+        .expect("schedule id")
+        .to_string();
+    let id = format!("{schedule}@{}", at.timestamp());
+    for item in [id.clone(), format!("{id}#1"), format!("{id}#2")] {
+        let play = wait_play(&p, &item, &device, Duration::from_secs(60)).await;
+        assert_eq!(
+            play.get("outcome").and_then(Value::as_str),
+            Some("played"),
+            "{item}: {play}"
+        );
+        assert_eq!(
+            plays_of(&p, &item).await.get(&device).map_or(0, Vec::len),
+            1,
+            "{item}"
+        );
+    }
+}

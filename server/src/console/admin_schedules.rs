@@ -197,6 +197,9 @@ pub(super) async fn schedule_save(
         volume: None,
         repeat: None,
         on_preempt: s.on_preempt,
+        // The edit form does not show them: kept as they are.
+        repetition: s.repetition.as_ref().and_then(|r| serde_json::to_value(r).ok()),
+        valid_for_s: s.valid_for_s,
     };
     let res = async {
         let mut req = req.clone();

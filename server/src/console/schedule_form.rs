@@ -160,6 +160,8 @@ impl Input {
                 volume: None,
                 repeat: None,
                 on_preempt: Default::default(),
+                repetition: self.repetition_request(),
+                valid_for_s: None,
             })
             .collect())
     }

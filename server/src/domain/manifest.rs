@@ -202,8 +202,17 @@ pub fn compute(
             continue;
         };
         let dur: i64 = refs.iter().map(|m| m.duration_ms as i64).sum::<i64>() * s.repeat as i64;
+        // An occurrence with a window of its own (`valid_for_s`, a repetition) stays listed while
+        // the window lasts, so a device that reaches it late, and its replays, still find it.
+        let window = s
+            .valid_for_s
+            .map(|v| Duration::seconds(i64::from(v)))
+            .or_else(|| s.repetition.as_ref().map(|_| w.late.of(s.priority)));
+        let back = window.map_or(Duration::milliseconds(dur), |x| {
+            x.max(Duration::milliseconds(dur))
+        });
         let items = s
-            .occurrences(w.now - Duration::milliseconds(dur), w.now + w.lookahead)
+            .occurrences(w.now - back, w.now + w.lookahead)
             .into_iter()
             .map(|t| ManifestItem {
                 id: format!("{}@{}", s.id, t.timestamp()),
@@ -215,8 +224,11 @@ pub fn compute(
                 media: s.media.clone(),
                 repeat: s.repeat,
                 on_preempt: s.on_preempt,
-                play_until: w.late.play_until(s.priority, t),
-                repetition: None,
+                play_until: s
+                    .valid_for_s
+                    .map(|v| t + Duration::seconds(i64::from(v)))
+                    .or_else(|| w.late.play_until(s.priority, t)),
+                repetition: s.repetition.clone(),
             })
             .collect();
         let i = prepared.len();

@@ -70,7 +70,16 @@ pub struct Checked {
 /// (`domain::schedule::validate`), then existing targets and approved media. The one validation
 /// of creation and edit (API, console, bulletins).
 pub async fn check(state: &AppState, req: &NewSchedule) -> Result<Checked> {
-    let valid = schedule::validate(req, &state.settings.time_zone)?;
+    let valid = schedule::validate(req, &state.settings.time_zone, state.settings.min_repeat_every_s)?;
+    if valid.repetition.is_some()
+        && valid.valid_for_s.is_none()
+        && state.settings.late_window(nguon_protocol::Priority::Emergency) <= Duration::zero()
+    {
+        return Err(Error::unprocessable(
+            "invalid_repetition",
+            "`repetition`: a repeating emergency needs a validity window (`valid_for_s`)",
+        ));
+    }
     if !valid.areas.is_empty() {
         let tree = store::areas::tree(&state.store).await?;
         if let Some(a) = valid.areas.iter().find(|a| !tree.contains(a)) {

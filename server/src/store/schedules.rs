@@ -47,6 +47,14 @@ fn row_to_schedule(r: &AnyRow) -> Result<Schedule> {
         } else {
             OnPreempt::Interrupt
         },
+        repetition: r
+            .try_get::<Option<String>, _>("repetition")?
+            .map(|j| serde_json::from_str(&j))
+            .transpose()
+            .map_err(Error::context("stored repetition"))?,
+        valid_for_s: r
+            .try_get::<Option<i64>, _>("valid_for_s")?
+            .and_then(|v| u32::try_from(v).ok()),
         enabled: r.try_get::<i64, _>("enabled")? != 0,
         created_at: from_ms(r.try_get("created_at")?),
         updated_at: from_ms(r.try_get("updated_at")?),
@@ -55,7 +63,16 @@ fn row_to_schedule(r: &AnyRow) -> Result<Schedule> {
 }
 
 const COLUMNS: &str = "id, title, media, priority, rule, time_zone, valid_from, valid_until, volume, repeat_count, \
-                       on_preempt, enabled, created_at, updated_at";
+                       on_preempt, enabled, created_at, updated_at, repetition, valid_for_s";
+
+/// A schedule's repetition as stored (JSON text, NULL when it plays once).
+fn repetition_json(s: &Schedule) -> Result<Option<String>> {
+    s.repetition
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| Error::internal_from("json", e))
+}
 
 /// Serialise the writers of schedules until the caller's transaction ends, so that a check that
 /// reads every committed schedule (the manifest cap) cannot miss a concurrent write: on
@@ -174,8 +191,8 @@ pub async fn get_in(conn: &mut Conn, id: &str) -> Result<Schedule> {
 pub async fn insert(conn: &mut Conn, s: &Schedule) -> Result<()> {
     sqlx::query(
         "INSERT INTO schedules (id, title, media, priority, rule, time_zone, valid_from, valid_until, volume, \
-         repeat_count, on_preempt, enabled, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+         repeat_count, on_preempt, enabled, created_at, updated_at, repetition, valid_for_s) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
     )
     .bind(s.id.clone())
     .bind(s.title.clone())
@@ -191,6 +208,8 @@ pub async fn insert(conn: &mut Conn, s: &Schedule) -> Result<()> {
     .bind(i64::from(s.enabled))
     .bind(s.created_at.timestamp_millis())
     .bind(s.updated_at.timestamp_millis())
+    .bind(repetition_json(s)?)
+    .bind(s.valid_for_s.map(i64::from))
     .execute(&mut *conn)
     .await?;
     record_enabled(conn, &s.id, s.enabled, s.created_at.timestamp_millis()).await?;
@@ -228,7 +247,8 @@ async fn insert_targets(conn: &mut Conn, id: &str, targets: &Targets) -> Result<
 pub async fn update(conn: &mut Conn, s: &Schedule) -> Result<()> {
     sqlx::query(
         "UPDATE schedules SET title = $1, media = $2, priority = $3, rule = $4, time_zone = $5, valid_from = $6, \
-         valid_until = $7, volume = $8, repeat_count = $9, on_preempt = $10, enabled = $11, updated_at = $12 WHERE id = $13",
+         valid_until = $7, volume = $8, repeat_count = $9, on_preempt = $10, enabled = $11, updated_at = $12, \
+         repetition = $13, valid_for_s = $14 WHERE id = $15",
     )
     .bind(s.title.clone())
     .bind(serde_json::to_string(&s.media).map_err(|e| Error::internal_from("json", e))?)
@@ -242,6 +262,8 @@ pub async fn update(conn: &mut Conn, s: &Schedule) -> Result<()> {
     .bind(on_preempt_str(s.on_preempt))
     .bind(i64::from(s.enabled))
     .bind(now_ms())
+    .bind(repetition_json(s)?)
+    .bind(s.valid_for_s.map(i64::from))
     .bind(s.id.clone())
     .execute(&mut *conn)
     .await?;

@@ -14,10 +14,12 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
-use nguon_protocol::{OnPreempt, Priority};
+use nguon_protocol::{OnPreempt, Priority, Repetition};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::domain::command::{MAX_WINDOW_SECS, MIN_WINDOW_SECS};
+use crate::domain::repetition;
 use crate::error::{Error, Result};
 pub use describe::describe;
 pub use rule::{CronRule, Rule, RuleSpec, local_to_utc};
@@ -72,6 +74,18 @@ pub struct NewSchedule {
     #[serde(default)]
     #[schema(value_type = String, example = "interrupt")]
     pub on_preempt: OnPreempt,
+    /// Emergency only: each occurrence repeats until its window ends or a stop, as an emergency
+    /// play-now does: a preset of Decision 18/2021/QĐ-TTg (`"every_2h"`,
+    /// `"twice_5min_then_every_30min"`) or `{"offsets_s": [0, …], "every_s": N}`
+    /// (`domain::repetition`). Absent: each occurrence plays once.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub repetition: Option<serde_json::Value>,
+    /// Each occurrence's validity window in seconds (10–86400): a device that reaches it late
+    /// still plays it until then, and a repetition repeats until then. Default: the server's
+    /// late window of the priority (emergency 1800).
+    #[serde(default)]
+    pub valid_for_s: Option<u32>,
 }
 
 /// A stored schedule.
@@ -103,6 +117,14 @@ pub struct Schedule {
     /// Preemption behaviour.
     #[schema(value_type = String)]
     pub on_preempt: OnPreempt,
+    /// The resolved repetition pattern of each occurrence (`{offsets_s, every_s}`), if it
+    /// repeats.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub repetition: Option<Repetition>,
+    /// Each occurrence's validity window in seconds, if set (else the priority's late window).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub valid_for_s: Option<u32>,
     /// Whether it is dispatched.
     pub enabled: bool,
     /// Created.
@@ -210,6 +232,8 @@ pub fn as_request(s: &Schedule) -> NewSchedule {
         volume: Some(s.volume),
         repeat: Some(s.repeat),
         on_preempt: s.on_preempt,
+        repetition: s.repetition.as_ref().and_then(|r| serde_json::to_value(r).ok()),
+        valid_for_s: s.valid_for_s,
     }
 }
 
@@ -235,6 +259,10 @@ pub struct Valid {
     pub areas: BTreeSet<String>,
     /// Target devices, each once, sorted.
     pub devices: BTreeSet<String>,
+    /// The repetition pattern (emergency only).
+    pub repetition: Option<Repetition>,
+    /// Each occurrence's validity window (s), 10–86400.
+    pub valid_for_s: Option<u32>,
 }
 
 impl Valid {
@@ -248,10 +276,11 @@ impl Valid {
 }
 
 /// Validate a schedule request's title, rule, time zone (`default_tz` when it names none),
-/// validity, volume, repeat and that it has targets. The first half of the one validation of
-/// creation and edit (API and console); `services::schedules::check` adds what needs the
-/// database (targets exist, media approved).
-pub fn validate(req: &NewSchedule, default_tz: &str) -> Result<Valid> {
+/// validity, volume, repeat, repetition (as a play-now's: emergency only, intervals of at least
+/// `min_every_s`; 422 `invalid_repetition` naming `repetition`), window and that it has targets.
+/// The first half of the one validation of creation and edit (API and console);
+/// `services::schedules::check` adds what needs the database (targets exist, media approved).
+pub fn validate(req: &NewSchedule, default_tz: &str, min_every_s: u32) -> Result<Valid> {
     let title = req.title.trim().to_string();
     if title.is_empty() || title.chars().count() > 200 {
         return Err(Error::bad("invalid_title", "`title` must be 1–200 characters"));
@@ -287,6 +316,21 @@ pub fn validate(req: &NewSchedule, default_tz: &str) -> Result<Valid> {
             "`targets` must name at least one area or device",
         ));
     }
+    if let Some(w) = req.valid_for_s
+        && !(MIN_WINDOW_SECS..=MAX_WINDOW_SECS).contains(&i64::from(w))
+    {
+        return Err(Error::bad(
+            "invalid_validity",
+            format!(
+                "`valid_for_s`: the validity window must be {MIN_WINDOW_SECS} s to {MAX_WINDOW_SECS} s, not {w} s"
+            ),
+        ));
+    }
+    let repetition = req
+        .repetition
+        .as_ref()
+        .map(|r| repetition::resolve(r, req.priority, min_every_s))
+        .transpose()?;
     Ok(Valid {
         title,
         rule,
@@ -296,6 +340,8 @@ pub fn validate(req: &NewSchedule, default_tz: &str) -> Result<Valid> {
         repeat,
         areas: req.targets.areas.iter().cloned().collect(),
         devices: req.targets.devices.iter().cloned().collect(),
+        repetition,
+        valid_for_s: req.valid_for_s,
     })
 }
 
@@ -314,6 +360,8 @@ pub fn draft(id: String, v: Valid, req: &NewSchedule, now: DateTime<Utc>) -> Sch
         volume: v.volume,
         repeat: v.repeat,
         on_preempt: req.on_preempt,
+        repetition: v.repetition,
+        valid_for_s: v.valid_for_s,
         enabled: true,
         created_at: now,
         updated_at: now,
@@ -336,7 +384,7 @@ mod tests {
 
     #[test]
     fn a_valid_request_gets_defaults_and_sorted_targets() {
-        let v = validate(&req(), "Asia/Ho_Chi_Minh").unwrap();
+        let v = validate(&req(), "Asia/Ho_Chi_Minh", 60).unwrap();
         assert_eq!(v.title, "Bản tin sáng");
         assert_eq!((v.volume, v.repeat), (80, 1));
         assert_eq!(v.tz, chrono_tz::Asia::Ho_Chi_Minh);
@@ -366,7 +414,7 @@ mod tests {
         for (change, code) in cases {
             let mut r = req();
             change(&mut r);
-            match validate(&r, "Asia/Ho_Chi_Minh") {
+            match validate(&r, "Asia/Ho_Chi_Minh", 60) {
                 Err(Error::BadRequest { code: c, .. } | Error::Unprocessable { code: c, .. }) => {
                     assert_eq!(c, code)
                 }

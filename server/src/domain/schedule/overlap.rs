@@ -116,7 +116,7 @@ mod tests {
             "rule": {"kind": "cron", "cron": cron}, "time_zone": "UTC"
         }))
         .unwrap();
-        let v = validate(&req, "UTC").unwrap();
+        let v = validate(&req, "UTC", 60).unwrap();
         draft(id.into(), v, &req, DateTime::UNIX_EPOCH)
     }
 

@@ -262,6 +262,8 @@ async fn prepare_schedule(
             volume: req.volume,
             repeat: None,
             on_preempt: Default::default(),
+            repetition: None,
+            valid_for_s: None,
         },
     )
     .await
