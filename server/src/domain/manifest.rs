@@ -491,7 +491,7 @@ mod tests {
             "rule": {"kind": "once", "at": at}, "time_zone": "UTC"
         }))
         .unwrap();
-        let v = validate(&req, "UTC").unwrap();
+        let v = validate(&req, "UTC", 60).unwrap();
         draft(id.into(), v, &req, DateTime::UNIX_EPOCH)
     }
 
@@ -689,7 +689,7 @@ mod tests {
         .unwrap();
         let s = [draft(
             "s1".into(),
-            validate(&req, "UTC").unwrap(),
+            validate(&req, "UTC", 60).unwrap(),
             &req,
             DateTime::UNIX_EPOCH,
         )];
