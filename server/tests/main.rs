@@ -41,6 +41,7 @@ mod hardening_tls;
 mod ingest;
 mod layers;
 mod media;
+mod media_loudness;
 mod outbox;
 mod presence;
 mod report_browser;

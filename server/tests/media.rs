@@ -152,7 +152,8 @@ async fn the_same_content_uploaded_twice_is_stored_once() {
     assert_eq!(second["duplicate"], true);
     assert_eq!(second["sha256"], first["sha256"]);
     assert_eq!(second["title"], "Bản tin sáng");
-    assert_eq!(app.files_in("media").len(), 1);
+    // The original and its loudness-normalised rendition (issue 18), once.
+    assert_eq!(app.files_in("media").len(), 2);
     assert!(app.files_in("tmp").is_empty());
     let (_, list) = json(app.get("/api/v1/media").await).await;
     assert_eq!(list.as_array().unwrap().len(), 1);

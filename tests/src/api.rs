@@ -181,6 +181,23 @@ impl Api {
         Ok(sha)
     }
 
+    /// What loudspeakers are sent for the media item `sha` (issue 18): its loudness-normalised
+    /// rendition's sha256 and bytes, or `sha` itself and `None` when the original is played.
+    pub async fn delivered(&self, sha: &str) -> anyhow::Result<(String, Option<Vec<u8>>)> {
+        let v = self.get(&format!("/api/v1/media/{sha}")).await?;
+        let Some(r) = v.pointer("/loudness/rendition/sha256").and_then(Value::as_str) else {
+            return Ok((sha.to_string(), None));
+        };
+        let resp = self
+            .http
+            .get(self.url(&format!("/media/{r}")))
+            .bearer_auth(&self.token)
+            .send()
+            .await?
+            .error_for_status()?;
+        Ok((r.to_string(), Some(resp.bytes().await?.to_vec())))
+    }
+
     /// Schedule `sha` once at `at` (local time of the server's zone, `YYYY-MM-DDTHH:MM:SS`) for
     /// `areas`; returns the schedule (with `id`).
     pub async fn schedule_once(

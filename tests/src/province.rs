@@ -169,7 +169,10 @@ impl Province {
         tokio::time::sleep(Duration::from_secs(6)).await;
     }
 
-    /// Upload and approve a spoken clip; returns (path, sha256).
+    /// Upload and approve a spoken clip; returns (the audio loudspeakers play, the upload's
+    /// sha256). The server sends devices the upload's loudness-normalised rendition (issue 18):
+    /// the path is a copy of it ([`Province::delivered`] names it), or the upload when none was
+    /// made.
     pub async fn clip(&self, seconds: f32) -> (std::path::PathBuf, String) {
         let path = crate::audio::spoken_clip(
             &self.dir.path().join("media"),
@@ -184,7 +187,20 @@ impl Province {
             .upload_approved(&path, "Thông báo")
             .await
             .expect("upload and approve");
-        (path, sha)
+        match self.api().delivered(&sha).await.expect("media record") {
+            (r, Some(bytes)) => {
+                let played = path.with_file_name(format!("{r}.wav"));
+                std::fs::write(&played, bytes).expect("write the rendition");
+                (played, sha)
+            }
+            (_, None) => (path, sha),
+        }
+    }
+
+    /// The sha256 loudspeakers are sent and report for the upload `sha`: its normalised
+    /// rendition's, or its own.
+    pub async fn delivered(&self, sha: &str) -> String {
+        self.api().delivered(sha).await.expect("media record").0
     }
 
     /// Schedule `sha` once, `secs` from now, for `areas`; returns (schedule id, start instant).

@@ -20,6 +20,7 @@ async fn a_clip_scheduled_for_one_commune_plays_on_each_of_its_agents_and_nowher
     p.start_agents(|_| None).await;
     p.wait_online().await;
     let (source, sha) = p.clip(3.0).await;
+    let delivered = p.delivered(&sha).await;
     let target = p.commune(1);
     let (schedule, at) = p.schedule_in(&sha, &[target.as_str()], 8).await;
 
@@ -46,7 +47,11 @@ async fn a_clip_scheduled_for_one_commune_plays_on_each_of_its_agents_and_nowher
             (0..1000).contains(&late),
             "started {late} ms after its start: {play}"
         );
-        assert_eq!(play.get("sha256").and_then(Value::as_str), Some(sha.as_str()));
+        // Devices play (and report) the upload's loudness-normalised rendition.
+        assert_eq!(
+            play.get("sha256").and_then(Value::as_str),
+            Some(delivered.as_str())
+        );
     }
     // The samples that reached each sink are the decoded source; agents outside played nothing.
     for a in &p.agents {
@@ -82,6 +87,7 @@ async fn a_schedule_pending_across_a_broker_restart_still_plays_on_time_and_its_
     p.start_agents(|_| None).await;
     p.wait_online().await;
     let (_, sha) = p.clip(2.0).await;
+    let delivered = p.delivered(&sha).await;
     let commune = p.commune(1);
     let (schedule, at) = p.schedule_in(&sha, &[commune.as_str()], 12).await;
 
@@ -92,7 +98,7 @@ async fn a_schedule_pending_across_a_broker_restart_still_plays_on_time_and_its_
             Duration::from_secs(30),
             POLL,
             || async {
-                if a.stored_schedule_ids().contains(&schedule) && a.has_cached(&sha) {
+                if a.stored_schedule_ids().contains(&schedule) && a.has_cached(&delivered) {
                     Ok(())
                 } else {
                     Err(format!("stored schedules {:?}", a.stored_schedule_ids()))
@@ -152,6 +158,7 @@ async fn an_agent_cut_off_the_network_across_its_start_time_plays_from_cache_and
     p.start_agents(|_| Some(via)).await;
     p.wait_online().await;
     let (source, sha) = p.clip(2.0).await;
+    let delivered = p.delivered(&sha).await;
     let commune = p.commune(1);
     let (schedule, at) = p.schedule_in(&sha, &[commune.as_str()], 10).await;
     let agent = &p.agents[0];
@@ -160,7 +167,7 @@ async fn an_agent_cut_off_the_network_across_its_start_time_plays_from_cache_and
         Duration::from_secs(30),
         POLL,
         || async {
-            if agent.stored_schedule_ids().contains(&schedule) && agent.has_cached(&sha) {
+            if agent.stored_schedule_ids().contains(&schedule) && agent.has_cached(&delivered) {
                 Ok(())
             } else {
                 Err(format!("stored schedules {:?}", agent.stored_schedule_ids()))

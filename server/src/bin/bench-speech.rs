@@ -5,6 +5,10 @@
 //! its rendition record), then asked for again (a speech-cache hit). The baseline, measured in
 //! the same run, is `espeak-ng` alone writing the same normalised text to a WAV file.
 //!
+//! Then the loudness of an upload (`services::media::loudness::render`: decode, EBU R128
+//! measure, normalise to −16 LUFS / −1 dBTP, the rendition's WAV and sha256) on that speech made
+//! 20 dB quieter, against the same-run baseline of decoding it alone.
+//!
 //! `cargo run --release -p nguon-server --bin bench-speech [-- ROUNDS]` (default 5 rounds; each
 //! round's text differs in one number so the cache misses).
 
@@ -12,7 +16,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use nguon_server::config::Secret;
+use nguon_server::domain::speech::loudness::Pcm;
 use nguon_server::domain::speech::{Lexicon, normalize};
+use nguon_server::services::media::loudness;
 use nguon_server::services::speech;
 use nguon_server::{Application, Settings};
 
@@ -69,6 +75,7 @@ async fn main() -> Result<()> {
 
     let (mut baseline, mut cold, mut hit) = (Vec::new(), Vec::new(), Vec::new());
     let mut duration_ms = 0;
+    let mut last_wav = None;
     for round in 0..rounds {
         let text = BULLETIN.replace("1.250 hộ", &format!("{} hộ", 1250 + round));
         // Baseline: espeak-ng alone on the normalised text.
@@ -89,6 +96,7 @@ async fn main() -> Result<()> {
         cold.push(ms(t.elapsed()));
         anyhow::ensure!(!m.cached, "round {round} hit the cache");
         duration_ms = m.duration_ms;
+        last_wav = Some(m.sha256.clone());
         // Cache hit: the same text again.
         let t = Instant::now();
         let (_, again) = speech::synthesize_to_media(&state, &text, &voice, "bench", false).await?;
@@ -116,6 +124,48 @@ async fn main() -> Result<()> {
         "overhead over espeak-ng: {:.0} ms; cache hit is {:.0}x faster than a miss",
         median(cold.clone()) - median(baseline),
         median(cold) / median(hit)
+    );
+
+    // Loudness of an upload: the last speech, 20 dB quieter, as a WAV file.
+    let sha = last_wav.context("no rounds")?;
+    let stored = std::fs::read(nguon_server::services::media::media_path(
+        &state.settings.data_dir,
+        &sha,
+    ))?;
+    let mut pcm = Pcm::parse_wav(&stored)?;
+    pcm.samples.iter_mut().for_each(|s| *s /= 10);
+    let quiet = dir.path().join("quiet.wav");
+    std::fs::write(&quiet, pcm.to_wav())?;
+    let samples = pcm.samples.len() as u64;
+    let (mut decode_only, mut render) = (Vec::new(), Vec::new());
+    let mut figures = String::new();
+    for _ in 0..rounds {
+        let t = Instant::now();
+        let bytes = std::fs::read(&quiet)?;
+        std::hint::black_box(nguon_server::services::speech::decode::decode(&bytes)?);
+        decode_only.push(ms(t.elapsed()));
+        let t = Instant::now();
+        let r = loudness::render(&quiet, "quiet.wav", "wav/pcm_s16le", samples)?;
+        render.push(ms(t.elapsed()));
+        let l = &r.loudness;
+        let out = l.rendition.as_ref().context("no rendition")?;
+        figures = format!(
+            "{:.1} LUFS / {:.1} dBTP -> {:.1} LUFS / {:.1} dBTP",
+            l.loudness_lufs.unwrap_or(f64::NEG_INFINITY),
+            l.true_peak_dbtp.unwrap_or(f64::NEG_INFINITY),
+            out.loudness_lufs,
+            out.true_peak_dbtp
+        );
+    }
+    println!("upload loudness, {} ms of audio ({figures}):", pcm.duration_ms());
+    println!(
+        "baseline decode alone:           {:.1} ms (median of {rounds})",
+        median(decode_only.clone())
+    );
+    println!(
+        "nguon measure + normalise:       {:.1} ms (median of {rounds}; {:.0}x real time)",
+        median(render.clone()),
+        pcm.duration_ms() as f64 / median(render)
     );
     Ok(())
 }

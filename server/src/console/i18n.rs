@@ -8,6 +8,7 @@ mod alarms;
 mod alerts;
 mod errors;
 mod forms;
+mod loudness;
 mod repetition;
 
 pub use errors::{error_field, error_text};
@@ -720,6 +721,7 @@ fn entries() -> impl Iterator<Item = &'static (&'static str, &'static str, &'sta
         .chain(alarms::CATALOGUE)
         .chain(alerts::CATALOGUE)
         .chain(repetition::CATALOGUE)
+        .chain(loudness::CATALOGUE)
 }
 
 /// The text of `key` in `lang` (the key itself if missing, so a gap is visible, never a crash).

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::all_areas;
 use super::{Console, PageError, PageForm, PageResult, bulletins, visible_areas};
-use crate::domain::media::clean_note;
+use crate::domain::media::{MediaLoudness, clean_note};
 use crate::domain::review::ReviewStatus;
 use crate::domain::scope::{Caller, Role};
 use crate::error::{Error, Result};
@@ -21,11 +21,46 @@ pub(super) async fn media_rows(
     caller: &Caller,
     status: Option<ReviewStatus>,
 ) -> Result<Vec<Value>> {
-    store::media::list_visible(&state.store, caller, status)
-        .await?
-        .into_iter()
-        .map(|m| serde_json::to_value(m).map_err(Error::context("media json")))
+    let list = store::media::list_visible(&state.store, caller, status).await?;
+    let shas: Vec<String> = list.iter().map(|m| m.sha256.clone()).collect();
+    let mut loudness = store::loudness::of(&state.store, &shas).await?;
+    list.into_iter()
+        .map(|m| {
+            let l = loudness.remove(&m.sha256);
+            let mut v = serde_json::to_value(m).map_err(Error::context("media json"))?;
+            v["loud"] = loud_json(l.as_ref());
+            Ok(v)
+        })
         .collect()
+}
+
+/// A figure in dB with one decimal and a real minus sign.
+fn db1(x: f64) -> String {
+    format!("{x:+.1}").replace('-', "−")
+}
+
+/// The loudness figures as the pages show them: `original` (LUFS · dBTP), `rendition` (the same
+/// and the gain, with its sha256) or `note`; null when not measured.
+fn loud_json(l: Option<&MediaLoudness>) -> Value {
+    let Some(l) = l else { return Value::Null };
+    let pair = |lufs: Option<f64>, tp: Option<f64>| match (lufs, tp) {
+        (Some(a), Some(b)) => format!("{} LUFS · {} dBTP", db1(a), db1(b)),
+        (None, Some(b)) => format!("— LUFS · {} dBTP", db1(b)),
+        _ => "— LUFS".to_string(),
+    };
+    json!({
+        "original": pair(l.loudness_lufs, l.true_peak_dbtp),
+        "short": l.loudness_lufs.map(|a| match &l.rendition {
+            Some(r) => format!("{} → {} LUFS", db1(a), db1(r.loudness_lufs)),
+            None => format!("{} LUFS", db1(a)),
+        }),
+        "rendition": l.rendition.as_ref().map(|r| json!({
+            "figures": pair(Some(r.loudness_lufs), Some(r.true_peak_dbtp)),
+            "gain": format!("{} dB", db1(r.gain_db)),
+            "sha256": r.sha256,
+        })),
+        "note": l.note,
+    })
 }
 
 pub(super) async fn media_page(c: Console, State(state): State<AppState>) -> PageResult {
@@ -46,9 +81,13 @@ pub(super) async fn media_detail(
     let m = store::media::get_visible(&state.store, &c.caller, &sha)
         .await
         .map_err(|e| PageError(e, c.lang))?;
+    let mut l = store::loudness::of(&state.store, std::slice::from_ref(&m.sha256))
+        .await
+        .map_err(|e| PageError(e, c.lang))?;
+    let loud = loud_json(l.remove(&m.sha256).as_ref());
     c.page(
         "media_detail.html",
-        json!({"m": m, "can_submit": c.caller.grants(Role::Editor), "can_approve": c.caller.grants(Role::Approver)}),
+        json!({"m": m, "loud": loud, "can_submit": c.caller.grants(Role::Editor), "can_approve": c.caller.grants(Role::Approver)}),
     )
 }
 

@@ -232,16 +232,20 @@ pub fn build(
             }
             let mut seen = HashSet::new();
             let mut refs = Vec::with_capacity(shas.len());
+            let mut delivered = Vec::with_capacity(shas.len());
             for sha in &shas {
                 let m = media
                     .get(sha)
                     .ok_or_else(|| Error::internal(format!("media {sha} was not looked up")))?;
+                // Devices fetch and play an upload's normalised rendition.
+                let d = m.delivered(sha);
+                delivered.push(d.sha256.clone());
                 if seen.insert(sha.clone()) {
                     refs.push(MediaRef {
-                        sha256: sha.clone(),
-                        size: m.size.max(0) as u64,
-                        url: format!("{public_url}/media/{sha}"),
-                        duration_ms: m.duration_ms.max(0) as u64,
+                        size: d.size.max(0) as u64,
+                        url: format!("{public_url}/media/{}", d.sha256),
+                        duration_ms: d.duration_ms.max(0) as u64,
+                        sha256: d.sha256,
                     });
                 }
             }
@@ -253,7 +257,7 @@ pub fn build(
                     starts_at: now,
                     priority,
                     volume,
-                    media: shas,
+                    media: delivered,
                     repeat: 1,
                     on_preempt: OnPreempt::Interrupt,
                     play_until: catch_up.then_some(now + w),
@@ -302,6 +306,7 @@ mod tests {
                 size: 10,
                 duration_ms: 2000,
                 approved: true,
+                rendition: None,
             },
         )]);
         let id = uuid::Uuid::new_v4();
@@ -328,6 +333,53 @@ mod tests {
         assert_eq!(item.media.len(), 2, "the playlist keeps its order and repeats");
         assert_eq!(media.len(), 1);
         assert_eq!(media[0].url, format!("http://srv/media/{sha}"));
+    }
+
+    #[test]
+    fn play_now_sends_the_normalised_rendition_of_an_upload() {
+        let sha = "ab".repeat(32);
+        let rendition = "cd".repeat(32);
+        let media = HashMap::from([(
+            sha.clone(),
+            MediaInfo {
+                size: 10,
+                duration_ms: 2000,
+                approved: true,
+                rendition: Some(crate::domain::media::Delivered {
+                    sha256: rendition.clone(),
+                    size: 400,
+                    duration_ms: 2001,
+                }),
+            },
+        )]);
+        let req = CommandRequest::PlayNow {
+            media: vec![sha.clone()],
+            priority: None,
+            volume: None,
+            title: None,
+            valid_for_s: None,
+            expires_at: None,
+            repetition: None,
+        };
+        let c = build(
+            req,
+            uuid::Uuid::nil(),
+            Utc::now(),
+            &media,
+            "http://srv",
+            no_window,
+        )
+        .unwrap()
+        .command;
+        let Command::PlayNow { item, media } = c else {
+            panic!("not play_now")
+        };
+        assert_eq!(item.media, std::slice::from_ref(&rendition));
+        assert_eq!(
+            (media[0].sha256.as_str(), media[0].size),
+            (rendition.as_str(), 400)
+        );
+        assert_eq!(media[0].url, format!("http://srv/media/{rendition}"));
     }
 
     #[test]

@@ -188,11 +188,15 @@ pub fn compute(
             .media
             .iter()
             .map(|sha| {
-                media.get(sha).filter(|m| m.approved).map(|m| MediaRef {
-                    sha256: sha.clone(),
-                    size: m.size.max(0) as u64,
-                    url: format!("{}/media/{sha}", w.public_url),
-                    duration_ms: m.duration_ms.max(0) as u64,
+                media.get(sha).filter(|m| m.approved).map(|m| {
+                    // Devices fetch and play an upload's normalised rendition.
+                    let d = m.delivered(sha);
+                    MediaRef {
+                        size: d.size.max(0) as u64,
+                        url: format!("{}/media/{}", w.public_url, d.sha256),
+                        duration_ms: d.duration_ms.max(0) as u64,
+                        sha256: d.sha256,
+                    }
                 })
             })
             .collect();
@@ -201,6 +205,7 @@ pub fn compute(
             prepared.push((Vec::new(), Vec::new()));
             continue;
         };
+        let refs_in_order: Vec<String> = refs.iter().map(|r| r.sha256.clone()).collect();
         let dur: i64 = refs.iter().map(|m| m.duration_ms as i64).sum::<i64>() * s.repeat as i64;
         // An occurrence with a window of its own (`valid_for_s`, a repetition) stays listed while
         // the window lasts, so a device that reaches it late, and its replays, still find it.
@@ -221,7 +226,7 @@ pub fn compute(
                 starts_at: t,
                 priority: s.priority,
                 volume: s.volume,
-                media: s.media.clone(),
+                media: refs_in_order.clone(),
                 repeat: s.repeat,
                 on_preempt: s.on_preempt,
                 play_until: s
@@ -502,6 +507,7 @@ mod tests {
                 size: 1000,
                 duration_ms: 30_000,
                 approved,
+                rendition: None,
             },
         )])
     }
@@ -551,6 +557,27 @@ mod tests {
         assert_eq!(out["b"].media.len(), 1, "one ref per sha");
         assert_eq!(out["b"].media[0].url, "http://srv/media/m1");
         assert_eq!(out["a"].settings.volume, Some(60));
+    }
+
+    #[test]
+    fn devices_are_sent_the_normalised_rendition_of_an_upload() {
+        let f = fleet();
+        let s = [schedule(
+            "s1",
+            serde_json::json!({"areas": ["p"]}),
+            "2026-12-02T08:00:00",
+        )];
+        let mut m = media(true);
+        m.get_mut("m1").unwrap().rendition = Some(crate::domain::media::Delivered {
+            sha256: "r1".into(),
+            size: 5000,
+            duration_ms: 30_010,
+        });
+        let out = compute(&f, &s, &m, &all(&f), window("2026-12-02T00:00:00Z"));
+        assert_eq!(out["a"].items[0].media, ["r1"]);
+        let r = &out["a"].media[0];
+        assert_eq!((r.sha256.as_str(), r.size, r.duration_ms), ("r1", 5000, 30_010));
+        assert_eq!(r.url, "http://srv/media/r1");
     }
 
     #[test]

@@ -63,7 +63,7 @@ impl Media {
 }
 
 /// What schedules, play-now commands and manifests need of a media file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MediaInfo {
     /// Bytes.
     pub size: i64,
@@ -71,6 +71,66 @@ pub struct MediaInfo {
     pub duration_ms: i64,
     /// Whether it is approved for broadcast.
     pub approved: bool,
+    /// The loudness-normalised rendition of an upload, which devices fetch and play instead of
+    /// the original (`None`: the original is played).
+    pub rendition: Option<Delivered>,
+}
+
+/// A file devices fetch: its content address, bytes and duration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivered {
+    /// Lowercase hex sha256 of the bytes devices get.
+    pub sha256: String,
+    /// Bytes.
+    pub size: i64,
+    /// Duration in ms.
+    pub duration_ms: i64,
+}
+
+impl MediaInfo {
+    /// What devices fetch for the media item `sha`: its normalised rendition when it has one,
+    /// else the item itself.
+    pub fn delivered(&self, sha: &str) -> Delivered {
+        self.rendition.clone().unwrap_or_else(|| Delivered {
+            sha256: sha.to_string(),
+            size: self.size,
+            duration_ms: self.duration_ms,
+        })
+    }
+}
+
+/// The loudness of an uploaded file as measured (EBU R128) and of the normalised rendition stored
+/// beside it, which loudspeakers play; the original is never altered.
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
+pub struct MediaLoudness {
+    /// Integrated loudness of the original, LUFS; null when it is silent (under the gate).
+    pub loudness_lufs: Option<f64>,
+    /// True peak of the original, dBTP.
+    pub true_peak_dbtp: Option<f64>,
+    /// The loudness every upload is brought to, LUFS.
+    pub target_lufs: f64,
+    /// The rendition devices fetch; null when the original is played as it is (see `note`).
+    pub rendition: Option<LoudnessRendition>,
+    /// Why there is no rendition (silence, already at the target, too long).
+    pub note: Option<String>,
+}
+
+/// The normalised rendition of an upload: a 16-bit PCM WAV at the original's sample rate and
+/// channels.
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
+pub struct LoudnessRendition {
+    /// Its content address (`/media/<sha256>`, public once the original is approved).
+    pub sha256: String,
+    /// Bytes.
+    pub size: i64,
+    /// Duration in ms.
+    pub duration_ms: i64,
+    /// Integrated loudness, LUFS.
+    pub loudness_lufs: f64,
+    /// True peak, dBTP.
+    pub true_peak_dbtp: f64,
+    /// Gain applied, dB.
+    pub gain_db: f64,
 }
 
 /// The audit log's name of a media file (`media:<sha256>`).

@@ -15,7 +15,7 @@ use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::domain::media::{self, Media};
+use crate::domain::media::{self, LoudnessRendition, Media, MediaLoudness};
 use crate::domain::range::{self, Unsatisfiable};
 use crate::domain::review::ReviewStatus;
 use crate::domain::scope::Role;
@@ -30,7 +30,14 @@ use crate::store;
 #[derive(utoipa::OpenApi)]
 #[openapi(
     paths(upload, list_media, get_media, submit, approve, reject, serve_file),
-    components(schemas(Media, MediaResponse, UploadForm, ReviewNote))
+    components(schemas(
+        Media,
+        MediaResponse,
+        MediaLoudness,
+        LoudnessRendition,
+        UploadForm,
+        ReviewNote
+    ))
 )]
 pub struct Doc;
 
@@ -58,6 +65,9 @@ pub struct MediaResponse {
     pub url: String,
     /// True when this upload matched content already stored.
     pub duplicate: bool,
+    /// The upload's measured loudness and the normalised rendition devices play (null for
+    /// speech and for files stored before loudness was measured).
+    pub loudness: Option<MediaLoudness>,
 }
 
 /// Multipart form of `POST /api/v1/media`.
@@ -89,12 +99,20 @@ pub struct MediaFilter {
     pub status: Option<String>,
 }
 
-fn respond(media: Media, duplicate: bool) -> MediaResponse {
+fn respond_with(media: Media, duplicate: bool, loudness: Option<MediaLoudness>) -> MediaResponse {
     MediaResponse {
         url: media::url_path(&media.sha256),
         media,
         duplicate,
+        loudness,
     }
+}
+
+/// The answer for one record, with its loudness row.
+async fn respond(state: &AppState, media: Media, duplicate: bool) -> Result<MediaResponse> {
+    let mut l = store::loudness::of(&state.store, std::slice::from_ref(&media.sha256)).await?;
+    let loudness = l.remove(&media.sha256);
+    Ok(respond_with(media, duplicate, loudness))
 }
 
 /// The answer to a broken multipart body: 413 past the body limit, else 400 `bad_multipart`.
@@ -137,7 +155,7 @@ async fn stage_field(state: &AppState, field: Field<'_>) -> Result<Staged> {
               (status = 400, description = "`empty` or `missing_file`"),
               (status = 413, description = "`too_large`"),
               (status = 415, description = "`not_audio` or `unsupported_codec`"),
-              (status = 422, description = "`corrupt`: truncated or damaged")))]
+              (status = 422, description = "`corrupt`: truncated or damaged; `undecodable_audio`: its loudness cannot be measured")))]
 async fn upload(
     caller: Caller,
     State(state): State<AppState>,
@@ -173,7 +191,7 @@ async fn upload(
     } else {
         StatusCode::CREATED
     };
-    Ok((status, Json(respond(m, duplicate))))
+    Ok((status, Json(respond(&state, m, duplicate).await?)))
 }
 
 /// List media, newest first.
@@ -190,10 +208,15 @@ async fn list_media(
         // No record has a status that does not exist.
         Some(Err(_)) => return Ok(Json(Vec::new())),
     };
-    let out = store::media::list_visible(&state.store, &caller, status)
-        .await?
+    let list = store::media::list_visible(&state.store, &caller, status).await?;
+    let shas: Vec<String> = list.iter().map(|m| m.sha256.clone()).collect();
+    let mut loudness = store::loudness::of(&state.store, &shas).await?;
+    let out = list
         .into_iter()
-        .map(|m| respond(m, false))
+        .map(|m| {
+            let l = loudness.remove(&m.sha256);
+            respond_with(m, false, l)
+        })
         .collect();
     Ok(Json(out))
 }
@@ -207,7 +230,7 @@ async fn get_media(
     UrlPath(sha): UrlPath<String>,
 ) -> Result<Json<MediaResponse>> {
     let m = store::media::get_visible(&state.store, &caller, &sha).await?;
-    Ok(Json(respond(m, false)))
+    Ok(Json(respond(&state, m, false).await?))
 }
 
 async fn review_step(
@@ -219,7 +242,7 @@ async fn review_step(
 ) -> Result<Json<MediaResponse>> {
     let note = media::clean_note(body.and_then(|Json(b)| b.note));
     let m = library::review(state, caller, sha, step, note).await?;
-    Ok(Json(respond(m, false)))
+    Ok(Json(respond(state, m, false).await?))
 }
 
 /// Submit for approval: `draft` or `rejected` → `pending`.

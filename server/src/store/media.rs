@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::domain::media::{Media, MediaInfo};
+use crate::domain::media::{Delivered, Media, MediaInfo};
 use crate::domain::review::ReviewStatus;
 use crate::domain::scope::Caller;
 use crate::error::{Error, Result};
@@ -121,22 +121,46 @@ pub async fn is_approved(store: &Store, sha: &str) -> Result<bool> {
         .is_some_and(|m| m.status == ReviewStatus::Approved))
 }
 
-/// What schedules need of each of `shas` that exists (size, duration, approval).
+/// The columns of [`MediaInfo`], `m` being `media` and `l` its `media_loudness` row (LEFT JOIN).
+const INFO_COLUMNS: &str = "m.sha256, m.size, m.duration_ms, m.status, l.rendition_sha256, \
+     l.rendition_size, l.rendition_duration_ms";
+
+fn row_to_info(r: &AnyRow) -> Result<MediaInfo> {
+    let status: String = r.try_get("status")?;
+    let rendition = match r.try_get::<Option<String>, _>("rendition_sha256")? {
+        Some(sha256) => Some(Delivered {
+            sha256,
+            size: r.try_get::<Option<i64>, _>("rendition_size")?.unwrap_or(0),
+            duration_ms: r.try_get::<Option<i64>, _>("rendition_duration_ms")?.unwrap_or(0),
+        }),
+        None => None,
+    };
+    Ok(MediaInfo {
+        size: r.try_get("size")?,
+        duration_ms: r.try_get("duration_ms")?,
+        approved: status == ReviewStatus::Approved.as_str(),
+        rendition,
+    })
+}
+
+/// What schedules need of each of `shas` that exists (size, duration, approval, and the
+/// normalised rendition devices fetch instead).
 pub async fn info(store: &Store, shas: &[String]) -> Result<HashMap<String, MediaInfo>> {
     let mut out = HashMap::new();
+    let sql = format!(
+        "SELECT {INFO_COLUMNS} FROM media m LEFT JOIN media_loudness l ON l.sha256 = m.sha256 \
+         WHERE m.sha256 = $1"
+    );
     for sha in shas {
         if out.contains_key(sha) {
             continue;
         }
-        if let Some(m) = get(store, sha).await? {
-            out.insert(
-                sha.clone(),
-                MediaInfo {
-                    size: m.size,
-                    duration_ms: m.duration_ms,
-                    approved: m.status == ReviewStatus::Approved,
-                },
-            );
+        if let Some(r) = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(sha.clone())
+            .fetch_optional(&store.pool)
+            .await?
+        {
+            out.insert(sha.clone(), row_to_info(&r)?);
         }
     }
     Ok(out)
@@ -144,20 +168,13 @@ pub async fn info(store: &Store, shas: &[String]) -> Result<HashMap<String, Medi
 
 /// [`info`] of every media file (the dispatcher's view of the library).
 pub async fn all_info(store: &Store) -> Result<HashMap<String, MediaInfo>> {
+    let sql = format!("SELECT {INFO_COLUMNS} FROM media m LEFT JOIN media_loudness l ON l.sha256 = m.sha256");
     let mut out = HashMap::new();
-    for r in sqlx::query("SELECT sha256, size, duration_ms, status FROM media")
+    for r in sqlx::query(sqlx::AssertSqlSafe(sql))
         .fetch_all(&store.pool)
         .await?
     {
-        let status: String = r.try_get("status")?;
-        out.insert(
-            r.try_get("sha256")?,
-            MediaInfo {
-                size: r.try_get("size")?,
-                duration_ms: r.try_get("duration_ms")?,
-                approved: status == ReviewStatus::Approved.as_str(),
-            },
-        );
+        out.insert(r.try_get("sha256")?, row_to_info(&r)?);
     }
     Ok(out)
 }

@@ -230,7 +230,8 @@ pub async fn recent_plays(
 ) -> Result<Vec<RecentPlay>> {
     let mut sql = String::from(
         "SELECT p.device_id, p.priority, p.outcome, p.reason, p.started_at, p.occurrence_at, p.received_at, m.title, d.area \
-         FROM plays p JOIN devices d ON d.id = p.device_id LEFT JOIN media m ON m.sha256 = p.sha256 WHERE ",
+         FROM plays p JOIN devices d ON d.id = p.device_id LEFT JOIN media_loudness ml ON ml.rendition_sha256 = p.sha256 \
+         LEFT JOIN media m ON m.sha256 = COALESCE(ml.sha256, p.sha256) WHERE ",
     );
     sql.push_str(which.condition());
     let scope = crate::store::scope::scope_sql(caller, "d.area", 1);

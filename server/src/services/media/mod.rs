@@ -3,7 +3,8 @@
 //! checks) and stored under their content address with a `draft` record ([`upload`], and
 //! [`ingest_file`] / [`ingest_bytes`] for files the server stores itself: speech, a bulletin's
 //! recording, the demo); the same content again is a duplicate. A refused upload leaves nothing
-//! behind.
+//! behind. An upload or a recording is also measured and normalised ([`loudness`], issue 18): a
+//! rendition at −16 LUFS / −1 dBTP is stored beside the untouched original and devices fetch it.
 //!
 //! Scope: a record has an owning `area` (NULL = province-wide). An upload by a user scoped to
 //! areas belongs to their first scope area (or to the `area` field, inside their scope); an
@@ -20,6 +21,7 @@
 //! outbox row (`Change::All`: which schedules may play changed), then wakes the dispatcher.
 
 pub mod files;
+pub mod loudness;
 pub mod probe;
 pub mod upload;
 
@@ -55,7 +57,18 @@ pub enum Fetch {
 /// else is 404, exactly as for a file that does not exist.
 pub async fn fetch_access(state: &AppState, caller: Option<&Caller>, sha: &str) -> Result<Fetch> {
     let absent = || Error::NotFound(format!("media `{sha}`"));
-    let m = store::media::get(&state.store, sha).await?.ok_or_else(absent)?;
+    // A normalised rendition is fetched on its original's terms.
+    let m = match store::media::get(&state.store, sha).await? {
+        Some(m) => m,
+        None => {
+            let original = store::loudness::original_of(&state.store, sha)
+                .await?
+                .ok_or_else(absent)?;
+            store::media::get(&state.store, &original)
+                .await?
+                .ok_or_else(absent)?
+        }
+    };
     if m.status == ReviewStatus::Approved {
         return Ok(Fetch::Public);
     }
@@ -65,8 +78,8 @@ pub async fn fetch_access(state: &AppState, caller: Option<&Caller>, sha: &str) 
     }
 }
 
-/// Store a file from disk through the same path as an upload (copy, hash, probe, dedupe,
-/// rename, record). Returns the record and whether it was already stored.
+/// Store a file from disk through the same path as an upload (copy, hash, probe, loudness,
+/// dedupe, rename, record). Returns the record and whether it was already stored.
 pub async fn ingest_file(
     state: &AppState,
     src: &Path,
@@ -75,7 +88,12 @@ pub async fn ingest_file(
 ) -> Result<(Media, bool)> {
     let f = tokio::fs::File::open(src).await?;
     let staged = stage(state, f).await?;
-    finish(state, staged, server_file(filename, title)).await
+    // A recording (a bulletin's): normalised like an upload.
+    let to = Finish {
+        normalize: true,
+        ..server_file(filename, title)
+    };
+    finish(state, staged, to).await
 }
 
 /// Store bytes through the same path as an upload.
@@ -95,6 +113,7 @@ fn server_file<'a>(filename: &'a str, title: Option<&'a str>) -> Finish<'a> {
         title,
         area: None,
         actor: None,
+        normalize: false,
     }
 }
 
@@ -118,6 +137,7 @@ pub async fn upload(
         title,
         area: area.as_deref(),
         actor: Some(&caller.username),
+        normalize: true,
     };
     let (m, duplicate) = finish(state, staged, to).await?;
     if duplicate && !caller.sees_media(m.area.as_deref()) {

@@ -166,6 +166,9 @@ pub struct Finish<'a> {
     /// The user whose upload this is (audited as `media.upload`); `None` for files the server
     /// stores itself (speech, a bulletin's recording, the demo), as before.
     pub actor: Option<&'a str>,
+    /// Measure the loudness and store a normalised rendition beside the original
+    /// ([`super::loudness`]): uploads and recordings; not speech (normalised when synthesised).
+    pub normalize: bool,
 }
 
 /// Probe a staged file, dedupe, move it into place and insert the record (a `draft`). Returns the
@@ -197,6 +200,18 @@ async fn finish_inner(state: &AppState, staged: Staged, to: Finish<'_>) -> Resul
         .map_err(Error::context("probe task"))?
         .map_err(probe_error)?;
     let filename = media::clean_name(to.filename);
+    let rendered = if to.normalize {
+        let path = staged.tmp.path().to_path_buf();
+        let (name, format) = (filename.clone(), format!("{}/{}", info.container, info.codec));
+        let samples = info.frames.saturating_mul(info.channels as u64);
+        Some(
+            tokio::task::spawn_blocking(move || super::loudness::render(&path, &name, &format, samples))
+                .await
+                .map_err(Error::context("loudness task"))??,
+        )
+    } else {
+        None
+    };
     let now = now_ms();
     let m = Media {
         sha256: staged.sha256.clone(),
@@ -227,13 +242,36 @@ async fn finish_inner(state: &AppState, staged: Staged, to: Finish<'_>) -> Resul
         let after = serde_json::to_value(&m).map_err(Error::context("media json"))?;
         store::audit::record(&mut tx, actor, "media.upload", &m.subject(), None, Some(after)).await?;
     }
+    // The rendition's file is in place before its row is visible (a file already there is the
+    // same content: left as it is).
+    let mut made_rendition = None;
+    if let Some(r) = &rendered {
+        store::loudness::record(&mut tx, &m.sha256, &r.loudness, now).await?;
+        if let Some((wav, sha)) = &r.wav {
+            let rdest = media_path(&state.settings.data_dir, sha);
+            if tokio::fs::metadata(&rdest).await.is_err() {
+                let (tmp, mut f) = TempFile::create(&state.settings.data_dir).await?;
+                f.write_all(wav).await?;
+                f.sync_all().await?;
+                tmp.persist(&rdest).await?;
+                made_rendition = Some(rdest);
+            }
+        }
+    }
     // The file is in place before the record is visible; a failed commit takes it away again
     // (no other upload of this content can have committed while this transaction held its row).
     let dest = media_path(&state.settings.data_dir, &m.sha256);
     staged.tmp.persist(&dest).await?;
     if let Err(e) = tx.commit().await {
         let _ = tokio::fs::remove_file(&dest).await;
+        if let Some(r) = made_rendition {
+            let _ = tokio::fs::remove_file(r).await;
+        }
         return Err(e.into());
+    }
+    if let Some(l) = rendered.as_ref().map(|r| &r.loudness) {
+        tracing::info!(sha256 = %m.sha256, loudness_lufs = ?l.loudness_lufs, true_peak_dbtp = ?l.true_peak_dbtp,
+            rendition = ?l.rendition.as_ref().map(|r| &r.sha256), note = ?l.note, "upload loudness");
     }
     tracing::info!(sha256 = %m.sha256, duration_ms = m.duration_ms, codec = %m.codec, "media stored");
     Ok((m, false))
