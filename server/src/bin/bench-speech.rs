@@ -30,7 +30,8 @@ gạo 15 kg/người. Học sinh THCS và THPT nghỉ học ngày 16/12. Khi có
 đường dây nóng của xã 0214 3820 000. Người dân mang theo CCCD và thẻ BHYT khi đến nơi sơ tán. Kỳ họp \
 thứ IX HĐND xã khóa XV dời sang quý I/2026. Tỷ lệ hộ đã được thông báo đạt 98,5%. Trực ban 24/24 tại \
 trụ sở UBND xã và TYT xã. MTTQ, Hội LHPN, Đoàn TN phối hợp hỗ trợ người cao tuổi, trẻ em và người \
-khuyết tật. Các phương tiện không lưu thông trên QL 70 đoạn Km 15-Km 18 từ 20h.";
+khuyết tật. Các phương tiện không lưu thông trên QL 70 đoạn Km 15-Km 18 từ 20h. Lúc 7h30 ngày 2/9, \
+UBND xã họp dân tại nhà văn hóa thôn 3; mỗi hộ cử 01 người tham dự, mang theo sổ BHXH và các giấy tờ có liên quan.";
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
@@ -43,6 +44,8 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<()> {
+    // As the server's binary does: the HTTP clients (cloud TTS, webhooks) use ring.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let rounds: usize = std::env::args()
         .nth(1)
         .map(|a| a.parse())
@@ -66,7 +69,7 @@ async fn main() -> Result<()> {
         http_addr: "127.0.0.1:0".parse()?,
         mqtt_addr: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
         data_dir: dir.path().join("data"),
-        admin_token: Some(Secret::new("bench-token")),
+        admin_token: Some(Secret::new("bench-speech-admin-token-4f7a")),
         ..Settings::default()
     };
     let app = Application::build(settings).await.context("build app")?;
