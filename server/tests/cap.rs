@@ -85,7 +85,7 @@ fn polygon_area() -> String {
     format!("<area><areaDesc>Vùng trũng</areaDesc><polygon>{POLYGON}</polygon></area>")
 }
 
-async fn post(app: &TestApp, xml: &str) -> (u16, Value) {
+pub(crate) async fn post(app: &TestApp, xml: &str) -> (u16, Value) {
     common::json(
         app.post_raw("/api/v1/alerts/cap", "application/cap+xml", xml.to_string())
             .await,
@@ -93,7 +93,7 @@ async fn post(app: &TestApp, xml: &str) -> (u16, Value) {
     .await
 }
 
-async fn device_at(app: &TestApp, id: &str, area: &str, pos: Option<(f64, f64)>) {
+pub(crate) async fn device_at(app: &TestApp, id: &str, area: &str, pos: Option<(f64, f64)>) {
     let mut req = json!({"id": id, "kind": "loudspeaker", "area": area, "password": "cap-test-password"});
     if let Some((lat, lon)) = pos {
         req["lat"] = lat.into();
@@ -507,7 +507,7 @@ async fn the_console_lists_renders_and_approves_alerts_and_sets_an_areas_geocode
     let (_, c) = common::json(app.get(&format!("/api/v1/areas/{p}/cap")).await).await;
     assert_eq!(
         c,
-        json!({"geocodes": ["ISO3166-2=VN-02", "SAME=006109"], "exercise": true})
+        json!({"geocodes": ["ISO3166-2=VN-02", "SAME=006109"], "exercise": true, "languages": ["vi"]})
     );
     let (st, html) = get_page(&app, &s.cookie, "/console/areas").await;
     assert_eq!(st, 200);

@@ -16,6 +16,7 @@ mod broker_idle;
 mod broker_mosquitto;
 mod bulletin;
 mod cap;
+mod cap_languages;
 mod catch_up;
 mod command_outbox;
 mod commands;

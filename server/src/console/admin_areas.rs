@@ -123,6 +123,8 @@ pub(super) async fn area_cap_save(
             .map(String::from)
             .collect(),
         exercise: f.has("exercise"),
+        // The area's languages have their own form (bulletins): left as they are.
+        languages: None,
     };
     area_action(
         &c,

@@ -71,13 +71,10 @@ async fn detail_page(c: Console, State(state): State<AppState>, Path(id): Path<S
         })
         .collect();
     let tracking = match &m.command_id {
-        Some(cmd) => crate::services::commands::report(&state, cmd)
-            .await
-            .ok()
-            .map(|r| {
-                json!({"counts": r.tracking.counts, "reached": r.tracking.reached,
-                             "targets": r.tracking.targets.len()})
-            }),
+        Some(_) => crate::services::cap::report_of(&state, &m).await.ok().map(|r| {
+            json!({"counts": r.tracking.counts, "reached": r.tracking.reached,
+                         "targets": r.tracking.targets.len()})
+        }),
         None => None,
     };
     c.page(

@@ -3,6 +3,8 @@
 //! use cases. Functions taking a [`Conn`] run inside the caller's transaction (or on a pooled
 //! connection for a read); those taking a [`Store`] read on the pool.
 
+use std::collections::HashMap;
+
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -358,6 +360,20 @@ pub async fn area_languages(store: &Store, area: &str) -> Result<Vec<String>> {
         .iter()
         .map(|r| Ok(r.try_get("language")?))
         .collect()
+}
+
+/// Every area's own languages (areas that list none are absent), each list in order.
+pub async fn all_area_languages(store: &Store) -> Result<HashMap<String, Vec<String>>> {
+    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    let rows = sqlx::query("SELECT area, language FROM area_languages ORDER BY area, position, language")
+        .fetch_all(&store.pool)
+        .await?;
+    for r in rows {
+        out.entry(r.try_get("area")?)
+            .or_default()
+            .push(r.try_get("language")?);
+    }
+    Ok(out)
 }
 
 /// The languages of an area, on `conn` (inside the caller's transaction).

@@ -234,6 +234,12 @@ pub struct AreaCap {
     /// Whether CAP alerts with status `Exercise` play in this area (and below it).
     #[serde(default)]
     pub exercise: bool,
+    /// The languages its loudspeakers read, in order (the area's languages, `area_languages`, as
+    /// `GET`/`PUT /api/v1/areas/{code}/languages` set them: inherited, `vi` by default): of an
+    /// alert's `<info>`s, those in these languages, Vietnamese first (`domain::cap::lang`).
+    /// `GET` answers the list in force; a `PUT` without it leaves the list as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub languages: Option<Vec<String>>,
 }
 
 /// Every area's CAP settings: (area, settings).
@@ -249,6 +255,7 @@ pub async fn area_caps(store: &Store) -> Result<Vec<(String, AreaCap)>> {
                 AreaCap {
                     geocodes: g.lines().map(String::from).filter(|l| !l.is_empty()).collect(),
                     exercise: r.try_get::<i64, _>("exercise")? != 0,
+                    languages: None,
                 },
             ))
         })
@@ -330,4 +337,34 @@ pub async fn command_device_ids(store: &Store, id: &str) -> Result<Vec<String>> 
         .into_iter()
         .map(|t| t.device_id)
         .collect())
+}
+
+/// Record that message `message_id` issued play-now `command_id` for the targets that hear
+/// `infos` (indices of its `<info>`s, comma-separated), inside a transaction.
+pub async fn add_command_in(conn: &mut Conn, message_id: &str, command_id: &str, infos: &str) -> Result<()> {
+    sqlx::query("INSERT INTO cap_message_commands (message_id, command_id, infos) VALUES ($1, $2, $3)")
+        .bind(message_id.to_string())
+        .bind(command_id.to_string())
+        .bind(infos.to_string())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Every play-now message `m` issued, its `command_id` first (one per group of targets hearing
+/// the same infos); just `command_id` for a message recorded before the groups.
+pub async fn commands_of(store: &Store, m: &Message) -> Result<Vec<String>> {
+    let mut out: Vec<String> = m.command_id.iter().cloned().collect();
+    let rows =
+        sqlx::query("SELECT command_id FROM cap_message_commands WHERE message_id = $1 ORDER BY command_id")
+            .bind(m.id.clone())
+            .fetch_all(&store.pool)
+            .await?;
+    for r in rows {
+        let c: String = r.try_get("command_id")?;
+        if !out.contains(&c) {
+            out.push(c);
+        }
+    }
+    Ok(out)
 }

@@ -10,6 +10,7 @@
 //! (`/alert/info[1]/area[2]/polygon[1]: …`), or 413 for a document over [`MAX_BYTES`].
 
 pub mod geo;
+pub mod lang;
 pub mod parse;
 pub mod write;
 

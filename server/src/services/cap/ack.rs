@@ -137,7 +137,7 @@ pub async fn ack(state: &AppState, caller: &Caller, id: &str) -> Result<String> 
     else {
         return Err(Error::NotFound(format!("an issued alert {id}")));
     };
-    let report = crate::services::commands::report(state, msg.command_id.as_deref().unwrap_or("")).await?;
+    let report = super::report_of(state, msg).await?;
     let total = report.tracking.targets.len() as u64;
     let reached = report.tracking.reached;
     let pct = state.settings.cap.ack_threshold_pct as u64;

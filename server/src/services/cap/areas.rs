@@ -1,8 +1,10 @@
 //! An area's CAP settings (`GET`/`PUT /api/v1/areas/{code}/cap`, the console's area form): the
-//! geocodes that target it (`valueName=value`, e.g. `ISO3166-2=VN-02`) and whether Exercise
-//! alerts play there. Reading needs the operator role inside the caller's scope; writing is for
+//! geocodes that target it (`valueName=value`, e.g. `ISO3166-2=VN-02`), whether Exercise
+//! alerts play there and the languages its loudspeakers read (`languages`: the area's list of
+//! `/api/v1/areas/{code}/languages`, inherited down the tree, `vi` by default). Reading needs the operator role inside the caller's scope; writing is for
 //! admins, audited as `area.cap`.
 
+use crate::domain::bulletin::check_languages;
 use crate::domain::scope::{Caller, Role};
 use crate::error::{Error, Result};
 use crate::services::AppState;
@@ -18,12 +20,18 @@ pub async fn get(state: &AppState, caller: &Caller, code: &str) -> Result<AreaCa
     if !store::areas::exists(&state.store, code).await? {
         return Err(Error::NotFound(format!("area {code}")));
     }
-    Ok(store::cap::area_caps(&state.store)
+    let mut c = store::cap::area_caps(&state.store)
         .await?
         .into_iter()
         .find(|(a, _)| a == code)
         .map(|(_, c)| c)
-        .unwrap_or_default())
+        .unwrap_or_default();
+    c.languages = Some(
+        crate::services::bulletins::languages_of(&state.store, code)
+            .await?
+            .languages,
+    );
+    Ok(c)
 }
 
 /// 422 `invalid_geocode` naming the bad entry; returns them trimmed, without repeats.
@@ -54,6 +62,13 @@ pub fn check(c: &AreaCap) -> Result<AreaCap> {
     Ok(AreaCap {
         geocodes: out,
         exercise: c.exercise,
+        languages: match &c.languages {
+            Some(l) => {
+                check_languages(l)?;
+                Some(l.clone())
+            }
+            None => None,
+        },
     })
 }
 
@@ -64,6 +79,10 @@ pub async fn put(state: &AppState, caller: &Caller, code: &str, c: &AreaCap) -> 
     let before = get(state, caller, code).await?;
     let mut tx = state.store.begin_write().await?;
     store::cap::put_area_cap(&mut tx, code, &c).await?;
+    // The area's languages are the bulletins' list (`area_languages`): one list for both.
+    if let Some(l) = &c.languages {
+        store::bulletins::set_area_languages(&mut tx, code, l).await?;
+    }
     audit::record(
         &mut tx,
         &caller.username,
@@ -74,5 +93,8 @@ pub async fn put(state: &AppState, caller: &Caller, code: &str, c: &AreaCap) -> 
     )
     .await?;
     tx.commit().await?;
-    Ok(c)
+    if c.languages.is_some() {
+        state.bulletins.bump();
+    }
+    get(state, caller, code).await
 }

@@ -7,11 +7,13 @@
 //! (`cap.trusted_senders`) is issued at once; any other waits for an approver ([`decide`]).
 //!
 //! Issuing ([`issue`]) goes through the emergency command path: speech is an attention chime
-//! then the normalised TTS of the info's headline, description and instruction (the Vietnamese
-//! info when there is one, else the first: areas carry no language yet), stored as approved
-//! media; one emergency play-now command (target kind `alert`: the sender publishes it to each
-//! target device's topic) with `command_targets` for tracking and a validity window up to the
-//! alert's `expires`, so devices that were offline catch up. An `Update` stops the referenced
+//! then the normalised TTS of the headline, description and instruction of the infos in the
+//! target area's languages ([`languages`]: Vietnamese first; a language no voice speaks is left
+//! to the boards), stored as approved media; one emergency play-now command per group of targets
+//! hearing the same infos (target kind `alert`: the sender publishes it to each target device's
+//! topic; the message's `command_id` is the largest group's, `cap_message_commands` lists all)
+//! with `command_targets` for tracking and a validity window up to the alert's `expires`, so
+//! devices that were offline catch up. An `Update` stops the referenced
 //! alert's play-now on its targets (cancelled in their manifests too) and issues the new one
 //! under the same alert id; a `Cancel` stops it everywhere, offline devices included.
 
@@ -19,6 +21,7 @@ pub mod ack;
 pub mod areas;
 pub mod board;
 pub mod feeds;
+pub mod languages;
 pub mod targets;
 
 use chrono::Utc;
@@ -254,55 +257,63 @@ pub(crate) async fn issue(
         _ => None,
     };
     let mut commands: Vec<(NewCommand, Vec<TargetDevice>)> = Vec::new();
-    let mut cancel: Option<(String, Vec<String>)> = None;
-    if let Some(prev) = &previous
-        && let Some(cmd) = &prev.command_id
-    {
-        let old = store::cap::command_targets(&state.store, cmd).await?;
-        let ids: Vec<String> = old.iter().map(|t| t.device_id.clone()).collect();
-        let stop = command::build(
-            CommandRequest::Stop {
-                item_id: Some(cmd.clone()),
-            },
-            uuid::Uuid::new_v4(),
-            now,
-            &Default::default(),
-            &state.public_url,
-            |_| chrono::Duration::zero(),
-        )?;
-        commands.push((row(&msg.alert_id, stop, actor)?, old));
-        cancel = Some((cmd.clone(), ids));
+    let mut cancel: Vec<(String, Vec<String>)> = Vec::new();
+    if let Some(prev) = &previous {
+        for cmd in store::cap::commands_of(&state.store, prev).await? {
+            let old = store::cap::command_targets(&state.store, &cmd).await?;
+            let ids: Vec<String> = old.iter().map(|t| t.device_id.clone()).collect();
+            let stop = command::build(
+                CommandRequest::Stop {
+                    item_id: Some(cmd.clone()),
+                },
+                uuid::Uuid::new_v4(),
+                now,
+                &Default::default(),
+                &state.public_url,
+                |_| chrono::Duration::zero(),
+            )?;
+            commands.push((row(&msg.alert_id, stop, actor)?, old));
+            cancel.push((cmd, ids));
+        }
     }
+    // The play-now of each group of targets hearing the same infos, the largest group first.
+    let mut plays: Vec<(String, String)> = Vec::new();
     if alert.msg_type != MsgType::Cancel {
-        let media = targets::speech(state, alert).await?;
-        let info = require_approved(&state.store, &media).await?;
         let window = alert.expires().map(|e| {
             (e.with_timezone(&Utc) - now)
                 .num_seconds()
                 .clamp(MIN_WINDOW_SECS, MAX_WINDOW_SECS) as u32
         });
-        let settings = state.settings.clone();
-        let built = command::build(
-            CommandRequest::PlayNow {
-                media,
-                priority: Some(Priority::Emergency),
-                volume: None,
-                title: Some(format!("CAP: {}", msg.headline)),
-                valid_for_s: window,
-                expires_at: None,
-                repetition: None,
-            },
-            uuid::Uuid::new_v4(),
-            now,
-            &info,
-            &state.public_url,
-            |p| settings.late_window(p),
-        )?;
-        commands.push((row(&msg.alert_id, built, actor)?, found.to_vec()));
+        for (infos, group) in languages::groups(state, alert, found).await? {
+            let media = targets::speech(state, alert, &infos).await?;
+            let info = require_approved(&state.store, &media).await?;
+            let settings = state.settings.clone();
+            let built = command::build(
+                CommandRequest::PlayNow {
+                    media,
+                    priority: Some(Priority::Emergency),
+                    volume: None,
+                    title: Some(format!("CAP: {}", msg.headline)),
+                    valid_for_s: window,
+                    expires_at: None,
+                    repetition: None,
+                },
+                uuid::Uuid::new_v4(),
+                now,
+                &info,
+                &state.public_url,
+                |p| settings.late_window(p),
+            )?;
+            let c = row(&msg.alert_id, built, actor)?;
+            let list: Vec<String> = infos.iter().map(usize::to_string).collect();
+            plays.push((c.id.clone(), list.join(",")));
+            commands.push((c, group));
+        }
     }
-    let command_id = commands
-        .last()
-        .map(|(c, _)| c.id.clone())
+    let command_id = plays
+        .first()
+        .map(|(c, _)| c.clone())
+        .or_else(|| commands.last().map(|(c, _)| c.id.clone()))
         .ok_or_else(|| Error::internal("a CAP message with nothing to issue"))?;
     let mut devices: Vec<String> = Vec::new();
     let mut tx = state.store.begin_write().await?;
@@ -314,13 +325,18 @@ pub(crate) async fn issue(
     } else {
         store::cap::set_state_in(&mut tx, &msg.id, "issued", Some(&command_id), None).await?;
     }
+    for (c, infos) in &plays {
+        store::cap::add_command_in(&mut tx, &msg.id, c, infos).await?;
+    }
     for (c, targets) in &commands {
         store::commands::insert_in(&mut tx, c).await?;
         store::commands::insert_targets(&mut tx, state.store.backend, &c.id, targets).await?;
         devices.extend(targets.iter().map(|t| t.device_id.clone()));
     }
-    if let (Some((cmd, ids)), Some(prev)) = (&cancel, &previous) {
+    for (cmd, ids) in &cancel {
         store::commands::cancel_in(&mut tx, Some(cmd), ids, now_ms()).await?;
+    }
+    if let Some(prev) = previous.as_ref().filter(|_| !cancel.is_empty()) {
         let to = if alert.msg_type == MsgType::Cancel {
             "cancelled"
         } else {
@@ -436,11 +452,37 @@ pub async fn tracked(
     id: &str,
 ) -> Result<crate::domain::report::records::CommandReport> {
     messages(state, caller, id).await?;
-    let cmd = current_play(state, id)
+    let m = current_play(state, id)
         .await?
-        .and_then(|m| m.command_id)
         .ok_or_else(|| Error::NotFound(format!("alert {id} has issued no command")))?;
-    crate::services::commands::report(state, &cmd).await
+    report_of(state, &m).await
+}
+
+/// The tracking of what message `m` issued: the report of its `command_id` (the largest group)
+/// with the targets, counts and acks of its other groups' play-nows added.
+pub async fn report_of(
+    state: &AppState,
+    m: &Message,
+) -> Result<crate::domain::report::records::CommandReport> {
+    let all = store::cap::commands_of(&state.store, m).await?;
+    let first = all
+        .first()
+        .ok_or_else(|| Error::NotFound(format!("alert {} has issued no command", m.alert_id)))?;
+    let mut report = crate::services::commands::report(state, first).await?;
+    for other in &all[1..] {
+        let r = crate::services::commands::report(state, other).await?;
+        for (k, n) in r.tracking.counts {
+            *report.tracking.counts.entry(k).or_default() += n;
+        }
+        report.tracking.reached += r.tracking.reached;
+        report.tracking.targets.extend(r.tracking.targets);
+        report.acks.extend(r.acks);
+    }
+    report
+        .tracking
+        .targets
+        .sort_by(|a, b| a.device_id.cmp(&b.device_id));
+    Ok(report)
 }
 
 /// The latest `limit` messages (only `state` when given), newest first, for operators.

@@ -3,7 +3,7 @@
 //! the areas (and the areas below them) whose configured geocodes match a `<geocode>` of an
 //! `<area>` drawn without polygon or circle; for `status=Exercise`, only those in areas that
 //! take exercises (the flag of the area or of an area above it). [`speech`]: the attention
-//! chime and the normalised TTS of the chosen info, both stored as approved media.
+//! chime and the normalised TTS of the infos a group of targets hears, stored as approved media.
 
 use std::collections::HashSet;
 
@@ -45,28 +45,40 @@ pub async fn resolve(state: &AppState, alert: &Alert) -> Result<Vec<TargetDevice
     Ok(found)
 }
 
-/// The playlist of `alert`: the attention chime, then its speech (the Vietnamese info when there
-/// is one, else the first), as approved media sha256s.
-pub async fn speech(state: &AppState, alert: &Alert) -> Result<Vec<String>> {
-    let info = alert
-        .info_for(&["vi".to_string()])
-        .ok_or_else(|| crate::domain::cap::parse::invalid("/alert/info", "an alert to play needs an info"))?;
+/// The playlist of `alert` for targets that hear its infos `infos` (indices, in reading order,
+/// `languages::groups`): the attention chime, then each info's speech in the voice of its
+/// language (`languages::voice_for`; the default voice when none speaks it), as approved media
+/// sha256s.
+pub async fn speech(state: &AppState, alert: &Alert, infos: &[usize]) -> Result<Vec<String>> {
+    if infos.is_empty() {
+        return Err(crate::domain::cap::parse::invalid(
+            "/alert/info",
+            "an alert to play needs an info",
+        ));
+    }
     let chime = speech::store_wav(state, &crate::services::demo::chime_wav(), "CAP: attention", true).await?;
-    let text: String = info
-        .spoken_text()
-        .chars()
-        .take(crate::domain::speech::MAX_TEXT_CHARS)
-        .collect();
-    let voice = speech::voice(state, None, None, None)?;
-    let title: String = format!("CAP: {}", info.headline.as_deref().unwrap_or(&info.event))
-        .chars()
-        .take(120)
-        .collect();
-    let (_, spoken) = speech::synthesize_to_media(state, &text, &voice, &title, true)
-        .await
-        .map_err(|e| match e {
-            Error::BadRequest { message, .. } => crate::domain::cap::parse::invalid("/alert/info", message),
-            other => other,
-        })?;
-    Ok(vec![chime.sha256, spoken.sha256])
+    let mut out = vec![chime.sha256];
+    for info in infos.iter().filter_map(|&i| alert.infos.get(i)) {
+        let text: String = info
+            .spoken_text()
+            .chars()
+            .take(crate::domain::speech::MAX_TEXT_CHARS)
+            .collect();
+        let name = super::languages::voice_for(state, &info.language).flatten();
+        let voice = speech::voice(state, name.as_deref(), None, None)?;
+        let title: String = format!("CAP: {}", info.headline.as_deref().unwrap_or(&info.event))
+            .chars()
+            .take(120)
+            .collect();
+        let (_, spoken) = speech::synthesize_to_media(state, &text, &voice, &title, true)
+            .await
+            .map_err(|e| match e {
+                Error::BadRequest { message, .. } => {
+                    crate::domain::cap::parse::invalid("/alert/info", message)
+                }
+                other => other,
+            })?;
+        out.push(spoken.sha256);
+    }
+    Ok(out)
 }
