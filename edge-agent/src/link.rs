@@ -105,6 +105,8 @@ pub struct LinkCtx {
     pub unreachable_max: Duration,
     /// Told the instant each publish arrives, before anything is done with it (simulator only).
     pub on_receive: Option<ReceiveHook>,
+    /// Where the poll task runs (`AgentOptions::network`; `None`: the current runtime).
+    pub network: Option<tokio::runtime::Handle>,
 }
 
 /// Called by the poll task with the topic and the instant a publish was read from the broker,
@@ -296,7 +298,10 @@ impl RejectBudget {
 pub async fn run(ctx: LinkCtx, mut shutdown: watch::Receiver<bool>) {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let (stop_tx, stop_rx) = watch::channel(false);
-    let poller = tokio::spawn(poll_task(ctx.clone(), tx, stop_rx));
+    let poller = match &ctx.network {
+        Some(rt) => rt.spawn(poll_task(ctx.clone(), tx, stop_rx)),
+        None => tokio::spawn(poll_task(ctx.clone(), tx, stop_rx)),
+    };
     let flush = ctx.reporter.flush_signal();
     let sync = ctx.sync.clone();
     let mut heartbeat = tokio::time::interval(ctx.heartbeat);

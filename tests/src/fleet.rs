@@ -227,6 +227,9 @@ pub struct FleetOptions {
     /// topic, before verifying it (the agent's [`nguon_agent::ReceiveHook`]): broker delivery
     /// measured apart from the agent's work.
     pub area_receipts: Option<mpsc::UnboundedSender<(usize, Instant)>>,
+    /// The runtime for the agents' MQTT poll loops (`AgentOptions::network`): set by the
+    /// emergency bench so that delivery is not charged with the other agents' processing.
+    pub network: Option<tokio::runtime::Handle>,
 }
 
 impl FleetOptions {
@@ -246,6 +249,7 @@ impl FleetOptions {
             observe: true,
             reconnect_max_unreachable_secs: nguon_provision::config::default_reconnect_max_unreachable(),
             area_receipts: None,
+            network: None,
         }
     }
 }
@@ -429,6 +433,7 @@ impl Fleet {
                             }
                         })
                     }),
+                    network: opts.network.clone(),
                     ..AgentOptions::default()
                 };
                 let h = Agent::start(config, dir, aopts)

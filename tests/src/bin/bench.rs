@@ -141,8 +141,26 @@ fn main() -> anyhow::Result<()> {
             Cmd::Emergency { .. } | Cmd::CatchUp { .. } => 4,
             _ => 512,
         };
+        // The emergency run measures broker delivery apart from the agents' work: the agents' MQTT
+        // poll loops (where the receipt is stamped), the raw baseline's subscribers and the plain
+        // publishers run on `net`, at normal priority; everything else the agents do (verify,
+        // durable writes, play, reports) runs on `rt`, whose threads are niced to 10. On a device
+        // one agent has its own CPU; here 1,000 agents' processing would otherwise sit between
+        // the socket and the receipt stamp of the last agents (measured 2026-12-03 at load 11:
+        // plain-publish delivery p99 340 ms against a raw p99 of 45 ms with one runtime).
+        let split = matches!(c, Cmd::Emergency { .. });
+        let net = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("bench-net")
+            .enable_all()
+            .build()?;
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
+            .on_thread_start(move || {
+                if split {
+                    nice_this_thread(10);
+                }
+            })
             .max_blocking_threads(
                 std::env::var("NGUON_BENCH_BLOCKING_THREADS")
                     .ok()
@@ -153,13 +171,16 @@ fn main() -> anyhow::Result<()> {
             .build()?;
         let r = rt.block_on(async {
             match c.clone() {
-                Cmd::Emergency { agents, idle_secs } => emergency(agents, idle_secs, fds).await,
+                Cmd::Emergency { agents, idle_secs } => {
+                    emergency(agents, idle_secs, fds, net.handle().clone()).await
+                }
                 Cmd::Skew { agents } => skew(agents).await,
                 Cmd::CatchUp { agents, offline_secs } => catch_up::run(agents, offline_secs).await,
                 Cmd::All => unreachable!(),
             }
         });
         rt.shutdown_timeout(Duration::from_secs(5));
+        net.shutdown_timeout(Duration::from_secs(5));
         match r {
             Ok(text) => {
                 println!("{text}");
@@ -278,7 +299,22 @@ async fn collect(
     }
 }
 
-async fn emergency(n: usize, idle_secs: u64, fds: u64) -> anyhow::Result<String> {
+/// Lower the calling thread's scheduling priority (Linux: `setpriority` on a thread id is
+/// per thread). A failure only makes the split less sharp, so it is logged, not fatal.
+fn nice_this_thread(nice: i32) {
+    // SAFETY: gettid and setpriority take no pointers.
+    let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, nice) };
+    if rc != 0 {
+        eprintln!("setpriority({nice}) failed: {}", std::io::Error::last_os_error());
+    }
+}
+
+async fn emergency(
+    n: usize,
+    idle_secs: u64,
+    fds: u64,
+    net: tokio::runtime::Handle,
+) -> anyhow::Result<String> {
     println!("== emergency fan-out to {n} agents");
     let dir = shm_dir("nguon-bench-")?;
     let mut broker = Mosquitto::start(&dir.path().join("mosquitto")).await?;
@@ -311,6 +347,7 @@ async fn emergency(n: usize, idle_secs: u64, fds: u64) -> anyhow::Result<String>
     opts.sink = SinkChoice::Null;
     let (receipts_tx, mut receipts) = delivery::Receipts::new();
     opts.area_receipts = Some(receipts_tx);
+    opts.network = Some(net.clone());
     let mut fleet = Fleet::start(&plan, opts).await?;
     println!(
         "{} agents started in {:.1} s ({} connected once); bench RSS {:.0} KiB per agent",
@@ -396,7 +433,7 @@ async fn emergency(n: usize, idle_secs: u64, fds: u64) -> anyhow::Result<String>
     for _ in 0..3 {
         delivery::settle(&fleet, Duration::from_secs(60)).await;
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let l = delivery::replay(broker.port(), &area_topic, &payload, &mut receipts, n).await?;
+        let l = delivery::replay(&net, broker.port(), &area_topic, &payload, &mut receipts, n).await?;
         println!("plain publish → agent receipt: {}", Summary::of(&l));
         replays.push(Summary::of(&l));
     }
@@ -408,17 +445,23 @@ async fn emergency(n: usize, idle_secs: u64, fds: u64) -> anyhow::Result<String>
     let fleet_start = fleet.start_time.as_secs_f64();
     fleet.shutdown().await;
 
-    // Raw baseline on the same broker.
-    let mut bl = Baseline::connect("127.0.0.1", broker.port(), n, 100).await?;
-    let mut base = Vec::new();
-    for _ in 0..3 {
-        let l = bl.publish_once(&payload, Duration::from_secs(30)).await?;
-        println!("raw publish → subscriber receipt: {}", Summary::of(&l));
-        base.push(Summary::of(&l));
-    }
+    // Raw baseline on the same broker, on the same runtime as the agents' poll loops.
+    let (port, bytes) = (broker.port(), payload.clone());
+    let mut base = net
+        .spawn(async move {
+            let mut bl = Baseline::connect("127.0.0.1", port, n, 100).await?;
+            let mut base = Vec::new();
+            for _ in 0..3 {
+                let l = bl.publish_once(&bytes, Duration::from_secs(30)).await?;
+                println!("raw publish → subscriber receipt: {}", Summary::of(&l));
+                base.push(Summary::of(&l));
+            }
+            bl.close().await;
+            anyhow::Ok(base)
+        })
+        .await??;
     base.sort_by_key(|s| s.p99);
     let base = base[1]; // median of 3 by p99
-    bl.close().await;
     broker.stop();
 
     let payload = payload.len();
@@ -483,7 +526,10 @@ async fn emergency(n: usize, idle_secs: u64, fds: u64) -> anyhow::Result<String>
         "Delivery p99 / raw p99: **{delivery_ratio:.2}×** for the same bytes from a plain publisher \
          ({:.2}× from the API call, warm, which adds the server's check, signature, record and publish). \
          End to end, ack p99 (warm) / raw p99: {ratio:.2}× (cold: {:.2}×). Goals: delivery p99 ≤ 1.5× raw; \
-         ack p99 < 1 s at 10,000.\n\n",
+         ack p99 < 1 s at 10,000. The agents' MQTT poll loops (where receipt is stamped), the raw subscribers \
+         and the plain publishers share one runtime at normal priority; the agents' processing runs on a second \
+         runtime whose threads are niced to 10, as a device has its CPU to itself (simulation split, not an agent \
+         setting).\n\n",
         api_delivery.p99.as_secs_f64() / raw_p99,
         cold.p99.as_secs_f64() / raw_p99
     );

@@ -141,13 +141,21 @@ pub async fn processing(
 /// Publish `payload` on `topic` once from a plain client and return each agent's publish →
 /// receipt delay (the agents refuse it afterwards: it is a replay).
 pub async fn replay(
+    net: &tokio::runtime::Handle,
     port: u16,
     topic: &str,
     payload: &[u8],
     receipts: &mut Receipts,
     n: usize,
 ) -> anyhow::Result<Vec<Duration>> {
-    let (c, poller) = nguon_tests::baseline::connected_publisher("replay", "127.0.0.1", port).await?;
+    // Connected from a task on `net`, so the publisher's poll loop runs there too.
+    let (c, poller) = net
+        .spawn(nguon_tests::baseline::connected_publisher(
+            "replay",
+            "127.0.0.1",
+            port,
+        ))
+        .await??;
     receipts.clear();
     let t0 = Instant::now();
     c.publish(topic, QoS::AtLeastOnce, false, payload.to_vec())
