@@ -87,15 +87,7 @@ async fn a_form_post_without_the_csrf_token_is_refused_with_403() {
         "{names:?}"
     );
     // Every change is in the audit log.
-    let html = c
-        .get(app.url("/console/audit"))
-        .header("cookie", &s.cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = page(&c, &app, &s.cookie, "/console/audit").await;
     assert!(
         html.contains("user.create") && html.contains("user:mallory1"),
         "{html}"
@@ -457,15 +449,7 @@ async fn roles_and_area_scopes_are_enforced_on_the_api_and_the_pages() {
     );
     // Pages: the schedule form offers only the operator's commune; another commune's device is 403.
     let s = login(&app, &c, "vanhanh-a", "mat-khau-van-hanh").await;
-    let html = c
-        .get(app.url("/console/schedules"))
-        .header("cookie", &s.cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = page(&c, &app, &s.cookie, "/console/schedules").await;
     assert!(
         html.contains(&format!("name=\"area\" value=\"{a}\"")) && !html.contains(&b),
         "{html}"
@@ -477,15 +461,7 @@ async fn roles_and_area_scopes_are_enforced_on_the_api_and_the_pages() {
         .await
         .unwrap();
     assert_eq!(r.status(), 403);
-    let html = c
-        .get(app.url("/console/devices"))
-        .header("cookie", &s.cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = page(&c, &app, &s.cookie, "/console/devices").await;
     assert!(html.contains(&da) && !html.contains(&db));
     // A forged form for the other commune is refused, and nothing is created.
     let form = [
@@ -497,13 +473,7 @@ async fn roles_and_area_scopes_are_enforced_on_the_api_and_the_pages() {
         ("kind", "cron"),
         ("cron", "0 6 * * *"),
     ];
-    let r = c
-        .post(app.url("/console/schedules"))
-        .header("cookie", &s.cookie)
-        .form_pairs(&form)
-        .send()
-        .await
-        .unwrap();
+    let r = post_schedules(&c, &app, &s.cookie, &form).await;
     assert_eq!(r.status(), 403);
     let (_, all) = json(app.get("/api/v1/schedules").await).await;
     // Only the schedule created through the API for its own commune exists; none targets `b`.
@@ -520,13 +490,7 @@ async fn roles_and_area_scopes_are_enforced_on_the_api_and_the_pages() {
         ("cron", "0 6 * * *"),
         ("time_zone", "Asia/Ho_Chi_Minh"),
     ];
-    let r = c
-        .post(app.url("/console/schedules"))
-        .header("cookie", &s.cookie)
-        .form_pairs(&form)
-        .send()
-        .await
-        .unwrap();
+    let r = post_schedules(&c, &app, &s.cookie, &form).await;
     assert_eq!(r.status(), 303);
     let (_, all) = json(app.get("/api/v1/schedules").await).await;
     assert_eq!(all.as_array().unwrap().len(), 2);
@@ -541,13 +505,7 @@ async fn roles_and_area_scopes_are_enforced_on_the_api_and_the_pages() {
         ("repetition", "every_2h"),
         ("action", "play_now"),
     ];
-    let r = c
-        .post(app.url("/console/schedules"))
-        .header("cookie", &s.cookie)
-        .form_pairs(&form)
-        .send()
-        .await
-        .unwrap();
+    let r = post_schedules(&c, &app, &s.cookie, &form).await;
     assert_eq!(r.status(), 303);
     let to = r.headers()["location"].to_str().unwrap().to_string();
     let id = to
@@ -571,17 +529,36 @@ async fn roles_and_area_scopes_are_enforced_on_the_api_and_the_pages() {
     );
 }
 
-/// The schedule form offers the repetition choice with both presets.
-async fn html_has_repetition(c: &reqwest::Client, app: &TestApp, cookie: &str) -> bool {
-    let html = c
-        .get(app.url("/console/schedules"))
+/// `form` posted to the schedule page with the session `cookie`.
+async fn post_schedules(
+    c: &reqwest::Client,
+    app: &TestApp,
+    cookie: &str,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    c.post(app.url("/console/schedules"))
+        .header("cookie", cookie)
+        .form_pairs(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The HTML of console page `path` with the session `cookie`.
+async fn page(c: &reqwest::Client, app: &TestApp, cookie: &str, path: &str) -> String {
+    c.get(app.url(path))
         .header("cookie", cookie)
         .send()
         .await
         .unwrap()
         .text()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// The schedule form offers the repetition choice with both presets.
+async fn html_has_repetition(c: &reqwest::Client, app: &TestApp, cookie: &str) -> bool {
+    let html = page(c, app, cookie, "/console/schedules").await;
     html.contains("name=\"repetition\"")
         && html.contains("value=\"every_2h\"")
         && html.contains("value=\"twice_5min_then_every_30min\"")

@@ -35,7 +35,7 @@ use crate::store::cap::{AreaCap, Message};
         get_area_cap,
         put_area_cap
     ),
-    components(schemas(Received, TargetCount, AreaCap, MessageView))
+    components(schemas(Received, TargetCount, AreaCap, Message))
 )]
 pub struct Doc;
 
@@ -98,63 +98,6 @@ async fn post_cap(
     Ok((status, Json(r)))
 }
 
-/// A received CAP message, as listed.
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-pub struct MessageView {
-    /// Message id (approve/reject take it).
-    pub id: String,
-    /// The nguon alert it belongs to.
-    pub alert_id: String,
-    /// `<identifier>`.
-    pub identifier: String,
-    /// `<sender>`.
-    pub sender: String,
-    /// `<sent>`.
-    pub sent: String,
-    /// `<status>`.
-    pub status: String,
-    /// `<msgType>`.
-    pub msg_type: String,
-    /// Headline of the first info.
-    pub headline: String,
-    /// `pending_approval`, `issued`, `not_played`, `rejected`, `cancelled`, `replaced`.
-    pub state: String,
-    /// The command it issued.
-    pub command_id: Option<String>,
-    /// Loudspeakers targeted.
-    pub target_devices: i64,
-    /// Their areas, comma-separated.
-    pub target_areas: String,
-    /// Received (Unix ms).
-    pub received_at: i64,
-    /// Who posted it (`cap-feed` for a polled feed).
-    pub received_by: String,
-    /// Approver who decided.
-    pub decided_by: Option<String>,
-}
-
-impl From<Message> for MessageView {
-    fn from(m: Message) -> Self {
-        MessageView {
-            id: m.id,
-            alert_id: m.alert_id,
-            identifier: m.identifier,
-            sender: m.sender,
-            sent: m.sent,
-            status: m.status,
-            msg_type: m.msg_type,
-            headline: m.headline,
-            state: m.state,
-            command_id: m.command_id,
-            target_devices: m.target_devices,
-            target_areas: m.target_areas,
-            received_at: m.received_at,
-            received_by: m.received_by,
-            decided_by: m.decided_by,
-        }
-    }
-}
-
 /// Filter of the alert list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct ListQuery {
@@ -166,15 +109,15 @@ pub struct ListQuery {
 
 /// The latest received CAP messages, newest first.
 #[utoipa::path(get, path = "/api/v1/alerts", tag = "alerts", params(ListQuery),
-    responses((status = 200, body = [MessageView])))]
+    responses((status = 200, body = [Message])))]
 async fn list_alerts(
     caller: Caller,
     State(state): State<AppState>,
     Query(q): Query<ListQuery>,
-) -> Result<Json<Vec<MessageView>>> {
+) -> Result<Json<Vec<Message>>> {
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let all = cap::recent(&state, &caller, q.state.as_deref(), limit).await?;
-    Ok(Json(all.into_iter().map(MessageView::from).collect()))
+    Ok(Json(all))
 }
 
 /// The delivery tracking of an alert (its current play-now command; the shape of
@@ -195,14 +138,14 @@ async fn get_alert(
 
 /// Every CAP message of an alert (Alert, Updates, Cancel), oldest first.
 #[utoipa::path(get, path = "/api/v1/alerts/{id}/messages", tag = "alerts", params(("id" = String, Path)),
-    responses((status = 200, body = [MessageView]), (status = 404)))]
+    responses((status = 200, body = [Message]), (status = 404)))]
 async fn alert_messages(
     caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Vec<MessageView>>> {
+) -> Result<Json<Vec<Message>>> {
     let all = cap::messages(&state, &caller, &id).await?;
-    Ok(Json(all.into_iter().map(MessageView::from).collect()))
+    Ok(Json(all))
 }
 
 /// The `msgType=Ack` of a received alert, once its delivery reached `cap.ack_threshold_pct`

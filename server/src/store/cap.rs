@@ -8,10 +8,11 @@ use sqlx::Row;
 use crate::error::Result;
 use crate::store::{Conn, Store, now_ms};
 
-/// One stored CAP message.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+/// One stored CAP message; the API lists it as it is, without the document (served at
+/// `GET /api/v1/alerts/{id}.cap`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct Message {
-    /// Id of the message (uuid).
+    /// Id of the message (uuid; approve/reject take it).
     pub id: String,
     /// The nguon alert it belongs to (its own id for an `Alert`).
     pub alert_id: String,
@@ -35,7 +36,8 @@ pub struct Message {
     pub target_devices: i64,
     /// Areas those are in, comma-separated.
     pub target_areas: String,
-    /// The document as received.
+    /// The document as received (not listed).
+    #[serde(skip_serializing)]
     pub xml: String,
     /// Unix ms.
     pub received_at: i64,

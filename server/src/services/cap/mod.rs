@@ -146,20 +146,32 @@ pub async fn receive(state: &AppState, actor: &str, bytes: &[u8]) -> Result<Rece
     if msg_state == "issued" {
         msg.command_id = Some(issue(state, actor, &msg, &alert, &found, true).await?);
     } else {
-        let mut tx = state.store.begin_write().await?;
-        store::cap::insert_in(&mut tx, &msg).await?;
-        audit::record(
-            &mut tx,
-            actor,
-            "cap.received",
-            &format!("alert:{}", msg.alert_id),
-            None,
-            Some(summary(&msg)),
-        )
-        .await?;
-        tx.commit().await?;
+        record(state, actor, &msg, "cap.received", true).await?;
     }
     Ok(answer(&msg, &found))
+}
+
+/// Write `msg` (a new message when `insert`, else its state and decider) and its audit entry
+/// `action` by `actor` in one transaction: the one sequence of an intake that issues nothing and
+/// of a rejection.
+async fn record(state: &AppState, actor: &str, msg: &Message, action: &str, insert: bool) -> Result<()> {
+    let mut tx = state.store.begin_write().await?;
+    if insert {
+        store::cap::insert_in(&mut tx, msg).await?;
+    } else {
+        store::cap::set_state_in(&mut tx, &msg.id, &msg.state, None, msg.decided_by.as_deref()).await?;
+    }
+    audit::record(
+        &mut tx,
+        actor,
+        action,
+        &format!("alert:{}", msg.alert_id),
+        None,
+        Some(summary(msg)),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 fn answer(msg: &Message, found: &[TargetDevice]) -> Received {
@@ -417,19 +429,9 @@ pub async fn decide(state: &AppState, caller: &Caller, message_id: &str, approve
         msg.state = "issued".into();
         msg.command_id = Some(id);
     } else {
-        let mut tx = state.store.begin_write().await?;
-        store::cap::set_state_in(&mut tx, &msg.id, "rejected", None, Some(&caller.username)).await?;
         msg.state = "rejected".into();
-        audit::record(
-            &mut tx,
-            &caller.username,
-            "cap.rejected",
-            &format!("alert:{}", msg.alert_id),
-            None,
-            Some(summary(&msg)),
-        )
-        .await?;
-        tx.commit().await?;
+        msg.decided_by = Some(caller.username.clone());
+        record(state, &caller.username, &msg, "cap.rejected", false).await?;
     }
     Ok(answer(&msg, &found))
 }
