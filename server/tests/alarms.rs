@@ -368,21 +368,7 @@ async fn two_concurrent_evaluations_leave_one_open_alarm_per_subject_and_the_dat
 #[tokio::test]
 async fn a_commune_operator_sees_and_acknowledges_only_their_communes_alarms_and_the_ack_is_audited() {
     let app = app().await;
-    let tc = crate::console_support::two_communes(&app).await;
-    let (mine, theirs) = (uid("lc"), uid("lc"));
-    device(&app, &mine, &tc.mine, "alarm-password", None).await;
-    device(&app, &theirs, &tc.theirs, "alarm-password", None).await;
-    for id in [&mine, &theirs] {
-        sqlx::query(
-            "INSERT INTO device_status (device_id, online, session, last_seen) VALUES ($1, 0, 1, $2)",
-        )
-        .bind(id.clone())
-        .bind(now() - 3_600_000)
-        .execute(&app.state().store.pool)
-        .await
-        .unwrap();
-    }
-    assert_eq!(eval_at(&app, now()).await.raised.len(), 2);
+    let (tc, mine, _) = two_offline_devices(&app, None).await;
     let (op_name, op) = scoped_user(&app, "vanhanh", "operator", &[&tc.mine]).await;
     let (s, list) = common::json(app.get_as(&op, "/api/v1/alarms").await).await;
     assert_eq!(s, 200, "{list}");
@@ -586,26 +572,7 @@ async fn subscriptions_are_checked_and_scoped_and_notifications_are_retried_and_
 async fn console_alarms_list_open_first_with_a_badge_and_an_ack_button_and_the_command_page_has_a_map() {
     use crate::console_support::{client, form_body, login, user};
     let app = app().await;
-    let tc = crate::console_support::two_communes(&app).await;
-    let (mine, theirs) = (uid("lc"), uid("lc"));
-    device(&app, &mine, &tc.mine, "alarm-password", None).await;
-    device(&app, &theirs, &tc.theirs, "alarm-password", None).await;
-    sqlx::query("UPDATE devices SET lat = 22.48, lon = 103.97 WHERE id = $1")
-        .bind(mine.clone())
-        .execute(&app.state().store.pool)
-        .await
-        .unwrap();
-    for id in [&mine, &theirs] {
-        sqlx::query(
-            "INSERT INTO device_status (device_id, online, session, last_seen) VALUES ($1, 0, 1, $2)",
-        )
-        .bind(id.clone())
-        .bind(now() - 3_600_000)
-        .execute(&app.state().store.pool)
-        .await
-        .unwrap();
-    }
-    assert_eq!(eval_at(&app, now()).await.raised.len(), 2);
+    let (tc, mine, theirs) = two_offline_devices(&app, Some((22.48, 103.97))).await;
     user(
         &app,
         "vanhanh-canhbao",
@@ -761,4 +728,38 @@ pub(crate) async fn audit_steps(app: &TestApp, covered: &mut std::collections::B
         Body::None,
     )
     .await;
+}
+
+/// A province with two communes and a device in each (`mine`, placed at `pos` when given;
+/// `theirs`), both offline for an hour, and the two alarms that raises: the setup of the scoped
+/// alarm tests.
+async fn two_offline_devices(
+    app: &common::TestApp,
+    pos: Option<(f64, f64)>,
+) -> (crate::console_support::TwoCommunes, String, String) {
+    let tc = crate::console_support::two_communes(app).await;
+    let (mine, theirs) = (uid("lc"), uid("lc"));
+    device(app, &mine, &tc.mine, "alarm-password", None).await;
+    device(app, &theirs, &tc.theirs, "alarm-password", None).await;
+    if let Some((lat, lon)) = pos {
+        sqlx::query("UPDATE devices SET lat = $1, lon = $2 WHERE id = $3")
+            .bind(lat)
+            .bind(lon)
+            .bind(mine.clone())
+            .execute(&app.state().store.pool)
+            .await
+            .unwrap();
+    }
+    for id in [&mine, &theirs] {
+        sqlx::query(
+            "INSERT INTO device_status (device_id, online, session, last_seen) VALUES ($1, 0, 1, $2)",
+        )
+        .bind(id.clone())
+        .bind(now() - 3_600_000)
+        .execute(&app.state().store.pool)
+        .await
+        .unwrap();
+    }
+    assert_eq!(eval_at(app, now()).await.raised.len(), 2);
+    (tc, mine, theirs)
 }
