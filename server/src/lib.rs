@@ -1,7 +1,7 @@
 //! nguon-server: the provincial source-information server. An axum HTTP API, a sqlx store
 //! (SQLite or PostgreSQL), a scheduler that turns rules into occurrences, a dispatcher that keeps
 //! every device's signed desired manifest published over MQTT, an ingest of status and proof of
-//! play, and an embedded MQTT broker (rumqttd) unless an external one is configured.
+//! play, and an embedded MQTT broker (rmqtt behind nguon's gate) unless an external one is configured.
 //!
 //! [`Application::build`] → [`Application::http_port`] → [`Application::run_until_stopped`], so
 //! tests start the real server on port 0.

@@ -38,14 +38,22 @@ enum Cmd {
     },
 }
 
+// jemalloc: glibc malloc's RSS grew without bound across reconnect storms on the embedded broker;
+// jemalloc's stayed flat (docs/benchmarks.md, "Embedded broker candidates").
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
+    let subscriber = tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,rumqttd=warn,sqlx=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into()),
         )
-        .init();
+        .finish();
+    tracing::subscriber::set_global_default(subscriber).context("tracing subscriber")?;
+    // rmqtt (the embedded broker's engine) logs with `log`: into tracing, its routine warnings
+    // at debug.
+    nguon_server::mqtt::engine::install_log_bridge().context("log bridge")?;
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     let mut settings = Settings::load(cli.config.as_deref(), std::env::vars()).context("invalid settings")?;

@@ -11,6 +11,7 @@ mod alarms;
 mod api;
 mod areas;
 mod board_browser;
+mod broker_engine;
 mod broker_gate;
 mod broker_idle;
 mod broker_mosquitto;

@@ -1,7 +1,7 @@
 //! The fleet simulator: many real agents (`nguon_agent::Agent`, the same code as the device
 //! binary) in one process on one tokio runtime, each with its own MQTT connection, credentials,
 //! report key and store, with null or WAV sinks. Agents start in batches (Mosquitto's listen
-//! backlog is 100, rumqttd accepts ~900 connections/s) and can be given faults per group:
+//! backlog is 100, the connect rate of the embedded broker is bounded) and can be given faults per group:
 //! offline windows and dropped connections (through a cuttable [`Proxy`]), added latency, and a
 //! clock offset.
 //!

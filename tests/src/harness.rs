@@ -109,8 +109,7 @@ impl ServerProc {
             ("NGUON_DISPATCH_DEBOUNCE_MS".to_string(), "50".to_string()),
             (
                 "RUST_LOG".to_string(),
-                std::env::var("NGUON_TEST_SERVER_LOG")
-                    .unwrap_or_else(|_| "info,rumqttd=warn,sqlx=warn".into()),
+                std::env::var("NGUON_TEST_SERVER_LOG").unwrap_or_else(|_| "info,sqlx=warn".into()),
             ),
         ];
         match &broker {

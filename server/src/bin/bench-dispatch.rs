@@ -1,4 +1,4 @@
-//! Benchmark of part B's hot paths, against the real application (embedded rumqttd unless
+//! Benchmark of part B's hot paths, against the real application (embedded broker unless
 //! `--mqtt-url`, SQLite in a temp dir and, if reachable, a fresh PostgreSQL database):
 //!
 //! 1. proof-of-play ingest from N devices: signed batches published through the broker into the
@@ -422,7 +422,9 @@ async fn main() -> Result<()> {
     println!(
         "bench-dispatch: {} cores, broker {}",
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
-        args.mqtt_url.as_deref().unwrap_or("embedded rumqttd")
+        args.mqtt_url
+            .as_deref()
+            .unwrap_or("embedded broker (rmqtt behind the gate)")
     );
     if !args.dispatch_only {
         bench_ingest(&args, "sqlite", None).await?;

@@ -2,7 +2,7 @@
 //! checks, presence decisions, roles and scope, the review states of media and bulletins, what a
 //! desired-state change covers, the media library's rules, HTTP byte ranges, text and loudness
 //! normalisation of speech, HTML escaping, the CSV cell guard, the one check of incoming text
-//! (`text`). No I/O here: no sqlx, axum, rumqttc/rumqttd, files or clocks passed in implicitly.
+//! (`text`). No I/O here: no sqlx, axum, rumqttc/rmqtt, files or clocks passed in implicitly.
 //! It may import only the foundation (`error`, `config`, `metrics`) and pure crates
 //! (`nguon-protocol`, the registry types of `nguon-provision`, `csv` over a string); every other
 //! layer may import it.

@@ -1,10 +1,9 @@
-//! The MQTT broker. By default an embedded rumqttd 0.20 behind nguon's MQTT gate
-//! ([`crate::mqtt::gate`]): rumqttd runs on its own OS threads (its `start()` blocks) and listens
-//! only on 127.0.0.1 on a free internal port; the gate owns the public listener(s) on
-//! `settings.mqtt_addr` (and `mqtt_tls_addr`) and enforces what rumqttd cannot: topic ACLs,
-//! per-topic message sizes, connection limits, CONNECT and idle timeouts, and revocation. When
-//! `settings.mqtt_url` is set nothing is embedded and the server only connects to the external
-//! broker (Mosquitto, EMQX).
+//! The MQTT broker. By default an embedded rmqtt 0.24 ([`crate::mqtt::engine`]) behind nguon's
+//! MQTT gate ([`crate::mqtt::gate`]): rmqtt runs on its own runtime and listens only on 127.0.0.1
+//! on a free internal port; the gate owns the public listener(s) on `settings.mqtt_addr` (and
+//! `mqtt_tls_addr`) and enforces topic ACLs, per-topic message sizes, connection limits, CONNECT
+//! and idle timeouts, TLS and revocation. When `settings.mqtt_url` is set nothing is embedded and
+//! the server only connects to the external broker (Mosquitto, EMQX).
 //!
 //! Devices log in with username = device id = MQTT client id and their password, checked by the
 //! gate against the `$7$` hash in `devices.credential_hash`. Hashes are held in an in-memory
@@ -15,13 +14,13 @@
 //! (hash, enabled, key, area): the gate registers every live device session, and a reload that
 //! changes a device's fingerprint closes its sessions at once.
 //!
-//! rumqttd's own auth hook accepts only the server's internal user (`$nguon-server`, not a valid
+//! rmqtt's own auth hook accepts only the server's internal user (`$nguon-server`, not a valid
 //! device id, with a random password made at each start) and the gate's forwarded sessions (a
 //! device id with the gate's random password), so a local process that bypasses the gate on the
-//! internal port cannot log in as a device.
+//! internal port cannot log in as a device; its ACL hooks apply the gate's topic table again.
 
 use std::collections::HashMap;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -34,7 +33,7 @@ use crate::config::Settings;
 use crate::domain::area::AreaTree;
 use crate::domain::scope::constant_time_eq;
 use crate::error::{Error, Result};
-use crate::mqtt::gate;
+use crate::mqtt::{engine, gate};
 use crate::store::{self, Store};
 
 /// Username of the server's own MQTT connection on the embedded broker.
@@ -58,7 +57,8 @@ impl Broker {
     pub fn tls_addr(&self) -> Option<SocketAddr> {
         self.tls_addr
     }
-    /// rumqttd's own address (127.0.0.1, internal port): where the server's link connects.
+    /// The engine's own address (rmqtt on 127.0.0.1, internal port): where the server's link
+    /// connects.
     pub fn internal_addr(&self) -> Option<SocketAddr> {
         self.internal_addr
     }
@@ -111,7 +111,7 @@ type Lookup = (String, oneshot::Sender<Option<store::devices::Credential>>);
 pub struct Credentials {
     inner: Arc<RwLock<Inner>>,
     internal_password: Arc<str>,
-    /// The password the gate logs devices in with on rumqttd.
+    /// The password the gate logs devices in with on the engine (rmqtt).
     gate_password: Arc<str>,
     lookup: mpsc::Sender<Lookup>,
 }
@@ -339,21 +339,22 @@ impl Credentials {
         inner.refused.insert((user.to_string(), d), Instant::now());
     }
 
-    /// rumqttd's auth decision: the internal user, or a session the gate forwards (a device id
+    /// The engine's auth decision: the internal user, or a session the gate forwards (a device id
     /// with the gate's password).
-    fn check_upstream(&self, client_id: &str, user: &str, password: &str) -> bool {
+    pub(crate) fn check_upstream(&self, client_id: &str, user: &str, password: &str) -> bool {
         if user == INTERNAL_USER {
             return constant_time_eq(password.as_bytes(), self.internal_password.as_bytes());
         }
         client_id == user && constant_time_eq(password.as_bytes(), self.gate_password.as_bytes())
     }
 
-    /// The password the gate presents to rumqttd for a device it let in.
+    /// The password the gate presents to the engine for a device it let in.
     pub fn gate_password(&self) -> &str {
         &self.gate_password
     }
 
-    fn login_of(&self, user: &str) -> Option<Login> {
+    /// The login of an enabled device (its areas and fingerprint now), `None` otherwise.
+    pub(crate) fn login_of(&self, user: &str) -> Option<Login> {
         let inner = self.inner.read().expect("credentials lock");
         let e = inner.devices.get(user).filter(|e| e.enabled)?;
         Some(Login::Device {
@@ -410,55 +411,8 @@ fn random_password() -> String {
     hex::encode(b)
 }
 
-fn free_port(addr: SocketAddr) -> Result<SocketAddr> {
-    if addr.port() != 0 {
-        return Ok(addr);
-    }
-    let l = TcpListener::bind(addr)?;
-    Ok(l.local_addr()?)
-}
-
-/// The rumqttd configuration used for the embedded broker: only the gate and the server's link
-/// connect to it, on 127.0.0.1.
-fn config(listen: SocketAddr, credentials: Credentials, max_connections: usize) -> rumqttd::Config {
-    let mut connections = rumqttd::ConnectionSettings {
-        connection_timeout_ms: 60_000,
-        // The gate enforces the per-topic limits; this is the outer bound.
-        max_payload_size: nguon_protocol::acl::MAX_PACKET + 64 * 1024,
-        max_inflight_count: 500,
-        auth: None,
-        external_auth: None,
-        dynamic_filters: true,
-    };
-    connections.set_auth_handler(move |client_id: String, user: String, password: String| {
-        let c = credentials.clone();
-        async move { c.check_upstream(&client_id, &user, &password) }
-    });
-    let server = rumqttd::ServerSettings {
-        name: "nguon-v4".into(),
-        listen,
-        tls: None,
-        next_connection_delay_ms: 1,
-        connections,
-    };
-    rumqttd::Config {
-        id: 0,
-        router: rumqttd::RouterConfig {
-            // The gate's limit, plus the server's link and a margin for sessions being replaced.
-            max_connections: max_connections + 64,
-            max_outgoing_packet_count: 500,
-            max_segment_size: 32 * 1024 * 1024,
-            max_segment_count: 8,
-            ..Default::default()
-        },
-        v4: Some(HashMap::from([("1".to_string(), server)])),
-        ..Default::default()
-    }
-}
-
-/// Wait until the broker at `addr` completes an MQTT handshake as [`INTERNAL_USER`]. A bare TCP
-/// probe would do, but rumqttd logs every connection closed before its CONNECT as an error, so
-/// each start would log one.
+/// Wait until the broker at `addr` completes an MQTT handshake as [`INTERNAL_USER`]: the listener
+/// is bound before this, so it proves the engine's accept loop and auth hook are serving.
 async fn wait_until_serving(
     addr: SocketAddr,
     password: &str,
@@ -486,14 +440,12 @@ async fn wait_until_serving(
             Err(_) => last = "no CONNACK within 500 ms".into(),
         }
     }
-    // Dropping the connection now is what rumqttd logs at info ("disconnected", closed by
-    // peer); a DISCONNECT packet would end its link with an error line.
     drop((client, eventloop));
     Ok(())
 }
 
 /// Start the embedded broker and its gate unless an external one is configured, and wait until
-/// rumqttd accepts.
+/// the engine accepts.
 pub async fn start(settings: &Settings, store: &Store) -> Result<Broker> {
     if settings.mqtt_url.is_some() {
         return Ok(Broker {
@@ -539,21 +491,12 @@ pub async fn start(settings: &Settings, store: &Store) -> Result<Broker> {
             }
         }
     });
-    let internal = free_port(SocketAddr::from(([127, 0, 0, 1], 0)))?;
-    let cfg = config(internal, credentials.clone(), settings.mqtt_max_connections);
-    std::thread::Builder::new()
-        .name("rumqttd".into())
-        .spawn(move || {
-            let mut broker = rumqttd::Broker::new(cfg);
-            if let Err(e) = broker.start() {
-                tracing::error!(error = %e, "embedded MQTT broker stopped");
-            }
-        })?;
+    let internal = engine::start(credentials.clone(), settings.mqtt_max_connections).await?;
     wait_until_serving(internal, &internal_password, Duration::from_secs(10))
         .await
         .map_err(|e| Error::internal(format!("embedded MQTT broker on {internal}: {e}")))?;
     let (addr, tls_addr) = gate::start(settings, internal, credentials.clone()).await?;
-    tracing::info!(%addr, ?tls_addr, %internal, "embedded MQTT broker (rumqttd behind the gate) listening");
+    tracing::info!(%addr, ?tls_addr, %internal, "embedded MQTT broker (rmqtt behind the gate) listening");
     Ok(Broker {
         addr: Some(addr),
         tls_addr,

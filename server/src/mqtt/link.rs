@@ -226,7 +226,7 @@ impl Link {
         let mut suffix = [0u8; 6];
         getrandom::fill(&mut suffix).map_err(Error::context("random client id"))?;
         let client_id = format!("nguon-server-{}", hex::encode(suffix));
-        // On the embedded broker the link goes straight to rumqttd's internal port, not through
+        // On the embedded broker the link goes straight to the engine's internal port, not through
         // the gate.
         let (host, port, login, tls) = match (&s.mqtt_url, b.internal_addr()) {
             (Some(url), _) => parse_url(url.expose())?,

@@ -659,7 +659,7 @@ async fn skew(n: usize) -> anyhow::Result<String> {
     let server = ServerProc::start_with(
         dir.path(),
         BrokerChoice::Embedded(nguon_tests::net::free_port()),
-        &[("RUST_LOG", "warn,rumqttd=off")],
+        &[("RUST_LOG", "warn")],
     )
     .await?;
     let api = server.api.clone();

@@ -1,7 +1,8 @@
-//! The MQTT gate: the embedded broker's public face. rumqttd 0.20 has no topic-ACL hook, so the
-//! gate owns the public listeners (plain TCP on `mqtt_addr`, and TLS on `mqtt_tls_addr` when
-//! configured), reads every client's MQTT 3.1.1 packets with rumqttc's `mqttbytes` codec and
-//! forwards what is allowed to rumqttd on 127.0.0.1 (see [`crate::mqtt::broker`]).
+//! The MQTT gate: the embedded broker's public face. The gate owns the public listeners (plain TCP
+//! on `mqtt_addr`, and TLS with ring on `mqtt_tls_addr` when configured), reads every client's
+//! MQTT 3.1.1 packets with rumqttc's `mqttbytes` codec and forwards what is allowed to the engine
+//! (rmqtt, [`crate::mqtt::engine`]) on 127.0.0.1 (see [`crate::mqtt::broker`]). It was written in
+//! front of rumqttd, which had no topic-ACL hook; rmqtt's hooks repeat the ACL behind it.
 //!
 //! What it enforces, per connection ([`session`]):
 //! - a connection limit in total and per source IP (over it: closed at once);
@@ -11,7 +12,7 @@
 //! - the topic ACL and per-topic payload limits of [`nguon_protocol::acl`]: a device's PUBLISH
 //!   outside its own report topics or over its topic's limit is dropped and the device is
 //!   disconnected (with a warning naming the device, topic and size); a SUBSCRIBE filter it may
-//!   not read gets a SUBACK failure (0x80) and never reaches rumqttd;
+//!   not read gets a SUBACK failure (0x80) and never reaches the engine;
 //! - revocation: each device session is registered with [`Credentials`], which closes it when
 //!   the device is disabled or its password, key or area changes.
 //!

@@ -1,5 +1,5 @@
 //! One client connection through the gate: read the CONNECT before the deadline, check the
-//! login, open a connection to rumqttd for it, then relay packets both ways. Packets are framed
+//! login, open a connection to the engine (rmqtt) for it, then relay packets both ways. Packets are framed
 //! and parsed with rumqttc's `mqttbytes` (MQTT 3.1.1); a packet that passes is forwarded as the
 //! exact bytes received. Only a SUBSCRIBE with refused filters and the SUBACK answering it are
 //! rewritten.
@@ -25,7 +25,7 @@ use crate::mqtt::broker::Login;
 
 /// The largest CONNECT: client id, login and a last will (a device's will is its state message).
 const MAX_CONNECT: usize = acl::MAX_STATE + 4096;
-/// The largest packet of the server's own user, and from rumqttd to any client.
+/// The largest packet of the server's own user, and from the engine to any client.
 const MAX_INTERNAL: usize = acl::MAX_PACKET + 64 * 1024;
 
 /// Why a direction of the relay ended.
@@ -228,7 +228,7 @@ where
     drop(registration);
 }
 
-/// Client → rumqttd: frame, check and forward.
+/// Client → engine: frame, check and forward.
 async fn client_to_upstream<R, W>(
     cr: &mut R,
     mut buf: BytesMut,
@@ -355,7 +355,7 @@ where
     }
 }
 
-/// rumqttd → client: forward, answering refused filters in SUBACKs, and send the gate's own
+/// Engine → client: forward, answering refused filters in SUBACKs, and send the gate's own
 /// SUBACKs.
 async fn upstream_to_client<R, W>(
     ur: &mut R,
