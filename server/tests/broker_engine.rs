@@ -79,6 +79,22 @@ async fn connect(addr: SocketAddr, id: &str, user: &str, password: &str) -> Resu
     Ok(Client { client, rx, task })
 }
 
+/// A gate-forwarded session of `id` (its id with the gate's password). Right after the engine
+/// ended that device's previous session, rmqtt answers ServiceUnavailable while it still holds the
+/// old session's entry (`try_lock` in its handshake): retry that refusal for up to 5 s.
+async fn forwarded(addr: SocketAddr, id: &str, gate_pw: &str) -> Client {
+    let until = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match connect(addr, id, id, gate_pw).await {
+            Ok(c) => return c,
+            Err(e) if e.contains("ServiceUnavailable") && tokio::time::Instant::now() < until => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("{id} through the gate's password: {e}"),
+        }
+    }
+}
+
 impl Client {
     async fn next(&mut self) -> Seen {
         tokio::time::timeout(DEADLINE, self.rx.recv())
@@ -102,6 +118,16 @@ impl Client {
             match self.next().await {
                 Seen::Msg(t, p) => return (t, p),
                 Seen::Down(e) => panic!("lost waiting for a message: {e}"),
+                _ => {}
+            }
+        }
+    }
+    /// The engine refused the publish just sent: the session ends without a PUBACK.
+    async fn expect_refused(&mut self, what: &str) {
+        loop {
+            match self.next().await {
+                Seen::Down(_) => return,
+                Seen::PubAck => panic!("the engine acked a device's publish on {what}"),
                 _ => {}
             }
         }
@@ -173,7 +199,7 @@ async fn the_engine_refuses_logins_and_topics_the_gate_would_and_keeps_retained_
     }
 
     // A gate-forwarded session of device a (its id with the gate's password), gate bypassed.
-    let mut dev = connect(internal, "eng-a", "eng-a", &gate_pw).await.unwrap();
+    let mut dev = forwarded(internal, "eng-a", &gate_pw).await;
     for f in [
         topic::desired(&b_id),
         topic::state(&b_id),
@@ -199,12 +225,36 @@ async fn the_engine_refuses_logins_and_topics_the_gate_would_and_keeps_retained_
         .publish(&area_topic, QoS::AtLeastOnce, true, b"forged".to_vec())
         .await
         .unwrap();
-    loop {
-        match dev.next().await {
-            Seen::Down(_) => break,
-            Seen::PubAck => panic!("the engine acked a device's publish on its area's command topic"),
-            _ => {}
-        }
+    dev.expect_refused("its area's command topic").await;
+    // Writes on the other device's topics, and an oversized state on its own: each refused and
+    // the session ended.
+    for (t, size) in [
+        (topic::state(&b_id), 16),
+        (topic::receipt(&b_id), 16),
+        (topic::desired(&b_id), 16),
+        (topic::state(&a), nguon_protocol::acl::MAX_STATE + 1),
+    ] {
+        let mut dev = forwarded(internal, "eng-a", &gate_pw).await;
+        dev.client
+            .publish(&t, QoS::AtLeastOnce, true, vec![b'{'; size])
+            .await
+            .unwrap();
+        dev.expect_refused(&format!("{t} ({size} bytes)")).await;
+    }
+    // Its own state within the limit is taken (the refusals above are the ACL's, not a blanket).
+    let mut dev = forwarded(internal, "eng-a", &gate_pw).await;
+    dev.publish_acked(&topic::state(&a), true, b"{}".to_vec()).await;
+    // Bytes that are not MQTT: the connection is closed and the engine keeps serving.
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(internal).await.unwrap();
+        s.write_all(&[0xff; 64]).await.unwrap();
+        let mut buf = [0u8; 64];
+        let n = tokio::time::timeout(DEADLINE, s.read(&mut buf)).await;
+        assert!(
+            matches!(n, Ok(Ok(0)) | Ok(Err(_))),
+            "garbage on the internal port was not closed: {n:?}"
+        );
     }
 
     // The server's user: a retained manifest for a is kept and served; one over the cap is not
@@ -219,7 +269,7 @@ async fn the_engine_refuses_logins_and_topics_the_gate_would_and_keeps_retained_
     server
         .publish_acked(&big, true, vec![b'x'; nguon_protocol::acl::MAX_PACKET + 1])
         .await;
-    let mut dev = connect(internal, "eng-a", "eng-a", &gate_pw).await.unwrap();
+    let mut dev = forwarded(internal, "eng-a", &gate_pw).await;
     assert_eq!(
         dev.subscribe(&topic::desired(&a)).await,
         vec![SubscribeReasonCode::Success(QoS::AtLeastOnce)]

@@ -17,6 +17,7 @@ use rumqttc::mqttbytes::v4::{
 use rumqttc::mqttbytes::{self, FixedHeader, PacketType, Protocol};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -27,6 +28,13 @@ use crate::mqtt::broker::Login;
 const MAX_CONNECT: usize = acl::MAX_STATE + 4096;
 /// The largest packet of the server's own user, and from the engine to any client.
 const MAX_INTERNAL: usize = acl::MAX_PACKET + 64 * 1024;
+
+/// Wait before asking the engine again after a ServiceUnavailable CONNACK.
+const UPSTREAM_RETRY: Duration = Duration::from_millis(50);
+
+/// How long the gate waits for the engine's CONNACK (the engine's own handshake timeout is 10 s;
+/// under a reconnect storm the CONNECT deadline of the client may pass first, as before).
+const CONNACK_WAIT: Duration = Duration::from_secs(30);
 
 /// Why a direction of the relay ended.
 #[derive(Debug)]
@@ -189,31 +197,18 @@ where
     }
     let registration = shared.credentials.register(&who);
     let cancel = registration.as_ref().map(|(_, c)| c.clone()).unwrap_or_default();
-    let upstream = match tokio::time::timeout_at(deadline, TcpStream::connect(shared.upstream)).await {
-        Ok(Ok(s)) => s,
-        other => {
-            tracing::warn!(upstream = %shared.upstream, result = ?other.map(|r| r.map(|_| ())),
-                "mqtt gate: cannot reach the embedded broker");
-            refuse_connect(&mut cw, ConnectReturnCode::ServiceUnavailable).await;
-            return;
-        }
-    };
-    let _ = upstream.set_nodelay(true);
-    let (mut ur, mut uw) = upstream.into_split();
     let mut forwarded = connect.clone();
     if let Login::Device { id, .. } = &who {
         forwarded.login = Some(MqttLogin::new(id.as_str(), shared.credentials.gate_password()));
     }
-    let mut b = BytesMut::new();
-    if forwarded.write(&mut b).is_err() || write(&mut uw, &b).await.is_err() {
-        refuse_connect(&mut cw, ConnectReturnCode::ServiceUnavailable).await;
+    let Some((mut ur, mut uw, ubuf)) = connect_upstream(shared, &forwarded, &mut cw, deadline).await else {
         return;
-    }
+    };
     let idle = shared.idle_timeout(connect.keep_alive);
     let pending = Mutex::new(HashMap::new());
     let (local_tx, local_rx) = mpsc::channel(16);
     let up = client_to_upstream(&mut cr, cbuf, &mut uw, &who, idle, &pending, local_tx);
-    let down = upstream_to_client(&mut ur, &mut cw, &pending, local_rx);
+    let down = upstream_to_client(&mut ur, ubuf, &mut cw, &pending, local_rx);
     let client = connect.client_id.as_str();
     tokio::select! {
         end = up => match end {
@@ -226,6 +221,65 @@ where
         _ = cancel.cancelled() => tracing::info!(%peer, client, "mqtt gate: session revoked; closed"),
     }
     drop(registration);
+}
+
+/// Forward `connect` to the engine and pass its CONNACK to the client; `None` once the client has
+/// been answered with a refusal. rmqtt answers ServiceUnavailable while it still tears down the
+/// same client id's previous session (a device reconnecting at once, or after a revocation): that
+/// answer is retried on a new connection while the client's CONNECT deadline allows, and passed
+/// on to the device only after that. Returns the
+/// engine's halves and the bytes already read after the CONNACK.
+async fn connect_upstream<W: AsyncWrite + Unpin>(
+    shared: &Shared,
+    connect: &Connect,
+    cw: &mut W,
+    deadline: Instant,
+) -> Option<(OwnedReadHalf, OwnedWriteHalf, BytesMut)> {
+    let mut packet = BytesMut::new();
+    if connect.write(&mut packet).is_err() {
+        refuse_connect(cw, ConnectReturnCode::ServiceUnavailable).await;
+        return None;
+    }
+    loop {
+        let upstream = match tokio::time::timeout_at(deadline, TcpStream::connect(shared.upstream)).await {
+            Ok(Ok(s)) => s,
+            other => {
+                tracing::warn!(upstream = %shared.upstream, result = ?other.map(|r| r.map(|_| ())),
+                    "mqtt gate: cannot reach the embedded broker");
+                refuse_connect(cw, ConnectReturnCode::ServiceUnavailable).await;
+                return None;
+            }
+        };
+        let _ = upstream.set_nodelay(true);
+        let (mut ur, mut uw) = upstream.into_split();
+        if write(&mut uw, &packet).await.is_err() {
+            refuse_connect(cw, ConnectReturnCode::ServiceUnavailable).await;
+            return None;
+        }
+        let mut buf = BytesMut::with_capacity(4096);
+        let (h, raw) = match tokio::time::timeout(CONNACK_WAIT, next_frame(&mut ur, &mut buf, MAX_INTERNAL))
+            .await
+        {
+            Ok(Ok(Frame::Packet(h, raw))) if matches!(h.packet_type(), Ok(PacketType::ConnAck)) => (h, raw),
+            other => {
+                tracing::warn!(client = %connect.client_id, result = ?other.map(|r| r.map(|_| ())),
+                    "mqtt gate: no CONNACK from the embedded broker");
+                refuse_connect(cw, ConnectReturnCode::ServiceUnavailable).await;
+                return None;
+            }
+        };
+        let busy =
+            ConnAck::read(h, raw.clone()).is_ok_and(|a| a.code == ConnectReturnCode::ServiceUnavailable);
+        if busy && Instant::now() + UPSTREAM_RETRY < deadline {
+            tracing::debug!(client = %connect.client_id, "mqtt gate: engine busy with the previous session; retrying");
+            tokio::time::sleep(UPSTREAM_RETRY).await;
+            continue;
+        }
+        if write(cw, &raw).await.is_err() {
+            return None;
+        }
+        return Some((ur, uw, buf));
+    }
 }
 
 /// Client → engine: frame, check and forward.
@@ -359,6 +413,7 @@ where
 /// SUBACKs.
 async fn upstream_to_client<R, W>(
     ur: &mut R,
+    mut buf: BytesMut,
     cw: &mut W,
     pending: &Mutex<HashMap<u16, Vec<bool>>>,
     mut local: mpsc::Receiver<SubAck>,
@@ -367,7 +422,6 @@ where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    let mut buf = BytesMut::with_capacity(4096);
     loop {
         let frame = tokio::select! {
             f = next_frame(ur, &mut buf, MAX_INTERNAL) => f,
