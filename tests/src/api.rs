@@ -89,6 +89,18 @@ impl Api {
         Self::finish(format!("PATCH {path}"), r).await
     }
 
+    /// PUT a JSON body.
+    pub async fn put(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        let r = self
+            .http
+            .put(self.url(path))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await;
+        Self::finish(format!("PUT {path}"), r).await
+    }
+
     /// POST a raw body with its content type (a CAP document: `application/cap+xml`).
     pub async fn post_body(&self, path: &str, content_type: &str, body: String) -> anyhow::Result<Value> {
         let r = self

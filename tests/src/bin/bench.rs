@@ -21,6 +21,7 @@
 //!   its own section of docs/benchmarks.md).
 
 #[path = "bench/catch_up.rs"]
+mod cap;
 mod catch_up;
 #[path = "bench/delivery.rs"]
 mod delivery;
@@ -80,6 +81,12 @@ enum Cmd {
         #[arg(long, default_value_t = 300)]
         offline_secs: u64,
     },
+    /// CAP 1.2 alert POST to first sample at N agents, with a plain emergency play-now as baseline.
+    Cap {
+        /// Number of agents.
+        #[arg(long, default_value_t = 1000)]
+        agents: usize,
+    },
     /// Emergency at 1,000 and 10,000, then skew at 100.
     All,
 }
@@ -138,7 +145,7 @@ fn main() -> anyhow::Result<()> {
         // emergency run uses null sinks (async, no blocking thread), so a small pool serves it;
         // the skew run's WAV sinks hold one blocking thread per playing agent and need many.
         let default_blocking = match c {
-            Cmd::Emergency { .. } | Cmd::CatchUp { .. } => 4,
+            Cmd::Emergency { .. } | Cmd::CatchUp { .. } | Cmd::Cap { .. } => 4,
             _ => 512,
         };
         // The emergency run measures broker delivery apart from the agents' work: the agents' MQTT
@@ -176,6 +183,7 @@ fn main() -> anyhow::Result<()> {
                 }
                 Cmd::Skew { agents } => skew(agents).await,
                 Cmd::CatchUp { agents, offline_secs } => catch_up::run(agents, offline_secs).await,
+                Cmd::Cap { agents } => cap::run(agents).await,
                 Cmd::All => unreachable!(),
             }
         });
@@ -205,6 +213,7 @@ fn main() -> anyhow::Result<()> {
         );
         let section = match args.cmd {
             Cmd::CatchUp { .. } => catch_up::SECTION,
+            Cmd::Cap { .. } => cap::SECTION,
             _ => SECTION,
         };
         nguon_tests::stats::write_section(
