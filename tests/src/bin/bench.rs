@@ -19,9 +19,11 @@
 //! - skew: N agents with WAV sinks, one item scheduled once; spread of first-sample times.
 //! - catch-up: N agents cut off while an emergency is issued, then restored at once ([`catch_up`];
 //!   its own section of docs/benchmarks.md).
+//! - cap: a CAP 1.2 Alert POST → first sample at N agents, a plain play-now as baseline ([`cap`]).
 
-#[path = "bench/catch_up.rs"]
+#[path = "bench/cap.rs"]
 mod cap;
+#[path = "bench/catch_up.rs"]
 mod catch_up;
 #[path = "bench/delivery.rs"]
 mod delivery;
