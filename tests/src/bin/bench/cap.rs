@@ -53,7 +53,10 @@ pub async fn run(n: usize) -> anyhow::Result<String> {
     let server = ServerProc::start_with(
         dir.path(),
         BrokerChoice::External(broker.url()),
-        &[("RUST_LOG", "warn,rumqttc=error"), ("NGUON_CAP_TRUSTED_SENDERS", SENDER)],
+        &[
+            ("RUST_LOG", "warn,rumqttc=error"),
+            ("NGUON_CAP_TRUSTED_SENDERS", SENDER),
+        ],
     )
     .await?;
     let api = server.api.clone();
@@ -86,7 +89,10 @@ pub async fn run(n: usize) -> anyhow::Result<String> {
     let t0 = Utc::now();
     let issued = api.emergency(&province, &sha, "Cảnh báo lũ quét").await?;
     let base_answer = tw.elapsed();
-    let item = issued["command_id"].as_str().context("command_id in the answer")?.to_string();
+    let item = issued["command_id"]
+        .as_str()
+        .context("command_id in the answer")?
+        .to_string();
     let base = super::collect(&mut events, &item, t0, n, Duration::from_secs(120), true).await;
     println!(
         "play-now: answered in {} · first sample {} · ended {}",
@@ -101,7 +107,11 @@ pub async fn run(n: usize) -> anyhow::Result<String> {
     let tw = Instant::now();
     let t0 = Utc::now();
     let a = api
-        .post_body("/api/v1/alerts/cap", "application/cap+xml", alert("BENCH-1", &geocode))
+        .post_body(
+            "/api/v1/alerts/cap",
+            "application/cap+xml",
+            alert("BENCH-1", &geocode),
+        )
         .await
         .with_context(|| format!("CAP post\n--- server log ---\n{}", server.log_tail(40)))?;
     let cap_answer = tw.elapsed();
@@ -109,7 +119,10 @@ pub async fn run(n: usize) -> anyhow::Result<String> {
     let targets = a["targets"]["devices"].as_u64().unwrap_or(0);
     let alert_id = a["id"].as_str().context("alert id")?;
     let tracking = api.get(&format!("/api/v1/alerts/{alert_id}")).await?;
-    let item = tracking["id"].as_str().context("command id of the alert")?.to_string();
+    let item = tracking["id"]
+        .as_str()
+        .context("command id of the alert")?
+        .to_string();
     let capl = super::collect(&mut events, &item, t0, n, Duration::from_secs(180), true).await;
     println!(
         "CAP: answered in {} · {targets} targets · first sample {} · ended {}",
@@ -121,7 +134,13 @@ pub async fn run(n: usize) -> anyhow::Result<String> {
     broker.stop();
 
     let row = |label: &str, s: Summary| {
-        format!("| {label} | {} | {} | {} | {} |\n", ms(s.p50), ms(s.p99), ms(s.max), s.n)
+        format!(
+            "| {label} | {} | {} | {} | {} |\n",
+            ms(s.p50),
+            ms(s.p99),
+            ms(s.max),
+            s.n
+        )
     };
     let (b, c) = (Summary::of(&base.first), Summary::of(&capl.first));
     let mut out = format!(
