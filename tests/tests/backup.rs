@@ -153,10 +153,17 @@ async fn a_backup_taken_while_the_server_writes_restores_into_a_fresh_directory_
         sha,
         "clip bytes after restore"
     );
+    // `source` is what the loudspeakers are sent: the normalised rendition when the upload got
+    // one (its bytes must be restored too), else the uploaded file itself.
+    let (sent, rendition) = s2.api.delivered(&sha).await.expect("media record after restore");
+    let sent_bytes = match rendition {
+        Some(r) => r,
+        None => clip_bytes(&s2, &sent).await,
+    };
     assert_eq!(
-        bytes,
+        sent_bytes,
         std::fs::read(&source).unwrap(),
-        "the clip is the uploaded file"
+        "what loudspeakers are sent is restored byte for byte ({sent})"
     );
     eprintln!(
         "restored: {} devices, {} schedules ({} before the backup, {} after), clip {} bytes",
