@@ -570,7 +570,7 @@ async fn subscriptions_are_checked_and_scoped_and_notifications_are_retried_and_
 
 #[tokio::test]
 async fn console_alarms_list_open_first_with_a_badge_and_an_ack_button_and_the_command_page_has_a_map() {
-    use crate::console_support::{client, form_body, login, user};
+    use crate::console_support::{client, form_body, login, page, user};
     let app = app().await;
     let (tc, mine, theirs) = two_offline_devices(&app, Some((22.48, 103.97))).await;
     user(
@@ -583,20 +583,7 @@ async fn console_alarms_list_open_first_with_a_badge_and_an_ack_button_and_the_c
     .await;
     let c = client();
     let s = login(&app, &c, "vanhanh-canhbao", "mat-khau-van-hanh").await;
-    let page = |path: String| {
-        let (c, cookie, url) = (c.clone(), s.cookie.clone(), app.url(&path));
-        async move {
-            c.get(url)
-                .header("cookie", cookie)
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap()
-        }
-    };
-    let html = page("/console/alarms".into()).await;
+    let html = page(&c, &app, &s.cookie, "/console/alarms").await;
     assert!(html.contains("Cảnh báo hệ thống"), "Vietnamese first: {html}");
     assert!(html.contains("id=\"alarm-badge\""), "the badge in the menu");
     assert!(
@@ -627,15 +614,17 @@ async fn console_alarms_list_open_first_with_a_badge_and_an_ack_button_and_the_c
     assert_eq!(post(form_body(&[("csrf", "wrong")])).await.status(), 403);
     let r = post(form_body(&[("csrf", &s.csrf)])).await;
     assert_eq!(r.status(), 303);
-    let html = page("/console/alarms?ok=alarm_acked".into()).await;
+    let html = page(&c, &app, &s.cookie, "/console/alarms?ok=alarm_acked").await;
     assert!(html.contains("Đã xác nhận cảnh báo."), "{html}");
     assert!(!html.contains("id=\"alarm-badge\""), "no open alarm left");
-    let acked = page("/console/alarms?state=acked".into()).await;
+    let acked = page(&c, &app, &s.cookie, "/console/alarms?state=acked").await;
     assert!(acked.contains("vanhanh-canhbao"), "acknowledged by: {acked}");
-    let filtered = page(format!(
-        "/console/alarms?state=all&kind=low_disk&area={}",
-        tc.mine
-    ))
+    let filtered = page(
+        &c,
+        &app,
+        &s.cookie,
+        &format!("/console/alarms?state=all&kind=low_disk&area={}", tc.mine),
+    )
     .await;
     assert!(filtered.contains("id=\"no-alarms\""), "{filtered}");
 
@@ -651,7 +640,7 @@ async fn console_alarms_list_open_first_with_a_badge_and_an_ack_button_and_the_c
     .await;
     assert_eq!(st, 202, "{issued}");
     let cid = issued["command_id"].as_str().unwrap();
-    let html = page(format!("/console/commands/{cid}")).await;
+    let html = page(&c, &app, &s.cookie, &format!("/console/commands/{cid}")).await;
     assert!(html.contains("id=\"tracking-map\""), "{html}");
     assert!(
         html.contains(&format!("data-device=\"{mine}\" data-state=\"offline_pending\"")),

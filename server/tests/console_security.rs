@@ -544,18 +544,6 @@ async fn post_schedules(
         .unwrap()
 }
 
-/// The HTML of console page `path` with the session `cookie`.
-async fn page(c: &reqwest::Client, app: &TestApp, cookie: &str, path: &str) -> String {
-    c.get(app.url(path))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 /// The schedule form offers the repetition choice with both presets.
 async fn html_has_repetition(c: &reqwest::Client, app: &TestApp, cookie: &str) -> bool {
     let html = page(c, app, cookie, "/console/schedules").await;

@@ -67,38 +67,29 @@ impl Api {
 
     /// POST a JSON body.
     pub async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
-        let r = self
-            .http
-            .post(self.url(path))
-            .bearer_auth(&self.token)
-            .json(body)
-            .send()
-            .await;
-        Self::finish(format!("POST {path}"), r).await
+        self.send_json(reqwest::Method::POST, path, body).await
     }
 
     /// PATCH a JSON body.
     pub async fn patch(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
-        let r = self
-            .http
-            .patch(self.url(path))
-            .bearer_auth(&self.token)
-            .json(body)
-            .send()
-            .await;
-        Self::finish(format!("PATCH {path}"), r).await
+        self.send_json(reqwest::Method::PATCH, path, body).await
     }
 
     /// PUT a JSON body.
     pub async fn put(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        self.send_json(reqwest::Method::PUT, path, body).await
+    }
+
+    async fn send_json(&self, method: reqwest::Method, path: &str, body: &Value) -> anyhow::Result<Value> {
+        let what = format!("{method} {path}");
         let r = self
             .http
-            .put(self.url(path))
+            .request(method, self.url(path))
             .bearer_auth(&self.token)
             .json(body)
             .send()
             .await;
-        Self::finish(format!("PUT {path}"), r).await
+        Self::finish(what, r).await
     }
 
     /// POST a raw body with its content type (a CAP document: `application/cap+xml`).

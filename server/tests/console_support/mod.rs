@@ -240,3 +240,15 @@ impl ConsoleDriver for Driver {
         .await;
     }
 }
+
+/// The HTML of console page `path` with the session `cookie`.
+pub async fn page(c: &reqwest::Client, app: &TestApp, cookie: &str, path: &str) -> String {
+    c.get(app.url(path))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
