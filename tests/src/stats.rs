@@ -125,6 +125,14 @@ pub fn cpu_percent(a: ProcSample, b: ProcSample, wall: Duration) -> f64 {
     100.0 * secs / wall.as_secs_f64().max(1e-9)
 }
 
+/// The 1, 5 and 15 minute load averages as `"a b c"` (empty when unreadable), for benchmark
+/// reports taken on a machine that other work may share.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
 /// The machine, for benchmark reports: CPU model, cores, memory.
 pub fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")

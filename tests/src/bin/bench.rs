@@ -392,9 +392,7 @@ async fn emergency(
     let (spy_bytes, spy) = spy_payload(broker.port(), &area_topic).await?;
 
     // Other builds or tests may share the machine: note the load when the emergency is sent.
-    let loadavg = std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default();
+    let loadavg = nguon_tests::stats::load_average();
     let mut runs = Vec::new();
     let mut server_during: Vec<(ProcSample, ProcSample, Duration)> = Vec::new();
     let mut agents_during: Vec<(ProcSample, ProcSample, ProcSample, ProcSample)> = Vec::new();

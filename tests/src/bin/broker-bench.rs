@@ -370,12 +370,6 @@ fn mib(kib: u64) -> String {
     format!("{:.0} MiB", kib as f64 / 1024.0)
 }
 
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
-}
-
 fn median(v: &[Option<Duration>]) -> String {
     let mut ok: Vec<Duration> = v.iter().flatten().copied().collect();
     if ok.len() < v.len() {
@@ -424,7 +418,7 @@ async fn main() -> anyhow::Result<()> {
         b.args.rounds,
         b.args.storms,
         b.args.window,
-        loadavg(),
+        nguon_tests::stats::load_average(),
         b.rss_now().map(mib).unwrap_or_else(|| "-".into())
     );
     if b.args.acl_check {
@@ -445,7 +439,7 @@ async fn main() -> anyhow::Result<()> {
             w.show(n, b.timeout),
             w.failed,
             w.refused,
-            loadavg(),
+            nguon_tests::stats::load_average(),
             b.rss_now().map(mib).unwrap_or_default()
         );
         conn.push(w.last);
@@ -469,7 +463,7 @@ async fn main() -> anyhow::Result<()> {
             "round {r}: one publish to all {} (p99 {}) load {}",
             w.show(n, b.timeout),
             ms(s.p99),
-            loadavg()
+            nguon_tests::stats::load_average()
         );
         fan.push(w.last);
         fan_p99.push(Some(s.p99));
@@ -490,7 +484,7 @@ async fn main() -> anyhow::Result<()> {
         println!(
             "round {r}: one message per device topic {} load {}",
             w.show(n, b.timeout),
-            loadavg()
+            nguon_tests::stats::load_average()
         );
         per.push(w.last);
         drop(fleet);
@@ -534,7 +528,7 @@ async fn main() -> anyhow::Result<()> {
             "round {r}: each device reads its retained message {} (failed attempts {}) load {}",
             w.show(n, b.timeout),
             w.failed,
-            loadavg()
+            nguon_tests::stats::load_average()
         );
         ret.push(w.last);
         drop(fleet);
@@ -569,7 +563,7 @@ async fn main() -> anyhow::Result<()> {
                 w.show(n, b.timeout),
                 w.failed,
                 n - w.each.len(),
-                loadavg(),
+                nguon_tests::stats::load_average(),
                 rss.map(mib).unwrap_or_default()
             );
             storm.push(w.last);
@@ -586,7 +580,7 @@ async fn main() -> anyhow::Result<()> {
         "\n## {} at {n} clients (medians of {} rounds; load at end {})",
         b.args.label,
         b.args.rounds,
-        loadavg()
+        nguon_tests::stats::load_average()
     );
     println!("| case | median | rounds |\n|---|---|---|");
     println!(

@@ -80,9 +80,7 @@ pub async fn run(n: usize) -> anyhow::Result<String> {
     super::wait_online(&api, n, Duration::from_secs(300)).await?;
     let mut events = fleet.events();
     while events.try_recv().is_ok() {}
-    let loadavg = std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default();
+    let loadavg = nguon_tests::stats::load_average();
 
     // Baseline: a plain emergency play-now of a clip no agent has fetched yet.
     let tw = Instant::now();

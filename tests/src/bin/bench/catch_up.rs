@@ -104,9 +104,7 @@ pub async fn run(n: usize, offline_secs: u64) -> anyhow::Result<String> {
     tokio::time::sleep(Duration::from_secs(offline_secs)).await;
     while events.try_recv().is_ok() {}
 
-    let loadavg = std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default();
+    let loadavg = nguon_tests::stats::load_average();
     let restored = Instant::now();
     proxy.restore();
     let mut connected: HashMap<usize, Instant> = HashMap::new();
