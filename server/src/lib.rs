@@ -104,6 +104,7 @@ impl Application {
             bulletins: services::board::Generation::default(),
             tts,
             limits,
+            live: Arc::new(services::live::Registry::default()),
         };
         if state.settings.demo {
             services::demo::seed(&state).await?;
@@ -219,6 +220,7 @@ pub fn router(state: AppState) -> Router {
         .merge(http::media::router())
         .merge(http::schedules::router())
         .merge(http::commands::router())
+        .merge(http::live::router())
         .merge(http::reports::router())
         .merge(http::speech::router())
         .merge(http::bulletins::router())

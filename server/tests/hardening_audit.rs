@@ -301,6 +301,22 @@ async fn every_mutating_api_route_writes_an_audit_row_naming_the_caller() {
         Body::Json(play),
     )
     .await;
+    let live = step(
+        s,
+        c,
+        "POST /api/v1/live",
+        "/api/v1/live",
+        Body::Json(json!({"devices": [d]})),
+    )
+    .await;
+    step(
+        s,
+        c,
+        "DELETE /api/v1/live/{id}",
+        &format!("/api/v1/live/{}", live["id"].as_str().unwrap()),
+        Body::None,
+    )
+    .await;
 
     let b = step(
         s,

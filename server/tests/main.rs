@@ -42,6 +42,8 @@ mod hardening_throttle;
 mod hardening_tls;
 mod ingest;
 mod layers;
+mod live;
+mod live_browser;
 mod media;
 mod media_loudness;
 mod outbox;

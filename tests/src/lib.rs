@@ -11,6 +11,7 @@ pub mod commands;
 pub mod db;
 pub mod fleet;
 pub mod harness;
+pub mod live;
 pub mod mosquitto;
 pub mod net;
 pub mod process;

@@ -115,7 +115,8 @@ pub struct Player {
 /// An emergency or priority message (a play-now command, id = the command id) with a validity
 /// window: the server tracks it per device.
 fn is_tracked_message(item: &ManifestItem) -> bool {
-    item.schedule_id.is_empty() && item.play_until.is_some()
+    // A play-now with a window, or a live session (no media: the console lists who is live).
+    item.schedule_id.is_empty() && (item.play_until.is_some() || item.media.is_empty())
 }
 
 impl Player {

@@ -8,6 +8,7 @@ mod alarms;
 mod alerts;
 mod errors;
 mod forms;
+mod live;
 mod loudness;
 mod repetition;
 
@@ -722,6 +723,7 @@ fn entries() -> impl Iterator<Item = &'static (&'static str, &'static str, &'sta
         .chain(alerts::CATALOGUE)
         .chain(repetition::CATALOGUE)
         .chain(loudness::CATALOGUE)
+        .chain(live::CATALOGUE)
 }
 
 /// The text of `key` in `lang` (the key itself if missing, so a gap is visible, never a crash).

@@ -24,6 +24,7 @@ mod commands;
 mod dashboard;
 mod devices;
 pub mod i18n;
+mod live;
 mod login;
 mod media;
 pub mod reports;
@@ -99,6 +100,7 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     ("alarms.html", include_str!("templates/alarms.html")),
     ("alerts.html", include_str!("templates/alerts.html")),
     ("alert.html", include_str!("templates/alert.html")),
+    ("live.html", include_str!("templates/live.html")),
 ];
 
 pub(crate) const LOGIN_CSRF_COOKIE: &str = "nguon_login_csrf";
@@ -364,6 +366,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/devices/{id}/command", post(devices::device_command))
         .route("/console/users", get(users::users_page).post(users::create_user))
         .route("/console/audit", get(audit::audit_page))
+        .route("/console/live", get(live::live_page))
         .merge(reports::router())
         .merge(commands::router())
         .merge(alarms::router())
@@ -406,6 +409,11 @@ async fn static_file(Path(file): Path<String>) -> Response {
         ),
         "map.js" => (include_str!("static/map.js"), "text/javascript; charset=utf-8"),
         "forms.js" => (include_str!("static/forms.js"), "text/javascript; charset=utf-8"),
+        "live.js" => (include_str!("static/live.js"), "text/javascript; charset=utf-8"),
+        "live-worklet.js" => (
+            include_str!("static/live-worklet.js"),
+            "text/javascript; charset=utf-8",
+        ),
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
     (

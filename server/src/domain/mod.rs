@@ -16,6 +16,7 @@ pub mod change;
 pub mod command;
 pub mod device;
 pub mod html;
+pub mod live;
 pub mod manifest;
 pub mod markdown;
 pub mod media;

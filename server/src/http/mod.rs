@@ -22,6 +22,7 @@ pub mod form;
 pub mod headers;
 pub mod health;
 pub mod json;
+pub mod live;
 pub mod media;
 pub mod multipart;
 pub mod openapi;

@@ -45,26 +45,7 @@ pub enum Target {
 /// answer names the command (its id is the envelope id devices ack) and its topic.
 pub async fn issue(state: &AppState, caller: &Caller, target: Target, req: CommandRequest) -> Result<Issued> {
     caller.require(Role::Operator)?;
-    let audience = match &target {
-        Target::Device(id) => {
-            check_device(state, caller, id).await?;
-            let d =
-                DeviceId::parse(id.clone()).map_err(|e| Error::bad("invalid_device_id", e.to_string()))?;
-            if store::devices::area_of(&state.store, id).await?.is_none() {
-                return Err(Error::NotFound(format!("device {id}")));
-            }
-            Audience::Device(d)
-        }
-        Target::Area(code) => {
-            caller.check_area(code)?;
-            let a =
-                AreaCode::parse(code.clone()).map_err(|e| Error::bad("invalid_area_code", e.to_string()))?;
-            if !store::areas::exists(&state.store, code).await? {
-                return Err(Error::NotFound(format!("area {code}")));
-            }
-            Audience::Area(a)
-        }
-    };
+    let audience = audience_of(state, caller, &target).await?;
     let media = match &req {
         CommandRequest::PlayNow { media, .. } => {
             // Media outside the caller's scope answers 404 as on every other endpoint.
@@ -88,10 +69,10 @@ pub async fn issue(state: &AppState, caller: &Caller, target: Target, req: Comma
     let id = uuid::Uuid::new_v4();
     let issued_at = now_ms();
     let settings = state.settings.clone();
-    let built = command::build(req, id, from_ms(issued_at), &media, &state.public_url, |p| {
+    let mut built = command::build(req, id, from_ms(issued_at), &media, &state.public_url, |p| {
         settings.late_window(p)
     })?;
-    let mut cmd = built.command;
+    let mut cmd = built.command.clone();
     if let (Some(r), Command::PlayNow { item, media }) = (repetition, &mut cmd) {
         if !built.catch_up {
             return Err(Error::unprocessable(
@@ -101,9 +82,26 @@ pub async fn issue(state: &AppState, caller: &Caller, target: Target, req: Comma
         }
         item.repetition = Some(with_preamble(state, r, issued_at, media).await);
     }
-    let to = Addressed::of(&audience);
+    built.command = cmd;
+    record(state, caller, &target, &audience, built, id, issued_at).await
+}
+
+/// The recording part of [`issue`] and [`issue_built`]: one transaction with the command, its
+/// targets, a stop's cancellations, the dispatch outbox row if needed and the audit entry; then
+/// the wake-ups.
+async fn record(
+    state: &AppState,
+    caller: &Caller,
+    target: &Target,
+    audience: &Audience,
+    built: command::Built,
+    id: uuid::Uuid,
+    issued_at: i64,
+) -> Result<Issued> {
+    let cmd = built.command;
+    let to = Addressed::of(audience);
     let action = command::action(&cmd);
-    let (areas, devices, change) = match &target {
+    let (areas, devices, change) = match target {
         Target::Device(d) => (Vec::new(), vec![d.clone()], Change::Devices(vec![d.clone()])),
         Target::Area(a) => (
             store::areas::subtree(&state.store, std::slice::from_ref(a)).await?,
@@ -160,6 +158,51 @@ pub async fn issue(state: &AppState, caller: &Caller, target: Target, req: Comma
         state.wake.dispatch();
     }
     Ok(issued)
+}
+
+/// The audience of `target` for `caller`: 403 outside their scope, 404 for an unknown one.
+async fn audience_of(state: &AppState, caller: &Caller, target: &Target) -> Result<Audience> {
+    Ok(match target {
+        Target::Device(id) => {
+            check_device(state, caller, id).await?;
+            let d =
+                DeviceId::parse(id.clone()).map_err(|e| Error::bad("invalid_device_id", e.to_string()))?;
+            if store::devices::area_of(&state.store, id).await?.is_none() {
+                return Err(Error::NotFound(format!("device {id}")));
+            }
+            Audience::Device(d)
+        }
+        Target::Area(code) => {
+            caller.check_area(code)?;
+            let a =
+                AreaCode::parse(code.clone()).map_err(|e| Error::bad("invalid_area_code", e.to_string()))?;
+            if !store::areas::exists(&state.store, code).await? {
+                return Err(Error::NotFound(format!("area {code}")));
+            }
+            Audience::Area(a)
+        }
+    })
+}
+
+/// Record a command built elsewhere (`live_start`, `live_stop`: `services::live`) for `target`
+/// as `caller`, like [`issue`] (scope, the command outbox, the delivery tracking, the audit
+/// entry), with the plain command expiry.
+pub async fn issue_built(
+    state: &AppState,
+    caller: &Caller,
+    target: Target,
+    command: Command,
+) -> Result<Issued> {
+    caller.require(Role::Operator)?;
+    let audience = audience_of(state, caller, &target).await?;
+    let id = uuid::Uuid::new_v4();
+    let issued_at = now_ms();
+    let built = command::Built {
+        command,
+        expires_at: from_ms(issued_at) + chrono::Duration::seconds(COMMAND_TTL_SECS),
+        catch_up: false,
+    };
+    record(state, caller, &target, &audience, built, id, issued_at).await
 }
 
 /// The spoken issue time each replay of a repeating message starts with ("Bản tin phát hành lúc

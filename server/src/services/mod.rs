@@ -18,6 +18,7 @@ pub mod cap;
 pub mod commands;
 pub mod demo;
 pub mod devices;
+pub mod live;
 pub mod media;
 pub mod notifications;
 pub mod reports;
@@ -63,4 +64,6 @@ pub struct AppState {
     pub tts: speech::TtsSlot,
     /// Per-address and global request budgets, the argon2 concurrency cap.
     pub limits: Arc<throttle::Limits>,
+    /// The live broadcasts of this process (`services::live`).
+    pub live: Arc<live::Registry>,
 }

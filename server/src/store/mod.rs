@@ -23,6 +23,7 @@ pub mod devices;
 pub mod history;
 pub mod ingest;
 pub mod lexicon;
+pub mod live;
 pub mod loudness;
 pub mod manifests;
 pub mod media;

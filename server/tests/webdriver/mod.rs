@@ -87,6 +87,11 @@ impl Driver {
     /// Start chromedriver on a free port and open a session with a `width`×`height` window;
     /// screenshots go to `target/test-artifacts/<artifacts>/`.
     pub async fn start(width: u32, height: u32, artifacts: &str) -> Driver {
+        Self::start_with(width, height, artifacts, &[]).await
+    }
+
+    /// [`Driver::start`] with more Chromium arguments (e.g. a fake microphone).
+    pub async fn start_with(width: u32, height: u32, artifacts: &str, extra: &[String]) -> Driver {
         // Made before chromedriver so that, should the start panic, chromedriver goes first.
         let profile = tempfile::tempdir().expect("profile dir");
         let port = free_port();
@@ -110,12 +115,24 @@ impl Driver {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        let mut args: Vec<String> = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ]
+        .map(String::from)
+        .to_vec();
+        args.push(format!("--window-size={width},{height}"));
+        args.push(format!("--user-data-dir={}", profile.path().display()));
+        args.extend(extra.iter().cloned());
         let caps = json!({"browserName": "chrome", "goog:chromeOptions": {
             "binary": "/usr/bin/chromium",
-            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                     format!("--window-size={width},{height}"),
-                     format!("--user-data-dir={}", profile.path().display())]},
+            "args": args},
             // The browser's console, read by `browser_errors`.
             "goog:loggingPrefs": {"browser": "ALL"}});
         let Value::Object(caps) = caps else { unreachable!() };

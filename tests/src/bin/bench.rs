@@ -20,6 +20,8 @@
 //! - catch-up: N agents cut off while an emergency is issued, then restored at once ([`catch_up`];
 //!   its own section of docs/benchmarks.md).
 //! - cap: a CAP 1.2 Alert POST → first sample at N agents, a plain play-now as baseline ([`cap`]).
+//! - live: a live broadcast's mouth → speaker latency to the sample, bitrate, CPU per listener
+//!   ([`live`]).
 
 #[path = "bench/cap.rs"]
 mod cap;
@@ -27,6 +29,8 @@ mod cap;
 mod catch_up;
 #[path = "bench/delivery.rs"]
 mod delivery;
+#[path = "bench/live.rs"]
+mod live;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -88,6 +92,18 @@ enum Cmd {
         /// Number of agents.
         #[arg(long, default_value_t = 1000)]
         agents: usize,
+    },
+    /// Live broadcast: mouth → speaker latency at N agents (WAV sinks), bitrate, CPU per listener.
+    Live {
+        /// Number of agents.
+        #[arg(long, default_value_t = 2)]
+        agents: usize,
+        /// Seconds of speech (half without, half with the extra listeners).
+        #[arg(long, default_value_t = 30)]
+        secs: u64,
+        /// Extra plain HTTP listeners of the stream in the second half.
+        #[arg(long, default_value_t = 200)]
+        listeners: usize,
     },
     /// Emergency at 1,000 and 10,000, then skew at 100.
     All,
@@ -186,6 +202,11 @@ fn main() -> anyhow::Result<()> {
                 Cmd::Skew { agents } => skew(agents).await,
                 Cmd::CatchUp { agents, offline_secs } => catch_up::run(agents, offline_secs).await,
                 Cmd::Cap { agents } => cap::run(agents).await,
+                Cmd::Live {
+                    agents,
+                    secs,
+                    listeners,
+                } => live::run(agents, secs, listeners).await,
                 Cmd::All => unreachable!(),
             }
         });
@@ -216,6 +237,7 @@ fn main() -> anyhow::Result<()> {
         let section = match args.cmd {
             Cmd::CatchUp { .. } => catch_up::SECTION,
             Cmd::Cap { .. } => cap::SECTION,
+            Cmd::Live { .. } => live::SECTION,
             _ => SECTION,
         };
         nguon_tests::stats::write_section(
