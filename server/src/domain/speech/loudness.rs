@@ -158,29 +158,68 @@ pub fn dbfs(x: f64) -> f64 {
     20.0 * x.log10()
 }
 
+/// A meter of `mode` fed with interleaved samples (fractions of full scale).
+fn meter(samples: &[f64], channels: u16, sample_rate: u32, mode: Mode) -> Result<EbuR128> {
+    let mut m = EbuR128::new(channels as u32, sample_rate, mode).map_err(Error::context("loudness meter"))?;
+    m.add_frames_f64(samples)
+        .map_err(Error::context("loudness meter"))?;
+    Ok(m)
+}
+
+/// The largest per-channel figure `f` of a meter (sample or true peak).
+fn max_over_channels(
+    m: &EbuR128,
+    channels: u16,
+    f: fn(&EbuR128, u32) -> std::result::Result<f64, ebur128::Error>,
+) -> Result<f64> {
+    let mut most = 0.0f64;
+    for c in 0..channels as u32 {
+        most = most.max(f(m, c).map_err(Error::context("loudness meter"))?);
+    }
+    Ok(most)
+}
+
 /// Integrated loudness (EBU R128) and sample peak of interleaved samples (fractions of full
 /// scale). One channel is measured as the left channel of BS.1770, so a full-scale 997 Hz sine
 /// reads −3.01 LUFS.
 pub fn measure(samples: &[f64], channels: u16, sample_rate: u32) -> Result<Loudness> {
-    let mut m = EbuR128::new(
-        channels as u32,
+    let m = meter(
+        samples,
+        channels,
         sample_rate,
         Mode::I | Mode::SAMPLE_PEAK | Mode::TRUE_PEAK,
-    )
-    .map_err(Error::context("loudness meter"))?;
-    m.add_frames_f64(samples)
-        .map_err(Error::context("loudness meter"))?;
-    let integrated_lufs = m.loudness_global().map_err(Error::context("loudness meter"))?;
-    let (mut peak, mut true_peak) = (0.0f64, 0.0f64);
-    for c in 0..channels as u32 {
-        peak = peak.max(m.sample_peak(c).map_err(Error::context("loudness meter"))?);
-        true_peak = true_peak.max(m.true_peak(c).map_err(Error::context("loudness meter"))?);
-    }
+    )?;
     Ok(Loudness {
-        integrated_lufs,
-        peak,
-        true_peak,
+        integrated_lufs: m.loudness_global().map_err(Error::context("loudness meter"))?,
+        peak: max_over_channels(&m, channels, EbuR128::sample_peak)?,
+        true_peak: max_over_channels(&m, channels, EbuR128::true_peak)?,
     })
+}
+
+/// Integrated loudness alone: the 4× oversampling of the true peak is most of a full
+/// [`measure`]'s time, and the limiter's make-up passes need only this.
+fn integrated(samples: &[f64], channels: u16, sample_rate: u32) -> Result<f64> {
+    meter(samples, channels, sample_rate, Mode::I)?
+        .loudness_global()
+        .map_err(Error::context("loudness meter"))
+}
+
+/// True peak alone (fraction of full scale).
+fn true_peak(samples: &[f64], channels: u16, sample_rate: u32) -> Result<f64> {
+    max_over_channels(
+        &meter(samples, channels, sample_rate, Mode::TRUE_PEAK)?,
+        channels,
+        EbuR128::true_peak,
+    )
+}
+
+/// Integrated loudness and sample peak, without the true peak.
+fn loudness_and_peak(samples: &[f64], channels: u16, sample_rate: u32) -> Result<(f64, f64)> {
+    let m = meter(samples, channels, sample_rate, Mode::I | Mode::SAMPLE_PEAK)?;
+    Ok((
+        m.loudness_global().map_err(Error::context("loudness meter"))?,
+        max_over_channels(&m, channels, EbuR128::sample_peak)?,
+    ))
 }
 
 /// [`measure`] of 16-bit PCM.
@@ -193,21 +232,26 @@ pub fn measure_pcm(pcm: &Pcm) -> Result<Loudness> {
 /// gain is lowered instead). Silence is left as it is.
 pub fn normalize(pcm: &mut Pcm, target_lufs: f64, ceiling_dbfs: f64) -> Result<Report> {
     let channels = pcm.channels.max(1);
+    let rate = pcm.sample_rate;
     let x = pcm.to_f64();
-    let before = measure(&x, channels, pcm.sample_rate)?;
+    let (loudness_before, peak_before) = loudness_and_peak(&x, channels, rate)?;
     let mut report = Report {
-        loudness_before_lufs: before.integrated_lufs,
-        peak_before_dbfs: dbfs(before.peak),
+        loudness_before_lufs: loudness_before,
+        peak_before_dbfs: dbfs(peak_before),
         gain_db: 0.0,
         limited_db: 0.0,
-        loudness_after_lufs: before.integrated_lufs,
-        true_peak_after_dbtp: dbfs(before.true_peak),
+        loudness_after_lufs: loudness_before,
+        true_peak_after_dbtp: dbfs(peak_before),
     };
-    if !before.integrated_lufs.is_finite() || before.peak <= 0.0 {
+    if !loudness_before.is_finite() || peak_before <= 0.0 {
+        // Left as it is: the true peak is measured only for the report.
+        if peak_before > 0.0 {
+            report.true_peak_after_dbtp = dbfs(true_peak(&x, channels, rate)?);
+        }
         return Ok(report);
     }
     let most = ceiling_dbfs - report.peak_before_dbfs + MAX_LIMITING_DB;
-    let mut gain_db = (target_lufs - before.integrated_lufs).min(most);
+    let mut gain_db = (target_lufs - loudness_before).min(most);
     let mut out;
     let mut limited_db;
     // The limiter holds sample peaks; where the true peak still stands over the ceiling, the
@@ -220,28 +264,28 @@ pub fn normalize(pcm: &mut Pcm, target_lufs: f64, ceiling_dbfs: f64) -> Result<R
         loop {
             let g = 10f64.powf(gain_db / 20.0);
             out = x.iter().map(|s| s * g).collect::<Vec<f64>>();
-            limited_db = limit(&mut out, channels as usize, pcm.sample_rate, ceiling);
+            limited_db = limit(&mut out, channels as usize, rate, ceiling);
             pass += 1;
             if limited_db == 0.0 || pass == 4 {
                 break;
             }
-            let after = measure(&out, channels, pcm.sample_rate)?.integrated_lufs;
-            let miss = target_lufs - after;
+            let miss = target_lufs - integrated(&out, channels, rate)?;
             if miss.abs() < 0.05 || gain_db >= most {
                 break;
             }
             gain_db = (gain_db + miss).min(most);
         }
         round += 1;
-        let over = dbfs(measure(&out, channels, pcm.sample_rate)?.true_peak) - ceiling_dbfs;
+        let over = dbfs(true_peak(&out, channels, rate)?) - ceiling_dbfs;
         if over <= 0.0 || round == 3 {
             break;
         }
         ceiling *= 10f64.powf(-(over + 0.05) / 20.0);
     }
-    // Inter-sample peaks: lower everything by what the true peak still stands over the ceiling
-    // (measured again on the 16-bit result, whose rounding can add a little).
-    let mut after = measure(&out, channels, pcm.sample_rate)?;
+    // Inter-sample peaks: lower everything by what the true peak of the 16-bit result (whose
+    // rounding can add a little) still stands over the ceiling.
+    quantize(pcm, &out);
+    let mut after = measure_pcm(pcm)?;
     for _ in 0..3 {
         let over = dbfs(after.true_peak) - ceiling_dbfs;
         if over <= 0.0 {
@@ -250,20 +294,21 @@ pub fn normalize(pcm: &mut Pcm, target_lufs: f64, ceiling_dbfs: f64) -> Result<R
         let g = 10f64.powf(-(over + 0.05) / 20.0);
         out.iter_mut().for_each(|v| *v *= g);
         gain_db -= over + 0.05;
-        for (s, v) in pcm.samples.iter_mut().zip(&out) {
-            *s = (v * 32768.0).round().clamp(-32768.0, 32767.0) as i16;
-        }
+        quantize(pcm, &out);
         after = measure_pcm(pcm)?;
     }
-    for (s, v) in pcm.samples.iter_mut().zip(&out) {
-        *s = (v * 32768.0).round().clamp(-32768.0, 32767.0) as i16;
-    }
-    let after = measure_pcm(pcm)?;
     report.gain_db = gain_db;
     report.limited_db = limited_db;
     report.loudness_after_lufs = after.integrated_lufs;
     report.true_peak_after_dbtp = dbfs(after.true_peak);
     Ok(report)
+}
+
+/// Write `out` (fractions of full scale) into `pcm`'s 16-bit samples.
+fn quantize(pcm: &mut Pcm, out: &[f64]) {
+    for (s, v) in pcm.samples.iter_mut().zip(out) {
+        *s = (v * 32768.0).round().clamp(-32768.0, 32767.0) as i16;
+    }
 }
 
 /// Hold every sample of `x` (interleaved, `channels` per frame) at or under `ceiling` with a
