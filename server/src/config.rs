@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 pub mod alarms;
 mod cap;
+pub mod ha;
 mod secret;
 pub use cap::CapSettings;
 pub use secret::Secret;
@@ -133,6 +134,10 @@ pub struct Settings {
     pub smtp: Option<alarms::SmtpSettings>,
     /// CAP 1.2 intake (`[cap]`; see docs/cap.md).
     pub cap: CapSettings,
+    /// Leader lease and shared ingest of several instances (`[ha]`, see `config/ha.rs`).
+    pub ha: ha::HaSettings,
+    /// Process lifetime: the drain at a stop (`[server]`, see `config/ha.rs`).
+    pub server: ha::ServerSettings,
 }
 
 /// `[tts]`: the engines besides the built-in espeak-ng, the voices (each on one engine, with an
@@ -389,6 +394,8 @@ impl Default for Settings {
             map_tiles_url: None,
             alarms: alarms::AlarmSettings::default(),
             smtp: None,
+            ha: ha::HaSettings::default(),
+            server: ha::ServerSettings::default(),
         }
     }
 }
@@ -534,6 +541,7 @@ impl Settings {
             message,
         })?;
         alarms::apply(&mut s, &env, &source_name())?;
+        ha::apply(&mut s, &env, &source_name())?;
         s.cap.check(&env).map_err(|(key, message)| ConfigError {
             key,
             source_name: source_name(),

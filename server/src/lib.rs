@@ -31,6 +31,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
+use futures::FutureExt;
 use tokio::net::TcpListener;
 use utoipa::OpenApi;
 
@@ -48,6 +49,8 @@ pub struct Application {
     generated_token: Option<config::Secret>,
     tls: Option<tokio_rustls::TlsAcceptor>,
     mqtt_internal_password: Option<String>,
+    /// SQLite: the lock making this process the database file's only server (held while running).
+    _sqlite_lock: Option<std::fs::File>,
 }
 
 impl Application {
@@ -55,6 +58,7 @@ impl Application {
     /// broker (unless `mqtt_url` is set), connect the server's MQTT link and bind the HTTP port.
     pub async fn build(settings: Settings) -> Result<Application> {
         store::create_private_dir(&settings.data_dir)?;
+        let sqlite_lock = store::lock_sqlite(&settings.database_url())?;
         let store = Store::connect(&settings.database_url()).await?;
         let signer = mqtt::Signer::new(mqtt::keys::load_or_create(&settings.data_dir)?);
         // Every server → device message (manifest, command, receipt) is numbered above the ones
@@ -109,6 +113,16 @@ impl Application {
         if state.settings.demo {
             services::demo::seed(&state).await?;
         }
+        let instance = state.settings.ha.instance_id.clone().unwrap_or_else(|| {
+            let host =
+                hostname::get().map_or_else(|_| "localhost".into(), |h| h.to_string_lossy().into_owned());
+            format!("{host}:{}", http_addr.port())
+        });
+        let lease = workers::leader::Lease::new(
+            instance,
+            std::time::Duration::from_secs(state.settings.ha.lease_ttl_secs),
+            sqlite_lock.is_some(),
+        );
         let ctx = workers::Context {
             store: state.store.clone(),
             settings: state.settings.clone(),
@@ -117,6 +131,7 @@ impl Application {
             signer,
             wake: state.wake.clone(),
             public_url: state.public_url.clone(),
+            lease: lease.clone(),
         };
         let mut background = workers::Supervisor::new(ctx.link.clone());
         let credentials = broker.credentials().cloned();
@@ -130,15 +145,51 @@ impl Application {
             "ingest",
             workers::ingest::run(ingest, (&ctx).into(), link_events, cancel.clone()),
         );
-        let sender = workers::commands::Sender::from(&ctx);
-        background.spawn("command sender", sender.run(cancel.clone()));
-        background.spawn("alarms", workers::alarms::run(ctx.clone(), cancel.clone()));
-        background.spawn("notifier", workers::notifier::run(ctx.clone(), cancel.clone()));
-        background.spawn(
-            "cap feeds",
-            services::cap::feeds::run(state.clone(), cancel.clone()),
-        );
-        background.spawn("dispatcher", workers::dispatcher::run(ctx, credentials, cancel));
+        if ctx.store.backend == store::Backend::Postgres
+            && let Some(outgoing) = ctx.wake.attach_relay()
+        {
+            background.spawn(
+                "wake relay",
+                store::wake_relay::run(
+                    ctx.store.clone(),
+                    ctx.settings.database_url(),
+                    ctx.wake.clone(),
+                    outgoing,
+                    cancel.clone(),
+                ),
+            );
+        }
+        // The singletons run on the leader only (workers::leader); every instance serves HTTP and
+        // ingests.
+        let duties = {
+            let (ctx, state) = (ctx.clone(), state.clone());
+            move |cancel: tokio_util::sync::CancellationToken| -> Vec<workers::leader::Duty> {
+                let sender = workers::commands::Sender::from(&ctx);
+                vec![
+                    ("command sender", sender.run(cancel.clone()).boxed()),
+                    (
+                        "alarms",
+                        workers::alarms::run(ctx.clone(), cancel.clone()).boxed(),
+                    ),
+                    (
+                        "notifier",
+                        workers::notifier::run(ctx.clone(), cancel.clone()).boxed(),
+                    ),
+                    (
+                        "cap feeds",
+                        services::cap::feeds::run(state.clone(), cancel.clone()).boxed(),
+                    ),
+                    (
+                        "dispatcher",
+                        workers::dispatcher::run(ctx.clone(), credentials.clone(), cancel).boxed(),
+                    ),
+                ]
+            }
+        };
+        let (store, metrics, signer) = (ctx.store.clone(), ctx.metrics.clone(), ctx.signer.clone());
+        background.spawn_first("leader lease", move |cancel| {
+            workers::leader::run(lease, store, metrics, signer, duties, cancel)
+        });
         Ok(Application {
             listener,
             state,
@@ -147,6 +198,7 @@ impl Application {
             generated_token,
             tls,
             mqtt_internal_password,
+            _sqlite_lock: sqlite_lock,
         })
     }
 
@@ -178,35 +230,68 @@ impl Application {
     }
 
     /// Serve HTTP and run the background tasks until `shutdown` resolves or a task fails; the log
-    /// says how each one ended.
+    /// says how each one ended. At `shutdown` (main: SIGTERM or SIGINT) `/readyz` turns 503, the
+    /// listener stops accepting, and at once the leader's duties stop and the lease is released
+    /// (a follower takes over at its next poll) while open HTTP requests get up to
+    /// `server.shutdown_grace_secs` to finish; then ingest stops and the MQTT link disconnects.
     pub async fn run_until_stopped(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<()> {
+        let state = self.state.clone();
         let app = router(self.state.clone());
+        let stop_http = tokio_util::sync::CancellationToken::new();
+        let stopping = stop_http.clone().cancelled_owned();
         let server: std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<()>> + Send>> =
             match self.tls {
-                Some(acceptor) => Box::pin(http::tls::serve(self.listener, acceptor, app, shutdown)),
+                Some(acceptor) => Box::pin(http::tls::serve(self.listener, acceptor, app, stopping)),
                 None => Box::pin(std::future::IntoFuture::into_future(
                     axum::serve(
                         self.listener,
                         app.into_make_service_with_connect_info::<SocketAddr>(),
                     )
-                    .with_graceful_shutdown(shutdown),
+                    .with_graceful_shutdown(stopping),
                 )),
             };
+        let mut server = server;
         let mut background = self.background;
         tokio::select! {
-            r = server => {
-                tracing::info!(result = ?r, "http server stopped");
+            r = &mut server => {
+                tracing::error!(result = ?r, "http server stopped");
                 background.stop().await;
-                r.map_err(Error::Io)
+                return r.map_err(Error::Io);
             }
             r = background.wait() => {
                 tracing::error!(result = ?r, "a background task ended; stopping");
-                r
+                return r;
             }
+            _ = shutdown => {}
         }
+        let grace = std::time::Duration::from_secs(state.settings.server.shutdown_grace_secs);
+        tracing::info!(
+            grace_secs = grace.as_secs(),
+            "stopping: not ready, no new connections, releasing the leader lease, draining HTTP"
+        );
+        state
+            .metrics
+            .draining
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        stop_http.cancel();
+        let drained = async {
+            match tokio::time::timeout(grace, &mut server).await {
+                Ok(r) => tracing::info!(result = ?r, "http drained"),
+                Err(_) => tracing::warn!(
+                    grace_secs = grace.as_secs(),
+                    "http not drained within the grace; closing the remaining connections"
+                ),
+            }
+        };
+        // The lease goes first (a follower must not wait for slow HTTP clients); the link closes
+        // after the drain, so requests still running see it up.
+        let (_, ()) = tokio::join!(background.stop_first(), drained);
+        background.stop().await;
+        tracing::info!("stopped");
+        Ok(())
     }
 }
 

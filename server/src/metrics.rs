@@ -2,7 +2,7 @@
 //! that live in the database (devices online) are read at scrape time.
 
 use std::fmt::Write;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 /// Process-wide counters.
 #[derive(Debug, Default)]
@@ -34,6 +34,16 @@ pub struct Metrics {
     pub reports_unkeyed: AtomicU64,
     /// HTTP uploads refused.
     pub uploads_rejected: AtomicU64,
+    /// 1 while this instance holds the leader lease (`workers::leader`), 0 as a follower.
+    pub is_leader: AtomicU64,
+    /// The fencing epoch of the lease this instance last took (0: never).
+    pub leader_epoch: AtomicI64,
+    /// Times this instance took the leader lease.
+    pub leader_acquired: AtomicU64,
+    /// Times it took the lease over from another instance that let it lapse (a failover).
+    pub leader_failovers: AtomicU64,
+    /// Set at a graceful stop: `/readyz` answers 503 while HTTP drains.
+    pub draining: AtomicBool,
 }
 
 impl Metrics {
@@ -108,6 +118,22 @@ impl Metrics {
             "nguon_uploads_rejected_total",
             "Media uploads refused.",
             g(&self.uploads_rejected),
+        );
+        counter(
+            "nguon_leader_acquired_total",
+            "Times this instance took the leader lease.",
+            g(&self.leader_acquired),
+        );
+        counter(
+            "nguon_leader_failovers_total",
+            "Times this instance took the leader lease over from an instance that let it lapse.",
+            g(&self.leader_failovers),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP nguon_leader 1 while this instance is the leader, 0 as a follower.\n# TYPE nguon_leader gauge\nnguon_leader {}\n# HELP nguon_leader_epoch Fencing epoch of the lease this instance last took.\n# TYPE nguon_leader_epoch gauge\nnguon_leader_epoch {}",
+            g(&self.is_leader),
+            self.leader_epoch.load(Ordering::Relaxed)
         );
         let _ = writeln!(
             out,

@@ -258,7 +258,10 @@ async fn a_change_committed_but_not_published_before_a_crash_reaches_the_device_
         .unwrap();
     assert!(outbox >= 1, "the change is in the outbox");
 
-    // Rebuild on the same data dir / database (and, embedded, a fresh broker that lost all retained messages).
+    // Crash, then rebuild on the same data dir / database (and, embedded, a fresh broker that lost
+    // all retained messages).
+    let mut app = app;
+    app.crash().await;
     let mut settings = app.settings.clone();
     settings.http_addr = "127.0.0.1:0".parse().unwrap();
     settings.mqtt_addr = std::net::SocketAddr::from(([127, 0, 0, 1], common::free_port()));

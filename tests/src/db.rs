@@ -19,6 +19,9 @@ pub fn postgres_from_env() -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
+/// The machine's PostgreSQL for tests that need one when `NGUON_TEST_DATABASE_URL` is not set.
+pub const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
+
 /// The external broker the environment asks for, if any.
 pub fn mqtt_from_env() -> Option<String> {
     std::env::var("NGUON_TEST_MQTT_URL")
@@ -53,6 +56,13 @@ impl TestDatabase {
                 url: None,
             });
         };
+        Self::fresh_postgres(&url).await
+    }
+
+    /// A fresh database on the PostgreSQL server of `url` (a test that needs PostgreSQL whatever
+    /// the environment says: `NGUON_TEST_DATABASE_URL`, else the machine's
+    /// [`DEFAULT_POSTGRES`]).
+    pub async fn fresh_postgres(url: &str) -> anyhow::Result<TestDatabase> {
         let admin_url = with_db(&url, "postgres");
         let name = format!("nguon_sys_{}", crate::net::random_suffix());
         let mut c = sqlx::PgConnection::connect(&admin_url)
@@ -67,6 +77,16 @@ impl TestDatabase {
             admin_url: Some(admin_url),
             name: Some(name),
         })
+    }
+
+    /// Another handle on the database of `url` that does not drop it (a second server on the
+    /// same database).
+    pub fn shared(url: &str) -> TestDatabase {
+        TestDatabase {
+            admin_url: None,
+            name: None,
+            url: Some(url.to_string()),
+        }
     }
 
     /// The URL for `NGUON_DATABASE_URL`, or `None` to use the server's SQLite default.

@@ -98,7 +98,16 @@ impl ServerProc {
         broker: BrokerChoice,
         extra: &[(&str, &str)],
     ) -> anyhow::Result<ServerProc> {
-        let db = TestDatabase::fresh().await?;
+        Self::prepare_on(dir, broker, TestDatabase::fresh().await?, extra)
+    }
+
+    /// [`ServerProc::prepare_with`] on the database `db` (several instances on one database).
+    pub fn prepare_on(
+        dir: &Path,
+        broker: BrokerChoice,
+        db: TestDatabase,
+        extra: &[(&str, &str)],
+    ) -> anyhow::Result<ServerProc> {
         let http_port = free_port();
         let data = dir.join("server-data");
         std::fs::create_dir_all(&data)?;
@@ -164,6 +173,16 @@ impl ServerProc {
     /// Process id.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().map(|c| c.pid()).unwrap_or(0)
+    }
+
+    /// Whether the process runs (started, not stopped or killed by the test).
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// The whole log of the current run.
+    pub fn log(&self) -> String {
+        self.child.as_ref().map(|c| c.log()).unwrap_or_default()
     }
 
     /// `kill -9` the server.

@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod audio;
+pub mod balancer;
 pub mod baseline;
 pub mod commands;
 pub mod db;

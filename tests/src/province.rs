@@ -54,6 +54,18 @@ impl Province {
         let server = ServerProc::start_with(dir.path(), broker, env)
             .await
             .expect("server starts");
+        Self::from_server(dir, server, communes, per_commune).await
+    }
+
+    /// A province on a running `server` whose files are in `dir`: register `communes` ×
+    /// `per_commune` loudspeakers through its API.
+    pub async fn from_server(
+        dir: tempfile::TempDir,
+        server: ServerProc,
+        communes: usize,
+        per_commune: usize,
+    ) -> Province {
+        crate::init_crypto();
         let tag = random_suffix();
         let province = format!("t{tag}");
         let plan = FleetPlan::province(&tag[..6], &province, communes, per_commune, 0);

@@ -143,6 +143,21 @@ pub struct LinkEvents {
 type BrokerAddr = (String, u16, Option<(String, String)>, bool);
 
 /// Broker address and login parsed from `mqtt[s]://[user:pass@]host:port`.
+/// The link's topic filters. With a shared-subscription group (`ha.shared_group`, several
+/// instances) device events and telemetry are `$share/<group>/…`, so the broker hands each report
+/// to one instance (which stores it and sends the receipt); device states stay plain: every
+/// instance keeps presence, and a shared subscription gets no retained message, while a
+/// device's last state is retained.
+pub fn subscriptions(shared_group: Option<&str>) -> Vec<String> {
+    SERVER_SUBSCRIPTIONS
+        .iter()
+        .map(|f| match shared_group {
+            Some(g) if !f.ends_with("/state") => format!("$share/{g}/{f}"),
+            _ => f.to_string(),
+        })
+        .collect()
+}
+
 fn parse_url(url: &str) -> Result<BrokerAddr> {
     let (rest, tls) = if let Some(r) = url
         .strip_prefix("mqtts://")
@@ -263,6 +278,7 @@ impl Link {
         let (tx, rx) = mpsc::channel(INCOMING_CAPACITY);
         let (connected_tx, connected) = watch::channel(false);
         let sub_client = client.clone();
+        let shared_group = s.ha.shared_group.clone();
         let m = metrics.clone();
         let acks: Acks = Arc::default();
         let task_acks = acks.clone();
@@ -277,10 +293,11 @@ impl Link {
                         tracing::info!("mqtt link connected; subscribing");
                         suback_pending = true;
                         let c = sub_client.clone();
+                        let filters = subscriptions(shared_group.as_deref());
                         tokio::spawn(async move {
-                            let filters = SERVER_SUBSCRIPTIONS
-                                .iter()
-                                .map(|f| SubscribeFilter::new(f.to_string(), QoS::AtLeastOnce));
+                            let filters = filters
+                                .into_iter()
+                                .map(|f| SubscribeFilter::new(f, QoS::AtLeastOnce));
                             if let Err(e) = c.subscribe_many(filters).await {
                                 tracing::error!(error = %e, "mqtt link: cannot subscribe");
                             }
@@ -491,6 +508,23 @@ impl Link {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn reports_are_shared_in_a_group_and_states_are_not() {
+        use super::{SERVER_SUBSCRIPTIONS, subscriptions};
+        assert_eq!(
+            subscriptions(None),
+            SERVER_SUBSCRIPTIONS.map(String::from).to_vec()
+        );
+        assert_eq!(
+            subscriptions(Some("nguon")),
+            [
+                "nguon/v1/d/+/state",
+                "$share/nguon/nguon/v1/d/+/telemetry",
+                "$share/nguon/nguon/v1/d/+/events",
+            ]
+        );
+    }
+
     #[test]
     fn broker_urls_parse_with_and_without_login() {
         assert_eq!(

@@ -22,6 +22,7 @@ pub mod constraint;
 pub mod devices;
 pub mod history;
 pub mod ingest;
+pub mod lease;
 pub mod lexicon;
 pub mod live;
 pub mod loudness;
@@ -37,6 +38,7 @@ pub mod secrets;
 pub mod speech;
 pub mod tracking;
 pub mod users;
+pub mod wake_relay;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -83,8 +85,7 @@ impl Store {
         };
         let pool = match backend {
             Backend::Sqlite => {
-                let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
-                let path = path.split('?').next().unwrap_or(path);
+                let path = sqlite_path(url);
                 if let Some(dir) = std::path::Path::new(path).parent()
                     && !dir.as_os_str().is_empty()
                 {
@@ -151,6 +152,46 @@ impl Store {
     /// Whether the database answers a trivial query (`/healthz`).
     pub async fn ping(&self) -> bool {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+}
+
+/// The file of a `sqlite:` URL (`sqlite://path?mode=rwc` → `path`).
+fn sqlite_path(url: &str) -> &str {
+    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    path.split('?').next().unwrap_or(path)
+}
+
+/// For a SQLite URL, the lock that makes this process the file's only server: an exclusive
+/// lock on `<file>.lock`, held while the returned file is open (the kernel drops it when the
+/// process dies, even by `kill -9`). A second server on the same file fails to start here with
+/// a message naming the file. `None` for PostgreSQL (several instances share it: the leader lease
+/// decides which one dispatches) and for in-memory databases.
+pub fn lock_sqlite(url: &str) -> Result<Option<std::fs::File>> {
+    if !url.starts_with("sqlite:") {
+        return Ok(None);
+    }
+    let path = sqlite_path(url);
+    if path.is_empty() || path.starts_with(':') {
+        return Ok(None);
+    }
+    if let Some(dir) = std::path::Path::new(path).parent()
+        && !dir.as_os_str().is_empty()
+    {
+        create_private_dir(dir)?;
+    }
+    let lock = format!("{path}.lock");
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock)?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Err(crate::error::Error::Conflict(format!(
+            "another nguon-server already uses the SQLite database {path} (its lock {lock} is held); \
+             stop it first: one SQLite file serves one instance, several instances need PostgreSQL"
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
     }
 }
 

@@ -79,13 +79,22 @@ pub async fn delete(conn: &mut Conn, ids: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// The kind of a forwarded wake: outbox rows.
+pub const DISPATCH: &str = "dispatch";
+/// The kind of a forwarded wake: commands.
+pub const COMMANDS: &str = "commands";
+
 /// Wakes the workers after a commit: the dispatcher (outbox rows written) and, for later, the
 /// command sender (`commands` rows written). Cloneable; a wake sent while the worker is busy is
 /// kept (one permit), so none is lost and a burst of wakes costs one batch.
+///
+/// With several instances on PostgreSQL, `store::wake_relay` forwards each wake to the other
+/// instances (the leader runs the workers; the request may have reached a follower).
 #[derive(Clone, Debug, Default)]
 pub struct Wake {
     dispatch: Arc<Notify>,
     commands: Arc<Notify>,
+    relay: Arc<std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<&'static str>>>,
 }
 
 impl Wake {
@@ -97,11 +106,35 @@ impl Wake {
     /// Tell the dispatcher that outbox rows were committed.
     pub fn dispatch(&self) {
         self.dispatch.notify_one();
+        self.forward(DISPATCH);
     }
 
     /// Tell the command sender that commands were committed.
     pub fn commands(&self) {
         self.commands.notify_one();
+        self.forward(COMMANDS);
+    }
+
+    fn forward(&self, kind: &'static str) {
+        if let Some(tx) = self.relay.get() {
+            let _ = tx.send(kind);
+        }
+    }
+
+    /// From now on, every wake is also sent to the returned receiver (`store::wake_relay`);
+    /// `None` if a relay is attached already.
+    pub fn attach_relay(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<&'static str>> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        self.relay.set(tx).ok().map(|()| rx)
+    }
+
+    /// A wake that came from another instance: this process's worker only, not forwarded again.
+    pub fn local(&self, kind: &str) {
+        match kind {
+            DISPATCH => self.dispatch.notify_one(),
+            COMMANDS => self.commands.notify_one(),
+            _ => {}
+        }
     }
 
     /// Wait for [`Wake::dispatch`] (the dispatcher's side).

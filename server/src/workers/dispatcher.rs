@@ -153,6 +153,9 @@ pub async fn run_batch(
         .fetch_add(shortened, Ordering::Relaxed);
     if !rows.is_empty() {
         let mut tx = store.begin_write().await?;
+        // Only the lease's holder under its epoch records (and so publishes) manifests: a deposed
+        // leader stops here (docs/deployment.md, "Leader lease").
+        ctx.lease.fence(&mut tx).await?;
         manifests::record(&mut tx, store.backend, &rows).await?;
         tx.commit().await?;
     }
@@ -161,6 +164,10 @@ pub async fn run_batch(
     let results: Vec<((String, i64), Result<()>)> = futures::stream::iter(rows)
         .map(|r| async move {
             let sent = match DeviceId::parse(r.device_id.clone()) {
+                // Past the lease's trusted time a newer leader may be publishing: stop.
+                Ok(_) if !ctx.lease.valid() => {
+                    Err(Error::internal("leader lease no longer held; not published"))
+                }
                 Ok(did) => {
                     ctx.link
                         .publish_confirmed(&topic::desired(&did), r.body.into_bytes(), true)

@@ -1,7 +1,8 @@
 //! Layer `workers`: the background tasks: the alarm evaluation ([`alarms`]) and its
 //! [`notifier`] (webhooks, e-mail), the dispatcher (outbox → signed manifests), the command
 //! sender ([`commands`]: the command outbox → signed commands), the ingest loop of device traffic
-//! ([`ingest`], with its receipts), and the [`supervisor`] that says how each one ended. It may
+//! ([`ingest`], with its receipts), the [`leader`] lease that runs the singletons on one instance,
+//! and the [`supervisor`] that says how each one ended. It may
 //! import `mqtt`, `store`, `domain` and the foundation, never `services` or `http`; only `lib.rs`
 //! starts it. The dispatcher gets a [`Context`]: what it needs of the process, not `AppState`.
 
@@ -9,6 +10,7 @@ pub mod alarms;
 pub mod commands;
 pub mod dispatcher;
 pub mod ingest;
+pub mod leader;
 pub mod notifier;
 pub mod supervisor;
 
@@ -39,4 +41,6 @@ pub struct Context {
     pub wake: Wake,
     /// Base URL devices fetch media from, without trailing slash.
     pub public_url: Arc<str>,
+    /// The leader lease: the dispatcher fences its writes with it.
+    pub lease: leader::Lease,
 }

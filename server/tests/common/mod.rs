@@ -275,6 +275,15 @@ pub(crate) fn parse_mqtt_url(url: &str) -> (String, u16) {
 }
 
 impl TestApp {
+    /// Stop the app as a crash would: its task aborted (nothing graceful, the lease not released),
+    /// its data and database kept; the SQLite lock goes with the dropped server.
+    pub async fn crash(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+            let _ = t.await;
+        }
+    }
+
     /// The app's shared state (store, settings, public key...).
     pub fn state(&self) -> &AppState {
         &self.state

@@ -1,0 +1,167 @@
+//! `[ha]` and `[server]` settings (issue 14): the leader lease of several instances sharing one
+//! PostgreSQL database (`ha.lease_ttl_secs`, `ha.instance_id`), the MQTT shared-subscription group
+//! spreading device reports across instances (`ha.shared_group`), and how long a stop drains
+//! HTTP (`server.shutdown_grace_secs`). Read after the TOML file by [`apply`] (`NGUON_HA_*`,
+//! `NGUON_SERVER_SHUTDOWN_GRACE_SECS`), then checked; every error names the key.
+
+use serde::Deserialize;
+
+use super::{ConfigError, Settings};
+
+/// `[ha]`: the leader lease and shared ingest (docs/deployment.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HaSettings {
+    /// How long a lease lasts without renewal, seconds (`NGUON_HA_LEASE_TTL_SECS`, default 5,
+    /// 2 to 60). The leader renews every third of it; a follower takes over at most this long
+    /// (plus one second's poll) after the leader stopped renewing.
+    pub lease_ttl_secs: u64,
+    /// This instance's name in the lease (`NGUON_HA_INSTANCE_ID`); default `<hostname>:<http
+    /// port>`. An instance restarted under the same name takes its own lease back at once.
+    pub instance_id: Option<String>,
+    /// MQTT shared-subscription group (`NGUON_HA_SHARED_GROUP`, e.g. `nguon`): device events and
+    /// telemetry are subscribed as `$share/<group>/…`, so the broker hands each report to one
+    /// instance. Default none (every instance receives everything; ingest is idempotent).
+    pub shared_group: Option<String>,
+}
+
+impl Default for HaSettings {
+    fn default() -> Self {
+        HaSettings {
+            lease_ttl_secs: 5,
+            instance_id: None,
+            shared_group: None,
+        }
+    }
+}
+
+/// `[server]`: process lifetime.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// At SIGTERM or SIGINT, time given to open HTTP requests to finish, seconds
+    /// (`NGUON_SERVER_SHUTDOWN_GRACE_SECS`, default 10, 0 to 600); connections still open then
+    /// (board event streams) are closed.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            shutdown_grace_secs: 10,
+        }
+    }
+}
+
+/// The `NGUON_HA_*` and `NGUON_SERVER_*` variables of `env` onto `s`, then the checks.
+pub fn apply(s: &mut Settings, env: &[(String, String)], source: &str) -> Result<(), ConfigError> {
+    for (k, v) in env {
+        let bad = |m: String| ConfigError {
+            key: k.clone(),
+            source_name: "environment".into(),
+            message: m,
+        };
+        let num = |v: &str| v.parse::<u64>().map_err(|e| bad(format!("`{v}`: {e}")));
+        let text = |v: &str| Some(v.trim().to_string()).filter(|v| !v.is_empty());
+        match k.as_str() {
+            "NGUON_HA_LEASE_TTL_SECS" => s.ha.lease_ttl_secs = num(v)?,
+            "NGUON_HA_INSTANCE_ID" => s.ha.instance_id = text(v),
+            "NGUON_HA_SHARED_GROUP" => s.ha.shared_group = text(v),
+            "NGUON_SERVER_SHUTDOWN_GRACE_SECS" => s.server.shutdown_grace_secs = num(v)?,
+            _ => {}
+        }
+    }
+    check(s).map_err(|(key, message)| ConfigError {
+        key: key.into(),
+        source_name: source.to_string(),
+        message,
+    })
+}
+
+fn check(s: &Settings) -> Result<(), (&'static str, String)> {
+    if !(2..=60).contains(&s.ha.lease_ttl_secs) {
+        return Err((
+            "ha.lease_ttl_secs",
+            format!("{} is not between 2 and 60", s.ha.lease_ttl_secs),
+        ));
+    }
+    if s.server.shutdown_grace_secs > 600 {
+        return Err((
+            "server.shutdown_grace_secs",
+            format!("{} is not between 0 and 600", s.server.shutdown_grace_secs),
+        ));
+    }
+    if let Some(id) = &s.ha.instance_id
+        && (id.len() > 200 || id.chars().any(char::is_control))
+    {
+        return Err((
+            "ha.instance_id",
+            "must be at most 200 characters without control characters".into(),
+        ));
+    }
+    if let Some(g) = &s.ha.shared_group {
+        let ok = g.len() <= 64
+            && g.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !ok {
+            return Err((
+                "ha.shared_group",
+                format!("`{g}`: letters, digits, `-` and `_` only, at most 64 (no `/`, `+` or `#`)"),
+            ));
+        }
+        if s.mqtt_url.is_none() {
+            return Err((
+                "ha.shared_group",
+                "needs an external broker (mqtt_url): the embedded broker serves one instance".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Settings;
+
+    fn load(env: &[(&str, &str)]) -> Result<Settings, super::ConfigError> {
+        Settings::load(None, env.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+    }
+
+    #[test]
+    fn ha_settings_are_checked_by_name() {
+        let s = load(&[]).unwrap();
+        assert_eq!(s.ha.lease_ttl_secs, 5);
+        assert_eq!(s.server.shutdown_grace_secs, 10);
+        assert_eq!(
+            load(&[("NGUON_HA_LEASE_TTL_SECS", "1")]).unwrap_err().key,
+            "ha.lease_ttl_secs"
+        );
+        assert_eq!(
+            load(&[("NGUON_HA_LEASE_TTL_SECS", "soon")]).unwrap_err().key,
+            "NGUON_HA_LEASE_TTL_SECS"
+        );
+        assert_eq!(
+            load(&[("NGUON_SERVER_SHUTDOWN_GRACE_SECS", "601")])
+                .unwrap_err()
+                .key,
+            "server.shutdown_grace_secs"
+        );
+        let e = load(&[("NGUON_HA_SHARED_GROUP", "nguon")]).unwrap_err();
+        assert_eq!(e.key, "ha.shared_group");
+        assert!(e.message.contains("external broker"), "{e}");
+        let e = load(&[
+            ("NGUON_HA_SHARED_GROUP", "a/b"),
+            ("NGUON_MQTT_URL", "mqtt://127.0.0.1:1883"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.key, "ha.shared_group");
+        let s = load(&[
+            ("NGUON_HA_SHARED_GROUP", "nguon"),
+            ("NGUON_MQTT_URL", "mqtt://127.0.0.1:1883"),
+            ("NGUON_HA_LEASE_TTL_SECS", "3"),
+        ])
+        .unwrap();
+        assert_eq!(s.ha.shared_group.as_deref(), Some("nguon"));
+        assert_eq!(s.ha.lease_ttl_secs, 3);
+    }
+}
