@@ -63,7 +63,7 @@ impl TestDatabase {
     /// the environment says: `NGUON_TEST_DATABASE_URL`, else the machine's
     /// [`DEFAULT_POSTGRES`]).
     pub async fn fresh_postgres(url: &str) -> anyhow::Result<TestDatabase> {
-        let admin_url = with_db(&url, "postgres");
+        let admin_url = with_db(url, "postgres");
         let name = format!("nguon_sys_{}", crate::net::random_suffix());
         let mut c = sqlx::PgConnection::connect(&admin_url)
             .await
@@ -73,7 +73,7 @@ impl TestDatabase {
             .await?;
         let _ = c.close().await;
         Ok(TestDatabase {
-            url: Some(with_db(&url, &name)),
+            url: Some(with_db(url, &name)),
             admin_url: Some(admin_url),
             name: Some(name),
         })
