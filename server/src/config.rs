@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 pub mod alarms;
 mod cap;
+pub mod feedback;
 pub mod ha;
 mod secret;
 pub use cap::CapSettings;
@@ -138,6 +139,8 @@ pub struct Settings {
     pub ha: ha::HaSettings,
     /// Process lifetime: the drain at a stop (`[server]`, see `config/ha.rs`).
     pub server: ha::ServerSettings,
+    /// Citizens' feedback (`[feedback]`; see docs/feedback.md).
+    pub feedback: feedback::FeedbackSettings,
 }
 
 /// `[tts]`: the engines besides the built-in espeak-ng, the voices (each on one engine, with an
@@ -390,6 +393,7 @@ impl Default for Settings {
             max_manifest_bytes: 1 << 20,
             tts: TtsSettings::default(),
             cap: CapSettings::default(),
+            feedback: feedback::FeedbackSettings::default(),
             four_eyes: true,
             map_tiles_url: None,
             alarms: alarms::AlarmSettings::default(),
@@ -542,11 +546,14 @@ impl Settings {
         })?;
         alarms::apply(&mut s, &env, &source_name())?;
         ha::apply(&mut s, &env, &source_name())?;
-        s.cap.check(&env).map_err(|(key, message)| ConfigError {
-            key,
-            source_name: source_name(),
-            message,
-        })?;
+        s.cap
+            .check(&env)
+            .and_then(|()| s.feedback.check(&env))
+            .map_err(|(key, message)| ConfigError {
+                key,
+                source_name: source_name(),
+                message,
+            })?;
         s.validate().map_err(|(key, message)| ConfigError {
             key: key.into(),
             source_name: file

@@ -23,6 +23,7 @@ pub mod error;
 pub mod http;
 pub mod metrics;
 pub mod mqtt;
+pub mod public;
 pub mod services;
 pub mod store;
 pub mod workers;
@@ -176,6 +177,10 @@ impl Application {
                         workers::notifier::run(ctx.clone(), cancel.clone()).boxed(),
                     ),
                     (
+                        "feedback retention",
+                        workers::feedback::run(ctx.clone(), cancel.clone()).boxed(),
+                    ),
+                    (
                         "cap feeds",
                         services::cap::feeds::run(state.clone(), cancel.clone()).boxed(),
                     ),
@@ -311,9 +316,12 @@ pub fn router(state: AppState) -> Router {
         .merge(http::bulletins::router())
         .merge(http::alarms::router())
         .merge(http::alerts::router())
+        .merge(http::feedback::router())
+        .merge(http::submissions::router())
         .merge(board::router())
         .merge(http::users::router())
         .merge(console::router())
+        .merge(public::router())
         .layer(axum::middleware::from_fn(http::text::refuse_control_characters))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(
             http::multipart::body_limit(state.settings.max_upload_mb),

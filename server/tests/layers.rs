@@ -26,6 +26,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("http", &["services", "store", "domain"]),
     ("console", &["http", "services", "store", "domain"]),
     ("board", &["http", "services", "store", "domain"]),
+    ("public", &["http", "services", "store", "domain"]),
 ];
 
 /// Longest file allowed.

@@ -7,10 +7,12 @@ use chrono::TimeZone;
 mod alarms;
 mod alerts;
 mod errors;
+mod feedback;
 mod forms;
 mod live;
 mod loudness;
 mod repetition;
+mod submissions;
 
 pub use errors::{error_field, error_text};
 
@@ -724,6 +726,8 @@ fn entries() -> impl Iterator<Item = &'static (&'static str, &'static str, &'sta
         .chain(repetition::CATALOGUE)
         .chain(loudness::CATALOGUE)
         .chain(live::CATALOGUE)
+        .chain(feedback::CATALOGUE)
+        .chain(submissions::CATALOGUE)
 }
 
 /// The text of `key` in `lang` (the key itself if missing, so a gap is visible, never a crash).

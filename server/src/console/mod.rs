@@ -23,6 +23,7 @@ mod calendar;
 mod commands;
 mod dashboard;
 mod devices;
+mod feedback;
 pub mod i18n;
 mod live;
 mod login;
@@ -30,6 +31,7 @@ mod media;
 pub mod reports;
 mod schedule_form;
 mod schedules;
+mod submissions;
 mod users;
 mod voices;
 
@@ -101,6 +103,14 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     ("alerts.html", include_str!("templates/alerts.html")),
     ("alert.html", include_str!("templates/alert.html")),
     ("live.html", include_str!("templates/live.html")),
+    ("feedback.html", include_str!("templates/feedback.html")),
+    ("feedback_item.html", include_str!("templates/feedback_item.html")),
+    ("submissions.html", include_str!("templates/submissions.html")),
+    ("submission.html", include_str!("templates/submission.html")),
+    (
+        "submissions_monthly.html",
+        include_str!("templates/submissions_monthly.html"),
+    ),
 ];
 
 pub(crate) const LOGIN_CSRF_COOKIE: &str = "nguon_login_csrf";
@@ -217,6 +227,13 @@ impl FromRequestParts<AppState> for Console {
             Err(e) => return Err(PageError(e, lang).into_response()),
         };
         debug_assert_eq!(caller.via, Via::Session);
+        // An organisation's account sees only its submissions' pages (issue 15).
+        let path = parts.uri.path();
+        if caller.contributor_only()
+            && !(path == "/console/submissions" || path.starts_with("/console/submissions/"))
+        {
+            return Err(Redirect::to("/console/submissions").into_response());
+        }
         let display_name = match crate::store::users::get(&state.store, &caller.user_id).await {
             Ok(Some(u)) => u.display_name,
             Ok(None) => return Err(Redirect::to("/console/login").into_response()),
@@ -371,6 +388,8 @@ pub fn router() -> Router<AppState> {
         .merge(commands::router())
         .merge(alarms::router())
         .merge(alerts::router())
+        .merge(feedback::router())
+        .merge(submissions::router())
         .merge(bulletins::router())
         .merge(voices::router())
         .merge(admin::router())

@@ -39,17 +39,20 @@ pub enum AlarmKind {
     Silence,
     /// A device is short of disk.
     LowDisk,
+    /// A citizen's feedback unanswered past its deadline (issue 15).
+    FeedbackOverdue,
 }
 
 impl AlarmKind {
     /// Every kind.
-    pub const ALL: [AlarmKind; 6] = [
+    pub const ALL: [AlarmKind; 7] = [
         AlarmKind::DeviceOffline,
         AlarmKind::HeartbeatMissed,
         AlarmKind::DeliveryBelowThreshold,
         AlarmKind::PlaybackFailed,
         AlarmKind::Silence,
         AlarmKind::LowDisk,
+        AlarmKind::FeedbackOverdue,
     ];
 
     /// The stored name.
@@ -61,6 +64,7 @@ impl AlarmKind {
             AlarmKind::PlaybackFailed => "playback_failed",
             AlarmKind::Silence => "silence",
             AlarmKind::LowDisk => "low_disk",
+            AlarmKind::FeedbackOverdue => "feedback_overdue",
         }
     }
 
@@ -69,7 +73,7 @@ impl AlarmKind {
         AlarmKind::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| {
             Error::unprocessable(
                 "invalid_kind",
-                format!("`{field}`: `{s}` is not one of device_offline, heartbeat_missed, delivery_below_threshold, playback_failed, silence, low_disk"),
+                format!("`{field}`: `{s}` is not one of device_offline, heartbeat_missed, delivery_below_threshold, playback_failed, silence, low_disk, feedback_overdue"),
             )
         })
     }

@@ -175,6 +175,7 @@ pub fn role_kinds(role: Role) -> Vec<AlarmKind> {
     match role {
         Role::Admin | Role::Operator => AlarmKind::ALL.to_vec(),
         Role::Editor => vec![AlarmKind::PlaybackFailed, AlarmKind::Silence],
+        Role::Contributor => Vec::new(),
         Role::Approver | Role::Viewer => AlarmKind::ALL
             .into_iter()
             .filter(|k| k.severity() == "critical")

@@ -21,16 +21,20 @@ pub enum Role {
     Operator,
     /// Reads only.
     Viewer,
+    /// An organisation's account (issue 15): submits content to the Department and sees only
+    /// its own submissions; no other role's rights, not even reading.
+    Contributor,
 }
 
 impl Role {
     /// All roles, most powerful first.
-    pub const ALL: [Role; 5] = [
+    pub const ALL: [Role; 6] = [
         Role::Admin,
         Role::Editor,
         Role::Approver,
         Role::Operator,
         Role::Viewer,
+        Role::Contributor,
     ];
 
     /// The stored name.
@@ -41,6 +45,7 @@ impl Role {
             Role::Approver => "approver",
             Role::Operator => "operator",
             Role::Viewer => "viewer",
+            Role::Contributor => "contributor",
         }
     }
 
@@ -49,14 +54,14 @@ impl Role {
         Role::ALL.into_iter().find(|r| r.as_str() == s).ok_or_else(|| {
             Error::bad(
                 "invalid_role",
-                format!("`role`: `{s}` is not one of admin, editor, approver, operator, viewer"),
+                format!("`role`: `{s}` is not one of admin, editor, approver, operator, viewer, contributor"),
             )
         })
     }
 
-    /// Whether this role grants `needed`.
+    /// Whether this role grants `needed` (every role but `contributor` grants reading).
     pub fn grants(self, needed: Role) -> bool {
-        self == Role::Admin || self == needed || needed == Role::Viewer
+        self == Role::Admin || self == needed || (needed == Role::Viewer && self != Role::Contributor)
     }
 }
 
@@ -113,6 +118,12 @@ impl Caller {
         let mut all = vec![self.role];
         all.extend(self.extra_roles.iter().filter(|r| **r != self.role));
         all
+    }
+
+    /// Whether the caller holds no role but `contributor` (issue 15): such a caller reaches only
+    /// the submission endpoints and pages (`http::auth` refuses the rest).
+    pub fn contributor_only(&self) -> bool {
+        self.roles().iter().all(|r| *r == Role::Contributor)
     }
 
     /// Whether one of the caller's roles grants `needed`.
@@ -221,6 +232,13 @@ mod tests {
         );
         assert!(c.require_any(&[Role::Approver, Role::Operator]).is_ok());
         assert_eq!(Role::parse("editor").unwrap(), Role::Editor);
+        assert!(
+            !Role::Contributor.grants(Role::Viewer),
+            "contributors read only their own"
+        );
+        let k = caller(Role::Contributor, None);
+        assert!(k.contributor_only() && k.require(Role::Viewer).is_err());
+        assert!(!c.contributor_only());
         assert!(Role::parse("root").is_err());
     }
 

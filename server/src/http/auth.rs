@@ -3,7 +3,8 @@
 //! (`Authorization: Bearer`, stored hashed), or a console session cookie (`nguon_session`; on
 //! `/api/` a state-changing request made with the cookie must also carry the session's CSRF token
 //! in `X-CSRF-Token`, else 403). Anything else gets 401 `{"error":{"code":"unauthorized",...}}`.
-//! [`Admin`] is a caller with role `admin`; other roles get 403. The look-ups are
+//! [`Admin`] is a caller with role `admin`; other roles get 403. A caller holding only the
+//! `contributor` role reaches nothing but its submissions (403 elsewhere). The look-ups are
 //! `services::auth`'s; the session's caller is looked up once per request ([`session_caller`]).
 
 use axum::extract::FromRequestParts;
@@ -74,7 +75,8 @@ impl FromRequestParts<AppState> for Caller {
             if !scheme.eq_ignore_ascii_case("bearer") {
                 return Err(Error::Unauthorized);
             }
-            return services::auth::bearer(state, token.trim()).await;
+            let c = services::auth::bearer(state, token.trim()).await?;
+            return contributor_gate(c, parts.uri.path());
         }
         let c = session_caller(parts, state).await?.ok_or(Error::Unauthorized)?;
         let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
@@ -86,6 +88,22 @@ impl FromRequestParts<AppState> for Caller {
                 .unwrap_or("");
             c.check_csrf(sent, "missing or wrong CSRF token (`X-CSRF-Token`)")?;
         }
-        Ok(c)
+        contributor_gate(c, parts.uri.path())
     }
+}
+
+/// Where a caller holding only the `contributor` role may go (issue 15): its submissions.
+pub fn contributor_may_reach(path: &str) -> bool {
+    path == "/api/v1/submissions" || path.starts_with("/api/v1/submissions/")
+}
+
+/// 403 for a contributor-only caller anywhere but [`contributor_may_reach`]: one gate for every
+/// API route, so no handler that only reads can leak to an organisation's account.
+fn contributor_gate(c: Caller, path: &str) -> Result<Caller> {
+    if c.contributor_only() && !contributor_may_reach(path) {
+        return Err(Error::Forbidden(
+            "a contributor account reaches only its submissions (`/api/v1/submissions`)".into(),
+        ));
+    }
+    Ok(c)
 }

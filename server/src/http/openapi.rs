@@ -46,6 +46,8 @@ pub fn document(others: impl IntoIterator<Item = utoipa::openapi::OpenApi>) -> u
     doc.merge(crate::http::bulletins::Doc::openapi());
     doc.merge(crate::http::alarms::Doc::openapi());
     doc.merge(crate::http::alerts::Doc::openapi());
+    doc.merge(crate::http::feedback::Doc::openapi());
+    doc.merge(crate::http::submissions::Doc::openapi());
     for other in others {
         doc.merge(other);
     }

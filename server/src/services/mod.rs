@@ -18,12 +18,14 @@ pub mod cap;
 pub mod commands;
 pub mod demo;
 pub mod devices;
+pub mod feedback;
 pub mod live;
 pub mod media;
 pub mod notifications;
 pub mod reports;
 pub mod schedules;
 pub mod speech;
+pub mod submissions;
 pub mod throttle;
 pub mod users;
 

@@ -32,6 +32,7 @@ pub struct Limits {
     login_ip: Mutex<Keyed>,
     login_all: Mutex<Keyed>,
     api_ip: Mutex<Keyed>,
+    feedback_ip: Mutex<Keyed>,
     /// Concurrent argon2 checks (one per core): a flood of logins queues here instead of
     /// taking every core from the other requests.
     pub argon2: Semaphore,
@@ -62,6 +63,9 @@ impl Limits {
             api_ip: Mutex::new(Keyed::new(Rate {
                 per_minute: s.api_per_ip_per_minute,
             })),
+            feedback_ip: Mutex::new(Keyed::new(Rate {
+                per_minute: s.feedback.per_ip_per_minute,
+            })),
             argon2: Semaphore::new(cores),
         }
     }
@@ -71,6 +75,11 @@ impl Limits {
         let now = now_ms();
         take(&self.login_ip, &ip.to_string(), now)?;
         take(&self.login_all, ALL, now)
+    }
+
+    /// A citizen's feedback from `ip` (the public form and `POST /api/v1/feedback`; issue 15).
+    pub fn allow_feedback(&self, ip: IpAddr) -> Result<(), Limited> {
+        take(&self.feedback_ip, &ip.to_string(), now_ms())
     }
 
     /// An API request from `ip`.

@@ -82,7 +82,10 @@ pub async fn evaluate(store: &Store, a: &AlarmSettings, now: i64) -> Result<Eval
     let decisive = store::alarms::latest_decisive_plays(store, since).await?;
     let measured = store::alarms::latest_measured_plays(store, since).await?;
     let emergencies = emergencies(store, a, now).await?;
-    let conditions = alarm::conditions(now, &tree, &th, &devices, &decisive, &measured, &emergencies);
+    let mut conditions = alarm::conditions(now, &tree, &th, &devices, &decisive, &measured, &emergencies);
+    // Citizens' feedback past its answer deadline (issue 15).
+    let waiting = store::feedback::waiting(store).await?;
+    conditions.extend(crate::domain::feedback::overdue_conditions(now, &waiting));
     let holding: HashSet<(String, String, String)> = conditions
         .iter()
         .map(|c| {

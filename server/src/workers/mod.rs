@@ -9,6 +9,7 @@
 pub mod alarms;
 pub mod commands;
 pub mod dispatcher;
+pub mod feedback;
 pub mod ingest;
 pub mod leader;
 pub mod notifier;

@@ -22,6 +22,7 @@ use crate::domain::alarm::Alarm;
 use crate::domain::notify::{SIGNATURE_HEADER, backoff_ms, email_text, signature};
 use crate::error::{Error, Result};
 use crate::store::notifications::{self, Attempt, Due};
+use crate::store::submissions;
 use crate::store::{Store, now_ms};
 use crate::workers::Context;
 
@@ -86,6 +87,28 @@ impl Notifier {
             let mut tx = self.store.begin_write().await?;
             notifications::record(&mut tx, &d.id, number, &attempt, retry_at, now_ms()).await?;
             tx.commit().await?;
+        }
+        Ok(n)
+    }
+
+    /// E-mail the pending notices of contributors' submissions (issue 15) through the same
+    /// relay; without `[smtp]` they stay listed with the submission, marked `failed` after
+    /// `alarms.webhook_attempts` rounds.
+    pub async fn notices(&self, now: i64) -> Result<usize> {
+        let due = submissions::due_notices(&self.store, ROUND).await?;
+        let n = due.len();
+        for d in due {
+            let ok = match &self.smtp {
+                Some((transport, from)) => match notice_mail(from, &d.email, &d.message) {
+                    Ok(m) => transport.send(m).await.map_err(|e| e.to_string()),
+                    Err(e) => Err(e),
+                }
+                .map_err(|e| tracing::warn!(notice = %d.id, error = %e, "submission notice not sent"))
+                .is_ok(),
+                None => false,
+            };
+            submissions::notice_attempt(&self.store, &d.id, ok, self.alarms.webhook_attempts.into(), now)
+                .await?;
         }
         Ok(n)
     }
@@ -155,6 +178,26 @@ fn mail(from: &Mailbox, to: &str, a: &Alarm) -> std::result::Result<Message, Str
         .map_err(|e| e.to_string())
 }
 
+fn notice_mail(from: &Mailbox, to: &str, text: &str) -> std::result::Result<Message, String> {
+    let to: Mailbox = to.parse().map_err(|e| format!("`{to}`: {e}"))?;
+    let subject = text
+        .lines()
+        .next()
+        .unwrap_or("nguon")
+        .chars()
+        .take(150)
+        .collect::<String>();
+    Message::builder()
+        .from(from.clone())
+        .to(to)
+        .subject(format!("[nguon] {subject}"))
+        .header(lettre::message::header::ContentType::TEXT_PLAIN)
+        .body(format!(
+            "{text}\n\nXem trên bảng điều khiển: /console/submissions — See it in the console.\n"
+        ))
+        .map_err(|e| e.to_string())
+}
+
 /// The SMTP transport of `[smtp]`: plain (a local relay) or STARTTLS required.
 fn smtp_transport(
     s: &SmtpSettings,
@@ -197,6 +240,9 @@ pub async fn run(ctx: Context, cancel: CancellationToken) -> Result<()> {
         }
         if let Err(e) = n.round(now_ms()).await {
             tracing::warn!(error = %e, "notification round failed; retrying at the next tick");
+        }
+        if let Err(e) = n.notices(now_ms()).await {
+            tracing::warn!(error = %e, "submission notices failed; retrying at the next tick");
         }
     }
 }

@@ -42,6 +42,11 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
     ("alarm.kind.silence", "Phát nhưng không có tiếng", "Silence"),
     ("alarm.kind.low_disk", "Sắp đầy bộ nhớ", "Low disk"),
     (
+        "alarm.kind.feedback_overdue",
+        "Phản ánh quá hạn trả lời",
+        "Feedback past its deadline",
+    ),
+    (
         "flash.alarm_acked",
         "Đã xác nhận cảnh báo.",
         "Alarm acknowledged.",

@@ -31,6 +31,7 @@
 //! command-ack records.
 
 pub mod counting;
+pub mod engagement;
 pub mod period;
 pub mod records;
 pub mod sections;

@@ -4,6 +4,7 @@
 //! Only the caller's scope is counted, optionally narrowed to one area's subtree. This is the
 //! ONE computation behind the console page, its CSV/XLSX/print views and `GET /api/v1/reports`.
 
+pub mod engagement;
 pub mod export;
 
 use chrono::{Datelike, NaiveDate, Utc};

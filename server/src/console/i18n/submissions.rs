@@ -1,0 +1,78 @@
+//! The console's strings of contributors' submissions (issue 15): the contributor's list and
+//! form, the Department's editorial queue and steps, and the monthly tracking.
+
+/// key, Vietnamese, English.
+pub const CATALOGUE: &[(&str, &str, &str)] = &[
+    ("role.contributor", "Cộng tác viên (đơn vị)", "Contributor"),
+    ("nav.submissions", "Bài gửi", "Submissions"),
+    ("sub.title", "Bài gửi của các đơn vị", "Submissions"),
+    ("sub.new", "Gửi bài mới", "New submission"),
+    ("sub.heading", "Tiêu đề", "Title"),
+    ("sub.body", "Nội dung", "Text"),
+    ("sub.policy", "Chính sách liên quan", "Policy"),
+    ("sub.areas", "Địa bàn nhận tin", "Target areas"),
+    (
+        "sub.areas_hint",
+        "mã địa bàn, cách nhau bởi dấu phẩy",
+        "area codes, comma-separated",
+    ),
+    (
+        "sub.files",
+        "Tệp đính kèm (âm thanh, ảnh, video, PDF)",
+        "Files (audio, pictures, video, PDF)",
+    ),
+    ("sub.send", "Gửi bài", "Send"),
+    ("sub.org", "Đơn vị", "Organisation"),
+    ("sub.author", "Người gửi", "Sent by"),
+    ("sub.status", "Trạng thái", "Status"),
+    ("sub.status.submitted", "Đã gửi", "Submitted"),
+    ("sub.status.received", "Đã tiếp nhận", "Received"),
+    (
+        "sub.status.changes_requested",
+        "Cần chỉnh sửa",
+        "Changes requested",
+    ),
+    ("sub.status.approved", "Đã duyệt", "Approved"),
+    ("sub.status.rejected", "Bị từ chối", "Rejected"),
+    ("sub.created", "Ngày gửi", "Sent"),
+    ("sub.any", "Tất cả", "Any"),
+    ("sub.filter", "Lọc", "Filter"),
+    ("sub.none", "Chưa có bài gửi nào.", "No submissions."),
+    ("sub.note", "Lý do / yêu cầu", "Reason / request"),
+    ("sub.receive", "Tiếp nhận", "Receive"),
+    ("sub.approve", "Duyệt", "Approve"),
+    ("sub.reject", "Từ chối", "Reject"),
+    ("sub.request_changes", "Yêu cầu chỉnh sửa", "Request changes"),
+    ("sub.resubmit", "Gửi lại", "Send again"),
+    ("sub.save", "Lưu chỉnh sửa", "Save changes"),
+    (
+        "sub.notices",
+        "Thông báo cho đơn vị",
+        "Notices to the organisation",
+    ),
+    ("sub.bulletin", "Bản tin nháp đã tạo", "Draft bulletin made"),
+    (
+        "sub.monthly",
+        "Theo dõi gửi bài hằng tháng",
+        "Monthly submissions",
+    ),
+    ("sub.month", "Tháng", "Month"),
+    ("sub.count", "Số bài gửi", "Submitted"),
+    ("sub.approved_count", "Đã duyệt", "Approved"),
+    (
+        "sub.not_submitted",
+        "Chưa gửi bài trong tháng",
+        "Not submitted this month",
+    ),
+    (
+        "sub.all_submitted",
+        "Tất cả đơn vị đã gửi bài.",
+        "Every organisation has submitted.",
+    ),
+    ("flash.submission_sent", "Đã gửi bài tới Sở.", "Submission sent."),
+    (
+        "flash.submission_done",
+        "Đã cập nhật bài gửi.",
+        "Submission updated.",
+    ),
+];
