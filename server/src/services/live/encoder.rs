@@ -75,7 +75,9 @@ pub fn start(
                 // No listener is not an error: the frames are recorded all the same.
                 let _ = out.send(Bytes::from(frames));
             };
+            let mut fed = false;
             while let Ok(Pcm::Samples(s)) = rx.recv() {
+                fed = true;
                 buf.clear();
                 buf.reserve(mp3lame_encoder::max_required_buffer_size(s.len()));
                 match enc.encode_to_vec(MonoPcm(&s[..]), &mut buf) {
@@ -85,6 +87,10 @@ pub fn start(
                         return;
                     }
                 }
+            }
+            // LAME complains on stderr when flushing an encoder that was never fed.
+            if !fed {
+                return;
             }
             buf.clear();
             buf.reserve(7200);
