@@ -321,7 +321,8 @@ pub fn router(state: AppState) -> Router {
         .merge(board::router())
         .merge(http::users::router())
         .merge(console::router())
-        .merge(public::router())
+        .merge(http::policies::router())
+        .merge(public::router(state.clone()))
         .layer(axum::middleware::from_fn(http::text::refuse_control_characters))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(
             http::multipart::body_limit(state.settings.max_upload_mb),

@@ -103,6 +103,8 @@
       var img = document.createElement("img"); img.src = b.images[0].url; img.alt = ""; m.appendChild(img);
     }
     $("slide").setAttribute("data-bulletin", b.id);
+    // The short link's QR code (issue 15): citizens scan it to read and listen again.
+    if (b.qr_svg) { $("qr-img").src = b.qr_svg; $("qr").hidden = false; } else { $("qr").hidden = true; }
     openShown(b.id);
     fit($("stage"), $("slide"));
     m.querySelectorAll("img, video").forEach(function (x) { x.addEventListener("load", fitAll); x.addEventListener("loadedmetadata", fitAll); });
@@ -113,7 +115,7 @@
     var s = slides();
     if (!s.length) {
       $("slide").className = ""; $("category").textContent = ""; $("title").textContent = "Chưa có bản tin";
-      $("body").textContent = ""; $("media").textContent = ""; $("slide").removeAttribute("data-bulletin"); closeShown();
+      $("body").textContent = ""; $("media").textContent = ""; $("slide").removeAttribute("data-bulletin"); $("qr").hidden = true; closeShown();
       return;
     }
     if (restart) {

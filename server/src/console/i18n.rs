@@ -11,6 +11,7 @@ mod feedback;
 mod forms;
 mod live;
 mod loudness;
+mod policies;
 mod repetition;
 mod submissions;
 
@@ -728,6 +729,7 @@ fn entries() -> impl Iterator<Item = &'static (&'static str, &'static str, &'sta
         .chain(live::CATALOGUE)
         .chain(feedback::CATALOGUE)
         .chain(submissions::CATALOGUE)
+        .chain(policies::CATALOGUE)
 }
 
 /// The text of `key` in `lang` (the key itself if missing, so a gap is visible, never a crash).

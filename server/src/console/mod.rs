@@ -28,6 +28,7 @@ pub mod i18n;
 mod live;
 mod login;
 mod media;
+mod policies;
 pub mod reports;
 mod schedule_form;
 mod schedules;
@@ -111,6 +112,8 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
         "submissions_monthly.html",
         include_str!("templates/submissions_monthly.html"),
     ),
+    ("policies.html", include_str!("templates/policies.html")),
+    ("policy.html", include_str!("templates/policy.html")),
 ];
 
 pub(crate) const LOGIN_CSRF_COOKIE: &str = "nguon_login_csrf";
@@ -387,6 +390,7 @@ pub fn router() -> Router<AppState> {
         .merge(reports::router())
         .merge(commands::router())
         .merge(alarms::router())
+        .merge(policies::router())
         .merge(alerts::router())
         .merge(feedback::router())
         .merge(submissions::router())

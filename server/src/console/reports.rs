@@ -14,7 +14,7 @@ use chrono::{NaiveDate, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Console, PageResult, i18n, render};
+use super::{Console, PageError, PageResult, i18n, render};
 use crate::domain::html::escape;
 use crate::domain::report::AreaReport;
 use crate::domain::report::period::{PeriodRequest, report_year, resolve};
@@ -29,6 +29,8 @@ struct PeriodQuery {
     preset: Option<String>,
     year: Option<i32>,
     area: Option<String>,
+    #[serde(default)]
+    section: Option<String>,
 }
 
 /// The period asked for, read with today's date in Vietnam.
@@ -183,6 +185,10 @@ fn context(f: &Filed, q: &PeriodQuery, lang: super::Lang) -> Value {
         "chart_minutes": bars_svg(&minutes, Scale::OwnMax),
         "chart_delivery": chart(|r| r.delivery_rate),
         "chart_availability": chart(|r| r.availability),
+        "policy": f.policy, "policy_pct": pct(f.policy.rate),
+        "policy_stages": f.policy.stages.iter().map(|s| json!({"stage": s.stage, "reached": s.reached,
+            "communicated": s.communicated, "pct": pct(s.rate)})).collect::<Vec<_>>(),
+        "reach": f.reach,
     })
 }
 
@@ -210,7 +216,9 @@ async fn print_page(c: Console, State(state): State<AppState>, Query(q): Query<P
 
 async fn report_csv(c: Console, State(state): State<AppState>, Query(q): Query<PeriodQuery>) -> PageResult {
     let f = filed(&c, &state, &q).await?;
-    let body = export::csv(&f)?;
+    let section = crate::services::reports::policy_export::Section::parse(q.section.as_deref())
+        .map_err(|e| PageError(e, c.lang))?;
+    let body = crate::services::reports::policy_export::csv(&f, section)?;
     Ok(download(
         "text/csv; charset=utf-8",
         &export::file_name(&f, "csv"),

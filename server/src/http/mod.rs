@@ -27,6 +27,7 @@ pub mod live;
 pub mod media;
 pub mod multipart;
 pub mod openapi;
+pub mod policies;
 pub mod reports;
 pub mod schedules;
 pub mod speech;

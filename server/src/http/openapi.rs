@@ -48,6 +48,7 @@ pub fn document(others: impl IntoIterator<Item = utoipa::openapi::OpenApi>) -> u
     doc.merge(crate::http::alerts::Doc::openapi());
     doc.merge(crate::http::feedback::Doc::openapi());
     doc.merge(crate::http::submissions::Doc::openapi());
+    doc.merge(crate::http::policies::Doc::openapi());
     for other in others {
         doc.merge(other);
     }

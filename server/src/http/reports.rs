@@ -18,7 +18,7 @@ use crate::domain::scope::Caller;
 use crate::error::{Error, Result};
 use crate::http::auth::Admin;
 use crate::services::AppState;
-use crate::services::reports::{Filed, export, file};
+use crate::services::reports::{Filed, export, file, policy_export};
 use crate::store::reports::{self, EventFilter, PlayFilter};
 
 /// Parameters of `GET /api/v1/reports`.
@@ -33,11 +33,15 @@ pub struct ReportQuery {
     pub area: Option<String>,
     /// `json` (default), `csv` or `xlsx`.
     pub format: Option<String>,
+    /// With `format=csv`: `communes` (default), `policy` (policy coverage and gaps) or `reach`
+    /// (public channel reach).
+    pub section: Option<String>,
 }
 
 /// The broadcast report for a period over the caller's scope: per commune and district, the
 /// total (`scheduled`, `delivered`, `delivery_rate` 0..1, ...), bulletins and boards, and the
-/// breakdown by language and category. `format=csv` gives the commune table, `format=xlsx` one
+/// breakdown by language and category, the policy coverage and the public channel reach. `format=csv`
+/// gives the commune table (`section=policy` or `reach`: those sections), `format=xlsx` one
 /// sheet per section.
 #[utoipa::path(get, path = "/api/v1/reports", tag = "reports", params(ReportQuery),
     responses((status = 200, body = Filed), (status = 404, description = "Area not in scope"),
@@ -62,12 +66,13 @@ async fn report(
             format!("`format`: `{format}` is not one of json, csv, xlsx"),
         ));
     }
+    let section = policy_export::Section::parse(q.section.as_deref())?;
     let f = file(&state, &caller, from, to, q.area.as_deref()).await?;
     Ok(match format {
         "csv" => download(
             "text/csv; charset=utf-8",
             &export::file_name(&f, "csv"),
-            export::csv(&f)?,
+            policy_export::csv(&f, section)?,
         ),
         "xlsx" => download(
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",

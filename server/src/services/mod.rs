@@ -22,6 +22,8 @@ pub mod feedback;
 pub mod live;
 pub mod media;
 pub mod notifications;
+pub mod policies;
+pub mod public;
 pub mod reports;
 pub mod schedules;
 pub mod speech;

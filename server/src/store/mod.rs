@@ -32,6 +32,8 @@ pub mod media;
 pub mod notifications;
 pub mod organisations;
 pub mod outbox;
+pub mod policies;
+pub mod public;
 pub mod reports;
 pub mod review;
 pub mod schedules;

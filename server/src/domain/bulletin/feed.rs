@@ -62,6 +62,11 @@ pub struct FeedItem {
     pub video: Option<FeedFile>,
     /// PDF attachments.
     pub attachments: Vec<FeedFile>,
+    /// The bulletin's short link on the public site (`{public_url}/b/{code}`, issue 15); none
+    /// for a CAP alert.
+    pub short_url: Option<String>,
+    /// Its QR code (SVG) for the board to show.
+    pub qr_svg: Option<String>,
 }
 
 /// A board's feed.
@@ -182,6 +187,11 @@ pub fn build(
             images: c.files.iter().filter(|x| x.kind == "image").map(f).collect(),
             video: c.files.iter().find(|x| x.kind == "video").map(f),
             attachments: c.files.iter().filter(|x| x.kind == "attachment").map(f).collect(),
+            short_url: Some(format!("{public_url}{}", crate::domain::shortlink::path(&c.id))),
+            qr_svg: Some(format!(
+                "{public_url}{}/qr.svg",
+                crate::domain::shortlink::path(&c.id)
+            )),
             id: c.id,
             priority: c.priority,
             category: c.category,

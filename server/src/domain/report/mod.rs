@@ -33,6 +33,7 @@
 pub mod counting;
 pub mod engagement;
 pub mod period;
+pub mod policy;
 pub mod records;
 pub mod sections;
 

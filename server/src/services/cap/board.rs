@@ -68,6 +68,8 @@ pub async fn board_items(state: &AppState, board_area: &str) -> Result<Vec<FeedI
             images: Vec::new(),
             video: None,
             attachments: Vec::new(),
+            short_url: None,
+            qr_svg: None,
         });
     }
     Ok(out)

@@ -250,6 +250,8 @@ pub fn xlsx(f: &Filed) -> Result<Vec<u8>> {
         }
         ws.set_column_width(0, 24).map_err(x)?;
     }
+    // 6–7. Policy coverage and public channel reach (issue 15).
+    super::policy_export::sheets(&mut wb, f)?;
     wb.save_to_buffer().map_err(x)
 }
 

@@ -6,6 +6,7 @@
 
 pub mod engagement;
 pub mod export;
+pub mod policy_export;
 
 use chrono::{Datelike, NaiveDate, Utc};
 use serde::Serialize;
@@ -14,6 +15,7 @@ use utoipa::ToSchema;
 use crate::domain::area::AreaTree;
 use crate::domain::report::counting::{counted_spans, occurrences_in};
 use crate::domain::report::period::period_ms;
+use crate::domain::report::policy::{PolicyCoverage, PublicReach, policy_coverage, public_reach};
 use crate::domain::report::sections::{Form, form, reporting_unit};
 use crate::domain::report::{AreaReport, Breakdown, Loaded, Report, Scheduled, Units};
 use crate::domain::scope::Caller;
@@ -62,6 +64,13 @@ pub struct Filed {
     /// Plays and displays by language and content category.
     #[schema(value_type = Vec<Object>)]
     pub breakdown: Vec<Breakdown>,
+    /// Policy communication (issue 15): % of direct-impact policies communicated at each stage
+    /// they were in during the period, and the gaps.
+    #[schema(value_type = Object)]
+    pub policy: PolicyCoverage,
+    /// Public channel reach (issue 15): page views, feed reads and QR loads of the public site.
+    #[schema(value_type = Object)]
+    pub reach: PublicReach,
 }
 
 /// The caller narrowed to `area`'s subtree (which must be in the caller's scope; 404 otherwise,
@@ -100,6 +109,9 @@ pub async fn file(
         None => caller.clone(),
     };
     let rep = compute(state, &caller, (&areas, &tree), (a, b), now).await?;
+    let policy = policies(state, &caller, (from, to), b).await?;
+    let day = |x: NaiveDate| x.format("%Y-%m-%d").to_string();
+    let reach = public_reach(&store::public::hits(&state.store, &day(from), &day(to)).await?);
     // The unit: the caller's top areas (the roots of the scope, else the tree's roots).
     let tops: Vec<String> = match &caller.scope_roots {
         Some(roots) => roots
@@ -138,7 +150,27 @@ pub async fn file(
         districts: rep.districts,
         total: rep.total,
         breakdown: rep.breakdown,
+        policy,
+        reach,
     })
+}
+
+/// The policy coverage of the caller's policies for the days `from..=to` (communication counted
+/// up to `to_ms`, stages reached as of the earlier of today and `to`).
+async fn policies(
+    state: &AppState,
+    caller: &Caller,
+    (from, to): (NaiveDate, NaiveDate),
+    to_ms: i64,
+) -> Result<PolicyCoverage> {
+    let as_of = to.min(crate::services::policies::today());
+    let mut items = Vec::new();
+    for p in crate::services::policies::list(&state.store, caller).await? {
+        let c =
+            crate::services::policies::coverage_of(&state.store, p, Some((i64::MIN, to_ms)), as_of).await?;
+        items.push((c.policy, c.stages));
+    }
+    Ok(policy_coverage(&items, from))
 }
 
 /// The figures for `[from_ms, to_ms)` over the caller's scope, counted at `now`.
