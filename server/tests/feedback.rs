@@ -81,7 +81,12 @@ async fn send(app: &TestApp, fields: &[(&str, &str)], files: &[(&str, &str, Vec<
     common::json(r).await
 }
 
-async fn send_solved(app: &TestApp, area: &str, text: &str, files: &[(&str, &str, Vec<u8>)]) -> (u16, Value) {
+pub(crate) async fn send_solved(
+    app: &TestApp,
+    area: &str,
+    text: &str,
+    files: &[(&str, &str, Vec<u8>)],
+) -> (u16, Value) {
     let (c, n) = solved(app).await;
     send(
         app,

@@ -36,6 +36,7 @@ mod feedback;
 mod feedback_browser;
 mod fleet;
 mod hardening_audit;
+mod hardening_audit_issue15;
 mod hardening_http;
 mod hardening_input;
 mod hardening_scope;
