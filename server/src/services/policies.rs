@@ -108,19 +108,7 @@ pub async fn create(store: &Store, caller: &Caller, req: PolicyIn) -> Result<Pol
     req.apply(&mut p)?;
     let tree = store::areas::tree(store).await?;
     check_areas(caller, &tree, &p.areas)?;
-    let mut tx = store.begin_write().await?;
-    db::save(&mut tx, &p, true).await?;
-    audit::record(
-        &mut tx,
-        &caller.username,
-        "policy.create",
-        &subject(&p.id),
-        None,
-        serde_json::to_value(&p).ok(),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(p)
+    save_audited(store, caller, "policy.create", None, p).await
 }
 
 /// Edit a policy (editor; the stored and the new areas must lie in the scope).
@@ -133,19 +121,7 @@ pub async fn update(store: &Store, caller: &Caller, id: &str, req: PolicyIn) -> 
     req.apply(&mut p)?;
     check_areas(caller, &tree, &p.areas)?;
     p.updated_at = now_ms();
-    let mut tx = store.begin_write().await?;
-    db::save(&mut tx, &p, false).await?;
-    audit::record(
-        &mut tx,
-        &caller.username,
-        "policy.update",
-        &subject(id),
-        serde_json::to_value(&before).ok(),
-        serde_json::to_value(&p).ok(),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(p)
+    save_audited(store, caller, "policy.update", Some(&before), p).await
 }
 
 /// Put a policy on the public site or take it off (approver).
@@ -157,19 +133,30 @@ pub async fn set_published(store: &Store, caller: &Caller, id: &str, published: 
     let mut p = before.clone();
     p.published = published;
     p.updated_at = now_ms();
-    let mut tx = store.begin_write().await?;
-    db::save(&mut tx, &p, false).await?;
     let action = if published {
         "policy.publish"
     } else {
         "policy.unpublish"
     };
+    save_audited(store, caller, action, Some(&before), p).await
+}
+
+/// Store `p` (new when there is no `before`) with its audit entry `action`, in one transaction.
+async fn save_audited(
+    store: &Store,
+    caller: &Caller,
+    action: &str,
+    before: Option<&Policy>,
+    p: Policy,
+) -> Result<Policy> {
+    let mut tx = store.begin_write().await?;
+    db::save(&mut tx, &p, before.is_none()).await?;
     audit::record(
         &mut tx,
         &caller.username,
         action,
-        &subject(id),
-        serde_json::to_value(&before).ok(),
+        &subject(&p.id),
+        before.and_then(|b| serde_json::to_value(b).ok()),
         serde_json::to_value(&p).ok(),
     )
     .await?;
