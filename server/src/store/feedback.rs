@@ -8,7 +8,7 @@ use sqlx::any::AnyRow;
 
 use crate::domain::feedback::{Feedback, Status, Waiting};
 use crate::domain::scope::Caller;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::store::scope::scope_sql;
 use crate::store::{Conn, Store};
 
@@ -285,15 +285,8 @@ pub async fn apply(conn: &mut Conn, id: &str, m: &Move, now: i64) -> Result<std:
     if done.rows_affected() == 1 {
         return Ok(Ok(()));
     }
-    let found = sqlx::query("SELECT status FROM feedback WHERE id = $1")
-        .bind(id.to_string())
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("feedback `{id}`")))?;
-    Ok(Err(Status::parse(
-        &found.try_get::<String, _>("status")?,
-        "status",
-    )?))
+    let found = crate::store::status_of(conn, "feedback", "feedback", id).await?;
+    Ok(Err(Status::parse(&found, "status")?))
 }
 
 /// The photo `n` of item `id`.

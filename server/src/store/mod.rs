@@ -200,6 +200,20 @@ pub fn lock_sqlite(url: &str) -> Result<Option<std::fs::File>> {
     }
 }
 
+/// The `status` column of row `id` in `table` (a fixed table name, never input), read after a
+/// conditional status update matched no row; 404 naming `what` and `id` when the row is gone.
+pub async fn status_of(conn: &mut Conn, table: &str, what: &str, id: &str) -> Result<String> {
+    use sqlx::Row;
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT status FROM {table} WHERE id = $1"
+    )))
+    .bind(id.to_string())
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| crate::error::Error::NotFound(format!("{what} `{id}`")))?;
+    Ok(row.try_get::<String, _>("status")?)
+}
+
 /// Now as unix milliseconds.
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()

@@ -7,7 +7,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::domain::submission::{NewSubmission, Notice, Status, Submission, SubmissionFile};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::store::{Conn, Store, placeholders};
 
 /// The organisation of a user, if it is a member of one.
@@ -230,15 +230,8 @@ pub async fn apply(
     if q.execute(&mut *conn).await?.rows_affected() == 1 {
         return Ok(Ok(()));
     }
-    let found = sqlx::query("SELECT status FROM submissions WHERE id = $1")
-        .bind(id.to_string())
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("submission `{id}`")))?;
-    Ok(Err(Status::parse(
-        &found.try_get::<String, _>("status")?,
-        "status",
-    )?))
+    let found = crate::store::status_of(conn, "submissions", "submission", id).await?;
+    Ok(Err(Status::parse(&found, "status")?))
 }
 
 /// Record the draft bulletin made of an approved submission.
