@@ -137,10 +137,13 @@ pub async fn evaluate(store: &Store, a: &AlarmSettings, now: i64) -> Result<Eval
     Ok(done)
 }
 
-/// Run until cancelled: evaluate every `alarms.evaluate_every_s`.
+/// Run until cancelled: evaluate every `alarms.evaluate_every_s`, the first time one period
+/// after start (an instance that just became leader does not evaluate before its devices had
+/// a period to reconnect, and a test that evaluates at chosen times is not raced at start).
 pub async fn run(ctx: Context, cancel: CancellationToken) -> Result<()> {
     let a = ctx.settings.alarms.clone();
-    let mut tick = tokio::time::interval(Duration::from_secs(a.evaluate_every_s));
+    let period = Duration::from_secs(a.evaluate_every_s);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
