@@ -32,13 +32,13 @@ pub async fn play_of(app: &TestApp, device: &str, sha: &str, at: i64) {
     .unwrap();
 }
 
-async fn create(app: &TestApp, body: &Value) -> String {
+pub async fn create(app: &TestApp, body: &Value) -> String {
     let (s, b) = json(app.post_json("/api/v1/policies", body).await).await;
     assert_eq!(s, 201, "{b}");
     b["id"].as_str().unwrap().to_string()
 }
 
-async fn link(app: &TestApp, id: &str, stage: &str, kind: &str, r: &str) -> u16 {
+pub async fn link(app: &TestApp, id: &str, stage: &str, kind: &str, r: &str) -> u16 {
     let (s, b) = json(
         app.post_json(
             &format!("/api/v1/policies/{id}/links"),

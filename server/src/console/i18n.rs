@@ -13,6 +13,7 @@ mod live;
 mod loudness;
 mod policies;
 mod repetition;
+mod report_engagement;
 mod submissions;
 
 pub use errors::{error_field, error_text};
@@ -730,6 +731,7 @@ fn entries() -> impl Iterator<Item = &'static (&'static str, &'static str, &'sta
         .chain(feedback::CATALOGUE)
         .chain(submissions::CATALOGUE)
         .chain(policies::CATALOGUE)
+        .chain(report_engagement::CATALOGUE)
 }
 
 /// The text of `key` in `lang` (the key itself if missing, so a gap is visible, never a crash).

@@ -34,7 +34,7 @@ async fn list_page(c: Console, State(state): State<AppState>) -> PageResult {
     let today = policies::today();
     let mut rows = Vec::with_capacity(list.len());
     for p in list {
-        let cov = policies::coverage_of(&state.store, p, None, today).await?;
+        let cov = policies::coverage_of(&state.store, p, None, (today, today)).await?;
         rows.push(json!({
             "id": cov.policy.id, "title": cov.policy.title, "issuer": cov.policy.issuer,
             "stage": cov.policy.stage.as_str(), "published": cov.policy.published,

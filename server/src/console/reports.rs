@@ -189,6 +189,9 @@ fn context(f: &Filed, q: &PeriodQuery, lang: super::Lang) -> Value {
         "policy_stages": f.policy.stages.iter().map(|s| json!({"stage": s.stage, "reached": s.reached,
             "communicated": s.communicated, "pct": pct(s.rate)})).collect::<Vec<_>>(),
         "reach": f.reach,
+        "engagement": f.engagement,
+        "engagement_median": f.engagement.feedback.median_response_ms
+            .map(|m| super::i18n::decimal(m as f64 / 3_600_000.0)),
     })
 }
 

@@ -378,18 +378,56 @@ pub struct StageCoverage {
     pub gap: bool,
 }
 
-/// The coverage of every stage of `p`, given what each of its links reached (by link), at
-/// `today`.
-pub fn coverage(p: &Policy, links: &[(Link, Reached)], today: NaiveDate) -> Vec<StageCoverage> {
+fn starts(d: &StageDates) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(&d.starts_on, "%Y-%m-%d").ok()
+}
+
+/// The stage `p` was in on `day`. From `today` on it is the stage stored now; before today it
+/// is told by the stage dates alone (the latest stage started by `day`), so a later change of
+/// the current stage does not rewrite a period already over. `None`: no stage had started.
+pub fn stage_on(p: &Policy, day: NaiveDate, today: NaiveDate) -> Option<Stage> {
+    if day >= today {
+        return Some(p.stage);
+    }
+    p.stages
+        .iter()
+        .filter(|d| starts(d).is_some_and(|s| s <= day))
+        .map(|d| d.stage)
+        .max()
+}
+
+impl Policy {
+    /// Date the current stage from `today` when it has no dates yet (a stage set without its
+    /// date is known from the day it was set: see [`stage_on`]).
+    pub fn date_current_stage(&mut self, today: NaiveDate) {
+        if !self.stages.iter().any(|d| d.stage == self.stage) {
+            self.stages.push(StageDates {
+                stage: self.stage,
+                starts_on: today.format("%Y-%m-%d").to_string(),
+                ends_on: None,
+            });
+            self.stages.sort_by_key(|d| d.stage);
+        }
+    }
+}
+
+/// The coverage of every stage of `p` as of `day` (stages reached by then: started by `day` or
+/// not later than [`stage_on`] `day`), given what each of its links reached (by link); `today`
+/// tells whether the current stage holds on `day`. The policy page passes today twice; the
+/// report the last day of its period.
+pub fn coverage(
+    p: &Policy,
+    links: &[(Link, Reached)],
+    (day, today): (NaiveDate, NaiveDate),
+) -> Vec<StageCoverage> {
     let dates: BTreeMap<Stage, &StageDates> = p.stages.iter().map(|s| (s.stage, s)).collect();
+    let at = stage_on(p, day, today);
     Stage::ALL
         .into_iter()
         .map(|stage| {
             let d = dates.get(&stage);
-            let started = d
-                .and_then(|d| NaiveDate::parse_from_str(&d.starts_on, "%Y-%m-%d").ok())
-                .is_some_and(|s| s <= today);
-            let reached = stage <= p.stage || started;
+            let started = d.and_then(|d| starts(d)).is_some_and(|s| s <= day);
+            let reached = started || at.is_some_and(|a| stage <= a);
             let mine: Vec<&(Link, Reached)> = links.iter().filter(|(l, _)| l.stage == stage).collect();
             let mut devices = HashSet::new();
             let mut boards = HashSet::new();
@@ -466,7 +504,7 @@ mod tests {
             played,
         )];
         let today = NaiveDate::from_ymd_opt(2026, 4, 1).unwrap();
-        let c = coverage(&p, &links, today);
+        let c = coverage(&p, &links, (today, today));
         assert!(c[0].communicated && !c[0].gap && c[0].plays == 3 && c[0].devices == 1);
         assert!(
             c[1].reached && c[1].gap,
@@ -477,6 +515,41 @@ mod tests {
             "in force is neither current nor dated"
         );
         assert!(c[3].reached && c[3].gap, "guidance started on 1 March");
+    }
+
+    #[test]
+    fn a_past_day_counts_the_stage_its_dates_give_not_the_current_one() {
+        let mut p = policy(Stage::Feedback);
+        p.stages = vec![
+            StageDates {
+                stage: Stage::Issued,
+                starts_on: "2026-02-01".into(),
+                ends_on: None,
+            },
+            StageDates {
+                stage: Stage::InForce,
+                starts_on: "2026-07-01".into(),
+                ends_on: None,
+            },
+        ];
+        let d = |m, d| NaiveDate::from_ymd_opt(2026, m, d).unwrap();
+        let today = d(12, 1);
+        // 30 June: issued (in force starts the day after; feedback was set later, undated).
+        assert_eq!(stage_on(&p, d(6, 30), today), Some(Stage::Issued));
+        assert_eq!(stage_on(&p, d(1, 31), today), None);
+        assert_eq!(stage_on(&p, today, today), Some(Stage::Feedback));
+        let c = coverage(&p, &[], (d(6, 30), today));
+        let reached: Vec<bool> = c.iter().map(|s| s.reached).collect();
+        assert_eq!(reached, [true, true, false, false, false]);
+        // A period not over yet counts the current stage.
+        let c = coverage(&p, &[], (d(12, 31), today));
+        assert!(c.iter().all(|s| s.reached));
+        // Setting a stage without dates dates it from the day it was set.
+        p.date_current_stage(today);
+        assert_eq!(
+            p.stages.last().map(|s| (s.stage, s.starts_on.as_str())),
+            Some((Stage::Feedback, "2026-12-01"))
+        );
     }
 
     #[test]

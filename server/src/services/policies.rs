@@ -106,6 +106,7 @@ pub async fn create(store: &Store, caller: &Caller, req: PolicyIn) -> Result<Pol
         updated_at: now,
     };
     req.apply(&mut p)?;
+    p.date_current_stage(today());
     let tree = store::areas::tree(store).await?;
     check_areas(caller, &tree, &p.areas)?;
     save_audited(store, caller, "policy.create", None, p).await
@@ -119,6 +120,9 @@ pub async fn update(store: &Store, caller: &Caller, id: &str, req: PolicyIn) -> 
     check_areas(caller, &tree, &before.areas)?;
     let mut p = before.clone();
     req.apply(&mut p)?;
+    if p.stage != before.stage {
+        p.date_current_stage(today());
+    }
     check_areas(caller, &tree, &p.areas)?;
     p.updated_at = now_ms();
     save_audited(store, caller, "policy.update", Some(&before), p).await
@@ -230,12 +234,13 @@ pub struct Coverage {
     pub gaps: Vec<Stage>,
 }
 
-/// The coverage of policy `p` (all time, or within `period` unix ms) counted at `today`.
+/// The coverage of policy `p` (all time, or within `period` unix ms) as of `days` (the day whose
+/// stages count, and today: see [`coverage`]).
 pub async fn coverage_of(
     store: &Store,
     p: Policy,
     period: Option<(i64, i64)>,
-    today: chrono::NaiveDate,
+    days: (chrono::NaiveDate, chrono::NaiveDate),
 ) -> Result<Coverage> {
     let links = db::links(store, &p.id).await?;
     let mut reached = Vec::with_capacity(links.len());
@@ -243,7 +248,7 @@ pub async fn coverage_of(
         let r = db::reached(store, &l, period).await?;
         reached.push((l, r));
     }
-    let stages = coverage(&p, &reached, today);
+    let stages = coverage(&p, &reached, days);
     Ok(Coverage {
         gaps: stages.iter().filter(|s| s.gap).map(|s| s.stage).collect(),
         links: reached
@@ -264,5 +269,5 @@ pub async fn coverage_of(
 /// The coverage of a policy the caller sees.
 pub async fn coverage_for(store: &Store, caller: &Caller, id: &str) -> Result<Coverage> {
     let p = get(store, caller, id).await?;
-    coverage_of(store, p, None, today()).await
+    coverage_of(store, p, None, (today(), today())).await
 }

@@ -271,9 +271,11 @@ pub async fn reached(store: &Store, l: &Link, period: Option<(i64, i64)>) -> Res
         }
         out.public = sqlx::query(
             "SELECT 1 AS x FROM bulletins b WHERE b.id = $1 AND b.status = 'approved' \
+             AND (b.published_at IS NULL OR b.published_at < $2) \
              AND EXISTS (SELECT 1 FROM bulletin_targets t WHERE t.bulletin_id = b.id)",
         )
         .bind(l.ref_id.clone())
+        .bind(to)
         .fetch_optional(&store.pool)
         .await?
         .is_some();

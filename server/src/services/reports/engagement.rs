@@ -13,6 +13,16 @@ use crate::store::{self, now_ms};
 pub async fn engagement(state: &AppState, caller: &Caller, from: &str, to: &str) -> Result<Engagement> {
     caller.require(Role::Viewer)?;
     let (from_ms, to_ms) = period_ms(parse_day("from", from)?, parse_day("to", to)?);
+    in_period(state, caller, (from_ms, to_ms)).await
+}
+
+/// The sections over `[from_ms, to_ms)` for the caller's areas (also the half-year and annual
+/// report's `engagement`).
+pub async fn in_period(
+    state: &AppState,
+    caller: &Caller,
+    (from_ms, to_ms): (i64, i64),
+) -> Result<Engagement> {
     let rows = store::feedback::in_period(&state.store, from_ms, to_ms).await?;
     let orgs = store::organisations::list(&state.store).await?;
     let made = store::submissions::made_between(&state.store, from_ms, to_ms).await?;
@@ -22,6 +32,14 @@ pub async fn engagement(state: &AppState, caller: &Caller, from: &str, to: &str)
         feedback: engagement::feedback(&rows, from_ms, to_ms, now_ms(), |a| caller.in_scope(a)),
         submissions: engagement::submissions(&orgs, &made),
     })
+}
+
+/// The median response time in hours, one decimal (empty without answers).
+pub fn median_hours(e: &Engagement) -> String {
+    e.feedback
+        .median_response_ms
+        .map(|m| format!("{:.1}", m as f64 / 3_600_000.0))
+        .unwrap_or_default()
 }
 
 /// The sections as CSV (one block per section, Vietnamese headers).
@@ -35,11 +53,7 @@ pub fn csv(e: &Engagement) -> Result<String> {
         "Thời gian trả lời trung vị (giờ)",
     ])
     .map_err(err)?;
-    let median_h = e
-        .feedback
-        .median_response_ms
-        .map(|m| format!("{:.1}", m as f64 / 3_600_000.0))
-        .unwrap_or_default();
+    let median_h = median_hours(e);
     w.write_record([
         e.feedback.received.to_string(),
         e.feedback.answered.to_string(),

@@ -71,6 +71,10 @@ pub struct Filed {
     /// Public channel reach (issue 15): page views, feed reads and QR loads of the public site.
     #[schema(value_type = Object)]
     pub reach: PublicReach,
+    /// Engagement (issue 15): submissions per organisation; citizens' feedback received,
+    /// answered, overdue and the median response time (as `GET /api/v1/reports/engagement`).
+    #[schema(value_type = Object)]
+    pub engagement: crate::domain::report::engagement::Engagement,
 }
 
 /// The caller narrowed to `area`'s subtree (which must be in the caller's scope; 404 otherwise,
@@ -112,6 +116,7 @@ pub async fn file(
     let policy = policies(state, &caller, (from, to), b).await?;
     let day = |x: NaiveDate| x.format("%Y-%m-%d").to_string();
     let reach = public_reach(&store::public::hits(&state.store, &day(from), &day(to)).await?);
+    let engagement = engagement::in_period(state, &caller, (a, b)).await?;
     // The unit: the caller's top areas (the roots of the scope, else the tree's roots).
     let tops: Vec<String> = match &caller.scope_roots {
         Some(roots) => roots
@@ -152,22 +157,24 @@ pub async fn file(
         breakdown: rep.breakdown,
         policy,
         reach,
+        engagement,
     })
 }
 
-/// The policy coverage of the caller's policies for the days `from..=to` (communication counted
-/// up to `to_ms`, stages reached as of the earlier of today and `to`).
+/// The policy coverage of the caller's policies for the days `from..=to`: communication counted
+/// up to `to_ms`, each policy's stages as they stood on `to` (from the stage dates when `to` is
+/// past, so a later change of stage does not rewrite a period already over).
 async fn policies(
     state: &AppState,
     caller: &Caller,
     (from, to): (NaiveDate, NaiveDate),
     to_ms: i64,
 ) -> Result<PolicyCoverage> {
-    let as_of = to.min(crate::services::policies::today());
+    let today = crate::services::policies::today();
     let mut items = Vec::new();
     for p in crate::services::policies::list(&state.store, caller).await? {
-        let c =
-            crate::services::policies::coverage_of(&state.store, p, Some((i64::MIN, to_ms)), as_of).await?;
+        let c = crate::services::policies::coverage_of(&state.store, p, Some((i64::MIN, to_ms)), (to, today))
+            .await?;
         items.push((c.policy, c.stages));
     }
     Ok(policy_coverage(&items, from))

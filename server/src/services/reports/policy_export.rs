@@ -1,7 +1,8 @@
 //! The report's policy sections as files (issue 15): CSV of the policy coverage (one line per
 //! stage, then the total, then one line per gap) and of the public channel reach (the three
-//! totals, then the most read paths), for `format=csv&section=policy|reach`; and their XLSX
-//! sheets (`Chinh sach`, `Kenh cong khai`) added to the workbook. Same guards as the commune
+//! totals, then the most read paths) and of the engagement (feedback figures, then submissions
+//! per organisation), for `format=csv&section=policy|reach|engagement`; and their XLSX sheets
+//! (`Chinh sach`, `Kenh cong khai`, `Tuong tac`) added to the workbook. Same guards as the commune
 //! table: UTF-8 with a BOM, text cells guarded against formula injection.
 
 use rust_xlsxwriter::{Format, Workbook, XlsxError};
@@ -19,6 +20,8 @@ pub enum Section {
     Policy,
     /// Public channel reach.
     Reach,
+    /// Submissions per organisation and citizens' feedback.
+    Engagement,
 }
 
 impl Section {
@@ -28,9 +31,10 @@ impl Section {
             "communes" | "" => Ok(Section::Communes),
             "policy" => Ok(Section::Policy),
             "reach" => Ok(Section::Reach),
+            "engagement" => Ok(Section::Engagement),
             other => Err(Error::unprocessable(
                 "invalid_section",
-                format!("`section`: `{other}` is not one of communes, policy, reach"),
+                format!("`section`: `{other}` is not one of communes, policy, reach, engagement"),
             )),
         }
     }
@@ -98,11 +102,45 @@ fn reach_lines(f: &Filed) -> Vec<Vec<String>> {
     out
 }
 
+/// The lines of the engagement section: the feedback figures, then one line per organisation.
+fn engagement_lines(f: &Filed) -> Vec<Vec<String>> {
+    let e = &f.engagement;
+    let mut out = vec![
+        vec!["Phản ánh, kiến nghị".to_string(), "Số lượng".into()],
+        vec!["Tiếp nhận".into(), e.feedback.received.to_string()],
+        vec!["Đã trả lời".into(), e.feedback.answered.to_string()],
+        vec!["Quá hạn".into(), e.feedback.overdue.to_string()],
+        vec![
+            "Thời gian trả lời trung vị (giờ)".into(),
+            super::engagement::median_hours(e),
+        ],
+        vec![],
+        vec![
+            "Đơn vị gửi bài".into(),
+            "Loại".into(),
+            "Số bài gửi".into(),
+            "Đã duyệt".into(),
+            "Bị từ chối".into(),
+        ],
+    ];
+    for o in &e.submissions {
+        out.push(vec![
+            o.name.clone(),
+            o.kind.clone(),
+            o.submitted.to_string(),
+            o.approved.to_string(),
+            o.rejected.to_string(),
+        ]);
+    }
+    out
+}
+
 /// The CSV of `section` (not the commune table: `export::csv`).
 pub fn csv(f: &Filed, section: Section) -> Result<Vec<u8>> {
     let lines = match section {
         Section::Policy => policy_lines(f),
         Section::Reach => reach_lines(f),
+        Section::Engagement => engagement_lines(f),
         Section::Communes => return super::export::csv(f),
     };
     let err = |e: csv::Error| Error::internal_from("csv", e);
@@ -123,12 +161,13 @@ fn x(e: XlsxError) -> Error {
     Error::internal_from("xlsx", e)
 }
 
-/// Add the sheets `Chinh sach` and `Kenh cong khai` (numbers as numbers).
+/// Add the sheets `Chinh sach`, `Kenh cong khai` and `Tuong tac` (numbers as numbers).
 pub fn sheets(wb: &mut Workbook, f: &Filed) -> Result<()> {
     let bold = Format::new().set_bold();
     for (name, lines) in [
         ("Chinh sach", policy_lines(f)),
         ("Kenh cong khai", reach_lines(f)),
+        ("Tuong tac", engagement_lines(f)),
     ] {
         let ws = wb.add_worksheet();
         ws.set_name(name).map_err(x)?;
