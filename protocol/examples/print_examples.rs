@@ -77,6 +77,7 @@ fn main() {
         Command::LiveStart {
             url: "http://nguon.example:8080/live/abc".into(),
             session_id: "live-1".into(),
+            priority: Priority::Priority,
         },
         Command::LiveStop {
             session_id: "live-1".into(),

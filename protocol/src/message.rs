@@ -34,6 +34,23 @@ impl Priority {
     }
     /// Rank of a live broadcast (see [`Priority::rank`]).
     pub const LIVE_RANK: u8 = 2;
+    /// Rank of an emergency live broadcast: above every item, so it interrupts an emergency
+    /// item that plays and no item interrupts it (an emergency item waits for its end).
+    pub const EMERGENCY_LIVE_RANK: u8 = 4;
+
+    /// Rank in the player of a live session opened at this priority: `emergency`
+    /// [`Priority::EMERGENCY_LIVE_RANK`] (4), anything else [`Priority::LIVE_RANK`] (2).
+    pub fn live_rank(self) -> u8 {
+        match self {
+            Priority::Emergency => Self::EMERGENCY_LIVE_RANK,
+            _ => Self::LIVE_RANK,
+        }
+    }
+
+    /// The priority of a `live_start` that carries none (servers before the field): `priority`.
+    pub fn live_default() -> Self {
+        Priority::Priority
+    }
 
     /// The wire name.
     pub fn as_str(self) -> &'static str {
@@ -312,6 +329,11 @@ pub enum Command {
         url: String,
         /// Id used in reports.
         session_id: String,
+        /// The session's priority (`priority` or `emergency`; absent from older servers:
+        /// `priority`). The agent ranks an `emergency` session above emergency items
+        /// ([`Priority::live_rank`]) and reports the session's proof of play with it.
+        #[serde(default = "Priority::live_default")]
+        priority: Priority,
     },
     /// Stop the live stream.
     LiveStop {

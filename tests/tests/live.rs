@@ -117,3 +117,79 @@ async fn a_live_broadcast_preempts_a_message_and_an_emergency_interrupts_it_on_o
     // 48 kb/s for about 10 s.
     assert!(s["session"]["stream_bytes"].as_i64().unwrap_or(0) > 40_000, "{s}");
 }
+
+/// The session's priority travels in `live_start` (issue 17): an emergency live session
+/// interrupts an emergency message that plays, a priority message sent during it waits, and the
+/// proof of play carries `emergency`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_emergency_live_broadcast_interrupts_an_emergency_message_and_nothing_lower_interrupts_it() {
+    let mut p = Province::new(None, 1, 1).await;
+    p.start_agents(|_| None).await;
+    p.wait_online().await;
+    let dev = p.agents[0].device.id.to_string();
+    let (_, sha) = p.clip(20.0).await;
+
+    let msg = p
+        .api()
+        .post(
+            &format!("/api/v1/devices/{dev}/commands"),
+            &json!({"action": "play_now", "media": [sha], "priority": "emergency", "title": "Lũ"}),
+        )
+        .await
+        .expect("emergency");
+    let msg_id = msg["command_id"].as_str().expect("command id").to_string();
+    wait_tracking(&p, &msg_id, "the emergency playing", |c| count(c, "playing") == 1).await;
+    let emergency_playing = chrono::Utc::now();
+
+    let id = open(
+        p.api(),
+        json!({"devices": [dev], "priority": "emergency", "title": "Chỉ huy"}),
+    )
+    .await
+    .expect("open");
+    let mut mic = Microphone::connect(p.api(), &id).await.expect("microphone");
+    mic.bursts(3.0, Duration::from_secs(1)).await.expect("speak");
+    // The emergency message was stopped or held for the live session, long before its 20 s.
+    let first = plays_of_now(&p, &msg_id, &dev).await;
+    // A priority message during the session does not interrupt it.
+    p.api()
+        .post(
+            &format!("/api/v1/devices/{dev}/commands"),
+            &json!({"action": "play_now", "media": [sha], "priority": "priority", "title": "Thông báo"}),
+        )
+        .await
+        .expect("priority message");
+    mic.bursts(3.0, Duration::from_secs(1)).await.expect("speak");
+    mic.stop().await.expect("stop");
+
+    let live = wait_play(&p, &id, &dev, Duration::from_secs(30)).await;
+    assert_eq!(live["outcome"], json!("played"), "{live}");
+    assert_eq!(live["priority"], json!("emergency"), "{live}");
+    let started = instant(&live, "started_at").expect("started_at");
+    assert!(
+        (started - emergency_playing).num_milliseconds() < 8_000,
+        "the emergency live session waited for the 20 s emergency message: it started {started}, \
+         the message was playing at {emergency_playing}"
+    );
+    let msg_play = match first {
+        Some(p) => p,
+        None => wait_play(&p, &msg_id, &dev, Duration::from_secs(40)).await,
+    };
+    let outcome = msg_play["outcome"].as_str().unwrap_or_default();
+    assert!(
+        outcome == "interrupted" || outcome == "resumed",
+        "{msg_play}"
+    );
+    if outcome == "interrupted" {
+        let reason = msg_play["reason"].as_str().unwrap_or_default();
+        assert!(reason.contains("emergency live session"), "{msg_play}");
+    }
+}
+
+/// The proof of play of `item` from `device`, if there is one yet.
+async fn plays_of_now(p: &Province, item: &str, device: &str) -> Option<serde_json::Value> {
+    nguon_tests::commands::plays_of(p, item)
+        .await
+        .get(device)
+        .and_then(|v| v.first().cloned())
+}

@@ -7,8 +7,8 @@
 //!
 //! A live relay (`live_start`) is a job like an item, at the live rank, whose input is the HTTP
 //! stream instead of cached files: item id = session id, no schedule, no media, reported with
-//! priority `priority` (the protocol has no live priority). It cannot be paused: whatever
-//! preempts it (an emergency) interrupts it. It ends on `live_stop` or at the end of the
+//! the session's priority (`live_start.priority`: an `emergency` session ranks above emergency
+//! items). It cannot be paused: whatever preempts it (an emergency) interrupts it. It ends on `live_stop` or at the end of the
 //! stream (`played`), on a network or decode error (`failed`), when a newer `live_start`
 //! replaces it, or on `stop` (`interrupted`).
 
@@ -377,7 +377,11 @@ impl Player {
                 self.ctx.sync.notify_one();
                 Vec::new()
             }
-            Command::LiveStart { url, session_id } => self.live_start(url, session_id),
+            Command::LiveStart {
+                url,
+                session_id,
+                priority,
+            } => self.live_start(url, session_id, priority),
             Command::LiveStop { session_id } => {
                 let actions = self.queue.live_stop(&session_id);
                 if actions.is_empty() {
@@ -388,8 +392,8 @@ impl Player {
         }
     }
 
-    /// Relay a live stream at the live rank; an earlier live session is replaced.
-    fn live_start(&mut self, url: String, session_id: String) -> Vec<Action<Media>> {
+    /// Relay a live stream at the live rank of its priority; an earlier live session is replaced.
+    fn live_start(&mut self, url: String, session_id: String, priority: Priority) -> Vec<Action<Media>> {
         if session_id.is_empty() {
             tracing::warn!("live_start without a session id; ignored");
             return Vec::new();
@@ -402,7 +406,8 @@ impl Player {
             schedule_id: String::new(),
             title: format!("live {url}"),
             starts_at: now,
-            priority: Priority::Priority,
+            // A live session is never `normal` (the server refuses it): such a one ranks as `priority`.
+            priority: priority.max(Priority::Priority),
             volume,
             media: Vec::new(),
             repeat: 1,

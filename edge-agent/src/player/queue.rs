@@ -5,7 +5,8 @@
 //! pause / resume / stop / finish one, record what is playing, report a proof of play.
 //!
 //! The rules it keeps:
-//! - **Rank**: emergency (3) > live (2) > priority (1) > normal (0). An item preempts the current
+//! - **Rank**: emergency live (4) > emergency (3) > live (2) > priority (1) > normal (0): a live
+//!   session ranks by the priority its `live_start` carries. An item preempts the current
 //!   one (and any armed ones) only if its rank is strictly higher; otherwise it waits, and waiting
 //!   items start in order of rank, then start time, when the player is free.
 //! - **Preemption**: the preempted item is paused and resumed later (`on_preempt = "resume"`,
@@ -102,14 +103,14 @@ struct Job<P> {
     payload: P,
     /// Starts as soon as possible rather than at `item.starts_at`.
     adhoc: bool,
-    /// A live relay session (rank [`Priority::LIVE_RANK`]).
+    /// A live relay session (rank [`Priority::live_rank`] of its priority).
     live: bool,
 }
 
 impl<P> Job<P> {
     fn rank(&self) -> u8 {
         if self.live {
-            Priority::LIVE_RANK
+            self.item.priority.live_rank()
         } else {
             self.item.priority.rank()
         }
@@ -117,7 +118,9 @@ impl<P> Job<P> {
 
     /// How reports name what preempted another item.
     fn label(&self) -> String {
-        if self.live {
+        if self.live && self.item.priority == Priority::Emergency {
+            format!("emergency live session {}", self.item.id)
+        } else if self.live {
             format!("live session {}", self.item.id)
         } else {
             format!("{} item {}", self.item.priority.as_str(), self.item.id)
@@ -474,7 +477,8 @@ impl<P: Clone> Queue<P> {
         out
     }
 
-    /// `live_start`: a live session (`item.id` = session id) at the live rank, replacing any
+    /// `live_start`: a live session (`item.id` = session id) at the live rank of
+    /// `item.priority` ([`Priority::live_rank`]), replacing any
     /// earlier session. An empty, active or `handled` session id does nothing.
     pub fn live_start(
         &mut self,

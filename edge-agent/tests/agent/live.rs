@@ -69,6 +69,7 @@ async fn live_start_relays_a_throttled_mp3_stream_to_the_wav_sink_sample_exact_a
             Command::LiveStart {
                 url: format!("{}{}", env.media.base_url, r.url),
                 session_id: session.into(),
+                priority: Priority::Priority,
             },
         )
         .await;
@@ -156,6 +157,7 @@ async fn a_live_relay_pauses_a_resumable_normal_item_and_an_emergency_interrupts
         Command::LiveStart {
             url: format!("{}{}", env.media.base_url, lr.url),
             session_id: session.into(),
+            priority: Priority::Priority,
         },
     )
     .await;
@@ -242,6 +244,7 @@ async fn live_start_interrupts_a_normal_item_a_second_live_start_replaces_the_fi
         Command::LiveStart {
             url: url.clone(),
             session_id: "live-a".into(),
+            priority: Priority::Priority,
         },
     )
     .await;
@@ -251,6 +254,7 @@ async fn live_start_interrupts_a_normal_item_a_second_live_start_replaces_the_fi
         Command::LiveStart {
             url: url.clone(),
             session_id: "live-b".into(),
+            priority: Priority::Priority,
         },
     )
     .await;
@@ -265,6 +269,7 @@ async fn live_start_interrupts_a_normal_item_a_second_live_start_replaces_the_fi
         &c,
         Command::LiveStop {
             session_id: "live-a".into(),
+            priority: Priority::Priority,
         },
     )
     .await;
@@ -272,6 +277,7 @@ async fn live_start_interrupts_a_normal_item_a_second_live_start_replaces_the_fi
         &c,
         Command::LiveStop {
             session_id: "live-b".into(),
+            priority: Priority::Priority,
         },
     )
     .await;
@@ -287,6 +293,7 @@ async fn live_start_interrupts_a_normal_item_a_second_live_start_replaces_the_fi
             Command::LiveStart {
                 url: format!("{}/live/nothing-here", env.media.base_url),
                 session_id: "live-404".into(),
+                priority: Priority::Priority,
             },
         )
         .await;
@@ -358,6 +365,7 @@ async fn with_the_null_sink_a_live_session_fetches_nothing_and_lasts_until_live_
         Command::LiveStart {
             url: "/live/sim".into(),
             session_id: "live-sim".into(),
+            priority: Priority::Priority,
         },
     )
     .await;
@@ -367,6 +375,7 @@ async fn with_the_null_sink_a_live_session_fetches_nothing_and_lasts_until_live_
         &c,
         Command::LiveStop {
             session_id: "live-sim".into(),
+            priority: Priority::Priority,
         },
     )
     .await;

@@ -9,6 +9,7 @@ use nguon_protocol::{
 use super::{Action, Queue, Rules};
 use crate::sink::PlayEnd;
 
+mod live_rank;
 mod repeat;
 mod silence;
 

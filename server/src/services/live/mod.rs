@@ -330,6 +330,7 @@ pub async fn attach(state: &AppState, caller: &Caller, id: &str, rate: u32) -> R
             let cmd = Command::LiveStart {
                 url: url.clone(),
                 session_id: id.to_string(),
+                priority: session.priority,
             };
             match commands::issue_built(state, &session.caller, t, cmd).await {
                 Ok(Issued { command_id, .. }) => ids.push(command_id),
