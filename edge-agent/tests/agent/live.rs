@@ -269,7 +269,6 @@ async fn live_start_interrupts_a_normal_item_a_second_live_start_replaces_the_fi
         &c,
         Command::LiveStop {
             session_id: "live-a".into(),
-            priority: Priority::Priority,
         },
     )
     .await;
@@ -277,7 +276,6 @@ async fn live_start_interrupts_a_normal_item_a_second_live_start_replaces_the_fi
         &c,
         Command::LiveStop {
             session_id: "live-b".into(),
-            priority: Priority::Priority,
         },
     )
     .await;
@@ -375,7 +373,6 @@ async fn with_the_null_sink_a_live_session_fetches_nothing_and_lasts_until_live_
         &c,
         Command::LiveStop {
             session_id: "live-sim".into(),
-            priority: Priority::Priority,
         },
     )
     .await;
