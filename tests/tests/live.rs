@@ -176,10 +176,7 @@ async fn an_emergency_live_broadcast_interrupts_an_emergency_message_and_nothing
         None => wait_play(&p, &msg_id, &dev, Duration::from_secs(40)).await,
     };
     let outcome = msg_play["outcome"].as_str().unwrap_or_default();
-    assert!(
-        outcome == "interrupted" || outcome == "resumed",
-        "{msg_play}"
-    );
+    assert!(outcome == "interrupted" || outcome == "resumed", "{msg_play}");
     if outcome == "interrupted" {
         let reason = msg_play["reason"].as_str().unwrap_or_default();
         assert!(reason.contains("emergency live session"), "{msg_play}");

@@ -55,7 +55,10 @@ fn an_emergency_item_waits_behind_an_emergency_live_session_and_nothing_lower_in
         let it = item(&format!("i{i}"), p, 1, OnPreempt::Interrupt);
         assert_eq!(q.play_now(it.clone(), false, t(1)).len(), 1);
         let a = q.prepared(it, true, Ok("m"), t(1));
-        assert!(a.is_empty(), "a {p:?} item does not interrupt an emergency live: {a:?}");
+        assert!(
+            a.is_empty(),
+            "a {p:?} item does not interrupt an emergency live: {a:?}"
+        );
         assert!(q.tick(t(1)).is_empty());
     }
     // At its end the emergency item is first.
@@ -74,7 +77,11 @@ fn an_emergency_item_interrupts_a_priority_live_session_which_preempts_priority_
     assert_eq!(q.tick(t(1)), vec![Action::Pause(p)], "live preempts priority");
     q.first_sample(l, t(1));
     let (_, a) = start_now_with(&mut q, emergency("e", 2), 2);
-    assert_eq!(a, vec![Action::Stop(l)], "an emergency item interrupts a priority live");
+    assert_eq!(
+        a,
+        vec![Action::Stop(l)],
+        "an emergency item interrupts a priority live"
+    );
     let a = q.ended(l, &end(Some(1), 2, false), t(2));
     let r = report(&a, "l");
     assert_eq!(r.outcome, PlayOutcome::Interrupted);
