@@ -12,7 +12,7 @@ use crate::common::{self, TestApp};
 use crate::console_support::{scoped_user, two_communes};
 use nguon_server::domain::feedback::pow;
 
-async fn app() -> TestApp {
+pub(crate) async fn app() -> TestApp {
     common::spawn_app_with(|s| {
         s.alarms.evaluate_every_s = 3_600;
         s.feedback.pow_bits = 10;
@@ -58,7 +58,7 @@ fn multipart(fields: &[(&str, &str)], files: &[(&str, &str, Vec<u8>)]) -> (Strin
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
-async fn solved(app: &TestApp) -> (String, String) {
+pub(crate) async fn solved(app: &TestApp) -> (String, String) {
     let (s, c) = common::json(app.get_anon("/api/v1/feedback/challenge").await).await;
     assert_eq!(s, 200, "{c}");
     let challenge = c["challenge"].as_str().unwrap().to_string();
@@ -68,7 +68,11 @@ async fn solved(app: &TestApp) -> (String, String) {
 }
 
 /// Send a feedback without credentials; `(status, body)`.
-async fn send(app: &TestApp, fields: &[(&str, &str)], files: &[(&str, &str, Vec<u8>)]) -> (u16, Value) {
+pub(crate) async fn send(
+    app: &TestApp,
+    fields: &[(&str, &str)],
+    files: &[(&str, &str, Vec<u8>)],
+) -> (u16, Value) {
     let (ct, body) = multipart(fields, files);
     let r = app
         .client

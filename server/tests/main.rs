@@ -51,6 +51,7 @@ mod media;
 mod media_loudness;
 mod outbox;
 mod policy;
+mod policy_links;
 mod policy_period;
 mod presence;
 mod public_browser;

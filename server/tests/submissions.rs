@@ -80,11 +80,34 @@ async fn a_contributor_submits_and_the_department_requests_changes_then_approves
     let so = org_with_contributor(&app, "Sở Y tế").await;
     let other = org_with_contributor(&app, "UBND huyện").await;
 
+    let policy = crate::policy::create(
+        &app,
+        &json!({"title": "Tiêm chủng mở rộng 2026", "issuer": "Sở Y tế", "field": "y tế",
+                "areas": [t.mine], "stage": "in_force"}),
+    )
+    .await;
+    // A policy that does not exist is refused, naming the field.
+    let (ct, body) = multipart(
+        &[("title", "x"), ("policy_id", "CS-2026-01"), ("areas", &t.mine)],
+        &[],
+    );
+    let r = app
+        .client
+        .post(app.url("/api/v1/submissions"))
+        .bearer_auth(&so.token)
+        .header("content-type", ct)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let (s, b) = common::json(r).await;
+    assert_eq!(s, 422, "{b}");
+    assert!(b.to_string().contains("policy_id"), "{b}");
     let (ct, body) = multipart(
         &[
             ("title", "Tiêm chủng mở rộng"),
             ("body", "Lịch tiêm tháng 12 <b>miễn phí</b>."),
-            ("policy_id", "CS-2026-01"),
+            ("policy_id", &policy),
             ("areas", &t.mine),
         ],
         &[("poster.png", common::tiny_png()), ("loi-nhan.wav", wav(1))],
@@ -225,6 +248,13 @@ async fn a_contributor_submits_and_the_department_requests_changes_then_approves
         "the bulletin goes through its own review: {bl}"
     );
     assert_eq!(bl["areas"], json!([t.mine]));
+    // The bulletin is linked to the policy's current stage: its coverage will count it.
+    let (_, cov) = common::json(app.get(&format!("/api/v1/policies/{policy}/coverage")).await).await;
+    assert_eq!(
+        cov["links"],
+        json!([{"stage": "in_force", "kind": "bulletin", "ref_id": bulletin, "plays": 0, "devices": 0, "displays": 0, "public": false}]),
+        "{cov}"
+    );
     // Decided: nobody edits it any more.
     let (s, _) = as_(
         &app,

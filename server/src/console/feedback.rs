@@ -33,6 +33,8 @@ pub(super) struct QueueQuery {
     status: Option<String>,
     #[serde(default)]
     overdue: Option<String>,
+    #[serde(default)]
+    policy: Option<String>,
 }
 
 async fn queue(c: Console, State(state): State<AppState>, Query(q): Query<QueueQuery>) -> PageResult {
@@ -46,6 +48,7 @@ async fn queue(c: Console, State(state): State<AppState>, Query(q): Query<QueueQ
         status,
         overdue,
         organisation_id: None,
+        policy_id: q.policy.clone().filter(|p| !p.is_empty()),
     };
     let list = svc::list(&state, &c.caller, &f)
         .await
@@ -66,7 +69,8 @@ async fn queue(c: Console, State(state): State<AppState>, Query(q): Query<QueueQ
     c.page(
         "feedback.html",
         json!({"items": rows, "statuses": statuses,
-               "filter": {"status": q.status.unwrap_or_default(), "overdue": overdue}}),
+               "filter": {"status": q.status.unwrap_or_default(), "overdue": overdue,
+                          "policy": q.policy.unwrap_or_default()}}),
     )
 }
 
@@ -91,9 +95,18 @@ async fn item(c: Console, State(state): State<AppState>, Path(id): Path<String>)
         .caller
         .require_any(&[Role::Editor, Role::Operator, Role::Approver])
         .is_ok();
+    // The policy it is about, linked when the moderator sees it (its id only otherwise).
+    let policy = match &f.policy_id {
+        Some(p) => crate::services::policies::get(&state.store, &c.caller, p)
+            .await
+            .ok()
+            .map(|p| json!({"id": p.id, "title": p.title})),
+        None => None,
+    };
     c.page(
         "feedback_item.html",
-        json!({"f": f, "area": area, "orgs": orgs, "org_name": org_name, "can_moderate": can}),
+        json!({"f": f, "area": area, "orgs": orgs, "org_name": org_name, "can_moderate": can,
+               "policy": policy}),
     )
 }
 

@@ -12,6 +12,7 @@ mod forms;
 mod live;
 mod loudness;
 mod policies;
+mod policy_edit;
 mod repetition;
 mod report_engagement;
 mod submissions;
@@ -732,6 +733,7 @@ fn entries() -> impl Iterator<Item = &'static (&'static str, &'static str, &'sta
         .chain(submissions::CATALOGUE)
         .chain(policies::CATALOGUE)
         .chain(report_engagement::CATALOGUE)
+        .chain(policy_edit::CATALOGUE)
 }
 
 /// The text of `key` in `lang` (the key itself if missing, so a gap is visible, never a crash).

@@ -29,6 +29,7 @@ mod live;
 mod login;
 mod media;
 mod policies;
+mod policy_edit;
 pub mod reports;
 mod schedule_form;
 mod schedules;
@@ -114,6 +115,7 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("policies.html", include_str!("templates/policies.html")),
     ("policy.html", include_str!("templates/policy.html")),
+    ("policy_edit.html", include_str!("templates/policy_edit.html")),
 ];
 
 pub(crate) const LOGIN_CSRF_COOKIE: &str = "nguon_login_csrf";
@@ -391,6 +393,7 @@ pub fn router() -> Router<AppState> {
         .merge(commands::router())
         .merge(alarms::router())
         .merge(policies::router())
+        .merge(policy_edit::router())
         .merge(alerts::router())
         .merge(feedback::router())
         .merge(submissions::router())

@@ -121,6 +121,7 @@ async fn policy_page(c: Console, State(state): State<AppState>, Path(id): Path<S
     let cov = policies::coverage_for(&state.store, &c.caller, &id)
         .await
         .map_err(|e| PageError(e, lang))?;
+    let feedback = crate::services::feedback::about_policy(&state, &c.caller, &id).await?;
     c.page(
         "policy.html",
         json!({
@@ -131,6 +132,8 @@ async fn policy_page(c: Console, State(state): State<AppState>, Path(id): Path<S
             "kinds": ["bulletin", "media", "command", "cap"],
             "can_edit": c.caller.grants(Role::Editor) || c.caller.grants(Role::Approver) || c.caller.grants(Role::Operator),
             "can_publish": c.caller.grants(Role::Approver),
+            "can_write": c.caller.grants(Role::Editor) || c.caller.grants(Role::Approver),
+            "feedback": feedback,
         }),
     )
 }

@@ -69,9 +69,19 @@ async fn list(c: Console, State(state): State<AppState>, Query(q): Query<ListQue
     c.page(
         "submissions.html",
         json!({"items": rows, "areas": areas, "statuses": statuses, "filter": q.status.unwrap_or_default(),
+               "policies": policy_options(&state).await?,
                "contributor": c.caller.grants(Role::Contributor) && !c.caller.grants(Role::Viewer),
                "staff": c.caller.grants(Role::Viewer)}),
     )
+}
+
+/// The policies a submission may name (id, title), newest first.
+async fn policy_options(state: &AppState) -> crate::error::Result<Vec<serde_json::Value>> {
+    Ok(crate::store::policies::all(&state.store, false)
+        .await?
+        .into_iter()
+        .map(|p| json!({"id": p.id, "title": p.title}))
+        .collect())
 }
 
 async fn create(c: Console, State(state): State<AppState>, mp: Multipart) -> PageResult {
@@ -99,6 +109,7 @@ async fn one(c: Console, State(state): State<AppState>, Path(id): Path<String>) 
     c.page(
         "submission.html",
         json!({"s": s, "org": org.map(|o| o.name), "staff": staff, "editor": editor,
+               "policies": policy_options(&state).await?,
                "approver": c.caller.grants(Role::Approver), "areas_text": s.areas.join(", ")}),
     )
 }

@@ -206,6 +206,8 @@ pub struct QueueFilter {
     pub overdue: Option<bool>,
     /// Only items of this organisation.
     pub organisation_id: Option<String>,
+    /// Only items about this policy.
+    pub policy_id: Option<String>,
 }
 
 impl QueueFilter {
@@ -218,6 +220,7 @@ impl QueueFilter {
             },
             overdue: self.overdue.unwrap_or(false),
             organisation_id: self.organisation_id.clone().filter(|s| !s.is_empty()),
+            policy_id: self.policy_id.clone().filter(|s| !s.is_empty()),
         })
     }
 }

@@ -102,6 +102,11 @@ async fn render_form(
 ) -> Result<Response> {
     let c = svc::challenge(state).await?;
     let areas = crate::store::areas::all(&state.store).await?;
+    let policies: Vec<Value> = crate::store::policies::all(&state.store, true)
+        .await?
+        .into_iter()
+        .map(|p| json!({"id": p.id, "title": p.title}))
+        .collect();
     Ok(page(
         status,
         "feedback_form.html",
@@ -110,6 +115,7 @@ async fn render_form(
             "challenge": c.challenge,
             "bits": c.bits,
             "areas": area_options(&areas),
+            "policies": policies,
             "max_text": MAX_TEXT_CHARS,
             "max_photos": MAX_PHOTOS,
             "photo_mb": state.settings.feedback.photo_max_kb.div_ceil(1024),
@@ -219,11 +225,22 @@ async fn track_page(state: &AppState, code: String) -> Response {
                 .ok()
                 .flatten()
                 .map_or_else(|| item.area.clone(), |a| a.name);
+            // The policy's title and page while it is public.
+            let policy = match &item.policy_id {
+                Some(p) => crate::store::policies::get(&state.store, p)
+                    .await
+                    .ok()
+                    .flatten()
+                    .filter(|p| p.published)
+                    .map(|p| json!({"id": p.id, "title": p.title})),
+                None => None,
+            };
             page(
                 StatusCode::OK,
                 "feedback_track.html",
                 json!({"code": item.code, "received": date(item.received_at),
-                       "answered": item.answered_at.map(date), "area_name": area_name, "item": item}),
+                       "answered": item.answered_at.map(date), "area_name": area_name, "item": item,
+                       "policy": policy}),
             )
         }
         Err(Error::NotFound(_)) => page(

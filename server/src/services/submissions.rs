@@ -41,6 +41,19 @@ fn staff(caller: &Caller) -> bool {
     caller.grants(Role::Viewer)
 }
 
+/// A submission names an existing policy, if any (422 naming `policy_id` otherwise).
+async fn check_policy(state: &AppState, policy: Option<&str>) -> Result<()> {
+    if let Some(p) = policy
+        && store::policies::get(&state.store, p).await?.is_none()
+    {
+        return Err(Error::unprocessable(
+            "unknown_policy",
+            format!("`policy_id`: policy `{p}` does not exist"),
+        ));
+    }
+    Ok(())
+}
+
 async fn check_areas(state: &AppState, areas: &[String]) -> Result<()> {
     for a in areas {
         if !store::areas::exists(&state.store, a).await? {
@@ -99,6 +112,7 @@ pub async fn create(
     let org = organisation_of(state, caller).await?;
     let s = s.check()?;
     check_areas(state, &s.areas).await?;
+    check_policy(state, s.policy_id.as_deref()).await?;
     if files_in.len() > submission::MAX_FILES {
         return Err(Error::unprocessable(
             "too_many_files",
@@ -190,6 +204,7 @@ pub async fn edit(state: &AppState, caller: &Caller, id: &str, p: &SubmissionPat
     }
     let new = fields(&before).patched(p).check()?;
     check_areas(state, &new.areas).await?;
+    check_policy(state, new.policy_id.as_deref()).await?;
     let mut tx = state.store.begin_write().await?;
     store::submissions::update_fields(&mut tx, id, &new, now_ms()).await?;
     let after = store::submissions::get_in(&mut tx, id)
@@ -271,6 +286,7 @@ pub async fn step(
             Ok(bid) => {
                 let mut tx = state.store.begin_write().await?;
                 store::submissions::set_bulletin(&mut tx, id, &bid).await?;
+                link_policy(&mut tx, caller, &before, &bid).await?;
                 tx.commit().await?;
             }
             Err(e) => {
@@ -279,6 +295,34 @@ pub async fn step(
         }
     }
     get(state, caller, id).await
+}
+
+/// Link the draft bulletin of an approved submission to its policy's current stage (audited as
+/// `policy.link`), so the policy's coverage counts where it plays and shows.
+async fn link_policy(tx: &mut store::Tx, caller: &Caller, s: &Submission, bulletin: &str) -> Result<()> {
+    let Some(pid) = &s.policy_id else {
+        return Ok(());
+    };
+    let Some(p) = store::policies::load(tx, pid).await? else {
+        return Ok(());
+    };
+    let l = crate::domain::policy::Link {
+        stage: p.stage,
+        kind: crate::domain::policy::LinkKind::Bulletin,
+        ref_id: bulletin.to_string(),
+    };
+    if store::policies::add_link(tx, pid, &l, &caller.username, now_ms()).await? {
+        store::audit::record(
+            tx,
+            &caller.username,
+            "policy.link",
+            &format!("policy:{pid}"),
+            None,
+            serde_json::to_value(&l).ok(),
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// The draft bulletin of an approved submission: its title, text, areas and pictures.

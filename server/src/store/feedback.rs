@@ -158,6 +158,8 @@ pub struct Filter {
     pub overdue: bool,
     /// Only items assigned to this organisation.
     pub organisation_id: Option<String>,
+    /// Only items about this policy.
+    pub policy_id: Option<String>,
 }
 
 /// The items of the caller's scope, waiting ones by deadline first, then newest first (at most
@@ -175,6 +177,11 @@ pub async fn list(store: &Store, caller: &Caller, f: &Filter, now: i64) -> Resul
     if let Some(o) = &f.organisation_id {
         sql.push_str(&format!(" AND organisation_id = ${n}"));
         binds.push(o.clone());
+        n += 1;
+    }
+    if let Some(p) = &f.policy_id {
+        sql.push_str(&format!(" AND policy_id = ${n}"));
+        binds.push(p.clone());
         n += 1;
     }
     if f.overdue {
@@ -405,6 +412,22 @@ pub async fn in_period(
                 due_at: r.try_get("due_at")?,
                 answered_at: r.try_get("answered_at")?,
             })
+        })
+        .collect()
+}
+
+/// The area and status of every feedback about policy `id` (the policy page counts them).
+pub async fn about_policy(store: &Store, id: &str) -> Result<Vec<(String, Status)>> {
+    let rows = sqlx::query("SELECT area, status FROM feedback WHERE policy_id = $1")
+        .bind(id.to_string())
+        .fetch_all(&store.pool)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get("area")?,
+                Status::parse(&r.try_get::<String, _>("status")?, "status")?,
+            ))
         })
         .collect()
 }

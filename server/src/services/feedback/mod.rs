@@ -108,6 +108,20 @@ pub fn too_many_photos() -> Error {
     )
 }
 
+/// A citizen's feedback may name only a policy on the public site (422 naming `policy_id`
+/// otherwise, in Vietnamese, as for one that does not exist: an unpublished one is not public).
+async fn known_policy(state: &AppState, id: &str) -> Result<()> {
+    match store::policies::get(&state.store, id).await? {
+        Some(p) if p.published => Ok(()),
+        _ => Err(Error::unprocessable(
+            "unknown_policy",
+            format!(
+                "`policy_id`: chính sách «{id}» không có trong danh sách chính sách đã công bố. Vui lòng chọn lại chính sách."
+            ),
+        )),
+    }
+}
+
 /// Take a citizen's feedback from `ip`.
 pub async fn submit(state: &AppState, ip: IpAddr, s: Submission) -> Result<Received> {
     if let Err(l) = state.limits.allow_feedback(ip) {
@@ -136,6 +150,9 @@ pub async fn submit(state: &AppState, ip: IpAddr, s: Submission) -> Result<Recei
                 f.area
             ),
         ));
+    }
+    if let Some(p) = &f.policy_id {
+        known_policy(state, p).await?;
     }
     if s.photos.len() > feedback::MAX_PHOTOS {
         return Err(too_many_photos());
@@ -257,6 +274,34 @@ pub async fn get(state: &AppState, caller: &Caller, id: &str) -> Result<Feedback
         Some(f) if caller.in_scope(&f.area) => Ok(f),
         _ => Err(Error::NotFound(format!("feedback `{id}`"))),
     }
+}
+
+/// The feedback about one policy in the caller's scope.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]
+pub struct AboutPolicy {
+    /// Every item.
+    pub total: i64,
+    /// Still received or assigned.
+    pub waiting: i64,
+    /// Answered or closed.
+    pub done: i64,
+}
+
+/// Count the feedback about policy `id` in the caller's scope (the policy page).
+pub async fn about_policy(state: &AppState, caller: &Caller, id: &str) -> Result<AboutPolicy> {
+    require_staff(caller)?;
+    let mut out = AboutPolicy::default();
+    for (area, status) in store::feedback::about_policy(&state.store, id).await? {
+        if caller.in_scope(&area) {
+            out.total += 1;
+            if status.waiting() {
+                out.waiting += 1;
+            } else {
+                out.done += 1;
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// A photo's file of an item of the caller's scope.
