@@ -31,6 +31,7 @@ mod console_scope;
 mod console_security;
 mod console_tasks;
 mod constraints;
+mod contributor_browser;
 mod dispatch;
 mod feedback;
 mod feedback_browser;

@@ -232,10 +232,12 @@ impl FromRequestParts<AppState> for Console {
             Err(e) => return Err(PageError(e, lang).into_response()),
         };
         debug_assert_eq!(caller.via, Via::Session);
-        // An organisation's account sees only its submissions' pages (issue 15).
+        // An organisation's account sees only its submissions' pages (issue 15), and can log out.
         let path = parts.uri.path();
         if caller.contributor_only()
-            && !(path == "/console/submissions" || path.starts_with("/console/submissions/"))
+            && !(path == "/console/submissions"
+                || path.starts_with("/console/submissions/")
+                || path == "/console/logout")
         {
             return Err(Redirect::to("/console/submissions").into_response());
         }
