@@ -51,7 +51,7 @@ enum Command {
     },
     /// Provision every device of a station list into an output directory (repeatable).
     #[command(after_help = BULK_EXAMPLES)]
-    Bulk(BulkArgs),
+    Bulk(Box<BulkArgs>),
 }
 
 #[derive(Debug, clap::Args)]
@@ -70,6 +70,10 @@ struct BulkArgs {
     /// File holding the server's base64 public key.
     #[arg(long)]
     server_key_file: Option<PathBuf>,
+    /// File holding the nguon-server MQTT user's password (`nguon-server init` writes it);
+    /// without it one is generated on the first run into DIR/secrets/server-mqtt-password.
+    #[arg(long)]
+    server_mqtt_password_file: Option<PathBuf>,
     /// Broker URL for devices (default mqtt://<server host>:1883; remembered).
     #[arg(long)]
     broker_url: Option<String>,
@@ -102,7 +106,22 @@ impl BulkArgs {
             ),
             (None, None) => None,
         };
+        let server_mqtt_password = match &self.server_mqtt_password_file {
+            Some(f) => {
+                let text = std::fs::read_to_string(f)
+                    .with_context(|| format!("--server-mqtt-password-file {}", f.display()))?;
+                let pw = text.lines().next().unwrap_or("").trim().to_string();
+                anyhow::ensure!(
+                    !pw.is_empty() && !pw.contains(char::is_whitespace),
+                    "--server-mqtt-password-file {}: the first line must be the password",
+                    f.display()
+                );
+                Some(pw)
+            }
+            None => None,
+        };
         Ok(BulkOptions {
+            server_mqtt_password,
             stations: self.stations,
             out: self.out,
             server_url: self.server_url,
@@ -147,7 +166,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         },
         Command::Bulk(args) => {
-            let opts = args.resolve()?;
+            let server_password_file = args.server_mqtt_password_file.clone();
+            let opts = (*args).resolve()?;
             let report = bulk(&opts)?;
             for e in &report.invalid {
                 println!("skipped {e}");
@@ -179,6 +199,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             if let Some(p) = &report.server_password_file {
                 println!("nguon-server MQTT password: {} (0600)", p.display());
+            } else if let Some(f) = &server_password_file {
+                println!("nguon-server MQTT password: from {}", f.display());
             }
             println!(
                 "{} file(s) written in {}",

@@ -1,5 +1,5 @@
 //! nguon-server binary: parse flags, load settings, run until Ctrl-C or SIGTERM; or run an
-//! offline subcommand (`backup`, `restore`).
+//! offline subcommand (`init`, `backup`, `restore`).
 
 use std::path::PathBuf;
 
@@ -11,8 +11,9 @@ use nguon_server::{Application, Settings};
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Cli {
-    /// TOML settings file (also `NGUON_CONFIG`); `NGUON_*` variables override it.
-    #[arg(long, env = "NGUON_CONFIG")]
+    /// TOML settings file (also `NGUON_CONFIG`); `NGUON_*` variables override it. `init` writes it
+    /// when it does not exist.
+    #[arg(long, env = "NGUON_CONFIG", global = true)]
     config: Option<PathBuf>,
     /// Seed a small demo province (a few Lào Cai communes, stations, a clip, a daily schedule).
     #[arg(long)]
@@ -21,9 +22,13 @@ struct Cli {
     command: Option<Cmd>,
 }
 
-/// What to do instead of serving (docs/operations.md, "Backup and restore").
+/// What to do instead of serving (docs/operations.md, "Set up a province", "Backup and restore").
 #[derive(clap::Subcommand, Debug)]
 enum Cmd {
+    /// Before the first start, offline: create the signing key (`server.key`, never overwritten)
+    /// and `server.pub`, the server's MQTT password for an external broker and the settings file
+    /// (`--config`, default `<data_dir>/nguon.toml`). Run it again: it changes nothing.
+    Init,
     /// Back up the database (SQLite: a consistent copy while the server runs; PostgreSQL:
     /// pg_dump), the signing key and the media into DIR (new or empty), with a manifest.
     Backup {
@@ -56,6 +61,12 @@ async fn main() -> anyhow::Result<()> {
     nguon_server::mqtt::engine::install_log_bridge().context("log bridge")?;
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
+    if let Some(Cmd::Init) = cli.command {
+        // The settings file init is to write may not exist yet.
+        let file = cli.config.as_deref().filter(|p| p.exists());
+        let settings = Settings::load(file, std::env::vars()).context("invalid settings")?;
+        return init(&settings, cli.config.as_deref());
+    }
     let mut settings = Settings::load(cli.config.as_deref(), std::env::vars()).context("invalid settings")?;
     if let Some(cmd) = cli.command {
         return offline(cmd, &settings).await;
@@ -95,6 +106,7 @@ async fn offline(cmd: Cmd, settings: &Settings) -> anyhow::Result<()> {
             dir.clone(),
             backup::backup(settings, &dir).await,
         ),
+        Cmd::Init => unreachable!("init runs before the settings are loaded"),
         Cmd::Restore { dir } => (
             "restored from",
             dir.clone(),
@@ -111,5 +123,38 @@ async fn offline(cmd: Cmd, settings: &Settings) -> anyhow::Result<()> {
         s.bytes,
         started.elapsed().as_millis()
     );
+    Ok(())
+}
+
+/// `nguon-server init`: report each file and what to do next.
+fn init(settings: &Settings, config: Option<&std::path::Path>) -> anyhow::Result<()> {
+    use nguon_server::mqtt::bootstrap::{self, Action};
+    let r = bootstrap::init(settings, config).map_err(|e| anyhow::anyhow!("init: {e}"))?;
+    for s in &r.steps {
+        let what = match s.action {
+            Action::Created => "created",
+            Action::Kept => "kept",
+            Action::Rewritten => "rewritten",
+            Action::KeptDiffers => "kept (differs from these settings; init never rewrites it)",
+        };
+        println!("{:<14} {} {what}", s.what, s.path.display());
+    }
+    let (pubkey, password, file) = (
+        r.path(bootstrap::PUBLIC_KEY).display(),
+        r.path(bootstrap::MQTT_PASSWORD).display(),
+        r.path(bootstrap::SETTINGS).display(),
+    );
+    println!("server public key: {}", r.public_key);
+    println!(
+        "provisioning: nguon-provision bulk ... --server-key-file {pubkey} --server-mqtt-password-file {password}\n  \
+         (its mosquitto/password_file then lets the server in as user nguon-server; without \
+         nguon-provision: mosquitto_passwd -b <password_file> nguon-server \"$(cat {password})\")"
+    );
+    println!("start: nguon-server --config {file}");
+    if r.changed() {
+        println!("init done");
+    } else {
+        println!("nothing to do: everything was already in place, nothing was changed");
+    }
     Ok(())
 }

@@ -57,7 +57,10 @@ async fn mosquitto(
     .unwrap();
     std::fs::write(dir.join("acl_file"), mosquitto::acl_file(&users)).unwrap();
     let port = common::free_port();
-    let mut conf = mosquitto::conf(dir).replace("listener 1883\n", &format!("listener {port} 127.0.0.1\n"));
+    let mut conf = mosquitto::conf(dir, port).replace(
+        &format!("listener {port}\n"),
+        &format!("listener {port} 127.0.0.1\n"),
+    );
     assert!(conf.contains("max_packet_size 4194304\n"));
     if !capped {
         conf = conf.replace("max_packet_size 4194304\n", "");

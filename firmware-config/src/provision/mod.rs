@@ -61,6 +61,9 @@ pub struct BulkOptions {
     pub server_public_key: Option<String>,
     /// Broker URL for devices (default `mqtt://<server host>:1883`, then remembered).
     pub broker_url: Option<String>,
+    /// The nguon-server MQTT user's password (`nguon-server init`'s `mqtt-password`); none: one is
+    /// generated on the first run into `secrets/server-mqtt-password`.
+    pub server_mqtt_password: Option<String>,
     /// Province area code (remembered).
     pub province_code: Option<String>,
     /// Province name (default: the code; remembered).
@@ -316,11 +319,21 @@ pub fn bulk(opts: &BulkOptions) -> Result<BulkReport> {
         report.created.push(id.clone());
         new_secrets.push((id.clone(), f.secrets));
     }
-    let server_password = state.server_mqtt_password_hash.is_none().then(|| {
-        let pw = credential::generate_password();
-        state.server_mqtt_password_hash = Some(credential::hash_password(&pw));
-        pw
-    });
+    // The server's password: given (`nguon-server init` made it), else generated once.
+    let server_password = match &opts.server_mqtt_password {
+        Some(pw) => {
+            let known = state.server_mqtt_password_hash.as_deref();
+            if !known.is_some_and(|h| credential::verify_password(pw, h)) {
+                state.server_mqtt_password_hash = Some(credential::hash_password(pw));
+            }
+            None
+        }
+        None => state.server_mqtt_password_hash.is_none().then(|| {
+            let pw = credential::generate_password();
+            state.server_mqtt_password_hash = Some(credential::hash_password(&pw));
+            pw
+        }),
+    };
 
     // 4. Derived files: configs, units, bundles, broker files, registry.
     let active: Vec<(&String, &DeviceRecord)> = state
@@ -448,7 +461,7 @@ pub fn bulk(opts: &BulkOptions) -> Result<BulkReport> {
         std::path::absolute(&mosquitto_dir).map_err(|e| ProvisionError::io(&mosquitto_dir, e))?;
     files.push(Output {
         path: layout.mosquitto_conf(),
-        bytes: mosquitto::conf(&mosquitto_dir).into_bytes(),
+        bytes: mosquitto::conf(&mosquitto_dir, listener_port(&settings.broker_url)).into_bytes(),
         mode: 0o644,
     });
     let registry = registry_of(&state);
@@ -504,4 +517,12 @@ pub fn bulk(opts: &BulkOptions) -> Result<BulkReport> {
     }
     write_bar.finish_and_clear();
     Ok(report)
+}
+
+/// The port of the generated Mosquitto listener: the devices' `mqtt://` port, else 1883.
+fn listener_port(broker_url: &str) -> u16 {
+    crate::config::parse_broker_url(broker_url)
+        .ok()
+        .filter(|b| !b.tls)
+        .map_or(1883, |b| b.port)
 }

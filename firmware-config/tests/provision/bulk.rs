@@ -294,3 +294,34 @@ fn the_language_column_becomes_the_languages_of_each_village_in_the_registry() {
             .all(|a| a.languages.is_empty())
     );
 }
+
+#[test]
+fn the_server_password_made_by_nguon_server_init_goes_into_the_broker_files_unchanged_by_reruns() {
+    let ws = Workspace::new(&sample::station_csv(6, 2));
+    let mut opts = ws.options();
+    opts.server_mqtt_password = Some("FromNguonServerInit0123".into());
+    opts.broker_url = Some("mqtt://127.0.0.1:21213".into());
+    let r = bulk(&opts).unwrap();
+    assert!(r.server_password_file.is_none(), "no password of its own");
+    let out = ws.out();
+    assert!(!out.join("secrets/server-mqtt-password").exists());
+    let pf = std::fs::read_to_string(out.join("mosquitto/password_file")).unwrap();
+    let hash = pf
+        .lines()
+        .find_map(|l| l.strip_prefix("nguon-server:"))
+        .expect("the server's line");
+    assert!(credential::verify_password("FromNguonServerInit0123", hash));
+    // The generated listener is on the devices' port.
+    let conf = std::fs::read_to_string(out.join("mosquitto/nguon.conf")).unwrap();
+    assert!(conf.contains("\nlistener 21213\n"), "{conf}");
+    // The same password again: no byte changes (the hash is not salted anew).
+    let before = snapshot(&out);
+    assert_eq!(bulk(&opts).unwrap().files_written, 0);
+    assert!(differences(&before, &snapshot(&out)).is_empty());
+    // Another password replaces the hash.
+    opts.server_mqtt_password = Some("AnotherPassword456".into());
+    bulk(&opts).unwrap();
+    let pf = std::fs::read_to_string(out.join("mosquitto/password_file")).unwrap();
+    let hash = pf.lines().find_map(|l| l.strip_prefix("nguon-server:")).unwrap();
+    assert!(credential::verify_password("AnotherPassword456", hash));
+}

@@ -142,6 +142,10 @@ pub struct LinkEvents {
 /// Host, port, optional (user, password), and whether to use TLS.
 type BrokerAddr = (String, u16, Option<(String, String)>, bool);
 
+/// The server's user on an external broker when `mqtt_url` names none (the user
+/// `nguon-provision` writes into Mosquitto's `password_file` and `acl_file`).
+pub const SERVER_USER: &str = "nguon-server";
+
 /// Broker address and login parsed from `mqtt[s]://[user:pass@]host:port`.
 /// The link's topic filters. With a shared-subscription group (`ha.shared_group`, several
 /// instances) device events and telemetry are `$share/<group>/…`, so the broker hands each report
@@ -189,6 +193,43 @@ fn parse_url(url: &str) -> Result<BrokerAddr> {
         None => (l.to_string(), String::new()),
     });
     Ok((host, port, login, tls))
+}
+
+/// The external broker's login with the password from `mqtt_password_file` when the URL carries
+/// none (`nguon-server init` writes that file); the user is then [`SERVER_USER`] unless the URL
+/// names one.
+fn with_password_file(addr: BrokerAddr, file: Option<&std::path::Path>) -> Result<BrokerAddr> {
+    let (host, port, login, tls) = addr;
+    let Some(file) = file else {
+        return Ok((host, port, login, tls));
+    };
+    if login.as_ref().is_some_and(|(_, p)| !p.is_empty()) {
+        return Ok((host, port, login, tls));
+    }
+    let password = read_password_file(file)?;
+    let user = login
+        .map(|(u, _)| u)
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| SERVER_USER.to_string());
+    Ok((host, port, Some((user, password)), tls))
+}
+
+/// The password in `file`: its first line, which must not be empty.
+pub fn read_password_file(file: &std::path::Path) -> Result<String> {
+    let text = std::fs::read_to_string(file).map_err(|e| {
+        Error::internal(format!(
+            "mqtt_password_file `{}`: cannot read: {e}",
+            file.display()
+        ))
+    })?;
+    let pw = text.lines().next().unwrap_or("").trim().to_string();
+    if pw.is_empty() || pw.contains(char::is_whitespace) {
+        return Err(Error::internal(format!(
+            "mqtt_password_file `{}`: the first line must be the password (empty or with spaces)",
+            file.display()
+        )));
+    }
+    Ok(pw)
 }
 
 /// The rustls client config for an `mqtts://` broker: the ring provider, and the CA in
@@ -244,7 +285,7 @@ impl Link {
         // On the embedded broker the link goes straight to the engine's internal port, not through
         // the gate.
         let (host, port, login, tls) = match (&s.mqtt_url, b.internal_addr()) {
-            (Some(url), _) => parse_url(url.expose())?,
+            (Some(url), _) => with_password_file(parse_url(url.expose())?, s.mqtt_password_file.as_deref())?,
             (None, Some(addr)) => (
                 addr.ip().to_string(),
                 addr.port(),
@@ -537,6 +578,31 @@ mod tests {
         let (h, p, _, tls) = super::parse_url("mqtts://broker.example").unwrap();
         assert_eq!((h.as_str(), p, tls), ("broker.example", 8883, true));
         assert!(super::parse_url("http://broker").is_err());
+    }
+
+    #[test]
+    fn a_url_without_a_password_takes_it_from_the_password_file() {
+        use super::{parse_url, with_password_file};
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("mqtt-password");
+        std::fs::write(&file, "s3cret\n").unwrap();
+        let login = |url: &str, f: Option<&std::path::Path>| {
+            with_password_file(parse_url(url).unwrap(), f).map(|a| a.2)
+        };
+        let expect = |u: &str| Some((u.to_string(), "s3cret".to_string()));
+        assert_eq!(login("mqtt://h:1", Some(&file)).unwrap(), expect("nguon-server"));
+        assert_eq!(login("mqtt://srv@h:1", Some(&file)).unwrap(), expect("srv"));
+        // A password in the URL wins; no file, no change.
+        assert_eq!(
+            login("mqtt://u:p@h:1", Some(&file)).unwrap(),
+            Some(("u".into(), "p".into()))
+        );
+        assert_eq!(login("mqtt://h:1", None).unwrap(), None);
+        let e = login("mqtt://h:1", Some(&dir.path().join("missing"))).unwrap_err();
+        assert!(e.to_string().contains("mqtt_password_file"), "{e}");
+        std::fs::write(&file, "\n").unwrap();
+        let e = login("mqtt://h:1", Some(&file)).unwrap_err();
+        assert!(e.to_string().contains("first line"), "{e}");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! layer that names `rumqttc`/`rmqtt`.
 
 pub mod ack;
+pub mod bootstrap;
 pub mod broker;
 pub mod engine;
 pub mod gate;
