@@ -9,6 +9,7 @@ mod webdriver;
 
 mod alarms;
 mod api;
+mod api_docs;
 mod areas;
 mod board_browser;
 mod broker_engine;
