@@ -248,23 +248,29 @@ impl Agent {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (player_tx, player_rx) = mpsc::channel(64);
 
-        let broker = config.broker();
-        let mut mqtt = MqttOptions::new(config.device.id.to_string(), broker.host.clone(), broker.port);
-        mqtt.set_credentials(config.mqtt.username.clone(), password);
-        mqtt.set_keep_alive(Duration::from_secs(config.mqtt.keep_alive_secs as u64));
-        mqtt.set_clean_session(true);
-        // The broker's largest packet (a manifest): anything larger cannot be read, and costs a
-        // reconnect with a growing wait (see `link`).
-        mqtt.set_max_packet_size(nguon_protocol::acl::MAX_PACKET, 1 << 20);
-        if broker.tls {
-            let ca_file = config
-                .mqtt
-                .ca_file
-                .as_ref()
-                .ok_or_else(|| AgentError::Setup("mqtts:// needs mqtt.ca_file in this build".into()))?;
-            let ca_path = config_dir.join(ca_file);
-            let ca = std::fs::read(&ca_path).map_err(|e| AgentError::io(ca_path, e))?;
-            mqtt.set_transport(rumqttc::Transport::tls(ca, None, None));
+        // One options template per broker (the nodes of a cluster): the link tries them in turn.
+        let mut brokers = Vec::new();
+        for broker in config.brokers() {
+            let mut mqtt = MqttOptions::new(config.device.id.to_string(), broker.host.clone(), broker.port);
+            mqtt.set_credentials(config.mqtt.username.clone(), password.clone());
+            mqtt.set_keep_alive(Duration::from_secs(config.mqtt.keep_alive_secs as u64));
+            mqtt.set_clean_session(true);
+            // The broker's largest packet (a manifest): anything larger cannot be read, and costs a
+            // reconnect with a growing wait (see `link`).
+            mqtt.set_max_packet_size(nguon_protocol::acl::MAX_PACKET, 1 << 20);
+            if broker.tls {
+                let ca_file =
+                    config.mqtt.ca_file.as_ref().ok_or_else(|| {
+                        AgentError::Setup("mqtts:// needs mqtt.ca_file in this build".into())
+                    })?;
+                let ca_path = config_dir.join(ca_file);
+                let ca = std::fs::read(&ca_path).map_err(|e| AgentError::io(ca_path, e))?;
+                mqtt.set_transport(rumqttc::Transport::tls(ca, None, None));
+            }
+            brokers.push(link::BrokerTarget {
+                url: broker.to_string(),
+                mqtt,
+            });
         }
 
         let player = player::Player::new(player::PlayerCtx {
@@ -288,7 +294,7 @@ impl Agent {
         let link_ctx = link::LinkCtx {
             device: config.device.id.clone(),
             areas: config.device.areas.clone(),
-            mqtt,
+            brokers,
             server_key,
             device_key,
             skew: chrono::Duration::from_std(opts.skew).unwrap_or_default(),

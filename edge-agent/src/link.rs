@@ -13,6 +13,11 @@
 //! A message that arrives whole but is garbage (not JSON, bad signature, wrong audience) is
 //! dropped and reported as `rejected`; the connection stays up.
 //!
+//! With several brokers (`mqtt.urls`, a cluster's nodes) every failed attempt and every lost
+//! connection moves the next attempt to the next broker of the list ([`failover::Rotation`]), with
+//! the same waits; the connection's broker is logged and sent in telemetry. Nothing of the session
+//! depends on the broker: the outbox is sent again on whichever node the agent reaches.
+//!
 //! The second task handles what arrives: every server message is opened (signature, expiry,
 //! audience), checked against the replay state, and only then applied and acked; anything else is
 //! reported as `rejected`. Outbox batches are published with QoS 1; the broker's PUBACK (packet
@@ -45,8 +50,12 @@ use crate::report::{AgentEventKind, Reporter};
 use crate::status::{LiveStatus, disk_space};
 
 pub mod backoff;
+pub mod failover;
+mod reject;
 use crate::store::{AppliedManifest, Store};
 use backoff::{Failure, backoff};
+pub use reject::REJECTED_PER_MINUTE;
+use reject::RejectBudget;
 
 /// Events per batch.
 const BATCH_EVENTS: usize = 50;
@@ -70,8 +79,9 @@ pub struct LinkCtx {
     pub device: DeviceId,
     /// Areas followed.
     pub areas: Vec<AreaCode>,
-    /// Broker options template (will and session are set per attempt).
-    pub mqtt: MqttOptions,
+    /// The brokers, in the order they are tried (one, or a cluster's nodes); each an options
+    /// template (will and session are set per attempt).
+    pub brokers: Vec<BrokerTarget>,
     /// Server key.
     pub server_key: ed25519_dalek::VerifyingKey,
     /// Report-signing key.
@@ -109,6 +119,15 @@ pub struct LinkCtx {
     pub network: Option<tokio::runtime::Handle>,
 }
 
+/// One broker the link may connect to.
+#[derive(Clone, Debug)]
+pub struct BrokerTarget {
+    /// `mqtt://host:port` (logs, status and telemetry).
+    pub url: String,
+    /// Options template for it.
+    pub mqtt: MqttOptions,
+}
+
 /// Called by the poll task with the topic and the instant a publish was read from the broker,
 /// before it is verified or handed on: the fleet simulator measures broker delivery apart from the
 /// agent's own work. `None` on a device, where it costs one branch per message.
@@ -132,7 +151,11 @@ impl std::fmt::Debug for ReceiveHook {
 }
 
 enum LinkEvent {
-    Up { session: u64, client: AsyncClient },
+    Up {
+        session: u64,
+        client: AsyncClient,
+        broker: String,
+    },
     Mqtt(MqttEvent),
     Down(String),
 }
@@ -154,10 +177,12 @@ fn state_msg(ctx: &LinkCtx, online: bool, session: u64) -> Vec<u8> {
 
 async fn poll_task(ctx: LinkCtx, tx: mpsc::UnboundedSender<LinkEvent>, mut stop: watch::Receiver<bool>) {
     let mut attempt = 0u32;
+    let mut rotation = failover::Rotation::new(ctx.brokers.len());
     loop {
         if *stop.borrow() {
             return;
         }
+        let broker = &ctx.brokers[rotation.current()];
         let session = match ctx
             .store
             .modify(|s| {
@@ -172,7 +197,8 @@ async fn poll_task(ctx: LinkCtx, tx: mpsc::UnboundedSender<LinkEvent>, mut stop:
                 ctx.store.read(|s| s.session)
             }
         };
-        let mut opts = ctx.mqtt.clone();
+        ctx.status.lock().expect("status").broker = Some(broker.url.clone());
+        let mut opts = broker.mqtt.clone();
         opts.set_last_will(LastWill::new(
             topic::state(&ctx.device),
             state_msg(&ctx, false, session),
@@ -194,6 +220,7 @@ async fn poll_task(ctx: LinkCtx, tx: mpsc::UnboundedSender<LinkEvent>, mut stop:
                         .send(LinkEvent::Up {
                             session,
                             client: client.clone(),
+                            broker: broker.url.clone(),
                         })
                         .is_err()
                     {
@@ -224,10 +251,13 @@ async fn poll_task(ctx: LinkCtx, tx: mpsc::UnboundedSender<LinkEvent>, mut stop:
         }
         let wait = backoff(attempt, backoff::cap(failure, ctx.unreachable_max));
         attempt = attempt.saturating_add(1);
+        // The next attempt goes to the next broker of the list (a cluster's next node).
+        let next = rotation.after_failure();
         tracing::debug!(
             attempt,
             ?failure,
             wait_ms = wait.as_millis() as u64,
+            broker = %ctx.brokers[next].url,
             "reconnecting after a wait"
         );
         tokio::select! {
@@ -251,47 +281,6 @@ struct Link {
     receipt_wait: Duration,
     /// How many rejections may still become `rejected` events this minute.
     rejects: RejectBudget,
-}
-
-/// Rejections reported to the server per minute; the rest are only counted and logged, so a flood
-/// of garbage on the device's topics cannot fill the outbox (and the disk) with reports of it.
-pub const REJECTED_PER_MINUTE: u32 = 20;
-
-/// The per-minute allowance of `rejected` events.
-#[derive(Debug)]
-struct RejectBudget {
-    since: Instant,
-    used: u32,
-    suppressed: u64,
-}
-
-impl RejectBudget {
-    fn new(now: Instant) -> Self {
-        Self {
-            since: now,
-            used: 0,
-            suppressed: 0,
-        }
-    }
-
-    /// Whether one more rejection may be reported at `now`; when a new minute starts, the number
-    /// suppressed in the last one (to log).
-    fn take(&mut self, now: Instant) -> (bool, Option<u64>) {
-        let mut ended = None;
-        if now.duration_since(self.since) >= Duration::from_secs(60) {
-            if self.suppressed > 0 {
-                ended = Some(self.suppressed);
-            }
-            *self = Self::new(now);
-        }
-        if self.used < REJECTED_PER_MINUTE {
-            self.used += 1;
-            (true, ended)
-        } else {
-            self.suppressed += 1;
-            (false, ended)
-        }
-    }
 }
 
 /// Run the link until `shutdown` turns true.
@@ -325,7 +314,7 @@ pub async fn run(ctx: LinkCtx, mut shutdown: watch::Receiver<bool>) {
         tokio::select! {
             _ = shutdown.changed() => break,
             ev = rx.recv() => match ev {
-                Some(LinkEvent::Up { session, client }) => link.on_up(session, client).await,
+                Some(LinkEvent::Up { session, client, broker }) => link.on_up(session, client, broker).await,
                 Some(LinkEvent::Mqtt(ev)) => link.on_mqtt(ev).await,
                 Some(LinkEvent::Down(reason)) => link.on_down(reason),
                 None => break,
@@ -360,8 +349,8 @@ pub async fn run(ctx: LinkCtx, mut shutdown: watch::Receiver<bool>) {
 }
 
 impl Link {
-    async fn on_up(&mut self, session: u64, client: AsyncClient) {
-        tracing::info!(session, "connected to the broker");
+    async fn on_up(&mut self, session: u64, client: AsyncClient, broker: String) {
+        tracing::info!(session, %broker, "connected to the broker");
         self.session = session;
         self.fifo.clear();
         self.in_flight.clear();
@@ -374,6 +363,7 @@ impl Link {
             st.connected = true;
             st.session = session;
             st.last_contact = Some(now);
+            st.broker = Some(broker);
         }
         let _ = self.ctx.store.modify(|s| s.last_contact = Some(now)).await;
         let d = &self.ctx.device;
@@ -719,6 +709,7 @@ impl Link {
             agent_version: env!("CARGO_PKG_VERSION").to_string(),
             uptime_s: self.ctx.started.elapsed().as_secs(),
             outbox_len: self.ctx.store.outbox_len() as u64,
+            broker: st.broker,
         };
         let bytes = t.seal(self.ctx.device_key.as_ref()).to_bytes();
         if client
@@ -758,21 +749,5 @@ impl Link {
                 Err(e) => tracing::debug!(error = %e, "clock estimate failed"),
             }
         });
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn at_most_twenty_rejections_a_minute_are_reported_and_the_rest_counted() {
-        let t0 = Instant::now();
-        let mut b = RejectBudget::new(t0);
-        let reported = (0..100).filter(|_| b.take(t0).0).count();
-        assert_eq!(reported, REJECTED_PER_MINUTE as usize);
-        let (ok, suppressed) = b.take(t0 + Duration::from_secs(61));
-        assert!(ok, "a new minute");
-        assert_eq!(suppressed, Some(80));
     }
 }

@@ -27,6 +27,8 @@ pub struct LiveStatus {
     pub clock_offset_ms: Option<i64>,
     /// Last contact with the broker.
     pub last_contact: Option<DateTime<Utc>>,
+    /// The broker connected to (`mqtt://host:port`), or last tried.
+    pub broker: Option<String>,
 }
 
 /// Space on the file system holding `path` (statvfs): bytes free to an unprivileged process

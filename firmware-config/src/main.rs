@@ -74,7 +74,8 @@ struct BulkArgs {
     /// without it one is generated on the first run into DIR/secrets/server-mqtt-password.
     #[arg(long)]
     server_mqtt_password_file: Option<PathBuf>,
-    /// Broker URL for devices (default mqtt://<server host>:1883; remembered).
+    /// Broker URL for devices (default mqtt://<server host>:1883; remembered). Several, separated by
+    /// commas (a broker cluster's nodes): each device gets them all, starting at a different one.
     #[arg(long)]
     broker_url: Option<String>,
     /// Province area code, e.g. 10 (remembered).

@@ -122,6 +122,7 @@ fn main() {
         agent_version: "0.1.0".into(),
         uptime_s: 86400,
         outbox_len: 0,
+        broker: None,
     };
     println!("## telemetry\n{}", serde_json::to_string_pretty(&tel).unwrap());
     let batch = EventBatch {

@@ -406,6 +406,10 @@ pub struct Telemetry {
     /// Events waiting in the outbox.
     #[serde(default)]
     pub outbox_len: u64,
+    /// The broker the agent is connected to (`mqtt://host:port`; absent from older agents), so
+    /// that an operator sees how a fleet spreads over a broker cluster's nodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broker: Option<String>,
 }
 
 /// Outcome of one occurrence on one device.

@@ -37,7 +37,7 @@ pub struct Settings {
     /// Embedded broker listen address (`NGUON_MQTT_ADDR`, default `127.0.0.1:1883`).
     pub mqtt_addr: SocketAddr,
     /// External broker URL (`NGUON_MQTT_URL`), `mqtt://[user:pass@]host:port` or `mqtts://...`
-    /// (TLS); set → nothing embedded.
+    /// (TLS), several separated by commas (a cluster's nodes, tried in turn); set → nothing embedded.
     pub mqtt_url: Option<Secret>,
     /// File holding the password of the server's user on an external broker, used when
     /// `mqtt_url` carries none (`NGUON_MQTT_PASSWORD_FILE`; `nguon-server init` makes it).
@@ -620,10 +620,9 @@ impl Settings {
                 return Err(("database_url", "expected sqlite://PATH or postgres://...".into()));
             }
         }
+        const SCHEMES: [&str; 4] = ["mqtt://", "tcp://", "mqtts://", "ssl://"];
         if let Some(u) = &self.mqtt_url
-            && !["mqtt://", "tcp://", "mqtts://", "ssl://"]
-                .iter()
-                .any(|p| u.expose().starts_with(p))
+            && !(u.expose().split(',')).all(|u| SCHEMES.iter().any(|p| u.trim().starts_with(p)))
         {
             return Err((
                 "mqtt_url",

@@ -303,7 +303,8 @@ fn config_for(d: &SimDevice, opts: &FleetOptions, mqtt: SocketAddr, wav: Option<
             time_zone: "Asia/Ho_Chi_Minh".into(),
         },
         mqtt: MqttSection {
-            url: format!("mqtt://{mqtt}"),
+            url: Some(format!("mqtt://{mqtt}")),
+            urls: Vec::new(),
             username: d.id.to_string(),
             password: Some(d.password.clone()),
             password_file: None,

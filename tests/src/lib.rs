@@ -14,6 +14,7 @@ pub mod fleet;
 pub mod harness;
 pub mod live;
 pub mod mosquitto;
+pub mod nats;
 pub mod net;
 pub mod process;
 pub mod province;

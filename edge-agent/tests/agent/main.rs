@@ -8,6 +8,7 @@ mod common;
 mod env;
 
 mod amplifier;
+mod failover;
 mod live;
 mod messages;
 mod outbox;

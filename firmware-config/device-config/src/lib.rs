@@ -15,6 +15,8 @@
 //!
 //! [mqtt]
 //! url = "mqtt://127.0.0.1:1883"        # mqtts://host:8883 for TLS
+//! # or, a broker cluster's nodes, tried in turn when a connection fails or is lost:
+//! # urls = ["mqtt://10.0.0.11:1883", "mqtt://10.0.0.12:1883", "mqtt://10.0.0.13:1883"]
 //! username = "lc-08003-001"
 //! password_file = "/etc/nguon/mqtt-password"   # or: password = "..."
 //! reconnect_max_unreachable_secs = 10  # longest reconnect wait while the broker is unreachable
@@ -50,8 +52,10 @@
 #![deny(missing_docs)]
 
 pub mod amplifier;
+pub mod broker;
 
 pub use amplifier::{AmplifierSection, GpioLine};
+pub use broker::{BrokerUrl, parse_broker_url};
 
 use std::path::{Path, PathBuf};
 
@@ -126,8 +130,13 @@ fn default_tz() -> String {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MqttSection {
-    /// `mqtt://host:port` or `mqtts://host:port`.
-    pub url: String,
+    /// `mqtt://host:port` or `mqtts://host:port`: one broker (or one name over a cluster's nodes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Several brokers (the nodes of a cluster), instead of `url`: the agent connects to the first
+    /// and, whenever a connection fails or is lost, tries the next one (see [`broker`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub urls: Vec<String>,
     /// Username (normally the device id).
     pub username: String,
     /// Password inline (prefer `password_file`).
@@ -323,49 +332,6 @@ pub struct DeviceConfig {
     pub amplifier: Option<AmplifierSection>,
 }
 
-/// A parsed MQTT broker address.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BrokerUrl {
-    /// Host name or address.
-    pub host: String,
-    /// Port.
-    pub port: u16,
-    /// `mqtts://`
-    pub tls: bool,
-}
-
-/// Parse `mqtt://host[:port]` or `mqtts://host[:port]` (default ports 1883 and 8883).
-pub fn parse_broker_url(url: &str) -> Result<BrokerUrl, String> {
-    let (tls, rest) = if let Some(r) = url.strip_prefix("mqtt://") {
-        (false, r)
-    } else if let Some(r) = url.strip_prefix("mqtts://") {
-        (true, r)
-    } else if let Some(r) = url.strip_prefix("tcp://") {
-        (false, r)
-    } else {
-        return Err(format!(
-            "`{url}` is not a broker URL; expected mqtt://host:port or mqtts://host:port"
-        ));
-    };
-    let rest = rest.trim_end_matches('/');
-    let (host, port) = match rest.rsplit_once(':') {
-        Some((h, p)) => (
-            h,
-            p.parse::<u16>()
-                .map_err(|_| format!("`{p}` is not a port number"))?,
-        ),
-        None => (rest, if tls { 8883 } else { 1883 }),
-    };
-    if host.is_empty() || host.contains('/') {
-        return Err(format!("`{url}` has no host"));
-    }
-    Ok(BrokerUrl {
-        host: host.to_string(),
-        port,
-        tls,
-    })
-}
-
 fn parse_hhmm(s: &str) -> Result<NaiveTime, String> {
     NaiveTime::parse_from_str(s, "%H:%M").map_err(|_| format!("`{s}` is not a time; expected HH:MM (24 h)"))
 }
@@ -408,7 +374,7 @@ impl DeviceConfig {
                 format!("`{}` is not an IANA time zone", self.device.time_zone),
             ));
         }
-        parse_broker_url(&self.mqtt.url).map_err(|m| ("mqtt.url", m))?;
+        broker::validate(&self.mqtt)?;
         if self.mqtt.username.is_empty() {
             return Err(("mqtt.username", "must not be empty".into()));
         }
@@ -487,9 +453,17 @@ impl DeviceConfig {
         self.audio.output.parse().expect("validated")
     }
 
-    /// The broker address (validated).
+    /// The first broker address (validated).
     pub fn broker(&self) -> BrokerUrl {
-        parse_broker_url(&self.mqtt.url).expect("validated")
+        self.brokers().swap_remove(0)
+    }
+
+    /// Every broker address, in the order they are tried (validated: at least one).
+    pub fn brokers(&self) -> Vec<BrokerUrl> {
+        self.mqtt
+            .all_urls()
+            .map(|u| parse_broker_url(u).expect("validated"))
+            .collect()
     }
 
     /// Quiet hours (validated).
@@ -574,6 +548,29 @@ output = "wav:/tmp/wav"
         assert_eq!(c.telemetry.heartbeat_secs, 60);
         assert_eq!(c.mqtt.reconnect_max_unreachable_secs, 10);
         assert_eq!(DeviceConfig::parse(&c.to_toml(), "b.toml").unwrap(), c);
+    }
+
+    #[test]
+    fn several_broker_urls_parse_round_trip_and_keep_their_order() {
+        let text = good().replace(
+            "url = \"mqtt://127.0.0.1:1883\"",
+            "urls = [\"mqtt://127.0.0.1:21101\", \"mqtts://b.example\"]\nca_file = \"ca.pem\"",
+        );
+        let c = DeviceConfig::parse(&text, "a.toml").unwrap();
+        let b = c.brokers();
+        assert_eq!((b[0].port, b[1].port, b[1].tls), (21101, 8883, true));
+        assert_eq!(c.broker(), b[0]);
+        assert_eq!(DeviceConfig::parse(&c.to_toml(), "b.toml").unwrap(), c);
+        let e = DeviceConfig::parse(&text.replace("mqtts://b.example", "b.example"), "a.toml").unwrap_err();
+        assert_eq!(e.key, "mqtt.urls", "{e}");
+        let e = DeviceConfig::parse(&good().replace("url = ", "urls = []\nx = "), "a.toml").unwrap_err();
+        assert_eq!(e.key, "mqtt.x", "{e}");
+        let e = DeviceConfig::parse(
+            &good().replace("url = \"mqtt://127.0.0.1:1883\"", "urls = []"),
+            "a.toml",
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "mqtt.url", "{e}");
     }
 
     #[test]

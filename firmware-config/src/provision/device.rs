@@ -59,6 +59,7 @@ pub fn device_config(
     settings: &Settings,
 ) -> Result<DeviceConfig> {
     let bad = |m: String| setting("station list", format!("device {id}: {m}"));
+    let brokers = device_brokers(id, &settings.broker_url)?;
     let cfg = DeviceConfig {
         device: DeviceSection {
             id: DeviceId::parse(id).map_err(|e| bad(e.to_string()))?,
@@ -71,7 +72,8 @@ pub fn device_config(
             time_zone: "Asia/Ho_Chi_Minh".into(),
         },
         mqtt: MqttSection {
-            url: settings.broker_url.clone(),
+            url: (brokers.len() == 1).then(|| brokers[0].clone()),
+            urls: if brokers.len() > 1 { brokers } else { Vec::new() },
             username: id.to_string(),
             password: None,
             password_file: Some(bundle::PASSWORD_FILE.into()),
@@ -101,6 +103,18 @@ pub fn device_config(
     };
     cfg.validate().map_err(|(k, m)| bad(format!("{k}: {m}")))?;
     Ok(cfg)
+}
+
+/// The device's broker list: `--broker-url` (one URL, or several separated by commas: a broker
+/// cluster's nodes) rotated by a hash of the device id, so that a fleet starts spread over the
+/// nodes and each device's list stays the same from one run to the next.
+fn device_brokers(id: &str, broker_url: &str) -> Result<Vec<String>> {
+    use sha2::Digest;
+    let urls =
+        crate::config::broker::parse_broker_list(broker_url).map_err(|m| setting("--broker-url", m))?;
+    let h = sha2::Sha256::digest(id.as_bytes());
+    let spread = u16::from_be_bytes([h[0], h[1]]) as usize;
+    Ok(crate::config::broker::rotated(&urls, spread))
 }
 
 pub(super) fn areas_of(

@@ -4,7 +4,7 @@
 use nguon_protocol::{AreaCode, verifying_key_from_b64};
 
 use super::BulkOptions;
-use crate::config::parse_broker_url;
+use crate::config::broker::parse_broker_list;
 use crate::error::{ProvisionError, Result};
 use crate::state::Settings;
 
@@ -68,7 +68,7 @@ pub(super) fn resolve_settings(opts: &BulkOptions, old: Option<&Settings>) -> Re
     })?;
     let broker_url =
         pick(&opts.broker_url, old.map(|s| &s.broker_url)).unwrap_or_else(|| format!("mqtt://{host}:1883"));
-    parse_broker_url(&broker_url).map_err(|m| setting("--broker-url", m))?;
+    parse_broker_list(&broker_url).map_err(|m| setting("--broker-url", m))?;
     Ok(Settings {
         province_code,
         province_name,

@@ -45,6 +45,8 @@ fn broker_limits_and_tls_settings_are_checked_by_name() {
     );
     let s = env("NGUON_MQTT_URL", "mqtts://u:p@broker.example:8883").unwrap();
     assert!(s.mqtt_url.is_some());
+    assert!(env("NGUON_MQTT_URL", "mqtt://a:1883,mqtt://b:1883").is_ok());
+    assert_eq!(env("NGUON_MQTT_URL", "mqtt://a,b:1").unwrap_err().key, "mqtt_url");
     assert_eq!(
         env("NGUON_MQTT_MAX_KEEPALIVE_SECS", "60")
             .unwrap()

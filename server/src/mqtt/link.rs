@@ -11,7 +11,9 @@
 //! link keeps its session. Should a broker without a packet cap send a larger packet, rumqttc
 //! ends the connection; the link then raises its limit (up to 64 MiB) so that it takes that
 //! message on the next connection and drops it, instead of looping on it. Over an external broker it connects with `mqtt://` or `mqtts://` (TLS,
-//! rustls with the ring provider; the CA from `mqtt_ca_file` or the system's roots).
+//! rustls with the ring provider; the CA from `mqtt_ca_file` or the system's roots). `mqtt_url` may
+//! list several brokers separated by commas (a cluster's nodes): every lost connection or failed
+//! attempt moves the next attempt to the next one.
 //!
 //! [`Link::publish_confirmed`] resolves when the broker acknowledged the publish (QoS 1 PUBACK),
 //! and fails when the connection is lost first or no ack came within `mqtt_ack_timeout_ms`. Every
@@ -162,6 +164,21 @@ pub fn subscriptions(shared_group: Option<&str>) -> Vec<String> {
         .collect()
 }
 
+/// Every broker of `mqtt_url`: one URL, or several separated by commas (a broker cluster's nodes,
+/// tried in turn: each lost connection or failed attempt moves the link to the next one).
+fn parse_urls(urls: &str) -> Result<Vec<BrokerAddr>> {
+    let v = urls
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(parse_url)
+        .collect::<Result<Vec<_>>>()?;
+    if v.is_empty() {
+        return Err(Error::internal("mqtt_url: no broker URL"));
+    }
+    Ok(v)
+}
+
 fn parse_url(url: &str) -> Result<BrokerAddr> {
     let (rest, tls) = if let Some(r) = url
         .strip_prefix("mqtts://")
@@ -284,9 +301,12 @@ impl Link {
         let client_id = format!("nguon-server-{}", hex::encode(suffix));
         // On the embedded broker the link goes straight to the engine's internal port, not through
         // the gate.
-        let (host, port, login, tls) = match (&s.mqtt_url, b.internal_addr()) {
-            (Some(url), _) => with_password_file(parse_url(url.expose())?, s.mqtt_password_file.as_deref())?,
-            (None, Some(addr)) => (
+        let addrs = match (&s.mqtt_url, b.internal_addr()) {
+            (Some(url), _) => parse_urls(url.expose())?
+                .into_iter()
+                .map(|a| with_password_file(a, s.mqtt_password_file.as_deref()))
+                .collect::<Result<Vec<_>>>()?,
+            (None, Some(addr)) => vec![(
                 addr.ip().to_string(),
                 addr.port(),
                 Some((
@@ -294,22 +314,27 @@ impl Link {
                     b.internal_password().unwrap_or("").to_string(),
                 )),
                 false,
-            ),
+            )],
             (None, None) => return Err(Error::internal("no MQTT broker configured")),
         };
-        let mut opts = MqttOptions::new(client_id, host, port);
-        opts.set_keep_alive(Duration::from_secs(30))
-            .set_clean_session(true)
-            .set_max_packet_size(MAX_LINK_PACKET, MAX_LINK_PACKET)
-            .set_request_channel_capacity(REQUEST_CAPACITY)
-            .set_inflight(1_000);
-        if let Some((u, p)) = login {
-            opts.set_credentials(u, p);
+        let mut options = Vec::with_capacity(addrs.len());
+        for (host, port, login, tls) in addrs {
+            let mut opts = MqttOptions::new(client_id.clone(), host, port);
+            opts.set_keep_alive(Duration::from_secs(30))
+                .set_clean_session(true)
+                .set_max_packet_size(MAX_LINK_PACKET, MAX_LINK_PACKET)
+                .set_request_channel_capacity(REQUEST_CAPACITY)
+                .set_inflight(1_000);
+            if let Some((u, p)) = login {
+                opts.set_credentials(u, p);
+            }
+            if tls {
+                let config = tls_config(s.mqtt_ca_file.as_deref())?;
+                opts.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(config)));
+            }
+            options.push(opts);
         }
-        if tls {
-            let config = tls_config(s.mqtt_ca_file.as_deref())?;
-            opts.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(config)));
-        }
+        let opts = options[0].clone();
         let (client, mut eventloop) = AsyncClient::new(opts, REQUEST_CAPACITY);
         // Without TCP_NODELAY, a command published right after small writes (PUBACKs of ingested
         // events) waits for the broker's delayed ACK: ~40 ms added to every emergency.
@@ -327,11 +352,13 @@ impl Link {
             let mut attempt = 0u32;
             let mut connected_at: Option<Instant> = None;
             let mut suback_pending = false;
+            let mut current = 0usize;
             loop {
                 match eventloop.poll().await {
                     Ok(Event::Incoming(Packet::ConnAck(_))) => {
                         connected_at = Some(Instant::now());
-                        tracing::info!("mqtt link connected; subscribing");
+                        let (host, port) = eventloop.mqtt_options.broker_address();
+                        tracing::info!(broker = %format!("{host}:{port}"), "mqtt link connected; subscribing");
                         suback_pending = true;
                         let c = sub_client.clone();
                         let filters = subscriptions(shared_group.as_deref());
@@ -409,6 +436,14 @@ impl Link {
                         }
                         let delay = backoff(attempt, random_u32());
                         attempt = attempt.saturating_add(1);
+                        if options.len() > 1 {
+                            // Several brokers (a cluster's nodes): the next attempt goes to the
+                            // next one, keeping the packet limit this connection reached.
+                            current = (current + 1) % options.len();
+                            let limit = eventloop.mqtt_options.max_packet_size();
+                            eventloop.mqtt_options = options[current].clone();
+                            eventloop.mqtt_options.set_max_packet_size(limit, MAX_LINK_PACKET);
+                        }
                         if let rumqttc::ConnectionError::MqttState(rumqttc::StateError::Deserialization(
                             rumqttc::mqttbytes::Error::PayloadSizeLimitExceeded(size),
                         )) = &e
@@ -578,6 +613,9 @@ mod tests {
         let (h, p, _, tls) = super::parse_url("mqtts://broker.example").unwrap();
         assert_eq!((h.as_str(), p, tls), ("broker.example", 8883, true));
         assert!(super::parse_url("http://broker").is_err());
+        let nodes = super::parse_urls("mqtt://a:1, mqtt://b:2,").unwrap();
+        assert_eq!((nodes.len(), nodes[1].1), (2, 2));
+        assert!(super::parse_urls(" , ").is_err());
     }
 
     #[test]

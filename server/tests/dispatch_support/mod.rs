@@ -267,6 +267,7 @@ pub fn heartbeat(id: &str, session: u64, manifest_version: u64) -> nguon_protoco
         agent_version: "test".into(),
         uptime_s: 1,
         outbox_len: 0,
+        broker: None,
     }
 }
 
