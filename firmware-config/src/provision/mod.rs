@@ -519,9 +519,9 @@ pub fn bulk(opts: &BulkOptions) -> Result<BulkReport> {
     Ok(report)
 }
 
-/// The port of the generated Mosquitto listener: the devices' `mqtt://` port, else 1883.
+/// The port of the generated Mosquitto listener: the devices' (first) `mqtt://` port, else 1883.
 fn listener_port(broker_url: &str) -> u16 {
-    crate::config::parse_broker_url(broker_url)
+    crate::config::parse_broker_url(broker_url.split(',').next().unwrap_or("").trim())
         .ok()
         .filter(|b| !b.tls)
         .map_or(1883, |b| b.port)
