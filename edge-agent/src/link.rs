@@ -69,6 +69,8 @@ const CLOCK_EVERY: Duration = Duration::from_secs(600);
 pub const RECEIPT_WAIT: Duration = Duration::from_secs(60);
 /// The longest wait between resends while the server sends no receipt at all.
 pub const RECEIPT_WAIT_MAX: Duration = Duration::from_secs(1800);
+/// The wait before subscribing again after the broker refused a subscription.
+const RESUBSCRIBE_AFTER: Duration = Duration::from_secs(2);
 /// How long a connection must have lasted for its loss to reset the reconnect backoff.
 pub const STABLE_AFTER: Duration = Duration::from_secs(30);
 
@@ -367,17 +369,7 @@ impl Link {
         }
         let _ = self.ctx.store.modify(|s| s.last_contact = Some(now)).await;
         let d = &self.ctx.device;
-        let mut subs = vec![
-            rumqttc::SubscribeFilter::new(topic::desired(d), QoS::AtLeastOnce),
-            rumqttc::SubscribeFilter::new(topic::cmd(d), QoS::AtLeastOnce),
-            rumqttc::SubscribeFilter::new(topic::receipt(d), QoS::AtLeastOnce),
-        ];
-        for a in &self.ctx.areas {
-            subs.push(rumqttc::SubscribeFilter::new(
-                topic::area_cmd(a),
-                QoS::AtLeastOnce,
-            ));
-        }
+        let subs = self.subscriptions();
         if client
             .try_publish(
                 topic::state(d),
@@ -397,6 +389,23 @@ impl Link {
         self.send_outbox();
         self.send_telemetry();
         self.estimate_clock();
+    }
+
+    /// The device's topic filters.
+    fn subscriptions(&self) -> Vec<rumqttc::SubscribeFilter> {
+        let d = &self.ctx.device;
+        let mut subs = vec![
+            rumqttc::SubscribeFilter::new(topic::desired(d), QoS::AtLeastOnce),
+            rumqttc::SubscribeFilter::new(topic::cmd(d), QoS::AtLeastOnce),
+            rumqttc::SubscribeFilter::new(topic::receipt(d), QoS::AtLeastOnce),
+        ];
+        for a in &self.ctx.areas {
+            subs.push(rumqttc::SubscribeFilter::new(
+                topic::area_cmd(a),
+                QoS::AtLeastOnce,
+            ));
+        }
+        subs
     }
 
     fn on_down(&mut self, reason: String) {
@@ -434,7 +443,28 @@ impl Link {
                 }
             }
             MqttEvent::Incoming(Packet::Publish(p)) => self.on_publish(p.topic, p.payload).await,
-            MqttEvent::Incoming(Packet::SubAck(_)) => {
+            MqttEvent::Incoming(Packet::SubAck(ack)) => {
+                // A broker may refuse a subscription for a while (a cluster node whose peer just
+                // died); without it the agent would hear nothing on a live connection.
+                if ack
+                    .return_codes
+                    .iter()
+                    .any(|c| matches!(c, rumqttc::SubscribeReasonCode::Failure))
+                {
+                    tracing::warn!(
+                        session = self.session,
+                        "the broker refused a subscription; subscribing again in {} s",
+                        RESUBSCRIBE_AFTER.as_secs()
+                    );
+                    if let Some(c) = self.client.clone() {
+                        let subs = self.subscriptions();
+                        tokio::spawn(async move {
+                            tokio::time::sleep(RESUBSCRIBE_AFTER).await;
+                            let _ = c.subscribe_many(subs).await;
+                        });
+                    }
+                    return;
+                }
                 self.ctx.reporter.observe(AgentEventKind::Subscribed {
                     session: self.session,
                 });

@@ -94,7 +94,7 @@ impl NatsCluster {
                      listen: 127.0.0.1:{client}\n\
                      jetstream {{ store_dir: \"{store}\", max_memory_store: 64MB, max_file_store: 1GB }}\n\
                      cluster {{ name: nguon, listen: 127.0.0.1:{route}, routes: [{routes}] }}\n\
-                     mqtt {{ listen: 127.0.0.1:{mqtt}, stream_replicas: 3, ack_wait: \"10s\" }}\n",
+                     mqtt {{ listen: 127.0.0.1:{mqtt}, stream_replicas: 3, ack_wait: \"10s\", consumer_replicas: 1, consumer_memory_storage: true }}\n",
                     client = p.client,
                     route = p.route,
                     mqtt = p.mqtt,

@@ -371,8 +371,24 @@ impl Link {
                             }
                         });
                     }
-                    Ok(Event::Incoming(Packet::SubAck(_))) => {
-                        if suback_pending {
+                    Ok(Event::Incoming(Packet::SubAck(ack))) => {
+                        if ack
+                            .return_codes
+                            .iter()
+                            .any(|c| matches!(c, rumqttc::SubscribeReasonCode::Failure))
+                        {
+                            // A cluster node may refuse subscriptions for a while after a peer died.
+                            tracing::error!("mqtt link: the broker refused a subscription; again in 2 s");
+                            let c = sub_client.clone();
+                            let filters = subscriptions(shared_group.as_deref());
+                            tokio::spawn(async move {
+                                tokio::time::sleep(Duration::from_secs(2)).await;
+                                let f = filters
+                                    .into_iter()
+                                    .map(|f| SubscribeFilter::new(f, QoS::AtLeastOnce));
+                                let _ = c.subscribe_many(f).await;
+                            });
+                        } else if suback_pending {
                             suback_pending = false;
                             let _ = connected_tx.send(true);
                         }
