@@ -27,6 +27,7 @@ fn main() {
         on_preempt: OnPreempt::Resume,
         play_until: None,
         repetition: None,
+        relay: None,
     };
     let manifest = Manifest {
         version: 12,
@@ -145,6 +146,7 @@ fn main() {
                     reason: None,
                     max_rms_dbfs: None,
                     silent: false,
+                    relay: None,
                 }),
             },
             Event {

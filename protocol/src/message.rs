@@ -136,6 +136,44 @@ pub struct ManifestItem {
     /// played once (older devices ignore it, so they play it once).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repetition: Option<Repetition>,
+    /// A relay (tiếp sóng, issue 17): the item plays this external stream from `starts_at` until
+    /// its window's end instead of its media; its `media` is then the fallback recording, played
+    /// when the stream gives nothing. Absent: a media item (older devices ignore it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relay: Option<RelaySpec>,
+}
+
+/// The stream of a relay item ([`ManifestItem::relay`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RelaySpec {
+    /// HTTP(S) URL of the stream (Icecast/SHOUTcast MP3 or AAC), absolute or relative to the
+    /// server's base URL (the server's proxy, `/relay/{schedule_id}`).
+    pub url: String,
+    /// End of the window: the device stops the stream (or the fallback) at this instant.
+    pub until: DateTime<Utc>,
+    /// Seconds without any audio from the stream (it cannot be opened, or it broke off and does
+    /// not come back) after which the fallback media plays instead.
+    #[serde(default = "fallback_after_default")]
+    pub fallback_after_s: u32,
+}
+
+fn fallback_after_default() -> u32 {
+    15
+}
+
+/// What a device reports of a relay play ([`ProofOfPlay::relay`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct RelayReport {
+    /// Milliseconds of the stream's audio that went out.
+    pub stream_ms: u64,
+    /// How many times the stream was connected again after it broke off or failed to open.
+    pub reconnects: u32,
+    /// The stream gave nothing for `fallback_after_s` and the fallback media played (or, when
+    /// the item had none, nothing played).
+    pub failed: bool,
+    /// The last error of the stream, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 fn one() -> u32 {
@@ -482,6 +520,10 @@ pub struct ProofOfPlay {
     /// raises a silence alarm from it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub silent: bool,
+    /// A relay item's stream: how much of it played, reconnections, and whether it failed (the
+    /// server raises `relay_failed` from it). Absent for other items.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relay: Option<RelayReport>,
 }
 
 /// One event from a device. `id` is a uuid the server uses to ingest idempotently.

@@ -12,6 +12,7 @@ mod cap;
 pub mod feedback;
 pub mod ha;
 pub mod init;
+pub mod relay;
 mod secret;
 pub use cap::CapSettings;
 pub use secret::Secret;
@@ -55,16 +56,14 @@ pub struct Settings {
     /// Connections the embedded broker accepts in total (`NGUON_MQTT_MAX_CONNECTIONS`, default
     /// 5000).
     pub mqtt_max_connections: usize,
-    /// Connections the embedded broker accepts from one IP address
-    /// (`NGUON_MQTT_MAX_CONNECTIONS_PER_IP`, default 1000: devices behind one carrier NAT share
-    /// an address).
+    /// Connections the embedded broker accepts from one IP address (`NGUON_MQTT_MAX_CONNECTIONS_PER_IP`,
+    /// default 1000: devices behind one carrier NAT share an address).
     pub mqtt_max_connections_per_ip: usize,
     /// How long a new connection to the embedded broker may take to send its CONNECT (TLS
     /// handshake included), in milliseconds (`NGUON_MQTT_CONNECT_TIMEOUT_MS`, default 10000).
     pub mqtt_connect_timeout_ms: u64,
-    /// The longest keep-alive the embedded broker honours, in seconds
-    /// (`NGUON_MQTT_MAX_KEEPALIVE_SECS`, default 600): a connection silent for 1.5 times its
-    /// keep-alive (at most this) is closed.
+    /// The longest keep-alive the embedded broker honours, s (`NGUON_MQTT_MAX_KEEPALIVE_SECS`,
+    /// default 600): a connection silent for 1.5 times its keep-alive (at most this) is closed.
     pub mqtt_max_keepalive_secs: u64,
     /// Database URL (`NGUON_DATABASE_URL`); default `sqlite://<data_dir>/nguon.db`.
     pub database_url: Option<Secret>,
@@ -145,6 +144,8 @@ pub struct Settings {
     pub server: ha::ServerSettings,
     /// Citizens' feedback (`[feedback]`; see docs/feedback.md).
     pub feedback: feedback::FeedbackSettings,
+    /// Relays of external streams (`[relay]`; docs/relay.md).
+    pub relay: relay::RelaySettings,
 }
 
 /// `[tts]`: the engines besides the built-in espeak-ng, the voices (each on one engine, with an
@@ -399,6 +400,7 @@ impl Default for Settings {
             tts: TtsSettings::default(),
             cap: CapSettings::default(),
             feedback: feedback::FeedbackSettings::default(),
+            relay: relay::RelaySettings::default(),
             four_eyes: true,
             map_tiles_url: None,
             alarms: alarms::AlarmSettings::default(),
@@ -555,6 +557,7 @@ impl Settings {
         s.cap
             .check(&env)
             .and_then(|()| s.feedback.check(&env))
+            .and_then(|()| s.relay.check(&env))
             .map_err(|(key, message)| ConfigError {
                 key,
                 source_name: source_name(),

@@ -44,6 +44,9 @@ pub enum Error {
         /// Human explanation.
         message: String,
     },
+    /// A server this one relays (a relay's upstream stream) failed to answer (502).
+    #[error("{0}")]
+    Upstream(String),
     /// 422: well-formed but semantically wrong (e.g. scheduling unapproved media).
     #[error("{message}")]
     Unprocessable {

@@ -110,6 +110,7 @@ impl Application {
             tts,
             limits,
             live: Arc::new(services::live::Registry::default()),
+            relays: Arc::new(services::relay::Relays::default()),
         };
         if state.settings.demo {
             services::demo::seed(&state).await?;
@@ -311,6 +312,7 @@ pub fn router(state: AppState) -> Router {
         .merge(http::schedules::router())
         .merge(http::commands::router())
         .merge(http::live::router())
+        .merge(http::relay::router())
         .merge(http::reports::router())
         .merge(http::speech::router())
         .merge(http::bulletins::router())

@@ -93,6 +93,7 @@ fn proof(item: &str, outcome: PlayOutcome, silent: bool) -> EventBody {
         reason: (outcome == PlayOutcome::Failed).then(|| "no audio device".to_string()),
         max_rms_dbfs: Some(if silent { -90 } else { -12 }),
         silent,
+        relay: None,
     })
 }
 

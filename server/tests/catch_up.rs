@@ -194,6 +194,7 @@ async fn tracking_follows_acks_and_proofs_per_target_and_counts_them() {
             reason: None,
             max_rms_dbfs: None,
             silent: false,
+            relay: None,
         })
     };
     let ack = EventBody::Ack {

@@ -159,6 +159,7 @@ async fn editors_approvers_and_operators_run_a_broadcast_through_the_console_in_
             reason: None,
             max_rms_dbfs: None,
             silent: false,
+            relay: None,
         }),
     };
     let batch = EventBatch {

@@ -27,6 +27,7 @@ fn play(id: uuid::Uuid) -> Event {
             reason: None,
             max_rms_dbfs: None,
             silent: false,
+            relay: None,
         }),
     }
 }

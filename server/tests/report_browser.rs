@@ -118,6 +118,7 @@ async fn a_schedule_created_today_whose_occurrences_all_played_shows_one_hundred
                 reason: None,
                 max_rms_dbfs: None,
                 silent: false,
+                relay: None,
             }),
         }],
     };

@@ -12,6 +12,7 @@ pub mod commands;
 pub mod db;
 pub mod fleet;
 pub mod harness;
+pub mod icecast;
 pub mod live;
 pub mod mosquitto;
 pub mod nats;

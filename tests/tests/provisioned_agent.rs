@@ -262,6 +262,7 @@ fn report(device: &DeviceId, key: Option<&DeviceKey>) -> (uuid::Uuid, Vec<u8>) {
                 reason: None,
                 max_rms_dbfs: None,
                 silent: false,
+                relay: None,
             }),
         }],
     };

@@ -93,6 +93,7 @@ async fn seed(
             on_preempt: OnPreempt::Interrupt,
             play_until: None,
             repetition: None,
+            relay: None,
         })
         .collect();
     let now = Utc::now();

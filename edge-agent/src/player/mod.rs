@@ -11,6 +11,10 @@
 //! items). It cannot be paused: whatever preempts it (an emergency) interrupts it. It ends on `live_stop` or at the end of the
 //! stream (`played`), on a network or decode error (`failed`), when a newer `live_start`
 //! replaces it, or on `stop` (`interrupted`).
+//!
+//! A relay item (`ManifestItem::relay`, tiếp sóng) is a scheduled item whose input is an external
+//! stream until its window's end (`sink::RelayInput`: reconnects, ICY metadata), followed by its
+//! media as the fallback; like a live stream it is interrupted, not paused, when preempted.
 
 pub mod queue;
 
@@ -30,7 +34,7 @@ use crate::amp::{Amp, Relay};
 use crate::cache::Cache;
 use crate::clock::Clock;
 use crate::report::{AgentEventKind, Reporter};
-use crate::sink::{self, Ctrl, Input, PlayEvent, PlayHandle, PlayJob, Sink, StreamInput};
+use crate::sink::{self, Ctrl, Input, PlayEvent, PlayHandle, PlayJob, RelayInput, Sink, StreamInput};
 use crate::status::LiveStatus;
 use crate::store::{PlayingMarker, Store};
 
@@ -164,6 +168,7 @@ impl Player {
                 reason: Some("the agent stopped during play (restart or power loss)".into()),
                 max_rms_dbfs: None,
                 silent: false,
+                relay: None,
             };
             self.report(pop).await;
         }
@@ -239,9 +244,11 @@ impl Player {
                         }
                         (None, None) => Instant::now(),
                     };
+                    let until = item.relay.as_ref().map(|r| self.ctx.clock.instant_at(r.until));
                     let job = PlayJob {
                         token,
                         gain: item.volume.min(100) as f32 / 100.0,
+                        until,
                         item,
                         inputs: payload.inputs,
                         duration: payload.duration,
@@ -414,6 +421,7 @@ impl Player {
             on_preempt: OnPreempt::Interrupt,
             play_until: None,
             repetition: None,
+            relay: None,
         };
         let handled = self.ctx.store.is_handled(&item.id);
         let media = Media {
@@ -476,9 +484,27 @@ impl Player {
     }
 
     fn on_prepared(&mut self, p: Prepared) -> Vec<Action<Media>> {
-        let result = p.result.map(|(files, duration)| Media {
-            inputs: files.into_iter().map(Input::File).collect(),
-            duration,
+        let now = self.ctx.clock.now();
+        let relay = p.item.relay.clone();
+        let result = p.result.map(|(files, duration)| match relay {
+            // A relay: its stream until the window's end, then (if it fails) the fallback.
+            Some(r) => {
+                let url = self.ctx.cache.resolve(&r.url);
+                let input = RelayInput::new(
+                    url,
+                    self.ctx.cache.http().clone(),
+                    self.ctx.clock.instant_at(r.until),
+                    Duration::from_secs(u64::from(r.fallback_after_s.max(1))),
+                );
+                let mut inputs = vec![Input::Relay(input)];
+                inputs.extend(files.into_iter().map(Input::File));
+                let left = (r.until - now.max(p.item.starts_at)).to_std().unwrap_or_default();
+                Media { inputs, duration: left }
+            }
+            None => Media {
+                inputs: files.into_iter().map(Input::File).collect(),
+                duration,
+            },
         });
         self.queue.prepared(p.item, p.adhoc, result, self.ctx.clock.now())
     }

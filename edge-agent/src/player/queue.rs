@@ -442,6 +442,13 @@ impl<P: Clone> Queue<P> {
             };
             let ended = started.map(|_| end.ended_at);
             self.report(&run.job.item, started, ended, outcome, reason, &mut out);
+            if let (Some(relay), Some(Action::Report(pop))) = (&end.relay, out.last_mut()) {
+                if relay.failed && matches!(outcome, PlayOutcome::Played | PlayOutcome::PlayedLate) {
+                    let why = relay.error.as_deref().unwrap_or("no audio");
+                    pop.reason = Some(format!("relay stream failed ({why}); the fallback played"));
+                }
+                pop.relay = Some(relay.clone());
+            }
             if let (Some(level), Some(Action::Report(pop))) = (end.level, out.last_mut()) {
                 let sounded = matches!(
                     outcome,
@@ -570,6 +577,7 @@ impl<P: Clone> Queue<P> {
             reason,
             max_rms_dbfs: None,
             silent: false,
+            relay: None,
         }));
     }
 
@@ -662,7 +670,8 @@ impl<P: Clone> Queue<P> {
         if let Some(c) = self.current.take()
             && let Some(run) = self.runs.get_mut(&c)
         {
-            if run.job.item.on_preempt == OnPreempt::Resume && !run.job.live {
+            // A stream (live or relay) cannot be held: it is interrupted.
+            if run.job.item.on_preempt == OnPreempt::Resume && !run.job.live && run.job.item.relay.is_none() {
                 run.preempted = true;
                 out.push(Action::Pause(c));
                 self.waiting.push(Waiting::Paused(c));

@@ -11,6 +11,7 @@ use symphonia::core::io::{MediaSource, MediaSourceStream, ReadOnlySource};
 use symphonia::core::meta::MetadataOptions;
 use tokio::sync::watch;
 
+use super::relay::{RelayInput, open_relay};
 use super::stream::{StreamInput, open_stream};
 use crate::error::AgentError;
 
@@ -47,6 +48,8 @@ pub enum Input {
     File(PathBuf),
     /// An HTTP audio stream (live relay), fetched while it plays.
     Stream(StreamInput),
+    /// A relay item's stream, connected again when it breaks off, until its window ends.
+    Relay(RelayInput),
 }
 
 impl Decoder {
@@ -68,6 +71,11 @@ impl Decoder {
                     hint.mime_type(m);
                 }
                 Self::from_source(Box::new(ReadOnlySource::new(reader)), hint, &s.url)
+            }
+            Input::Relay(r) => {
+                // Found by content: MP3 frames, or AAC in ADTS.
+                let reader = open_relay(r, stop)?;
+                Self::from_source(Box::new(ReadOnlySource::new(reader)), Hint::new(), &r.url)
             }
         }
     }

@@ -9,13 +9,16 @@
 //! The decoder reads an [`Input`]: a verified file in the cache, or an HTTP audio stream (live
 //! relay). A stream is fetched by a small async task on the runtime that feeds a bounded channel;
 //! the blocking decoder reads that channel through symphonia's `ReadOnlySource` (not seekable), so files and
-//! streams share the decoder, the play loop and the outputs.
+//! streams share the decoder, the play loop and the outputs. A relay item's stream ([`RelayInput`],
+//! `relay`) is connected again when it breaks off, and gives way to the item's fallback media
+//! when it brings no audio for a while.
 
 mod decode;
 pub mod level;
 mod null;
 mod output;
 mod play;
+mod relay;
 mod stream;
 
 use std::path::PathBuf;
@@ -31,6 +34,7 @@ use crate::clock::Clock;
 pub use decode::{Chunk, Decoded, Decoder, Input, decode_file};
 pub use output::file_stem;
 pub use play::WavSidecar;
+pub use relay::RelayInput;
 pub use stream::{STREAM_OPEN_TIMEOUT, STREAM_STALL_TIMEOUT, StreamInput};
 
 /// Where samples go.
@@ -60,6 +64,8 @@ pub struct PlayJob {
     pub start: Instant,
     /// Linear gain (volume / 100).
     pub gain: f32,
+    /// A relay item's window end: nothing is written after it (the fallback is cut there).
+    pub until: Option<Instant>,
 }
 
 /// Player → playback control.
@@ -91,6 +97,8 @@ pub struct PlayEnd {
     pub error: Option<String>,
     /// Loudness of what was output (`None`: nothing decoded, or the null sink).
     pub level: Option<level::Level>,
+    /// A relay item's stream: what of it played, whether it failed (`None` for other plays).
+    pub relay: Option<nguon_protocol::RelayReport>,
 }
 
 /// Playback → player.

@@ -20,6 +20,7 @@ pub(super) async fn run_null(
         paused,
         error: None,
         level: None,
+        relay: None,
     };
     let start = tokio::time::Instant::from_std(job.start);
     loop {

@@ -14,7 +14,7 @@ use super::level::Meter;
 #[cfg(feature = "playback")]
 use super::output::SpeakerOutput;
 use super::output::{Output, WavOutput, file_stem};
-use super::{Ctrl, Decoder, PlayEnd, PlayEvent, PlayJob, Sink};
+use super::{Ctrl, Decoder, Input, PlayEnd, PlayEvent, PlayJob, Sink};
 use crate::clock::Clock;
 use crate::error::AgentError;
 
@@ -128,6 +128,10 @@ pub(super) fn run_decoded(
     );
     let ended_at = clock.now();
     let level = meter.finish();
+    let relay = job.inputs.first().and_then(|i| match i {
+        Input::Relay(r) => Some(r.report.lock().expect("relay report").clone()),
+        _ => None,
+    });
     let (completed, error) = match result {
         Ok(c) => (c, None),
         // A stream cut short by a stop fails to read: that is the stop, not an error.
@@ -172,6 +176,7 @@ pub(super) fn run_decoded(
             paused,
             error,
             level,
+            relay,
         },
     });
 }
@@ -214,9 +219,26 @@ fn play_decoded(
     let Some(f0) = inputs.next() else {
         return Ok(true);
     };
-    // Prepare before the start: open and decode the first packet.
-    let mut dec = Decoder::open_input(f0, stop)?;
-    let mut pending: Option<(u32, u16, Vec<f32>)> = dec.next_chunk()?.map(|(r, c, s)| (r, c, s.to_vec()));
+    // A relay's stream comes first; the inputs after it are its fallback.
+    let relay = match f0 {
+        Input::Relay(r) => Some(r),
+        _ => None,
+    };
+    let mut on_relay = relay.is_some();
+    // Prepare before the start: open and decode the first packet (a relay that gives no audio
+    // for its fallback time turns to the fallback).
+    let (mut dec, mut pending) = match open_first(f0, stop) {
+        Ok(x) => x,
+        Err(e) if on_relay => {
+            on_relay = false;
+            fall_back(relay, &e);
+            match inputs.next() {
+                Some(f) => open_first(f, stop)?,
+                None => return Err(e),
+            }
+        }
+        Err(e) => return Err(e),
+    };
     let mut t0 = job.start;
     let mut deadline = job.start;
     if let Flow::Stop(_) = wait_until(rx, &mut deadline, &mut t0, out.as_mut(), paused) {
@@ -225,7 +247,12 @@ fn play_decoded(
     }
     t0 = deadline;
     let mut pos = Duration::ZERO;
+    let mut relay_pos = Duration::ZERO;
     loop {
+        if job.until.is_some_and(|u| Instant::now() >= u) {
+            // The relay's window ended (the fallback is cut there).
+            break;
+        }
         let (rate, ch, owned);
         let samples: &[f32] = if let Some((r, c, s)) = pending.take() {
             rate = r;
@@ -233,20 +260,34 @@ fn play_decoded(
             owned = s;
             &owned
         } else {
-            match dec.next_chunk()? {
-                Some((r, c, s)) => {
+            match dec.next_chunk() {
+                Ok(Some((r, c, s))) => {
                     rate = r;
                     ch = c;
                     owned = s.to_vec();
                     &owned
                 }
-                None => match inputs.next() {
+                // The relay's window ended.
+                Ok(None) if on_relay => break,
+                Ok(None) => match inputs.next() {
                     Some(f) => {
                         dec = Decoder::open_input(f, stop)?;
                         continue;
                     }
                     None => break,
                 },
+                Err(e) if on_relay && !*stop.borrow() => {
+                    on_relay = false;
+                    fall_back(relay, &e);
+                    match inputs.next() {
+                        Some(f) => {
+                            dec = Decoder::open_input(f, stop)?;
+                            continue;
+                        }
+                        None => return Err(e),
+                    }
+                }
+                Err(e) => return Err(e),
             }
         };
         let mut due = (t0 + pos).checked_sub(out.write_ahead()).unwrap_or(t0);
@@ -264,7 +305,12 @@ fn play_decoded(
         out.write(rate, ch, samples)?;
         meter.push(rate, ch, samples, job.gain);
         let frames = samples.len() / ch.max(1) as usize;
-        pos += Duration::from_secs_f64(frames as f64 / rate.max(1) as f64);
+        let d = Duration::from_secs_f64(frames as f64 / rate.max(1) as f64);
+        pos += d;
+        if on_relay && let Some(r) = relay {
+            relay_pos += d;
+            r.note(|x| x.stream_ms = relay_pos.as_millis() as u64);
+        }
     }
     // Let the last packet's time pass, so "ended" is when the last sample went out.
     let mut due = t0 + pos;
@@ -274,4 +320,25 @@ fn play_decoded(
     }
     out.finish(true)?;
     Ok(true)
+}
+
+/// Open an input and decode its first packet.
+fn open_first(
+    input: &Input,
+    stop: &watch::Receiver<bool>,
+) -> Result<(Decoder, Option<(u32, u16, Vec<f32>)>), AgentError> {
+    let mut dec = Decoder::open_input(input, stop)?;
+    let first = dec.next_chunk()?.map(|(r, c, s)| (r, c, s.to_vec()));
+    Ok((dec, first))
+}
+
+/// A relay's stream failed: say so in its report; the fallback (if any) plays instead.
+fn fall_back(relay: Option<&super::RelayInput>, e: &AgentError) {
+    if let Some(r) = relay {
+        tracing::warn!(url = %r.url, error = %e, "relay failed; the fallback plays");
+        r.note(|x| {
+            x.failed = true;
+            x.error = Some(e.to_string());
+        });
+    }
 }

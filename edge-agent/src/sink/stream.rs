@@ -13,7 +13,7 @@ pub const STREAM_OPEN_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a live stream may send nothing before the play fails.
 pub const STREAM_STALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// Network chunks buffered between the fetching task and the decoder.
-const STREAM_CHUNKS: usize = 16;
+pub(super) const STREAM_CHUNKS: usize = 16;
 
 /// An HTTP audio stream to decode while it arrives.
 #[derive(Debug, Clone)]
@@ -45,6 +45,17 @@ pub(super) struct StreamReader {
     rx: tokio::sync::mpsc::Receiver<Result<Bytes, String>>,
     buf: Bytes,
     done: bool,
+}
+
+impl StreamReader {
+    /// A reader of the chunks `rx` receives (an error ends the stream with that error).
+    pub(super) fn new(rx: tokio::sync::mpsc::Receiver<Result<Bytes, String>>) -> Self {
+        Self {
+            rx,
+            buf: Bytes::new(),
+            done: false,
+        }
+    }
 }
 
 impl std::io::Read for StreamReader {

@@ -528,6 +528,7 @@ pub fn item(
         on_preempt,
         play_until: None,
         repetition: None,
+        relay: None,
     }
 }
 

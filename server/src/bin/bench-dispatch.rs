@@ -222,6 +222,7 @@ fn batches(ids: &[String], keys: &[DeviceKey], events: usize, per: usize) -> Vec
                         reason: None,
                         max_rms_dbfs: None,
                         silent: false,
+                        relay: None,
                     }),
                 })
                 .collect();

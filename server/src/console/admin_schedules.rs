@@ -200,6 +200,7 @@ pub(super) async fn schedule_save(
         // The edit form does not show them: kept as they are.
         repetition: s.repetition.as_ref().and_then(|r| serde_json::to_value(r).ok()),
         valid_for_s: s.valid_for_s,
+        relay: s.relay.clone(),
     };
     let res = async {
         let mut req = req.clone();

@@ -13,6 +13,7 @@ mod live;
 mod loudness;
 mod policies;
 mod policy_edit;
+mod relay;
 mod repetition;
 mod report_engagement;
 mod submissions;
@@ -732,6 +733,7 @@ fn entries() -> impl Iterator<Item = &'static (&'static str, &'static str, &'sta
         .chain(feedback::CATALOGUE)
         .chain(submissions::CATALOGUE)
         .chain(policies::CATALOGUE)
+        .chain(relay::CATALOGUE)
         .chain(report_engagement::CATALOGUE)
         .chain(policy_edit::CATALOGUE)
 }

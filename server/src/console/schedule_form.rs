@@ -11,6 +11,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde_json::{Value, json};
 
+use crate::domain::relay::RelayStream;
 use crate::domain::schedule::{NewSchedule, RuleSpec, Targets, local_to_utc};
 use crate::error::{Error, Result};
 use crate::http::form::Fields;
@@ -52,6 +53,11 @@ pub struct Input {
     pub valid_from: String,
     /// Last day (`YYYY-MM-DD`) or empty.
     pub valid_until: String,
+    /// A relay's stream URL (tiếp sóng, issue 17); empty for a clip. The clip is then the
+    /// relay's fallback.
+    pub relay_url: String,
+    /// A relay's length in minutes (default 30).
+    pub relay_minutes: String,
 }
 
 impl Input {
@@ -84,6 +90,8 @@ impl Input {
             time_zone: f.opt("time_zone").unwrap_or_else(|| default_tz.to_string()),
             valid_from: f.one("valid_from"),
             valid_until: f.one("valid_until"),
+            relay_url: f.one("relay_url"),
+            relay_minutes: f.one("relay_minutes"),
         }
     }
 
@@ -91,7 +99,8 @@ impl Input {
     pub fn to_json(&self) -> Value {
         json!({"title": self.title, "media": self.media, "areas": self.areas, "priority": self.priority, "repetition": self.repetition,
                "mode": self.mode, "days": self.days, "times": self.times, "at": self.at, "cron": self.cron,
-               "time_zone": self.time_zone, "valid_from": self.valid_from, "valid_until": self.valid_until})
+               "time_zone": self.time_zone, "valid_from": self.valid_from, "valid_until": self.valid_until,
+               "relay_url": self.relay_url, "relay_minutes": self.relay_minutes})
     }
 
     /// The repetition chosen (a preset name), if any: checked by the schedule or the command
@@ -143,6 +152,7 @@ impl Input {
         let valid_from = day_start(&self.valid_from, tz, 0, "valid_from")?;
         let valid_until = day_start(&self.valid_until, tz, 1, "valid_until")?;
         let priority = self.priority.parse().unwrap_or_default();
+        let relay = self.relay()?;
         Ok(rules
             .into_iter()
             .map(|rule| NewSchedule {
@@ -162,8 +172,28 @@ impl Input {
                 on_preempt: Default::default(),
                 repetition: self.repetition_request(),
                 valid_for_s: None,
+                relay: relay.clone(),
             })
             .collect())
+    }
+
+    /// The relay this form asks for (its URL given), or none.
+    fn relay(&self) -> Result<Option<RelayStream>> {
+        let url = self.relay_url.trim();
+        if url.is_empty() {
+            return Ok(None);
+        }
+        let minutes = match self.relay_minutes.trim() {
+            "" => 30,
+            m => m.parse::<u32>().ok().filter(|m| (1..=1440).contains(m)).ok_or_else(|| {
+                Error::unprocessable("invalid_relay", "`relay.duration_s`: give 1–1440 minutes")
+            })?,
+        };
+        Ok(Some(RelayStream {
+            url: url.to_string(),
+            duration_s: minutes * 60,
+            fallback_after_s: 15,
+        }))
     }
 }
 

@@ -13,7 +13,8 @@
 //!   its window, that fewer than X % of its targets have been reached by (`domain::tracking`);
 //! - `playback_failed` (device): its latest decisive proof of play is `failed`;
 //! - `silence` (device): its latest measured proof of play was `silent`;
-//! - `low_disk` (device): free disk under the threshold share of its total.
+//! - `low_disk` (device): free disk under the threshold share of its total;
+//! - `relay_failed` (device): its latest relay play's stream failed ([`relay_conditions`]).
 
 use std::collections::HashMap;
 
@@ -41,11 +42,13 @@ pub enum AlarmKind {
     LowDisk,
     /// A citizen's feedback unanswered past its deadline (issue 15).
     FeedbackOverdue,
+    /// A relay's stream failed on a device: the fallback played, or nothing (issue 17).
+    RelayFailed,
 }
 
 impl AlarmKind {
     /// Every kind.
-    pub const ALL: [AlarmKind; 7] = [
+    pub const ALL: [AlarmKind; 8] = [
         AlarmKind::DeviceOffline,
         AlarmKind::HeartbeatMissed,
         AlarmKind::DeliveryBelowThreshold,
@@ -53,6 +56,7 @@ impl AlarmKind {
         AlarmKind::Silence,
         AlarmKind::LowDisk,
         AlarmKind::FeedbackOverdue,
+        AlarmKind::RelayFailed,
     ];
 
     /// The stored name.
@@ -65,6 +69,7 @@ impl AlarmKind {
             AlarmKind::Silence => "silence",
             AlarmKind::LowDisk => "low_disk",
             AlarmKind::FeedbackOverdue => "feedback_overdue",
+            AlarmKind::RelayFailed => "relay_failed",
         }
     }
 
@@ -73,7 +78,7 @@ impl AlarmKind {
         AlarmKind::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| {
             Error::unprocessable(
                 "invalid_kind",
-                format!("`{field}`: `{s}` is not one of device_offline, heartbeat_missed, delivery_below_threshold, playback_failed, silence, low_disk, feedback_overdue"),
+                format!("`{field}`: `{s}` is not one of device_offline, heartbeat_missed, delivery_below_threshold, playback_failed, silence, low_disk, feedback_overdue, relay_failed"),
             )
         })
     }
@@ -200,6 +205,8 @@ pub struct PlayFacts {
     pub silent: bool,
     /// Loudest 1-second RMS, dBFS.
     pub max_rms_dbfs: Option<i64>,
+    /// A relay play whose stream failed.
+    pub relay_failed: bool,
 }
 
 /// An emergency inside its window and past the delivery delay, with its tracking counts.
@@ -247,6 +254,25 @@ fn minutes(ms: i64) -> String {
     } else {
         format!("{s} s")
     }
+}
+
+/// The `relay_failed` conditions: each device whose latest relay play (`latest`) failed.
+pub fn relay_conditions(latest: &[PlayFacts]) -> Vec<Condition> {
+    latest
+        .iter()
+        .filter(|p| p.relay_failed)
+        .map(|p| Condition {
+            kind: AlarmKind::RelayFailed,
+            subject_type: "device",
+            subject_id: p.device_id.clone(),
+            area: p.area.clone(),
+            message: format!(
+                "relay {} failed: {}",
+                p.item_id,
+                p.reason.as_deref().unwrap_or("the stream gave no audio")
+            ),
+        })
+        .collect()
 }
 
 /// Every condition true at `now` (unix ms).

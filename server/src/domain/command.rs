@@ -262,6 +262,7 @@ pub fn build(
                     on_preempt: OnPreempt::Interrupt,
                     play_until: catch_up.then_some(now + w),
                     repetition: None,
+                    relay: None,
                 },
                 media: refs,
             };

@@ -15,7 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Duration, Utc};
-use nguon_protocol::{DeviceSettings, ManifestItem, MediaRef, Priority};
+use nguon_protocol::{DeviceSettings, ManifestItem, MediaRef, Priority, RelaySpec};
 use sha2::{Digest, Sha256};
 
 use crate::domain::area::AreaTree;
@@ -166,6 +166,9 @@ pub struct Window<'a> {
     pub late: LateWindows,
     /// Emergency and priority messages by device.
     pub messages: &'a Messages,
+    /// Relays go through the server's proxy (`{public_url}/relay/{schedule_id}`), not to the
+    /// stream's own URL (`[relay] mode`).
+    pub relay_proxy: bool,
 }
 
 /// The manifest content of every enabled device in `devices`: the occurrences of every schedule
@@ -206,12 +209,16 @@ pub fn compute(
             continue;
         };
         let refs_in_order: Vec<String> = refs.iter().map(|r| r.sha256.clone()).collect();
-        let dur: i64 = refs.iter().map(|m| m.duration_ms as i64).sum::<i64>() * s.repeat as i64;
+        let mut dur: i64 = refs.iter().map(|m| m.duration_ms as i64).sum::<i64>() * s.repeat as i64;
+        // A relay lasts its window (and is joined late inside it).
+        let relay_window = s.relay.as_ref().map(|r| Duration::seconds(i64::from(r.duration_s)));
+        if let Some(r) = relay_window {
+            dur = r.num_milliseconds();
+        }
         // An occurrence with a window of its own (`valid_for_s`, a repetition) stays listed while
         // the window lasts, so a device that reaches it late, and its replays, still find it.
-        let window = s
-            .valid_for_s
-            .map(|v| Duration::seconds(i64::from(v)))
+        let window = relay_window
+            .or_else(|| s.valid_for_s.map(|v| Duration::seconds(i64::from(v))))
             .or_else(|| s.repetition.as_ref().map(|_| w.late.of(s.priority)));
         let back = window.map_or(Duration::milliseconds(dur), |x| {
             x.max(Duration::milliseconds(dur))
@@ -229,11 +236,20 @@ pub fn compute(
                 media: refs_in_order.clone(),
                 repeat: s.repeat,
                 on_preempt: s.on_preempt,
-                play_until: s
-                    .valid_for_s
-                    .map(|v| t + Duration::seconds(i64::from(v)))
+                play_until: relay_window
+                    .map(|r| t + r)
+                    .or_else(|| s.valid_for_s.map(|v| t + Duration::seconds(i64::from(v))))
                     .or_else(|| w.late.play_until(s.priority, t)),
                 repetition: s.repetition.clone(),
+                relay: s.relay.as_ref().zip(relay_window).map(|(r, len)| RelaySpec {
+                    url: if w.relay_proxy {
+                        format!("{}/relay/{}", w.public_url, s.id)
+                    } else {
+                        r.url.clone()
+                    },
+                    until: t + len,
+                    fallback_after_s: r.fallback_after_s,
+                }),
             })
             .collect();
         let i = prepared.len();
@@ -519,6 +535,7 @@ mod tests {
             public_url: "http://srv",
             late: LateWindows::default(),
             messages: &NO_MESSAGES,
+            relay_proxy: true,
         }
     }
 
@@ -623,6 +640,7 @@ mod tests {
             on_preempt: Default::default(),
             play_until: Some("2026-12-02T00:30:00Z".parse().unwrap()),
             repetition: None,
+            relay: None,
         };
         let m2 = MediaRef {
             sha256: "m2".into(),
@@ -650,6 +668,7 @@ mod tests {
         let w = Window {
             late,
             messages: &messages,
+            relay_proxy: true,
             ..window("2026-12-02T00:00:00Z")
         };
         let out = compute(&f, std::slice::from_ref(&s), &media(true), &all(&f), w);

@@ -26,6 +26,7 @@ pub mod organisation;
 pub mod policy;
 pub mod presence;
 pub mod range;
+pub mod relay;
 pub mod repetition;
 pub mod report;
 pub mod review;

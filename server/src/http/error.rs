@@ -36,6 +36,7 @@ fn status_and_code(e: &Error) -> (StatusCode, &'static str) {
         Error::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
         Error::Unsupported { code, .. } => (StatusCode::UNSUPPORTED_MEDIA_TYPE, code),
         Error::Unprocessable { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code),
+        Error::Upstream(_) => (StatusCode::BAD_GATEWAY, "bad_gateway"),
         e if e.is_db_unique_violation() => (StatusCode::CONFLICT, "conflict"),
         Error::Db(_) | Error::Migrate(_) | Error::Io(_) | Error::Config(_) | Error::Internal { .. } => {
             (StatusCode::INTERNAL_SERVER_ERROR, "internal")

@@ -28,6 +28,7 @@ pub mod media;
 pub mod multipart;
 pub mod openapi;
 pub mod policies;
+pub mod relay;
 pub mod reports;
 pub mod schedules;
 pub mod speech;

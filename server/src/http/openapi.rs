@@ -41,6 +41,7 @@ pub fn document(others: impl IntoIterator<Item = utoipa::openapi::OpenApi>) -> u
     doc.merge(crate::http::schedules::Doc::openapi());
     doc.merge(crate::http::commands::Doc::openapi());
     doc.merge(crate::http::live::Doc::openapi());
+    doc.merge(crate::http::relay::Doc::openapi());
     doc.merge(crate::http::reports::Doc::openapi());
     doc.merge(crate::http::speech::Doc::openapi());
     doc.merge(crate::http::bulletins::Doc::openapi());

@@ -178,6 +178,7 @@ async fn command(
         Filed,
         crate::services::reports::Period,
         PlayRecord,
+        crate::domain::report::records::RelayPlay,
         EventRecord,
         CommandReport,
         crate::domain::tracking::Tracking,

@@ -19,7 +19,9 @@ pub mod commands;
 pub mod demo;
 pub mod devices;
 pub mod feedback;
+pub mod fanout;
 pub mod live;
+pub mod relay;
 pub mod media;
 pub mod notifications;
 pub mod policies;
@@ -70,4 +72,6 @@ pub struct AppState {
     pub limits: Arc<throttle::Limits>,
     /// The live broadcasts of this process (`services::live`).
     pub live: Arc<live::Registry>,
+    /// The relays this process proxies (`services::relay`).
+    pub relays: Arc<relay::Relays>,
 }

@@ -64,6 +64,9 @@ pub struct Checked {
     pub valid: Valid,
     /// The playlist's media (all approved).
     pub media: HashMap<String, MediaInfo>,
+    /// A relay whose stream could not be reached at the check: why (accepted; the alarm is
+    /// raised at play time).
+    pub relay_unreachable: Option<String>,
 }
 
 /// Validate a schedule request: title, rule, time zone, validity, volume, repeat
@@ -97,8 +100,21 @@ pub async fn check(state: &AppState, req: &NewSchedule) -> Result<Checked> {
             ));
         }
     }
-    let media = require_approved(&state.store, &req.media).await?;
-    Ok(Checked { valid, media })
+    // A relay's fallback recording is optional.
+    let media = if valid.relay.is_some() && req.media.is_empty() {
+        HashMap::new()
+    } else {
+        require_approved(&state.store, &req.media).await?
+    };
+    let relay_unreachable = match &valid.relay {
+        Some(r) => crate::services::relay::check_url(state, &r.url).await?,
+        None => None,
+    };
+    Ok(Checked {
+        valid,
+        media,
+        relay_unreachable,
+    })
 }
 
 /// 403 unless the caller may schedule `req`: role `operator`, every target inside their scope,
@@ -130,16 +146,22 @@ pub struct Prepared {
     pub schedule: Schedule,
     /// Its playlist's media.
     media: HashMap<String, MediaInfo>,
+    relay_unreachable: Option<String>,
 }
 
 /// Validate `req` ([`check`]) into a new schedule, ready for [`create_in`]. Reads only: call it
 /// before the transaction begins.
 pub async fn prepare(state: &AppState, req: &NewSchedule) -> Result<Prepared> {
-    let Checked { valid, media } = check(state, req).await?;
+    let Checked {
+        valid,
+        media,
+        relay_unreachable,
+    } = check(state, req).await?;
     let id = uuid::Uuid::now_v7().to_string();
     Ok(Prepared {
         schedule: schedule::draft(id, valid, req, from_ms(now_ms())),
         media,
+        relay_unreachable,
     })
 }
 
@@ -183,6 +205,7 @@ pub async fn check_manifest_cap(state: &AppState, conn: &mut Conn, new: &[&Sched
         priority: state.settings.late_window(nguon_protocol::Priority::Priority),
         normal: state.settings.late_window(nguon_protocol::Priority::Normal),
     };
+    let relay_proxy = state.settings.relay.mode == crate::config::relay::RelayMode::Proxy;
     let over = tokio::task::spawn_blocking(move || {
         let devices = fleet.devices_for(&targets);
         let now = Utc::now();
@@ -192,6 +215,7 @@ pub async fn check_manifest_cap(state: &AppState, conn: &mut Conn, new: &[&Sched
             public_url: &public_url,
             late,
             messages: &manifest::NO_MESSAGES,
+            relay_proxy,
         };
         manifest::compute(&fleet, &all, &media, &devices, w)
             .into_iter()
@@ -266,20 +290,30 @@ pub async fn preview(state: &AppState, caller: &Caller, req: &NewSchedule) -> Re
 /// The `201` answer: the next occurrences in the look-ahead window and the overlap warnings (a
 /// failed overlap check is logged and gives none).
 async fn answer(state: &AppState, p: Prepared) -> Created {
-    let Prepared { schedule, media } = p;
+    let Prepared {
+        schedule,
+        media,
+        relay_unreachable,
+    } = p;
     let tz = schedule.tz.unwrap_or(chrono_tz::Asia::Ho_Chi_Minh);
     let now_t = Utc::now();
     let end = now_t + Duration::hours(state.settings.lookahead_hours as i64);
     let occ = schedule.occurrences(now_t, end);
     let next_occurrences = occ.iter().take(10).map(|t| occurrence(tz, *t)).collect();
-    let duration = overlap::playlist_ms(&schedule.media, |s| media.get(s).map(|m| m.duration_ms))
-        * schedule.repeat as i64;
-    let warnings = warnings(state, &schedule, &occ, duration, (now_t, end))
+    let duration = match &schedule.relay {
+        Some(r) => i64::from(r.duration_s) * 1000,
+        None => {
+            overlap::playlist_ms(&schedule.media, |s| media.get(s).map(|m| m.duration_ms))
+                * schedule.repeat as i64
+        }
+    };
+    let mut warnings = warnings(state, &schedule, &occ, duration, (now_t, end))
         .await
         .unwrap_or_else(|e| {
             tracing::warn!(error = %e, "overlap check failed");
             Warnings::default()
         });
+    warnings.relay_unreachable = relay_unreachable;
     Created {
         schedule,
         next_occurrences,

@@ -42,7 +42,7 @@ pub async fn device_facts(store: &Store) -> Result<Vec<DeviceFacts>> {
 /// keeps (an SQL condition on `plays`), latest by reception then occurrence.
 async fn latest_plays(store: &Store, since: i64, filter: &str) -> Result<Vec<PlayFacts>> {
     let sql = format!(
-        "SELECT p.device_id, d.area, p.item_id, p.outcome, p.reason, p.silent, p.max_rms_dbfs, p.received_at, \
+        "SELECT p.device_id, d.area, p.item_id, p.outcome, p.reason, p.silent, p.max_rms_dbfs, p.relay_failed, p.received_at, \
          p.occurrence_at FROM plays p JOIN devices d ON d.id = p.device_id \
          JOIN (SELECT device_id, MAX(received_at) AS latest FROM plays WHERE received_at >= $1 AND ({filter}) \
                GROUP BY device_id) l ON l.device_id = p.device_id AND l.latest = p.received_at \
@@ -72,6 +72,7 @@ fn play(r: &AnyRow) -> Result<PlayFacts> {
         reason: r.try_get("reason")?,
         silent: r.try_get::<i64, _>("silent")? != 0,
         max_rms_dbfs: r.try_get("max_rms_dbfs")?,
+        relay_failed: r.try_get::<Option<i64>, _>("relay_failed")?.unwrap_or(0) != 0,
     })
 }
 
@@ -88,6 +89,11 @@ pub async fn latest_decisive_plays(store: &Store, since: i64) -> Result<Vec<Play
 /// Each device's latest proof of play whose loudness was measured (or that was found silent).
 pub async fn latest_measured_plays(store: &Store, since: i64) -> Result<Vec<PlayFacts>> {
     latest_plays(store, since, "max_rms_dbfs IS NOT NULL OR silent = 1").await
+}
+
+/// Each device's latest relay play (a failed one raises `relay_failed`; a good one clears it).
+pub async fn latest_relay_plays(store: &Store, since: i64) -> Result<Vec<PlayFacts>> {
+    latest_plays(store, since, "relay_failed IS NOT NULL").await
 }
 
 /// An emergency candidate: a catch-up play-now (emergency or priority; the caller reads the

@@ -174,9 +174,10 @@ pub async fn write(store: &Store, burst: &Burst, now: i64) -> Result<u64> {
     for chunk in burst.plays.chunks(1000) {
         let mut sql = String::from(
             "INSERT INTO plays (event_id, device_id, item_id, schedule_id, occurrence_at, sha256, priority, \
-             started_at, ended_at, outcome, reason, received_at, max_rms_dbfs, silent) VALUES ",
+             started_at, ended_at, outcome, reason, received_at, max_rms_dbfs, silent, relay_ms, relay_reconnects, \
+             relay_failed) VALUES ",
         );
-        push_values(&mut sql, chunk.len(), 14, store.backend);
+        push_values(&mut sql, chunk.len(), 17, store.backend);
         sql.push_str(" ON CONFLICT (event_id) DO NOTHING");
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for Play { id, device, play: p } in chunk {
@@ -194,7 +195,10 @@ pub async fn write(store: &Store, burst: &Burst, now: i64) -> Result<u64> {
                 .bind(p.reason.clone())
                 .bind(now)
                 .bind(p.max_rms_dbfs.map(i64::from))
-                .bind(p.silent as i64);
+                .bind(p.silent as i64)
+                .bind(p.relay.as_ref().map(|r| r.stream_ms.min(i64::MAX as u64) as i64))
+                .bind(p.relay.as_ref().map(|r| i64::from(r.reconnects)))
+                .bind(p.relay.as_ref().map(|r| r.failed as i64));
         }
         stored += q.execute(&mut *tx).await?.rows_affected();
     }

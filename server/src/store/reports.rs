@@ -11,7 +11,7 @@ use serde::Serialize;
 use sqlx::Row;
 
 use crate::domain::report::counting::Toggle;
-use crate::domain::report::records::{CommandReport, EventRecord, PlayRecord};
+use crate::domain::report::records::{CommandReport, EventRecord, PlayRecord, RelayPlay};
 use crate::domain::report::{AreaRow, PublishedBulletin, ReportDevice, ReportDisplay, ReportPlay};
 use crate::domain::scope::Caller;
 use crate::error::Result;
@@ -36,7 +36,8 @@ pub struct PlayFilter {
 pub async fn plays(store: &Store, f: &PlayFilter) -> Result<Vec<PlayRecord>> {
     let mut sql = String::from(
         "SELECT event_id, device_id, item_id, schedule_id, occurrence_at, sha256, priority, started_at, ended_at, \
-         outcome, reason, received_at, max_rms_dbfs, silent FROM plays WHERE 1 = 1",
+         outcome, reason, received_at, max_rms_dbfs, silent, relay_ms, relay_reconnects, relay_failed FROM plays \
+         WHERE 1 = 1",
     );
     let mut n = 0;
     let mut next = || {
@@ -91,6 +92,14 @@ pub async fn plays(store: &Store, f: &PlayFilter) -> Result<Vec<PlayRecord>> {
             received_at: from_ms(r.try_get("received_at")?),
             max_rms_dbfs: r.try_get("max_rms_dbfs")?,
             silent: r.try_get::<i64, _>("silent")? != 0,
+            relay: match r.try_get::<Option<i64>, _>("relay_ms")? {
+                Some(stream_ms) => Some(RelayPlay {
+                    stream_ms,
+                    reconnects: r.try_get::<Option<i64>, _>("relay_reconnects")?.unwrap_or(0),
+                    failed: r.try_get::<Option<i64>, _>("relay_failed")?.unwrap_or(0) != 0,
+                }),
+                None => None,
+            },
         });
     }
     Ok(out)

@@ -8,6 +8,7 @@ use nguon_protocol::OnPreempt;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use crate::domain::relay::RelayStream;
 use crate::domain::schedule::{Rule, RuleSpec, Schedule, Targets};
 use crate::domain::scope::Caller;
 use crate::error::{Error, Result};
@@ -29,7 +30,14 @@ fn row_to_schedule(r: &AnyRow) -> Result<Schedule> {
     let tz_name: String = r.try_get("time_zone")?;
     let spec: RuleSpec = serde_json::from_str(&rule).map_err(Error::context("stored rule"))?;
     let parsed_rule = Rule::parse(&spec).ok();
+    let relay: Option<RelayStream> = r
+        .try_get::<Option<String>, _>("relay")?
+        .map(|j| serde_json::from_str(&j))
+        .transpose()
+        .map_err(Error::context("stored relay"))?;
     Ok(Schedule {
+        kind: if relay.is_some() { "relay" } else { "media" },
+        relay,
         id: r.try_get("id")?,
         title: r.try_get("title")?,
         media: serde_json::from_str(&media).map_err(Error::context("stored media"))?,
@@ -63,7 +71,16 @@ fn row_to_schedule(r: &AnyRow) -> Result<Schedule> {
 }
 
 const COLUMNS: &str = "id, title, media, priority, rule, time_zone, valid_from, valid_until, volume, repeat_count, \
-                       on_preempt, enabled, created_at, updated_at, repetition, valid_for_s";
+                       on_preempt, enabled, created_at, updated_at, repetition, valid_for_s, relay";
+
+/// A relay schedule's stream as stored (JSON text, NULL for a media schedule).
+fn relay_json(s: &Schedule) -> Result<Option<String>> {
+    s.relay
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| Error::internal_from("json", e))
+}
 
 /// A schedule's repetition as stored (JSON text, NULL when it plays once).
 fn repetition_json(s: &Schedule) -> Result<Option<String>> {
@@ -191,8 +208,8 @@ pub async fn get_in(conn: &mut Conn, id: &str) -> Result<Schedule> {
 pub async fn insert(conn: &mut Conn, s: &Schedule) -> Result<()> {
     sqlx::query(
         "INSERT INTO schedules (id, title, media, priority, rule, time_zone, valid_from, valid_until, volume, \
-         repeat_count, on_preempt, enabled, created_at, updated_at, repetition, valid_for_s) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+         repeat_count, on_preempt, enabled, created_at, updated_at, repetition, valid_for_s, relay) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
     )
     .bind(s.id.clone())
     .bind(s.title.clone())
@@ -210,6 +227,7 @@ pub async fn insert(conn: &mut Conn, s: &Schedule) -> Result<()> {
     .bind(s.updated_at.timestamp_millis())
     .bind(repetition_json(s)?)
     .bind(s.valid_for_s.map(i64::from))
+    .bind(relay_json(s)?)
     .execute(&mut *conn)
     .await?;
     record_enabled(conn, &s.id, s.enabled, s.created_at.timestamp_millis()).await?;
@@ -248,7 +266,7 @@ pub async fn update(conn: &mut Conn, s: &Schedule) -> Result<()> {
     sqlx::query(
         "UPDATE schedules SET title = $1, media = $2, priority = $3, rule = $4, time_zone = $5, valid_from = $6, \
          valid_until = $7, volume = $8, repeat_count = $9, on_preempt = $10, enabled = $11, updated_at = $12, \
-         repetition = $13, valid_for_s = $14 WHERE id = $15",
+         repetition = $13, valid_for_s = $14, relay = $16 WHERE id = $15",
     )
     .bind(s.title.clone())
     .bind(serde_json::to_string(&s.media).map_err(|e| Error::internal_from("json", e))?)
@@ -265,6 +283,7 @@ pub async fn update(conn: &mut Conn, s: &Schedule) -> Result<()> {
     .bind(repetition_json(s)?)
     .bind(s.valid_for_s.map(i64::from))
     .bind(s.id.clone())
+    .bind(relay_json(s)?)
     .execute(&mut *conn)
     .await?;
     record_enabled(conn, &s.id, s.enabled, now_ms()).await?;

@@ -86,6 +86,9 @@ pub async fn evaluate(store: &Store, a: &AlarmSettings, now: i64) -> Result<Eval
     // Citizens' feedback past its answer deadline (issue 15).
     let waiting = store::feedback::waiting(store).await?;
     conditions.extend(crate::domain::feedback::overdue_conditions(now, &waiting));
+    // Relays whose stream failed on a device (issue 17).
+    let relays = store::alarms::latest_relay_plays(store, since).await?;
+    conditions.extend(alarm::relay_conditions(&relays));
     let holding: HashSet<(String, String, String)> = conditions
         .iter()
         .map(|c| {

@@ -88,6 +88,7 @@ pub async fn run_batch(
     let refresh_before = now_ms() - 24 * 3600 * 1000;
     let ttl = chrono::Duration::hours(ctx.settings.lookahead_hours as i64 + 24);
     let cap = ctx.settings.max_manifest_bytes as usize;
+    let relay_proxy = ctx.settings.relay.mode == crate::config::relay::RelayMode::Proxy;
     // CPU work (evaluation, JSON, signatures) off the async workers.
     let (computed, rows, shortened) = tokio::task::spawn_blocking(move || {
         let w = Window {
@@ -96,6 +97,7 @@ pub async fn run_batch(
             public_url: &public_url,
             late,
             messages: &messages,
+            relay_proxy,
         };
         let contents = manifest::compute(&fleet, &schedules, &media, &targets, w);
         let computed = contents.len();

@@ -45,6 +45,7 @@ fn item(id: &str, priority: Priority, start: i64, on_preempt: OnPreempt) -> Mani
         on_preempt,
         play_until: None,
         repetition: None,
+        relay: None,
     }
 }
 
@@ -81,6 +82,7 @@ fn end(first: Option<i64>, at: i64, completed: bool) -> PlayEnd {
         paused: false,
         error: None,
         level: None,
+        relay: None,
     }
 }
 

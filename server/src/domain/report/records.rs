@@ -42,6 +42,21 @@ pub struct PlayRecord {
     pub max_rms_dbfs: Option<i64>,
     /// Played to its end below the device's silence threshold for its whole length.
     pub silent: bool,
+    /// A relay's play (issue 17): milliseconds of the stream that played, reconnections, and
+    /// whether the stream failed (null for other plays).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relay: Option<RelayPlay>,
+}
+
+/// What a device reported of a relay's stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RelayPlay {
+    /// Milliseconds of the stream's audio that went out.
+    pub stream_ms: i64,
+    /// Reconnections after the stream broke off.
+    pub reconnects: i64,
+    /// The stream failed: the fallback played (or nothing).
+    pub failed: bool,
 }
 
 /// One device event other than proof of play.

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::domain::command::{MAX_WINDOW_SECS, MIN_WINDOW_SECS};
+use crate::domain::relay::{self, RelayStream};
 use crate::domain::repetition;
 use crate::error::{Error, Result};
 pub use describe::describe;
@@ -45,7 +46,9 @@ pub struct Targets {
 pub struct NewSchedule {
     /// Human title.
     pub title: String,
-    /// Ordered playlist of approved media, by sha256.
+    /// Ordered playlist of approved media, by sha256 (a relay's fallback recording; may be
+    /// empty for a relay).
+    #[serde(default)]
     pub media: Vec<String>,
     /// Target areas and devices.
     pub targets: Targets,
@@ -53,6 +56,10 @@ pub struct NewSchedule {
     #[serde(default)]
     #[schema(value_type = String, example = "normal")]
     pub priority: Priority,
+    /// A relay (tiếp sóng): each occurrence plays this external stream for `duration_s`
+    /// instead of media (`domain::relay`). Absent: a media schedule.
+    #[serde(default)]
+    pub relay: Option<RelayStream>,
     /// When it plays.
     pub rule: RuleSpec,
     /// IANA time zone of the rule (default: the server's `time_zone`).
@@ -95,8 +102,13 @@ pub struct Schedule {
     pub id: String,
     /// Title.
     pub title: String,
-    /// Playlist.
+    /// Playlist (a relay's fallback).
     pub media: Vec<String>,
+    /// `media` or `relay`.
+    pub kind: &'static str,
+    /// A relay's stream.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relay: Option<RelayStream>,
     /// Targets.
     pub targets: Targets,
     /// Priority.
@@ -187,6 +199,10 @@ pub struct Warnings {
     pub overlaps: Vec<Overlap>,
     /// How many (device, occurrence pair) overlaps there are in total.
     pub overlap_count: usize,
+    /// A relay whose stream could not be reached when it was saved: why. It was accepted;
+    /// devices that get no audio play the fallback and raise `relay_failed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relay_unreachable: Option<String>,
 }
 
 /// The `201` answer.
@@ -234,6 +250,7 @@ pub fn as_request(s: &Schedule) -> NewSchedule {
         on_preempt: s.on_preempt,
         repetition: s.repetition.as_ref().and_then(|r| serde_json::to_value(r).ok()),
         valid_for_s: s.valid_for_s,
+        relay: s.relay.clone(),
     }
 }
 
@@ -263,6 +280,8 @@ pub struct Valid {
     pub repetition: Option<Repetition>,
     /// Each occurrence's validity window (s), 10–86400.
     pub valid_for_s: Option<u32>,
+    /// A relay's stream, checked.
+    pub relay: Option<RelayStream>,
 }
 
 impl Valid {
@@ -331,6 +350,13 @@ pub fn validate(req: &NewSchedule, default_tz: &str, min_every_s: u32) -> Result
         .as_ref()
         .map(|r| repetition::resolve(r, req.priority, min_every_s))
         .transpose()?;
+    let relay = req.relay.as_ref().map(relay::validate).transpose()?;
+    if relay.is_some() && repetition.is_some() {
+        return Err(Error::unprocessable(
+            "invalid_relay",
+            "`relay`: a relay does not repeat (`repetition` must be absent)",
+        ));
+    }
     Ok(Valid {
         title,
         rule,
@@ -342,6 +368,7 @@ pub fn validate(req: &NewSchedule, default_tz: &str, min_every_s: u32) -> Result
         devices: req.targets.devices.iter().cloned().collect(),
         repetition,
         valid_for_s: req.valid_for_s,
+        relay,
     })
 }
 
@@ -352,6 +379,8 @@ pub fn draft(id: String, v: Valid, req: &NewSchedule, now: DateTime<Utc>) -> Sch
         targets: v.targets(),
         title: v.title,
         media: req.media.clone(),
+        kind: if v.relay.is_some() { "relay" } else { "media" },
+        relay: v.relay,
         priority: req.priority,
         rule: v.rule.spec(),
         time_zone: v.tz_name,

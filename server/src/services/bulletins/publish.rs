@@ -264,6 +264,7 @@ async fn prepare_schedule(
             on_preempt: Default::default(),
             repetition: None,
             valid_for_s: None,
+            relay: None,
         },
     )
     .await

@@ -16,7 +16,7 @@
 pub mod encoder;
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -24,7 +24,6 @@ use bytes::Bytes;
 use futures::Stream;
 use nguon_protocol::{Command, Priority};
 use serde::Serialize;
-use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use utoipa::ToSchema;
 
@@ -35,6 +34,7 @@ use crate::error::{Error, Result};
 use crate::services::AppState;
 use crate::services::auth::check_targets;
 use crate::services::commands::{self, Target};
+use crate::services::fanout::FanOut;
 use crate::store::{self, audit, from_ms, live::SessionPlay, live::SessionRow, now_ms};
 
 /// The sessions live on this server.
@@ -57,10 +57,8 @@ pub struct Session {
     pub request: LiveRequest,
     /// The loudspeakers covered.
     pub devices: BTreeSet<String>,
-    stream: broadcast::Sender<Bytes>,
-    ended: CancellationToken,
+    fan: FanOut,
     bytes: Arc<AtomicU64>,
-    listeners: AtomicUsize,
     /// Bumped at each microphone connection and drop: a grace timer acts only if its generation
     /// is still current.
     generation: AtomicU64,
@@ -145,7 +143,6 @@ pub async fn open(state: &AppState, caller: &Caller, req: LiveRequest) -> Result
     std::fs::create_dir_all(&dir)?;
     let record_path = dir.join(format!("{id}.mp3"));
     let record = std::fs::File::create(&record_path)?;
-    let (stream, _) = broadcast::channel(256);
     let title = req
         .title
         .clone()
@@ -158,10 +155,8 @@ pub async fn open(state: &AppState, caller: &Caller, req: LiveRequest) -> Result
         title: title.clone(),
         request: req.clone(),
         devices,
-        stream,
-        ended: CancellationToken::new(),
+        fan: FanOut::new(256),
         bytes: Arc::new(AtomicU64::new(0)),
-        listeners: AtomicUsize::new(0),
         generation: AtomicU64::new(0),
         attached: Mutex::new(false),
         started: Mutex::new(Vec::new()),
@@ -238,7 +233,7 @@ pub async fn open(state: &AppState, caller: &Caller, req: LiveRequest) -> Result
                     end(&st, &s, "never_connected").await;
                 }
             }
-            _ = s.ended.cancelled() => {}
+            _ = s.fan.closed() => {}
         }
     });
     Ok(Opened {
@@ -312,7 +307,7 @@ pub async fn attach(state: &AppState, caller: &Caller, id: &str, rate: u32) -> R
     let generation = session.generation.fetch_add(1, Ordering::SeqCst) + 1;
     let enc = match encoder::start(
         rate,
-        session.stream.clone(),
+        session.fan.sender(),
         session.record.clone(),
         session.bytes.clone(),
     ) {
@@ -394,7 +389,7 @@ pub async fn detach(state: &AppState, a: Attached, how: Detach) {
                             end(&st, &s, "operator_gone").await;
                         }
                     }
-                    _ = s.ended.cancelled() => {}
+                    _ = s.fan.closed() => {}
                 }
             });
         }
@@ -419,7 +414,7 @@ pub async fn end(state: &AppState, session: &Arc<Session>, reason: &str) {
     if lock(&state.live.sessions).remove(&session.id).is_none() {
         return;
     }
-    session.ended.cancel();
+    session.fan.end();
     let id = &session.id;
     tracing::info!(session = %id, reason, "live session ends");
     let started = !lock(&session.started).is_empty();
@@ -470,45 +465,18 @@ pub async fn end(state: &AppState, session: &Arc<Session>, reason: &str) {
     let _ = tokio::fs::remove_file(&session.record_path).await;
 }
 
-/// The stream of session `id` for one listener, from the next frame on; it ends with the session.
+/// The stream of session `id` for one listener, from the next frame on; it ends with the session
+/// (`services::fanout`).
 pub fn listen(
     state: &AppState,
     id: &str,
 ) -> Result<impl Stream<Item = std::result::Result<Bytes, std::io::Error>> + use<>> {
-    let s = get(state, id)?;
-    let rx = s.stream.subscribe();
-    s.listeners.fetch_add(1, Ordering::SeqCst);
-    let guard = Listener(s.clone());
-    Ok(futures::stream::unfold(
-        (rx, guard),
-        |(mut rx, guard)| async move {
-            loop {
-                let got = tokio::select! {
-                    _ = guard.0.ended.cancelled() => None,
-                    r = rx.recv() => Some(r),
-                };
-                match got {
-                    Some(Ok(b)) => return Some((Ok(b), (rx, guard))),
-                    // A slow listener skips what it missed rather than falling further behind.
-                    Some(Err(broadcast::error::RecvError::Lagged(_))) => continue,
-                    Some(Err(broadcast::error::RecvError::Closed)) | None => return None,
-                }
-            }
-        },
-    ))
-}
-
-struct Listener(Arc<Session>);
-
-impl Drop for Listener {
-    fn drop(&mut self) {
-        self.0.listeners.fetch_sub(1, Ordering::SeqCst);
-    }
+    Ok(get(state, id)?.fan.listen())
 }
 
 /// Whether the session `id` has ended (for the WebSocket loop).
 pub fn ended(session: &Session) -> CancellationToken {
-    session.ended.clone()
+    session.fan.ended()
 }
 
 /// Session `id` with its devices' states and proofs of play, for an operator whose scope covers
@@ -550,7 +518,7 @@ pub async fn status(state: &AppState, caller: &Caller, id: &str) -> Result<Statu
     devices.sort_by(|a, b| a.device_id.cmp(&b.device_id));
     Ok(Status {
         live: live.is_some(),
-        listeners: live.as_ref().map_or(0, |s| s.listeners.load(Ordering::SeqCst)),
+        listeners: live.as_ref().map_or(0, |s| s.fan.listeners()),
         playing: devices
             .iter()
             .filter(|d| d.state == "playing")
