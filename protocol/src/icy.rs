@@ -114,7 +114,10 @@ mod tests {
             }
             assert_eq!(out, audio, "chunks of {size}");
             let titles: Vec<&str> = titles.iter().filter_map(|b| stream_title(b)).collect();
-            assert_eq!(titles, ["Bản tin 0", "Bản tin 2", "Bản tin 4", "Bản tin 6", "Bản tin 8"]);
+            assert_eq!(
+                titles,
+                ["Bản tin 0", "Bản tin 2", "Bản tin 4", "Bản tin 6", "Bản tin 8"]
+            );
         }
         assert!(IcyDemux::from_header(Some("0")).is_none());
         assert!(IcyDemux::from_header(Some("x")).is_none());

@@ -140,7 +140,7 @@ pub struct ManifestItem {
     /// its window's end instead of its media; its `media` is then the fallback recording, played
     /// when the stream gives nothing. Absent: a media item (older devices ignore it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub relay: Option<RelaySpec>,
+    pub relay: Option<Box<RelaySpec>>,
 }
 
 /// The stream of a relay item ([`ManifestItem::relay`]).

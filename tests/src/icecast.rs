@@ -44,7 +44,12 @@ struct Config {
 
 impl Icecast {
     /// Serve `before` (then, after the one drop, `after`), both CBR MP3 at `kbps`.
-    pub async fn start(before: Vec<u8>, after: Vec<u8>, kbps: usize, drop_after: Option<Duration>) -> Icecast {
+    pub async fn start(
+        before: Vec<u8>,
+        after: Vec<u8>,
+        kbps: usize,
+        drop_after: Option<Duration>,
+    ) -> Icecast {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let counts = Arc::new(Counts::default());
@@ -57,7 +62,9 @@ impl Icecast {
         let c = counts.clone();
         let task = tokio::spawn(async move {
             loop {
-                let Ok((sock, _)) = listener.accept().await else { return };
+                let Ok((sock, _)) = listener.accept().await else {
+                    return;
+                };
                 tokio::spawn(serve(sock, cfg.clone(), c.clone()));
             }
         });
@@ -106,7 +113,9 @@ async fn serve(mut sock: TcpStream, cfg: Arc<Config>, counts: Arc<Counts>) {
     counts.all.fetch_add(1, Ordering::SeqCst);
     let text = String::from_utf8_lossy(&head).to_ascii_lowercase();
     let path = text.split_whitespace().nth(1).unwrap_or("/").to_string();
-    let icy = text.lines().any(|l| l.starts_with("icy-metadata:") && l.trim().ends_with('1'));
+    let icy = text
+        .lines()
+        .any(|l| l.starts_with("icy-metadata:") && l.trim().ends_with('1'));
     match path.as_str() {
         "/html" => {
             let body = "<!doctype html><html><body>Trang tin tức</body></html>";
@@ -133,7 +142,8 @@ async fn serve(mut sock: TcpStream, cfg: Arc<Config>, counts: Arc<Counts>) {
             } else {
                 (&cfg.after, None)
             };
-            let mut h = String::from("HTTP/1.0 200 OK\r\nContent-Type: audio/mpeg\r\nicy-name: VOV1 (test)\r\n");
+            let mut h =
+                String::from("HTTP/1.0 200 OK\r\nContent-Type: audio/mpeg\r\nicy-name: VOV1 (test)\r\n");
             if icy {
                 h.push_str(&format!("icy-metaint: {METAINT}\r\n"));
             }
@@ -196,14 +206,27 @@ async fn stream(
 
 /// A CBR MP3 of a sine tone at `hz` for `seconds` (sox, then lame without the Xing/Info frame,
 /// so a stream made of it loops cleanly).
-pub fn tone_mp3(dir: &std::path::Path, name: &str, hz: u32, seconds: f32, kbps: usize) -> anyhow::Result<Vec<u8>> {
+pub fn tone_mp3(
+    dir: &std::path::Path,
+    name: &str,
+    hz: u32,
+    seconds: f32,
+    kbps: usize,
+) -> anyhow::Result<Vec<u8>> {
     std::fs::create_dir_all(dir)?;
     let wav = dir.join(format!("{name}.wav"));
     let mp3 = dir.join(format!("{name}.mp3"));
     let ok = std::process::Command::new("sox")
         .args(["-n", "-r", "22050", "-c", "1", "-b", "16"])
         .arg(&wav)
-        .args(["synth", &seconds.to_string(), "sine", &hz.to_string(), "vol", "0.5"])
+        .args([
+            "synth",
+            &seconds.to_string(),
+            "sine",
+            &hz.to_string(),
+            "vol",
+            "0.5",
+        ])
         .status()?
         .success();
     anyhow::ensure!(ok, "sox failed");

@@ -17,7 +17,14 @@ use nguon_tests::net::eventually;
 use nguon_tests::province::{POLL, Province, local_in};
 use serde_json::{Value, json};
 
-fn relay_schedule(commune: &str, url: &str, media: &[&str], at_local: &str, duration_s: u32, fallback_after_s: u32) -> Value {
+fn relay_schedule(
+    commune: &str,
+    url: &str,
+    media: &[&str],
+    at_local: &str,
+    duration_s: u32,
+    fallback_after_s: u32,
+) -> Value {
     json!({
         "title": "Tiếp sóng VOV1",
         "media": media,
@@ -46,10 +53,21 @@ async fn a_relay_reaches_two_loudspeakers_through_one_upstream_and_survives_a_dr
 
     let (local, at) = local_in(10);
     let body = relay_schedule(&commune, &ice.url("/stream"), &[&fallback], &local, 22, 8);
-    let created = p.api().post("/api/v1/schedules", &body).await.expect("relay schedule");
+    let created = p
+        .api()
+        .post("/api/v1/schedules", &body)
+        .await
+        .expect("relay schedule");
     assert_eq!(created["schedule"]["kind"], json!("relay"), "{created}");
-    assert!(created["warnings"].get("relay_unreachable").is_none(), "{created}");
-    assert_eq!(ice.plain_connections(), 1, "the save-time check read the stream once");
+    assert!(
+        created["warnings"].get("relay_unreachable").is_none(),
+        "{created}"
+    );
+    assert_eq!(
+        ice.plain_connections(),
+        1,
+        "the save-time check read the stream once"
+    );
     let id = created["schedule"]["id"].as_str().expect("id").to_string();
 
     let devices = p.ids(|_| true);
@@ -58,11 +76,17 @@ async fn a_relay_reaches_two_loudspeakers_through_one_upstream_and_survives_a_dr
     for play in plays.iter().filter(|x| x["outcome"] == json!("played")) {
         let r = &play["relay"];
         assert_eq!(r["failed"], json!(false), "{play}");
-        assert!(r["reconnects"].as_i64().unwrap_or(0) >= 1, "no reconnection reported: {play}");
+        assert!(
+            r["reconnects"].as_i64().unwrap_or(0) >= 1,
+            "no reconnection reported: {play}"
+        );
         let ms = r["stream_ms"].as_i64().unwrap_or(0);
         assert!(ms > 14_000, "only {ms} ms of the stream played: {play}");
         let started: chrono::DateTime<chrono::Utc> = play["started_at"].as_str().unwrap().parse().unwrap();
-        assert!((started - at).num_milliseconds().abs() < 3_000, "started {started}, due {at}");
+        assert!(
+            (started - at).num_milliseconds().abs() < 3_000,
+            "started {started}, due {at}"
+        );
     }
     // One upstream connection for the two agents, and one more after the drop (agents fetching
     // directly would have made four).
@@ -107,16 +131,29 @@ async fn a_relay_that_never_answers_plays_the_fallback_and_raises_relay_failed()
     // A web page is not a stream: refused at save, naming the field.
     let (local, _) = local_in(3600);
     let html = relay_schedule(&commune, &ice.url("/html"), &[&fallback], &local, 60, 3);
-    let err = p.api().post("/api/v1/schedules", &html).await.expect_err("a web page is refused");
+    let err = p
+        .api()
+        .post("/api/v1/schedules", &html)
+        .await
+        .expect_err("a web page is refused");
     let msg = err.to_string();
-    assert!(msg.contains("422") && msg.contains("relay_not_audio") && msg.contains("relay.url"), "{msg}");
+    assert!(
+        msg.contains("422") && msg.contains("relay_not_audio") && msg.contains("relay.url"),
+        "{msg}"
+    );
 
     // A 404 at save is accepted with a warning; at play time the fallback plays.
     let (local, _) = local_in(8);
     let body = relay_schedule(&commune, &ice.url("/missing"), &[&fallback], &local, 15, 3);
-    let created = p.api().post("/api/v1/schedules", &body).await.expect("relay schedule");
+    let created = p
+        .api()
+        .post("/api/v1/schedules", &body)
+        .await
+        .expect("relay schedule");
     assert!(
-        created["warnings"]["relay_unreachable"].as_str().is_some_and(|w| w.contains("404")),
+        created["warnings"]["relay_unreachable"]
+            .as_str()
+            .is_some_and(|w| w.contains("404")),
         "{created}"
     );
     let id = created["schedule"]["id"].as_str().expect("id").to_string();
@@ -126,7 +163,10 @@ async fn a_relay_that_never_answers_plays_the_fallback_and_raises_relay_failed()
     assert_eq!(play["outcome"], json!("played"), "{play}");
     assert_eq!(play["relay"]["failed"], json!(true), "{play}");
     assert_eq!(play["relay"]["stream_ms"], json!(0), "{play}");
-    assert!(play["reason"].as_str().is_some_and(|r| r.contains("fallback")), "{play}");
+    assert!(
+        play["reason"].as_str().is_some_and(|r| r.contains("fallback")),
+        "{play}"
+    );
     // What the loudspeaker played is the fallback recording, sample for sample.
     let wavs = p.agents[0].wav_files();
     assert_eq!(wavs.len(), 1, "{wavs:?}");
@@ -139,7 +179,10 @@ async fn a_relay_that_never_answers_plays_the_fallback_and_raises_relay_failed()
         let api = api.clone();
         let dev = dev.clone();
         async move {
-            let list = api.get("/api/v1/alarms?kind=relay_failed").await.map_err(|e| e.to_string())?;
+            let list = api
+                .get("/api/v1/alarms?kind=relay_failed")
+                .await
+                .map_err(|e| e.to_string())?;
             list.as_array()
                 .and_then(|a| a.iter().find(|x| x["subject_id"] == json!(dev)).cloned())
                 .ok_or_else(|| format!("alarms: {list}"))
@@ -147,5 +190,8 @@ async fn a_relay_that_never_answers_plays_the_fallback_and_raises_relay_failed()
     })
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}", p.logs()));
-    assert!(alarm["message"].as_str().unwrap_or_default().contains("relay"), "{alarm}");
+    assert!(
+        alarm["message"].as_str().unwrap_or_default().contains("relay"),
+        "{alarm}"
+    );
 }

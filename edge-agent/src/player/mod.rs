@@ -499,7 +499,10 @@ impl Player {
                 let mut inputs = vec![Input::Relay(input)];
                 inputs.extend(files.into_iter().map(Input::File));
                 let left = (r.until - now.max(p.item.starts_at)).to_std().unwrap_or_default();
-                Media { inputs, duration: left }
+                Media {
+                    inputs,
+                    duration: left,
+                }
             }
             None => Media {
                 inputs: files.into_iter().map(Input::File).collect(),

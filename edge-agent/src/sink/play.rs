@@ -322,11 +322,11 @@ fn play_decoded(
     Ok(true)
 }
 
+/// A decoder with its first packet (rate, channels, samples), if it had one.
+type Opened = (Decoder, Option<(u32, u16, Vec<f32>)>);
+
 /// Open an input and decode its first packet.
-fn open_first(
-    input: &Input,
-    stop: &watch::Receiver<bool>,
-) -> Result<(Decoder, Option<(u32, u16, Vec<f32>)>), AgentError> {
+fn open_first(input: &Input, stop: &watch::Receiver<bool>) -> Result<Opened, AgentError> {
     let mut dec = Decoder::open_input(input, stop)?;
     let first = dec.next_chunk()?.map(|(r, c, s)| (r, c, s.to_vec()));
     Ok((dec, first))

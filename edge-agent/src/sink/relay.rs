@@ -120,7 +120,12 @@ async fn connection(
     let url = &r.url;
     let req = r.http.get(url).header("Icy-MetaData", "1");
     let mut resp = match tokio::time::timeout(STREAM_OPEN_TIMEOUT, req.send()).await {
-        Err(_) => return Next::Again(format!("{url}: no answer within {} s", STREAM_OPEN_TIMEOUT.as_secs())),
+        Err(_) => {
+            return Next::Again(format!(
+                "{url}: no answer within {} s",
+                STREAM_OPEN_TIMEOUT.as_secs()
+            ));
+        }
         Ok(Err(e)) => return Next::Again(format!("{url}: {e}")),
         Ok(Ok(r)) if !r.status().is_success() => return Next::Again(format!("{url}: HTTP {}", r.status())),
         Ok(Ok(r)) => r,
@@ -138,7 +143,12 @@ async fn connection(
     let mut icy = IcyDemux::from_header(metaint.as_deref());
     loop {
         let chunk = match tokio::time::timeout(STALL.min(r.fallback_after), resp.chunk()).await {
-            Err(_) => return Next::Again(format!("{url}: no data for {} s", STALL.min(r.fallback_after).as_secs())),
+            Err(_) => {
+                return Next::Again(format!(
+                    "{url}: no data for {} s",
+                    STALL.min(r.fallback_after).as_secs()
+                ));
+            }
             Ok(Err(e)) => return Next::Again(format!("{url}: {e}")),
             Ok(Ok(None)) => return Next::Again(format!("{url}: the stream ended")),
             Ok(Ok(Some(b))) => b,

@@ -185,9 +185,13 @@ impl Input {
         }
         let minutes = match self.relay_minutes.trim() {
             "" => 30,
-            m => m.parse::<u32>().ok().filter(|m| (1..=1440).contains(m)).ok_or_else(|| {
-                Error::unprocessable("invalid_relay", "`relay.duration_s`: give 1–1440 minutes")
-            })?,
+            m => m
+                .parse::<u32>()
+                .ok()
+                .filter(|m| (1..=1440).contains(m))
+                .ok_or_else(|| {
+                    Error::unprocessable("invalid_relay", "`relay.duration_s`: give 1–1440 minutes")
+                })?,
         };
         Ok(Some(RelayStream {
             url: url.to_string(),

@@ -209,12 +209,12 @@ pub fn compute(
             continue;
         };
         let refs_in_order: Vec<String> = refs.iter().map(|r| r.sha256.clone()).collect();
-        let mut dur: i64 = refs.iter().map(|m| m.duration_ms as i64).sum::<i64>() * s.repeat as i64;
         // A relay lasts its window (and is joined late inside it).
-        let relay_window = s.relay.as_ref().map(|r| Duration::seconds(i64::from(r.duration_s)));
-        if let Some(r) = relay_window {
-            dur = r.num_milliseconds();
-        }
+        let relay_window = Option::map(s.relay.as_ref(), |r| Duration::seconds(i64::from(r.duration_s)));
+        let dur = relay_window.map_or_else(
+            || refs.iter().map(|m| m.duration_ms as i64).sum::<i64>() * s.repeat as i64,
+            |r| r.num_milliseconds(),
+        );
         // An occurrence with a window of its own (`valid_for_s`, a repetition) stays listed while
         // the window lasts, so a device that reaches it late, and its replays, still find it.
         let window = relay_window
@@ -241,14 +241,16 @@ pub fn compute(
                     .or_else(|| s.valid_for_s.map(|v| t + Duration::seconds(i64::from(v))))
                     .or_else(|| w.late.play_until(s.priority, t)),
                 repetition: s.repetition.clone(),
-                relay: s.relay.as_ref().zip(relay_window).map(|(r, len)| RelaySpec {
-                    url: if w.relay_proxy {
-                        format!("{}/relay/{}", w.public_url, s.id)
-                    } else {
-                        r.url.clone()
-                    },
-                    until: t + len,
-                    fallback_after_s: r.fallback_after_s,
+                relay: s.relay.as_ref().zip(relay_window).map(|(r, len)| {
+                    Box::new(RelaySpec {
+                        url: if w.relay_proxy {
+                            format!("{}/relay/{}", w.public_url, s.id)
+                        } else {
+                            r.url.clone()
+                        },
+                        until: t + len,
+                        fallback_after_s: r.fallback_after_s,
+                    })
                 }),
             })
             .collect();

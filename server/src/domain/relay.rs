@@ -36,18 +36,25 @@ fn default_fallback_after() -> u32 {
 /// Check a relay request (422 `invalid_relay` naming the field); returns it with its URL trimmed.
 pub fn validate(r: &RelayStream) -> Result<RelayStream> {
     let url = r.url.trim().to_string();
-    let bad = |field: &str, why: String| Error::unprocessable("invalid_relay", format!("`relay.{field}`: {why}"));
+    let bad =
+        |field: &str, why: String| Error::unprocessable("invalid_relay", format!("`relay.{field}`: {why}"));
     let scheme_ok = url.starts_with("http://") || url.starts_with("https://");
     if !scheme_ok || url.len() > 2000 || url.chars().any(char::is_whitespace) {
         return Err(bad("url", format!("`{url}` is not an http:// or https:// URL")));
     }
     if !(DURATION_S.0..=DURATION_S.1).contains(&r.duration_s) {
         let (lo, hi) = DURATION_S;
-        return Err(bad("duration_s", format!("must be {lo}–{hi} s, not {}", r.duration_s)));
+        return Err(bad(
+            "duration_s",
+            format!("must be {lo}–{hi} s, not {}", r.duration_s),
+        ));
     }
     if !(FALLBACK_AFTER_S.0..=FALLBACK_AFTER_S.1).contains(&r.fallback_after_s) {
         let (lo, hi) = FALLBACK_AFTER_S;
-        return Err(bad("fallback_after_s", format!("must be {lo}–{hi} s, not {}", r.fallback_after_s)));
+        return Err(bad(
+            "fallback_after_s",
+            format!("must be {lo}–{hi} s, not {}", r.fallback_after_s),
+        ));
     }
     Ok(RelayStream { url, ..r.clone() })
 }
@@ -66,11 +73,19 @@ pub enum Reach {
 /// A content type that is certainly not a stream of audio (`text/html` of an error page, JSON,
 /// an image).
 pub fn not_audio_type(content_type: &str) -> bool {
-    let t = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let t = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     t.starts_with("text/")
         || t.starts_with("image/")
         || (t.starts_with("video/") && t != "video/mp2t")
-        || matches!(t.as_str(), "application/json" | "application/xml" | "application/xhtml+xml" | "application/pdf")
+        || matches!(
+            t.as_str(),
+            "application/json" | "application/xml" | "application/xhtml+xml" | "application/pdf"
+        )
 }
 
 #[cfg(test)]
@@ -87,7 +102,10 @@ mod tests {
 
     #[test]
     fn each_bad_field_is_named() {
-        assert_eq!(validate(&req(" http://vov.vn/vov1 ", 1800, 15)).unwrap().url, "http://vov.vn/vov1");
+        assert_eq!(
+            validate(&req(" http://vov.vn/vov1 ", 1800, 15)).unwrap().url,
+            "http://vov.vn/vov1"
+        );
         for (r, field) in [
             (req("ftp://x/y", 1800, 15), "relay.url"),
             (req("http://a b", 1800, 15), "relay.url"),

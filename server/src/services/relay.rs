@@ -92,7 +92,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub async fn listen(
     state: &AppState,
     id: &str,
-) -> Result<(String, impl Stream<Item = std::result::Result<Bytes, std::io::Error>> + use<>)> {
+) -> Result<(
+    String,
+    impl Stream<Item = std::result::Result<Bytes, std::io::Error>> + use<>,
+)> {
     let s = store::schedules::get(&state.store, id).await?;
     let Some(relay) = s.relay.filter(|_| s.enabled) else {
         return Err(Error::NotFound(format!("relay `{id}`")));
@@ -112,7 +115,15 @@ pub async fn listen(
                 hubs.insert(id.to_string(), hub.clone());
                 let linger = Duration::from_secs(state.settings.relay.linger_s);
                 let st = state.clone();
-                tokio::spawn(upstream(st, id.to_string(), relay.url.clone(), client, hub.clone(), tx, linger));
+                tokio::spawn(upstream(
+                    st,
+                    id.to_string(),
+                    relay.url.clone(),
+                    client,
+                    hub.clone(),
+                    tx,
+                    linger,
+                ));
                 hub
             }
         }
@@ -213,7 +224,10 @@ fn finish(state: &AppState, id: &str, hub: &Arc<Hub>) {
 }
 
 fn header(r: &reqwest::Response, name: &str) -> Option<String> {
-    r.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+    r.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }
 
 /// The save-time check of a relay URL: 422 `relay_not_audio` naming `relay.url` when the server
@@ -285,7 +299,12 @@ fn decodes(head: &[u8]) -> std::result::Result<String, String> {
     let src = std::io::Cursor::new(head.to_vec());
     let mss = MediaSourceStream::new(Box::new(src), Default::default());
     let mut format = symphonia::default::get_probe()
-        .probe(&Hint::new(), mss, FormatOptions::default(), MetadataOptions::default())
+        .probe(
+            &Hint::new(),
+            mss,
+            FormatOptions::default(),
+            MetadataOptions::default(),
+        )
         .map_err(|e| format!("no audio format found in its first {} bytes ({e})", head.len()))?;
     let track = format
         .default_track(TrackType::Audio)
@@ -306,7 +325,9 @@ fn decodes(head: &[u8]) -> std::result::Result<String, String> {
         .make_audio_decoder(&params, &AudioDecoderOptions::default())
         .map_err(|e| format!("{codec}: {e}"))?;
     for _ in 0..32 {
-        let Ok(Some(packet)) = format.next_packet() else { break };
+        let Ok(Some(packet)) = format.next_packet() else {
+            break;
+        };
         if packet.track_id != track.id {
             continue;
         }

@@ -3,16 +3,28 @@
 
 /// key, Vietnamese, English.
 pub const CATALOGUE: &[(&str, &str, &str)] = &[
-    ("relay.legend", "Tiếp sóng (phát lại luồng phát thanh)", "Relay (an external radio stream)"),
+    (
+        "relay.legend",
+        "Tiếp sóng (phát lại luồng phát thanh)",
+        "Relay (an external radio stream)",
+    ),
     ("relay.url", "Địa chỉ luồng (URL)", "Stream URL"),
-    ("relay.minutes", "Thời lượng tiếp sóng (phút)", "Relay length (minutes)"),
+    (
+        "relay.minutes",
+        "Thời lượng tiếp sóng (phút)",
+        "Relay length (minutes)",
+    ),
     (
         "relay.hint",
         "Để trống nếu không tiếp sóng. Khi luồng không có tín hiệu, cụm loa phát bản ghi đã chọn ở trên thay thế và hệ thống báo cảnh báo.",
         "Leave empty for a clip. When the stream gives no audio, loudspeakers play the clip chosen above instead and an alarm is raised.",
     ),
     ("relay.kind", "Tiếp sóng", "Relay"),
-    ("alarm.kind.relay_failed", "Tiếp sóng lỗi (đã phát bản ghi dự phòng)", "Relay failed (fallback played)"),
+    (
+        "alarm.kind.relay_failed",
+        "Tiếp sóng lỗi (đã phát bản ghi dự phòng)",
+        "Relay failed (fallback played)",
+    ),
     (
         "err.relay_not_audio",
         "Địa chỉ tiếp sóng không phải luồng âm thanh mà cụm loa phát được.",
