@@ -268,6 +268,7 @@ async fn a_contributor_submits_for_a_policy_the_editor_approves_and_it_reaches_a
                 reason: None,
                 max_rms_dbfs: Some(-14),
                 silent: false,
+                relay: None,
             }),
         }],
     };
