@@ -250,7 +250,13 @@ async fn a_province_runs_its_console_tasks_in_a_browser_on_a_desktop_and_a_phone
     )
     .await;
     d.login(&app.base, "xa-a-vanhanh", "mat-khau-xa-a-01").await;
-    d.goto(&app.url("/console/calendar?view=week")).await;
+    // The week of the weekday 06:30 schedule's next occurrence (on a Saturday this week has
+    // none left), as the form's redirect shows it.
+    d.goto(&app.url(&format!(
+        "/console/calendar?view=week&date={}",
+        next_weekday_0630()
+    )))
+    .await;
     let cal = d.text().await;
     assert!(
         cal.contains("Bản tin tỉnh 06:30") && cal.contains("Bản tin sáng"),
@@ -427,4 +433,22 @@ async fn a_province_runs_its_console_tasks_in_a_browser_on_a_desktop_and_a_phone
     .await;
     d.screenshot("06-phone-devices-map").await;
     assert!(d.browser_errors(&[]).await.is_empty());
+}
+
+/// The local date (Asia/Ho_Chi_Minh) of the next Monday-to-Friday 06:30 from now.
+fn next_weekday_0630() -> String {
+    use chrono::{Datelike, Duration, TimeZone, Utc, Weekday};
+    let tz = chrono_tz::Asia::Ho_Chi_Minh;
+    let now = Utc::now().with_timezone(&tz);
+    (0..8)
+        .map(|d| now.date_naive() + Duration::days(d))
+        .find(|day| {
+            let at = tz
+                .from_local_datetime(&day.and_hms_opt(6, 30, 0).unwrap())
+                .unwrap();
+            !matches!(day.weekday(), Weekday::Sat | Weekday::Sun) && at > now
+        })
+        .unwrap()
+        .format("%Y-%m-%d")
+        .to_string()
 }

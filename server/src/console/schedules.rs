@@ -289,15 +289,27 @@ pub(super) async fn create_schedule(
                 for r in &reqs {
                     services::schedules::preview(&state, &c.caller, r).await?;
                 }
+                let mut first: Option<chrono::DateTime<Utc>> = None;
                 for r in &reqs {
-                    services::schedules::create(&state, &c.caller, r.clone()).await?;
+                    let created = services::schedules::create(&state, &c.caller, r.clone()).await?;
+                    let next = created.next_occurrences.first().map(|o| o.utc);
+                    first = first.into_iter().chain(next).min();
                 }
                 let ok = if reqs.len() > 1 {
                     "schedules_created"
                 } else {
                     "schedule_created"
                 };
-                Ok(super::done("/console/calendar?view=week", ok))
+                // The week of the first occurrence, so the new schedule is on the page even when
+                // this week has none of its days left (a weekday schedule saved on a Saturday).
+                let week = match first {
+                    Some(t) => format!(
+                        "/console/calendar?view=week&date={}",
+                        t.with_timezone(&chrono_tz::Asia::Ho_Chi_Minh).format("%Y-%m-%d")
+                    ),
+                    None => "/console/calendar?view=week".to_string(),
+                };
+                Ok(super::done(&week, ok))
             }
         }
     }
