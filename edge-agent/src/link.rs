@@ -172,6 +172,7 @@ fn state_msg(ctx: &LinkCtx, online: bool, session: u64) -> Vec<u8> {
         online,
         session,
         at: ctx.clock.now(),
+        install: ctx.store.read(|s| s.install_id.clone()),
     }
     .seal(ctx.device_key.as_ref())
     .to_bytes()
@@ -740,6 +741,7 @@ impl Link {
             uptime_s: self.ctx.started.elapsed().as_secs(),
             outbox_len: self.ctx.store.outbox_len() as u64,
             broker: st.broker,
+            install: self.ctx.store.read(|s| s.install_id.clone()),
         };
         let bytes = t.seal(self.ctx.device_key.as_ref()).to_bytes();
         if client

@@ -1,7 +1,7 @@
 //! The local store that survives `kill -9` and power loss: plain files in `storage.data_dir`,
 //! each written to a temporary name, `fsync`ed, renamed into place and the directory `fsync`ed.
 //!
-//! - `state.json`: session counter, replay state per (audience, stream), the last applied
+//! - `state.json`: session counter, install id, replay state per (audience, stream), the last applied
 //!   manifest with its envelope id, the occurrences already reported, the item playing now.
 //! - `outbox/<uuid>.json`: one event per file, written before it is sent and deleted only when
 //!   the server's signed receipt names it (see `link`).
@@ -64,6 +64,11 @@ pub struct State {
     /// Connection session counter (incremented before every connection attempt).
     #[serde(default)]
     pub session: u64,
+    /// This install's id: random, made when the data directory is first used (or by the first
+    /// version that knows it), sent with presence and telemetry so that the server tells a
+    /// reinstall (session counter back at 1) from a stale message.
+    #[serde(default)]
+    pub install_id: Option<String>,
     /// Replay state keyed by `"{audience}/{stream}"`.
     #[serde(default)]
     pub replay: BTreeMap<String, StreamState>,
@@ -131,6 +136,10 @@ impl Store {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::default(),
             Err(e) => return Err(AgentError::io(&state_path, e)),
         };
+        if state.install_id.is_none() {
+            // Written with the session counter, before the first connection.
+            state.install_id = Some(Uuid::new_v4().simple().to_string());
+        }
         let mut outbox = HashMap::new();
         for entry in std::fs::read_dir(&outbox_dir).map_err(io(&outbox_dir))? {
             let entry = entry.map_err(io(&outbox_dir))?;
@@ -277,5 +286,23 @@ impl Store {
     /// Whether an occurrence was already reported.
     pub fn is_handled(&self, item_id: &str) -> bool {
         self.read(|s| s.handled.contains_key(item_id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn the_install_id_is_made_once_per_data_directory() {
+        let a = tempfile::tempdir().unwrap();
+        let s = super::Store::open(a.path()).unwrap();
+        let id = s.read(|st| st.install_id.clone()).expect("an install id");
+        s.modify(|st| st.session += 1).await.unwrap();
+        drop(s);
+        let again = super::Store::open(a.path()).unwrap();
+        assert_eq!(again.read(|st| st.install_id.clone()), Some(id.clone()));
+        // A reinstall: a fresh data directory, a new id.
+        let b = tempfile::tempdir().unwrap();
+        let fresh = super::Store::open(b.path()).unwrap();
+        assert_ne!(fresh.read(|st| st.install_id.clone()), Some(id));
     }
 }

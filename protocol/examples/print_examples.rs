@@ -101,6 +101,7 @@ fn main() {
         online: true,
         session: 42,
         at: t0,
+        install: Some("9b1deb4d3b7d4bad9bdd2b0d7b3dcb6d".into()),
     };
     println!("## state\n{}", serde_json::to_string_pretty(&st).unwrap());
     let tel = Telemetry {
@@ -124,6 +125,7 @@ fn main() {
         uptime_s: 86400,
         outbox_len: 0,
         broker: None,
+        install: Some("9b1deb4d3b7d4bad9bdd2b0d7b3dcb6d".into()),
     };
     println!("## telemetry\n{}", serde_json::to_string_pretty(&tel).unwrap());
     let batch = EventBatch {

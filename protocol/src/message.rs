@@ -394,6 +394,12 @@ pub struct DeviceState {
     pub session: u64,
     /// When the device wrote this (for the will: when the session began).
     pub at: DateTime<Utc>,
+    /// The agent's install id: random, made once in its data directory. A reinstall (a fresh
+    /// data directory, so `session` starts again at 1) has a new one, which tells the server its
+    /// low session counter is a new install of the device, not a stale message. Absent from
+    /// older agents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub install: Option<String>,
 }
 
 /// What is playing now.
@@ -448,6 +454,9 @@ pub struct Telemetry {
     /// that an operator sees how a fleet spreads over a broker cluster's nodes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub broker: Option<String>,
+    /// The agent's install id (see [`DeviceState::install`]); absent from older agents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub install: Option<String>,
 }
 
 /// Outcome of one occurrence on one device.

@@ -470,6 +470,7 @@ mod tests {
             online: false,
             session: u64::MAX >> 1,
             at: Utc::now(),
+            install: None,
         };
         let keyed = ReportKey::Key(k.verifying_key());
         let signed = state.seal(Some(&k)).to_bytes();

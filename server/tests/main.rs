@@ -56,6 +56,7 @@ mod policy;
 mod policy_links;
 mod policy_period;
 mod presence;
+mod presence_install;
 mod public_browser;
 mod public_site;
 mod report_browser;

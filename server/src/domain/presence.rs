@@ -103,6 +103,23 @@ pub struct Presence {
     pub at: i64,
     /// Delivered by the broker as a retained message (written while the server was not listening).
     pub retained: bool,
+    /// The agent's install id (none from older agents and boards); ingest turns `session` into
+    /// the device's session across installs (`store::installs`) before anything else reads it.
+    pub install: Option<String>,
+}
+
+/// Whether `id` can be an agent's install id (1–64 letters, digits, `-`); other values are
+/// treated as absent.
+pub fn valid_install(id: &str) -> bool {
+    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+/// The offset of a device install's session counter (see `store::installs`): an install first
+/// seen when the device had reached session `top` starts after it, unless it is the device's
+/// first install id and its counter already runs above `top` (an agent upgraded in place, whose
+/// data directory and so its numbering continue).
+pub fn install_offset(first_install: bool, session: i64, top: i64) -> i64 {
+    if first_install && session > top { 0 } else { top }
 }
 
 /// The device's latest interval (highest session), as far as this burst knows.
@@ -336,6 +353,7 @@ mod tests {
             session,
             at,
             retained,
+            install: None,
         }
     }
 

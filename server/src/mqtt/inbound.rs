@@ -151,6 +151,7 @@ pub fn decode<'k>(
                         session: s.session.min(i64::MAX as u64) as i64,
                         at: ms(s.at),
                         retained: m.retain,
+                        install: s.install.filter(|i| crate::domain::presence::valid_install(i)),
                     }),
                     Ok(_) => out.refuse(&m.topic, Some(&device), "state names another device"),
                     Err(e) => out.refuse_report(&m.topic, &device, "state", e),
@@ -350,6 +351,7 @@ mod tests {
             online: true,
             session: 3,
             at: Utc::now(),
+            install: None,
         };
         let msgs = vec![
             msg(topic::state(&d), serde_json::to_vec(&state("lc-1")).unwrap()),
@@ -391,6 +393,7 @@ mod tests {
             online,
             session,
             at: Utc::now(),
+            install: None,
         };
         // The attack of issue 11: another device's credentials, a forged `offline` with a huge
         // session; unsigned (bare JSON as old agents sent), and signed with the thief's key.

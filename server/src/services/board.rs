@@ -147,6 +147,7 @@ async fn presence(state: &AppState, device_id: &str, online: bool, session: i64,
             session,
             at: now,
             retained: false,
+            install: None,
         }],
         ..Default::default()
     };

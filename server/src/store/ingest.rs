@@ -15,7 +15,7 @@ use sqlx::Row;
 
 use crate::domain::presence::Presence;
 use crate::error::Result;
-use crate::store::{Store, history, placeholders, push_values};
+use crate::store::{Store, history, installs, placeholders, push_values};
 
 /// A heartbeat to store: the telemetry and its raw JSON.
 #[derive(Debug, Clone)]
@@ -121,15 +121,18 @@ pub async fn public_keys(store: &Store, ids: &[String]) -> Result<HashMap<String
 /// new (the rest were stored before).
 pub async fn write(store: &Store, burst: &Burst, now: i64) -> Result<u64> {
     let mut tx = store.begin_write().await?;
+    // Sessions counted across the devices' reinstalls, before anything compares them.
+    let mut states = burst.states.clone();
+    let heartbeat_sessions = installs::shift(&mut tx, &mut states, &burst.telemetry, now).await?;
     // Before device_status: its `last_seen` dates the ends the server did not see happen.
-    history::record(&mut tx, &burst.states, now).await?;
+    history::record(&mut tx, &states, now).await?;
     for Presence {
         device,
         online,
         session,
         at,
         ..
-    } in &burst.states
+    } in &states
     {
         sqlx::query(
             "INSERT INTO device_status (device_id, online, session, state_at, last_seen) VALUES ($1, $2, $3, $4, $5) \
@@ -163,7 +166,7 @@ pub async fn write(store: &Store, burst: &Burst, now: i64) -> Result<u64> {
         .bind(t.manifest_version.map(|v| v.min(i64::MAX as u64) as i64))
         .bind(now_playing)
         .bind(raw.clone())
-        .bind(t.session.min(i64::MAX as u64) as i64)
+        .bind(heartbeat_sessions[device])
         .bind(t.disk_free_bytes.min(i64::MAX as u64) as i64)
         .bind(t.disk_total_bytes.map(|b| b.min(i64::MAX as u64) as i64))
         .execute(&mut *tx)

@@ -23,6 +23,7 @@ pub mod devices;
 pub mod feedback;
 pub mod history;
 pub mod ingest;
+pub mod installs;
 pub mod lease;
 pub mod lexicon;
 pub mod live;

@@ -226,6 +226,7 @@ pub fn state_payload(id: &str, online: bool, session: u64) -> Vec<u8> {
         online,
         session,
         at: chrono::Utc::now(),
+        install: None,
     })
     .unwrap()
 }
@@ -238,6 +239,7 @@ pub fn state_report(id: &str, online: bool, session: u64, key: &DeviceKey) -> Ve
         online,
         session,
         at: chrono::Utc::now(),
+        install: None,
     }
     .seal(Some(key))
     .to_bytes()
@@ -268,6 +270,7 @@ pub fn heartbeat(id: &str, session: u64, manifest_version: u64) -> nguon_protoco
         uptime_s: 1,
         outbox_len: 0,
         broker: None,
+        install: None,
     }
 }
 
