@@ -6,7 +6,6 @@
 //! so it cannot be added unaudited unnoticed.
 
 use std::collections::BTreeSet;
-use std::path::Path;
 
 use serde_json::{Value, json};
 
@@ -24,55 +23,13 @@ const NOT_OPERATOR_ACTIONS: &[&str] = &[
     "POST /api/v1/feedback",
 ];
 
-/// Every `METHOD path` of the API and board routers that is POST, PUT, PATCH or DELETE.
+/// Every `METHOD path` of the API and board routers that is POST, PUT, PATCH or DELETE (the
+/// router scan of the route index test, `api_docs`).
 fn mutating_routes() -> BTreeSet<String> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut out = BTreeSet::new();
-    for dir in ["http", "board"] {
-        for e in std::fs::read_dir(root.join(dir)).unwrap() {
-            let path = e.unwrap().path();
-            if path.extension().is_none_or(|x| x != "rs") {
-                continue;
-            }
-            let text = std::fs::read_to_string(&path).unwrap();
-            let mut rest = text.as_str();
-            while let Some(i) = rest.find(".route(") {
-                let after = &rest[i + ".route(".len()..];
-                // The call's span: up to the parenthesis that closes `.route(`.
-                let mut depth = 1;
-                let mut end = after.len();
-                for (j, ch) in after.char_indices() {
-                    match ch {
-                        '(' => depth += 1,
-                        ')' => {
-                            depth -= 1;
-                            if depth == 0 {
-                                end = j;
-                                break;
-                            }
-                        }
-                        _ => {}
-                    }
-                }
-                let span = &after[..end];
-                let q = span.find('"').expect("route path literal");
-                let route = &span[q + 1..q + 1 + span[q + 1..].find('"').unwrap()];
-                for m in ["post", "put", "patch", "delete"] {
-                    let needle = format!("{m}(");
-                    let found = span.match_indices(&needle).any(|(k, _)| {
-                        k == 0
-                            || !span.as_bytes()[k - 1].is_ascii_alphanumeric()
-                                && span.as_bytes()[k - 1] != b'_'
-                    });
-                    if found {
-                        out.insert(format!("{} {route}", m.to_uppercase()));
-                    }
-                }
-                rest = &after[end..];
-            }
-        }
-    }
-    out
+    crate::api_docs::router_routes()
+        .into_iter()
+        .filter(|r| !r.starts_with("GET "))
+        .collect()
 }
 
 pub(crate) enum Body {
