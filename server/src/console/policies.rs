@@ -138,6 +138,7 @@ async fn policy_page(c: Console, State(state): State<AppState>, Path(id): Path<S
     )
 }
 
+/// A link of content to a policy stage, as the policy page's link and unlink forms send it.
 #[derive(Debug, Deserialize)]
 pub(super) struct LinkForm {
     stage: String,
@@ -151,16 +152,22 @@ async fn link(
     Path(id): Path<String>,
     PageForm(f): PageForm<LinkForm>,
 ) -> PageResult {
+    set_link(c, &state, &id, f, true).await
+}
+
+/// Link (`on`) or unlink the form's content and go back to the policy page with its flash.
+pub(super) async fn set_link(c: Console, state: &AppState, id: &str, f: LinkForm, on: bool) -> PageResult {
     let lang = c.lang;
     let l = Link {
         stage: Stage::parse(&f.stage).map_err(|e| PageError(e, lang))?,
         kind: LinkKind::parse(&f.kind).map_err(|e| PageError(e, lang))?,
         ref_id: f.ref_id,
     };
-    policies::link(&state.store, &c.caller, &id, l, true)
+    policies::link(&state.store, &c.caller, id, l, on)
         .await
         .map_err(|e| PageError(e, lang))?;
-    Ok(super::done(&format!("/console/policies/{id}"), "policy_linked"))
+    let flash = if on { "policy_linked" } else { "policy_unlinked" };
+    Ok(super::done(&format!("/console/policies/{id}"), flash))
 }
 
 #[derive(Debug, Deserialize)]

@@ -13,8 +13,9 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::console::policies::{LinkForm, set_link};
 use crate::console::{Console, PageError, PageForm, PageResult};
-use crate::domain::policy::{Link, LinkKind, PolicyIn, Stage, StageDates};
+use crate::domain::policy::{PolicyIn, Stage, StageDates};
 use crate::error::Error;
 use crate::services::AppState;
 use crate::services::policies;
@@ -129,27 +130,11 @@ async fn save(
     Ok(super::done(&format!("/console/policies/{id}"), "policy_saved"))
 }
 
-#[derive(Debug, Deserialize)]
-pub(super) struct UnlinkForm {
-    stage: String,
-    kind: String,
-    ref_id: String,
-}
-
 async fn unlink(
     c: Console,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    PageForm(f): PageForm<UnlinkForm>,
+    PageForm(f): PageForm<LinkForm>,
 ) -> PageResult {
-    let lang = c.lang;
-    let l = Link {
-        stage: Stage::parse(&f.stage).map_err(|e| PageError(e, lang))?,
-        kind: LinkKind::parse(&f.kind).map_err(|e| PageError(e, lang))?,
-        ref_id: f.ref_id,
-    };
-    policies::link(&state.store, &c.caller, &id, l, false)
-        .await
-        .map_err(|e| PageError(e, lang))?;
-    Ok(super::done(&format!("/console/policies/{id}"), "policy_unlinked"))
+    set_link(c, &state, &id, f, false).await
 }
