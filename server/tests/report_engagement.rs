@@ -144,20 +144,8 @@ async fn the_half_year_report_counts_the_seeded_submissions_and_feedback() {
     }
 
     // XLSX, read back.
-    let bytes = app
-        .get(&format!("/api/v1/reports?{q}&format=xlsx"))
-        .await
-        .bytes()
-        .await
-        .unwrap();
-    use calamine::Reader;
-    let mut wb: calamine::Xlsx<_> =
-        calamine::open_workbook_from_rs(std::io::Cursor::new(bytes.to_vec())).unwrap();
-    let sheet = wb.worksheet_range("Tuong tac").unwrap();
-    let rows: Vec<Vec<String>> = sheet
-        .rows()
-        .map(|r| r.iter().map(|c| c.to_string()).collect())
-        .collect();
+    let sheets = common::xlsx_sheets(&app, &format!("/api/v1/reports?{q}&format=xlsx")).await;
+    let rows = &sheets["Tuong tac"];
     let cell = |label: &str| {
         rows.iter()
             .find(|r| r.first().map(String::as_str) == Some(label))

@@ -653,3 +653,22 @@ pub fn tiny_png() -> Vec<u8> {
         0x0D, 0x0A, 0x2D, 0xB4, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
     ]
 }
+
+/// The sheets of the XLSX workbook at `path` (the app's admin token), each as rows of cells
+/// written as text, by sheet name.
+pub async fn xlsx_sheets(app: &TestApp, path: &str) -> std::collections::HashMap<String, Vec<Vec<String>>> {
+    use calamine::Reader;
+    let bytes = app.get(path).await.bytes().await.unwrap();
+    let mut wb: calamine::Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    wb.worksheets()
+        .into_iter()
+        .map(|(name, range)| {
+            let rows = range
+                .rows()
+                .map(|r| r.iter().map(|c| c.to_string()).collect())
+                .collect();
+            (name, rows)
+        })
+        .collect()
+}
