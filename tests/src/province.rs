@@ -278,6 +278,20 @@ impl Province {
         }
     }
 
+    /// The proofs of play of `schedule`, after asserting each of `devices` has exactly one.
+    pub async fn one_proof_each(&self, schedule: &str, devices: &BTreeSet<String>) -> Vec<Value> {
+        let all = self.api().plays(&format!("schedule={schedule}")).await.unwrap();
+        let counts = per_device(&all);
+        for d in devices {
+            assert_eq!(
+                counts.get(d),
+                Some(&1),
+                "schedule {schedule}: proofs per device {counts:?}"
+            );
+        }
+        all
+    }
+
     /// Wait until `device` has a proof of play of any outcome for `schedule`; returns its proofs.
     pub async fn wait_plays_any(&self, schedule: &str, device: &str, within: Duration) -> Vec<Value> {
         let api = self.api().clone();

@@ -16,7 +16,7 @@ use nguon_tests::db::{DEFAULT_POSTGRES, TestDatabase, postgres_from_env};
 use nguon_tests::harness::{AgentProc, BrokerChoice, ServerProc};
 use nguon_tests::nats::{self, NODES, NatsCluster};
 use nguon_tests::net::eventually;
-use nguon_tests::province::{Province, per_device};
+use nguon_tests::province::Province;
 
 /// The broker URL of agent `a`'s latest connection, from its log.
 fn connected_to(a: &AgentProc, urls: &[String]) -> Option<String> {
@@ -134,15 +134,7 @@ async fn agents_on_a_killed_broker_node_move_to_another_and_keep_playing_exactly
     // Exactly once: give late duplicates (outbox replays, QoS 1 redeliveries) time to show.
     tokio::time::sleep(Duration::from_secs(8)).await;
     for s in [&s1, &s2, &s3] {
-        let all = p.api().plays(&format!("schedule={s}")).await.unwrap();
-        let counts = per_device(&all);
-        for d in &everyone {
-            assert_eq!(
-                counts.get(d),
-                Some(&1),
-                "schedule {s}: proofs per device {counts:?}"
-            );
-        }
+        p.one_proof_each(s, &everyone).await;
     }
     for a in &p.agents {
         assert_eq!(

@@ -16,7 +16,7 @@ use nguon_tests::db::{DEFAULT_POSTGRES, TestDatabase, postgres_from_env};
 use nguon_tests::harness::{BrokerChoice, ServerProc, TOKEN};
 use nguon_tests::mosquitto::Mosquitto;
 use nguon_tests::net::eventually;
-use nguon_tests::province::{POLL, Province, per_device};
+use nguon_tests::province::{POLL, Province};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::Value;
 
@@ -382,15 +382,7 @@ async fn three_instances_on_postgres_fail_over_and_roll_without_loss_or_repeat()
     // Nothing lost, nothing twice: give late duplicates time to show, then count.
     tokio::time::sleep(Duration::from_secs(8)).await;
     for (s, first) in [(&s1, plays), (&s2, plays2), (&s3, plays3)] {
-        let all = p.api().plays(&format!("schedule={s}")).await.unwrap();
-        let counts = per_device(&all);
-        for d in &everyone {
-            assert_eq!(
-                counts.get(d),
-                Some(&1),
-                "schedule {s}: proofs per device {counts:?}"
-            );
-        }
+        let all = p.one_proof_each(s, &everyone).await;
         assert_eq!(all.len(), first.len(), "schedule {s}: proofs after settling");
         one_version_per_change(&seen, &everyone, s);
     }
