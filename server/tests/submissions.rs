@@ -62,6 +62,20 @@ fn multipart(fields: &[(&str, &str)], files: &[(&str, Vec<u8>)]) -> (String, Vec
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
+/// A contributor's multipart submission (`multipart`'s content type and body) with its bearer.
+async fn submit(app: &TestApp, bearer: &str, ct: String, body: Vec<u8>) -> (u16, Value) {
+    let r = app
+        .client
+        .post(app.url("/api/v1/submissions"))
+        .bearer_auth(bearer)
+        .header("content-type", ct)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    common::json(r).await
+}
+
 async fn as_(app: &TestApp, bearer: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
     let mut r = app
         .client
@@ -91,16 +105,7 @@ async fn a_contributor_submits_and_the_department_requests_changes_then_approves
         &[("title", "x"), ("policy_id", "CS-2026-01"), ("areas", &t.mine)],
         &[],
     );
-    let r = app
-        .client
-        .post(app.url("/api/v1/submissions"))
-        .bearer_auth(&so.token)
-        .header("content-type", ct)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let (s, b) = common::json(r).await;
+    let (s, b) = submit(&app, &so.token, ct, body).await;
     assert_eq!(s, 422, "{b}");
     assert!(b.to_string().contains("policy_id"), "{b}");
     let (ct, body) = multipart(
@@ -112,16 +117,7 @@ async fn a_contributor_submits_and_the_department_requests_changes_then_approves
         ],
         &[("poster.png", common::tiny_png()), ("loi-nhan.wav", wav(1))],
     );
-    let r = app
-        .client
-        .post(app.url("/api/v1/submissions"))
-        .bearer_auth(&so.token)
-        .header("content-type", ct)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let (s, sub) = common::json(r).await;
+    let (s, sub) = submit(&app, &so.token, ct, body).await;
     assert_eq!(s, 201, "{sub}");
     let id = sub["id"].as_str().unwrap().to_string();
     assert_eq!(sub["status"], "submitted");
