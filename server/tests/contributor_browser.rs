@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::common::{self, TestApp};
-use crate::console_support::{ConsoleDriver, user};
+use crate::console_support::user;
 use crate::dispatch_support::{area, connect, device, eventually, has_item, open_manifest, uid};
 use crate::webdriver::Driver;
 

@@ -1,11 +1,13 @@
 //! The server's black-box tests, in one test binary: one link instead of one per file keeps the
 //! build small and fast. Each file under `tests/` is a module named after the domain it tests;
-//! the shared helpers live in `common`, `dispatch_support`, `console_support` and `webdriver`.
+//! the shared helpers live in `common`, `dispatch_support`, `console_support` and the
+//! `nguon-webdriver` crate (`webdriver`, shared with the system tests).
 
 mod common;
 mod console_support;
 mod dispatch_support;
-mod webdriver;
+// The browser tests' driver, shared with the system tests (`tests/webdriver`).
+use nguon_webdriver as webdriver;
 
 mod alarms;
 mod api;
@@ -48,7 +50,6 @@ mod hardening_tls;
 mod ingest;
 mod layers;
 mod live;
-mod live_browser;
 mod media;
 mod media_loudness;
 mod outbox;

@@ -6,7 +6,6 @@
 //! `target/test-artifacts/report/*.png`.
 
 use crate::common;
-use crate::console_support;
 use crate::dispatch_support;
 use crate::webdriver;
 
@@ -14,7 +13,6 @@ use std::time::Duration;
 
 use chrono::{NaiveDateTime, TimeZone, Utc};
 use common::{json, spawn_app};
-use console_support::*;
 use dispatch_support::{connect, device, eventually, uid};
 use nguon_protocol::{DeviceId, Event, EventBatch, EventBody, PlayOutcome, Priority, ProofOfPlay, topic};
 use serde_json::json;

@@ -14,6 +14,7 @@ pub mod fleet;
 pub mod harness;
 pub mod icecast;
 pub mod live;
+pub mod live_page;
 pub mod mosquitto;
 pub mod nats;
 pub mod net;
@@ -22,6 +23,7 @@ pub mod province;
 pub mod proxy;
 pub mod sinks;
 pub mod stats;
+pub mod tones;
 
 /// Install the rustls crypto provider (ring) once; harmless if already installed.
 pub fn init_crypto() {

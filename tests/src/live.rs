@@ -121,12 +121,7 @@ impl Microphone {
 /// ns (the sidecar's `first_sample_unix_ns` + offset / rate): the first sample of each run over
 /// `threshold` that follows at least 100 ms of quiet.
 pub fn played_onsets(wav_dir: &Path, id: &str, threshold: f32) -> anyhow::Result<Vec<i64>> {
-    let pcm = crate::audio::read_wav(&wav_dir.join(format!("{id}.wav")))?;
-    let side: Value = serde_json::from_slice(&std::fs::read(wav_dir.join(format!("{id}.json")))?)?;
-    let first = side
-        .get("first_sample_unix_ns")
-        .and_then(Value::as_i64)
-        .ok_or_else(|| anyhow::anyhow!("no first_sample_unix_ns in {side}"))?;
+    let (pcm, first) = sink_wav(wav_dir, id)?;
     let ch = pcm.channels.max(1) as usize;
     let quiet_needed = pcm.rate as usize / 10;
     let mut quiet = quiet_needed;
@@ -143,6 +138,18 @@ pub fn played_onsets(wav_dir: &Path, id: &str, threshold: f32) -> anyhow::Result
         }
     }
     Ok(out)
+}
+
+/// What an agent's WAV sink in `wav_dir` wrote for item `id` (`<id>.wav`) and the unix ns of its
+/// first sample (the sidecar `<id>.json`'s `first_sample_unix_ns`).
+pub fn sink_wav(wav_dir: &Path, id: &str) -> anyhow::Result<(crate::audio::Pcm, i64)> {
+    let pcm = crate::audio::read_wav(&wav_dir.join(format!("{id}.wav")))?;
+    let side: Value = serde_json::from_slice(&std::fs::read(wav_dir.join(format!("{id}.json")))?)?;
+    let first = side
+        .get("first_sample_unix_ns")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| anyhow::anyhow!("no first_sample_unix_ns in {side}"))?;
+    Ok((pcm, first))
 }
 
 /// Pair each burst sent with the first onset played at or after it (within 5 s), in order:

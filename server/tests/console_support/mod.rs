@@ -1,9 +1,7 @@
 //! Helpers for the console tests (issue 7): users made through the API, a cookie-carrying login
-//! through the real login form, a tiny WAV file, and logging in and out of the console in headless
-//! Chromium (the `webdriver` module's `Driver`).
+//! through the real login form, a tiny WAV file, and the headless Chromium of the browser tests
+//! (`nguon_webdriver::Driver`, which also logs in and out of the console).
 #![allow(dead_code)]
-
-use std::time::Duration;
 
 use serde_json::json;
 
@@ -206,40 +204,7 @@ pub fn wav(secs: u32) -> Vec<u8> {
     v
 }
 
-pub use crate::webdriver::Driver;
-
-/// What the console tests do through the browser.
-pub trait ConsoleDriver {
-    /// Log in through the form and wait for the dashboard.
-    async fn login(&self, base: &str, username: &str, password: &str);
-    /// Log out with the header button.
-    async fn logout(&self);
-}
-
-impl ConsoleDriver for Driver {
-    async fn login(&self, base: &str, username: &str, password: &str) {
-        self.goto(&format!("{base}/console/login")).await;
-        self.type_into("#username", username).await;
-        self.type_into("#password", password).await;
-        self.click("#login").await;
-        self.wait_for(
-            "the dashboard",
-            "return location.pathname === '/console' && !!document.getElementById('whoami')",
-            Duration::from_secs(20),
-        )
-        .await;
-    }
-
-    async fn logout(&self) {
-        self.click("#logout").await;
-        self.wait_for(
-            "the login page",
-            "return location.pathname === '/console/login'",
-            Duration::from_secs(20),
-        )
-        .await;
-    }
-}
+pub use nguon_webdriver::Driver;
 
 /// The HTML of console page `path` with the session `cookie`.
 pub async fn page(c: &reqwest::Client, app: &TestApp, cookie: &str, path: &str) -> String {

@@ -1,7 +1,9 @@
 //! Headless Chromium for the browser tests: a chromedriver (Debian `chromium`) of its own on a free
 //! port, driven over WebDriver with fantoccini (plain HTTP to 127.0.0.1, no TLS). Shared by the
-//! board page test and the console tests. Screenshots go to `target/test-artifacts/<name>/`.
-#![allow(dead_code)]
+//! server's browser tests (board, console, public site) and the system tests that drive the
+//! console against real agents (`nguon-tests`, e.g. the live broadcast from the browser's fake
+//! microphone). Screenshots go to `target/test-artifacts/<name>/`.
+#![deny(missing_docs)]
 
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
@@ -44,7 +46,7 @@ pub struct Driver {
     session: String,
     artifacts: PathBuf,
     // Dropped in this order after `Driver::drop`: chromedriver's group, then the profile.
-    chromedriver: Chromedriver,
+    _chromedriver: Chromedriver,
     _profile: tempfile::TempDir,
 }
 
@@ -144,7 +146,7 @@ impl Driver {
             .unwrap_or_else(|e| panic!("new session: {e}"));
         let session = ok("session id", client.session_id().await).expect("a session id");
         let artifacts = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../target/test-artifacts")
+            .join("../../target/test-artifacts")
             .join(artifacts);
         std::fs::create_dir_all(&artifacts).unwrap();
         Driver {
@@ -152,7 +154,7 @@ impl Driver {
             webdriver,
             session,
             artifacts,
-            chromedriver,
+            _chromedriver: chromedriver,
             _profile: profile,
         }
     }
@@ -242,6 +244,31 @@ impl Driver {
             .filter_map(|m| m["message"].as_str().map(str::to_string))
             .filter(|m| !ignore.iter().any(|i| m.contains(i)))
             .collect()
+    }
+
+    /// Log in to the console at `base` through the login form and wait for the dashboard.
+    pub async fn login(&self, base: &str, username: &str, password: &str) {
+        self.goto(&format!("{base}/console/login")).await;
+        self.type_into("#username", username).await;
+        self.type_into("#password", password).await;
+        self.click("#login").await;
+        self.wait_for(
+            "the dashboard",
+            "return location.pathname === '/console' && !!document.getElementById('whoami')",
+            Duration::from_secs(20),
+        )
+        .await;
+    }
+
+    /// Log out of the console with the header button and wait for the login page.
+    pub async fn logout(&self) {
+        self.click("#logout").await;
+        self.wait_for(
+            "the login page",
+            "return location.pathname === '/console/login'",
+            Duration::from_secs(20),
+        )
+        .await;
     }
 
     /// Wait until `script` returns true; panic with `what`, the path and the page text after `limit`.
