@@ -64,8 +64,11 @@ pub fn read_time(s: &str, d: Dialect) -> Option<String> {
     Some(out)
 }
 
+/// "ngày" before a day and month, unless a word before says it already (`ngày`, `hôm`, `mùng`),
+/// the date is a street's name (`đường 3/2`, `phố 19/5`) or it ends a list of days (`ngày 28,
+/// 29/12`: the previous word is a bare number).
 fn day_prefix(prev: &str) -> &'static str {
-    if prev == "ngày" || prev == "hôm" || prev == "mùng" || prev == "mồng" {
+    if matches!(prev, "ngày" | "hôm" | "mùng" | "mồng" | "đường" | "phố") || all_digits(prev) {
         ""
     } else {
         "ngày "
@@ -143,6 +146,10 @@ pub fn read_date(s: &str, prev_word: &str, d: Dialect) -> Option<String> {
 /// A phone number written in one token with separators: `0912.345.678`, `0214-3820-000`,
 /// `1900.1234`: each group digit by digit, groups apart.
 pub fn read_phone_token(s: &str) -> Option<String> {
+    // A toll-free or service number in one piece: `18001091`, `1900123456`.
+    if all_digits(s) && matches!(s.len(), 8 | 10) && (s.starts_with("1800") || s.starts_with("1900")) {
+        return Some(read_digits(s));
+    }
     let groups: Vec<&str> = s.split(['.', '-']).collect();
     if groups.len() < 2 || !groups.iter().all(|g| all_digits(g) && g.len() <= 4) {
         return None;

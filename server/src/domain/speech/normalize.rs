@@ -12,7 +12,9 @@
 use super::forms::read_numeric;
 use super::lexicon::Lexicon;
 use super::numbers::{Dialect, all_digits, parse_roman, read_digits, read_number_in, read_ordinal};
-use super::words::{COUNT_WORDS, PER_WORDS, QUANTITY_CUES, ROMAN_CUES, standalone_unit, unit};
+use super::words::{
+    COUNT_WORDS, PER_WORDS, PHONE_CUES, QUANTITY_CUES, ROMAN_CUES, ROMAN_CUES_2, standalone_unit, unit,
+};
 
 fn is_trim_punct(c: char) -> bool {
     matches!(
@@ -78,8 +80,10 @@ pub fn normalize_pieces(text: &str, lexicon: &Lexicon, dialect: Dialect) -> Vec<
         d: dialect,
         out: Vec::new(),
         prev_word: String::new(),
+        prev2_word: String::new(),
         prev_number: false,
         hotline_chain: false,
+        roman_chain: false,
     };
     let mut pieces = Vec::new();
     let mut i = 0;
@@ -108,10 +112,15 @@ struct Reader<'a> {
     out: Vec<String>,
     /// The core of the previous chunk as written.
     prev_word: String,
+    /// The core of the chunk before that.
+    prev2_word: String,
     /// The previous chunk was read as a number (a unit may follow).
     prev_number: bool,
     /// The previous number was a hotline and only connectors came since (`113, 114 hoặc 115`).
     hotline_chain: bool,
+    /// The previous word was a Roman numeral read as a number and only connectors came since
+    /// (`khu vực I, II và III`).
+    roman_chain: bool,
 }
 
 impl Reader<'_> {
@@ -190,10 +199,14 @@ impl Reader<'_> {
     }
 
     fn set_prev(&mut self, core: &str, is_number: bool) {
-        let connector = matches!(core.to_lowercase().as_str(), "và" | "hoặc" | "hay" | "/");
+        let connector = matches!(core.to_lowercase().as_str(), "và" | "hoặc" | "hay" | "/" | "đến");
         if !is_number && !connector {
             self.hotline_chain = false;
         }
+        if !connector && parse_roman(core).is_none() {
+            self.roman_chain = false;
+        }
+        self.prev2_word = std::mem::take(&mut self.prev_word);
         self.prev_word = core.to_string();
         self.prev_number = is_number;
     }
@@ -202,8 +215,10 @@ impl Reader<'_> {
     fn read_core(&mut self, core: &str, next_word: &str) -> (String, bool) {
         let d = self.d;
         let prev = self.prev_word.to_lowercase();
-        // Roman numerals after their cue words: `quý II`, `khóa XV`, `thứ IX`, `quý II/2025`.
-        if ROMAN_CUES.contains(&prev.as_str()) {
+        // Roman numerals after their cue words: `quý II`, `khóa XV`, `thứ IX`, `quý II/2025`,
+        // `báo động III`, and those that follow one (`khu vực I, II và III`).
+        let cue2 = format!("{} {prev}", self.prev2_word.to_lowercase());
+        if ROMAN_CUES.contains(&prev.as_str()) || ROMAN_CUES_2.contains(&cue2.as_str()) || self.roman_chain {
             let (roman, year) = match core.split_once('/') {
                 Some((r, y)) if y.len() == 4 && all_digits(y) => (r, Some(y)),
                 _ => (core, None),
@@ -217,6 +232,7 @@ impl Reader<'_> {
                 if let Some(y) = year {
                     s.push_str(&format!(" năm {}", read_number_in(y.parse().unwrap_or(0), d)));
                 }
+                self.roman_chain = true;
                 return (s, false);
             }
         }
@@ -241,6 +257,21 @@ impl Reader<'_> {
             return (read_digits(core), true);
         }
         self.hotline_chain = false;
+        // A number to dial after its cue: `đường dây nóng 1022`, `gọi 19001234`; not `gọi 100 người`.
+        if PHONE_CUES.contains(&prev.as_str())
+            && all_digits(core)
+            && (3..=12).contains(&core.len())
+            && !COUNT_WORDS.contains(&next_word)
+        {
+            return (read_digits(core), true);
+        }
+        // A negative number (`-1°C`, `xuống -2 độ`), or after a number the end of a range (`8 -11`).
+        if let Some(rest) = core.strip_prefix(['-', '−', '–'])
+            && let Some(r) = read_numeric(rest, "", d)
+        {
+            let word = if self.prev_number { "đến" } else { "âm" };
+            return (format!("{word} {r}"), true);
+        }
         if let Some(r) = self.read_document_number(core) {
             return (r, false);
         }
@@ -321,9 +352,11 @@ impl Reader<'_> {
             word(a)
         };
         let lower = b.to_lowercase();
-        let connector = if unit(a).is_some() && unit(b).is_some() {
+        let money = matches!(a, "đ" | "đồng" | "VNĐ" | "VND");
+        let connector = if unit(a).is_some() && unit(b).is_some() && !money {
             "trên"
-        } else if PER_WORDS.contains(&lower.as_str()) || matches!(b, "h" | "s") {
+        } else if PER_WORDS.contains(&lower.as_str()) || unit(b).is_some() {
+            // Per a word that counts (`đồng/người`) or a unit (`người/km2`, `đ/kg`).
             "mỗi"
         } else {
             "hoặc"
@@ -463,7 +496,49 @@ mod tests {
     }
 
     #[test]
+    fn negative_numbers_read_am() {
+        assert_eq!(n("xuống -1°C"), "xuống âm một độ C");
+        assert_eq!(n("từ -3 đến -1 độ C"), "từ âm ba đến âm một độ C");
+        assert_eq!(n("8 -11 độ"), "tám đến mười một độ");
+    }
+
+    #[test]
+    fn roman_numerals_after_two_word_cues_and_in_lists() {
+        assert_eq!(n("trên báo động II 0,4m"), "trên báo động hai không phẩy bốn mét");
+        assert_eq!(n("Khu vực I, II và III"), "Khu vực một, hai và ba");
+        assert_eq!(n("quý I đến quý III"), "quý một đến quý ba");
+        assert_eq!(n("khóa XV và CCB"), "khóa mười lăm và cựu chiến binh");
+        assert_eq!(n("Đội I"), "Đội I");
+    }
+
+    #[test]
+    fn numbers_to_dial_after_their_cue_words() {
+        assert_eq!(n("đường dây nóng 1022."), "đường dây nóng một không hai hai.");
+        assert_eq!(
+            n("Tổng đài: 18001091"),
+            "Tổng đài: một tám không không một không chín một"
+        );
+        assert_eq!(n("gọi 1080"), "gọi một không tám không");
+        assert_eq!(n("gọi 100 người"), "gọi một trăm người");
+        assert_eq!(n("nắng nóng 38 độ"), "nắng nóng ba mươi tám độ");
+    }
+
+    #[test]
+    fn streets_named_after_dates_and_lists_of_days() {
+        assert_eq!(n("đường 30/4"), "đường ba mươi tháng tư");
+        assert_eq!(
+            n("các ngày 28, 29/12"),
+            "các ngày hai mươi tám, hai mươi chín tháng mười hai"
+        );
+        assert_eq!(n("Quốc khánh 2/9"), "Quốc khánh ngày hai tháng chín");
+    }
+
+    #[test]
     fn slashes_read_as_ratios_each_or_per() {
+        assert_eq!(n("500 người/km2"), "năm trăm người mỗi ki lô mét vuông");
+        assert_eq!(n("25.000 đ/kg"), "hai mươi lăm nghìn đồng mỗi ki lô gam");
+        assert_eq!(n("5 m/s"), "năm mét trên giây");
+        assert_eq!(n("HIV/AIDS"), "HIV AIDS");
         assert_eq!(n("trực 24/24"), "trực hai mươi bốn trên hai mươi bốn");
         assert_eq!(n("50.000 đồng/người"), "năm mươi nghìn đồng mỗi người");
         assert_eq!(n("60 km/h"), "sáu mươi ki lô mét trên giờ");

@@ -1,7 +1,8 @@
 //! Word lists that steer [`super::normalize`]: units read after a number, the words that make
 //! a slash mean "each" (`đồng/người`), the words before a Roman numeral that make it a number
-//! (`quý II`, `khóa XV`, `kỳ họp thứ IX`), and the context words that tell a hotline (`gọi 114`)
-//! from a quantity (`114 hộ`) and a date (`ngày 2/9`) from a ratio (`trực 24/7`).
+//! (`quý II`, `khóa XV`, `kỳ họp thứ IX`, `báo động III`), and the context words that tell a
+//! hotline (`gọi 114`, `đường dây nóng 1022`) from a quantity (`114 hộ`) and a date (`ngày 2/9`)
+//! from a ratio (`trực 24/7`).
 
 /// Units read after a number (unit as written → reading).
 pub const UNITS: &[(&str, &str)] = &[
@@ -99,6 +100,17 @@ pub const PER_WORDS: &[&str] = &[
 pub const ROMAN_CUES: &[&str] = &[
     "quý", "qúy", "khóa", "khoá", "kỳ", "kì", "thứ", "phần", "chương", "điều", "mục", "đợt", "đoạn", "lần",
     "tập", "hội", "kỷ", "kỉ", "lục", "hạng", "cấp", "loại", "nhóm", "vùng", "khu", "quân", "phụ",
+];
+
+/// Two words before a Roman numeral (lower case) that make it a number: flood alarm levels
+/// (`báo động II`), zones (`khu vực III`).
+pub const ROMAN_CUES_2: &[&str] = &["báo động", "khu vực", "cấp độ", "giai đoạn", "tiểu mục"];
+
+/// Words (lower case) after which a bare number of three or more digits is a number to dial, read
+/// digit by digit (`đường dây nóng 1022`, `tổng đài 1080`, `hotline 19001234`), unless a count
+/// word follows it.
+pub const PHONE_CUES: &[&str] = &[
+    "nóng", "đài", "hotline", "gọi", "thoại", "sđt", "đt", "fax", "zalo",
 ];
 
 /// Words after a 111–115 that make it a quantity, not a hotline (lower case, first word).
