@@ -310,6 +310,11 @@ impl Agent {
             heartbeat: Duration::from_secs(config.telemetry.heartbeat_secs as u64),
             started: std::time::Instant::now(),
             unreachable_max: Duration::from_secs(config.mqtt.reconnect_max_unreachable_secs as u64),
+            subscribe_qos: if config.mqtt.subscribe_qos == 0 {
+                rumqttc::QoS::AtMostOnce
+            } else {
+                rumqttc::QoS::AtLeastOnce
+            },
             on_receive: opts.on_receive.clone(),
             network: opts.network.clone(),
         };

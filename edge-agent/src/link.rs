@@ -2,7 +2,8 @@
 //! it); a fresh client and event loop are made for every connection attempt, so nothing queued
 //! for a dead connection leaks into the next one. Before each attempt the session counter is
 //! incremented and persisted and the last will (offline, retained, that session) is set; on
-//! connect the agent publishes online, subscribes, and sends its outbox. State (the will
+//! connect the agent publishes online, subscribes, and sends its outbox; once subscribed (SUBACK)
+//! it sends telemetry, whose manifest version lets the server send a newer manifest again. State (the will
 //! included, sealed before each connection with its session), telemetry and event batches are
 //! signed with the device key. Retries back off exponentially with jitter ([`backoff::backoff`]): from
 //! 0.5 s doubling to 10 s (configurable) while the broker is unreachable at the TCP level, so a
@@ -115,6 +116,8 @@ pub struct LinkCtx {
     /// The longest reconnect wait while the broker is unreachable at the TCP level
     /// (`mqtt.reconnect_max_unreachable_secs`).
     pub unreachable_max: Duration,
+    /// The QoS of the device's subscriptions (`mqtt.subscribe_qos`).
+    pub subscribe_qos: QoS,
     /// Told the instant each publish arrives, before anything is done with it (simulator only).
     pub on_receive: Option<ReceiveHook>,
     /// Where the poll task runs (`AgentOptions::network`; `None`: the current runtime).
@@ -388,7 +391,8 @@ impl Link {
         self.client = Some(client);
         self.ctx.reporter.observe(AgentEventKind::Connected { session });
         self.send_outbox();
-        self.send_telemetry();
+        // Telemetry goes once the subscriptions are in place (SUBACK): it tells the server which
+        // manifest this device holds, and the server answers with a newer one if there is one.
         self.estimate_clock();
     }
 
@@ -396,14 +400,14 @@ impl Link {
     fn subscriptions(&self) -> Vec<rumqttc::SubscribeFilter> {
         let d = &self.ctx.device;
         let mut subs = vec![
-            rumqttc::SubscribeFilter::new(topic::desired(d), QoS::AtLeastOnce),
-            rumqttc::SubscribeFilter::new(topic::cmd(d), QoS::AtLeastOnce),
-            rumqttc::SubscribeFilter::new(topic::receipt(d), QoS::AtLeastOnce),
+            rumqttc::SubscribeFilter::new(topic::desired(d), self.ctx.subscribe_qos),
+            rumqttc::SubscribeFilter::new(topic::cmd(d), self.ctx.subscribe_qos),
+            rumqttc::SubscribeFilter::new(topic::receipt(d), self.ctx.subscribe_qos),
         ];
         for a in &self.ctx.areas {
             subs.push(rumqttc::SubscribeFilter::new(
                 topic::area_cmd(a),
-                QoS::AtLeastOnce,
+                self.ctx.subscribe_qos,
             ));
         }
         subs
@@ -469,6 +473,10 @@ impl Link {
                 self.ctx.reporter.observe(AgentEventKind::Subscribed {
                     session: self.session,
                 });
+                // The heartbeat carries the manifest version held: a server with a newer one
+                // sends it again, so nothing rests on the broker's retained copy (per node on
+                // some clusters) or on a delivery lost while a cluster node died.
+                self.send_telemetry();
             }
             _ => {}
         }

@@ -145,7 +145,7 @@ impl Application {
         );
         background.spawn(
             "ingest",
-            workers::ingest::run(ingest, (&ctx).into(), link_events, cancel.clone()),
+            workers::ingest::run(ingest, (&ctx).into(), (&ctx).into(), link_events, cancel.clone()),
         );
         if ctx.store.backend == store::Backend::Postgres
             && let Some(outgoing) = ctx.wake.attach_relay()

@@ -20,6 +20,8 @@ pub struct Metrics {
     pub dispatch_failures: AtomicU64,
     /// Manifests whose look-ahead window was shortened to fit `max_manifest_bytes`.
     pub manifests_shortened: AtomicU64,
+    /// Manifests sent again to a device whose heartbeat showed an older one (`workers::resync`).
+    pub manifests_resent: AtomicU64,
     /// Milliseconds between the last change commit and its manifests being published.
     pub dispatch_lag_ms: AtomicI64,
     /// Device events stored (proof of play, acks, rejections), after de-duplication.
@@ -98,6 +100,11 @@ impl Metrics {
             "nguon_manifests_shortened_total",
             "Manifests whose look-ahead window was shortened to fit max_manifest_bytes.",
             g(&self.manifests_shortened),
+        );
+        counter(
+            "nguon_manifests_resent_total",
+            "Manifests sent again to a device whose heartbeat showed an older version.",
+            g(&self.manifests_resent),
         );
         counter(
             "nguon_payloads_rejected_total",

@@ -311,6 +311,7 @@ fn config_for(d: &SimDevice, opts: &FleetOptions, mqtt: SocketAddr, wav: Option<
             ca_file: None,
             keep_alive_secs: opts.keep_alive_secs,
             reconnect_max_unreachable_secs: opts.reconnect_max_unreachable_secs,
+            subscribe_qos: nguon_provision::config::default_subscribe_qos(),
         },
         server: ServerSection {
             base_url: opts.base_url.clone(),

@@ -235,15 +235,24 @@ impl AgentProc {
         base_url: &str,
         server_key: &str,
     ) -> anyhow::Result<AgentProc> {
-        Self::start_on(root, device, &[format!("mqtt://{mqtt}")], base_url, server_key).await
+        Self::start_on(
+            root,
+            device,
+            &[format!("mqtt://{mqtt}")],
+            "",
+            base_url,
+            server_key,
+        )
+        .await
     }
 
     /// [`AgentProc::start`] with several broker URLs (`mqtt.urls`: a cluster's nodes, tried in
-    /// this order); one URL is written as `mqtt.url`.
+    /// this order); one URL is written as `mqtt.url`. `mqtt_extra`: more `[mqtt]` lines (TOML).
     pub async fn start_on(
         root: &Path,
         device: &SimDevice,
         brokers: &[String],
+        mqtt_extra: &str,
         base_url: &str,
         server_key: &str,
     ) -> anyhow::Result<AgentProc> {
@@ -263,7 +272,7 @@ impl AgentProc {
         std::fs::write(dir.join("device.key"), device.key.secret_b64())?;
         let config = format!(
             "[device]\nid = \"{id}\"\nkind = \"{kind}\"\nareas = [{areas}]\n\n\
-             [mqtt]\n{mqtt}\nusername = \"{id}\"\npassword_file = \"mqtt-password\"\nkeep_alive_secs = 10\n\n\
+             [mqtt]\n{mqtt}\n{mqtt_extra}\nusername = \"{id}\"\npassword_file = \"mqtt-password\"\nkeep_alive_secs = 10\n\n\
              [server]\nbase_url = \"{base_url}\"\npublic_key = \"{server_key}\"\n\n\
              [identity]\nsigning_key_file = \"device.key\"\n\n\
              [storage]\ndata_dir = \"data\"\ncache_max_mb = 64\n\n\

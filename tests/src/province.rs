@@ -105,10 +105,10 @@ impl Province {
 
     /// Start an agent process for every planned device with the broker URLs `brokers` picks for
     /// it (a cluster's nodes, in the order that device tries them).
-    pub async fn start_agents_on(&mut self, brokers: impl Fn(usize) -> Vec<String>) {
+    pub async fn start_agents_on(&mut self, brokers: impl Fn(usize) -> Vec<String>, mqtt_extra: &str) {
         let base = self.api().base().to_string();
         for (i, d) in self.plan.devices.clone().iter().enumerate() {
-            let a = AgentProc::start_on(self.dir.path(), d, &brokers(i), &base, &self.key)
+            let a = AgentProc::start_on(self.dir.path(), d, &brokers(i), mqtt_extra, &base, &self.key)
                 .await
                 .expect("agent starts");
             self.agents.push(a);

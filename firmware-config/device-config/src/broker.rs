@@ -132,6 +132,7 @@ mod tests {
             ca_file: None,
             keep_alive_secs: 30,
             reconnect_max_unreachable_secs: 10,
+            subscribe_qos: 1,
         }
     }
 

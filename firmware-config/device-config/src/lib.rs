@@ -20,6 +20,7 @@
 //! username = "lc-08003-001"
 //! password_file = "/etc/nguon/mqtt-password"   # or: password = "..."
 //! reconnect_max_unreachable_secs = 10  # longest reconnect wait while the broker is unreachable
+//! subscribe_qos = 1                    # 0 on a NATS cluster (docs/deployment.md)
 //!
 //! [server]
 //! base_url = "http://127.0.0.1:8080"
@@ -156,6 +157,19 @@ pub struct MqttSection {
     /// the session still gets waits growing to 60 s.
     #[serde(default = "default_reconnect_max_unreachable")]
     pub reconnect_max_unreachable_secs: u16,
+    /// The QoS of the agent's subscriptions (its manifest, commands, receipts), 0 or 1; default 1.
+    /// 0 where a broker cluster ties QoS 1 subscriptions to one node's state (NATS: a JetStream
+    /// consumer that dies with its node while the connection stays up, docs/deployment.md). The
+    /// session is clean either way, so QoS 1 adds nothing across reconnects; what a lost message
+    /// carried comes back another way: events are sent until a receipt names them, and a
+    /// manifest older than the server's is sent again when the heartbeat reports its version.
+    #[serde(default = "default_subscribe_qos")]
+    pub subscribe_qos: u8,
+}
+
+/// The default of `mqtt.subscribe_qos`.
+pub fn default_subscribe_qos() -> u8 {
+    1
 }
 
 fn default_keep_alive() -> u16 {
@@ -398,6 +412,12 @@ impl DeviceConfig {
                     "{} is not between 1 and 60 (seconds)",
                     self.mqtt.reconnect_max_unreachable_secs
                 ),
+            ));
+        }
+        if self.mqtt.subscribe_qos > 1 {
+            return Err((
+                "mqtt.subscribe_qos",
+                format!("{} is not 0 or 1", self.mqtt.subscribe_qos),
             ));
         }
         let b = &self.server.base_url;

@@ -80,6 +80,7 @@ pub fn device_config(
             ca_file: None,
             keep_alive_secs: 30,
             reconnect_max_unreachable_secs: crate::config::default_reconnect_max_unreachable(),
+            subscribe_qos: crate::config::default_subscribe_qos(),
         },
         server: ServerSection {
             base_url: settings.server_url.clone(),

@@ -1,6 +1,7 @@
 //! `[ha]` and `[server]` settings (issue 14): the leader lease of several instances sharing one
 //! PostgreSQL database (`ha.lease_ttl_secs`, `ha.instance_id`), the MQTT shared-subscription group
-//! spreading device reports across instances (`ha.shared_group`), and how long a stop drains
+//! spreading device reports across instances (`ha.shared_group`), the QoS of the link's
+//! subscriptions on a broker cluster (`ha.subscribe_qos`), and how long a stop drains
 //! HTTP (`server.shutdown_grace_secs`). Read after the TOML file by [`apply`] (`NGUON_HA_*`,
 //! `NGUON_SERVER_SHUTDOWN_GRACE_SECS`), then checked; every error names the key.
 
@@ -23,6 +24,11 @@ pub struct HaSettings {
     /// telemetry are subscribed as `$share/<group>/…`, so the broker hands each report to one
     /// instance. Default none (every instance receives everything; ingest is idempotent).
     pub shared_group: Option<String>,
+    /// QoS of the link's subscriptions to device reports (`NGUON_HA_SUBSCRIBE_QOS`), 0 or 1,
+    /// default 1. 0 on a NATS cluster, whose QoS 1 subscriptions are JetStream consumers that
+    /// stop delivering when their node dies while the connection stays up (docs/deployment.md);
+    /// devices send their events until a receipt names them, so a lost report is sent again.
+    pub subscribe_qos: u8,
 }
 
 impl Default for HaSettings {
@@ -31,6 +37,7 @@ impl Default for HaSettings {
             lease_ttl_secs: 5,
             instance_id: None,
             shared_group: None,
+            subscribe_qos: 1,
         }
     }
 }
@@ -67,6 +74,9 @@ pub fn apply(s: &mut Settings, env: &[(String, String)], source: &str) -> Result
             "NGUON_HA_LEASE_TTL_SECS" => s.ha.lease_ttl_secs = num(v)?,
             "NGUON_HA_INSTANCE_ID" => s.ha.instance_id = text(v),
             "NGUON_HA_SHARED_GROUP" => s.ha.shared_group = text(v),
+            "NGUON_HA_SUBSCRIBE_QOS" => {
+                s.ha.subscribe_qos = v.parse().map_err(|e| bad(format!("`{v}`: {e}")))?
+            }
             "NGUON_SERVER_SHUTDOWN_GRACE_SECS" => s.server.shutdown_grace_secs = num(v)?,
             _ => {}
         }
@@ -89,6 +99,12 @@ fn check(s: &Settings) -> Result<(), (&'static str, String)> {
         return Err((
             "server.shutdown_grace_secs",
             format!("{} is not between 0 and 600", s.server.shutdown_grace_secs),
+        ));
+    }
+    if s.ha.subscribe_qos > 1 {
+        return Err((
+            "ha.subscribe_qos",
+            format!("{} is not 0 or 1", s.ha.subscribe_qos),
         ));
     }
     if let Some(id) = &s.ha.instance_id
@@ -132,6 +148,15 @@ mod tests {
         let s = load(&[]).unwrap();
         assert_eq!(s.ha.lease_ttl_secs, 5);
         assert_eq!(s.server.shutdown_grace_secs, 10);
+        assert_eq!(s.ha.subscribe_qos, 1);
+        assert_eq!(
+            load(&[("NGUON_HA_SUBSCRIBE_QOS", "2")]).unwrap_err().key,
+            "ha.subscribe_qos"
+        );
+        assert_eq!(
+            load(&[("NGUON_HA_SUBSCRIBE_QOS", "0")]).unwrap().ha.subscribe_qos,
+            0
+        );
         assert_eq!(
             load(&[("NGUON_HA_LEASE_TTL_SECS", "1")]).unwrap_err().key,
             "ha.lease_ttl_secs"

@@ -1,5 +1,5 @@
 //! The server's own MQTT connection (rumqttc `AsyncClient`): publishes manifests and commands, and
-//! receives everything devices send (`SERVER_SUBSCRIPTIONS`, QoS 1), forwarded to ingest through a
+//! receives everything devices send (`SERVER_SUBSCRIPTIONS`, QoS 1, or 0 with `ha.subscribe_qos`), forwarded to ingest through a
 //! bounded channel. The event loop is polled in its own task; subscriptions are renewed on every
 //! ConnAck, and a lost connection is retried with a capped exponential backoff with jitter (reset
 //! only after a connection held for [`STABLE`], so a broker that drops the link right after each
@@ -345,6 +345,11 @@ impl Link {
         let (connected_tx, connected) = watch::channel(false);
         let sub_client = client.clone();
         let shared_group = s.ha.shared_group.clone();
+        let sub_qos = if s.ha.subscribe_qos == 0 {
+            QoS::AtMostOnce
+        } else {
+            QoS::AtLeastOnce
+        };
         let m = metrics.clone();
         let acks: Acks = Arc::default();
         let task_acks = acks.clone();
@@ -363,9 +368,7 @@ impl Link {
                         let c = sub_client.clone();
                         let filters = subscriptions(shared_group.as_deref());
                         tokio::spawn(async move {
-                            let filters = filters
-                                .into_iter()
-                                .map(|f| SubscribeFilter::new(f, QoS::AtLeastOnce));
+                            let filters = filters.into_iter().map(|f| SubscribeFilter::new(f, sub_qos));
                             if let Err(e) = c.subscribe_many(filters).await {
                                 tracing::error!(error = %e, "mqtt link: cannot subscribe");
                             }
@@ -383,9 +386,7 @@ impl Link {
                             let filters = subscriptions(shared_group.as_deref());
                             tokio::spawn(async move {
                                 tokio::time::sleep(Duration::from_secs(2)).await;
-                                let f = filters
-                                    .into_iter()
-                                    .map(|f| SubscribeFilter::new(f, QoS::AtLeastOnce));
+                                let f = filters.into_iter().map(|f| SubscribeFilter::new(f, sub_qos));
                                 let _ = c.subscribe_many(f).await;
                             });
                         } else if suback_pending {

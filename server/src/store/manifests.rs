@@ -1,6 +1,7 @@
 //! The `manifests` table (each device's latest signed desired manifest) and the reads the
 //! dispatcher makes around it: the fleet ([`fleet`]: devices and the area tree), the stored
-//! versions ([`stored`]) and the largest sequence number stored ([`largest_seq`]).
+//! versions ([`stored`]) and the largest sequence number stored ([`largest_seq`]); the current
+//! signed manifests of some devices ([`current`]), sent again to devices that hold an older one.
 //!
 //! A manifest is written in two steps: [`record`] stores it unconfirmed (`published_at` 0) before
 //! it is published, and [`confirmed`] stamps `published_at` once the broker acknowledged that very
@@ -50,6 +51,46 @@ pub async fn stored(store: &Store) -> Result<HashMap<String, Stored>> {
                 published_at: r.try_get("published_at")?,
             },
         );
+    }
+    Ok(out)
+}
+
+/// A device's current signed manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Current {
+    /// Device id.
+    pub device_id: String,
+    /// Manifest version.
+    pub version: i64,
+    /// The message's sequence number.
+    pub seq: i64,
+    /// The signed envelope exactly as it was published.
+    pub body: String,
+    /// When the broker confirmed its publish (unix ms), 0 if not (yet).
+    pub published_at: i64,
+}
+
+/// The current signed manifest of each of `devices` that has one.
+pub async fn current(store: &Store, devices: &[String]) -> Result<Vec<Current>> {
+    let mut out = Vec::with_capacity(devices.len());
+    for chunk in devices.chunks(500) {
+        let sql = format!(
+            "SELECT device_id, version, seq, body, published_at FROM manifests WHERE device_id IN ({})",
+            placeholders(1, chunk.len())
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for d in chunk {
+            q = q.bind(d.clone());
+        }
+        for r in q.fetch_all(&store.pool).await? {
+            out.push(Current {
+                device_id: r.try_get("device_id")?,
+                version: r.try_get("version")?,
+                seq: r.try_get("seq")?,
+                body: r.try_get("body")?,
+                published_at: r.try_get("published_at")?,
+            });
+        }
     }
     Ok(out)
 }

@@ -7,7 +7,8 @@
 //! event until a receipt names it, so nothing a broker drops on the way (queue limits, the server
 //! restarting) is lost; a lost receipt only makes the device send the events again, and ingest
 //! stores each id once. They are published from a task of their own, so that ingest does not wait
-//! for the broker.
+//! for the broker. Each burst's heartbeats go on to [`super::resync`], which sends a newer manifest
+//! to a device that holds an older one.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -71,6 +72,7 @@ impl Receipts {
 pub async fn run(
     mut ingest: Ingest,
     receipts: Receipts,
+    resync: super::resync::Resync,
     mut events: LinkEvents,
     cancel: CancellationToken,
 ) -> Result<()> {
@@ -100,7 +102,10 @@ pub async fn run(
             }
         }
         match ingest.process(burst).await {
-            Ok(r) => receipts.send(r.receipts),
+            Ok(r) => {
+                receipts.send(r.receipts);
+                resync.check(r.held);
+            }
             Err(e) => tracing::error!(error = %e, "ingest: a burst could not be stored"),
         }
     }
@@ -117,6 +122,8 @@ pub struct IngestReport {
     pub rejected: u64,
     /// The events of every accepted batch, per device, to receipt now that they are stored.
     pub receipts: HashMap<DeviceId, Vec<uuid::Uuid>>,
+    /// The manifest version each device that sent a heartbeat holds (`workers::resync`).
+    pub held: HashMap<String, Option<u64>>,
 }
 
 struct KeyEntry {
@@ -251,7 +258,14 @@ impl Ingest {
                 stored
             }
         };
+        let held = decoded
+            .burst
+            .telemetry
+            .iter()
+            .map(|(d, h)| (d.clone(), h.telemetry.manifest_version))
+            .collect();
         let report = IngestReport {
+            held,
             stored,
             duplicate: total.saturating_sub(stored) + decoded.in_burst_duplicates,
             rejected,

@@ -1,7 +1,7 @@
 //! Layer `workers`: the background tasks: the alarm evaluation ([`alarms`]) and its
 //! [`notifier`] (webhooks, e-mail), the dispatcher (outbox → signed manifests), the command
 //! sender ([`commands`]: the command outbox → signed commands), the ingest loop of device traffic
-//! ([`ingest`], with its receipts), the [`leader`] lease that runs the singletons on one instance,
+//! ([`ingest`], with its receipts and the [`resync`] of devices holding an older manifest), the [`leader`] lease that runs the singletons on one instance,
 //! and the [`supervisor`] that says how each one ended. It may
 //! import `mqtt`, `store`, `domain` and the foundation, never `services` or `http`; only `lib.rs`
 //! starts it. The dispatcher gets a [`Context`]: what it needs of the process, not `AppState`.
@@ -13,6 +13,7 @@ pub mod feedback;
 pub mod ingest;
 pub mod leader;
 pub mod notifier;
+pub mod resync;
 pub mod supervisor;
 
 use std::sync::Arc;
