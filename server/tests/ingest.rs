@@ -452,3 +452,61 @@ async fn a_silent_play_and_the_disk_space_of_a_heartbeat_are_stored_and_shown() 
     assert_eq!(d["disk_free_bytes"], 150 << 20, "{d}");
     assert_eq!(d["disk_total_bytes"], 4_i64 << 30, "{d}");
 }
+
+/// Issue 14: the broker a device's heartbeat names (the broker cluster's node its agent is on) is
+/// stored as its last broker, replaced by the next heartbeat's, and shown in the API device record
+/// and on the console's device page.
+#[tokio::test]
+async fn the_broker_of_the_last_heartbeat_is_the_devices_broker_in_the_api_and_the_console() {
+    let app = common::spawn_app().await;
+    let p = uid("p");
+    area(&app, &p, None).await;
+    let id = uid("lc");
+    let key = DeviceKey::generate();
+    device(&app, &id, &p, "broker-password", Some(&key)).await;
+    let dev = connect(&app, &id, "broker-password", None).await.unwrap();
+    let did = DeviceId::parse(&id).unwrap();
+    let record = || async {
+        common::json(app.get(&format!("/api/v1/devices/{id}")).await)
+            .await
+            .1
+    };
+    assert!(record().await["broker"].is_null(), "no heartbeat yet");
+    for (marker, node) in [(3, "mqtt://10.0.0.11:1883"), (4, "mqtt://10.0.0.12:1883")] {
+        let mut hb = heartbeat(&id, 0, marker);
+        hb.broker = Some(node.into());
+        dev.publish(&topic::telemetry(&did), hb.seal(Some(&key)).to_bytes(), false)
+            .await;
+        let d = eventually("the heartbeat stored", || async {
+            let d = record().await;
+            (d["manifest_version"] == marker).then_some(d)
+        })
+        .await;
+        assert_eq!(d["broker"], node, "{d}");
+    }
+    let admin = app.unique("adm");
+    crate::console_support::user(&app, &admin, "admin", &[], "admin-password-0123").await;
+    let c = crate::console_support::client();
+    let cookie = crate::console_support::login(&app, &c, &admin, "admin-password-0123")
+        .await
+        .cookie;
+    let html = c
+        .get(app.url(&format!("/console/devices/{id}")))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+        .replace("&#x2f;", "/");
+    let at = html
+        .find("id=\"device-broker\"")
+        .expect("the broker on the device page");
+    assert!(
+        html[at..].starts_with("id=\"device-broker\"><code>mqtt://10.0.0.12:1883</code>"),
+        "{}",
+        &html[at..at + 200]
+    );
+    assert!(html.contains("Máy chủ MQTT đang kết nối"), "Vietnamese label");
+}

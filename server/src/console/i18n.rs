@@ -6,6 +6,7 @@ use chrono::TimeZone;
 
 mod alarms;
 mod alerts;
+mod cluster;
 mod errors;
 mod feedback;
 mod forms;
@@ -736,6 +737,7 @@ fn entries() -> impl Iterator<Item = &'static (&'static str, &'static str, &'sta
         .chain(relay::CATALOGUE)
         .chain(report_engagement::CATALOGUE)
         .chain(policy_edit::CATALOGUE)
+        .chain(cluster::CATALOGUE)
 }
 
 /// The text of `key` in `lang` (the key itself if missing, so a gap is visible, never a crash).

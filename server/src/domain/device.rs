@@ -60,6 +60,9 @@ pub struct Device {
     pub disk_free_bytes: Option<i64>,
     /// Size of that file system (null for agents that do not report it).
     pub disk_total_bytes: Option<i64>,
+    /// The broker the device is connected to, from its last heartbeat (`mqtt://host:port`; a
+    /// broker cluster's node): null until a heartbeat names one.
+    pub broker: Option<String>,
     /// Unix ms.
     pub created_at: i64,
     /// Unix ms.
@@ -81,6 +84,7 @@ impl Device {
                 "now_playing",
                 "disk_free_bytes",
                 "disk_total_bytes",
+                "broker",
             ] {
                 o.remove(k);
             }
@@ -631,6 +635,7 @@ mod tests {
             now_playing: None,
             disk_free_bytes: Some(1 << 30),
             disk_total_bytes: None,
+            broker: None,
             created_at: 1,
             updated_at: 2,
         }

@@ -67,7 +67,7 @@ pub async fn area_of(store: &Store, id: &str) -> Result<Option<String>> {
 
 const SELECT: &str = "SELECT d.id, d.kind, d.area, d.name, d.lat, d.lon, d.enabled, d.credential_hash, d.public_key, \
     d.language, d.volume, d.created_at, d.updated_at, s.online, s.session, s.last_seen, s.last_heartbeat, \
-    s.manifest_version, s.now_playing, s.disk_free_bytes, s.disk_total_bytes FROM devices d LEFT JOIN device_status s ON s.device_id = d.id";
+    s.manifest_version, s.now_playing, s.disk_free_bytes, s.disk_total_bytes, s.broker FROM devices d LEFT JOIN device_status s ON s.device_id = d.id";
 
 fn row_to_device(r: &AnyRow) -> Result<Device> {
     let now_playing: Option<String> = r.try_get("now_playing")?;
@@ -93,6 +93,7 @@ fn row_to_device(r: &AnyRow) -> Result<Device> {
             .filter(|v: &serde_json::Value| !v.is_null()),
         disk_free_bytes: r.try_get("disk_free_bytes")?,
         disk_total_bytes: r.try_get("disk_total_bytes")?,
+        broker: r.try_get("broker")?,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
     })

@@ -153,11 +153,12 @@ pub async fn write(store: &Store, burst: &Burst, now: i64) -> Result<u64> {
         let now_playing = t.now_playing.as_ref().and_then(|n| serde_json::to_string(n).ok());
         sqlx::query(
             "INSERT INTO device_status (device_id, last_seen, last_heartbeat, manifest_version, now_playing, telemetry, \
-             disk_free_bytes, disk_total_bytes) \
-             VALUES ($1, $2, $3, $4, $5, $6, $8, $9) ON CONFLICT (device_id) DO UPDATE SET last_seen = excluded.last_seen, \
+             disk_free_bytes, disk_total_bytes, broker) \
+             VALUES ($1, $2, $3, $4, $5, $6, $8, $9, $10) ON CONFLICT (device_id) DO UPDATE SET last_seen = excluded.last_seen, \
              last_heartbeat = excluded.last_heartbeat, manifest_version = excluded.manifest_version, \
              now_playing = excluded.now_playing, telemetry = excluded.telemetry, \
-             disk_free_bytes = excluded.disk_free_bytes, disk_total_bytes = excluded.disk_total_bytes \
+             disk_free_bytes = excluded.disk_free_bytes, disk_total_bytes = excluded.disk_total_bytes, \
+             broker = excluded.broker \
              WHERE device_status.session <= $7",
         )
         .bind(device.clone())
@@ -169,6 +170,7 @@ pub async fn write(store: &Store, burst: &Burst, now: i64) -> Result<u64> {
         .bind(heartbeat_sessions[device])
         .bind(t.disk_free_bytes.min(i64::MAX as u64) as i64)
         .bind(t.disk_total_bytes.map(|b| b.min(i64::MAX as u64) as i64))
+        .bind(t.broker.as_ref().map(|b| b.chars().take(200).collect::<String>()))
         .execute(&mut *tx)
         .await?;
     }
