@@ -41,6 +41,7 @@ fn main() {
             ..Default::default()
         },
         cancelled: Vec::new(),
+        agent: None,
     };
     let key = KeyPair::from_seed([7u8; 32]);
     let mut m = ServerMessage::new(

@@ -10,11 +10,13 @@ pub mod acl;
 pub mod icy;
 pub mod ids;
 pub mod message;
+pub mod ota;
 pub mod sign;
 pub mod topic;
 
 pub use ids::{AreaCode, DeviceId, IdError};
 pub use message::*;
+pub use ota::{AgentBuild, AgentTarget, Arch, UpdateState};
 pub use sign::{
     Audience, DeviceKey, DeviceReport, KeyPair, ReportError, ReportKey, ServerBody, ServerKey, ServerMessage,
     SignError, Signed, open_report, open_report_text, seal_report, verifying_key_from_b64,

@@ -334,6 +334,10 @@ pub struct Manifest {
     /// device that was offline when it was sent). Older devices ignore it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cancelled: Vec<String>,
+    /// The agent release the device should run (a rollout that selects it, `docs/ota.md`);
+    /// absent: keep the running version. Older devices ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<crate::ota::AgentTarget>,
 }
 
 /// An immediate action. Delivered on `d/{device}/cmd` or `a/{area}/cmd`; acked by an
@@ -575,6 +579,18 @@ pub enum EventBody {
         message_id: Option<Uuid>,
         /// Why.
         reason: String,
+    },
+    /// A step of an agent update (`docs/ota.md`). Servers before it store it as an unknown event.
+    AgentUpdate {
+        /// The rollout ([`crate::AgentTarget::rollout`]).
+        rollout: String,
+        /// The version being installed.
+        version: String,
+        /// Where the update is.
+        state: crate::ota::UpdateState,
+        /// Why, for `failed` and `rolled_back`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
     },
     /// A media file failed verification or download.
     MediaError {

@@ -100,6 +100,10 @@ impl KeyPair {
     pub fn verifying_key(&self) -> VerifyingKey {
         self.0.verifying_key()
     }
+    /// The secret key, for the signatures of other domains in this crate (releases).
+    pub(crate) fn signing_key(&self) -> &SigningKey {
+        &self.0
+    }
     /// Sign a payload text.
     pub fn sign_text(&self, payload: String) -> Signed {
         let sig = self.0.sign(&signing_input(&payload));

@@ -12,6 +12,7 @@ mod cap;
 pub mod feedback;
 pub mod ha;
 pub mod init;
+pub mod ota;
 pub mod relay;
 mod secret;
 pub use cap::CapSettings;
@@ -146,6 +147,8 @@ pub struct Settings {
     pub feedback: feedback::FeedbackSettings,
     /// Relays of external streams (`[relay]`; docs/relay.md).
     pub relay: relay::RelaySettings,
+    /// Signed agent updates (`[ota]`; docs/ota.md).
+    pub ota: ota::OtaSettings,
 }
 
 /// `[tts]`: the engines besides the built-in espeak-ng, the voices (each on one engine, with an
@@ -401,6 +404,7 @@ impl Default for Settings {
             cap: CapSettings::default(),
             feedback: feedback::FeedbackSettings::default(),
             relay: relay::RelaySettings::default(),
+            ota: ota::OtaSettings::default(),
             four_eyes: true,
             map_tiles_url: None,
             alarms: alarms::AlarmSettings::default(),
@@ -558,6 +562,7 @@ impl Settings {
             .check(&env)
             .and_then(|()| s.feedback.check(&env))
             .and_then(|()| s.relay.check(&env))
+            .and_then(|()| s.ota.check(&env))
             .map_err(|(key, message)| ConfigError {
                 key,
                 source_name: source_name(),

@@ -309,6 +309,7 @@ pub fn router(state: AppState) -> Router {
         .merge(http::areas::router())
         .merge(http::devices::router())
         .merge(http::media::router())
+        .merge(http::ota::router())
         .merge(http::schedules::router())
         .merge(http::commands::router())
         .merge(http::live::router())

@@ -36,6 +36,8 @@ pub(crate) enum Body {
     Json(Value),
     Csv(String),
     File(Vec<u8>, &'static str),
+    /// A multipart form of named fields.
+    Fields(Vec<(&'static str, Vec<u8>)>),
     Xml(String),
     None,
 }
@@ -85,6 +87,24 @@ pub(crate) async fn step_as(
             .into_bytes();
             form.extend_from_slice(&bytes);
             form.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+            req.header(
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(form)
+        }
+        Body::Fields(fields) => {
+            let boundary = "nguon-audit-boundary";
+            let mut form = Vec::new();
+            for (name, v) in fields {
+                form.extend_from_slice(
+                    format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n")
+                        .as_bytes(),
+                );
+                form.extend_from_slice(&v);
+                form.extend_from_slice(b"\r\n");
+            }
+            form.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
             req.header(
                 "content-type",
                 format!("multipart/form-data; boundary={boundary}"),
@@ -514,6 +534,7 @@ async fn every_mutating_api_route_writes_an_audit_row_naming_the_caller() {
     .await;
 
     crate::hardening_audit_issue15::steps(s, c, &k, &sha).await;
+    crate::hardening_audit_ota::steps(s, c, &p).await;
 
     let all = mutating_routes();
     assert!(all.len() >= 30, "the walk found the routes: {all:?}");

@@ -106,6 +106,7 @@ async fn seed(
         media: vec![media],
         settings: Default::default(),
         cancelled: Vec::new(),
+        agent: None,
     };
     store
         .modify(|s| {

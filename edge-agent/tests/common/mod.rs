@@ -543,6 +543,7 @@ pub fn manifest(version: u64, items: Vec<ManifestItem>, media: Vec<MediaRef>) ->
         media,
         settings: Default::default(),
         cancelled: Vec::new(),
+        agent: None,
     }
 }
 

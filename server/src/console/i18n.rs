@@ -12,6 +12,7 @@ mod feedback;
 mod forms;
 mod live;
 mod loudness;
+mod ota;
 mod policies;
 mod policy_edit;
 mod relay;
@@ -710,21 +711,13 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
     ("admin.lat", "Vĩ độ", "Latitude"),
     ("admin.lon", "Kinh độ", "Longitude"),
     ("admin.province_wide", "Toàn tỉnh", "Province-wide"),
-    ("error.400", "Yêu cầu không hợp lệ", "Bad request"),
-    ("error.403", "Không có quyền", "Forbidden"),
-    ("error.404", "Không tìm thấy", "Not found"),
-    ("error.409", "Xung đột dữ liệu", "Conflict"),
-    ("error.413", "Tệp quá lớn", "Too large"),
-    ("error.415", "Định dạng không hỗ trợ", "Unsupported format"),
-    ("error.422", "Dữ liệu không hợp lệ", "Invalid data"),
-    ("error.429", "Quá nhiều lần thử", "Too many attempts"),
-    ("error.500", "Lỗi máy chủ", "Server error"),
 ];
 
 /// Every catalogue (key, Vietnamese, English), in lookup order: the one place that lists them.
 fn entries() -> impl Iterator<Item = &'static (&'static str, &'static str, &'static str)> {
     CATALOGUE
         .iter()
+        .chain(errors::CATALOGUE)
         .chain(forms::CATALOGUE)
         .chain(alarms::CATALOGUE)
         .chain(alerts::CATALOGUE)
@@ -738,6 +731,7 @@ fn entries() -> impl Iterator<Item = &'static (&'static str, &'static str, &'sta
         .chain(report_engagement::CATALOGUE)
         .chain(policy_edit::CATALOGUE)
         .chain(cluster::CATALOGUE)
+        .chain(ota::CATALOGUE)
 }
 
 /// The text of `key` in `lang` (the key itself if missing, so a gap is visible, never a crash).

@@ -31,6 +31,7 @@ mod media;
 mod policies;
 mod policy_edit;
 pub mod reports;
+mod rollouts;
 mod schedule_form;
 mod schedules;
 mod submissions;
@@ -102,6 +103,8 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     ("command.html", include_str!("templates/command.html")),
     ("command_live.html", include_str!("templates/command_live.html")),
     ("alarms.html", include_str!("templates/alarms.html")),
+    ("rollouts.html", include_str!("templates/rollouts.html")),
+    ("rollout.html", include_str!("templates/rollout.html")),
     ("alerts.html", include_str!("templates/alerts.html")),
     ("alert.html", include_str!("templates/alert.html")),
     ("live.html", include_str!("templates/live.html")),
@@ -402,6 +405,7 @@ pub fn router() -> Router<AppState> {
         .merge(bulletins::router())
         .merge(voices::router())
         .merge(admin::router())
+        .merge(rollouts::router())
         .layer(axum::middleware::from_fn(with_lang))
         .layer(crate::http::headers::console_csp())
 }

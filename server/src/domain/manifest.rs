@@ -370,6 +370,7 @@ fn signed_size_of(
         media: media.to_vec(),
         settings: settings.clone(),
         cancelled: cancelled.to_vec(),
+        agent: None,
     };
     let audience = nguon_protocol::DeviceId::parse(device)
         .map(nguon_protocol::Audience::Device)

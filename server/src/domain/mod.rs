@@ -23,6 +23,7 @@ pub mod markdown;
 pub mod media;
 pub mod notify;
 pub mod organisation;
+pub mod ota;
 pub mod policy;
 pub mod presence;
 pub mod range;

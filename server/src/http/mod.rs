@@ -2,7 +2,7 @@
 //! extractors ([`auth::Caller`]/[`auth::Admin`], [`json::ApiJson`], the CSRF-checked console
 //! form [`form::CsrfForm`]) and the one mapping of `Error` to a response ([`error`]). It may
 //! import `services`, `store`, `domain` and the foundation; `console` and `board` import it.
-//! The API routers per resource: [`areas`], [`bulletins`], [`devices`], [`media`], [`reports`],
+//! The API routers per resource: [`areas`], [`bulletins`], [`devices`], [`media`], [`ota`], [`reports`],
 //! [`schedules`], [`speech`], [`users`]; the system endpoints ([`health`]: `/healthz`,
 //! `/metrics`, the server key) and the merged OpenAPI document ([`openapi`]). Applied to the
 //! whole router: the security headers ([`headers`]), the body bound ([`multipart`]), the API's
@@ -27,6 +27,7 @@ pub mod live;
 pub mod media;
 pub mod multipart;
 pub mod openapi;
+pub mod ota;
 pub mod policies;
 pub mod relay;
 pub mod reports;

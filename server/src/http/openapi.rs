@@ -38,6 +38,7 @@ pub fn document(others: impl IntoIterator<Item = utoipa::openapi::OpenApi>) -> u
     doc.merge(crate::http::areas::Doc::openapi());
     doc.merge(crate::http::devices::Doc::openapi());
     doc.merge(crate::http::media::Doc::openapi());
+    doc.merge(crate::http::ota::Doc::openapi());
     doc.merge(crate::http::schedules::Doc::openapi());
     doc.merge(crate::http::commands::Doc::openapi());
     doc.merge(crate::http::live::Doc::openapi());

@@ -217,6 +217,10 @@ pub fn decode<'k>(
                                     ("rejected", message_id.map(|u| u.to_string()))
                                 }
                                 EventBody::MediaError { .. } => ("media_error", None),
+                                // Keyed by its rollout: a rollout's progress is read from them.
+                                EventBody::AgentUpdate { rollout, .. } => {
+                                    ("agent_update", Some(rollout.clone()))
+                                }
                                 EventBody::Play(_) => ("play", None),
                             };
                             out.burst.events.push(DeviceEvent {

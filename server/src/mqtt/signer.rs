@@ -82,6 +82,12 @@ impl Signer {
         ServerMessage::new(audience, self.seq.next(), ttl, body)
     }
 
+    /// The signature of an agent release (`docs/ota.md`): base64 ed25519 over
+    /// `nguon-agent-release/v1\n{version}\n{arch}\n{sha256}`.
+    pub fn sign_release(&self, version: &str, arch: nguon_protocol::Arch, sha256: &str) -> String {
+        self.key.sign_release(version, arch, sha256)
+    }
+
     /// The signed wire form of a message made by [`Signer::numbered`].
     pub fn sign_message(&self, msg: &ServerMessage) -> Vec<u8> {
         self.key.sign(msg).to_bytes()

@@ -23,6 +23,7 @@ pub mod feedback;
 pub mod live;
 pub mod media;
 pub mod notifications;
+pub mod ota;
 pub mod policies;
 pub mod public;
 pub mod relay;

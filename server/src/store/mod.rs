@@ -32,6 +32,7 @@ pub mod manifests;
 pub mod media;
 pub mod notifications;
 pub mod organisations;
+pub mod ota;
 pub mod outbox;
 pub mod policies;
 pub mod public;

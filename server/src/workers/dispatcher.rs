@@ -27,7 +27,9 @@
 //!
 //! Each batch also reads the emergency and priority play-now commands inside their validity
 //! window (`store::commands::active_catch_up`) and makes them items of their target devices'
-//! manifests ([`messages`]), or lists them as cancelled where a stop cancelled them.
+//! manifests ([`messages`]), or lists them as cancelled where a stop cancelled them. It also
+//! reads the active rollouts and puts in each selected device's manifest the agent release it
+//! should run, every build signed with the server key (`domain::ota::desired`, docs/ota.md).
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -39,6 +41,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::domain::change::Change;
 use crate::domain::manifest::{self, DeviceMessages, LateWindows, Messages, Window};
+use crate::domain::ota;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::mqtt::broker::Credentials;
@@ -76,6 +79,7 @@ pub async fn run_batch(
     let stored = manifests::stored(store).await?;
     let now = Utc::now();
     let messages = messages(crate::store::commands::active_catch_up(store, now.timestamp_millis()).await?);
+    let (rollouts, builds) = crate::store::ota::active(store).await?;
     let s = &ctx.settings;
     let late = LateWindows {
         emergency: s.late_window(nguon_protocol::Priority::Emergency),
@@ -100,13 +104,21 @@ pub async fn run_batch(
             relay_proxy,
         };
         let contents = manifest::compute(&fleet, &schedules, &media, &targets, w);
+        // The agent release each device is asked to run (docs/ota.md), its builds signed here
+        // with the key that signs the manifests.
+        let mut agents = ota::desired(&fleet, &rollouts, &builds, &public_url, |v, a, sha| {
+            signer.sign_release(v, a, sha)
+        });
         let computed = contents.len();
         let mut rows: Vec<Record> = Vec::new();
         let mut shortened = 0u64;
         for (device, c) in contents {
             // Over the cap: the window ends before the first occurrence that does not fit.
             let total = c.items.len();
-            let (c, window_end) = manifest::fit(c, &device, now, now + lookahead, cap);
+            let agent = agents.remove(&device);
+            let room = cap.saturating_sub(agent.as_ref().map_or(0, ota::signed_size));
+            let (mut c, window_end) = manifest::fit(c, &device, now, now + lookahead, room);
+            c.hash = ota::hash_with(c.hash, agent.as_ref());
             if window_end < now + lookahead {
                 shortened += 1;
                 tracing::warn!(
@@ -134,6 +146,7 @@ pub async fn run_batch(
                 media: c.media,
                 settings: c.settings,
                 cancelled: c.cancelled,
+                agent,
             };
             let msg = signer.numbered(Audience::Device(did), ttl, ServerBody::Desired(m));
             let body = String::from_utf8(signer.sign_message(&msg)).unwrap_or_default();

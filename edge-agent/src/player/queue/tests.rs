@@ -63,6 +63,7 @@ fn manifest(items: Vec<ManifestItem>) -> Manifest {
         media: Vec::new(),
         settings: DeviceSettings::default(),
         cancelled: Vec::new(),
+        agent: None,
     }
 }
 

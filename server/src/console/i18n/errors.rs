@@ -6,6 +6,19 @@
 use super::{Lang, t};
 use crate::error::Error;
 
+/// The titles of the error page by HTTP status: key, Vietnamese, English.
+pub const CATALOGUE: &[(&str, &str, &str)] = &[
+    ("error.400", "Yêu cầu không hợp lệ", "Bad request"),
+    ("error.403", "Không có quyền", "Forbidden"),
+    ("error.404", "Không tìm thấy", "Not found"),
+    ("error.409", "Xung đột dữ liệu", "Conflict"),
+    ("error.413", "Tệp quá lớn", "Too large"),
+    ("error.415", "Định dạng không hỗ trợ", "Unsupported format"),
+    ("error.422", "Dữ liệu không hợp lệ", "Invalid data"),
+    ("error.429", "Quá nhiều lần thử", "Too many attempts"),
+    ("error.500", "Lỗi máy chủ", "Server error"),
+];
+
 /// A refusal in the user's language: in Vietnamese the catalogue's `err.<code>` sentence (403,
 /// 404 and 409 by what they refuse), else the server's own message (English), which an English
 /// page shows as it is.
