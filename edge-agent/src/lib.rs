@@ -14,6 +14,7 @@ pub mod clock;
 pub mod error;
 pub mod guard;
 pub mod link;
+pub mod ota;
 pub mod player;
 pub mod report;
 pub mod sink;
@@ -64,6 +65,9 @@ pub struct AgentOptions {
     /// other agents' verification and disk writes would charge their CPU to broker delivery.
     /// `None` on a device.
     pub network: Option<tokio::runtime::Handle>,
+    /// Install the agent versions manifests ask for (`ota`, docs/ota.md): only the `nguon-agent`
+    /// binary, which runs under its launcher; never an embedded agent (`false` by default).
+    pub updates: bool,
 }
 
 /// A failure injected on purpose, to test what happens when a task of the agent dies. The
@@ -102,6 +106,7 @@ impl Default for AgentOptions {
             fault: None,
             on_receive: None,
             network: None,
+            updates: false,
         }
     }
 }
@@ -118,6 +123,7 @@ pub struct AgentHandle {
     names: Vec<(tokio::task::Id, &'static str)>,
     status: Arc<Mutex<LiveStatus>>,
     store: Arc<store::Store>,
+    restart: Arc<Notify>,
 }
 
 impl std::fmt::Debug for AgentHandle {
@@ -154,6 +160,12 @@ impl AgentHandle {
             .find(|(id, _)| *id == e.id())
             .map_or("unknown", |(_, name)| *name)
     }
+    /// Notified once a new agent version is installed: the process should exit with
+    /// [`ota::EXIT_RESTART`] so that systemd starts it (never without `AgentOptions::updates`).
+    pub fn restart_signal(&self) -> Arc<Notify> {
+        self.restart.clone()
+    }
+
     /// Current status.
     pub fn status(&self) -> LiveStatus {
         self.status.lock().expect("status").clone()
@@ -273,6 +285,21 @@ impl Agent {
             });
         }
 
+        let restart = Arc::new(Notify::new());
+        let updater = if opts.updates {
+            let u = Arc::new(ota::Updater::new(
+                &data_dir,
+                server_key,
+                http.clone(),
+                config.server.base_url.clone(),
+                reporter.clone(),
+                restart.clone(),
+            ));
+            u.send_pending().await;
+            Some(u)
+        } else {
+            None
+        };
         let player = player::Player::new(player::PlayerCtx {
             clock,
             sink: opts
@@ -317,6 +344,7 @@ impl Agent {
             },
             on_receive: opts.on_receive.clone(),
             network: opts.network.clone(),
+            updater: updater.clone(),
         };
         let fault = opts.fault;
         let mut tasks = JoinSet::new();
@@ -340,6 +368,7 @@ impl Agent {
             tasks,
             status,
             store,
+            restart,
         })
     }
 }

@@ -120,6 +120,8 @@ pub struct LinkCtx {
     pub subscribe_qos: QoS,
     /// Told the instant each publish arrives, before anything is done with it (simulator only).
     pub on_receive: Option<ReceiveHook>,
+    /// Installs the agent versions manifests ask for (`AgentOptions::updates`).
+    pub updater: Option<Arc<crate::ota::Updater>>,
     /// Where the poll task runs (`AgentOptions::network`; `None`: the current runtime).
     pub network: Option<tokio::runtime::Handle>,
 }
@@ -570,6 +572,11 @@ impl Link {
             .await;
             return;
         }
+        // A verified manifest, applied now or before (a retained one after a restart): it
+        // confirms a version on trial, and may ask for another one.
+        if let (Some(u), ServerBody::Desired(m)) = (&self.ctx.updater, &msg.body) {
+            u.on_desired(m.agent.clone());
+        }
         if let ServerBody::Receipt(r) = msg.body {
             // Idempotent: no replay state (an old receipt names only events already dropped).
             self.on_receipt(r.events).await;
@@ -745,7 +752,7 @@ impl Link {
             disk_free_bytes: disk.map_or(0, |d| d.free),
             disk_total_bytes: disk.map(|d| d.total),
             clock_offset_ms: st.clock_offset_ms,
-            agent_version: env!("CARGO_PKG_VERSION").to_string(),
+            agent_version: crate::ota::version().to_string(),
             uptime_s: self.ctx.started.elapsed().as_secs(),
             outbox_len: self.ctx.store.outbox_len() as u64,
             broker: st.broker,

@@ -1,4 +1,6 @@
-//! The `nguon-agent` command: `run`, `check-config` and `status`.
+//! The `nguon-agent` command: `run`, `check-config` and `status`. `run` is also the launcher of
+//! the agent versions installed by signed updates (`nguon_agent::ota`, docs/ota.md): it execs the
+//! `current` one, or rolls a version on trial back, before anything else.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -10,7 +12,7 @@ use nguon_device_config::DeviceConfig;
 
 /// nguon edge agent for commune loudspeaker clusters.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(version = nguon_agent::ota::version(), about)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -74,7 +76,7 @@ fn main() -> ExitCode {
             }
         },
         Cmd::Run { config } => match run(&config) {
-            Ok(()) => ExitCode::SUCCESS,
+            Ok(code) => code,
             Err(e) => {
                 eprintln!("nguon-agent: {e:#}");
                 ExitCode::FAILURE
@@ -83,7 +85,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(config_path: &Path) -> anyhow::Result<()> {
+fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
@@ -91,6 +93,13 @@ fn run(config_path: &Path) -> anyhow::Result<()> {
         .init();
     let _ = rustls::crypto::ring::default_provider().install_default();
     let config = DeviceConfig::load(config_path)?;
+    let data_dir = config_dir(config_path).join(&config.storage.data_dir);
+    // The launcher: returns only when this binary is the one to run.
+    nguon_agent::ota::launch(&data_dir);
+    if let Some(trial) = nguon_agent::ota::own_trial(&data_dir) {
+        tracing::info!(version = %trial.version, deadline = %trial.deadline, "on trial: confirming once the server is reached");
+        nguon_agent::ota::watch_trial(&data_dir, trial);
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(8)
@@ -99,22 +108,35 @@ fn run(config_path: &Path) -> anyhow::Result<()> {
         .context("tokio runtime")?;
     let opts = AgentOptions {
         fault: fault_from_env()?,
+        updates: true,
         ..AgentOptions::default()
     };
     rt.block_on(async {
         let mut agent = Agent::start(config, config_dir(config_path), opts).await?;
-        tracing::info!("agent started");
+        tracing::info!(version = nguon_agent::ota::version(), "agent started");
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let mut restart = false;
+        let restart_signal = agent.restart_signal();
         let died = tokio::select! {
             _ = tokio::signal::ctrl_c() => None,
             _ = term.recv() => None,
+            _ = restart_signal.notified() => {
+                restart = true;
+                None
+            }
             e = agent.task_ended() => Some(e),
         };
         match died {
+            None if restart => {
+                // systemd (Restart=) starts the launcher again, which runs the new version.
+                tracing::info!("new agent version installed; exiting to restart into it");
+                agent.shutdown().await;
+                anyhow::Ok(ExitCode::from(nguon_agent::ota::EXIT_RESTART))
+            }
             None => {
                 tracing::info!("stopping");
                 agent.shutdown().await;
-                anyhow::Ok(())
+                anyhow::Ok(ExitCode::SUCCESS)
             }
             Some(e) => {
                 // Without it the agent would look alive to systemd while it no longer plays or
