@@ -256,6 +256,21 @@ impl AgentProc {
         base_url: &str,
         server_key: &str,
     ) -> anyhow::Result<AgentProc> {
+        let mut a = Self::prepare_on(root, device, brokers, mqtt_extra, base_url, server_key)?;
+        a.launch()?;
+        Ok(a)
+    }
+
+    /// Write the device's directory and configuration without starting a process (a test that
+    /// runs the agent its own way, e.g. under the OTA test's restart loop).
+    pub fn prepare_on(
+        root: &Path,
+        device: &SimDevice,
+        brokers: &[String],
+        mqtt_extra: &str,
+        base_url: &str,
+        server_key: &str,
+    ) -> anyhow::Result<AgentProc> {
         let mqtt = match brokers {
             [one] => format!("url = \"{one}\""),
             many => format!(
@@ -290,15 +305,18 @@ impl AgentProc {
         );
         let path = dir.join("agent.toml");
         std::fs::write(&path, config)?;
-        let mut a = AgentProc {
+        Ok(AgentProc {
             child: None,
             config: path,
             device: device.clone(),
             dir,
             starts: 0,
-        };
-        a.launch()?;
-        Ok(a)
+        })
+    }
+
+    /// The configuration file [`AgentProc::prepare_on`] wrote.
+    pub fn config(&self) -> &Path {
+        &self.config
     }
 
     fn launch(&mut self) -> anyhow::Result<()> {

@@ -18,6 +18,7 @@ pub mod live_page;
 pub mod mosquitto;
 pub mod nats;
 pub mod net;
+pub mod ota;
 pub mod process;
 pub mod province;
 pub mod proxy;

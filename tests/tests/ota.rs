@@ -1,0 +1,226 @@
+//! Signed agent updates (issue 16, docs/ota.md), end to end with real processes: a server, and
+//! two `nguon-agent` processes each under the restart loop of its systemd unit
+//! (`nguon_tests::ota::Supervised`: run, wait for the exit, run again 0.3 s later).
+//!
+//! 1. Bad uploads are refused, naming the problem (an ELF of another architecture, not an ELF).
+//! 2. Release "v-next" (the workspace's agent, stripped, with another version stamped in its
+//!    version slot) rolled out to the province: each agent downloads and verifies it, installs it
+//!    beside the running one, exits 75, is started again by the loop into the new version, which
+//!    confirms itself; the server shows `confirmed` and the new version, and the agents play.
+//! 3. A release whose file was tampered with on the server: each agent refuses it (sha256), keeps
+//!    its version, and the rollout shows `failed`.
+//! 4. A broken release (an executable that exits at once): each agent installs it, the loop starts
+//!    it, it dies three times, the launcher rolls back to v-next, and the rollout shows
+//!    `rolled_back`; the agents play again.
+//!
+//! Only on x86_64 (the broken build is an x86_64 executable).
+#![cfg(target_arch = "x86_64")]
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use nguon_tests::harness::AgentProc;
+use nguon_tests::net::eventually;
+use nguon_tests::ota::{Supervised, exit_elf, stamp_version, upload_release};
+use nguon_tests::process::workspace_binary;
+use nguon_tests::province::{POLL, Province};
+use serde_json::{Value, json};
+
+const WAIT: Duration = Duration::from_secs(90);
+
+/// The devices' states in rollout `id`, once every one of them is in `want`.
+async fn wait_rollout(p: &Province, id: &str, want: &str, agents: &[Supervised]) -> Value {
+    let api = p.api().clone();
+    let r = eventually(&format!("rollout {id}: every device {want}"), WAIT, POLL, || {
+        let api = api.clone();
+        async move {
+            let r = api
+                .get(&format!("/api/v1/rollouts/{id}"))
+                .await
+                .map_err(|e| e.to_string())?;
+            let devices = r["devices"].as_array().cloned().unwrap_or_default();
+            if devices.len() == 2 && devices.iter().all(|d| d["state"] == want) {
+                Ok(r)
+            } else {
+                Err(format!("{}", r["devices"]))
+            }
+        }
+    })
+    .await;
+    r.unwrap_or_else(|e| panic!("{e}\n{}", agents.iter().map(|a| a.logs()).collect::<String>()))
+}
+
+/// Wait until every device's heartbeat reports `version`.
+async fn wait_version(p: &Province, version: &str) {
+    let api = p.api().clone();
+    eventually(&format!("every agent reports {version}"), WAIT, POLL, || {
+        let api = api.clone();
+        async move {
+            let r = api.get("/api/v1/rollouts").await.map_err(|e| e.to_string())?;
+            let id = r[0]["id"].as_str().unwrap_or_default().to_string();
+            let r = api
+                .get(&format!("/api/v1/rollouts/{id}"))
+                .await
+                .map_err(|e| e.to_string())?;
+            let v: Vec<&str> = r["devices"]
+                .as_array()
+                .map(|d| d.iter().filter_map(|d| d["agent_version"].as_str()).collect())
+                .unwrap_or_default();
+            if v.len() == 2 && v.iter().all(|x| *x == version) {
+                Ok(())
+            } else {
+                Err(format!("{v:?}"))
+            }
+        }
+    })
+    .await
+    .unwrap();
+}
+
+async fn rollout(p: &Province, release: &str, confirm_minutes: u32) -> String {
+    let body = json!({"release": release, "areas": [p.province], "percent": 100, "confirm_minutes": confirm_minutes});
+    let r = p.api().post("/api/v1/rollouts", &body).await.expect("rollout");
+    r["id"].as_str().expect("rollout id").to_string()
+}
+
+/// Schedule a clip for the province and wait until every agent played it.
+async fn plays(p: &Province) {
+    let (_, sha) = p.clip(1.5).await;
+    let (schedule, _) = p.schedule_in(&sha, &[&p.province], 6).await;
+    p.wait_plays(&schedule, &p.ids(|_| true), WAIT).await;
+}
+
+fn strip_copy(src: &Path, dst: &Path) {
+    let ok = std::process::Command::new("strip")
+        .arg("-o")
+        .arg(dst)
+        .arg(src)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        std::fs::copy(src, dst).expect("copy the agent binary");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_update_to_a_signed_release_refuse_a_tampered_one_and_roll_back_a_broken_one() {
+    let t0 = Instant::now();
+    let mut p = Province::new_with(None, 1, 2, &[("NGUON_OTA_MAX_BINARY_MB", "512")]).await;
+    let launcher = workspace_binary("nguon-agent").expect("nguon-agent built");
+    let builds = p.dir.path().join("builds");
+    std::fs::create_dir_all(&builds).unwrap();
+    let stripped = builds.join("stripped");
+    strip_copy(&launcher, &stripped);
+    let first = env!("CARGO_PKG_VERSION");
+    let next = format!("{first}-next");
+    stamp_version(&stripped, &builds.join("next"), &next).unwrap();
+    stamp_version(&stripped, &builds.join("tampered"), &format!("{first}-tampered")).unwrap();
+    let v_next = std::fs::read(builds.join("next")).unwrap();
+
+    // The agents, each under its unit's restart loop.
+    let base = p.api().base().to_string();
+    let mqtt = format!("mqtt://{}", p.server.broker.addr());
+    let mut agents = Vec::new();
+    for d in p.plan.devices.clone() {
+        let a =
+            AgentProc::prepare_on(p.dir.path(), &d, std::slice::from_ref(&mqtt), "", &base, &p.key).unwrap();
+        agents.push(Supervised::start(
+            launcher.clone(),
+            a.config().to_path_buf(),
+            a.dir.clone(),
+            Duration::from_millis(300),
+        ));
+        p.agents.push(a);
+    }
+    p.wait_online().await;
+    let setup_s = t0.elapsed().as_secs_f64();
+
+    // 1. Bad uploads.
+    let (status, body) = upload_release(p.api(), &next, "aarch64", &v_next)
+        .await
+        .unwrap_err();
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("wrong_arch") && body.contains("x86_64"), "{body}");
+    let (status, body) = upload_release(p.api(), "9.9.9", "x86_64", b"#!/bin/sh\nexit 0\n")
+        .await
+        .unwrap_err();
+    assert!(
+        status == 422 && body.contains("not_an_executable"),
+        "{status} {body}"
+    );
+    let (status, body) = upload_release(p.api(), "9.9.9", "mips", &v_next)
+        .await
+        .unwrap_err();
+    assert!(status == 422 && body.contains("`arch`"), "{status} {body}");
+
+    // 2. v-next: installed, restarted into, confirmed, playing.
+    let rel = upload_release(p.api(), &next, "x86_64", &v_next)
+        .await
+        .expect("upload v-next");
+    assert_eq!(rel["size"], v_next.len());
+    let t_update = Instant::now();
+    let r1 = rollout(&p, &next, 2).await;
+    wait_rollout(&p, &r1, "confirmed", &agents).await;
+    wait_version(&p, &next).await;
+    let update_s = t_update.elapsed().as_secs_f64();
+    for a in &agents {
+        assert!(a.exits().contains(&Some(75)), "exits {:?}", a.exits());
+    }
+    let t_play = Instant::now();
+    plays(&p).await;
+    let play_s = t_play.elapsed().as_secs_f64();
+
+    // 3. A tampered file: refused by every agent, which keeps v-next.
+    let tampered = std::fs::read(builds.join("tampered")).unwrap();
+    let rel = upload_release(p.api(), &format!("{first}-tampered"), "x86_64", &tampered)
+        .await
+        .unwrap();
+    let file = p
+        .dir
+        .path()
+        .join("server-data/agent-releases")
+        .join(rel["sha256"].as_str().unwrap());
+    let mut bytes = std::fs::read(&file).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&file, bytes).unwrap();
+    let r2 = rollout(&p, &format!("{first}-tampered"), 2).await;
+    let r = wait_rollout(&p, &r2, "failed", &agents).await;
+    for d in r["devices"].as_array().unwrap() {
+        assert!(d["reason"].as_str().unwrap().contains("sha256"), "{d}");
+        assert_eq!(d["agent_version"], next.as_str());
+    }
+
+    // 4. A broken build: installed, dies at every start, rolled back to v-next.
+    let broken = format!("{first}-broken");
+    upload_release(p.api(), &broken, "x86_64", &exit_elf(3))
+        .await
+        .expect("upload the broken build");
+    let t_rollback = Instant::now();
+    let r3 = rollout(&p, &broken, 1).await;
+    let r = wait_rollout(&p, &r3, "rolled_back", &agents).await;
+    let rollback_s = t_rollback.elapsed().as_secs_f64();
+    for d in r["devices"].as_array().unwrap() {
+        assert!(d["reason"].as_str().unwrap().contains("3 times"), "{d}");
+    }
+    assert_eq!(r["counts"]["rolled_back"], 2);
+    wait_version(&p, &next).await;
+    for a in &agents {
+        let died = a.exits().iter().filter(|e| **e == Some(3)).count();
+        assert_eq!(died, 3, "exits {:?}", a.exits());
+    }
+    plays(&p).await;
+    eprintln!(
+        "ota: setup (server, builds, 2 agents online) {setup_s:.1} s; update to v-next confirmed on 2 agents in \
+         {update_s:.1} s; a play after it {play_s:.1} s; broken build rolled back in {rollback_s:.1} s; binary {} bytes; \
+         whole test {:.1} s",
+        v_next.len(),
+        t0.elapsed().as_secs_f64()
+    );
+    if std::env::var_os("NGUON_TEST_OTA_LOGS").is_some() {
+        eprintln!("{}", agents[0].logs());
+    }
+    for mut a in agents {
+        a.stop();
+    }
+}
