@@ -1,5 +1,5 @@
 //! nguon-server binary: parse flags, load settings, run until Ctrl-C or SIGTERM; or run an
-//! offline subcommand (`init`, `backup`, `restore`).
+//! offline subcommand (`init`, `backup`, `restore`, `media loudness-backfill`).
 
 use std::path::PathBuf;
 
@@ -40,6 +40,24 @@ enum Cmd {
     Restore {
         /// Directory of a backup.
         dir: PathBuf,
+    },
+    /// Media library maintenance.
+    Media {
+        #[command(subcommand)]
+        command: MediaCmd,
+    },
+}
+
+/// `nguon-server media …`.
+#[derive(clap::Subcommand, Debug)]
+enum MediaCmd {
+    /// Measure and normalise the loudness of stored files that have none (stored before uploads
+    /// were measured): each gets its rendition, a loudness row, an audit entry and a dispatch so
+    /// devices fetch the rendition. Safe while the server runs; run again, it skips what is done.
+    LoudnessBackfill {
+        /// At most this many files (oldest first); all when absent.
+        #[arg(long)]
+        limit: Option<usize>,
     },
 }
 
@@ -100,6 +118,27 @@ async fn main() -> anyhow::Result<()> {
 async fn offline(cmd: Cmd, settings: &Settings) -> anyhow::Result<()> {
     use nguon_server::services::backup;
     let started = std::time::Instant::now();
+    if let Cmd::Media {
+        command: MediaCmd::LoudnessBackfill { limit },
+    } = cmd
+    {
+        use nguon_server::services::media::backfill;
+        let store = nguon_server::store::Store::connect(&settings.database_url())
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let s = backfill::loudness_backfill(&store, &settings.data_dir, limit)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        println!(
+            "loudness backfill: {} files without loudness, {} normalised, {} played as they are, {} not measurable, {} ms",
+            s.found,
+            s.normalised,
+            s.as_is,
+            s.failed,
+            started.elapsed().as_millis()
+        );
+        return Ok(());
+    }
     let (what, dir, s) = match cmd {
         Cmd::Backup { dir } => (
             "backup written to",
@@ -107,6 +146,7 @@ async fn offline(cmd: Cmd, settings: &Settings) -> anyhow::Result<()> {
             backup::backup(settings, &dir).await,
         ),
         Cmd::Init => unreachable!("init runs before the settings are loaded"),
+        Cmd::Media { .. } => unreachable!("handled above"),
         Cmd::Restore { dir } => (
             "restored from",
             dir.clone(),

@@ -53,6 +53,7 @@ mod layers;
 mod live;
 mod media;
 mod media_loudness;
+mod media_loudness_backfill;
 mod ota;
 mod outbox;
 mod policy;

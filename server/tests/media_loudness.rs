@@ -16,7 +16,7 @@ use crate::console_admin::get_page;
 use crate::console_support::{client, login, user};
 
 /// Integrated loudness (LUFS) and true peak (dBTP) as ffmpeg's `ebur128` filter measures them.
-fn ffmpeg_r128(path: &Path) -> (f64, f64) {
+pub fn ffmpeg_r128(path: &Path) -> (f64, f64) {
     let out = Command::new("ffmpeg")
         .args(["-hide_banner", "-nostats", "-i"])
         .arg(path)
@@ -42,7 +42,7 @@ fn sox(args: &[&str]) {
 
 /// A quiet stereo MP3 (speech 20 dB down) and a loud, clipped mono MP3 (speech 10 dB up). Made
 /// anew each call (sox dithers: the bytes differ from one call to the next).
-fn clips(dir: &Path) -> [(PathBuf, &'static str); 2] {
+pub fn clips(dir: &Path) -> [(PathBuf, &'static str); 2] {
     let speech = common::base_speech();
     let s = speech.to_str().unwrap();
     let (qw, lw) = (dir.join("quiet.wav"), dir.join("loud.wav"));

@@ -1,6 +1,7 @@
 //! Table `media_loudness`: an upload's measured loudness and the normalised rendition stored
 //! beside it ([`record`], [`of`]), and which original a rendition's content address belongs to
-//! ([`original_of`]: fetch access and proofs of play).
+//! ([`original_of`]: fetch access and proofs of play); the stored files that have no row yet
+//! ([`unmeasured`]: the backfill).
 
 use std::collections::HashMap;
 
@@ -101,4 +102,50 @@ pub async fn original_of(store: &Store, rendition: &str) -> Result<Option<String
         Some(r) => Some(r.try_get("sha256")?),
         None => None,
     })
+}
+
+/// A stored file without a loudness row (what the backfill needs of it).
+#[derive(Debug, Clone)]
+pub struct Unmeasured {
+    /// Content address.
+    pub sha256: String,
+    /// File name as uploaded.
+    pub filename: String,
+    /// `container/codec` as probed.
+    pub format: String,
+    /// Samples in all channels, from the probed duration, rate and channels.
+    pub samples: u64,
+}
+
+/// The media items with no loudness row, speech excepted (`tts_renditions`: normalised when
+/// synthesised), oldest first.
+pub async fn unmeasured(store: &Store) -> Result<Vec<Unmeasured>> {
+    let rows = sqlx::query(
+        "SELECT m.sha256, m.filename, m.container, m.codec, m.sample_rate, m.channels, m.duration_ms \
+         FROM media m WHERE NOT EXISTS (SELECT 1 FROM media_loudness l WHERE l.sha256 = m.sha256) \
+         AND NOT EXISTS (SELECT 1 FROM tts_renditions t WHERE t.sha256 = m.sha256) \
+         ORDER BY m.created_at, m.sha256",
+    )
+    .fetch_all(&store.pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let (rate, channels, ms): (i64, i64, i64) = (
+                r.try_get("sample_rate")?,
+                r.try_get("channels")?,
+                r.try_get("duration_ms")?,
+            );
+            Ok(Unmeasured {
+                sha256: r.try_get("sha256")?,
+                filename: r.try_get("filename")?,
+                format: format!(
+                    "{}/{}",
+                    r.try_get::<String, _>("container")?,
+                    r.try_get::<String, _>("codec")?
+                ),
+                samples: (ms.max(0) as u64 * rate.max(0) as u64 / 1000)
+                    .saturating_mul(channels.max(1) as u64),
+            })
+        })
+        .collect()
 }

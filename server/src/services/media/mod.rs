@@ -20,6 +20,7 @@
 //! other is a 409 naming the status it found), writes the audit entry and, for an approval, the
 //! outbox row (`Change::All`: which schedules may play changed), then wakes the dispatcher.
 
+pub mod backfill;
 pub mod files;
 pub mod loudness;
 pub mod probe;

@@ -20,12 +20,12 @@ use crate::services::AppState;
 use crate::store::{self, now_ms};
 
 /// A temp file removed on drop unless [`TempFile::persist`] moved it.
-struct TempFile {
+pub(super) struct TempFile {
     path: Option<PathBuf>,
 }
 
 impl TempFile {
-    async fn create(data_dir: &Path) -> Result<(TempFile, tokio::fs::File)> {
+    pub(super) async fn create(data_dir: &Path) -> Result<(TempFile, tokio::fs::File)> {
         let dir = data_dir.join("tmp");
         tokio::fs::create_dir_all(&dir).await?;
         let mut b = [0u8; 12];
@@ -42,7 +42,7 @@ impl TempFile {
         self.path.as_deref().expect("temp file present")
     }
     /// Rename into place (atomic on one file system).
-    async fn persist(mut self, to: &Path) -> Result<()> {
+    pub(super) async fn persist(mut self, to: &Path) -> Result<()> {
         let from = self.path.take().expect("temp file present");
         if let Some(dir) = to.parent() {
             tokio::fs::create_dir_all(dir).await?;
