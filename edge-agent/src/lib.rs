@@ -306,6 +306,10 @@ impl Agent {
                 .sink
                 .clone()
                 .unwrap_or_else(|| sink_for(&config.audio_output())),
+            format: sink::Format {
+                rate: config.audio.sample_rate,
+                channels: config.audio.channels,
+            },
             cache: cache.clone(),
             reporter: reporter.clone(),
             store: store.clone(),

@@ -7,6 +7,7 @@
 #![deny(missing_docs)]
 
 pub mod acl;
+pub mod downmix;
 pub mod icy;
 pub mod ids;
 pub mod message;

@@ -70,6 +70,41 @@ pub fn tone_clip(dir: &Path, name: &str, seconds: f32) -> anyhow::Result<PathBuf
     Ok(out)
 }
 
+/// A 16-bit 5.1 WAV (sox: WAVE_FORMAT_EXTENSIBLE, mask FL FR FC LFE BL BR) at `rate` with one
+/// sine per channel, of `freqs` Hz in that order, each at `amplitude` of full scale.
+pub fn surround_clip(
+    dir: &Path,
+    name: &str,
+    seconds: f32,
+    rate: u32,
+    freqs: [u32; 6],
+    amplitude: f32,
+) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let out = dir.join(format!("{name}.wav"));
+    let mut cmd = Command::new("sox");
+    cmd.args(["-n", "-r", &rate.to_string(), "-c", "6", "-b", "16"])
+        .arg(&out)
+        .args(["synth", &format!("{seconds}")]);
+    for f in freqs {
+        cmd.args(["sine", &f.to_string()]);
+    }
+    run(cmd.args(["vol", &amplitude.to_string()]))?;
+    Ok(out)
+}
+
+/// The amplitude of the sine of `freq` Hz in `channel` of `pcm` over `seconds` from `from`
+/// seconds in ([`crate::tones::amplitude_at`]).
+pub fn tone_amplitude(pcm: &Pcm, channel: u16, freq: f64, from: f64, seconds: f64) -> f64 {
+    let ch = pcm.channels as usize;
+    let start = (from * pcm.rate as f64) as usize;
+    let n = (seconds * pcm.rate as f64) as usize;
+    let one: Vec<f32> = (start..start + n)
+        .map(|i| pcm.samples.get(i * ch + channel as usize).copied().unwrap_or(0.0))
+        .collect();
+    crate::tones::amplitude_at(&one, pcm.rate, freq)
+}
+
 /// A decoded file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pcm {

@@ -331,6 +331,8 @@ fn config_for(d: &SimDevice, opts: &FleetOptions, mqtt: SocketAddr, wav: Option<
             },
             default_volume: 80,
             silence_dbfs: -50,
+            channels: 2,
+            sample_rate: None,
         },
         quiet_hours: None,
         telemetry: TelemetrySection {

@@ -357,6 +357,16 @@ impl AgentProc {
         self.child.as_ref().map(|c| c.log()).unwrap_or_default()
     }
 
+    /// Add `lines` to its `[audio]` section (e.g. `sample_rate = 48000`) and start it again.
+    pub fn reconfigure_audio(&mut self, lines: &str) -> anyhow::Result<()> {
+        let text = std::fs::read_to_string(&self.config)?;
+        std::fs::write(
+            &self.config,
+            text.replace("[audio]\n", &format!("[audio]\n{lines}\n")),
+        )?;
+        self.restart()
+    }
+
     /// Start it again (same store).
     pub fn restart(&mut self) -> anyhow::Result<()> {
         self.kill9();

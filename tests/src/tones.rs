@@ -58,14 +58,9 @@ pub fn burst_loop_wav(
     Ok(())
 }
 
-/// The share of `window`'s energy at frequency `f` (Goertzel): 1 for a pure tone at `f`, near 0
-/// for other tones or silence.
-pub fn share_at(window: &[f32], rate: u32, f: f32) -> f32 {
-    let energy: f64 = window.iter().map(|s| (*s as f64) * (*s as f64)).sum();
-    if energy <= 0.0 || window.is_empty() {
-        return 0.0;
-    }
-    let w = std::f64::consts::TAU * f as f64 / rate as f64;
+/// The power of `window` at frequency `f` (Goertzel), for [`share_at`] and [`amplitude_at`].
+fn goertzel_power(window: &[f32], rate: u32, f: f64) -> f64 {
+    let w = std::f64::consts::TAU * f / rate as f64;
     let coeff = 2.0 * w.cos();
     let (mut s1, mut s2) = (0.0f64, 0.0f64);
     for x in window {
@@ -73,8 +68,26 @@ pub fn share_at(window: &[f32], rate: u32, f: f32) -> f32 {
         s2 = s1;
         s1 = s0;
     }
-    let power = s1 * s1 + s2 * s2 - coeff * s1 * s2;
-    (2.0 * power / (window.len() as f64 * energy)) as f32
+    (s1 * s1 + s2 * s2 - coeff * s1 * s2).max(0.0)
+}
+
+/// The share of `window`'s energy at frequency `f` (Goertzel): 1 for a pure tone at `f`, near 0
+/// for other tones or silence.
+pub fn share_at(window: &[f32], rate: u32, f: f32) -> f32 {
+    let energy: f64 = window.iter().map(|s| (*s as f64) * (*s as f64)).sum();
+    if energy <= 0.0 || window.is_empty() {
+        return 0.0;
+    }
+    (2.0 * goertzel_power(window, rate, f as f64) / (window.len() as f64 * energy)) as f32
+}
+
+/// The amplitude of the sine of `f` Hz in `window` (Goertzel; exact for whole cycles, e.g. whole
+/// seconds of a tone of whole hertz).
+pub fn amplitude_at(window: &[f32], rate: u32, f: f64) -> f64 {
+    if window.is_empty() {
+        return 0.0;
+    }
+    2.0 * goertzel_power(window, rate, f).sqrt() / window.len() as f64
 }
 
 /// The bursts in mono `samples` at `rate` whose sample 0 is at `first_ns` (unix ns): each run

@@ -61,6 +61,8 @@ pub struct PlayerCtx {
     pub clock: Clock,
     /// Output.
     pub sink: Sink,
+    /// The output's channels and fixed rate.
+    pub format: sink::Format,
     /// Media cache.
     pub cache: Arc<Cache>,
     /// Reports.
@@ -253,6 +255,7 @@ impl Player {
                         inputs: payload.inputs,
                         duration: payload.duration,
                         start,
+                        format: self.ctx.format,
                     };
                     let handle = sink::spawn(&self.ctx.sink, job, self.ctx.clock, self.play_tx.clone());
                     self.plays.insert(token, handle);

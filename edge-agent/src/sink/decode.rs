@@ -21,6 +21,7 @@ pub struct Decoder {
     decoder: Box<dyn AudioDecoder>,
     track_id: u32,
     buf: Vec<f32>,
+    mask: Option<u64>,
 }
 
 /// One decoded packet: sample rate, channels, interleaved samples.
@@ -103,7 +104,14 @@ impl Decoder {
             decoder,
             track_id,
             buf: Vec::new(),
+            mask: None,
         })
+    }
+
+    /// The channel mask of the last packet, when its layout names positions (WAVEFORMATEXTENSIBLE
+    /// bits, in the order of the interleaved samples).
+    pub fn channel_mask(&self) -> Option<u64> {
+        self.mask
     }
 
     /// The next decoded packet: (rate, channels, interleaved samples); `None` at the end.
@@ -126,7 +134,12 @@ impl Decoder {
                         continue;
                     }
                     let rate = buf.spec().rate();
-                    let channels = buf.spec().channels().count() as u16;
+                    let layout = buf.spec().channels();
+                    let channels = layout.count() as u16;
+                    self.mask = match layout {
+                        symphonia::core::audio::Channels::Positioned(p) => Some(p.bits()),
+                        _ => None,
+                    };
                     buf.copy_to_vec_interleaved(&mut self.buf);
                     return Ok(Some((rate, channels, &self.buf)));
                 }

@@ -13,6 +13,7 @@
 //! `relay`) is connected again when it breaks off, and gives way to the item's fallback media
 //! when it brings no audio for a while.
 
+mod convert;
 mod decode;
 pub mod level;
 mod null;
@@ -31,6 +32,7 @@ use tokio::sync::watch;
 
 use crate::clock::Clock;
 
+pub use convert::Format;
 pub use decode::{Chunk, Decoded, Decoder, Input, decode_file};
 pub use output::file_stem;
 pub use play::WavSidecar;
@@ -66,6 +68,8 @@ pub struct PlayJob {
     pub gain: f32,
     /// A relay item's window end: nothing is written after it (the fallback is cut there).
     pub until: Option<Instant>,
+    /// The output's channels and fixed rate (`[audio] channels`, `sample_rate`).
+    pub format: Format,
 }
 
 /// Player → playback control.

@@ -10,6 +10,7 @@ use nguon_protocol::PlayOutcome;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::watch;
 
+use super::convert::Converter;
 use super::level::Meter;
 #[cfg(feature = "playback")]
 use super::output::SpeakerOutput;
@@ -248,6 +249,7 @@ fn play_decoded(
     t0 = deadline;
     let mut pos = Duration::ZERO;
     let mut relay_pos = Duration::ZERO;
+    let mut conv = Converter::new(job.format);
     loop {
         if job.until.is_some_and(|u| Instant::now() >= u) {
             // The relay's window ended (the fallback is cut there).
@@ -302,9 +304,12 @@ fn play_decoded(
             *first = Some(at);
             let _ = events.send(PlayEvent::FirstSample { token: job.token, at });
         }
-        out.write(rate, ch, samples)?;
-        meter.push(rate, ch, samples, job.gain);
         let frames = samples.len() / ch.max(1) as usize;
+        let (orate, och, converted) = conv.push(rate, ch, dec.channel_mask(), samples)?;
+        if !converted.is_empty() {
+            out.write(orate, och, converted)?;
+            meter.push(orate, och, converted, job.gain);
+        }
         let d = Duration::from_secs_f64(frames as f64 / rate.max(1) as f64);
         pos += d;
         if on_relay && let Some(r) = relay {
@@ -317,6 +322,12 @@ fn play_decoded(
     if let Flow::Stop(done) = wait_until(rx, &mut due, &mut t0, out.as_mut(), paused) {
         out.finish(false)?;
         return Ok(done && first.is_some());
+    }
+    if let Some((rate, ch, rest)) = conv.finish()?
+        && !rest.is_empty()
+    {
+        out.write(rate, ch, rest)?;
+        meter.push(rate, ch, rest, job.gain);
     }
     out.finish(true)?;
     Ok(true)

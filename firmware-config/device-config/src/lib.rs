@@ -37,6 +37,8 @@
 //! output = "alsa"                      # alsa | alsa:<device> | wav:<dir> | null
 //! default_volume = 80
 //! silence_dbfs = -50                   # a complete play quieter than this is reported silent
+//! channels = 2                         # 1 for a mono amplifier: plays are mixed down to it
+//! sample_rate = 48000                  # optional: the one rate the output runs at (resampled)
 //!
 //! [quiet_hours]                        # optional; suppresses only `normal` items
 //! start = "22:00"
@@ -277,6 +279,22 @@ pub struct AudioSection {
     /// every 1-second window below it is reported `silent` (the server's silence alarm).
     #[serde(default = "default_silence_dbfs")]
     pub silence_dbfs: i32,
+    /// Channels the output has, 1 or 2: a file of more is mixed down (ITU-R BS.775, then the
+    /// mean of the pair for mono).
+    #[serde(default = "default_channels", skip_serializing_if = "is_stereo")]
+    pub channels: u16,
+    /// The one sample rate the output runs at (8000–192000 Hz), for a codec or sink that takes
+    /// no other: every play is resampled to it. Unset: each file plays at its own rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample_rate: Option<u32>,
+}
+
+fn default_channels() -> u16 {
+    2
+}
+
+fn is_stereo(c: &u16) -> bool {
+    *c == 2
 }
 
 fn default_volume() -> u8 {
@@ -455,6 +473,20 @@ impl DeviceConfig {
                 format!("{} is not between -120 and 0 (dBFS)", self.audio.silence_dbfs),
             ));
         }
+        if !(1..=2).contains(&self.audio.channels) {
+            return Err((
+                "audio.channels",
+                format!("{} is not 1 (mono) or 2 (stereo)", self.audio.channels),
+            ));
+        }
+        if let Some(r) = self.audio.sample_rate
+            && !(8_000..=192_000).contains(&r)
+        {
+            return Err((
+                "audio.sample_rate",
+                format!("{r} Hz is not between 8000 and 192000"),
+            ));
+        }
         if let Some(q) = &self.quiet_hours {
             parse_hhmm(&q.start).map_err(|m| ("quiet_hours.start", m))?;
             parse_hhmm(&q.end).map_err(|m| ("quiet_hours.end", m))?;
@@ -611,6 +643,21 @@ output = "wav:/tmp/wav"
         let e = DeviceConfig::parse(&good().replace("[audio]", "[audio]\nsilence_dbfs = 3"), "a.toml")
             .unwrap_err();
         assert_eq!(e.key, "audio.silence_dbfs", "{e}");
+        let e =
+            DeviceConfig::parse(&good().replace("[audio]", "[audio]\nchannels = 6"), "a.toml").unwrap_err();
+        assert_eq!(e.key, "audio.channels", "{e}");
+        let e = DeviceConfig::parse(
+            &good().replace("[audio]", "[audio]\nsample_rate = 1000"),
+            "a.toml",
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "audio.sample_rate", "{e}");
+        let ok = DeviceConfig::parse(
+            &good().replace("[audio]", "[audio]\nchannels = 1\nsample_rate = 48000"),
+            "a.toml",
+        )
+        .unwrap();
+        assert_eq!((ok.audio.channels, ok.audio.sample_rate), (1, Some(48_000)));
 
         for bad in ["0", "61"] {
             let e = DeviceConfig::parse(

@@ -97,6 +97,8 @@ pub fn device_config(
             output: rec.audio_output.clone(),
             default_volume: 80,
             silence_dbfs: -50,
+            channels: 2,
+            sample_rate: None,
         },
         quiet_hours: None,
         telemetry: TelemetrySection::default(),

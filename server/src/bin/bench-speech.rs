@@ -139,7 +139,7 @@ async fn main() -> Result<()> {
     pcm.samples.iter_mut().for_each(|s| *s /= 10);
     let quiet = dir.path().join("quiet.wav");
     std::fs::write(&quiet, pcm.to_wav())?;
-    let samples = pcm.samples.len() as u64;
+    let frames = pcm.samples.len() as u64 / pcm.channels.max(1) as u64;
     let (mut decode_only, mut render) = (Vec::new(), Vec::new());
     let mut figures = String::new();
     for _ in 0..rounds {
@@ -148,7 +148,7 @@ async fn main() -> Result<()> {
         std::hint::black_box(nguon_server::services::speech::decode::decode(&bytes)?);
         decode_only.push(ms(t.elapsed()));
         let t = Instant::now();
-        let r = loudness::render(&quiet, "quiet.wav", "wav/pcm_s16le", samples)?;
+        let r = loudness::render(&quiet, "quiet.wav", "wav/pcm_s16le", frames, pcm.channels)?;
         render.push(ms(t.elapsed()));
         let l = &r.loudness;
         let out = l.rendition.as_ref().context("no rendition")?;

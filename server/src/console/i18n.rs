@@ -7,6 +7,7 @@ use chrono::TimeZone;
 mod alarms;
 mod alerts;
 mod cluster;
+mod downmix;
 mod errors;
 mod feedback;
 mod forms;
@@ -723,6 +724,7 @@ fn entries() -> impl Iterator<Item = &'static (&'static str, &'static str, &'sta
         .chain(alerts::CATALOGUE)
         .chain(repetition::CATALOGUE)
         .chain(loudness::CATALOGUE)
+        .chain(downmix::CATALOGUE)
         .chain(live::CATALOGUE)
         .chain(feedback::CATALOGUE)
         .chain(submissions::CATALOGUE)

@@ -58,6 +58,7 @@ fn loud_json(l: Option<&MediaLoudness>) -> Value {
             "figures": pair(Some(r.loudness_lufs), Some(r.true_peak_dbtp)),
             "gain": format!("{} dB", db1(r.gain_db)),
             "sha256": r.sha256,
+            "downmixed_from": r.downmixed_from,
         })),
         "note": l.note,
     })

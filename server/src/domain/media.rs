@@ -116,7 +116,7 @@ pub struct MediaLoudness {
 }
 
 /// The normalised rendition of an upload: a 16-bit PCM WAV at the original's sample rate and
-/// channels.
+/// channels, or the stereo mix (ITU-R BS.775) of an original of more than two channels.
 #[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
 pub struct LoudnessRendition {
     /// Its content address (`/media/<sha256>`, public once the original is approved).
@@ -131,6 +131,9 @@ pub struct LoudnessRendition {
     pub true_peak_dbtp: f64,
     /// Gain applied, dB.
     pub gain_db: f64,
+    /// The original's channel count when the rendition is its stereo downmix (more than two
+    /// channels: 5.1 is 6); null when it has the original's channels.
+    pub downmixed_from: Option<i64>,
 }
 
 /// The audit log's name of a media file (`media:<sha256>`).

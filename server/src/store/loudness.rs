@@ -30,6 +30,7 @@ fn row(r: &AnyRow) -> Result<MediaLoudness> {
             loudness_lufs: db(r.try_get("rendition_loudness_clufs")?).unwrap_or(f64::NAN),
             true_peak_dbtp: db(r.try_get("rendition_true_peak_cdbtp")?).unwrap_or(f64::NAN),
             gain_db: db(r.try_get("gain_cdb")?).unwrap_or(0.0),
+            downmixed_from: r.try_get("downmixed_from")?,
         }),
         None => None,
     };
@@ -44,7 +45,7 @@ fn row(r: &AnyRow) -> Result<MediaLoudness> {
 
 const COLUMNS: &str = "sha256, loudness_clufs, true_peak_cdbtp, rendition_sha256, rendition_size, \
      rendition_duration_ms, rendition_loudness_clufs, rendition_true_peak_cdbtp, gain_cdb, \
-     target_clufs, note";
+     target_clufs, note, downmixed_from";
 
 /// Store the loudness of the media item `sha` (inside the upload's transaction).
 pub async fn record(conn: &mut Conn, sha: &str, l: &MediaLoudness, now: i64) -> Result<()> {
@@ -52,8 +53,8 @@ pub async fn record(conn: &mut Conn, sha: &str, l: &MediaLoudness, now: i64) -> 
     sqlx::query(
         "INSERT INTO media_loudness (sha256, loudness_clufs, true_peak_cdbtp, rendition_sha256, \
          rendition_size, rendition_duration_ms, rendition_loudness_clufs, rendition_true_peak_cdbtp, \
-         gain_cdb, target_clufs, note, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (sha256) DO NOTHING",
+         gain_cdb, target_clufs, note, created_at, downmixed_from) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (sha256) DO NOTHING",
     )
     .bind(sha.to_string())
     .bind(l.loudness_lufs.and_then(centi))
@@ -67,6 +68,7 @@ pub async fn record(conn: &mut Conn, sha: &str, l: &MediaLoudness, now: i64) -> 
     .bind(centi(l.target_lufs).unwrap_or(0))
     .bind(l.note.clone())
     .bind(now)
+    .bind(r.and_then(|r| r.downmixed_from))
     .execute(conn)
     .await?;
     Ok(())
@@ -113,8 +115,10 @@ pub struct Unmeasured {
     pub filename: String,
     /// `container/codec` as probed.
     pub format: String,
-    /// Samples in all channels, from the probed duration, rate and channels.
-    pub samples: u64,
+    /// Frames (samples per channel), from the probed duration and rate.
+    pub frames: u64,
+    /// Channels as probed.
+    pub channels: u16,
 }
 
 /// The media items with no loudness row, speech excepted (`tts_renditions`: normalised when
@@ -143,8 +147,8 @@ pub async fn unmeasured(store: &Store) -> Result<Vec<Unmeasured>> {
                     r.try_get::<String, _>("container")?,
                     r.try_get::<String, _>("codec")?
                 ),
-                samples: (ms.max(0) as u64 * rate.max(0) as u64 / 1000)
-                    .saturating_mul(channels.max(1) as u64),
+                frames: ms.max(0) as u64 * rate.max(0) as u64 / 1000,
+                channels: channels.clamp(1, u16::MAX as i64) as u16,
             })
         })
         .collect()

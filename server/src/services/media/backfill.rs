@@ -49,14 +49,15 @@ pub async fn loudness_backfill(store: &Store, data_dir: &Path, limit: Option<usi
             sha256: sha,
             filename,
             format,
-            samples,
+            frames,
+            channels,
         } = r;
         let path = media_path(data_dir, &sha);
         let rendered = if tokio::fs::metadata(&path).await.is_err() {
             Err(format!("the file {} is missing", path.display()))
         } else {
             let (p, name) = (path.clone(), filename.clone());
-            tokio::task::spawn_blocking(move || super::loudness::render(&p, &name, &format, samples))
+            tokio::task::spawn_blocking(move || super::loudness::render(&p, &name, &format, frames, channels))
                 .await
                 .map_err(Error::context("loudness task"))?
                 .map_err(|e| e.to_string())

@@ -203,11 +203,13 @@ async fn finish_inner(state: &AppState, staged: Staged, to: Finish<'_>) -> Resul
     let rendered = if to.normalize {
         let path = staged.tmp.path().to_path_buf();
         let (name, format) = (filename.clone(), format!("{}/{}", info.container, info.codec));
-        let samples = info.frames.saturating_mul(info.channels as u64);
+        let (frames, channels) = (info.frames, info.channels);
         Some(
-            tokio::task::spawn_blocking(move || super::loudness::render(&path, &name, &format, samples))
-                .await
-                .map_err(Error::context("loudness task"))??,
+            tokio::task::spawn_blocking(move || {
+                super::loudness::render(&path, &name, &format, frames, channels)
+            })
+            .await
+            .map_err(Error::context("loudness task"))??,
         )
     } else {
         None
