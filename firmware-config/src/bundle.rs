@@ -1,6 +1,6 @@
 //! Per-device install bundles: `DIR/bundles/<id>.tar.gz` holding the agent config, the systemd
 //! unit, an install script and the device's secrets (MQTT password, report-signing key, board
-//! token), secrets with mode 0600. Archives are deterministic (fixed mtime, owner and order), so
+//! token), secrets with mode 0600; a board's also carries its kiosk ([`crate::kiosk`]). Archives are deterministic (fixed mtime, owner and order), so
 //! the same inputs give the same bytes. The bundle is the only place a device's private key and
 //! password live after provisioning, so a bundle can be rebuilt with a new config from its own
 //! secrets ([`read_secrets`]).
@@ -78,8 +78,8 @@ pub fn systemd_unit(device_id: &str) -> String {
     )
 }
 
-fn install_script(device_id: &str) -> String {
-    format!(
+fn install_script(device_id: &str, board: bool) -> String {
+    let mut s = format!(
         "#!/bin/sh\n\
          # Install the nguon-agent configuration of {device_id}. Run as root inside the unpacked bundle.\n\
          set -eu\n\
@@ -94,15 +94,28 @@ fn install_script(device_id: &str) -> String {
          systemctl daemon-reload\n\
          systemctl enable --now {UNIT_FILE}\n\
          systemctl restart {UNIT_FILE}\n"
-    )
+    );
+    if board {
+        s.push_str(&crate::kiosk::install_steps());
+    }
+    s
 }
 
-/// Build the bundle bytes (gzip-compressed tar, entries under `<id>/`).
-pub fn build(device_id: &str, config_toml: &str, unit: &str, secrets: &DeviceSecrets) -> Vec<u8> {
+/// Build the bundle bytes (gzip-compressed tar, entries under `<id>/`). A board (a device with a
+/// board token) also gets its kiosk: the files of [`crate::kiosk::files`] and its URL with the
+/// token (`kiosk.env`, 0600 in the bundle) on the server at `base_url`.
+pub fn build(
+    device_id: &str,
+    config_toml: &str,
+    unit: &str,
+    secrets: &DeviceSecrets,
+    base_url: &str,
+) -> Vec<u8> {
+    let board = secrets.board_token.is_some();
     let mut files: Vec<(&str, Vec<u8>, u32)> = vec![
         (CONFIG_FILE, config_toml.as_bytes().to_vec(), 0o644),
         (UNIT_FILE, unit.as_bytes().to_vec(), 0o644),
-        (INSTALL_FILE, install_script(device_id).into_bytes(), 0o755),
+        (INSTALL_FILE, install_script(device_id, board).into_bytes(), 0o755),
         (
             PASSWORD_FILE,
             format!("{}\n", secrets.password).into_bytes(),
@@ -112,6 +125,14 @@ pub fn build(device_id: &str, config_toml: &str, unit: &str, secrets: &DeviceSec
     ];
     if let Some(t) = &secrets.board_token {
         files.push((BOARD_TOKEN_FILE, format!("{t}\n").into_bytes(), 0o600));
+        files.push((
+            crate::kiosk::ENV_FILE,
+            crate::kiosk::env_file(base_url, device_id, t).into_bytes(),
+            0o600,
+        ));
+        for (name, text, mode) in crate::kiosk::files(device_id) {
+            files.push((name, text.into_bytes(), mode));
+        }
     }
     let gz = flate2::GzBuilder::new()
         .mtime(0)

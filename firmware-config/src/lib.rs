@@ -6,6 +6,7 @@ pub mod bundle;
 pub use nguon_device_config as config;
 pub mod credential;
 pub mod error;
+pub mod kiosk;
 pub mod mosquitto;
 pub mod provision;
 pub mod registry;

@@ -14,6 +14,7 @@
 //! DIR/mosquitto/nguon.conf               listener settings: limits, files above
 //! DIR/devices/<id>/agent.toml            the agent config (no secrets in it)
 //! DIR/devices/<id>/nguon-agent.service   the systemd unit
+//! DIR/devices/<id>/nguon-kiosk*          a board's kiosk: user units and scripts (crate::kiosk)
 //! DIR/bundles/<id>.tar.gz                install bundle with the device's secrets (0600)
 //! DIR/secrets/new-passwords-<time>.csv   passwords and board tokens of new devices (0600)
 //! DIR/secrets/server-mqtt-password       the nguon-server MQTT password (0600)
@@ -352,8 +353,21 @@ pub fn bulk(opts: &BulkOptions) -> Result<BulkReport> {
         let unit_path = dir.join(bundle::UNIT_FILE);
         let bundle_path = layout.bundle(id);
         let mut outs = Vec::new();
-        let changed =
-            read_or_empty(&cfg_path) != toml.as_bytes() || read_or_empty(&unit_path) != unit.as_bytes();
+        // A board's kiosk files (no secrets) sit beside its config, so a board provisioned before
+        // the kiosk existed gets its bundle rebuilt with it.
+        let kiosk: Vec<(PathBuf, String, u32)> = if rec.kind == DeviceKind::Board {
+            crate::kiosk::files(id)
+                .into_iter()
+                .map(|(name, text, mode)| (dir.join(name), text, mode))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let changed = read_or_empty(&cfg_path) != toml.as_bytes()
+            || read_or_empty(&unit_path) != unit.as_bytes()
+            || kiosk
+                .iter()
+                .any(|(p, text, _)| read_or_empty(p) != text.as_bytes());
         let mut stale = false;
         let secrets = if let Some(s) = new_ids.get(id.as_str()) {
             Some((*s).clone())
@@ -382,8 +396,15 @@ pub fn bulk(opts: &BulkOptions) -> Result<BulkReport> {
         if let Some(s) = secrets {
             outs.push(Output {
                 path: bundle_path,
-                bytes: bundle::build(id, &toml, &unit, &s),
+                bytes: bundle::build(id, &toml, &unit, &s, &settings.server_url),
                 mode: 0o600,
+            });
+        }
+        for (path, text, mode) in kiosk {
+            outs.push(Output {
+                path,
+                bytes: text.into_bytes(),
+                mode,
             });
         }
         outs.push(Output {

@@ -5,7 +5,7 @@ use std::os::unix::fs::PermissionsExt;
 
 use nguon_protocol::{DeviceId, KeyPair};
 use nguon_provision::provision::board_token_hash;
-use nguon_provision::{DeviceConfig, Registry, bulk, bundle, credential, sample};
+use nguon_provision::{DeviceConfig, Registry, bulk, bundle, credential, kiosk, sample};
 
 use crate::util::{HEADER, Workspace, differences, passwords, snapshot};
 
@@ -69,8 +69,13 @@ fn every_output_of_a_device_agrees_with_its_secrets() {
         );
         let entries = bundle::read_entries(&bundle_path).unwrap();
         for (name, _, m) in &entries {
-            let secret =
-                [bundle::PASSWORD_FILE, bundle::KEY_FILE, bundle::BOARD_TOKEN_FILE].contains(&name.as_str());
+            let secret = [
+                bundle::PASSWORD_FILE,
+                bundle::KEY_FILE,
+                bundle::BOARD_TOKEN_FILE,
+                kiosk::ENV_FILE,
+            ]
+            .contains(&name.as_str());
             assert_eq!(*m == 0o600, secret, "{name} mode {m:o}");
         }
         let cfg_path = out.join(format!("devices/{}/agent.toml", d.id));
@@ -132,6 +137,11 @@ fn an_added_row_adds_exactly_one_device_and_keeps_the_others() {
             "bundles/bb-08002-0002.tar.gz",
             "devices/bb-08002-0002/agent.toml",
             "devices/bb-08002-0002/nguon-agent.service",
+            "devices/bb-08002-0002/nguon-kiosk",
+            "devices/bb-08002-0002/nguon-kiosk-watchdog",
+            "devices/bb-08002-0002/nguon-kiosk-watchdog.service",
+            "devices/bb-08002-0002/nguon-kiosk-watchdog.timer",
+            "devices/bb-08002-0002/nguon-kiosk.service",
             "mosquitto/acl_file",
             "mosquitto/password_file",
             "registry.json",

@@ -5,4 +5,5 @@ mod broker;
 mod bulk;
 mod check;
 mod invalid;
+mod kiosk;
 mod util;

@@ -59,7 +59,7 @@
 
   function pad(n) { return (n < 10 ? "0" : "") + n; }
   function header() {
-    if (feed && feed.area_name) { $("area").textContent = feed.area_name; document.title = feed.area_name + " · Bảng tin điện tử"; }
+    if (feed && feed.area_name) { $("area").textContent = feed.area_name; titleBase = feed.area_name + " · Bảng tin điện tử"; }
     if (updatedAt) {
       var d = new Date(updatedAt);
       var local = new Date(d.toLocaleString("en-US", { timeZone: "Asia/Ho_Chi_Minh" }));
@@ -186,8 +186,12 @@
       .catch(function () {});
   }
 
+  // The heartbeat in the title ("… [n]", every second): the kiosk's watchdog reads it from
+  // Chromium's DevTools list and restarts a page whose title stops changing (nguon-kiosk-watchdog).
+  var titleBase = document.title, beat = 0;
   function tick() {
     var now = new Date(), tz = "Asia/Ho_Chi_Minh";
+    beat += 1; document.title = titleBase + " [" + beat + "]";
     $("time").textContent = now.toLocaleTimeString("vi-VN", { timeZone: tz, hour: "2-digit", minute: "2-digit", hour12: false });
     $("date").textContent = now.toLocaleDateString("vi-VN", { timeZone: tz, weekday: "long", day: "numeric", month: "numeric", year: "numeric" });
   }
