@@ -98,8 +98,8 @@ async fn the_console_page_speaks_through_the_browsers_microphone_on_two_agents()
     // The page lists both loudspeakers as playing (its table, from the session's state).
     let rows = format!(
         "var want = {}; var rows = Array.prototype.map.call(document.querySelectorAll('#live-devices-state tr'), \
-         function (tr) {{ return tr.cells[0].textContent + '=' + tr.cells[1].textContent; }}); \
-         return want.every(function (d) {{ return rows.indexOf(d + '=playing') >= 0; }})",
+         function (tr) {{ return tr.cells[0].textContent + '=' + tr.cells[1].className + '=' + tr.cells[1].textContent; }}); \
+         return want.every(function (d) {{ return rows.indexOf(d + '=state-playing=Đang phát') >= 0; }})",
         json!(devices)
     );
     d.wait_for(

@@ -19,12 +19,17 @@
   function errorText(body, fallback) {
     return (body && body.error && body.error.message) || fallback;
   }
+  // The state in the console's language (data-state-* on #live, from the tracking labels).
+  function label(state) {
+    var key = "state" + String(state).split("_").map(function (w) { return w.charAt(0).toUpperCase() + w.slice(1); }).join("");
+    return root.dataset[key] || state;
+  }
   function show(list) {
     rows.textContent = "";
     (list || []).forEach(function (d) {
       var tr = document.createElement("tr");
       var a = document.createElement("td"); a.textContent = d.device_id;
-      var b = document.createElement("td"); b.textContent = d.state; b.className = "state-" + d.state;
+      var b = document.createElement("td"); b.textContent = label(d.state); b.className = "state-" + d.state;
       tr.appendChild(a); tr.appendChild(b); rows.appendChild(tr);
     });
   }
