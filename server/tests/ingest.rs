@@ -490,15 +490,8 @@ async fn the_broker_of_the_last_heartbeat_is_the_devices_broker_in_the_api_and_t
     let cookie = crate::console_support::login(&app, &c, &admin, "admin-password-0123")
         .await
         .cookie;
-    let html = c
-        .get(app.url(&format!("/console/devices/{id}")))
-        .header("cookie", &cookie)
-        .send()
+    let html = crate::console_support::page(&c, &app, &cookie, &format!("/console/devices/{id}"))
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
         .replace("&#x2f;", "/");
     let at = html
         .find("id=\"device-broker\"")

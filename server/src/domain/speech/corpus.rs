@@ -39,11 +39,11 @@ fn misread(file: &'static str) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn every_sentence_of_the_corpus_is_read_as_written_down() {
-    let n = lines(CORPUS).len();
-    assert!(n >= 200, "{n} sentences");
-    let wrong = misread(CORPUS);
+/// Every sentence of `set` (at least `min` of them) is read as written down in it.
+fn assert_read_as_written(set: &'static str, min: usize) {
+    let n = lines(set).len();
+    assert!(n >= min, "{n} sentences");
+    let wrong = misread(set);
     assert!(
         wrong.is_empty(),
         "{} of {n} differ:\n{}",
@@ -53,16 +53,13 @@ fn every_sentence_of_the_corpus_is_read_as_written_down() {
 }
 
 #[test]
+fn every_sentence_of_the_corpus_is_read_as_written_down() {
+    assert_read_as_written(CORPUS, 200);
+}
+
+#[test]
 fn every_held_out_sentence_is_read_as_written_down() {
-    let n = lines(HELD_OUT).len();
-    assert!(n >= 60, "{n} sentences");
-    let wrong = misread(HELD_OUT);
-    assert!(
-        wrong.is_empty(),
-        "{} of {n} differ:\n{}",
-        wrong.len(),
-        wrong.join("\n")
-    );
+    assert_read_as_written(HELD_OUT, 60);
 }
 
 #[test]
