@@ -287,43 +287,24 @@ async fn reach(client: &reqwest::Client, url: &str) -> Reach {
 /// Whether the first bytes of a stream decode (symphonia, the devices' decoder: MP3, AAC in
 /// ADTS, Ogg Vorbis, FLAC): the codec's name, or why not.
 fn decodes(head: &[u8]) -> std::result::Result<String, String> {
-    use symphonia::core::codecs::audio::AudioDecoderOptions;
-    use symphonia::core::formats::probe::Hint;
-    use symphonia::core::formats::{FormatOptions, TrackType};
-    use symphonia::core::io::MediaSourceStream;
-    use symphonia::core::meta::MetadataOptions;
+    use crate::services::media::probe::{OpenError, Opened, open_audio};
 
     if head.is_empty() {
         return Err("it sent no bytes".into());
     }
-    let src = std::io::Cursor::new(head.to_vec());
-    let mss = MediaSourceStream::new(Box::new(src), Default::default());
-    let mut format = symphonia::default::get_probe()
-        .probe(
-            &Hint::new(),
-            mss,
-            FormatOptions::default(),
-            MetadataOptions::default(),
-        )
-        .map_err(|e| format!("no audio format found in its first {} bytes ({e})", head.len()))?;
-    let track = format
-        .default_track(TrackType::Audio)
-        .ok_or("no audio track")?
-        .clone();
-    let params = track
-        .codec_params
-        .as_ref()
-        .and_then(|p| p.audio())
-        .ok_or("no audio codec parameters")?
-        .clone();
-    let codecs = symphonia::default::get_codecs();
-    let codec = codecs
-        .get_audio_decoder(params.codec)
-        .map(|r| r.codec.info.short_name.to_string())
-        .ok_or("a codec the devices do not decode")?;
-    let mut decoder = codecs
-        .make_audio_decoder(&params, &AudioDecoderOptions::default())
-        .map_err(|e| format!("{codec}: {e}"))?;
+    let Opened {
+        mut format,
+        track,
+        codec,
+        mut decoder,
+        ..
+    } = open_audio(Box::new(std::io::Cursor::new(head.to_vec()))).map_err(|e| match e {
+        OpenError::Probe(e) => format!("no audio format found in its first {} bytes ({e})", head.len()),
+        OpenError::NoTrack { .. } => "no audio track".to_string(),
+        OpenError::NoParams { .. } => "no audio codec parameters".to_string(),
+        OpenError::NoDecoder { .. } => "a codec the devices do not decode".to_string(),
+        OpenError::Decoder { codec, error } => format!("{codec}: {error}"),
+    })?;
     for _ in 0..32 {
         let Ok(Some(packet)) = format.next_packet() else {
             break;

@@ -11,11 +11,11 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
-use symphonia::core::codecs::audio::AudioDecoderOptions;
+use symphonia::core::codecs::audio::{AudioCodecParameters, AudioDecoder, AudioDecoderOptions};
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::probe::Hint;
-use symphonia::core::formats::{FormatOptions, TrackType};
-use symphonia::core::io::MediaSourceStream;
+use symphonia::core::formats::{FormatOptions, FormatReader, Track, TrackType};
+use symphonia::core::io::{MediaSource, MediaSourceStream};
 use symphonia::core::meta::MetadataOptions;
 
 /// What the probe found.
@@ -121,6 +121,102 @@ fn sniff(head: &[u8]) -> Sniffed {
     }
 }
 
+/// An audio source opened with symphonia as the devices decode it: its format reader, the default
+/// audio track and its parameters, the codec's short name and a decoder for it. Uploads
+/// ([`probe_file`]), speech and loudness decoding (`services::speech::decode`) and a relay's
+/// save-time check (`services::relay`) open audio through it.
+pub struct Opened {
+    /// The format reader, positioned at the first packet.
+    pub format: Box<dyn FormatReader>,
+    /// The default audio track.
+    pub track: Track,
+    /// The track's audio codec parameters.
+    pub params: AudioCodecParameters,
+    /// The codec's short name (`mp3`, `vorbis`, …).
+    pub codec: String,
+    /// A decoder for the track.
+    pub decoder: Box<dyn AudioDecoder>,
+}
+
+/// Why a source does not open as audio; each caller says it in its own words.
+pub enum OpenError {
+    /// No format reader recognises it.
+    Probe(SymError),
+    /// The format has no audio track.
+    NoTrack {
+        /// The format's short name.
+        container: String,
+    },
+    /// The audio track carries no audio codec parameters.
+    NoParams {
+        /// The format's short name.
+        container: String,
+    },
+    /// No decoder is registered for the codec.
+    NoDecoder {
+        /// The format's short name.
+        container: String,
+        /// The codec's id, as symphonia prints it.
+        codec: String,
+    },
+    /// The codec's decoder refuses the track's parameters.
+    Decoder {
+        /// The codec's short name.
+        codec: String,
+        /// What the decoder said.
+        error: SymError,
+    },
+}
+
+/// Opens `source` ([`Opened`]): probe with no hint, the default audio track, its decoder.
+pub fn open_audio(source: Box<dyn MediaSource>) -> Result<Opened, OpenError> {
+    let mss = MediaSourceStream::new(source, Default::default());
+    let format = symphonia::default::get_probe()
+        .probe(
+            &Hint::new(),
+            mss,
+            FormatOptions::default(),
+            MetadataOptions::default(),
+        )
+        .map_err(OpenError::Probe)?;
+    let container = format.format_info().short_name.to_string();
+    let track = format
+        .default_track(TrackType::Audio)
+        .ok_or_else(|| OpenError::NoTrack {
+            container: container.clone(),
+        })?
+        .clone();
+    let params = track
+        .codec_params
+        .as_ref()
+        .and_then(|p| p.audio())
+        .ok_or_else(|| OpenError::NoParams {
+            container: container.clone(),
+        })?
+        .clone();
+    let codecs = symphonia::default::get_codecs();
+    let codec = codecs
+        .get_audio_decoder(params.codec)
+        .map(|r| r.codec.info.short_name.to_string())
+        .ok_or_else(|| OpenError::NoDecoder {
+            container,
+            codec: format!("{:?}", params.codec),
+        })?;
+    let decoder = codecs
+        .make_audio_decoder(&params, &AudioDecoderOptions::default())
+        .map_err(|error| OpenError::Decoder {
+            codec: codec.clone(),
+            error,
+        })?;
+    Ok(Opened {
+        format,
+        track,
+        params,
+        codec,
+        decoder,
+    })
+}
+
 /// Probe an audio file completely.
 pub fn probe_file(path: &Path) -> Result<AudioInfo, ProbeError> {
     let mut file = File::open(path).map_err(|e| ProbeError::Io(e.to_string()))?;
@@ -136,42 +232,32 @@ pub fn probe_file(path: &Path) -> Result<AudioInfo, ProbeError> {
     }
     file.seek(SeekFrom::Start(0))
         .map_err(|e| ProbeError::Io(e.to_string()))?;
-    let mss = MediaSourceStream::new(Box::new(file), Default::default());
-    let mut format = symphonia::default::get_probe()
-        .probe(
-            &Hint::new(),
-            mss,
-            FormatOptions::default(),
-            MetadataOptions::default(),
-        )
-        .map_err(|e| match e {
-            SymError::Unsupported(what) => {
-                ProbeError::UnsupportedCodec(format!("{sniffed:?} container: {what}"))
-            }
-            SymError::IoError(e) => ProbeError::Corrupt(format!("{sniffed:?} container ends early: {e}")),
-            other => ProbeError::Corrupt(format!("{sniffed:?} container: {other}")),
-        })?;
+    let Opened {
+        mut format,
+        track,
+        params,
+        codec,
+        mut decoder,
+    } = open_audio(Box::new(file)).map_err(|e| match e {
+        OpenError::Probe(SymError::Unsupported(what)) => {
+            ProbeError::UnsupportedCodec(format!("{sniffed:?} container: {what}"))
+        }
+        OpenError::Probe(SymError::IoError(e)) => {
+            ProbeError::Corrupt(format!("{sniffed:?} container ends early: {e}"))
+        }
+        OpenError::Probe(other) => ProbeError::Corrupt(format!("{sniffed:?} container: {other}")),
+        OpenError::NoTrack { container } => {
+            ProbeError::NotAudio(format!("{container} file without an audio track"))
+        }
+        OpenError::NoParams { container } => {
+            ProbeError::UnsupportedCodec(format!("{container}: no audio codec parameters"))
+        }
+        OpenError::NoDecoder { container, codec } => {
+            ProbeError::UnsupportedCodec(format!("{container}: codec {codec} has no decoder"))
+        }
+        OpenError::Decoder { codec, error } => ProbeError::UnsupportedCodec(format!("{codec}: {error}")),
+    })?;
     let container = format.format_info().short_name.to_string();
-    let track = format
-        .default_track(TrackType::Audio)
-        .ok_or_else(|| ProbeError::NotAudio(format!("{container} file without an audio track")))?
-        .clone();
-    let params = track
-        .codec_params
-        .as_ref()
-        .and_then(|p| p.audio())
-        .ok_or_else(|| ProbeError::UnsupportedCodec(format!("{container}: no audio codec parameters")))?
-        .clone();
-    let codecs = symphonia::default::get_codecs();
-    let codec = codecs
-        .get_audio_decoder(params.codec)
-        .map(|r| r.codec.info.short_name.to_string())
-        .ok_or_else(|| {
-            ProbeError::UnsupportedCodec(format!("{container}: codec {:?} has no decoder", params.codec))
-        })?;
-    let mut decoder = codecs
-        .make_audio_decoder(&params, &AudioDecoderOptions::default())
-        .map_err(|e| ProbeError::UnsupportedCodec(format!("{codec}: {e}")))?;
 
     let mut frames: u64 = 0;
     let mut untrimmed: u64 = 0;

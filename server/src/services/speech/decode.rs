@@ -7,18 +7,14 @@
 
 use std::io::Cursor;
 
-use symphonia::core::codecs::audio::AudioDecoderOptions;
 use symphonia::core::errors::Error as SymError;
-use symphonia::core::formats::probe::Hint;
-use symphonia::core::formats::{FormatOptions, TrackType};
-use symphonia::core::io::MediaSourceStream;
-use symphonia::core::meta::MetadataOptions;
 
 use nguon_protocol::downmix::{Downmix, MAX_OUTPUT_CHANNELS, speakers};
 use symphonia::core::audio::Channels;
 
 use crate::domain::speech::loudness::Pcm;
 use crate::error::{Error, Result};
+use crate::services::media::probe::{OpenError, Opened, open_audio};
 
 /// The longest audio decoded, in samples (about three hours of 44.1 kHz stereo).
 const MAX_SAMPLES: usize = 1_000_000_000;
@@ -57,28 +53,19 @@ fn decode_inner(bytes: &[u8], downmix: bool) -> Result<(Pcm, u16)> {
         return Ok((p, source));
     }
     let bad = |m: String| Error::bad("undecodable_audio", m);
-    let mss = MediaSourceStream::new(Box::new(Cursor::new(bytes.to_vec())), Default::default());
-    let mut format = symphonia::default::get_probe()
-        .probe(
-            &Hint::new(),
-            mss,
-            FormatOptions::default(),
-            MetadataOptions::default(),
-        )
-        .map_err(|e| bad(format!("not audio: {e}")))?;
-    let track = format
-        .default_track(TrackType::Audio)
-        .ok_or_else(|| bad("no audio track".into()))?
-        .clone();
-    let params = track
-        .codec_params
-        .as_ref()
-        .and_then(|p| p.audio())
-        .ok_or_else(|| bad("no audio codec parameters".into()))?
-        .clone();
-    let mut decoder = symphonia::default::get_codecs()
-        .make_audio_decoder(&params, &AudioDecoderOptions::default())
-        .map_err(|e| bad(format!("no decoder: {e}")))?;
+    let Opened {
+        mut format,
+        track,
+        params,
+        mut decoder,
+        ..
+    } = open_audio(Box::new(Cursor::new(bytes.to_vec()))).map_err(|e| match e {
+        OpenError::Probe(e) => bad(format!("not audio: {e}")),
+        OpenError::NoTrack { .. } => bad("no audio track".into()),
+        OpenError::NoParams { .. } => bad("no audio codec parameters".into()),
+        OpenError::NoDecoder { codec, .. } => bad(format!("no decoder: {codec}")),
+        OpenError::Decoder { error, .. } => bad(format!("no decoder: {error}")),
+    })?;
     let mut samples: Vec<i16> = Vec::new();
     let mut chunk: Vec<i16> = Vec::new();
     let (mut rate, mut channels) = (params.sample_rate.unwrap_or(0), 0u16);
