@@ -89,6 +89,12 @@ impl Application {
             .trim_end_matches('/')
             .into();
         let limits = Arc::new(services::throttle::Limits::new(&settings));
+        if settings.ota.test_confirm_s != 0 {
+            tracing::warn!(
+                seconds = settings.ota.test_confirm_s,
+                "ota.test_confirm_s is set (test installations only): every rollout's new agent version gets this many seconds to confirm itself"
+            );
+        }
         let settings = Arc::new(settings);
         let metrics = Arc::new(metrics::Metrics::default());
         let broker = mqtt::broker::start(&settings, &store).await?;

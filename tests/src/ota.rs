@@ -1,6 +1,6 @@
 //! What the OTA system test (tests/tests/ota.rs, docs/ota.md) needs besides a province: agent
 //! builds that differ from the workspace's (one stamped with another version, one that exits at
-//! once), their upload as releases, and the restart loop systemd gives the agent on a device.
+//! once, one that hangs), their upload as releases, and the restart loop systemd gives the agent on a device.
 //!
 //! **The restart loop** ([`Supervised`]) does what the unit does (`Restart=always`, a short
 //! `RestartSec`): it runs `nguon-agent run --config …` (the workspace binary stands for the
@@ -53,9 +53,19 @@ pub fn write_executable(dst: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 /// A complete x86_64 Linux executable of 132 bytes that exits at once with `code`: the broken
 /// build (it starts, never connects, never confirms).
 pub fn exit_elf(code: u8) -> Vec<u8> {
+    tiny_elf(&[0xbf, code, 0, 0, 0, 0xb8, 60, 0, 0, 0, 0x0f, 0x05]) // mov edi; mov eax, 60; syscall
+}
+
+/// A complete x86_64 Linux executable of 129 bytes that waits for a signal forever: the build
+/// that starts and hangs before confirming itself (no watchdog of its own runs in it).
+pub fn hang_elf() -> Vec<u8> {
+    tiny_elf(&[0xb8, 34, 0, 0, 0, 0x0f, 0x05, 0xeb, 0xf7]) // mov eax, 34 (pause); syscall; jmp back
+}
+
+/// An ELF header, one R+X program header and `code`, loaded at 0x400000 and entered at `code`.
+fn tiny_elf(code: &[u8]) -> Vec<u8> {
     const BASE: u64 = 0x40_0000;
-    let code_bytes = [0xbf, code, 0, 0, 0, 0xb8, 60, 0, 0, 0, 0x0f, 0x05]; // mov edi; mov eax, 60; syscall
-    let total = (64 + 56 + code_bytes.len()) as u64;
+    let total = (64 + 56 + code.len()) as u64;
     let mut b = Vec::with_capacity(total as usize);
     b.extend_from_slice(b"\x7fELF\x02\x01\x01\x00");
     b.extend_from_slice(&[0u8; 8]);
@@ -74,7 +84,7 @@ pub fn exit_elf(code: u8) -> Vec<u8> {
     for v in [0, BASE, BASE, total, total, 0x1000] {
         b.extend_from_slice(&v.to_le_bytes());
     }
-    b.extend_from_slice(&code_bytes);
+    b.extend_from_slice(code);
     b
 }
 
@@ -127,6 +137,7 @@ pub struct Supervised {
     stop: Arc<AtomicBool>,
     pid: Arc<AtomicU32>,
     exits: Arc<Mutex<Vec<Option<i32>>>>,
+    signals: Arc<Mutex<Vec<i32>>>,
     dir: PathBuf,
     thread: Option<JoinHandle<()>>,
 }
@@ -138,7 +149,9 @@ impl Supervised {
         let stop = Arc::new(AtomicBool::new(false));
         let pid = Arc::new(AtomicU32::new(0));
         let exits = Arc::new(Mutex::new(Vec::new()));
+        let signals = Arc::new(Mutex::new(Vec::new()));
         let (s, p, e, d) = (stop.clone(), pid.clone(), exits.clone(), dir.clone());
+        let sig = signals.clone();
         let thread = std::thread::spawn(move || {
             let mut n = 0;
             while !s.load(Ordering::SeqCst) {
@@ -167,6 +180,10 @@ impl Supervised {
                 p.store(child.id(), Ordering::SeqCst);
                 let status = loop {
                     if let Ok(Some(st)) = child.try_wait() {
+                        use std::os::unix::process::ExitStatusExt;
+                        if let Some(n) = st.signal() {
+                            sig.lock().unwrap().push(n);
+                        }
                         break st.code();
                     }
                     if s.load(Ordering::SeqCst) {
@@ -193,6 +210,7 @@ impl Supervised {
             stop,
             pid,
             exits,
+            signals,
             dir,
             thread: Some(thread),
         }
@@ -201,6 +219,11 @@ impl Supervised {
     /// The exit statuses so far (`None`: killed by a signal, or could not be started).
     pub fn exits(&self) -> Vec<Option<i32>> {
         self.exits.lock().unwrap().clone()
+    }
+
+    /// The signals that ended a start so far (`libc::SIGALRM`: a trial's deadline).
+    pub fn signals(&self) -> Vec<i32> {
+        self.signals.lock().unwrap().clone()
     }
 
     /// The current process id.

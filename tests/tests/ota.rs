@@ -11,9 +11,14 @@
 //!    its version, and the rollout shows `failed`.
 //! 4. A broken release (an executable that exits at once): each agent installs it, the loop starts
 //!    it, it dies three times, the launcher rolls back to v-next, and the rollout shows
-//!    `rolled_back`; the agents play again.
+//!    `rolled_back`.
+//! 5. A build that starts and hangs before confirming itself (it never reaches a broker, and has
+//!    no watchdog of its own): the alarm the launcher set for the trial's deadline ends it, the
+//!    next start rolls back to v-next, the rollout shows `rolled_back`, the agents report v-next
+//!    and play again. The server runs with `[ota] test_confirm_s` = 10, so this waits seconds,
+//!    not the one-minute minimum of a rollout.
 //!
-//! Only on x86_64 (the broken build is an x86_64 executable).
+//! Only on x86_64 (the broken and hanging builds are x86_64 executables).
 #![cfg(target_arch = "x86_64")]
 
 use std::path::Path;
@@ -21,12 +26,15 @@ use std::time::{Duration, Instant};
 
 use nguon_tests::harness::AgentProc;
 use nguon_tests::net::eventually;
-use nguon_tests::ota::{Supervised, exit_elf, stamp_version, upload_release};
+use nguon_tests::ota::{Supervised, exit_elf, hang_elf, stamp_version, upload_release};
 use nguon_tests::process::workspace_binary;
 use nguon_tests::province::{POLL, Province};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(90);
+/// Seconds a new version has to confirm itself (`[ota] test_confirm_s`: the hanging build waits
+/// this out).
+const CONFIRM_S: u32 = 10;
 
 /// The devices' states in rollout `id`, once every one of them is in `want`.
 async fn wait_rollout(p: &Province, id: &str, want: &str, agents: &[Supervised]) -> Value {
@@ -103,9 +111,19 @@ fn strip_copy(src: &Path, dst: &Path) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn agents_update_to_a_signed_release_refuse_a_tampered_one_and_roll_back_a_broken_one() {
+async fn agents_update_to_a_signed_release_refuse_a_tampered_one_and_roll_back_a_broken_and_a_hanging_one() {
     let t0 = Instant::now();
-    let mut p = Province::new_with(None, 1, 2, &[("NGUON_OTA_MAX_BINARY_MB", "512")]).await;
+    let confirm_s = CONFIRM_S.to_string();
+    let mut p = Province::new_with(
+        None,
+        1,
+        2,
+        &[
+            ("NGUON_OTA_MAX_BINARY_MB", "512"),
+            ("NGUON_OTA_TEST_CONFIRM_S", &confirm_s),
+        ],
+    )
+    .await;
     let launcher = workspace_binary("nguon-agent").expect("nguon-agent built");
     let builds = p.dir.path().join("builds");
     std::fs::create_dir_all(&builds).unwrap();
@@ -209,10 +227,42 @@ async fn agents_update_to_a_signed_release_refuse_a_tampered_one_and_roll_back_a
         let died = a.exits().iter().filter(|e| **e == Some(3)).count();
         assert_eq!(died, 3, "exits {:?}", a.exits());
     }
+
+    // 5. A build that starts and hangs before confirming itself (no watchdog of its own): the
+    //    launcher's alarm ends it at the trial's deadline (`[ota] test_confirm_s`), the next
+    //    start rolls back to v-next.
+    let hang = format!("{first}-hang");
+    upload_release(p.api(), &hang, "x86_64", &hang_elf())
+        .await
+        .expect("upload the hanging build");
+    let t_hang = Instant::now();
+    let r4 = rollout(&p, &hang, 1).await;
+    let r = wait_rollout(&p, &r4, "rolled_back", &agents).await;
+    let hang_s = t_hang.elapsed().as_secs_f64();
+    for d in r["devices"].as_array().unwrap() {
+        assert!(
+            d["reason"]
+                .as_str()
+                .unwrap()
+                .contains("did not confirm itself before"),
+            "{d}"
+        );
+    }
+    assert_eq!(r["counts"]["rolled_back"], 2);
+    assert!(
+        hang_s >= CONFIRM_S as f64,
+        "rolled back after {hang_s:.1} s, before the deadline"
+    );
+    wait_version(&p, &next).await;
+    for a in &agents {
+        // Only the hanging build met the alarm: v-next, confirmed long before, was not ended.
+        assert_eq!(a.signals(), vec![libc::SIGALRM], "exits {:?}", a.exits());
+    }
     plays(&p).await;
     eprintln!(
         "ota: setup (server, builds, 2 agents online) {setup_s:.1} s; update to v-next confirmed on 2 agents in \
-         {update_s:.1} s; a play after it {play_s:.1} s; broken build rolled back in {rollback_s:.1} s; binary {} bytes; \
+         {update_s:.1} s; a play after it {play_s:.1} s; broken build rolled back in {rollback_s:.1} s; hanging build rolled back in {hang_s:.1} s \
+         ({CONFIRM_S} s to confirm); binary {} bytes; \
          whole test {:.1} s",
         v_next.len(),
         t0.elapsed().as_secs_f64()

@@ -5,7 +5,8 @@
 //!   its deadline or was started [`slots::MAX_TRIAL_STARTS`] times without confirming itself
 //!   (a binary that cannot even start never gets to decide anything), then `exec`s the
 //!   `current` version with `NGUON_AGENT_SLOT` set (a version that cannot be executed is rolled
-//!   back at once).
+//!   back at once). A version on trial is started with an `alarm(2)` set past its deadline, which
+//!   survives the `exec`: a version that hangs before confirming itself is ended all the same.
 //! - [`Updater`] runs inside the agent. When a verified manifest asks for another version it
 //!   downloads the build for this architecture, checks its sha256 and the server's release
 //!   signature, writes it beside the running one, makes it `current` on trial and asks the
@@ -37,6 +38,9 @@ pub use version::version;
 pub const EXIT_RESTART: u8 = 75;
 /// Exit status of a version on trial that did not confirm itself before its deadline.
 pub const EXIT_TRIAL_EXPIRED: i32 = 76;
+/// The shortest time to confirm a device accepts from a manifest, seconds (the server sends a
+/// rollout's minutes × 60, or `[ota] test_confirm_s`, 5–59, on a test installation).
+pub const MIN_CONFIRM_S: u32 = 5;
 /// Set for a version the launcher started (it does not launch again).
 pub const SLOT_ENV: &str = "NGUON_AGENT_SLOT";
 
@@ -59,7 +63,11 @@ pub fn launch(data_dir: &Path) {
         };
         let Decision::Run(v) = decision else { return };
         tracing::info!(version = %v, "launching the installed agent version");
+        if let Some(t) = slots.trial().filter(|t| t.version == v) {
+            arm_deadline(&t);
+        }
         let err = exec(&slots.binary(&v), &v);
+        disarm_deadline();
         tracing::error!(version = %v, error = %err, "cannot execute the installed agent version");
         match slots.trial().filter(|t| t.version == v) {
             Some(t) => {
@@ -81,6 +89,25 @@ fn exec(path: &Path, version: &str) -> std::io::Error {
         .args(std::env::args_os().skip(1))
         .env(SLOT_ENV, version)
         .exec()
+}
+
+/// A version on trial is started with an alarm set for one second past its deadline: the timer
+/// of `alarm(2)` survives `exec`, and `SIGALRM`'s default action ends the process. So a version
+/// that hangs before it confirms itself or even before its own watchdog ([`watch_trial`]) runs,
+/// or a binary that has none, is ended at the deadline all the same, and the launcher then rolls
+/// it back. A version that confirms itself cancels the alarm ([`disarm_deadline`]).
+fn arm_deadline(t: &Trial) {
+    let left = (t.deadline - Utc::now()).to_std().unwrap_or_default();
+    let secs = u32::try_from(left.as_secs().saturating_add(1)).unwrap_or(u32::MAX);
+    tracing::info!(version = %t.version, seconds = secs, "on trial: the version is ended at its deadline unless it confirms itself");
+    // SAFETY: alarm(2) only sets this process's real-time timer; it takes no pointers.
+    unsafe { libc::alarm(secs) };
+}
+
+/// Cancel the launcher's trial alarm (a confirmed version, or an `exec` that failed).
+pub fn disarm_deadline() {
+    // SAFETY: as in `arm_deadline`; 0 cancels the pending alarm.
+    unsafe { libc::alarm(0) };
 }
 
 /// The trial of this binary's version, if it is on one.
@@ -187,6 +214,7 @@ impl Updater {
             tracing::error!(error = %e, "cannot end the trial");
             return;
         }
+        disarm_deadline();
         self.slots.prune();
         self.report(&t.rollout, &t.version, UpdateState::Confirmed, None)
             .await;
@@ -262,7 +290,7 @@ impl Updater {
             rollout: t.rollout.clone(),
             version: t.version.clone(),
             sha256: sha,
-            deadline: Utc::now() + chrono::Duration::seconds(i64::from(t.confirm_s.max(30))),
+            deadline: Utc::now() + chrono::Duration::seconds(i64::from(t.confirm_s.max(MIN_CONFIRM_S))),
             starts: 0,
         };
         self.slots.install(&trial).map_err(io)?;

@@ -14,6 +14,10 @@ pub struct OtaSettings {
     /// the previous one, when a rollout names none (`NGUON_OTA_CONFIRM_MINUTES`, default 10,
     /// 1–1440).
     pub confirm_minutes: u64,
+    /// For test installations only: when not 0, every rollout gives a new version this many
+    /// seconds to confirm itself instead of its `confirm_minutes` (`NGUON_OTA_TEST_CONFIRM_S`,
+    /// default 0 = off, else 5–59), so a system test can wait out a deadline in seconds.
+    pub test_confirm_s: u32,
 }
 
 impl Default for OtaSettings {
@@ -21,6 +25,7 @@ impl Default for OtaSettings {
         OtaSettings {
             max_binary_mb: 64,
             confirm_minutes: 10,
+            test_confirm_s: 0,
         }
     }
 }
@@ -33,6 +38,9 @@ impl OtaSettings {
             match k.as_str() {
                 "NGUON_OTA_MAX_BINARY_MB" => self.max_binary_mb = num(v)?,
                 "NGUON_OTA_CONFIRM_MINUTES" => self.confirm_minutes = num(v)?,
+                "NGUON_OTA_TEST_CONFIRM_S" => {
+                    self.test_confirm_s = u32::try_from(num(v)?).unwrap_or(u32::MAX)
+                }
                 _ => {}
             }
         }
@@ -41,6 +49,12 @@ impl OtaSettings {
         }
         if !(1..=1440).contains(&self.confirm_minutes) {
             return Err(("ota.confirm_minutes".into(), "must be between 1 and 1440".into()));
+        }
+        if self.test_confirm_s != 0 && !(5..=59).contains(&self.test_confirm_s) {
+            return Err((
+                "ota.test_confirm_s".into(),
+                "must be 0 (off) or between 5 and 59".into(),
+            ));
         }
         Ok(())
     }
@@ -60,5 +74,11 @@ mod tests {
         assert_eq!(o.check(&env).unwrap_err().0, "ota.max_binary_mb");
         let env = vec![("NGUON_OTA_CONFIRM_MINUTES".to_string(), "x".to_string())];
         assert_eq!(o.check(&env).unwrap_err().0, "NGUON_OTA_CONFIRM_MINUTES");
+        let mut o = OtaSettings::default();
+        let env = vec![("NGUON_OTA_TEST_CONFIRM_S".to_string(), "4".to_string())];
+        assert_eq!(o.check(&env).unwrap_err().0, "ota.test_confirm_s");
+        let env = vec![("NGUON_OTA_TEST_CONFIRM_S".to_string(), "15".to_string())];
+        assert_eq!(o.check(&env), Ok(()));
+        assert_eq!(o.test_confirm_s, 15);
     }
 }

@@ -93,6 +93,7 @@ pub async fn run_batch(
     let ttl = chrono::Duration::hours(ctx.settings.lookahead_hours as i64 + 24);
     let cap = ctx.settings.max_manifest_bytes as usize;
     let relay_proxy = ctx.settings.relay.mode == crate::config::relay::RelayMode::Proxy;
+    let ota_test_confirm_s = ctx.settings.ota.test_confirm_s;
     // CPU work (evaluation, JSON, signatures) off the async workers.
     let (computed, rows, shortened) = tokio::task::spawn_blocking(move || {
         let w = Window {
@@ -109,6 +110,12 @@ pub async fn run_batch(
         let mut agents = ota::desired(&fleet, &rollouts, &builds, &public_url, |v, a, sha| {
             signer.sign_release(v, a, sha)
         });
+        // `[ota] test_confirm_s` (test installations) replaces every rollout's confirm time.
+        if ota_test_confirm_s != 0 {
+            for t in agents.values_mut() {
+                t.confirm_s = ota_test_confirm_s;
+            }
+        }
         let computed = contents.len();
         let mut rows: Vec<Record> = Vec::new();
         let mut shortened = 0u64;
