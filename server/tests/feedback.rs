@@ -37,25 +37,13 @@ fn jpeg_with_exif(w: u32, h: u32) -> Vec<u8> {
     out
 }
 
-/// A multipart body of `fields` and `files` (name, file name, bytes).
+/// A feedback's multipart body: `fields`, and `files` (name, file name, bytes) as JPEG images.
 fn multipart(fields: &[(&str, &str)], files: &[(&str, &str, Vec<u8>)]) -> (String, Vec<u8>) {
-    let boundary = format!("----nguon-fb-{}", common::random_suffix());
-    let mut body = Vec::new();
-    for (k, v) in fields {
-        body.extend_from_slice(
-            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n").as_bytes(),
-        );
-    }
-    for (k, f, bytes) in files {
-        body.extend_from_slice(
-            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"; filename=\"{f}\"\r\nContent-Type: image/jpeg\r\n\r\n")
-                .as_bytes(),
-        );
-        body.extend_from_slice(bytes);
-        body.extend_from_slice(b"\r\n");
-    }
-    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    (format!("multipart/form-data; boundary={boundary}"), body)
+    let files: Vec<_> = files
+        .iter()
+        .map(|(k, f, bytes)| (*k, *f, "image/jpeg", bytes.as_slice()))
+        .collect();
+    common::multipart(fields, &files)
 }
 
 pub(crate) async fn solved(app: &TestApp) -> (String, String) {
@@ -74,15 +62,7 @@ pub(crate) async fn send(
     files: &[(&str, &str, Vec<u8>)],
 ) -> (u16, Value) {
     let (ct, body) = multipart(fields, files);
-    let r = app
-        .client
-        .post(app.url("/api/v1/feedback"))
-        .header("content-type", ct)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    common::json(r).await
+    common::json(app.post_as("/api/v1/feedback", None, &ct, body).await).await
 }
 
 pub(crate) async fn send_solved(

@@ -49,6 +49,34 @@ async fn plays_of(app: &common::TestApp, id: &str) -> usize {
         .map_or(0, |a| a.len())
 }
 
+/// A server with one device of a new area, registered with a report key and connected to the
+/// broker with `password`.
+struct KeyedDevice {
+    app: common::TestApp,
+    id: String,
+    key: DeviceKey,
+    dev: TestDevice,
+    did: DeviceId,
+}
+
+async fn keyed_device(password: &str) -> KeyedDevice {
+    let app = common::spawn_app().await;
+    let p = uid("p");
+    area(&app, &p, None).await;
+    let id = uid("lc");
+    let key = DeviceKey::generate();
+    device(&app, &id, &p, password, Some(&key)).await;
+    let dev = connect(&app, &id, password, None).await.unwrap();
+    let did = DeviceId::parse(&id).unwrap();
+    KeyedDevice {
+        app,
+        id,
+        key,
+        dev,
+        did,
+    }
+}
+
 #[tokio::test]
 async fn the_same_event_uuid_sent_twice_is_stored_once() {
     let app = common::spawn_app().await;
@@ -163,14 +191,13 @@ fn receipt_events(app: &common::TestApp, id: &str, payload: &[u8]) -> Vec<uuid::
 
 #[tokio::test]
 async fn every_stored_batch_is_answered_with_a_signed_receipt_naming_its_events_and_a_refused_one_is_not() {
-    let app = common::spawn_app().await;
-    let p = uid("p");
-    area(&app, &p, None).await;
-    let id = uid("lc");
-    let key = DeviceKey::generate();
-    device(&app, &id, &p, "receipt-password", Some(&key)).await;
-    let mut dev = connect(&app, &id, "receipt-password", None).await.unwrap();
-    let did = DeviceId::parse(&id).unwrap();
+    let KeyedDevice {
+        app,
+        id,
+        key,
+        mut dev,
+        did,
+    } = keyed_device("receipt-password").await;
     let receipts = topic::receipt(&did);
     dev.subscribe(&receipts).await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
@@ -389,14 +416,13 @@ async fn unsigned_proofs_of_a_device_without_a_key_are_refused_by_default_and_ac
 /// total bytes. Both are stored and shown (`GET /api/v1/plays`, `GET /api/v1/devices/{id}`).
 #[tokio::test]
 async fn a_silent_play_and_the_disk_space_of_a_heartbeat_are_stored_and_shown() {
-    let app = common::spawn_app().await;
-    let p = uid("p");
-    area(&app, &p, None).await;
-    let id = uid("lc");
-    let key = DeviceKey::generate();
-    device(&app, &id, &p, "measure-password", Some(&key)).await;
-    let dev = connect(&app, &id, "measure-password", None).await.unwrap();
-    let did = DeviceId::parse(&id).unwrap();
+    let KeyedDevice {
+        app,
+        id,
+        key,
+        dev,
+        did,
+    } = keyed_device("measure-password").await;
     let mut silent = play(uuid::Uuid::new_v4());
     let mut loud = play(uuid::Uuid::new_v4());
     if let (EventBody::Play(s), EventBody::Play(l)) = (&mut silent.body, &mut loud.body) {
@@ -458,14 +484,13 @@ async fn a_silent_play_and_the_disk_space_of_a_heartbeat_are_stored_and_shown() 
 /// and on the console's device page.
 #[tokio::test]
 async fn the_broker_of_the_last_heartbeat_is_the_devices_broker_in_the_api_and_the_console() {
-    let app = common::spawn_app().await;
-    let p = uid("p");
-    area(&app, &p, None).await;
-    let id = uid("lc");
-    let key = DeviceKey::generate();
-    device(&app, &id, &p, "broker-password", Some(&key)).await;
-    let dev = connect(&app, &id, "broker-password", None).await.unwrap();
-    let did = DeviceId::parse(&id).unwrap();
+    let KeyedDevice {
+        app,
+        id,
+        key,
+        dev,
+        did,
+    } = keyed_device("broker-password").await;
     let record = || async {
         common::json(app.get(&format!("/api/v1/devices/{id}")).await)
             .await

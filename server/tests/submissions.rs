@@ -42,38 +42,18 @@ async fn org_with_contributor(app: &TestApp, name: &str) -> Org {
     }
 }
 
+/// A submission's multipart body: `fields`, and `files` (file name, bytes) as field `file`.
 fn multipart(fields: &[(&str, &str)], files: &[(&str, Vec<u8>)]) -> (String, Vec<u8>) {
-    let boundary = format!("----nguon-sub-{}", common::random_suffix());
-    let mut body = Vec::new();
-    for (k, v) in fields {
-        body.extend_from_slice(
-            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n").as_bytes(),
-        );
-    }
-    for (f, bytes) in files {
-        body.extend_from_slice(
-            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{f}\"\r\nContent-Type: application/octet-stream\r\n\r\n")
-                .as_bytes(),
-        );
-        body.extend_from_slice(bytes);
-        body.extend_from_slice(b"\r\n");
-    }
-    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    (format!("multipart/form-data; boundary={boundary}"), body)
+    let files: Vec<_> = files
+        .iter()
+        .map(|(f, bytes)| ("file", *f, "application/octet-stream", bytes.as_slice()))
+        .collect();
+    common::multipart(fields, &files)
 }
 
 /// A contributor's multipart submission (`multipart`'s content type and body) with its bearer.
 async fn submit(app: &TestApp, bearer: &str, ct: String, body: Vec<u8>) -> (u16, Value) {
-    let r = app
-        .client
-        .post(app.url("/api/v1/submissions"))
-        .bearer_auth(bearer)
-        .header("content-type", ct)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    common::json(r).await
+    common::json(app.post_as("/api/v1/submissions", Some(bearer), &ct, body).await).await
 }
 
 async fn as_(app: &TestApp, bearer: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {

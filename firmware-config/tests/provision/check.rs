@@ -4,7 +4,7 @@ use std::process::Command;
 
 use nguon_provision::{bulk, sample};
 
-use crate::util::Workspace;
+use crate::util::{Workspace, output_text};
 
 fn check(path: &std::path::Path) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_nguon-provision"))
@@ -12,11 +12,7 @@ fn check(path: &std::path::Path) -> (bool, String) {
         .arg(path)
         .output()
         .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = output_text(&out);
     (out.status.success(), text)
 }
 

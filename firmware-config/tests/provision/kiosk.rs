@@ -7,7 +7,7 @@ use std::process::Command;
 
 use nguon_provision::{BulkOptions, bulk, bundle, kiosk};
 
-use crate::util::{HEADER, Workspace};
+use crate::util::{HEADER, Workspace, output_text};
 
 fn board_and_speaker() -> Workspace {
     Workspace::new(&format!(
@@ -116,11 +116,7 @@ fn the_kiosk_units_pass_systemd_analyze_verify() {
         .env("XDG_RUNTIME_DIR", &runtime)
         .output()
         .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = output_text(&out);
     assert!(out.status.success() && text.trim().is_empty(), "{id}: {text}");
     // It can fail: a misspelt key is reported.
     let bad = dir.path().join(kiosk::KIOSK_UNIT);

@@ -101,3 +101,12 @@ pub fn passwords(out: &Path) -> BTreeMap<String, String> {
 }
 
 pub const HEADER: &str = "commune_code,village,station,kind,lat,lon,audio_output,language\n";
+
+/// A finished command's stdout followed by its stderr, as text.
+pub fn output_text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}

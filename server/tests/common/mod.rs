@@ -391,10 +391,22 @@ impl TestApp {
         content_type: &str,
         body: impl Into<reqwest::Body>,
     ) -> reqwest::Response {
-        self.client
-            .post(self.url(path))
-            .bearer_auth(&self.token)
-            .header("content-type", content_type)
+        self.post_as(path, Some(&self.token), content_type, body).await
+    }
+
+    /// POST a raw body with a content type, with `bearer` (`None`: without credentials).
+    pub async fn post_as(
+        &self,
+        path: &str,
+        bearer: Option<&str>,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        let mut r = self.client.post(self.url(path));
+        if let Some(b) = bearer {
+            r = r.bearer_auth(b);
+        }
+        r.header("content-type", content_type)
             .body(body)
             .send()
             .await
@@ -414,24 +426,9 @@ impl TestApp {
         filename: &str,
         title: Option<&str>,
     ) -> reqwest::Response {
-        let boundary = format!("----nguon-test-{}", random_suffix());
-        let mut body = Vec::with_capacity(bytes.len() + 512);
-        if let Some(t) = title {
-            body.extend_from_slice(
-                format!("--{boundary}\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\n{t}\r\n")
-                    .as_bytes(),
-            );
-        }
-        body.extend_from_slice(
-            format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
-            )
-            .as_bytes(),
-        );
-        body.extend_from_slice(&bytes);
-        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-        self.post_raw(path, &format!("multipart/form-data; boundary={boundary}"), body)
-            .await
+        let fields: Vec<(&str, &str)> = title.map(|t| ("title", t)).into_iter().collect();
+        let (ct, body) = multipart(&fields, &[("file", filename, "application/octet-stream", &bytes)]);
+        self.post_raw(path, &ct, body).await
     }
 
     /// Upload a file from disk to `/api/v1/media`.
@@ -671,4 +668,28 @@ pub async fn xlsx_sheets(app: &TestApp, path: &str) -> std::collections::HashMap
             (name, rows)
         })
         .collect()
+}
+
+/// A `multipart/form-data` request: `fields` (name, value), then `files` (field name, file name,
+/// content type, bytes); its content type (with the boundary) and body.
+pub fn multipart(fields: &[(&str, &str)], files: &[(&str, &str, &str, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = format!("----nguon-test-{}", random_suffix());
+    let mut body = Vec::with_capacity(files.iter().map(|f| f.3.len()).sum::<usize>() + 512);
+    for (k, v) in fields {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n").as_bytes(),
+        );
+    }
+    for (k, f, ct, bytes) in files {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"; filename=\"{f}\"\r\nContent-Type: {ct}\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
 }
