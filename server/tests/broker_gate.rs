@@ -244,8 +244,9 @@ async fn an_oversized_retained_state_is_dropped_and_the_server_still_ingests_oth
         return;
     };
     let (_, a, b) = two_devices(&app).await;
-    // 6 MB: under rumqttd's own limit (8 MiB) but over the state topic's; on the code before the
-    // gate rumqttd retained it and handed it to the server's link.
+    // 6 MB: over the state topic's limit and what the gate reads from a device, but under the
+    // 8 MiB of rumqttd (the embedded broker before rmqtt), which on the code before the gate
+    // retained it and handed it to the server's link.
     for size in [6 << 20, nguon_protocol::acl::MAX_STATE + 1] {
         let mut attacker = raw(&app, &a, "password-of-a").await.unwrap();
         attacker

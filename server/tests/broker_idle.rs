@@ -3,9 +3,9 @@
 //! the keep-alive it asked for, at most 1.5 × `mqtt_max_keepalive_secs`), also when it asked for
 //! no keep-alive at all, which would otherwise hold a socket forever. The clients are raw TCP
 //! sockets speaking MQTT 3.1.1 bytes, so the test depends on no broker's or client library's
-//! internals (it holds for the gate in front of rumqttd and for whatever replaces it). On an
-//! external broker (`NGUON_TEST_MQTT_URL`) the idle timeout is that broker's configuration, so
-//! the test runs on the embedded one only.
+//! internals (written for the gate in front of rumqttd, it holds for the gate in front of rmqtt
+//! today). On an external broker (`NGUON_TEST_MQTT_URL`) the idle timeout is that broker's
+//! configuration, so the test runs on the embedded one only.
 
 use std::net::SocketAddr;
 
@@ -59,8 +59,8 @@ async fn read_n(s: &mut TcpStream, n: usize) -> Option<Vec<u8>> {
 /// What happened to a device that logged in, proved its session alive, then went silent.
 #[derive(Debug, PartialEq)]
 enum Outcome {
-    /// The broker refused the CONNECT: a refusal code, or closed without a CONNACK (rumqttd
-    /// closes a CONNECT without keep-alive that way).
+    /// The broker refused the CONNECT: a refusal code, or closed without a CONNACK (rumqttd, the
+    /// embedded broker before rmqtt, closed a CONNECT without keep-alive that way).
     Refused(Option<u8>),
     /// The session was live (PINGREQ answered), then the broker closed the silent socket.
     ClosedWhenIdle,
