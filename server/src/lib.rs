@@ -331,6 +331,7 @@ pub fn router(state: AppState) -> Router {
         .merge(http::users::router())
         .merge(console::router())
         .merge(http::policies::router())
+        .merge(http::autonomy::router())
         .merge(public::router(state.clone()))
         .layer(axum::middleware::from_fn(http::text::refuse_control_characters))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(

@@ -535,6 +535,7 @@ async fn every_mutating_api_route_writes_an_audit_row_naming_the_caller() {
 
     crate::hardening_audit_issue15::steps(s, c, &k, &sha).await;
     crate::hardening_audit_ota::steps(s, c, &p).await;
+    crate::hardening_audit_autonomy::steps(s, c, &p, &sha).await;
 
     let all = mutating_routes();
     assert!(all.len() >= 30, "the walk found the routes: {all:?}");

@@ -6,6 +6,7 @@ use chrono::TimeZone;
 
 mod alarms;
 mod alerts;
+mod autonomy;
 mod cluster;
 mod downmix;
 mod errors;
@@ -722,6 +723,7 @@ fn entries() -> impl Iterator<Item = &'static (&'static str, &'static str, &'sta
         .chain(forms::CATALOGUE)
         .chain(alarms::CATALOGUE)
         .chain(alerts::CATALOGUE)
+        .chain(autonomy::CATALOGUE)
         .chain(repetition::CATALOGUE)
         .chain(loudness::CATALOGUE)
         .chain(downmix::CATALOGUE)

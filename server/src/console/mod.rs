@@ -18,6 +18,7 @@ mod admin_users;
 mod alarms;
 mod alerts;
 mod audit;
+mod autonomy;
 mod bulletins;
 mod calendar;
 mod commands;
@@ -103,6 +104,7 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     ("command.html", include_str!("templates/command.html")),
     ("command_live.html", include_str!("templates/command_live.html")),
     ("alarms.html", include_str!("templates/alarms.html")),
+    ("autonomy.html", include_str!("templates/autonomy.html")),
     ("rollouts.html", include_str!("templates/rollouts.html")),
     ("rollout.html", include_str!("templates/rollout.html")),
     ("alerts.html", include_str!("templates/alerts.html")),
@@ -397,6 +399,7 @@ pub fn router() -> Router<AppState> {
         .merge(reports::router())
         .merge(commands::router())
         .merge(alarms::router())
+        .merge(autonomy::router())
         .merge(policies::router())
         .merge(policy_edit::router())
         .merge(alerts::router())

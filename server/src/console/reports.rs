@@ -192,6 +192,10 @@ fn context(f: &Filed, q: &PeriodQuery, lang: super::Lang) -> Value {
         "engagement": f.engagement,
         "engagement_median": f.engagement.feedback.median_response_ms
             .map(|m| super::i18n::decimal(m as f64 / 3_600_000.0)),
+        "autonomy": f.autonomy.iter().map(|c| json!({"area": c.area, "name": c.name, "asked": c.asked,
+            "accepted": c.accepted, "declined": c.declined, "reslotted": c.reslotted,
+            "unanswered": c.unanswered, "pending": c.pending,
+            "median_min": c.median_answer_s.map(|s| super::i18n::decimal(s as f64 / 60.0))})).collect::<Vec<_>>(),
     })
 }
 

@@ -322,7 +322,7 @@ pub fn compute(
 
 /// The content hash; `cancelled` counts only when it is not empty, so a manifest without
 /// cancelled messages keeps the hash it had before the field existed.
-fn content_hash(
+pub fn content_hash(
     items: &[ManifestItem],
     media: &[MediaRef],
     settings: &DeviceSettings,

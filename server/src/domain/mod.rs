@@ -10,6 +10,7 @@
 pub mod alarm;
 pub mod area;
 pub mod area_csv;
+pub mod autonomy;
 pub mod bulletin;
 pub mod cap;
 pub mod change;

@@ -14,6 +14,7 @@ pub mod alarms;
 pub mod alerts;
 pub mod areas;
 pub mod auth;
+pub mod autonomy;
 pub mod bulletins;
 pub mod commands;
 pub mod devices;

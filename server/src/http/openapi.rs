@@ -51,6 +51,7 @@ pub fn document(others: impl IntoIterator<Item = utoipa::openapi::OpenApi>) -> u
     doc.merge(crate::http::feedback::Doc::openapi());
     doc.merge(crate::http::submissions::Doc::openapi());
     doc.merge(crate::http::policies::Doc::openapi());
+    doc.merge(crate::http::autonomy::Doc::openapi());
     for other in others {
         doc.merge(other);
     }

@@ -33,15 +33,16 @@ pub struct ReportQuery {
     pub area: Option<String>,
     /// `json` (default), `csv` or `xlsx`.
     pub format: Option<String>,
-    /// With `format=csv`: `communes` (default), `policy` (policy coverage and gaps) or `reach`
-    /// (public channel reach).
+    /// With `format=csv`: `communes` (default), `policy` (policy coverage and gaps), `reach`
+    /// (public channel reach), `engagement` or `autonomy` (the communes' answers to province
+    /// content).
     pub section: Option<String>,
 }
 
 /// The broadcast report for a period over the caller's scope: per commune and district, the
 /// total (`scheduled`, `delivered`, `delivery_rate` 0..1, ...), bulletins and boards, and the
 /// breakdown by language and category, the policy coverage and the public channel reach. `format=csv`
-/// gives the commune table (`section=policy` or `reach`: those sections), `format=xlsx` one
+/// gives the commune table (`section=policy`, `reach`, `engagement` or `autonomy`: those sections), `format=xlsx` one
 /// sheet per section.
 #[utoipa::path(get, path = "/api/v1/reports", tag = "reports", params(ReportQuery),
     responses((status = 200, body = Filed), (status = 404, description = "Area not in scope"),

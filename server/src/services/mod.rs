@@ -11,6 +11,7 @@
 pub mod alarms;
 pub mod areas;
 pub mod auth;
+pub mod autonomy;
 pub mod backup;
 pub mod board;
 pub mod bulletins;

@@ -13,6 +13,7 @@
 pub mod alarms;
 pub mod areas;
 pub mod audit;
+pub mod autonomy;
 pub mod backup;
 pub mod boards;
 pub mod bulletins;

@@ -29,7 +29,8 @@
 //! window (`store::commands::active_catch_up`) and makes them items of their target devices'
 //! manifests ([`messages`]), or lists them as cancelled where a stop cancelled them. It also
 //! reads the active rollouts and puts in each selected device's manifest the agent release it
-//! should run, every build signed with the server key (`domain::ota::desired`, docs/ota.md).
+//! should run, every build signed with the server key (`domain::ota::desired`, docs/ota.md), and
+//! applies the communes' decisions on province content (`workers::autonomy`, docs/autonomy.md).
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -87,6 +88,8 @@ pub async fn run_batch(
         normal: s.late_window(nguon_protocol::Priority::Normal),
     };
     let lookahead = chrono::Duration::hours(ctx.settings.lookahead_hours as i64);
+    // Commune autonomy: what each deciding commune's manifests lose, move or reorder.
+    let plans = crate::workers::autonomy::prepare(ctx, &fleet, &schedules, &media, now, lookahead).await?;
     let public_url = ctx.public_url.clone();
     let signer = ctx.signer.clone();
     let refresh_before = now_ms() - 24 * 3600 * 1000;
@@ -104,7 +107,8 @@ pub async fn run_batch(
             messages: &messages,
             relay_proxy,
         };
-        let contents = manifest::compute(&fleet, &schedules, &media, &targets, w);
+        let mut contents = manifest::compute(&fleet, &schedules, &media, &targets, w);
+        crate::domain::autonomy::apply(&fleet, &schedules, &media, &plans, w, &mut contents);
         // The agent release each device is asked to run (docs/ota.md), its builds signed here
         // with the key that signs the manifests.
         let mut agents = ota::desired(&fleet, &rollouts, &builds, &public_url, |v, a, sha| {
@@ -320,6 +324,9 @@ pub async fn run(ctx: Context, credentials: Option<Credentials>, cancel: Cancell
                 }
                 _ = tick.tick() => {}
             }
+        }
+        if let Err(e) = crate::workers::autonomy::close_unanswered(&ctx).await {
+            tracing::warn!(error = %e, "cannot close the communes' unanswered questions");
         }
         let roll = last_roll.is_none_or(|t| t.elapsed() >= ROLL_EVERY);
         let rows = match outbox::pending(&ctx.store, OUTBOX_BATCH).await {

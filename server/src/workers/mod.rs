@@ -7,6 +7,7 @@
 //! starts it. The dispatcher gets a [`Context`]: what it needs of the process, not `AppState`.
 
 pub mod alarms;
+pub mod autonomy;
 pub mod commands;
 pub mod dispatcher;
 pub mod feedback;

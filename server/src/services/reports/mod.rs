@@ -75,6 +75,10 @@ pub struct Filed {
     /// answered, overdue and the median response time (as `GET /api/v1/reports/engagement`).
     #[schema(value_type = Object)]
     pub engagement: crate::domain::report::engagement::Engagement,
+    /// Commune autonomy (issue 16): per commune, the province items it was asked to accept in the
+    /// period, how many it accepted, declined, re-slotted or left unanswered, and the median time
+    /// to answer.
+    pub autonomy: Vec<crate::domain::autonomy::report::CommuneAnswers>,
 }
 
 /// The caller narrowed to `area`'s subtree (which must be in the caller's scope; 404 otherwise,
@@ -117,6 +121,11 @@ pub async fn file(
     let day = |x: NaiveDate| x.format("%Y-%m-%d").to_string();
     let reach = public_reach(&store::public::hits(&state.store, &day(from), &day(to)).await?);
     let engagement = engagement::in_period(state, &caller, (a, b)).await?;
+    let autonomy = crate::domain::autonomy::report::count(
+        &store::autonomy::asked(&state.store, a, b).await?,
+        |c| caller.in_scope(c),
+        |c| areas.get(c).map_or_else(|| c.to_string(), |r| r.name.clone()),
+    );
     // The unit: the caller's top areas (the roots of the scope, else the tree's roots).
     let tops: Vec<String> = match &caller.scope_roots {
         Some(roots) => roots
@@ -158,6 +167,7 @@ pub async fn file(
         policy,
         reach,
         engagement,
+        autonomy,
     })
 }
 

@@ -1,8 +1,9 @@
 //! The report's policy sections as files (issue 15): CSV of the policy coverage (one line per
 //! stage, then the total, then one line per gap) and of the public channel reach (the three
 //! totals, then the most read paths) and of the engagement (feedback figures, then submissions
-//! per organisation), for `format=csv&section=policy|reach|engagement`; and their XLSX sheets
-//! (`Chinh sach`, `Kenh cong khai`, `Tuong tac`) added to the workbook. Same guards as the commune
+//! per organisation) and of the communes' answers to province content (issue 16), for
+//! `format=csv&section=policy|reach|engagement|autonomy`; and their XLSX sheets (`Chinh sach`,
+//! `Kenh cong khai`, `Tuong tac`, `Xa tiep nhan`) added to the workbook. Same guards as the commune
 //! table: UTF-8 with a BOM, text cells guarded against formula injection.
 
 use rust_xlsxwriter::{Format, Workbook, XlsxError};
@@ -22,6 +23,8 @@ pub enum Section {
     Reach,
     /// Submissions per organisation and citizens' feedback.
     Engagement,
+    /// The communes' answers to province content (issue 16).
+    Autonomy,
 }
 
 impl Section {
@@ -32,9 +35,10 @@ impl Section {
             "policy" => Ok(Section::Policy),
             "reach" => Ok(Section::Reach),
             "engagement" => Ok(Section::Engagement),
+            "autonomy" => Ok(Section::Autonomy),
             other => Err(Error::unprocessable(
                 "invalid_section",
-                format!("`section`: `{other}` is not one of communes, policy, reach, engagement"),
+                format!("`section`: `{other}` is not one of communes, policy, reach, engagement, autonomy"),
             )),
         }
     }
@@ -135,12 +139,43 @@ fn engagement_lines(f: &Filed) -> Vec<Vec<String>> {
     out
 }
 
+/// The lines of the autonomy section: one line per commune (its code in the name, so a numeric
+/// code stays text in the sheet).
+fn autonomy_lines(f: &Filed) -> Vec<Vec<String>> {
+    let mut out = vec![vec![
+        "Xã (mã)".to_string(),
+        "Tin của tỉnh cần tiếp nhận".into(),
+        "Đã tiếp nhận".into(),
+        "Từ chối".into(),
+        "Đổi giờ".into(),
+        "Không trả lời".into(),
+        "Đang chờ".into(),
+        "Thời gian trả lời trung vị (phút)".into(),
+    ]];
+    for c in &f.autonomy {
+        out.push(vec![
+            format!("{} ({})", c.name, c.area),
+            c.asked.to_string(),
+            c.accepted.to_string(),
+            c.declined.to_string(),
+            c.reslotted.to_string(),
+            c.unanswered.to_string(),
+            c.pending.to_string(),
+            c.median_answer_s
+                .map(|s| format!("{:.1}", s as f64 / 60.0))
+                .unwrap_or_default(),
+        ]);
+    }
+    out
+}
+
 /// The CSV of `section` (not the commune table: `export::csv`).
 pub fn csv(f: &Filed, section: Section) -> Result<Vec<u8>> {
     let lines = match section {
         Section::Policy => policy_lines(f),
         Section::Reach => reach_lines(f),
         Section::Engagement => engagement_lines(f),
+        Section::Autonomy => autonomy_lines(f),
         Section::Communes => return super::export::csv(f),
     };
     let err = |e: csv::Error| Error::internal_from("csv", e);
@@ -161,13 +196,15 @@ fn x(e: XlsxError) -> Error {
     Error::internal_from("xlsx", e)
 }
 
-/// Add the sheets `Chinh sach`, `Kenh cong khai` and `Tuong tac` (numbers as numbers).
+/// Add the sheets `Chinh sach`, `Kenh cong khai`, `Tuong tac` and `Xa tiep nhan` (numbers as
+/// numbers).
 pub fn sheets(wb: &mut Workbook, f: &Filed) -> Result<()> {
     let bold = Format::new().set_bold();
     for (name, lines) in [
         ("Chinh sach", policy_lines(f)),
         ("Kenh cong khai", reach_lines(f)),
         ("Tuong tac", engagement_lines(f)),
+        ("Xa tiep nhan", autonomy_lines(f)),
     ] {
         let ws = wb.add_worksheet();
         ws.set_name(name).map_err(x)?;

@@ -1,0 +1,72 @@
+//! The console's strings of commune autonomy (Circular 39, issue 16): the page of province content
+//! awaiting the communes' acceptance, the clashes to order, the answers, and the report's columns.
+
+/// key, Vietnamese, English.
+pub const CATALOGUE: &[(&str, &str, &str)] = &[
+    ("nav.autonomy", "Chờ xã tiếp nhận", "Commune acceptance"),
+    ("aut.title", "Chờ xã tiếp nhận", "Awaiting commune acceptance"),
+    (
+        "aut.hint",
+        "Tin thường của tỉnh chỉ phát tại xã sau khi xã tiếp nhận. Tin khẩn cấp luôn phát ngay.",
+        "Normal province content plays in the commune only once the commune accepts it. Emergency content always plays at once.",
+    ),
+    ("aut.commune", "Xã", "Commune"),
+    ("aut.item", "Tin", "Item"),
+    ("aut.first_at", "Giờ phát", "Plays at"),
+    ("aut.decide", "Quyết định", "Decision"),
+    ("aut.accept", "Tiếp nhận", "Accept"),
+    ("aut.decline", "Từ chối", "Decline"),
+    ("aut.reason", "Lý do từ chối", "Reason for declining"),
+    ("aut.slot", "Giờ phát mới", "New time"),
+    ("aut.reslot", "Chọn giờ khác", "Choose another time"),
+    (
+        "aut.none",
+        "Không có tin nào chờ xã tiếp nhận.",
+        "Nothing awaits acceptance.",
+    ),
+    (
+        "aut.orders",
+        "Tin ưu tiên trùng giờ với tin của xã",
+        "Priority content clashing with the commune's own",
+    ),
+    ("aut.province_item", "Tin của tỉnh", "Province item"),
+    ("aut.own_item", "Tin của xã", "Commune item"),
+    ("aut.which_first", "Phát trước", "Plays first"),
+    ("aut.first.province", "Tin của tỉnh trước", "Province first"),
+    ("aut.first.commune", "Tin của xã trước", "Commune first"),
+    (
+        "aut.default_order",
+        "Chưa trả lời: tin của tỉnh phát trước",
+        "Unanswered: the province's item plays first",
+    ),
+    ("aut.no_orders", "Không có tin trùng giờ.", "No clashes."),
+    ("aut.answered", "Đã trả lời", "Answered"),
+    ("aut.none_answered", "Chưa có câu trả lời nào.", "No answers yet."),
+    ("aut.state", "Kết quả", "Outcome"),
+    ("aut.by", "Người trả lời", "By"),
+    ("aut.at", "Lúc", "At"),
+    ("aut.state.accepted", "Đã tiếp nhận", "Accepted"),
+    ("aut.state.declined", "Đã từ chối", "Declined"),
+    ("aut.state.reslotted", "Đổi giờ", "Moved"),
+    ("aut.state.unanswered", "Không trả lời", "Unanswered"),
+    ("aut.state.ordered", "Đã sắp thứ tự", "Ordered"),
+    ("aut.state.pending", "Chờ tiếp nhận", "Pending"),
+    ("aut.outcome.played", "vẫn phát", "played"),
+    ("aut.outcome.skipped", "không phát", "skipped"),
+    (
+        "report.autonomy.title",
+        "Xã tiếp nhận tin của tỉnh",
+        "Communes' answers to province content",
+    ),
+    ("report.autonomy.asked", "Tin cần tiếp nhận", "Items asked"),
+    (
+        "report.autonomy.median",
+        "Thời gian trả lời trung vị (phút)",
+        "Median time to answer (min)",
+    ),
+    (
+        "flash.autonomy_answered",
+        "Đã ghi nhận quyết định của xã.",
+        "The commune's decision is recorded.",
+    ),
+];
