@@ -227,9 +227,15 @@ pub struct FleetOptions {
     /// topic, before verifying it (the agent's [`nguon_agent::ReceiveHook`]): broker delivery
     /// measured apart from the agent's work.
     pub area_receipts: Option<mpsc::UnboundedSender<(usize, Instant)>>,
+    /// Told (device index, instant) whenever an agent's link reads a publish on its own `desired`
+    /// topic (a manifest), before verifying it: dispatch measured apart from the agent's work.
+    pub desired_receipts: Option<mpsc::UnboundedSender<(usize, Instant)>>,
     /// The runtime for the agents' MQTT poll loops (`AgentOptions::network`): set by the
     /// emergency bench so that delivery is not charged with the other agents' processing.
     pub network: Option<tokio::runtime::Handle>,
+    /// Slots of each agent's observer channel (a tokio broadcast channel allocates them all when
+    /// it is created, so this is memory per simulated agent).
+    pub observer_capacity: usize,
 }
 
 impl FleetOptions {
@@ -249,7 +255,9 @@ impl FleetOptions {
             observe: true,
             reconnect_max_unreachable_secs: nguon_provision::config::default_reconnect_max_unreachable(),
             area_receipts: None,
+            desired_receipts: None,
             network: None,
+            observer_capacity: 256,
         }
     }
 }
@@ -394,7 +402,7 @@ impl Fleet {
                     std::fs::create_dir_all(w)?;
                 }
                 let config = config_for(d, &opts, mqtt, wav.as_deref());
-                let (obs_tx, mut obs_rx) = broadcast::channel::<AgentEvent>(256);
+                let (obs_tx, mut obs_rx) = broadcast::channel::<AgentEvent>(opts.observer_capacity.max(1));
                 let fwd_tx = ev_tx.clone();
                 let conn = connected.clone();
                 let observe = opts.observe;
@@ -430,13 +438,7 @@ impl Fleet {
                         Some(w) => Sink::Wav(w.clone()),
                         None => Sink::Null,
                     }),
-                    on_receive: opts.area_receipts.clone().map(|tx| {
-                        ReceiveHook::new(move |topic: &str, at: Instant| {
-                            if matches!(Topic::parse(topic), Some(Topic::AreaCmd(_))) {
-                                let _ = tx.send((idx, at));
-                            }
-                        })
-                    }),
+                    on_receive: receive_hook(idx, &opts),
                     network: opts.network.clone(),
                     ..AgentOptions::default()
                 };
@@ -537,6 +539,24 @@ impl Fleet {
             t.abort();
         }
     }
+}
+
+/// The receive hook of device `idx`, when the options ask for receipts.
+fn receive_hook(idx: usize, opts: &FleetOptions) -> Option<ReceiveHook> {
+    if opts.area_receipts.is_none() && opts.desired_receipts.is_none() {
+        return None;
+    }
+    let (area, desired) = (opts.area_receipts.clone(), opts.desired_receipts.clone());
+    Some(ReceiveHook::new(move |topic: &str, at: Instant| {
+        let tx = match Topic::parse(topic) {
+            Some(Topic::AreaCmd(_)) => &area,
+            Some(Topic::Desired(_)) => &desired,
+            _ => return,
+        };
+        if let Some(tx) = tx {
+            let _ = tx.send((idx, at));
+        }
+    }))
 }
 
 async fn drive_faults(proxy: Arc<Proxy>, faults: Faults, t0: Instant) {

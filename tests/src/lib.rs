@@ -16,6 +16,7 @@ pub mod icecast;
 pub mod live;
 pub mod live_page;
 pub mod mosquitto;
+pub mod mosquitto_tree;
 pub mod nats;
 pub mod net;
 pub mod ota;
