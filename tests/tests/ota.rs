@@ -12,11 +12,17 @@
 //! 4. A broken release (an executable that exits at once): each agent installs it, the loop starts
 //!    it, it dies three times, the launcher rolls back to v-next, and the rollout shows
 //!    `rolled_back`.
-//! 5. A build that starts and hangs before confirming itself (it never reaches a broker, and has
+//! 5. A real agent build ("-unreach", stamped like v-next) that starts but cannot reach the
+//!    broker (its configuration names a closed port while it starts): its own watchdog ends it
+//!    at the trial's deadline (exit 76), the next start rolls back to v-next, the rollout shows
+//!    `rolled_back`, the agents report v-next.
+//! 6. A build that starts and hangs before confirming itself (it never reaches a broker, and has
 //!    no watchdog of its own): the alarm the launcher set for the trial's deadline ends it, the
 //!    next start rolls back to v-next, the rollout shows `rolled_back`, the agents report v-next
-//!    and play again. The server runs with `[ota] test_confirm_s` = 10, so this waits seconds,
-//!    not the one-minute minimum of a rollout.
+//!    and play again.
+//!
+//! The server runs with `[ota] test_confirm_s` = 20, so 5 and 6 wait seconds for the deadline,
+//! not the one-minute minimum of a rollout.
 //!
 //! Only on x86_64 (the broken and hanging builds are x86_64 executables).
 #![cfg(target_arch = "x86_64")]
@@ -32,9 +38,12 @@ use nguon_tests::province::{POLL, Province};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(90);
-/// Seconds a new version has to confirm itself (`[ota] test_confirm_s`: the hanging build waits
-/// this out).
-const CONFIRM_S: u32 = 10;
+/// Seconds a new version has to confirm itself (`[ota] test_confirm_s`: the unreachable and
+/// hanging builds wait this out; v-next's restart and confirmation and the broken build's four
+/// starts must fit in it on a loaded machine).
+const CONFIRM_S: u32 = 20;
+/// A broker address where nothing listens (this helper's port range).
+const DEAD_BROKER: &str = "mqtt://127.0.0.1:23999";
 
 /// The devices' states in rollout `id`, once every one of them is in `want`.
 async fn wait_rollout(p: &Province, id: &str, want: &str, agents: &[Supervised]) -> Value {
@@ -111,7 +120,8 @@ fn strip_copy(src: &Path, dst: &Path) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn agents_update_to_a_signed_release_refuse_a_tampered_one_and_roll_back_a_broken_and_a_hanging_one() {
+async fn agents_update_to_a_signed_release_refuse_a_tampered_one_and_roll_back_a_broken_an_unreachable_and_a_hanging_one()
+ {
     let t0 = Instant::now();
     let confirm_s = CONFIRM_S.to_string();
     let mut p = Province::new_with(
@@ -133,6 +143,7 @@ async fn agents_update_to_a_signed_release_refuse_a_tampered_one_and_roll_back_a
     let next = format!("{first}-next");
     stamp_version(&stripped, &builds.join("next"), &next).unwrap();
     stamp_version(&stripped, &builds.join("tampered"), &format!("{first}-tampered")).unwrap();
+    stamp_version(&stripped, &builds.join("unreach"), &format!("{first}-unreach")).unwrap();
     let v_next = std::fs::read(builds.join("next")).unwrap();
 
     // The agents, each under its unit's restart loop.
@@ -228,7 +239,68 @@ async fn agents_update_to_a_signed_release_refuse_a_tampered_one_and_roll_back_a
         assert_eq!(died, 3, "exits {:?}", a.exits());
     }
 
-    // 5. A build that starts and hangs before confirming itself (no watchdog of its own): the
+    // 5. A real agent build ("-unreach", stamped like v-next) that starts but cannot reach the
+    //    broker: the configuration names a closed port while it starts (v-next, running,
+    //    keeps its connection and installs it); once it runs on trial, the configuration is
+    //    given back for the version it returns to. Its watchdog ends it at the deadline (76).
+    let unreach = format!("{first}-unreach");
+    let v_unreach = std::fs::read(builds.join("unreach")).unwrap();
+    upload_release(p.api(), &unreach, "x86_64", &v_unreach)
+        .await
+        .expect("upload the unreachable build");
+    let configs: Vec<(std::path::PathBuf, String)> = p
+        .agents
+        .iter()
+        .map(|a| {
+            (
+                a.config().to_path_buf(),
+                std::fs::read_to_string(a.config()).unwrap(),
+            )
+        })
+        .collect();
+    for (path, text) in &configs {
+        assert!(text.contains(&mqtt), "{text}");
+        std::fs::write(path, text.replace(&mqtt, DEAD_BROKER)).unwrap();
+    }
+    let t_unreach = Instant::now();
+    let r5 = rollout(&p, &unreach, 1).await;
+    for a in &agents {
+        eventually(&format!("{unreach} runs on trial"), WAIT, POLL, || {
+            let on_trial = a
+                .logs()
+                .lines()
+                .any(|l| l.contains("on trial: confirming") && l.contains(&unreach));
+            async move {
+                if on_trial {
+                    Ok(())
+                } else {
+                    Err("not yet".to_string())
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", a.logs()));
+    }
+    for (path, text) in &configs {
+        std::fs::write(path, text).unwrap();
+    }
+    let r = wait_rollout(&p, &r5, "rolled_back", &agents).await;
+    let unreach_s = t_unreach.elapsed().as_secs_f64();
+    for d in r["devices"].as_array().unwrap() {
+        assert!(
+            d["reason"]
+                .as_str()
+                .unwrap()
+                .contains("did not confirm itself before"),
+            "{d}"
+        );
+    }
+    wait_version(&p, &next).await;
+    for a in &agents {
+        assert!(a.exits().contains(&Some(76)), "exits {:?}", a.exits());
+    }
+
+    // 6. A build that starts and hangs before confirming itself (no watchdog of its own): the
     //    launcher's alarm ends it at the trial's deadline (`[ota] test_confirm_s`), the next
     //    start rolls back to v-next.
     let hang = format!("{first}-hang");
@@ -261,8 +333,8 @@ async fn agents_update_to_a_signed_release_refuse_a_tampered_one_and_roll_back_a
     plays(&p).await;
     eprintln!(
         "ota: setup (server, builds, 2 agents online) {setup_s:.1} s; update to v-next confirmed on 2 agents in \
-         {update_s:.1} s; a play after it {play_s:.1} s; broken build rolled back in {rollback_s:.1} s; hanging build rolled back in {hang_s:.1} s \
-         ({CONFIRM_S} s to confirm); binary {} bytes; \
+         {update_s:.1} s; a play after it {play_s:.1} s; broken build rolled back in {rollback_s:.1} s; unreachable build rolled back in {unreach_s:.1} s, \
+         hanging build in {hang_s:.1} s ({CONFIRM_S} s to confirm); binary {} bytes; \
          whole test {:.1} s",
         v_next.len(),
         t0.elapsed().as_secs_f64()

@@ -91,14 +91,17 @@ fn exec(path: &Path, version: &str) -> std::io::Error {
         .exec()
 }
 
-/// A version on trial is started with an alarm set for one second past its deadline: the timer
+/// A version on trial is started with an alarm set one to two seconds past its deadline: the timer
 /// of `alarm(2)` survives `exec`, and `SIGALRM`'s default action ends the process. So a version
 /// that hangs before it confirms itself or even before its own watchdog ([`watch_trial`]) runs,
 /// or a binary that has none, is ended at the deadline all the same, and the launcher then rolls
 /// it back. A version that confirms itself cancels the alarm ([`disarm_deadline`]).
 fn arm_deadline(t: &Trial) {
     let left = (t.deadline - Utc::now()).to_std().unwrap_or_default();
-    let secs = u32::try_from(left.as_secs().saturating_add(1)).unwrap_or(u32::MAX);
+    // Whole seconds, rounded up, plus one: the alarm comes at least a second after the
+    // deadline, so the version's own watchdog (exit 76) goes first when it runs.
+    let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0) + 1;
+    let secs = u32::try_from(secs).unwrap_or(u32::MAX);
     tracing::info!(version = %t.version, seconds = secs, "on trial: the version is ended at its deadline unless it confirms itself");
     // SAFETY: alarm(2) only sets this process's real-time timer; it takes no pointers.
     unsafe { libc::alarm(secs) };
