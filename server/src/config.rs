@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub mod alarms;
+pub mod autonomy;
 mod cap;
 pub mod feedback;
 pub mod ha;
@@ -145,6 +146,8 @@ pub struct Settings {
     pub server: ha::ServerSettings,
     /// Citizens' feedback (`[feedback]`; see docs/feedback.md).
     pub feedback: feedback::FeedbackSettings,
+    /// Commune autonomy (`[autonomy]`; docs/autonomy.md).
+    pub autonomy: autonomy::AutonomySettings,
     /// Relays of external streams (`[relay]`; docs/relay.md).
     pub relay: relay::RelaySettings,
     /// Signed agent updates (`[ota]`; docs/ota.md).
@@ -403,6 +406,7 @@ impl Default for Settings {
             tts: TtsSettings::default(),
             cap: CapSettings::default(),
             feedback: feedback::FeedbackSettings::default(),
+            autonomy: autonomy::AutonomySettings::default(),
             relay: relay::RelaySettings::default(),
             ota: ota::OtaSettings::default(),
             four_eyes: true,
@@ -561,6 +565,7 @@ impl Settings {
         s.cap
             .check(&env)
             .and_then(|()| s.feedback.check(&env))
+            .and_then(|()| s.autonomy.check(&env))
             .and_then(|()| s.relay.check(&env))
             .and_then(|()| s.ota.check(&env))
             .map_err(|(key, message)| ConfigError {

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
-use crate::domain::autonomy::{self, ANSWER_LEAD_MS, CommunePlan, Request, State, Unanswered};
+use crate::domain::autonomy::{self, CommunePlan, Request, State, Unanswered};
 use crate::domain::change::Change;
 use crate::domain::manifest::Fleet;
 use crate::domain::media::MediaInfo;
@@ -53,10 +53,10 @@ pub async fn prepare(
 }
 
 /// Close the pending acceptance questions whose first occurrence is less than
-/// [`ANSWER_LEAD_MS`] away: `unanswered`, with the outcome of the commune's policy (`played` or
-/// `skipped`), audited and re-dispatched. How many were closed.
+/// `[autonomy] answer_lead_s` away: `unanswered`, with the outcome of the commune's policy
+/// (`played` or `skipped`), audited and re-dispatched. How many were closed.
 pub async fn close_unanswered(ctx: &Context) -> Result<usize> {
-    let cutoff = now_ms() + ANSWER_LEAD_MS;
+    let cutoff = now_ms() + ctx.settings.autonomy.answer_lead_s as i64 * 1000;
     let due = {
         let mut conn = ctx.store.pool.acquire().await?;
         store::autonomy::due(&mut conn, cutoff).await?

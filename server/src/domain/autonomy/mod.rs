@@ -4,8 +4,8 @@
 //!
 //! - **normal** content needs the commune's acceptance (tiếp nhận): accept, decline (with a
 //!   reason) or choose another slot; until then it is not in the commune's devices' manifests. If
-//!   nobody answers [`ANSWER_LEAD_MS`] before its first occurrence, the commune's
-//!   [`Unanswered`] policy decides (default: it plays) and the outcome is recorded;
+//!   nobody answers `[autonomy] answer_lead_s` (default 5 min) before its first occurrence, the
+//!   commune's [`Unanswered`] policy decides (default: it plays) and the outcome is recorded;
 //! - **priority** content whose occurrences overlap the commune's own item (every target inside
 //!   the commune) asks the commune which plays first; until it answers, the province item plays
 //!   first and the commune's item follows it;
@@ -30,11 +30,6 @@ pub use apply::apply;
 use crate::domain::manifest::Fleet;
 use crate::domain::schedule::Schedule;
 use crate::error::{Error, Result};
-
-/// How long before its first occurrence a commune must answer an acceptance question (5 min):
-/// past that the question is unanswered and the commune's [`Unanswered`] policy applies, early
-/// enough for the devices to receive the item before it starts.
-pub const ANSWER_LEAD_MS: i64 = 5 * 60 * 1000;
 
 /// What happens to normal province content a commune never answered.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
