@@ -139,6 +139,37 @@ async fn a_commune_operator_answers_in_the_console_and_another_commune_cannot() 
     assert!(html.contains("Đã từ chối") && html.contains("Đổi giờ"), "{html}");
     assert!(html.contains("Không có tin nào chờ xã tiếp nhận."));
 
+    // An admin turns another commune's setting on from the page; an operator cannot.
+    let r = post_form(
+        &app,
+        &op,
+        "/console/autonomy/settings",
+        &[("area", &theirs), ("enabled", "1")],
+        true,
+    )
+    .await;
+    assert_eq!(r.status(), 403);
+    let boss = app.unique("admin");
+    user(&app, &boss, "admin", &[], "mat-khau-thu-nghiem").await;
+    let admin = login(&app, &c, &boss, "mat-khau-thu-nghiem").await;
+    let r = post_form(
+        &app,
+        &admin,
+        "/console/autonomy/settings",
+        &[("area", &theirs), ("enabled", "1"), ("unanswered", "skip")],
+        true,
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    let (_, setting) = body(app.get(&format!("/api/v1/areas/{theirs}/autonomy")).await).await;
+    assert_eq!(
+        (setting["enabled"].as_bool(), setting["unanswered"].as_str()),
+        (Some(true), Some("skip"))
+    );
+    assert_eq!(setting["updated_by"], boss.as_str());
+    let (_, html) = get_page(&app, &admin.cookie, "/console/autonomy").await;
+    assert!(html.contains(&format!("<li data-area=\"{theirs}\">")), "{html}");
+
     // The report page counts them for the commune.
     let (s, html) = get_page(&app, &op.cookie, "/console/reports").await;
     assert_eq!(s, 200);

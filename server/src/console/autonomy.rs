@@ -3,7 +3,8 @@
 //! user's scope ("Chờ xã tiếp nhận") with accept, decline (with a reason) and choose-a-slot
 //! forms, the clashes of priority content with a commune's own item to order, and the answers
 //! given. Each form (`POST /console/autonomy/{id}/answer`, CSRF-checked) is the API's answer use
-//! case, audited the same way. Slots are typed in the server's time zone.
+//! case, audited the same way. Slots are typed in the server's time zone. An admin also turns a
+//! commune's setting on or off there (`POST /console/autonomy/settings`).
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -25,6 +26,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/console/autonomy", get(page))
         .route("/console/autonomy/{id}/answer", post(answer))
+        .route("/console/autonomy/settings", post(save_setting))
 }
 
 fn row(r: &Request, area_name: &str) -> Value {
@@ -43,10 +45,27 @@ async fn page(c: Console, State(state): State<AppState>) -> PageResult {
     let all = autonomy::list(&state, &c.caller, &ListQuery::default())
         .await
         .map_err(|e| PageError(e, lang))?;
-    let names: std::collections::HashMap<String, String> = crate::store::areas::list(&state.store, &c.caller)
-        .await?
-        .into_iter()
-        .map(|a| (a.code, a.name))
+    let areas = crate::store::areas::list(&state.store, &c.caller).await?;
+    let names: std::collections::HashMap<String, String> =
+        areas.iter().map(|a| (a.code.clone(), a.name.clone())).collect();
+    let is_admin = c.caller.grants(Role::Admin);
+    let settings: Vec<Value> = if is_admin {
+        crate::store::autonomy::settings(&state.store)
+            .await?
+            .into_iter()
+            .filter(|s| s.enabled)
+            .map(|s| {
+                let name = names.get(&s.area).cloned().unwrap_or_else(|| s.area.clone());
+                json!({"area": s.area, "name": name, "unanswered": s.unanswered.as_str()})
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let communes: Vec<Value> = areas
+        .iter()
+        .filter(|a| a.parent.is_some())
+        .map(|a| json!({"code": a.code, "name": a.name}))
         .collect();
     let name = |r: &Request| names.get(&r.area).cloned().unwrap_or_else(|| r.area.clone());
     let pending = |k: Kind| -> Vec<Value> {
@@ -68,6 +87,9 @@ async fn page(c: Console, State(state): State<AppState>) -> PageResult {
             "orders": pending(Kind::Order),
             "answered": answered,
             "can_answer": c.caller.grants(Role::Operator),
+            "is_admin": is_admin,
+            "settings": settings,
+            "communes": communes,
         }),
     )
 }
@@ -126,4 +148,33 @@ async fn answer(
         .await
         .map_err(|e| PageError(e, lang))?;
     Ok(super::done("/console/autonomy", "autonomy_answered"))
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct SettingForm {
+    area: String,
+    /// `1` when the commune decides on province content.
+    #[serde(default)]
+    enabled: Option<String>,
+    #[serde(default)]
+    unanswered: Option<String>,
+}
+
+/// An admin turns a commune's decisions on or off (the API's use case, audited `area.autonomy`).
+async fn save_setting(
+    c: Console,
+    State(state): State<AppState>,
+    PageForm(f): PageForm<SettingForm>,
+) -> PageResult {
+    let req = crate::domain::autonomy::SettingIn {
+        enabled: f.enabled.as_deref() == Some("1"),
+        unanswered: f
+            .unanswered
+            .as_deref()
+            .map(crate::domain::autonomy::Unanswered::parse),
+    };
+    autonomy::set_setting(&state, &c.caller, f.area.trim(), req)
+        .await
+        .map_err(|e| PageError(e, c.lang))?;
+    Ok(super::done("/console/autonomy", "autonomy_saved"))
 }
