@@ -10,6 +10,7 @@ use serde::Deserialize;
 pub mod alarms;
 pub mod autonomy;
 mod cap;
+pub mod cluster;
 pub mod feedback;
 pub mod ha;
 pub mod init;
@@ -140,6 +141,9 @@ pub struct Settings {
     pub smtp: Option<alarms::SmtpSettings>,
     /// CAP 1.2 intake (`[cap]`; see docs/cap.md).
     pub cap: CapSettings,
+    /// The embedded broker as a node of a broker cluster (`[broker_cluster]`, see
+    /// `config/cluster.rs`); none: one node.
+    pub broker_cluster: Option<cluster::BrokerCluster>,
     /// Leader lease and shared ingest of several instances (`[ha]`, see `config/ha.rs`).
     pub ha: ha::HaSettings,
     /// Process lifetime: the drain at a stop (`[server]`, see `config/ha.rs`).
@@ -413,6 +417,7 @@ impl Default for Settings {
             map_tiles_url: None,
             alarms: alarms::AlarmSettings::default(),
             smtp: None,
+            broker_cluster: None,
             ha: ha::HaSettings::default(),
             server: ha::ServerSettings::default(),
         }
@@ -561,6 +566,12 @@ impl Settings {
             message,
         })?;
         alarms::apply(&mut s, &env, &source_name())?;
+        let external = s.mqtt_url.is_some();
+        cluster::apply(&mut s.broker_cluster, &env, external).map_err(|(key, message)| ConfigError {
+            key,
+            source_name: source_name(),
+            message,
+        })?;
         ha::apply(&mut s, &env, &source_name())?;
         s.cap
             .check(&env)

@@ -378,6 +378,17 @@ impl AgentProc {
         self.child.as_ref().map(|c| c.log_tail(n)).unwrap_or_default()
     }
 
+    /// Events in its outbox: reported and not yet named by a receipt from the server.
+    pub fn outbox_len(&self) -> usize {
+        std::fs::read_dir(self.dir.join("data").join("outbox"))
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+
     /// WAV files its sink wrote.
     pub fn wav_files(&self) -> Vec<PathBuf> {
         let mut v: Vec<PathBuf> = std::fs::read_dir(self.dir.join("wav"))

@@ -125,10 +125,12 @@ fn check(s: &Settings) -> Result<(), (&'static str, String)> {
                 format!("`{g}`: letters, digits, `-` and `_` only, at most 64 (no `/`, `+` or `#`)"),
             ));
         }
-        if s.mqtt_url.is_none() {
+        if s.mqtt_url.is_none() && s.broker_cluster.is_none() {
             return Err((
                 "ha.shared_group",
-                "needs an external broker (mqtt_url): the embedded broker serves one instance".into(),
+                "needs an external broker (mqtt_url) or the embedded broker's cluster \
+                 ([broker_cluster]): a single embedded broker serves one instance"
+                    .into(),
             ));
         }
     }

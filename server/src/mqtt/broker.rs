@@ -412,7 +412,10 @@ fn random_password() -> String {
 }
 
 /// Wait until the broker at `addr` completes an MQTT handshake as [`INTERNAL_USER`]: the listener
-/// is bound before this, so it proves the engine's accept loop and auth hook are serving.
+/// is bound before this, so it proves the engine's accept loop and auth hook are serving. Each
+/// attempt has a client id of its own: on a cluster node a CONNECT first asks the peers to end
+/// any session of that id, which waits for a peer that never answered (up to rmqtt's 15 s) until
+/// its circuit opens, and a retry under the same id would find the id still locked.
 async fn wait_until_serving(
     addr: SocketAddr,
     password: &str,
@@ -420,28 +423,37 @@ async fn wait_until_serving(
 ) -> std::result::Result<(), String> {
     use rumqttc::{AsyncClient, Event, MqttOptions, Packet};
     let deadline = Instant::now() + within;
-    let mut opts = MqttOptions::new("nguon-server-start-probe", addr.ip().to_string(), addr.port());
-    opts.set_credentials(INTERNAL_USER, password)
-        .set_keep_alive(Duration::from_secs(5))
-        .set_clean_session(true);
-    let (client, mut eventloop) = AsyncClient::new(opts, 4);
     let mut last = String::from("no answer");
     loop {
         if Instant::now() > deadline {
             return Err(format!("not serving MQTT within {within:?} ({last})"));
         }
-        match tokio::time::timeout(Duration::from_millis(500), eventloop.poll()).await {
-            Ok(Ok(Event::Incoming(Packet::ConnAck(_)))) => break,
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => {
-                last = e.to_string();
-                tokio::time::sleep(Duration::from_millis(20)).await;
+        let id = format!("nguon-server-start-probe-{}", random_password());
+        let mut opts = MqttOptions::new(id, addr.ip().to_string(), addr.port());
+        opts.set_credentials(INTERNAL_USER, password)
+            .set_keep_alive(Duration::from_secs(5))
+            .set_clean_session(true);
+        let (client, mut eventloop) = AsyncClient::new(opts, 4);
+        let attempt = tokio::time::timeout(Duration::from_secs(2), async {
+            loop {
+                match eventloop.poll().await {
+                    Ok(Event::Incoming(Packet::ConnAck(_))) => return Ok(()),
+                    Ok(_) => {}
+                    Err(e) => return Err(e.to_string()),
+                }
             }
-            Err(_) => last = "no CONNACK within 500 ms".into(),
+        })
+        .await;
+        drop((client, eventloop));
+        match attempt {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(e)) => {
+                last = e;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(_) => last = "no CONNACK within 2 s".into(),
         }
     }
-    drop((client, eventloop));
-    Ok(())
 }
 
 /// Start the embedded broker and its gate unless an external one is configured, and wait until
@@ -491,8 +503,15 @@ pub async fn start(settings: &Settings, store: &Store) -> Result<Broker> {
             }
         }
     });
-    let internal = engine::start(credentials.clone(), settings.mqtt_max_connections).await?;
-    wait_until_serving(internal, &internal_password, Duration::from_secs(10))
+    let internal = engine::start(
+        credentials.clone(),
+        settings.mqtt_max_connections,
+        settings.broker_cluster.clone(),
+    )
+    .await?;
+    // A cluster node whose peers are down accepts its first CONNECT once their circuits open.
+    let within = Duration::from_secs(if settings.broker_cluster.is_some() { 45 } else { 10 });
+    wait_until_serving(internal, &internal_password, within)
         .await
         .map_err(|e| Error::internal(format!("embedded MQTT broker on {internal}: {e}")))?;
     let (addr, tls_addr) = gate::start(settings, internal, credentials.clone()).await?;

@@ -16,6 +16,10 @@
 //!   refused. A refused publish disconnects the session. The internal user skips both (rmqtt does
 //!   not call ACL hooks for a superuser).
 //!
+//! `$share/<group>/…` subscriptions are on ([`cluster::SharedChoice`]), and with
+//! `[broker_cluster]` this engine is one node of a cluster ([`crate::mqtt::cluster`]): the
+//! hooks below stay per node, each node checking the devices that connect through its gate.
+//!
 //! Retained messages: rmqtt's core keeps none (its default store only logs a warning and drops
 //! them; the `rmqtt-retainer` plugin is the supported store). [`MemRetain`] keeps them in memory
 //! on rmqtt's own `DefaultRetainStorage` trie, refuses a payload over [`acl::MAX_PACKET`], and
@@ -41,8 +45,10 @@ use rmqtt::server::MqttServer;
 use rmqtt::types::{AuthResult, PublishAclResult, Retain, SubscribeAclResult, TopicFilter, TopicName};
 use tokio::sync::oneshot;
 
+use crate::config::cluster::BrokerCluster;
 use crate::error::{Error, Result};
 use crate::mqtt::broker::{Credentials, Login};
+use crate::mqtt::cluster;
 
 /// The largest packet on the internal listener: a device's desired manifest from the server, plus
 /// room for the header (the gate enforces the per-topic limits first).
@@ -156,6 +162,15 @@ impl RetainStorage for MemRetain {
         self.inner.get_message(filter).await
     }
 
+    async fn get_all_paginated(
+        &self,
+        offset: usize,
+        limit: usize,
+    ) -> rmqtt::Result<(Vec<(TopicName, Retain, Option<Duration>)>, bool)> {
+        // A (re)starting cluster node pulls its peers' retained messages with this.
+        self.inner.get_all_paginated(offset, limit).await
+    }
+
     async fn count(&self) -> isize {
         self.inner.count().await
     }
@@ -167,7 +182,11 @@ impl RetainStorage for MemRetain {
 
 /// Start rmqtt on its own runtime, listening on 127.0.0.1 (free port); returns its address once
 /// the listener is bound.
-pub(crate) async fn start(credentials: Credentials, max_connections: usize) -> Result<SocketAddr> {
+pub(crate) async fn start(
+    credentials: Credentials,
+    max_connections: usize,
+    cluster: Option<BrokerCluster>,
+) -> Result<SocketAddr> {
     // The gate's limit, plus the server's link and a margin for sessions being replaced.
     let max_connections = max_connections + 64;
     let (ready_tx, ready_rx) = oneshot::channel::<std::result::Result<SocketAddr, String>>();
@@ -184,7 +203,7 @@ pub(crate) async fn start(credentials: Credentials, max_connections: usize) -> R
                 return;
             }
         };
-        rt.block_on(serve(credentials, max_connections, ready_tx));
+        rt.block_on(serve(credentials, max_connections, cluster, ready_tx));
     })?;
     match ready_rx.await {
         Ok(Ok(addr)) => Ok(addr),
@@ -198,19 +217,24 @@ pub(crate) async fn start(credentials: Credentials, max_connections: usize) -> R
 async fn serve(
     credentials: Credentials,
     max_connections: usize,
+    cluster: Option<BrokerCluster>,
     ready: oneshot::Sender<std::result::Result<SocketAddr, String>>,
 ) {
     // No busy check: it refuses connections when the machine's load average is high, which on
     // two shared cores is most of the time under a reconnect storm.
-    let scx = ServerContext::new()
+    let mut builder = ServerContext::new()
         .busy_check_enable(false)
-        .mqtt_max_sessions(max_connections as isize)
-        .build()
-        .await;
+        .mqtt_max_sessions(max_connections as isize);
+    if let Some(c) = &cluster {
+        builder = cluster::configure(builder, c);
+    }
+    let scx = builder.build().await;
     *scx.extends.retain_mut().await = Box::new(MemRetain {
         inner: DefaultRetainStorage::new(),
         max_payload: acl::MAX_PACKET,
     });
+    // `$share/<group>/…` (ha.shared_group): one member of the group per message.
+    *scx.extends.shared_subscription_mut().await = Box::new(cluster::SharedChoice::default());
     let register = scx.extends.hook_mgr().register();
     for t in [
         Type::ClientAuthenticate,
@@ -223,6 +247,12 @@ async fn serve(
         register.add(t, Box::new(rules)).await;
     }
     register.start().await;
+    if let Some(c) = &cluster
+        && let Err(e) = cluster::join(&scx, c).await
+    {
+        let _ = ready.send(Err(e));
+        return;
+    }
     let bound = Builder::new()
         .name("nguon-internal")
         .laddr(SocketAddr::from(([127, 0, 0, 1], 0)))
