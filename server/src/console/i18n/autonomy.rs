@@ -69,4 +69,23 @@ pub const CATALOGUE: &[(&str, &str, &str)] = &[
         "Đã ghi nhận quyết định của xã.",
         "The commune's decision is recorded.",
     ),
+    ("aut.settings", "Xã tự quyết", "Communes deciding for themselves"),
+    (
+        "aut.no_settings",
+        "Chưa có xã nào cần tiếp nhận tin của tỉnh.",
+        "No commune requires acceptance of province content.",
+    ),
+    (
+        "aut.enabled",
+        "Xã phải tiếp nhận tin thường",
+        "The commune must accept normal content",
+    ),
+    (
+        "aut.unanswered",
+        "Khi xã không trả lời",
+        "When the commune does not answer",
+    ),
+    ("aut.unanswered.play", "Vẫn phát", "Play it"),
+    ("aut.unanswered.skip", "Không phát", "Do not play it"),
+    ("aut.save", "Lưu", "Save"),
 ];
