@@ -13,6 +13,7 @@ pub mod db;
 pub mod fleet;
 pub mod harness;
 pub mod icecast;
+pub mod instances;
 pub mod live;
 pub mod live_page;
 pub mod mosquitto;

@@ -14,23 +14,11 @@ use nguon_protocol::{ServerBody, ServerMessage, Signed};
 use nguon_tests::balancer::Balancer;
 use nguon_tests::db::{DEFAULT_POSTGRES, TestDatabase, postgres_from_env};
 use nguon_tests::harness::{BrokerChoice, ServerProc, TOKEN};
+use nguon_tests::instances::{leader, readyz};
 use nguon_tests::mosquitto::Mosquitto;
 use nguon_tests::net::eventually;
 use nguon_tests::province::{POLL, Province};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
-use serde_json::Value;
-
-/// `GET /readyz`: (status, body).
-async fn readyz(port: u16) -> Option<(u16, Value)> {
-    let r = reqwest::Client::new()
-        .get(format!("http://127.0.0.1:{port}/readyz"))
-        .timeout(Duration::from_secs(2))
-        .send()
-        .await
-        .ok()?;
-    let status = r.status().as_u16();
-    Some((status, r.json().await.ok()?))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readyz_names_the_link_that_is_down_and_one_sqlite_file_serves_one_instance() {
@@ -198,37 +186,6 @@ fn one_version_per_change(seen: &Seen, devices: &BTreeSet<String>, schedule: &st
             "{d}: versions naming {schedule}: {with:?} ({msgs:?})"
         );
     }
-}
-
-/// The index of the instance whose `/readyz` says leader (exactly one), within `within`.
-async fn leader(servers: &[ServerProc], within: Duration) -> (usize, Duration) {
-    let t = Instant::now();
-    let ports: Vec<(usize, u16)> = servers
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| s.is_running())
-        .map(|(i, s)| (i, s.http_port))
-        .collect();
-    let i = eventually("one leader", within, Duration::from_millis(100), || {
-        let ports = ports.clone();
-        async move {
-            let mut leaders = Vec::new();
-            for (i, p) in ports {
-                if let Some((200, b)) = readyz(p).await
-                    && b["role"] == "leader"
-                {
-                    leaders.push(i);
-                }
-            }
-            match leaders.as_slice() {
-                [one] => Ok(*one),
-                other => Err(format!("leaders: {other:?}")),
-            }
-        }
-    })
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
-    (i, t.elapsed())
 }
 
 /// Start instance `i` of three sharing `db_url`, `data` and the balancer's public URL.

@@ -25,9 +25,9 @@ use std::time::{Duration, Instant};
 use nguon_tests::balancer::Balancer;
 use nguon_tests::db::{DEFAULT_POSTGRES, TestDatabase, postgres_from_env};
 use nguon_tests::harness::{AgentProc, BrokerChoice, ServerProc, TOKEN};
+use nguon_tests::instances::leader;
 use nguon_tests::net::eventually;
 use nguon_tests::province::{POLL, Province};
-use serde_json::Value;
 
 const NODES: usize = 3;
 /// Devices' (gate) port of node `i` is `MQTT + i`; the cluster's gRPC port `GRPC + i`.
@@ -41,18 +41,6 @@ fn node_url(i: usize) -> String {
 /// The three nodes' URLs starting at node `first`.
 fn urls_from(first: usize) -> Vec<String> {
     (0..NODES).map(|k| node_url((first + k) % NODES)).collect()
-}
-
-/// `GET /readyz`: (status, body).
-async fn readyz(port: u16) -> Option<(u16, Value)> {
-    let r = reqwest::Client::new()
-        .get(format!("http://127.0.0.1:{port}/readyz"))
-        .timeout(Duration::from_secs(2))
-        .send()
-        .await
-        .ok()?;
-    let status = r.status().as_u16();
-    Some((status, r.json().await.ok()?))
 }
 
 /// `nguon_events_stored_total` of the instance on `port`.
@@ -71,35 +59,6 @@ async fn events_stored(port: u16) -> Option<u64> {
         .find_map(|l| l.strip_prefix("nguon_events_stored_total "))
         .and_then(|v| v.trim().parse::<f64>().ok())
         .map(|v| v as u64)
-}
-
-/// The index of the one running instance whose `/readyz` says leader, within `within`.
-async fn leader(servers: &[ServerProc], within: Duration) -> usize {
-    let ports: Vec<(usize, u16)> = servers
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| s.is_running())
-        .map(|(i, s)| (i, s.http_port))
-        .collect();
-    eventually("one leader", within, Duration::from_millis(100), || {
-        let ports = ports.clone();
-        async move {
-            let mut leaders = Vec::new();
-            for (i, p) in ports {
-                if let Some((200, b)) = readyz(p).await
-                    && b["role"] == "leader"
-                {
-                    leaders.push(i);
-                }
-            }
-            match leaders.as_slice() {
-                [one] => Ok(*one),
-                other => Err(format!("leaders: {other:?}")),
-            }
-        }
-    })
-    .await
-    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The node (index) of agent `a`'s latest broker connection, from its log.
@@ -260,13 +219,13 @@ async fn three_instances_share_ingest_on_a_three_node_broker_cluster_through_kil
     let province = p.province.clone();
 
     // 1. kill -9 the leader (and its broker node) right after a change is committed.
-    let lead = leader(&servers, Duration::from_secs(10)).await;
+    let (lead, _) = leader(&servers, Duration::from_secs(10)).await;
     let (s1, _) = p.schedule_in(&sha, &[province.as_str()], 16).await;
     let killed = Instant::now();
     servers[lead].kill9();
     let (next, moved) = tokio::join!(
         async {
-            let next = leader(&servers, Duration::from_secs(10)).await;
+            let (next, _) = leader(&servers, Duration::from_secs(10)).await;
             (next, killed.elapsed())
         },
         agents_leave(&p, lead)
