@@ -67,6 +67,13 @@ async fn wait_rollout(p: &Province, id: &str, want: &str, agents: &[Supervised])
     r.unwrap_or_else(|e| panic!("{e}\n{}", agents.iter().map(|a| a.logs()).collect::<String>()))
 }
 
+/// Every device of rollout `r` has a reason that contains `needle`.
+fn every_reason_contains(r: &Value, needle: &str) {
+    for d in r["devices"].as_array().unwrap() {
+        assert!(d["reason"].as_str().unwrap().contains(needle), "{d}");
+    }
+}
+
 /// Wait until every device's heartbeat reports `version`.
 async fn wait_version(p: &Province, version: &str) {
     let api = p.api().clone();
@@ -229,9 +236,7 @@ async fn agents_update_to_a_signed_release_refuse_a_tampered_one_and_roll_back_a
     let r3 = rollout(&p, &broken, 1).await;
     let r = wait_rollout(&p, &r3, "rolled_back", &agents).await;
     let rollback_s = t_rollback.elapsed().as_secs_f64();
-    for d in r["devices"].as_array().unwrap() {
-        assert!(d["reason"].as_str().unwrap().contains("3 times"), "{d}");
-    }
+    every_reason_contains(&r, "3 times");
     assert_eq!(r["counts"]["rolled_back"], 2);
     wait_version(&p, &next).await;
     for a in &agents {
@@ -286,15 +291,7 @@ async fn agents_update_to_a_signed_release_refuse_a_tampered_one_and_roll_back_a
     }
     let r = wait_rollout(&p, &r5, "rolled_back", &agents).await;
     let unreach_s = t_unreach.elapsed().as_secs_f64();
-    for d in r["devices"].as_array().unwrap() {
-        assert!(
-            d["reason"]
-                .as_str()
-                .unwrap()
-                .contains("did not confirm itself before"),
-            "{d}"
-        );
-    }
+    every_reason_contains(&r, "did not confirm itself before");
     wait_version(&p, &next).await;
     for a in &agents {
         assert!(a.exits().contains(&Some(76)), "exits {:?}", a.exits());
@@ -311,15 +308,7 @@ async fn agents_update_to_a_signed_release_refuse_a_tampered_one_and_roll_back_a
     let r4 = rollout(&p, &hang, 1).await;
     let r = wait_rollout(&p, &r4, "rolled_back", &agents).await;
     let hang_s = t_hang.elapsed().as_secs_f64();
-    for d in r["devices"].as_array().unwrap() {
-        assert!(
-            d["reason"]
-                .as_str()
-                .unwrap()
-                .contains("did not confirm itself before"),
-            "{d}"
-        );
-    }
+    every_reason_contains(&r, "did not confirm itself before");
     assert_eq!(r["counts"]["rolled_back"], 2);
     assert!(
         hang_s >= CONFIRM_S as f64,
