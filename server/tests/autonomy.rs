@@ -60,6 +60,35 @@ async fn schedule(
     (b["schedule"]["id"].as_str().unwrap().to_string(), at)
 }
 
+/// Two communes under one province, a loudspeaker in each (`dm` in `mine`, `dt` in `theirs`);
+/// `mine` decides on province content (the setting on, unanswered: play).
+struct Deciding {
+    province: String,
+    mine: String,
+    theirs: String,
+    dm: String,
+    dt: String,
+}
+
+async fn deciding(app: &TestApp) -> Deciding {
+    let TwoCommunes {
+        province,
+        mine,
+        theirs,
+    } = two_communes(app).await;
+    let (dm, dt) = (app.unique("lc"), app.unique("lc"));
+    device(app, &dm, &mine, "autonomy-password", None).await;
+    device(app, &dt, &theirs, "autonomy-password", None).await;
+    put_setting(app, &mine, json!({"enabled": true})).await;
+    Deciding {
+        province,
+        mine,
+        theirs,
+        dm,
+        dt,
+    }
+}
+
 async fn put_setting(app: &TestApp, area: &str, req: Value) {
     let (s, b) = body(
         app.put_json(&format!("/api/v1/areas/{area}/autonomy"), &req)
@@ -98,32 +127,18 @@ async fn answer(app: &TestApp, bearer: &str, id: &str, req: Value) -> (u16, Valu
     .await
 }
 
-async fn audit_actions(app: &TestApp, entity: &str) -> Vec<(String, String)> {
-    sqlx::query_as("SELECT actor, action FROM audit_log WHERE entity = $1 ORDER BY at, id")
-        .bind(entity.to_string())
-        .fetch_all(&app.state().store.pool)
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn a_commune_accepts_declines_and_reslots_province_content_and_only_its_devices_follow() {
     let app = common::spawn_app().await;
-    let TwoCommunes {
+    let Deciding {
         province,
         mine,
         theirs,
-    } = two_communes(&app).await;
-    let (dm, dt) = (app.unique("lc"), app.unique("lc"));
-    device(&app, &dm, &mine, "autonomy-password", None).await;
-    device(&app, &dt, &theirs, "autonomy-password", None).await;
-    put_setting(&app, &mine, json!({"enabled": true})).await;
+        dm,
+        dt,
+    } = deciding(&app).await;
     assert_eq!(
-        audit_actions(&app, &format!("area:{mine}"))
-            .await
-            .last()
-            .unwrap()
-            .1,
+        app.audit_actions(&format!("area:{mine}")).await.last().unwrap().1,
         "area.autonomy"
     );
     let sha = media(&app, "approved", 30_000).await;
@@ -219,7 +234,7 @@ async fn a_commune_accepts_declines_and_reslots_province_content_and_only_its_de
         (&q_dec, "autonomy.decline"),
         (&q_res, "autonomy.reslot"),
     ] {
-        let a = audit_actions(&app, &format!("autonomy:{q}")).await;
+        let a = app.audit_actions(&format!("autonomy:{q}")).await;
         assert!(a.contains(&(op_name.clone(), action.to_string())), "{q}: {a:?}");
     }
 
@@ -285,15 +300,13 @@ async fn a_commune_accepts_declines_and_reslots_province_content_and_only_its_de
 #[tokio::test]
 async fn unanswered_content_follows_each_communes_policy_and_the_outcome_is_recorded() {
     let app = common::spawn_app().await;
-    let TwoCommunes {
+    let Deciding {
         province,
         mine,
         theirs,
-    } = two_communes(&app).await;
-    let (dm, dt) = (app.unique("lc"), app.unique("lc"));
-    device(&app, &dm, &mine, "autonomy-password", None).await;
-    device(&app, &dt, &theirs, "autonomy-password", None).await;
-    put_setting(&app, &mine, json!({"enabled": true})).await;
+        dm,
+        dt,
+    } = deciding(&app).await;
     put_setting(&app, &theirs, json!({"enabled": true, "unanswered": "skip"})).await;
     let sha = media(&app, "approved", 30_000).await;
     // Less than the answer lead (5 min) away: unanswered at once.
@@ -326,22 +339,22 @@ async fn unanswered_content_follows_each_communes_policy_and_the_outcome_is_reco
     .await;
     assert_eq!(m[&sid], [at]);
     assert!(!items(&app, &dt).await.contains_key(&sid), "skipped there");
-    let a = audit_actions(&app, &format!("autonomy:{}", q_theirs["id"].as_str().unwrap())).await;
+    let a = app
+        .audit_actions(&format!("autonomy:{}", q_theirs["id"].as_str().unwrap()))
+        .await;
     assert_eq!(a, [("system".to_string(), "autonomy.unanswered".to_string())]);
 }
 
 #[tokio::test]
 async fn a_priority_clash_plays_the_province_first_until_the_commune_orders_it() {
     let app = common::spawn_app().await;
-    let TwoCommunes {
+    let Deciding {
         province,
         mine,
-        theirs,
-    } = two_communes(&app).await;
-    let (dm, dt) = (app.unique("lc"), app.unique("lc"));
-    device(&app, &dm, &mine, "autonomy-password", None).await;
-    device(&app, &dt, &theirs, "autonomy-password", None).await;
-    put_setting(&app, &mine, json!({"enabled": true})).await;
+        theirs: _,
+        dm,
+        dt,
+    } = deciding(&app).await;
     let sha = media(&app, "approved", 30_000).await;
     let when = local_in(120);
     let (own, t) = schedule(&app, "Thông báo của xã", &sha, &mine, &when, "normal").await;
@@ -371,6 +384,6 @@ async fn a_priority_clash_plays_the_province_first_until_the_commune_orders_it()
     })
     .await;
     assert_eq!(items(&app, &dt).await[&prio], [t], "other commune unaffected");
-    let a = audit_actions(&app, &format!("autonomy:{id}")).await;
+    let a = app.audit_actions(&format!("autonomy:{id}")).await;
     assert_eq!(a, [(op_name, "autonomy.order".to_string())]);
 }

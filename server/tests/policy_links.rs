@@ -233,15 +233,12 @@ async fn an_editor_edits_a_policy_and_its_stage_dates_and_unlinks_content_in_the
     assert_eq!(cov["links"].as_array().unwrap().len(), 0, "{cov}");
 
     // Audited under the editor's name.
-    let rows = sqlx::query("SELECT actor, action FROM audit_log WHERE entity = $1 ORDER BY at, id")
-        .bind(format!("policy:{id}"))
-        .fetch_all(&app.state().store.pool)
+    let mine: Vec<String> = app
+        .audit_actions(&format!("policy:{id}"))
         .await
-        .unwrap();
-    let mine: Vec<String> = rows
-        .iter()
-        .filter(|r| r.get::<String, _>("actor") == editor)
-        .map(|r| r.get("action"))
+        .into_iter()
+        .filter(|(actor, _)| *actor == editor)
+        .map(|(_, action)| action)
         .collect();
     assert_eq!(mine, ["policy.update", "policy.unlink"]);
 

@@ -289,6 +289,16 @@ impl TestApp {
         &self.state
     }
 
+    /// `(actor, action)` of the audit entries about `entity` (`area:02690`, `policy:…`), oldest
+    /// first.
+    pub async fn audit_actions(&self, entity: &str) -> Vec<(String, String)> {
+        sqlx::query_as("SELECT actor, action FROM audit_log WHERE entity = $1 ORDER BY at, id")
+            .bind(entity.to_string())
+            .fetch_all(&self.state.store.pool)
+            .await
+            .unwrap()
+    }
+
     /// The server's public signing key (what devices verify every server message with).
     pub fn server_key(&self) -> ed25519_dalek::VerifyingKey {
         nguon_protocol::verifying_key_from_b64(&self.state.server_public_key)
