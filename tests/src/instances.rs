@@ -1,11 +1,12 @@
-//! Several `nguon-server` instances seen from outside (issue 14): an instance's `/readyz`, and
-//! which one of them is the leader. Shared by the `ha` and `share_cluster` system tests.
+//! Several `nguon-server` instances and broker nodes seen from outside (issue 14): an instance's
+//! `/readyz`, which instance is the leader, and which broker node each agent is on. Shared by the
+//! `ha`, `share_cluster` and `broker_cluster` system tests.
 
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::harness::ServerProc;
+use crate::harness::{AgentProc, ServerProc};
 use crate::net::eventually;
 
 /// `/readyz` of the instance on `port`: status and JSON body; `None` when it does not answer.
@@ -50,4 +51,40 @@ pub async fn leader(servers: &[ServerProc], within: Duration) -> (usize, Duratio
     .await
     .unwrap_or_else(|e| panic!("{e}"));
     (i, t.elapsed())
+}
+
+/// The index in `urls` of agent `a`'s latest broker connection, from its log.
+pub fn node_of(a: &AgentProc, urls: &[String]) -> Option<usize> {
+    let log = a.log();
+    let line = log
+        .lines()
+        .rev()
+        .find(|l| l.contains("connected to the broker"))?;
+    urls.iter().position(|u| line.contains(u.as_str()))
+}
+
+/// Wait (30 s at most) until every agent's latest connection is to a node other than
+/// `urls[dead]`; how long that took, or an error naming the agents still there.
+pub async fn agents_leave(agents: &[AgentProc], urls: &[String], dead: usize) -> Result<Duration, String> {
+    let t = Instant::now();
+    eventually(
+        "agents off the killed node",
+        Duration::from_secs(30),
+        Duration::from_millis(50),
+        || async move {
+            let stuck: Vec<String> = agents
+                .iter()
+                .filter(|a| node_of(a, urls).is_none_or(|n| n == dead))
+                .map(|a| a.device.id.to_string())
+                .collect();
+            if stuck.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("still on node {dead}: {stuck:?}"))
+            }
+        },
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    Ok(t.elapsed())
 }

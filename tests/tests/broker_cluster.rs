@@ -20,20 +20,10 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use nguon_tests::db::TestDatabase;
-use nguon_tests::harness::{AgentProc, BrokerChoice, ServerProc};
+use nguon_tests::harness::{BrokerChoice, ServerProc};
+use nguon_tests::instances::{agents_leave, node_of};
 use nguon_tests::nats::{self, NODES, NatsCluster};
-use nguon_tests::net::eventually;
 use nguon_tests::province::Province;
-
-/// The broker URL of agent `a`'s latest connection, from its log.
-fn connected_to(a: &AgentProc, urls: &[String]) -> Option<String> {
-    let log = a.log();
-    let line = log
-        .lines()
-        .rev()
-        .find(|l| l.contains("connected to the broker"))?;
-    urls.iter().find(|u| line.contains(u.as_str())).cloned()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agents_on_a_killed_broker_node_move_to_another_and_keep_playing_exactly_once() {
@@ -71,8 +61,8 @@ async fn agents_on_a_killed_broker_node_move_to_another_and_keep_playing_exactly
     p.wait_online().await;
     for (i, a) in p.agents.iter().enumerate() {
         assert_eq!(
-            connected_to(a, &urls),
-            Some(cluster.url(i % NODES)),
+            node_of(a, &urls),
+            Some(i % NODES),
             "{} starts on the first URL of its list",
             a.device.id
         );
@@ -86,38 +76,14 @@ async fn agents_on_a_killed_broker_node_move_to_another_and_keep_playing_exactly
     let moved: BTreeSet<String> = p
         .agents
         .iter()
-        .filter(|a| connected_to(a, &urls).as_deref() == Some(cluster.url(victim).as_str()))
+        .filter(|a| node_of(a, &urls) == Some(victim))
         .map(|a| a.device.id.to_string())
         .collect();
     assert_eq!(moved.len(), 2, "two agents on node {victim}");
     let (s1, _) = p.schedule_in(&sha, &[province.as_str()], 14).await;
     let killed = Instant::now();
     cluster.kill9(victim);
-    let dead = cluster.url(victim);
-    let agents = &p.agents;
-    let reconnect = eventually(
-        "agents off the killed node",
-        Duration::from_secs(30),
-        Duration::from_millis(50),
-        || {
-            let dead = dead.clone();
-            let urls = urls.clone();
-            async move {
-                let stuck: Vec<String> = agents
-                    .iter()
-                    .filter(|a| connected_to(a, &urls).is_none_or(|u| u == dead))
-                    .map(|a| a.device.id.to_string())
-                    .collect();
-                if stuck.is_empty() {
-                    Ok(())
-                } else {
-                    Err(format!("still on node {victim}: {stuck:?}"))
-                }
-            }
-        },
-    )
-    .await;
-    if let Err(e) = reconnect {
+    if let Err(e) = agents_leave(&p.agents, &urls, victim).await {
         panic!("{e}\n{}\n--- node 0 ---\n{}", p.logs(), cluster.log_tail(0, 20));
     }
     let took = killed.elapsed();
@@ -153,7 +119,7 @@ async fn agents_on_a_killed_broker_node_move_to_another_and_keep_playing_exactly
             a.wav_files()
         );
         assert!(
-            connected_to(a, &urls).is_some_and(|u| u != dead),
+            node_of(a, &urls).is_some_and(|n| n != victim),
             "{} on a live node",
             a.device.id
         );

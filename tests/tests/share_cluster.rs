@@ -24,8 +24,8 @@ use std::time::{Duration, Instant};
 
 use nguon_tests::balancer::Balancer;
 use nguon_tests::db::{DEFAULT_POSTGRES, TestDatabase, postgres_from_env};
-use nguon_tests::harness::{AgentProc, BrokerChoice, ServerProc, TOKEN};
-use nguon_tests::instances::leader;
+use nguon_tests::harness::{BrokerChoice, ServerProc, TOKEN};
+use nguon_tests::instances::{agents_leave, leader, node_of};
 use nguon_tests::net::eventually;
 use nguon_tests::province::{POLL, Province};
 
@@ -59,44 +59,6 @@ async fn events_stored(port: u16) -> Option<u64> {
         .find_map(|l| l.strip_prefix("nguon_events_stored_total "))
         .and_then(|v| v.trim().parse::<f64>().ok())
         .map(|v| v as u64)
-}
-
-/// The node (index) of agent `a`'s latest broker connection, from its log.
-fn node_of(a: &AgentProc) -> Option<usize> {
-    let log = a.log();
-    let line = log
-        .lines()
-        .rev()
-        .find(|l| l.contains("connected to the broker"))?;
-    (0..NODES).find(|i| line.contains(&node_url(*i)))
-}
-
-/// Wait until no agent's latest connection is to node `dead` (and each has one).
-async fn agents_leave(p: &Province, dead: usize) -> Duration {
-    let t = Instant::now();
-    let agents = &p.agents;
-    let r = eventually(
-        "agents off the killed node",
-        Duration::from_secs(30),
-        Duration::from_millis(50),
-        || async move {
-            let stuck: Vec<String> = agents
-                .iter()
-                .filter(|a| node_of(a).is_none_or(|n| n == dead))
-                .map(|a| a.device.id.to_string())
-                .collect();
-            if stuck.is_empty() {
-                Ok(())
-            } else {
-                Err(format!("still on node {dead}: {stuck:?}"))
-            }
-        },
-    )
-    .await;
-    if let Err(e) = r {
-        panic!("{e}\n{}", p.logs());
-    }
-    t.elapsed()
 }
 
 /// Start `s` (files in `dir`); on failure, panic with its latest log without the backtrace.
@@ -206,9 +168,10 @@ async fn three_instances_share_ingest_on_a_three_node_broker_cluster_through_kil
     let mut p = Province::from_server(dir, front, 2, 3).await;
     p.start_agents_on(urls_from, "").await;
     p.wait_online().await;
+    let all_nodes = urls_from(0);
     for (i, a) in p.agents.iter().enumerate() {
         assert_eq!(
-            node_of(a),
+            node_of(a, &all_nodes),
             Some(i % NODES),
             "{} starts on its first URL",
             a.device.id
@@ -228,9 +191,10 @@ async fn three_instances_share_ingest_on_a_three_node_broker_cluster_through_kil
             let (next, _) = leader(&servers, Duration::from_secs(10)).await;
             (next, killed.elapsed())
         },
-        agents_leave(&p, lead)
+        agents_leave(&p.agents, &all_nodes, lead)
     );
     let (next, failover) = next;
+    let moved = moved.unwrap_or_else(|e| panic!("{e}\n{}", p.logs()));
     eprintln!(
         "kill -9 of the leader (instance and node {lead}) during a dispatch: instance {next} leads after {} ms, \
          the agents of node {lead} are on other nodes after {} ms",
@@ -251,7 +215,9 @@ async fn three_instances_share_ingest_on_a_three_node_broker_cluster_through_kil
     let until = (at - chrono::Utc::now()).to_std().unwrap_or_default();
     tokio::time::sleep(until.saturating_sub(Duration::from_millis(500))).await;
     servers[victim].kill9();
-    let moved = agents_leave(&p, victim).await;
+    let moved = agents_leave(&p.agents, &all_nodes, victim)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", p.logs()));
     eprintln!(
         "kill -9 of follower node {victim} as a schedule fires: its agents moved within {} ms",
         moved.as_millis()
@@ -310,7 +276,7 @@ async fn three_instances_share_ingest_on_a_three_node_broker_cluster_through_kil
         stored.iter().filter(|(_, n)| *n > 0).count() >= 2,
         "one instance took all the reports: {stored:?}"
     );
-    let on: BTreeSet<usize> = p.agents.iter().filter_map(node_of).collect();
+    let on: BTreeSet<usize> = p.agents.iter().filter_map(|a| node_of(a, &all_nodes)).collect();
     assert!(
         !on.contains(&victim),
         "an agent is still on the dead node: {on:?}"
