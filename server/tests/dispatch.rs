@@ -90,35 +90,7 @@ async fn a_schedule_change_for_2000_devices_publishes_each_manifest_exactly_once
     }
     // 2,000 devices written straight to the registry (no notification, no credentials needed).
     let prefix = uid("bulk");
-    let now = Utc::now().timestamp_millis();
-    let mut tx = app.state().store.pool.begin().await.unwrap();
-    for chunk in (0..2000).collect::<Vec<_>>().chunks(200) {
-        let mut sql = String::from(
-            "INSERT INTO devices (id, kind, area, name, enabled, created_at, updated_at) VALUES ",
-        );
-        let mut q = Vec::new();
-        for (n, i) in chunk.iter().enumerate() {
-            if n > 0 {
-                sql.push(',');
-            }
-            let b = n * 5;
-            sql.push_str(&format!(
-                "(${}, 'loudspeaker', ${}, ${}, 1, ${}, ${})",
-                b + 1,
-                b + 2,
-                b + 3,
-                b + 4,
-                b + 5
-            ));
-            q.push((format!("{prefix}-{i:04}"), communes[i % 20].clone()));
-        }
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (id, a) in q {
-            query = query.bind(id.clone()).bind(a).bind(id).bind(now).bind(now);
-        }
-        query.execute(&mut *tx).await.unwrap();
-    }
-    tx.commit().await.unwrap();
+    bulk_devices(&app, &prefix, &communes, 2000).await;
 
     // Twenty observers, each subscribed to the topics of 100 of the devices: Mosquitto queues at
     // most `max_queued_messages` (1000 by default) for one client, so a single wildcard observer
@@ -213,22 +185,11 @@ async fn a_schedule_change_for_2000_devices_publishes_each_manifest_exactly_once
     let dupes: Vec<_> = counts.iter().filter(|(_, n)| **n != 1).collect();
     assert!(dupes.is_empty(), "published more than once: {dupes:?}");
     // On a shared external broker, leave no 2,000 retained manifests behind for later runs.
-    if common::external_mqtt() {
-        // A client id of its own: reusing an observer's would make the two take over each other.
-        let cid = uid("cleaner");
-        device(&app, &cid, &province, "observer-password", None).await;
-        let cleaner = connect(&app, &cid, "observer-password", None).await.unwrap();
-        for t in counts.keys().chain(observers.iter().map(|(_, own)| own)) {
-            cleaner.publish(t, Vec::new(), true).await;
-        }
-        // The broker handles one client's publishes in order: once this comes back, all are done.
-        let mut cleaner = cleaner;
-        let done = format!("nguon-test/{}/cleaned", uid("c"));
-        cleaner.subscribe(&done).await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        cleaner.publish(&done, b"done".to_vec(), false).await;
-        cleaner.next_on(&done, |_| true).await;
-    }
+    let topics: Vec<String> = counts
+        .into_keys()
+        .chain(observers.into_iter().map(|(_, own)| own))
+        .collect();
+    clear_retained(&app, &province, &topics).await;
 }
 
 #[tokio::test]

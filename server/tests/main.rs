@@ -38,6 +38,7 @@ mod console_tasks;
 mod constraints;
 mod contributor_browser;
 mod dispatch;
+mod dispatch_lease;
 mod feedback;
 mod feedback_browser;
 mod fleet;

@@ -1,7 +1,8 @@
 //! `[ha]` and `[server]` settings (issue 14): the leader lease of several instances sharing one
 //! PostgreSQL database (`ha.lease_ttl_secs`, `ha.instance_id`), the MQTT shared-subscription group
 //! spreading device reports across instances (`ha.shared_group`), the QoS of the link's
-//! subscriptions on a broker cluster (`ha.subscribe_qos`), and how long a stop drains
+//! subscriptions on a broker cluster (`ha.subscribe_qos`), the manifests per step of a dispatch
+//! batch (`ha.dispatch_chunk`), and how long a stop drains
 //! HTTP (`server.shutdown_grace_secs`). Read after the TOML file by [`apply`] (`NGUON_HA_*`,
 //! `NGUON_SERVER_SHUTDOWN_GRACE_SECS`), then checked; every error names the key.
 
@@ -29,6 +30,11 @@ pub struct HaSettings {
     /// stop delivering when their node dies while the connection stays up (docs/deployment.md);
     /// devices send their events until a receipt names them, so a lost report is sent again.
     pub subscribe_qos: u8,
+    /// Manifests per step of a dispatch batch (`NGUON_HA_DISPATCH_CHUNK`, default 2000, 1 to
+    /// 100000): each step is recorded under the lease's fence, published and confirmed before the
+    /// next, so a province-wide change advances a step at a time and the lease's renewal gets the
+    /// database between steps (workers::dispatcher).
+    pub dispatch_chunk: u64,
 }
 
 impl Default for HaSettings {
@@ -38,6 +44,7 @@ impl Default for HaSettings {
             instance_id: None,
             shared_group: None,
             subscribe_qos: 1,
+            dispatch_chunk: 2000,
         }
     }
 }
@@ -77,6 +84,7 @@ pub fn apply(s: &mut Settings, env: &[(String, String)], source: &str) -> Result
             "NGUON_HA_SUBSCRIBE_QOS" => {
                 s.ha.subscribe_qos = v.parse().map_err(|e| bad(format!("`{v}`: {e}")))?
             }
+            "NGUON_HA_DISPATCH_CHUNK" => s.ha.dispatch_chunk = num(v)?,
             "NGUON_SERVER_SHUTDOWN_GRACE_SECS" => s.server.shutdown_grace_secs = num(v)?,
             _ => {}
         }
@@ -93,6 +101,12 @@ fn check(s: &Settings) -> Result<(), (&'static str, String)> {
         return Err((
             "ha.lease_ttl_secs",
             format!("{} is not between 2 and 60", s.ha.lease_ttl_secs),
+        ));
+    }
+    if !(1..=100_000).contains(&s.ha.dispatch_chunk) {
+        return Err((
+            "ha.dispatch_chunk",
+            format!("{} is not between 1 and 100000", s.ha.dispatch_chunk),
         ));
     }
     if s.server.shutdown_grace_secs > 600 {
@@ -151,6 +165,18 @@ mod tests {
         assert_eq!(s.ha.lease_ttl_secs, 5);
         assert_eq!(s.server.shutdown_grace_secs, 10);
         assert_eq!(s.ha.subscribe_qos, 1);
+        assert_eq!(s.ha.dispatch_chunk, 2000);
+        assert_eq!(
+            load(&[("NGUON_HA_DISPATCH_CHUNK", "0")]).unwrap_err().key,
+            "ha.dispatch_chunk"
+        );
+        assert_eq!(
+            load(&[("NGUON_HA_DISPATCH_CHUNK", "500")])
+                .unwrap()
+                .ha
+                .dispatch_chunk,
+            500
+        );
         assert_eq!(
             load(&[("NGUON_HA_SUBSCRIBE_QOS", "2")]).unwrap_err().key,
             "ha.subscribe_qos"

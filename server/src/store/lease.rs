@@ -1,9 +1,12 @@
 //! The `leader_lease` table (migration 0170): which instance holds a lease, under which fencing
 //! epoch, until when. Every change is one conditional `UPDATE` judged on the row as it is when the
 //! statement runs (PostgreSQL re-reads a row another transaction just changed; SQLite writes one at
-//! a time), so of two instances trying at once exactly one gets a lease. Times are unix ms of the
-//! writer's clock: instances must keep their clocks in step (NTP), as the signed messages' expiry
-//! already requires. `workers::leader` drives it.
+//! a time), so of two instances trying at once exactly one gets a lease. On SQLite each of these
+//! writes takes its turn ahead of the process's queued writers (`Store::first_turn`): a renewal
+//! waits for the transaction holding the database and at most one more, never for the whole queue
+//! (ingest and the dispatcher keep theirs short). Times are unix ms of the writer's clock:
+//! instances must keep their clocks in step (NTP), as the signed messages' expiry already
+//! requires. `workers::leader` drives it.
 
 use sqlx::Row;
 
@@ -67,6 +70,7 @@ pub async fn acquire(
         return Ok(None);
     }
     // Conditional on the epoch read: a concurrent acquisition makes this one update nothing.
+    let _turn = store.first_turn().await?;
     let done = sqlx::query(
         "UPDATE leader_lease SET holder = $1, epoch = epoch + 1, expires_at = $2, acquired_at = $3 \
          WHERE name = $4 AND epoch = $5",
@@ -98,6 +102,7 @@ pub async fn renew(
     now: i64,
     ttl_ms: i64,
 ) -> Result<bool> {
+    let _turn = store.first_turn().await?;
     let done = sqlx::query(
         "UPDATE leader_lease SET expires_at = $1 WHERE name = $2 AND holder = $3 AND epoch = $4 AND expires_at >= $5",
     )
@@ -113,6 +118,7 @@ pub async fn renew(
 
 /// Give the lease up (at a graceful stop) so a follower takes it at its next poll.
 pub async fn release(store: &Store, name: &str, holder: &str, epoch: i64) -> Result<bool> {
+    let _turn = store.first_turn().await?;
     let done =
         sqlx::query("UPDATE leader_lease SET expires_at = 0 WHERE name = $1 AND holder = $2 AND epoch = $3")
             .bind(name)

@@ -1,6 +1,6 @@
 //! Layer `store`: ALL SQL of the server, one module per group of tables. It may import `domain`
 //! and the foundation (`error`, `config`, `metrics`); nothing above it. It is the only layer that
-//! names `sqlx`: services hold transactions through the [`Tx`] and [`Conn`] aliases.
+//! names `sqlx`: services hold transactions through the [`Tx`] and [`Conn`] types.
 //!
 //! One sqlx `AnyPool` over SQLite (default, a file in the data dir) or PostgreSQL (by URL).
 //! Queries are runtime-checked and written in the SQL both accept: `$1, $2, ...` placeholders in
@@ -47,6 +47,7 @@ pub mod submissions;
 pub mod tracking;
 pub mod users;
 pub mod wake_relay;
+pub mod write_gate;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -65,8 +66,40 @@ pub enum Backend {
     Postgres,
 }
 
-/// A write transaction ([`Store::begin_write`]); pass `&mut *tx` where a [`Conn`] is wanted.
-pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
+/// A transaction ([`Store::begin_write`], [`Store::begin_snapshot`]); pass `&mut *tx` where a
+/// [`Conn`] is wanted. On SQLite a write transaction holds its turn of the process's
+/// [`write_gate::WriteGate`] until it ends.
+#[derive(Debug)]
+pub struct Tx {
+    inner: sqlx::Transaction<'static, sqlx::Any>,
+    // Dropped after `inner` (fields drop in order): the turn ends with the transaction.
+    _turn: Option<write_gate::Turn>,
+}
+
+impl Tx {
+    /// Commit.
+    pub async fn commit(self) -> std::result::Result<(), sqlx::Error> {
+        self.inner.commit().await
+    }
+
+    /// Roll back.
+    pub async fn rollback(self) -> std::result::Result<(), sqlx::Error> {
+        self.inner.rollback().await
+    }
+}
+
+impl std::ops::Deref for Tx {
+    type Target = Conn;
+    fn deref(&self) -> &Conn {
+        &self.inner
+    }
+}
+
+impl std::ops::DerefMut for Tx {
+    fn deref_mut(&mut self) -> &mut Conn {
+        &mut self.inner
+    }
+}
 
 /// A database connection (inside a transaction or from the pool).
 pub type Conn = sqlx::AnyConnection;
@@ -78,6 +111,8 @@ pub struct Store {
     pub pool: AnyPool,
     /// The backend.
     pub backend: Backend,
+    /// SQLite: the order in which this process's writers get the database's one write lock.
+    pub gate: write_gate::WriteGate,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -124,7 +159,11 @@ impl Store {
             sqlx::query("PRAGMA busy_timeout=10000").execute(&pool).await?;
         }
         MIGRATOR.run(&pool).await?;
-        Ok(Store { pool, backend })
+        Ok(Store {
+            pool,
+            backend,
+            gate: write_gate::WriteGate::default(),
+        })
     }
 
     /// Begin a write transaction (every writing transaction of the server uses this). On SQLite it
@@ -133,11 +172,31 @@ impl Store {
     /// while another connection writes (the dispatcher storing manifests, ingest storing status)
     /// fails at once with `database is locked` (SQLite cannot wait: the snapshot would be stale),
     /// whatever the busy timeout. `IMMEDIATE` takes the write lock first, waiting up to the busy
-    /// timeout. PostgreSQL needs nothing special (row locks, MVCC).
+    /// timeout. Before it the transaction takes its turn of this process's writers
+    /// ([`write_gate`]: first come first served, instead of SQLite's unordered polling). PostgreSQL
+    /// needs nothing special (row locks, MVCC).
     pub async fn begin_write(&self) -> Result<Tx> {
         Ok(match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
+            Backend::Sqlite => {
+                let turn = self.gate.turn().await?;
+                Tx {
+                    inner: self.pool.begin_with("BEGIN IMMEDIATE").await?,
+                    _turn: Some(turn),
+                }
+            }
+            Backend::Postgres => Tx {
+                inner: self.pool.begin().await?,
+                _turn: None,
+            },
+        })
+    }
+
+    /// A turn ahead of the queued writers for one short statement outside a transaction (the
+    /// leader lease, `store::lease`); `None` on PostgreSQL. Hold it while the statement runs.
+    pub async fn first_turn(&self) -> Result<Option<write_gate::Turn>> {
+        Ok(match self.backend {
+            Backend::Sqlite => Some(self.gate.first().await?),
+            Backend::Postgres => None,
         })
     }
 
@@ -147,14 +206,15 @@ impl Store {
     /// (WAL: the snapshot is taken at the first read); PostgreSQL's default `READ COMMITTED` takes a
     /// snapshot per statement, so it is `REPEATABLE READ`.
     pub async fn begin_snapshot(&self) -> Result<Tx> {
-        Ok(match self.backend {
+        let inner = match self.backend {
             Backend::Sqlite => self.pool.begin().await?,
             Backend::Postgres => {
                 self.pool
                     .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                     .await?
             }
-        })
+        };
+        Ok(Tx { inner, _turn: None })
     }
 
     /// Whether the database answers a trivial query (`/healthz`).

@@ -13,10 +13,17 @@
 //!    ends before the first occurrence that does not fit; logged and counted in
 //!    `nguon_manifests_shortened_total`), and sign the manifests whose content changed (or that
 //!    are due again);
-//! 2. transaction 1 records them unconfirmed (`store::manifests::record`);
-//! 3. publish each with `Link::publish_confirmed` (the broker's QoS 1 ack);
-//! 4. transaction 2 stamps the confirmed ones and, only if every publish of the batch was
-//!    confirmed, deletes the batch's outbox rows.
+//! 2. in steps of `ha.dispatch_chunk` manifests (default 2,000; [`publish_step`]): a transaction
+//!    records the step's manifests unconfirmed (`store::manifests::record`) under the lease's
+//!    fence, each is published with `Link::publish_confirmed` (the broker's QoS 1 ack; the
+//!    lease checked again before each), and a second transaction stamps the confirmed ones;
+//! 3. once every step is confirmed, a last transaction deletes the batch's outbox rows.
+//!
+//! So a province-wide batch of 100,000 makes progress a step at a time and never holds the
+//! database (SQLite's one write lock, the PostgreSQL lease row its fence locks) for longer than a
+//! step: the lease's renewal gets in between steps. A deposed leader stops at its next step's
+//! fence; the next leader recomputes, finds the steps already confirmed unchanged (not due) and
+//! publishes the rest, each device's recorded-but-unconfirmed manifest under the same version.
 //!
 //! A batch that fails anywhere keeps its outbox rows; the dispatcher retries it after a backoff
 //! (0.5 s doubling to 30 s; logged, `nguon_dispatch_failures_total`), and an unconfirmed manifest
@@ -63,9 +70,10 @@ pub struct BatchReport {
 /// Publishes waiting for their ack at once in a batch.
 const IN_FLIGHT: usize = 2_000;
 
-/// Recompute the devices `change` covers and publish what changed. `force` republishes unchanged
-/// manifests too (at start). The outbox rows `outbox_ids` are deleted once every manifest of the
-/// batch is confirmed by the broker; otherwise the batch fails and they stay.
+/// Recompute the devices `change` covers and publish what changed, step by step. `force`
+/// republishes unchanged manifests too (at start). The outbox rows `outbox_ids` are deleted once
+/// every manifest of the batch is confirmed by the broker; otherwise the batch fails (after the
+/// steps already confirmed) and they stay.
 pub async fn run_batch(
     ctx: &Context,
     change: &Change,
@@ -177,16 +185,55 @@ pub async fn run_batch(
     ctx.metrics
         .manifests_shortened
         .fetch_add(shortened, Ordering::Relaxed);
-    if !rows.is_empty() {
+    let total = rows.len();
+    let step_len = ctx.settings.ha.dispatch_chunk.max(1) as usize;
+    let mut published = 0usize;
+    let mut rows = rows.into_iter();
+    loop {
+        let step: Vec<Record> = rows.by_ref().take(step_len).collect();
+        if step.is_empty() {
+            break;
+        }
+        let (confirmed, failed) = match publish_step(ctx, step).await {
+            Ok(x) => x,
+            Err(e) => (0, Some(e)),
+        };
+        published += confirmed;
+        ctx.metrics
+            .manifests_published
+            .fetch_add(confirmed as u64, Ordering::Relaxed);
+        if let Some(e) = failed {
+            return Err(Error::internal_from(
+                format!(
+                    "{} of {total} manifests not confirmed by the broker ({published} confirmed, in \
+                     steps of {step_len}); the outbox keeps the change",
+                    total - published
+                ),
+                e,
+            ));
+        }
+    }
+    if !outbox_ids.is_empty() {
         let mut tx = store.begin_write().await?;
-        // Only the lease's holder under its epoch records (and so publishes) manifests: a deposed
-        // leader stops here (docs/deployment.md, "Leader lease").
-        ctx.lease.fence(&mut tx).await?;
-        manifests::record(&mut tx, store.backend, &rows).await?;
+        outbox::delete(&mut tx, outbox_ids).await?;
         tx.commit().await?;
     }
+    Ok(BatchReport { computed, published })
+}
 
-    let total = rows.len();
+/// One step of a batch: record `rows` unconfirmed under the lease's fence (a deposed leader
+/// stops here: docs/deployment.md, "Leader lease"), publish them, and stamp the ones the broker
+/// confirmed. Returns how many were, and the first publish's error if any was not (those stay
+/// due); `Err` when the step could not be recorded or stamped.
+/// Each transaction is one step's: the database (and on SQLite its one write lock, which the
+/// lease's renewal needs too) is never held for a whole province's batch.
+async fn publish_step(ctx: &Context, rows: Vec<Record>) -> Result<(usize, Option<Error>)> {
+    let store = &ctx.store;
+    let mut tx = store.begin_write().await?;
+    ctx.lease.fence(&mut tx).await?;
+    manifests::record(&mut tx, store.backend, &rows).await?;
+    tx.commit().await?;
+
     let results: Vec<((String, i64), Result<()>)> = futures::stream::iter(rows)
         .map(|r| async move {
             let sent = match DeviceId::parse(r.device_id.clone()) {
@@ -206,7 +253,7 @@ pub async fn run_batch(
         .buffer_unordered(IN_FLIGHT)
         .collect()
         .await;
-    let mut confirmed = Vec::with_capacity(total);
+    let mut confirmed = Vec::with_capacity(results.len());
     let mut first_error = None;
     for (published, r) in results {
         match r {
@@ -216,31 +263,12 @@ pub async fn run_batch(
             }
         }
     }
-    let all_confirmed = first_error.is_none();
-    if !confirmed.is_empty() || (all_confirmed && !outbox_ids.is_empty()) {
+    if !confirmed.is_empty() {
         let mut tx = store.begin_write().await?;
         manifests::confirmed(&mut tx, &confirmed, now_ms()).await?;
-        if all_confirmed {
-            outbox::delete(&mut tx, outbox_ids).await?;
-        }
         tx.commit().await?;
     }
-    ctx.metrics
-        .manifests_published
-        .fetch_add(confirmed.len() as u64, Ordering::Relaxed);
-    match first_error {
-        None => Ok(BatchReport {
-            computed,
-            published: confirmed.len(),
-        }),
-        Some(e) => Err(Error::internal_from(
-            format!(
-                "{} of {total} manifests not confirmed by the broker; the outbox keeps the change",
-                total - confirmed.len()
-            ),
-            e,
-        )),
-    }
+    Ok((confirmed.len(), first_error))
 }
 
 /// A play-now's item and media.

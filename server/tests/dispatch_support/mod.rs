@@ -274,6 +274,61 @@ pub fn heartbeat(id: &str, session: u64, manifest_version: u64) -> nguon_protoco
     }
 }
 
+/// `n` loudspeakers `{prefix}-0000`, `{prefix}-0001`, … spread over `areas` in turn, written
+/// straight to the registry in one transaction: no outbox row, no notification, no credentials.
+pub async fn bulk_devices(app: &TestApp, prefix: &str, areas: &[String], n: usize) {
+    let now = chrono::Utc::now().timestamp_millis();
+    let mut tx = app.state().store.pool.begin().await.unwrap();
+    for chunk in (0..n).collect::<Vec<_>>().chunks(200) {
+        let mut sql = String::from(
+            "INSERT INTO devices (id, kind, area, name, enabled, created_at, updated_at) VALUES ",
+        );
+        let mut q = Vec::new();
+        for (k, i) in chunk.iter().enumerate() {
+            if k > 0 {
+                sql.push(',');
+            }
+            let b = k * 5;
+            sql.push_str(&format!(
+                "(${}, 'loudspeaker', ${}, ${}, 1, ${}, ${})",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5
+            ));
+            q.push((format!("{prefix}-{i:04}"), areas[i % areas.len()].clone()));
+        }
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (id, a) in q {
+            query = query.bind(id.clone()).bind(a).bind(id).bind(now).bind(now);
+        }
+        query.execute(&mut *tx).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+}
+
+/// On a shared external broker (`NGUON_TEST_MQTT_URL`), clear the retained messages of `topics`
+/// (a bulk test's manifests) so later runs do not receive them; nothing on the embedded broker.
+pub async fn clear_retained(app: &TestApp, area: &str, topics: &[String]) {
+    if !crate::common::external_mqtt() {
+        return;
+    }
+    // A client id of its own: reusing an observer's would make the two take over each other.
+    let cid = uid("cleaner");
+    device(app, &cid, area, "cleaner-password", None).await;
+    let mut cleaner = connect(app, &cid, "cleaner-password", None).await.unwrap();
+    for t in topics {
+        cleaner.publish(t, Vec::new(), true).await;
+    }
+    // The broker handles one client's publishes in order: once this comes back, all are done.
+    let done = format!("nguon-test/{}/cleaned", uid("c"));
+    cleaner.subscribe(&done).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    cleaner.publish(&done, b"done".to_vec(), false).await;
+    cleaner.next_on(&done, |_| true).await;
+}
+
 /// Poll `f` until it returns `Some`, or panic with `what` after [`DEADLINE`].
 pub async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
 where
