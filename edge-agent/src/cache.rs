@@ -3,12 +3,13 @@
 //! file is hashed before an atomic rename. Files are hashed again before every play, so a file
 //! damaged on disk is deleted, reported and fetched again, never played. Eviction is least
 //! recently used (file mtime, touched on use) under `storage.cache_max_mb`, and never removes a
-//! file the look-ahead window needs.
+//! file the look-ahead window needs. A fetch that fails for a reason that may pass (network,
+//! 5xx, 408, 429) is tried again with exponential backoff and jitter ([`Cache::ensure_until`]).
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use nguon_protocol::{EventBody, MediaRef};
 use sha2::{Digest, Sha256};
@@ -20,6 +21,16 @@ use crate::store::sync_dir;
 
 /// Bytes written between two `fsync`s of a `.part` file.
 const SYNC_EVERY: u64 = 1 << 20;
+
+/// The longest wait between two attempts at a media file.
+pub const RETRY_MAX: Duration = Duration::from_secs(60);
+
+/// The wait before retry `attempt` (0-based) of a media fetch: random between half and all of
+/// 0.5 s · 2^attempt, at most [`RETRY_MAX`] (the link's reconnect backoff), so that a fleet whose
+/// server failed does not come back in step.
+pub fn retry_wait(attempt: u32) -> Duration {
+    crate::link::backoff::backoff(attempt, RETRY_MAX)
+}
 
 /// One cached file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,8 +163,40 @@ impl Cache {
     }
 
     /// Make sure a verified copy of `m` is in the cache (hashing the cached copy, fetching it
-    /// if absent or damaged) and return its path.
+    /// if absent or damaged) and return its path. A failure is reported (`media_error`).
     pub async fn ensure(&self, m: &MediaRef) -> Result<PathBuf, AgentError> {
+        let r = self.fetch(m).await;
+        if let Err(e) = &r {
+            self.failed(&m.sha256, e).await;
+        }
+        r
+    }
+
+    /// [`Cache::ensure`], trying again after a transient failure ([`AgentError::is_transient`])
+    /// with exponential backoff and jitter ([`retry_wait`]) as long as the next attempt would
+    /// start before `until`. Only the last failure is reported.
+    pub async fn ensure_until(&self, m: &MediaRef, until: Instant) -> Result<PathBuf, AgentError> {
+        let mut attempt = 0;
+        loop {
+            let e = match self.fetch(m).await {
+                Ok(p) => return Ok(p),
+                Err(e) => e,
+            };
+            let wait = retry_wait(attempt);
+            if !e.is_transient() || Instant::now() + wait >= until {
+                self.failed(&m.sha256, &e).await;
+                return Err(e);
+            }
+            tracing::warn!(sha256 = %m.sha256, error = %e, wait_ms = wait.as_millis() as u64, "media fetch failed; trying again");
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
+    }
+
+    /// One attempt at a verified copy of `m` (hashing the cached copy, fetching it if absent or
+    /// damaged), its path; a failure is not reported (see [`Cache::failed`]), a damaged cached
+    /// file is.
+    pub async fn fetch(&self, m: &MediaRef) -> Result<PathBuf, AgentError> {
         let sha = m.sha256.as_str();
         if !is_sha256(sha) {
             return Err(AgentError::Media {
@@ -183,18 +226,16 @@ impl Cache {
                 }
             }
         }
-        match self.download(m).await {
-            Ok(()) => {
-                self.reporter.observe(AgentEventKind::MediaReady {
-                    sha256: sha.to_string(),
-                });
-                Ok(path)
-            }
-            Err(e) => {
-                self.media_error(sha, e.to_string()).await;
-                Err(e)
-            }
-        }
+        self.download(m).await?;
+        self.reporter.observe(AgentEventKind::MediaReady {
+            sha256: sha.to_string(),
+        });
+        Ok(path)
+    }
+
+    /// Report that `sha` could not be had: a `media_error` event and the observers.
+    pub async fn failed(&self, sha: &str, e: &AgentError) {
+        self.media_error(sha, e.to_string()).await;
     }
 
     async fn media_error(&self, sha: &str, reason: String) {
@@ -242,7 +283,11 @@ impl Cache {
             } else if status == reqwest::StatusCode::RANGE_NOT_SATISFIABLE {
                 true
             } else {
-                return Err(merr(format!("GET {url}: HTTP {status}")));
+                return Err(AgentError::MediaStatus {
+                    sha256: sha.clone(),
+                    url,
+                    status: status.as_u16(),
+                });
             };
             tracing::info!(sha256 = %sha, from = have, %url, "downloading");
             let mut f = tokio::fs::OpenOptions::new()

@@ -33,6 +33,16 @@ pub enum AgentError {
         /// Why.
         reason: String,
     },
+    /// The server answered a media request with an error status.
+    #[error("media {sha256}: GET {url}: HTTP {status}")]
+    MediaStatus {
+        /// The file.
+        sha256: String,
+        /// The URL asked.
+        url: String,
+        /// The status code.
+        status: u16,
+    },
     /// A live stream could not be opened or broke off.
     #[error("live stream: {0}")]
     Stream(String),
@@ -58,6 +68,17 @@ impl AgentError {
         AgentError::Io {
             path: path.into(),
             source,
+        }
+    }
+
+    /// Whether trying again later may succeed: the network failed or timed out, or the server
+    /// answered 5xx, 408 or 429 (overloaded, restarting). A 404, a file whose hash is wrong or a
+    /// full disk is not retried.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            AgentError::Http(e) => !e.is_builder() && !e.is_redirect(),
+            AgentError::MediaStatus { status, .. } => *status >= 500 || *status == 408 || *status == 429,
+            _ => false,
         }
     }
 }

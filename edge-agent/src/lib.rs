@@ -190,6 +190,30 @@ fn how_it_failed(e: JoinError) -> String {
     format!("panicked: {msg}")
 }
 
+/// How long the HTTP client keeps an idle connection to the server: long enough to reuse it for
+/// the next file of a fetch, short enough that a fleet that has fetched its media holds no
+/// connections (each is a file descriptor of the server's).
+pub const HTTP_IDLE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The agent's HTTP client (media, live streams, the clock estimate, updates): connect timeout
+/// 15 s, read timeout 60 s, at most one idle connection per host, closed after
+/// [`HTTP_IDLE_TIMEOUT`]. Needs the rustls crypto provider installed.
+pub fn http_client() -> Result<reqwest::Client, AgentError> {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        return Err(AgentError::Setup(
+            "no rustls crypto provider installed; call \
+             rustls::crypto::ring::default_provider().install_default() first"
+                .into(),
+        ));
+    }
+    Ok(reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(15))
+        .read_timeout(Duration::from_secs(60))
+        .pool_max_idle_per_host(1)
+        .pool_idle_timeout(HTTP_IDLE_TIMEOUT)
+        .build()?)
+}
+
 /// The sink a configuration asks for.
 pub fn sink_for(output: &AudioOutput) -> Sink {
     match output {
@@ -221,20 +245,7 @@ impl Agent {
         let clock = Clock::new(opts.clock_offset);
         let http = match opts.http {
             Some(h) => h,
-            None => {
-                if rustls::crypto::CryptoProvider::get_default().is_none() {
-                    return Err(AgentError::Setup(
-                        "no rustls crypto provider installed; call \
-                         rustls::crypto::ring::default_provider().install_default() first"
-                            .into(),
-                    ));
-                }
-                reqwest::Client::builder()
-                    .connect_timeout(Duration::from_secs(15))
-                    .read_timeout(Duration::from_secs(60))
-                    .pool_max_idle_per_host(1)
-                    .build()?
-            }
+            None => http_client()?,
         };
         let reporter = Arc::new(report::Reporter::new(store.clone(), clock, opts.observer.clone()));
         let cache = Arc::new(cache::Cache::new(
@@ -319,6 +330,7 @@ impl Agent {
             quiet: config.quiet_hours(),
             grace: chrono::Duration::from_std(opts.grace).unwrap_or_default(),
             lead: opts.lead,
+            prefetch_spread: Duration::from_secs(config.media.prefetch_spread_secs.into()),
             silence_dbfs: config.audio.silence_dbfs as f32,
             amp,
         });

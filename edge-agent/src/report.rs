@@ -77,6 +77,18 @@ pub enum AgentEventKind {
         /// The outcome.
         outcome: nguon_protocol::PlayOutcome,
     },
+    /// A manifest was applied and the fetch of one of its media files planned
+    /// (`player::fetch`): at once, or spread over a window.
+    MediaFetchPlanned {
+        /// The file.
+        sha256: String,
+        /// When its fetch starts (device clock).
+        start: DateTime<Utc>,
+        /// How long after the manifest was applied that is (zero: at once).
+        delay: std::time::Duration,
+        /// Fetched at once (an emergency, a message with a window, an item prepared within 30 s).
+        urgent: bool,
+    },
     /// A media file is in the cache and verified.
     MediaReady {
         /// The file.

@@ -347,6 +347,7 @@ fn config_for(d: &SimDevice, opts: &FleetOptions, mqtt: SocketAddr, wav: Option<
             heartbeat_secs: opts.heartbeat_secs,
         },
         amplifier: None,
+        media: nguon_provision::config::MediaSection::default(),
     }
 }
 
@@ -376,6 +377,7 @@ impl Fleet {
             .connect_timeout(Duration::from_secs(15))
             .timeout(Duration::from_secs(120))
             .pool_max_idle_per_host(64)
+            .pool_idle_timeout(nguon_agent::HTTP_IDLE_TIMEOUT)
             .build()?;
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
         let connected = Arc::new(AtomicUsize::new(0));

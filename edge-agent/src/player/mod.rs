@@ -16,6 +16,7 @@
 //! stream until its window's end (`sink::RelayInput`: reconnects, ICY metadata), followed by its
 //! media as the fallback; like a live stream it is interrupted, not paused, when preempted.
 
+pub mod fetch;
 pub mod queue;
 
 use std::collections::{HashMap, HashSet};
@@ -81,6 +82,8 @@ pub struct PlayerCtx {
     pub grace: chrono::Duration,
     /// How long before its start an item is prepared.
     pub lead: Duration,
+    /// The longest window over which a later item's media is fetched (`media.prefetch_spread_secs`).
+    pub prefetch_spread: Duration,
     /// Silence threshold, dBFS (`audio.silence_dbfs`).
     pub silence_dbfs: f32,
     /// The amplifier relay (`[amplifier]`), if any.
@@ -116,7 +119,13 @@ pub struct Player {
     acked: HashSet<Uuid>,
     /// The amplifier relay, while running.
     amp: Option<Amp>,
+    /// The task fetching the last manifest's media ([`fetch::run`]); a new manifest replaces it.
+    prefetch: Option<tokio::task::AbortHandle>,
 }
+
+/// How long the media of a play-now command without a window is tried for (backoff between
+/// attempts) before it is reported `failed`.
+const ADHOC_FETCH_FOR: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
 
 /// An emergency or priority message (a play-now command, id = the command id) with a validity
 /// window: the server tracks it per device.
@@ -148,6 +157,7 @@ impl Player {
             play_rx,
             acked: HashSet::new(),
             amp: None,
+            prefetch: None,
         }
     }
 
@@ -210,6 +220,9 @@ impl Player {
         }
         for play in self.plays.values() {
             play.send(Ctrl::Stop);
+        }
+        if let Some(f) = self.prefetch.take() {
+            f.abort();
         }
         if let Some(amp) = self.amp.take() {
             amp.close().await;
@@ -336,29 +349,32 @@ impl Player {
             pending = self.queue.pending().len(),
             "manifest applied"
         );
-        // Fetch what the window needs now, then trim the cache without touching it.
-        let needed: Vec<MediaRef> = {
-            let mut seen = HashSet::new();
-            self.queue
-                .pending()
-                .iter()
-                .flat_map(|i| i.media.iter())
-                .filter(|s| seen.insert((*s).clone()))
-                .filter_map(|s| self.media.get(s).cloned())
-                .collect()
-        };
+        // Fetch what the pending items need, spread over time, and trim the cache without
+        // touching it.
+        let plan = fetch::plan(
+            self.queue.pending(),
+            &self.media,
+            self.ctx.clock.now(),
+            self.ctx.lead,
+            self.ctx.prefetch_spread,
+            fetch::uniform,
+        );
+        for f in &plan {
+            self.ctx.reporter.observe(AgentEventKind::MediaFetchPlanned {
+                sha256: f.media.sha256.clone(),
+                start: f.at,
+                delay: f.delay,
+                urgent: f.urgent,
+            });
+        }
         let mut protect: HashSet<String> = m.items.iter().flat_map(|i| i.media.clone()).collect();
         protect.extend(self.queue.pending().iter().flat_map(|i| i.media.iter().cloned()));
         protect.extend(self.queue.media_in_use());
-        let cache = self.ctx.cache.clone();
-        tokio::spawn(async move {
-            for r in needed {
-                if let Err(e) = cache.ensure(&r).await {
-                    tracing::warn!(error = %e, "prefetch failed");
-                }
-            }
-            cache.evict(&protect);
-        });
+        if let Some(old) = self.prefetch.take() {
+            old.abort();
+        }
+        let task = tokio::spawn(fetch::run(plan, self.ctx.cache.clone(), self.ctx.clock, protect));
+        self.prefetch = Some(task.abort_handle());
         actions
     }
 
@@ -451,8 +467,18 @@ impl Player {
         }
     }
 
-    /// Make an item's media ready in the cache (fetched if absent or damaged), off the loop.
+    /// Make an item's media ready in the cache (fetched if absent or damaged), off the loop. A
+    /// transient failure is tried again while the item can still play: a scheduled item until its
+    /// grace period ends, a message until its window ends, a play-now without a window for
+    /// [`ADHOC_FETCH_FOR`].
     fn prepare(&self, item: ManifestItem, adhoc: bool) {
+        let now = self.ctx.clock.now();
+        let until = match (adhoc, item.play_until) {
+            (_, Some(end)) => end.max(item.starts_at + self.ctx.grace),
+            (false, None) => item.starts_at + self.ctx.grace,
+            (true, None) => now + ADHOC_FETCH_FOR,
+        };
+        let until = self.ctx.clock.instant_at(until);
         let refs: Result<Vec<MediaRef>, String> = item
             .media
             .iter()
@@ -471,7 +497,7 @@ impl Player {
                 let mut files = Vec::new();
                 let mut ms = 0u64;
                 for r in &refs {
-                    files.push(cache.ensure(r).await.map_err(|e| e.to_string())?);
+                    files.push(cache.ensure_until(r, until).await.map_err(|e| e.to_string())?);
                     ms += r.duration_ms;
                 }
                 let repeat = item.repeat.max(1) as usize;

@@ -9,6 +9,7 @@ mod env;
 
 mod amplifier;
 mod failover;
+mod fetch;
 mod live;
 mod messages;
 mod outbox;

@@ -13,6 +13,8 @@ use crate::env::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_outbox_survives_sigkill_between_recording_and_puback_and_every_event_arrives() {
     let mut env = Env::new("lc-outbox");
+    // The warm-up item is an hour ahead: fetch its media at once rather than spread over 5 minutes.
+    set_prefetch_spread(&env.config, 0);
     let src = env.tmp.path().join("src");
     std::fs::create_dir_all(&src).unwrap();
     let tone = tone_wav(&src, "s", 0.5);

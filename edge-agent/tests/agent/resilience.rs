@@ -66,6 +66,8 @@ async fn with_the_broker_down_for_the_whole_slot_the_item_plays_from_cache_and_i
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_download_killed_with_sigkill_resumes_with_a_range_request_after_restart_and_is_verified() {
     let env = Env::new("lc-resume-dl");
+    // The item is an hour ahead: fetch its media at once rather than spread over 5 minutes.
+    set_prefetch_spread(&env.config, 0);
     let src = env.tmp.path().join("src");
     std::fs::create_dir_all(&src).unwrap();
     let tone = tone_wav(&src, "long", 20.0);

@@ -106,6 +106,8 @@ impl Drop for Mosquitto {
 pub struct Hit {
     pub path: String,
     pub range_start: Option<u64>,
+    /// When the request's head was read.
+    pub at: DateTime<Utc>,
 }
 
 /// A tiny HTTP/1.1 media server with Range support, on its own thread.
@@ -115,6 +117,8 @@ pub struct MediaServer {
     pub hits: Arc<Mutex<Vec<Hit>>>,
     /// Bytes per second per response (None: unthrottled).
     pub throttle: Arc<Mutex<Option<u64>>>,
+    /// Per sha256: how many more requests for it are answered `503 Service Unavailable`.
+    pub unavailable: Arc<Mutex<HashMap<String, u32>>>,
 }
 
 impl MediaServer {
@@ -124,11 +128,12 @@ impl MediaServer {
         let files: Arc<Mutex<HashMap<String, Vec<u8>>>> = Default::default();
         let hits: Arc<Mutex<Vec<Hit>>> = Default::default();
         let throttle: Arc<Mutex<Option<u64>>> = Default::default();
-        let (f, h, t) = (files.clone(), hits.clone(), throttle.clone());
+        let unavailable: Arc<Mutex<HashMap<String, u32>>> = Default::default();
+        let (f, h, t, u) = (files.clone(), hits.clone(), throttle.clone(), unavailable.clone());
         std::thread::spawn(move || {
             for s in l.incoming().flatten() {
-                let (f, h, t) = (f.clone(), h.clone(), t.clone());
-                std::thread::spawn(move || serve(s, f, h, t));
+                let (f, h, t, u) = (f.clone(), h.clone(), t.clone(), u.clone());
+                std::thread::spawn(move || serve(s, f, h, t, u));
             }
         });
         MediaServer {
@@ -136,6 +141,7 @@ impl MediaServer {
             files,
             hits,
             throttle,
+            unavailable,
         }
     }
     /// Publish bytes; returns the MediaRef (url relative to the base).
@@ -167,6 +173,7 @@ fn serve(
     files: Arc<Mutex<HashMap<String, Vec<u8>>>>,
     hits: Arc<Mutex<Vec<Hit>>>,
     throttle: Arc<Mutex<Option<u64>>>,
+    unavailable: Arc<Mutex<HashMap<String, u32>>>,
 ) {
     loop {
         let mut buf = Vec::new();
@@ -205,7 +212,19 @@ fn serve(
         hits.lock().unwrap().push(Hit {
             path: path.clone(),
             range_start,
+            at: Utc::now(),
         });
+        let refuse = unavailable
+            .lock()
+            .unwrap()
+            .iter_mut()
+            .find(|(sha, n)| path.ends_with(sha.as_str()) && **n > 0)
+            .map(|(_, n)| *n -= 1)
+            .is_some();
+        if refuse {
+            let _ = write!(s, "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n");
+            continue;
+        }
         let data = files.lock().unwrap().get(&path).cloned();
         let Some(data) = data else {
             let _ = write!(s, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
@@ -462,6 +481,13 @@ pub async fn until(deadline: Duration, mut cond: impl FnMut() -> bool) {
         assert!(Instant::now() < end, "deadline passed waiting for a condition");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Set `media.prefetch_spread_secs` in a config written by [`write_config`].
+pub fn set_prefetch_spread(config: &Path, secs: u32) {
+    let mut text = std::fs::read_to_string(config).unwrap();
+    text.push_str(&format!("\n[media]\nprefetch_spread_secs = {secs}\n"));
+    std::fs::write(config, text).unwrap();
 }
 
 /// Write a device config; returns its path.

@@ -47,6 +47,9 @@
 //! [telemetry]
 //! heartbeat_secs = 60
 //!
+//! [media]                              # optional; see `media`
+//! prefetch_spread_secs = 300           # fetch a later item's media within this window (0: at once)
+//!
 //! [amplifier]                          # optional; see `amplifier`
 //! hook = ["/usr/local/bin/amp-relay"]  # or: gpio = { chip = "/dev/gpiochip0", line = 17 }
 //! preroll_ms = 1500
@@ -56,9 +59,11 @@
 
 pub mod amplifier;
 pub mod broker;
+pub mod media;
 
 pub use amplifier::{AmplifierSection, GpioLine};
 pub use broker::{BrokerUrl, parse_broker_url};
+pub use media::MediaSection;
 
 use std::path::{Path, PathBuf};
 
@@ -362,6 +367,9 @@ pub struct DeviceConfig {
     /// `[amplifier]`: the amplifier relay (none: the agent switches nothing).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amplifier: Option<AmplifierSection>,
+    /// `[media]`: when the schedule's media is fetched (not written while at its defaults).
+    #[serde(default, skip_serializing_if = "MediaSection::is_default")]
+    pub media: MediaSection,
 }
 
 fn parse_hhmm(s: &str) -> Result<NaiveTime, String> {
@@ -497,6 +505,7 @@ impl DeviceConfig {
         if let Some(a) = &self.amplifier {
             a.validate()?;
         }
+        self.media.validate()?;
         Ok(())
     }
 
@@ -683,6 +692,30 @@ output = "wav:/tmp/wav"
         let e = DeviceConfig::parse(&good().replace("wav:/tmp/wav", "speaker"), "a.toml").unwrap_err();
         assert_eq!(e.key, "audio.output");
         assert!(e.to_string().starts_with("a.toml: `audio.output`:"), "{e}");
+    }
+
+    #[test]
+    fn the_media_section_defaults_to_a_300_s_spread_takes_0_to_3600_and_names_a_bad_key() {
+        let c = DeviceConfig::parse(&good(), "a.toml").unwrap();
+        assert_eq!(c.media.prefetch_spread_secs, 300);
+        assert!(!c.to_toml().contains("[media]"), "defaults are not written");
+        for ok in [0, 10, 3600] {
+            let c = DeviceConfig::parse(
+                &format!("{}\n[media]\nprefetch_spread_secs = {ok}\n", good()),
+                "a.toml",
+            )
+            .unwrap();
+            assert_eq!(c.media.prefetch_spread_secs, ok);
+            assert_eq!(DeviceConfig::parse(&c.to_toml(), "b.toml").unwrap(), c);
+        }
+        for (body, key) in [
+            ("prefetch_spread_secs = 3601", "media.prefetch_spread_secs"),
+            ("prefetch_spread_secs = -1", "media.prefetch_spread_secs"),
+            ("spread = 1", "media.spread"),
+        ] {
+            let e = DeviceConfig::parse(&format!("{}\n[media]\n{body}\n", good()), "a.toml").unwrap_err();
+            assert_eq!(e.key, key, "{body}: {e}");
+        }
     }
 
     #[test]

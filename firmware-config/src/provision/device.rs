@@ -103,6 +103,7 @@ pub fn device_config(
         quiet_hours: None,
         telemetry: TelemetrySection::default(),
         amplifier: None,
+        media: crate::config::MediaSection::default(),
     };
     cfg.validate().map_err(|(k, m)| bad(format!("{k}: {m}")))?;
     Ok(cfg)
