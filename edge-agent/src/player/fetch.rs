@@ -173,15 +173,21 @@ mod tests {
 
     const LEAD: Duration = Duration::from_millis(1500);
 
+    /// Three files and the manifest's list of them.
+    fn three() -> (MediaRef, MediaRef, MediaRef, HashMap<String, MediaRef>) {
+        let (a, b, c) = (media(1), media(2), media(3));
+        let lib = [&a, &b, &c]
+            .iter()
+            .map(|m| (m.sha256.clone(), (*m).clone()))
+            .collect();
+        (a, b, c, lib)
+    }
+
     #[test]
     fn the_window_is_the_spread_or_half_the_time_to_preparation_and_an_item_prepared_within_30_s_is_fetched_at_once()
      {
         let now = Utc::now();
-        let (a, b, c) = (media(1), media(2), media(3));
-        let lib: HashMap<_, _> = [&a, &b, &c]
-            .iter()
-            .map(|m| (m.sha256.clone(), (*m).clone()))
-            .collect();
+        let (a, b, c, lib) = three();
         let secs = |s: i64| now + chrono::Duration::seconds(s) + chrono::Duration::milliseconds(1500);
         let items = vec![
             item("in-80-s", secs(80), Priority::Normal, &a),
@@ -210,11 +216,7 @@ mod tests {
     #[test]
     fn emergencies_and_messages_with_a_window_are_fetched_at_once_and_a_shared_file_goes_by_its_first_item() {
         let now = Utc::now();
-        let (a, b, c) = (media(1), media(2), media(3));
-        let lib: HashMap<_, _> = [&a, &b, &c]
-            .iter()
-            .map(|m| (m.sha256.clone(), (*m).clone()))
-            .collect();
+        let (a, b, c, lib) = three();
         let mut msg = item("msg", now + chrono::Duration::hours(1), Priority::Priority, &b);
         msg.play_until = Some(now + chrono::Duration::hours(3));
         let items = vec![
