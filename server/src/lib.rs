@@ -52,12 +52,16 @@ pub struct Application {
     mqtt_internal_password: Option<String>,
     /// SQLite: the lock making this process the database file's only server (held while running).
     _sqlite_lock: Option<std::fs::File>,
+    /// The file-descriptor limits found and raised at start.
+    fds: Option<http::serve::FdLimit>,
 }
 
 impl Application {
     /// Open the store (running migrations), load or create the signing key, start the embedded
     /// broker (unless `mqtt_url` is set), connect the server's MQTT link and bind the HTTP port.
     pub async fn build(settings: Settings) -> Result<Application> {
+        // Every connection and open file is a descriptor: the soft limit (often 1,024) up to the hard.
+        let fds = http::serve::raise_fd_limit();
         store::create_private_dir(&settings.data_dir)?;
         let sqlite_lock = store::lock_sqlite(&settings.database_url())?;
         let store = Store::connect(&settings.database_url()).await?;
@@ -211,6 +215,7 @@ impl Application {
             tls,
             mqtt_internal_password,
             _sqlite_lock: sqlite_lock,
+            fds,
         })
     }
 
@@ -254,18 +259,13 @@ impl Application {
         let app = router(self.state.clone());
         let stop_http = tokio_util::sync::CancellationToken::new();
         let stopping = stop_http.clone().cancelled_owned();
-        let server: std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<()>> + Send>> =
-            match self.tls {
-                Some(acceptor) => Box::pin(http::tls::serve(self.listener, acceptor, app, stopping)),
-                None => Box::pin(std::future::IntoFuture::into_future(
-                    axum::serve(
-                        self.listener,
-                        app.into_make_service_with_connect_info::<SocketAddr>(),
-                    )
-                    .with_graceful_shutdown(stopping),
-                )),
-            };
-        let mut server = server;
+        let limits = http::serve::Limits::from_settings(&state.settings, self.fds);
+        tracing::info!(
+            max_connections = limits.max_connections,
+            keepalive_timeout_secs = limits.keepalive.as_secs(),
+            "http: connection cap and idle keep-alive timeout (server.max_connections, server.keepalive_timeout_secs)"
+        );
+        let mut server = Box::pin(http::serve::serve(self.listener, self.tls, app, limits, stopping));
         let mut background = self.background;
         tokio::select! {
             r = &mut server => {

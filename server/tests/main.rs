@@ -52,6 +52,7 @@ mod hardening_scope;
 mod hardening_secrets;
 mod hardening_throttle;
 mod hardening_tls;
+mod http_limits;
 mod ingest;
 mod layers;
 mod live;

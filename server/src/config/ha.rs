@@ -2,8 +2,9 @@
 //! PostgreSQL database (`ha.lease_ttl_secs`, `ha.instance_id`), the MQTT shared-subscription group
 //! spreading device reports across instances (`ha.shared_group`), the QoS of the link's
 //! subscriptions on a broker cluster (`ha.subscribe_qos`), the manifests per step of a dispatch
-//! batch (`ha.dispatch_chunk`), and how long a stop drains
-//! HTTP (`server.shutdown_grace_secs`). Read after the TOML file by [`apply`] (`NGUON_HA_*`,
+//! batch (`ha.dispatch_chunk`), how long a stop drains HTTP (`server.shutdown_grace_secs`), and
+//! the HTTP connections' idle timeout and cap (`server.keepalive_timeout_secs`,
+//! `server.max_connections`). Read after the TOML file by [`apply`] (`NGUON_HA_*`,
 //! `NGUON_SERVER_SHUTDOWN_GRACE_SECS`), then checked; every error names the key.
 
 use serde::Deserialize;
@@ -57,12 +58,22 @@ pub struct ServerSettings {
     /// (`NGUON_SERVER_SHUTDOWN_GRACE_SECS`, default 10, 0 to 600); connections still open then
     /// (board event streams) are closed.
     pub shutdown_grace_secs: u64,
+    /// How long an HTTP connection may wait for its next request's headers (or its first's)
+    /// before it is closed, seconds (`NGUON_SERVER_KEEPALIVE_TIMEOUT_SECS`, default 15, 1 to
+    /// 3600): nginx's `keepalive_timeout`. A response being sent is not cut.
+    pub keepalive_timeout_secs: u64,
+    /// Most HTTP connections open at once (`NGUON_SERVER_MAX_CONNECTIONS`, default 0: automatic,
+    /// from the file-descriptor limit; else 1 to 1000000). At the cap new connections wait in the
+    /// listen backlog (http::serve).
+    pub max_connections: u64,
 }
 
 impl Default for ServerSettings {
     fn default() -> Self {
         ServerSettings {
             shutdown_grace_secs: 10,
+            keepalive_timeout_secs: 15,
+            max_connections: 0,
         }
     }
 }
@@ -86,6 +97,8 @@ pub fn apply(s: &mut Settings, env: &[(String, String)], source: &str) -> Result
             }
             "NGUON_HA_DISPATCH_CHUNK" => s.ha.dispatch_chunk = num(v)?,
             "NGUON_SERVER_SHUTDOWN_GRACE_SECS" => s.server.shutdown_grace_secs = num(v)?,
+            "NGUON_SERVER_KEEPALIVE_TIMEOUT_SECS" => s.server.keepalive_timeout_secs = num(v)?,
+            "NGUON_SERVER_MAX_CONNECTIONS" => s.server.max_connections = num(v)?,
             _ => {}
         }
     }
@@ -113,6 +126,21 @@ fn check(s: &Settings) -> Result<(), (&'static str, String)> {
         return Err((
             "server.shutdown_grace_secs",
             format!("{} is not between 0 and 600", s.server.shutdown_grace_secs),
+        ));
+    }
+    if !(1..=3600).contains(&s.server.keepalive_timeout_secs) {
+        return Err((
+            "server.keepalive_timeout_secs",
+            format!("{} is not between 1 and 3600", s.server.keepalive_timeout_secs),
+        ));
+    }
+    if s.server.max_connections > 1_000_000 {
+        return Err((
+            "server.max_connections",
+            format!(
+                "{} is not 0 (automatic) or between 1 and 1000000",
+                s.server.max_connections
+            ),
         ));
     }
     if s.ha.subscribe_qos > 1 {
@@ -164,6 +192,24 @@ mod tests {
         let s = load(&[]).unwrap();
         assert_eq!(s.ha.lease_ttl_secs, 5);
         assert_eq!(s.server.shutdown_grace_secs, 10);
+        assert_eq!(s.server.keepalive_timeout_secs, 15);
+        assert_eq!(s.server.max_connections, 0);
+        assert_eq!(
+            load(&[("NGUON_SERVER_KEEPALIVE_TIMEOUT_SECS", "0")])
+                .unwrap_err()
+                .key,
+            "server.keepalive_timeout_secs"
+        );
+        assert_eq!(
+            load(&[("NGUON_SERVER_MAX_CONNECTIONS", "1000001")])
+                .unwrap_err()
+                .key,
+            "server.max_connections"
+        );
+        assert_eq!(
+            load(&[("NGUON_SERVER_MAX_CONNECTIONS", "many")]).unwrap_err().key,
+            "NGUON_SERVER_MAX_CONNECTIONS"
+        );
         assert_eq!(s.ha.subscribe_qos, 1);
         assert_eq!(s.ha.dispatch_chunk, 2000);
         assert_eq!(

@@ -8,7 +8,8 @@
 //! whole router: the security headers ([`headers`]), the body bound ([`multipart`]), the API's
 //! per-address budget ([`throttle`]), the JSON shape of axum's own rejections
 //! ([`error::json_rejections`]) and the refusal of NUL and other control characters in a path,
-//! query or JSON/form body ([`text`]).
+//! query or JSON/form body ([`text`]). [`serve`] serves the port (plain or [`tls`]) with the
+//! idle keep-alive timeout and the connection cap.
 
 pub mod alarms;
 pub mod alerts;
@@ -33,6 +34,7 @@ pub mod policies;
 pub mod relay;
 pub mod reports;
 pub mod schedules;
+pub mod serve;
 pub mod speech;
 pub mod submissions;
 pub mod text;
