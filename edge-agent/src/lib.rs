@@ -10,6 +10,7 @@
 
 pub mod amp;
 pub mod cache;
+pub mod chan;
 pub mod clock;
 pub mod error;
 pub mod guard;
@@ -269,6 +270,7 @@ impl Agent {
             .map(Arc::new);
         let sync = Arc::new(Notify::new());
         let (shutdown, shutdown_rx) = watch::channel(false);
+        // Boxed inputs: the channel's first block is 32 pointers, not 32 manifests (`chan`).
         let (player_tx, player_rx) = mpsc::channel(64);
 
         // One options template per broker (the nodes of a cluster): the link tries them in turn.
@@ -281,6 +283,9 @@ impl Agent {
             // The broker's largest packet (a manifest): anything larger cannot be read, and costs a
             // reconnect with a growing wait (see `link`).
             mqtt.set_max_packet_size(nguon_protocol::acl::MAX_PACKET, 1 << 20);
+            // The link keeps at most 4 event batches and the presence unacknowledged: 32 slots
+            // for them rather than rumqttc's 100, which it allocates up front (64 bytes each).
+            mqtt.set_inflight(32);
             if broker.tls {
                 let ca_file =
                     config.mqtt.ca_file.as_ref().ok_or_else(|| {

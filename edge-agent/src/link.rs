@@ -44,6 +44,7 @@ use tokio::sync::{Notify, mpsc, watch};
 use uuid::Uuid;
 
 use crate::cache::Cache;
+use crate::chan::{self, BoxSender};
 use crate::clock::{self, Clock, OFFSET_WARN_MS};
 use crate::guard::{self, Verdict};
 use crate::player::PlayerInput;
@@ -102,7 +103,7 @@ pub struct LinkCtx {
     /// Shared status.
     pub status: Arc<Mutex<LiveStatus>>,
     /// To the player.
-    pub player: mpsc::Sender<PlayerInput>,
+    pub player: mpsc::Sender<Box<PlayerInput>>,
     /// Telemetry-now signal.
     pub sync: Arc<Notify>,
     /// HTTP client (clock estimate).
@@ -183,7 +184,7 @@ fn state_msg(ctx: &LinkCtx, online: bool, session: u64) -> Vec<u8> {
     .to_bytes()
 }
 
-async fn poll_task(ctx: LinkCtx, tx: mpsc::UnboundedSender<LinkEvent>, mut stop: watch::Receiver<bool>) {
+async fn poll_task(ctx: LinkCtx, tx: BoxSender<LinkEvent>, mut stop: watch::Receiver<bool>) {
     let mut attempt = 0u32;
     let mut rotation = failover::Rotation::new(ctx.brokers.len());
     loop {
@@ -293,7 +294,7 @@ struct Link {
 
 /// Run the link until `shutdown` turns true.
 pub async fn run(ctx: LinkCtx, mut shutdown: watch::Receiver<bool>) {
-    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (tx, mut rx) = chan::unbounded();
     let (stop_tx, stop_rx) = watch::channel(false);
     let poller = match &ctx.network {
         Some(rt) => rt.spawn(poll_task(ctx.clone(), tx, stop_rx)),
@@ -321,9 +322,10 @@ pub async fn run(ctx: LinkCtx, mut shutdown: watch::Receiver<bool>) {
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
-            ev = rx.recv() => match ev {
-                Some(LinkEvent::Up { session, client, broker }) => link.on_up(session, client, broker).await,
-                Some(LinkEvent::Mqtt(ev)) => link.on_mqtt(ev).await,
+            ev = rx.recv() => match ev.map(|e| *e) {
+                // Boxed: the idle task holds the loop's state, not the largest handler's.
+                Some(LinkEvent::Up { session, client, broker }) => Box::pin(link.on_up(session, client, broker)).await,
+                Some(LinkEvent::Mqtt(ev)) => Box::pin(link.on_mqtt(ev)).await,
                 Some(LinkEvent::Down(reason)) => link.on_down(reason),
                 None => break,
             },
@@ -345,7 +347,7 @@ pub async fn run(ctx: LinkCtx, mut shutdown: watch::Receiver<bool>) {
         let _ = c.try_disconnect();
         let _ = tokio::time::timeout(Duration::from_secs(2), async {
             while let Some(ev) = rx.recv().await {
-                if matches!(ev, LinkEvent::Down(_)) {
+                if matches!(*ev, LinkEvent::Down(_)) {
                     break;
                 }
             }
@@ -649,7 +651,7 @@ impl Link {
     /// Give the player a manifest or command; why not, if it did not take it within
     /// [`PLAYER_WAIT`] or its task has ended.
     async fn hand_to_player(&self, input: PlayerInput) -> Result<(), String> {
-        match self.ctx.player.send_timeout(input, PLAYER_WAIT).await {
+        match self.ctx.player.send_timeout(Box::new(input), PLAYER_WAIT).await {
             Ok(()) => Ok(()),
             Err(SendTimeoutError::Closed(_)) => Err("not handed to the player: its task has ended".into()),
             Err(SendTimeoutError::Timeout(_)) => Err(format!(

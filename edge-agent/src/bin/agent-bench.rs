@@ -7,6 +7,12 @@
 //! - release binary size.
 //!
 //! Run: `cargo run --release -p nguon-agent --bin agent-bench`
+//!
+//! `agent-bench idle --agents 1000` measures instead the memory per idle agent with N agents in
+//! one process, as the fleet simulator runs them ([`idle`]).
+
+#[path = "agent-bench/idle.rs"]
+mod idle;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -255,9 +261,40 @@ async fn rss(tmp: &Path, mp3: &Path) -> anyhow::Result<(u64, u64)> {
     Ok((idle, playing))
 }
 
+/// Measure the edge agent.
+#[derive(clap::Parser, Debug)]
+struct Args {
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Cmd {
+    /// Memory per idle agent, N agents in this process (as in the fleet simulator).
+    Idle {
+        /// Number of agents.
+        #[arg(long, default_value_t = 1000)]
+        agents: usize,
+        /// Port of the private Mosquitto.
+        #[arg(long, default_value_t = 31510)]
+        port: u16,
+        /// Give each agent an observer channel of this many slots and a task reading it.
+        #[arg(long)]
+        observer: Option<usize>,
+    },
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    if let Some(Cmd::Idle {
+        agents,
+        port,
+        observer,
+    }) = <Args as clap::Parser>::parse().cmd
+    {
+        return idle::run(agents, port, observer).await;
+    }
     let tmp = tempfile_dir()?;
     eprintln!("making a 10-minute MP3…");
     let long_wav = tmp.join("long.wav");

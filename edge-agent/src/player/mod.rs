@@ -33,6 +33,7 @@ use uuid::Uuid;
 
 use crate::amp::{Amp, Relay};
 use crate::cache::Cache;
+use crate::chan::{self, BoxReceiver, BoxSender};
 use crate::clock::Clock;
 use crate::report::{AgentEventKind, Reporter};
 use crate::sink::{self, Ctrl, Input, PlayEvent, PlayHandle, PlayJob, RelayInput, Sink, StreamInput};
@@ -111,10 +112,10 @@ pub struct Player {
     queue: Queue<Media>,
     media: HashMap<String, MediaRef>,
     plays: HashMap<u64, PlayHandle>,
-    prep_tx: mpsc::UnboundedSender<Prepared>,
-    prep_rx: mpsc::UnboundedReceiver<Prepared>,
-    play_tx: mpsc::UnboundedSender<PlayEvent>,
-    play_rx: mpsc::UnboundedReceiver<PlayEvent>,
+    prep_tx: BoxSender<Prepared>,
+    prep_rx: BoxReceiver<Prepared>,
+    play_tx: BoxSender<PlayEvent>,
+    play_rx: BoxReceiver<PlayEvent>,
     /// Catch-up messages acked since the start.
     acked: HashSet<Uuid>,
     /// The amplifier relay, while running.
@@ -137,8 +138,8 @@ fn is_tracked_message(item: &ManifestItem) -> bool {
 impl Player {
     /// A player (not yet running).
     pub fn new(ctx: PlayerCtx) -> Self {
-        let (prep_tx, prep_rx) = mpsc::unbounded_channel();
-        let (play_tx, play_rx) = mpsc::unbounded_channel();
+        let (prep_tx, prep_rx) = chan::unbounded();
+        let (play_tx, play_rx) = chan::unbounded();
         let queue = Queue::new(Rules {
             grace: ctx.grace,
             lead: chrono::Duration::from_std(ctx.lead).unwrap_or_default(),
@@ -161,8 +162,14 @@ impl Player {
         }
     }
 
-    /// Run until `shutdown` turns true.
-    pub async fn run(mut self, mut inputs: mpsc::Receiver<PlayerInput>, mut shutdown: watch::Receiver<bool>) {
+    /// Run until `shutdown` turns true. The work done per input is boxed (`Box::pin`): the task
+    /// of an idle agent then holds only the loop's state, not the largest of those futures, for
+    /// one allocation per input (issue 14: memory per idle agent).
+    pub async fn run(
+        mut self,
+        mut inputs: mpsc::Receiver<Box<PlayerInput>>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
         // An item that was playing when the agent died is reported interrupted, once.
         let marker = self.ctx.store.read(|s| s.playing.clone());
         if let Some(p) = marker
@@ -182,11 +189,11 @@ impl Player {
                 silent: false,
                 relay: None,
             };
-            self.report(pop).await;
+            Box::pin(self.report(pop)).await;
         }
         if let Some(m) = self.ctx.store.read(|s| s.manifest.clone()) {
-            let actions = self.apply_manifest(m.manifest).await;
-            self.perform(actions).await;
+            let actions = Box::pin(self.apply_manifest(m.manifest)).await;
+            Box::pin(self.perform(actions)).await;
         }
         self.amp = self.ctx.amp.clone().map(Amp::start);
         // Without the link (its task ended) the player plays on what it has until the shutdown:
@@ -201,22 +208,22 @@ impl Player {
                 .map(|t| self.ctx.clock.instant_at(t));
             let actions = tokio::select! {
                 _ = shutdown.changed() => break,
-                i = inputs.recv(), if linked => match i {
-                    Some(PlayerInput::Manifest(m)) => self.apply_manifest(m).await,
-                    Some(PlayerInput::Command { message_id, command }) => self.command(message_id, command).await,
+                i = inputs.recv(), if linked => match i.map(|i| *i) {
+                    Some(PlayerInput::Manifest(m)) => Box::pin(self.apply_manifest(m)).await,
+                    Some(PlayerInput::Command { message_id, command }) => Box::pin(self.command(message_id, command)).await,
                     None => {
                         tracing::warn!("the link is gone; playing on what is scheduled until the shutdown");
                         linked = false;
                         Vec::new()
                     }
                 },
-                Some(p) = self.prep_rx.recv() => self.on_prepared(p),
-                Some(e) = self.play_rx.recv() => self.on_play_event(e),
+                Some(p) = self.prep_rx.recv() => self.on_prepared(*p),
+                Some(e) = self.play_rx.recv() => self.on_play_event(*e),
                 _ = sleep_until_opt(wake) => self.queue.tick(self.ctx.clock.now()),
             };
             // The status first: a report's observers may read it.
             self.ctx.status.lock().expect("status").now_playing = self.queue.now_playing();
-            self.perform(actions).await;
+            Box::pin(self.perform(actions)).await;
         }
         for play in self.plays.values() {
             play.send(Ctrl::Stop);

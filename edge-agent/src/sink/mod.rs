@@ -25,9 +25,9 @@ mod stream;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use crate::chan::BoxSender;
 use chrono::{DateTime, Utc};
 use nguon_protocol::ManifestItem;
-use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::watch;
 
 use crate::clock::Clock;
@@ -152,7 +152,7 @@ impl PlayHandle {
 }
 
 /// Start a play on the current runtime.
-pub fn spawn(sink: &Sink, job: PlayJob, clock: Clock, events: UnboundedSender<PlayEvent>) -> PlayHandle {
+pub fn spawn(sink: &Sink, job: PlayJob, clock: Clock, events: BoxSender<PlayEvent>) -> PlayHandle {
     match sink {
         Sink::Null => {
             let (tx, rx) = tokio::sync::mpsc::unbounded_channel();

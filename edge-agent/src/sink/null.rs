@@ -1,7 +1,7 @@
 //! The null sink: no decoding; waits for the start, then the media duration (from the manifest),
 //! obeying pause, resume and stop like a real output (fleet simulator).
 
-use tokio::sync::mpsc::UnboundedSender;
+use crate::chan::BoxSender;
 
 use super::{Ctrl, PlayEnd, PlayEvent, PlayJob};
 use crate::clock::Clock;
@@ -10,7 +10,7 @@ pub(super) async fn run_null(
     job: PlayJob,
     clock: Clock,
     mut rx: tokio::sync::mpsc::UnboundedReceiver<Ctrl>,
-    events: UnboundedSender<PlayEvent>,
+    events: BoxSender<PlayEvent>,
 ) {
     let token = job.token;
     let end = |first, completed, paused| PlayEnd {

@@ -5,9 +5,9 @@
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
+use crate::chan::BoxSender;
 use chrono::{DateTime, SecondsFormat, Utc};
 use nguon_protocol::PlayOutcome;
-use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::watch;
 
 use super::convert::Converter;
@@ -112,7 +112,7 @@ pub(super) fn run_decoded(
     clock: Clock,
     rx: Receiver<Ctrl>,
     stop: watch::Receiver<bool>,
-    events: UnboundedSender<PlayEvent>,
+    events: BoxSender<PlayEvent>,
 ) {
     let token = job.token;
     let mut first: Option<DateTime<Utc>> = None;
@@ -191,7 +191,7 @@ fn play_decoded(
     clock: &Clock,
     rx: &Receiver<Ctrl>,
     stop: &watch::Receiver<bool>,
-    events: &UnboundedSender<PlayEvent>,
+    events: &BoxSender<PlayEvent>,
     (first, paused, meter): Progress<'_>,
 ) -> Result<bool, AgentError> {
     let mut out: Box<dyn Output> = match sink {
