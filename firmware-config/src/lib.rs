@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 
 pub mod bundle;
+pub mod cluster_certs;
 pub use nguon_device_config as config;
 pub mod credential;
 pub mod error;

@@ -52,6 +52,21 @@ enum Command {
     /// Provision every device of a station list into an output directory (repeatable).
     #[command(after_help = BULK_EXAMPLES)]
     Bulk(Box<BulkArgs>),
+    /// Make the embedded broker cluster's CA (first run) and node certificates, for the
+    /// server's broker_cluster.tls_cert, tls_key and tls_ca (repeatable: adds nodes).
+    #[command(after_help = "Example:
+  nguon-provision cluster-certs --out cluster-tls \\
+      --node 1@10.0.0.11:5363 --node 2@10.0.0.12:5363 --node 3@10.0.0.13:5363
+Node N's machine gets ca.pem, node-N.pem and node-N.key (0600); keep ca.key offline.")]
+    ClusterCerts {
+        /// Output directory (ca.pem, ca.key, node-<id>.pem, node-<id>.key).
+        #[arg(long)]
+        out: PathBuf,
+        /// A node as in broker_cluster.nodes: `id@host:port` (or `id@host`); its certificate is
+        /// valid for that host (IP address or DNS name). Repeat for each node.
+        #[arg(long = "node", required = true)]
+        nodes: Vec<nguon_provision::cluster_certs::Node>,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -166,6 +181,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::FAILURE)
             }
         },
+        Command::ClusterCerts { out, nodes } => {
+            use nguon_provision::cluster_certs::{Made, cluster_certs};
+            for m in cluster_certs(&out, &nodes)? {
+                match m {
+                    Made::Created(p) => println!("written: {}", p.display()),
+                    Made::Kept(p) => println!("kept: {}", p.display()),
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Bulk(args) => {
             let server_password_file = args.server_mqtt_password_file.clone();
             let opts = (*args).resolve()?;

@@ -11,6 +11,7 @@ pub mod alarms;
 pub mod autonomy;
 mod cap;
 pub mod cluster;
+pub mod cluster_tls;
 pub mod feedback;
 pub mod ha;
 pub mod init;

@@ -4,6 +4,11 @@
 use std::fmt::Write;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
+/// Connections to the embedded broker's cluster port refused at the TLS handshake (no
+/// certificate signed by the cluster CA). Process-wide, as the cluster's TLS is
+/// (`mqtt::cluster`).
+pub static CLUSTER_REFUSED: AtomicU64 = AtomicU64::new(0);
+
 /// Process-wide counters.
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -125,6 +130,11 @@ impl Metrics {
             "nguon_uploads_rejected_total",
             "Media uploads refused.",
             g(&self.uploads_rejected),
+        );
+        counter(
+            "nguon_broker_cluster_refused_total",
+            "Connections to the broker cluster port refused at the TLS handshake (no certificate signed by the cluster CA).",
+            CLUSTER_REFUSED.load(Ordering::Relaxed),
         );
         counter(
             "nguon_leader_acquired_total",

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use serde::Deserialize;
 
@@ -17,8 +18,8 @@ pub struct BrokerCluster {
     /// This node's id, one of the ids in `nodes` (`NGUON_BROKER_CLUSTER_NODE_ID`, 1 or more).
     pub node_id: u64,
     /// Where this node listens for its peers (`NGUON_BROKER_CLUSTER_LISTEN`, e.g.
-    /// `10.0.0.11:5363`). Plain gRPC without authentication: a private network or a firewall
-    /// that lets only the other nodes in.
+    /// `10.0.0.11:5363`). gRPC with mutual TLS when `tls_*` are set; without, only on a loopback
+    /// address unless `insecure`.
     pub listen: SocketAddr,
     /// Every node of the cluster, this one included, as `id@host:port`
     /// (`NGUON_BROKER_CLUSTER_NODES`, comma-separated), e.g.
@@ -30,6 +31,21 @@ pub struct BrokerCluster {
     /// a few publishes by this much, not every one.
     #[serde(default = "default_timeout")]
     pub peer_timeout_ms: u64,
+    /// This node's certificate (PEM, signed by `tls_ca`, valid for its address in `nodes`, for
+    /// both server and client authentication) (`NGUON_BROKER_CLUSTER_TLS_CERT`).
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    /// Its private key (PEM) (`NGUON_BROKER_CLUSTER_TLS_KEY`).
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
+    /// The cluster's CA certificate (PEM): the only issuer a peer is accepted from
+    /// (`NGUON_BROKER_CLUSTER_TLS_CA`).
+    #[serde(default)]
+    pub tls_ca: Option<PathBuf>,
+    /// Allow plain, unauthenticated gRPC on a non-loopback `listen` (`NGUON_BROKER_CLUSTER_INSECURE`,
+    /// default false): only behind a firewall that lets nothing but the other nodes in.
+    #[serde(default)]
+    pub insecure: bool,
 }
 
 fn default_timeout() -> u64 {
@@ -84,7 +100,12 @@ pub fn apply(
             listen: SocketAddr::from(([0, 0, 0, 0], 0)),
             nodes: Vec::new(),
             peer_timeout_ms: default_timeout(),
+            tls_cert: None,
+            tls_key: None,
+            tls_ca: None,
+            insecure: false,
         });
+        let path = || Some(PathBuf::from(v.trim()));
         match k.as_str() {
             "NGUON_BROKER_CLUSTER_NODE_ID" => {
                 cur.node_id = v.trim().parse().map_err(|e| bad(format!("`{v}`: {e}")))?
@@ -103,9 +124,17 @@ pub fn apply(
             "NGUON_BROKER_CLUSTER_PEER_TIMEOUT_MS" => {
                 cur.peer_timeout_ms = v.trim().parse().map_err(|e| bad(format!("`{v}`: {e}")))?
             }
+            "NGUON_BROKER_CLUSTER_TLS_CERT" => cur.tls_cert = path(),
+            "NGUON_BROKER_CLUSTER_TLS_KEY" => cur.tls_key = path(),
+            "NGUON_BROKER_CLUSTER_TLS_CA" => cur.tls_ca = path(),
+            "NGUON_BROKER_CLUSTER_INSECURE" => {
+                cur.insecure = v.trim().parse().map_err(|e| bad(format!("`{v}`: {e}")))?
+            }
             _ => {
                 return Err(bad(
-                    "unknown variable (NODE_ID, LISTEN, NODES, PEER_TIMEOUT_MS)".into()
+                    "unknown variable (NODE_ID, LISTEN, NODES, PEER_TIMEOUT_MS, TLS_CERT, TLS_KEY, \
+                     TLS_CA, INSECURE)"
+                        .into(),
                 ));
             }
         }
@@ -150,6 +179,19 @@ pub fn apply(
     }
     if !(100..=30_000).contains(&c.peer_timeout_ms) {
         return err("peer_timeout_ms", "must be between 100 and 30000".into());
+    }
+    let tls = super::cluster_tls::load(c)?.is_some();
+    if !tls && !c.insecure && !c.listen.ip().is_loopback() {
+        return err(
+            "listen",
+            format!(
+                "{} is reachable from the network and the cluster's gRPC has no TLS: anyone reaching \
+                 it could read and inject every message; set broker_cluster.tls_cert, tls_key and \
+                 tls_ca (docs/security.md), or insecure = true behind a firewall that lets only the \
+                 other nodes in",
+                c.listen
+            ),
+        );
     }
     Ok(())
 }

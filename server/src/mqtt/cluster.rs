@@ -17,9 +17,14 @@
 //! queues) are lost with it; devices send their reports until a receipt names them, and the
 //! server's desired manifests are retained on every node.
 //!
-//! The gRPC between nodes is plain and unauthenticated: it must stay on a private network
-//! (docs/deployment.md).
+//! The gRPC between nodes: with `broker_cluster.tls_*`, mutual TLS with the cluster's CA
+//! ([`secure`]: a peer without a certificate signed by it is refused at the handshake, logged
+//! and counted in `nguon_broker_cluster_refused_total`; a peer called is checked against the CA
+//! and its address). Without, plain and unauthenticated (allowed only on loopback or with
+//! `insecure`, and warned about at start): docs/security.md.
 
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -33,7 +38,11 @@ use rmqtt::types::{
     ClientId, Id, IsOnline, NodeId, SharedGroup, SubscriptionIdentifier, SubscriptionOptions, TopicName,
 };
 
+use handy_grpc::mtls::{Certificate, ClientTlsConfig, Identity, MutualTls};
+use rustls::server::WebPkiClientVerifier;
+
 use crate::config::cluster::BrokerCluster;
+use crate::config::cluster_tls;
 
 /// The rmqtt plugin's name (its configuration is passed inline under it).
 const PLUGIN: &str = "rmqtt-cluster-broadcast";
@@ -118,6 +127,7 @@ pub(crate) fn configure(builder: ServerContextBuilder, c: &BrokerCluster) -> Ser
 pub(crate) async fn join(scx: &ServerContext, c: &BrokerCluster) -> Result<(), String> {
     // rmqtt's gRPC server only logs a failed bind: find out here, naming the key.
     std::net::TcpListener::bind(c.listen).map_err(|e| format!("broker_cluster.listen {}: {e}", c.listen))?;
+    secure(c)?;
     scx.node.start_grpc_server(scx.clone(), c.listen, true, false);
     rmqtt_cluster_broadcast::register(scx, true, false)
         .await
@@ -129,6 +139,54 @@ pub(crate) async fn join(scx: &ServerContext, c: &BrokerCluster) -> Result<(), S
         "embedded broker joined its cluster"
     );
     Ok(())
+}
+
+/// Set the mutual TLS of the cluster's gRPC, process-wide in the vendored handy-grpc (its
+/// VENDORED.md), before rmqtt builds its server and clients; without `tls_*`, warn.
+fn secure(c: &BrokerCluster) -> Result<(), String> {
+    let Some(tls) = cluster_tls::load(c).map_err(|(k, m)| format!("{k}: {m}"))? else {
+        tracing::warn!(
+            listen = %c.listen,
+            "broker cluster: the gRPC port between nodes is plain and unauthenticated (no \
+             broker_cluster.tls_cert/tls_key/tls_ca): whoever reaches it can read and inject every \
+             message (docs/security.md)"
+        );
+        return Ok(());
+    };
+    let provider = cluster_tls::provider();
+    let tls_err = |e: rustls::Error| format!("broker_cluster.tls_cert: {e}");
+    let verifier = WebPkiClientVerifier::builder_with_provider(tls.roots.clone(), provider.clone())
+        .build()
+        .map_err(|e| format!("broker_cluster.tls_ca: {e}"))?;
+    let mut server = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(tls_err)?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(tls.chain, tls.key)
+        .map_err(tls_err)?;
+    server.alpn_protocols = vec![b"h2".to_vec()];
+    let client = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(tls.ca_pem))
+        .identity(Identity::from_pem(tls.cert_pem, tls.key_pem));
+    handy_grpc::mtls::set(MutualTls {
+        server: Arc::new(server),
+        client,
+        on_refused: refused,
+    })
+    .map_err(|_| "broker_cluster: the cluster's TLS is set once per process".to_string())?;
+    tracing::info!(listen = %c.listen, "broker cluster: gRPC between nodes with mutual TLS (cluster CA)");
+    Ok(())
+}
+
+/// A connection to the cluster port that failed the TLS handshake: logged and counted.
+fn refused(peer: SocketAddr, why: &str) {
+    crate::metrics::CLUSTER_REFUSED.fetch_add(1, Ordering::Relaxed);
+    tracing::warn!(
+        %peer,
+        reason = why,
+        "broker cluster: refused a connection to the cluster port (no certificate signed by the \
+         cluster CA)"
+    );
 }
 
 #[cfg(test)]

@@ -260,7 +260,9 @@ impl Client {
         let (mut resp_tx, resp_rx) = with_priority_channel(resp_queue.clone(), queue_cap);
         let resp_rx = Receiver::new(resp_rx);
 
+        let (link_tx, link) = link::link();
         let mailbox = DuplexMailbox::new(
+            link,
             req_tx,
             resp_rx,
             req_queue,
@@ -273,6 +275,7 @@ impl Client {
         let addr = self.builder.addr.clone();
         tokio::spawn(async move {
             'outer: loop {
+                link_tx.attempt();
                 log::trace!("gRPC call duplex transfer ... ");
                 match this
                     .connect()
@@ -281,10 +284,11 @@ impl Client {
                 {
                     Err(e) => {
                         log::warn!("gRPC call duplex transfer failure, addr:{}, {}", addr, e);
-                        tokio::time::sleep(Duration::from_secs(3)).await;
+                        link_tx.down().await;
                         continue;
                     }
                     Ok(resp) => {
+                        link_tx.up();
                         let mut resp_stream = resp.into_inner();
                         while let Some(received) = resp_stream.next().await {
                             match received {
@@ -294,7 +298,7 @@ impl Client {
                                         addr,
                                         e
                                     );
-                                    tokio::time::sleep(Duration::from_secs(3)).await;
+                                    link_tx.down().await;
                                     continue 'outer;
                                 }
                                 Ok(received) => {
@@ -314,7 +318,7 @@ impl Client {
                             "gRPC duplex transfer response stream recv None, addr:{}",
                             addr,
                         );
-                        tokio::time::sleep(Duration::from_secs(3)).await;
+                        link_tx.down().await;
                         continue;
                     }
                 }
@@ -418,12 +422,14 @@ pub struct DuplexMailbox {
     queue_cap: usize,
     chunk_size: usize,
     timeout: Option<Duration>,
+    link: link::Link,
 }
 
 #[allow(clippy::too_many_arguments)]
 impl DuplexMailbox {
     #[inline]
     fn new(
+        link: link::Link,
         req_tx: Sender<(Priority, Message)>,
         resp_rx: Receiver,
         req_queue: PriorityQueueType,
@@ -442,6 +448,7 @@ impl DuplexMailbox {
             queue_cap,
             chunk_size,
             timeout,
+            link,
         }
         .start(resp_rx, resp_chunked_buffer)
     }
@@ -544,6 +551,7 @@ impl DuplexMailbox {
         p: Priority,
         res_rx: oneshot::Receiver<Result<Vec<u8>>>,
     ) -> Result<Vec<u8>, SendError<Option<Vec<u8>>>> {
+        self.link.ready().await;
         if data.len() > self.chunk_size {
             //chunked transfer
             for msg in split_into_chunks(id, data.as_slice(), p, self.chunk_size) {
@@ -563,10 +571,11 @@ impl DuplexMailbox {
 
         let res = tokio::time::timeout(
             self.timeout.unwrap_or_else(|| Duration::from_secs(120)),
-            res_rx,
+            self.link.unless_down(res_rx),
         )
         .await
         .map_err(|e| SendError::error(e.to_string(), None))?
+        .ok_or_else(|| SendError::disconnected(None))?
         .map_err(|e| SendError::error(e.to_string(), None))?
         .map_err(|e| SendError::error(e.to_string(), None))?;
 
@@ -714,8 +723,14 @@ fn build_endpoint(
         concurrency_limit
     };
 
+    // nguon: the process-wide mutual TLS, when set, on every client (crate::mtls).
+    let (scheme, tls_client_cfg) = match crate::mtls::get() {
+        Some(m) => ("https", Some(m.client.clone())),
+        None => ("http", tls_client_cfg),
+    };
+
     //Endpoint
-    let endpoint = Channel::from_shared(format!("http://{}", addr)).map(|endpoint| {
+    let endpoint = Channel::from_shared(format!("{}://{}", scheme, addr)).map(|endpoint| {
         let mut endpoint = endpoint.concurrency_limit(concurrency_limit);
         if let Some(connect_timeout) = connect_timeout {
             endpoint = endpoint.connect_timeout(connect_timeout);
@@ -771,6 +786,7 @@ pub(crate) fn next_id() -> Id {
     id_generator.fetch_add(1, Ordering::SeqCst)
 }
 
+mod link;
 mod send_error;
 pub use send_error::SendError;
 

@@ -10,6 +10,7 @@ pub type Priority = u32;
 pub(crate) type Id = u64;
 pub(crate) type RemovedIds = Vec<Id>;
 pub mod client;
+pub mod mtls;
 pub mod server;
 
 pub use anyhow::{Error, Result};

@@ -151,6 +151,14 @@ impl Server {
         #[allow(unused_variables)]
         let server = builder.add_service(service);
 
+        // nguon: the process-wide mutual TLS, when set, on every server (crate::mtls).
+        if let Some(tls) = crate::mtls::get() {
+            log::info!("gRPC DataTransfer requires mutual TLS on {:?}", self.laddr);
+            let incoming = crate::mtls::incoming(self.laddr, tls).await?;
+            server.serve_with_incoming(incoming).await?;
+            return Ok(());
+        }
+
         #[cfg(any(feature = "reuseport", feature = "reuseaddr"))]
         #[cfg(feature = "socket2")]
         {
