@@ -1,6 +1,6 @@
 //! Several `nguon-server` instances and broker nodes seen from outside (issue 14): an instance's
-//! `/readyz`, which instance is the leader, and which broker node each agent is on. Shared by the
-//! `ha`, `share_cluster` and `broker_cluster` system tests.
+//! `/readyz` and metrics, which instance is the leader, and which broker node each agent is on.
+//! Shared by the `ha`, `share_cluster`, `cluster_tls` and `broker_cluster` system tests.
 
 use std::time::{Duration, Instant};
 
@@ -8,6 +8,25 @@ use serde_json::Value;
 
 use crate::harness::{AgentProc, ServerProc};
 use crate::net::eventually;
+
+/// The counter or gauge `name` of the instance on `port` (`/metrics`, admin token); `None` when
+/// it does not answer or has no such line.
+pub async fn metric(port: u16, name: &str) -> Option<u64> {
+    let text = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .bearer_auth(crate::harness::TOKEN)
+        .timeout(Duration::from_secs(2))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map(|v| v as u64)
+}
 
 /// `/readyz` of the instance on `port`: status and JSON body; `None` when it does not answer.
 pub async fn readyz(port: u16) -> Option<(u16, Value)> {

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use nguon_provision::cluster_certs::{Node, cluster_certs};
 use nguon_tests::db::{DEFAULT_POSTGRES, TestDatabase, postgres_from_env};
 use nguon_tests::harness::{BrokerChoice, ServerProc, TOKEN};
-use nguon_tests::instances::{leader, node_of, readyz};
+use nguon_tests::instances::{leader, metric, node_of, readyz};
 use nguon_tests::net::eventually;
 use nguon_tests::province::{POLL, Province};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -32,24 +32,6 @@ fn nodes() -> String {
         .map(|k| format!("{}@127.0.0.1:{}", k + 1, GRPC + k))
         .collect::<Vec<_>>()
         .join(",")
-}
-
-/// A counter of the instance on `port`'s `/metrics`.
-async fn metric(port: u16, name: &str) -> Option<u64> {
-    let text = reqwest::Client::new()
-        .get(format!("http://127.0.0.1:{port}/metrics"))
-        .bearer_auth(TOKEN)
-        .timeout(Duration::from_secs(2))
-        .send()
-        .await
-        .ok()?
-        .text()
-        .await
-        .ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} ")))
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .map(|v| v as u64)
 }
 
 /// Each instance's warnings but the refusals (for a failure's message).

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use nguon_tests::balancer::Balancer;
 use nguon_tests::db::{DEFAULT_POSTGRES, TestDatabase, postgres_from_env};
 use nguon_tests::harness::{BrokerChoice, ServerProc, TOKEN};
-use nguon_tests::instances::{agents_leave, leader, node_of};
+use nguon_tests::instances::{agents_leave, leader, metric, node_of};
 use nguon_tests::net::eventually;
 use nguon_tests::province::{POLL, Province};
 
@@ -41,24 +41,6 @@ fn node_url(i: usize) -> String {
 /// The three nodes' URLs starting at node `first`.
 fn urls_from(first: usize) -> Vec<String> {
     (0..NODES).map(|k| node_url((first + k) % NODES)).collect()
-}
-
-/// `nguon_events_stored_total` of the instance on `port`.
-async fn events_stored(port: u16) -> Option<u64> {
-    let text = reqwest::Client::new()
-        .get(format!("http://127.0.0.1:{port}/metrics"))
-        .bearer_auth(TOKEN)
-        .timeout(Duration::from_secs(2))
-        .send()
-        .await
-        .ok()?
-        .text()
-        .await
-        .ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix("nguon_events_stored_total "))
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .map(|v| v as u64)
 }
 
 /// Start `s` (files in `dir`); on failure, panic with its latest log without the backtrace.
@@ -269,7 +251,12 @@ async fn three_instances_share_ingest_on_a_three_node_broker_cluster_through_kil
     // The group spread the ingest: more than one running instance stored events.
     let mut stored = Vec::new();
     for (i, s) in servers.iter().enumerate().filter(|(_, s)| s.is_running()) {
-        stored.push((i, events_stored(s.http_port).await.unwrap_or(0)));
+        stored.push((
+            i,
+            metric(s.http_port, "nguon_events_stored_total")
+                .await
+                .unwrap_or(0),
+        ));
     }
     eprintln!("events stored per running instance (since its start): {stored:?}");
     assert!(
