@@ -50,13 +50,18 @@ impl TestDatabase {
     /// A fresh database on the server of `NGUON_TEST_DATABASE_URL`, or the SQLite default.
     pub async fn fresh() -> anyhow::Result<TestDatabase> {
         let Some(url) = postgres_from_env() else {
-            return Ok(TestDatabase {
-                admin_url: None,
-                name: None,
-                url: None,
-            });
+            return Ok(TestDatabase::sqlite());
         };
         Self::fresh_postgres(&url).await
+    }
+
+    /// The server's SQLite default (in its data dir), whatever the environment says.
+    pub fn sqlite() -> TestDatabase {
+        TestDatabase {
+            admin_url: None,
+            name: None,
+            url: None,
+        }
     }
 
     /// A fresh database on the PostgreSQL server of `url` (a test that needs PostgreSQL whatever

@@ -3,9 +3,10 @@
 //! the same number of plain rumqttc subscribers on one topic (the raw fan-out baseline). Both
 //! write their stamps as [`Line`]s on stdout and stop on `quit` or the end of stdin.
 //!
-//! As in the one-process emergency bench, the agents' MQTT poll loops (where receipt is stamped)
-//! run on a runtime at normal priority and everything else the agents do on a second runtime whose
-//! threads are niced to 10: thousands of agents share two cores here, a device has its own.
+//! The agents' MQTT poll loops (where receipt is stamped) run on a runtime at normal priority and
+//! everything else the agents do on a second runtime whose threads are scheduled as
+//! `--processing` says (`SCHED_IDLE` by default, nice 10 as in the one-process emergency bench, or
+//! normal): thousands of agents share two cores here, a device has its own.
 
 use std::collections::HashSet;
 use std::io::{BufRead, Write};
@@ -117,6 +118,8 @@ pub struct AgentsChild {
     pub data: PathBuf,
     /// Heartbeat interval, seconds.
     pub heartbeat: u32,
+    /// How the processing runtime's threads are scheduled.
+    pub processing: crate::Processing,
 }
 
 /// Run an `agents` child until told to quit.
@@ -127,9 +130,10 @@ pub fn run_agents(c: AgentsChild) -> anyhow::Result<()> {
         .thread_name("child-net")
         .enable_all()
         .build()?;
+    let processing = c.processing;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
-        .on_thread_start(|| crate::nice_this_thread(10))
+        .on_thread_start(move || processing.apply_to_this_thread())
         .max_blocking_threads(4)
         .enable_all()
         .build()?;
@@ -147,7 +151,7 @@ pub fn run_agents(c: AgentsChild) -> anyhow::Result<()> {
         opts.keep_alive_secs = 120;
         opts.batch = 100;
         opts.batch_timeout = Duration::from_secs(60);
-        opts.network = Some(handle);
+        opts.network = Some(handle.clone());
         // 64 events of headroom per agent (a command yields fewer than ten) instead of 256: the
         // slots are allocated up front, in every one of up to 100,000 agents.
         opts.observer_capacity = 64;
@@ -156,8 +160,10 @@ pub fn run_agents(c: AgentsChild) -> anyhow::Result<()> {
         opts.area_receipts = Some(atx);
         opts.desired_receipts = Some(dtx);
         let from = c.from;
+        // The receipts are forwarded from the poll loops' runtime: their lines must not wait
+        // behind the processing (the stamps would be right, but late for the coordinator).
         let o = out.clone();
-        tokio::spawn(async move {
+        handle.spawn(async move {
             while let Some((d, at)) = arx.recv().await {
                 let _ = o.send(Line::Area {
                     dev: from + d,
@@ -166,7 +172,7 @@ pub fn run_agents(c: AgentsChild) -> anyhow::Result<()> {
             }
         });
         let o = out.clone();
-        tokio::spawn(async move {
+        handle.spawn(async move {
             while let Some((d, at)) = drx.recv().await {
                 let _ = o.send(Line::Desired {
                     dev: from + d,

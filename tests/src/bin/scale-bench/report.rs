@@ -6,9 +6,13 @@ use std::time::Duration;
 
 use nguon_tests::stats::{Summary, ms};
 
-/// One measurement.
-#[derive(Debug, Default)]
+use crate::measure::Measure;
+
+/// One measurement with the agents.
+#[derive(Debug)]
 pub struct Phase {
+    /// Which.
+    pub kind: Measure,
     /// What was measured.
     pub label: String,
     /// How long the API call took to answer.
@@ -82,10 +86,14 @@ pub struct Figures {
     pub mem_available_kib: u64,
     /// Load average once connected.
     pub load_connected: String,
-    /// The province-wide dispatch.
-    pub dispatch: Phase,
-    /// The emergencies, cold then warm.
-    pub emergencies: Vec<Phase>,
+    /// The server's database (`SQLite`, `PostgreSQL`).
+    pub database: String,
+    /// How the agents' processing threads were scheduled (`--processing`).
+    pub processing: String,
+    /// The measurements asked for, in order (`--measure`).
+    pub measures: String,
+    /// The measurements with the agents, in the order taken.
+    pub phases: Vec<Phase>,
     /// Bytes of the area command.
     pub payload: usize,
     /// Load average before the replays.
@@ -100,7 +108,13 @@ pub struct Figures {
     pub load_raw: String,
     /// Raw fan-out of the same bytes, three rounds.
     pub raw: Vec<Summary>,
+    /// Why the run stopped before every measurement was taken (the memory guard).
+    pub stopped: Option<String>,
+    /// The memory guard's limit and the lowest `MemAvailable` seen (KiB).
+    pub guard_kib: (u64, u64),
 }
+
+const GIB: f64 = 1024.0 * 1024.0;
 
 /// The median round by p99.
 fn median(v: &[Summary]) -> Summary {
@@ -126,7 +140,9 @@ pub fn markdown(f: &Figures) -> String {
     let raw = median(&f.raw);
     let raw_p99 = raw.p99.as_secs_f64().max(1e-9);
     let mut out = format!(
-        "### {n} agents in {} processes, root + {} leaf Mosquittos (SQLite)\n\n\
+        "### {n} agents in {} processes, root + {} leaf Mosquittos ({})\n\n\
+         Agents' processing threads: {}. Measured in this order: {}. Memory guard {:.2} GiB (lowest MemAvailable \
+         seen {:.2} GiB).{}\n\n\
          Registered in {:.1} s; the agent processes were all ready (every agent started, {} subscribed) {:.1} s after \
          they were spawned; the server counted {} online {:.1} s later{}. Once connected: agent processes RSS {:.0} MiB \
          ({:.0} KiB per agent), brokers {:.0} MiB, server {:.0} MiB, MemAvailable {:.1} GiB; load average {}. \
@@ -134,6 +150,15 @@ pub fn markdown(f: &Figures) -> String {
          | from the API call (or the publish) → | p50 | p99 | max | n |\n|---|---|---|---|---|\n",
         f.processes,
         f.leaves,
+        f.database,
+        f.processing,
+        f.measures,
+        f.guard_kib.0 as f64 / GIB,
+        f.guard_kib.1 as f64 / GIB,
+        f.stopped
+            .as_ref()
+            .map(|s| format!(" **{s}**"))
+            .unwrap_or_default(),
         f.register.as_secs_f64(),
         f.subscribed,
         f.connect.as_secs_f64(),
@@ -148,11 +173,11 @@ pub fn markdown(f: &Figures) -> String {
         f.agents_rss_kib as f64 / n.max(1) as f64,
         f.brokers_rss_kib as f64 / 1024.0,
         f.server_rss_kib as f64 / 1024.0,
-        f.mem_available_kib as f64 / 1024.0 / 1024.0,
+        f.mem_available_kib as f64 / GIB,
         f.load_connected,
         f.payload,
     );
-    for p in std::iter::once(&f.dispatch).chain(&f.emergencies) {
+    for p in &f.phases {
         let what = if p.first.is_empty() {
             "its manifest"
         } else {
@@ -171,25 +196,43 @@ pub fn markdown(f: &Figures) -> String {
             out += &row(&format!("{}: first sample", p.label), Summary::of(&p.first));
         }
     }
-    out += &row(
-        "the same signed bytes published by a plain client on the root → **agent receipt** (median of 3 by p99)",
-        replay,
-    );
-    out += &row(
-        &format!(
-            "**raw fan-out**: the same bytes → {n} plain rumqttc subscribers, same leaves and split (median of 3 by p99)"
-        ),
-        raw,
-    );
-    let warm = f.emergencies.last().map(|p| Summary::of(&p.receipt));
+    if !f.replays.is_empty() {
+        out += &row(
+            "the same signed bytes published by a plain client on the root → **agent receipt** (median of 3 by p99)",
+            replay,
+        );
+    }
+    if !f.raw.is_empty() {
+        out += &row(
+            &format!(
+                "**raw fan-out**: the same bytes → {n} plain rumqttc subscribers, same leaves and split (median of 3 by p99)"
+            ),
+            raw,
+        );
+    }
+    // From the API call: the warm emergency if measured (the media path out of the way), else
+    // the cold one.
+    let api = f
+        .phases
+        .iter()
+        .find(|p| p.kind == Measure::EmergencyWarm)
+        .or_else(|| f.phases.iter().find(|p| p.kind == Measure::EmergencyCold))
+        .map(|p| (p.label.as_str(), Summary::of(&p.receipt)));
+    let ratio = |s: Summary| {
+        if f.raw.is_empty() || s.n == 0 {
+            "– (not measured)".to_string()
+        } else {
+            format!("**{:.2}×**", s.p99.as_secs_f64() / raw_p99)
+        }
+    };
     out += &format!(
-        "\nDelivery p99 / raw p99: **{:.2}×** for the same bytes from a plain publisher; {} from the API call (warm \
-         emergency: the server's check, signature, record and publish added). Goals: ≤ 1.5× raw; < 2 s at 100,000. \
+        "\nDelivery p99 / raw p99: {} for the same bytes from a plain publisher; {} from the API call ({}: the \
+         server's check, signature, record and publish added). Goals: ≤ 1.5× raw; < 2 s at 100,000. \
          Rounds: plain publish p99 {}; raw p99 {} (load {} before the replays, {} before the raw rounds; raw \
          subscribers ready in {:.1} s, {} subscribed).\n\n",
-        replay.p99.as_secs_f64() / raw_p99,
-        warm.map(|w| format!("**{:.2}×**", w.p99.as_secs_f64() / raw_p99))
-            .unwrap_or_else(|| "–".into()),
+        ratio(if f.replays.is_empty() { Summary::of(&[]) } else { replay }),
+        api.map(|(_, s)| ratio(s)).unwrap_or_else(|| "– (no emergency measured)".into()),
+        api.map(|(l, _)| l).unwrap_or("–"),
         f.replays.iter().map(|s| ms(s.p99)).collect::<Vec<_>>().join(", "),
         f.raw.iter().map(|s| ms(s.p99)).collect::<Vec<_>>().join(", "),
         f.load_replay,
@@ -197,7 +240,7 @@ pub fn markdown(f: &Figures) -> String {
         f.raw_connect.as_secs_f64(),
         f.raw_subscribed,
     );
-    for p in std::iter::once(&f.dispatch).chain(&f.emergencies) {
+    for p in &f.phases {
         out += &format!(
             "{}: API answered in {}; CPU over {:.1} s: agent processes {:.1} s ({:.2} ms per agent), brokers {:.1} s, \
              server {:.1} s; load average {} when sent{}.\n",

@@ -1,21 +1,25 @@
-//! The coordinator of `scale-bench run`: brokers, server, registration, the agent children, the
-//! measurements in order (dispatch, emergency cold and warm, plain replays), then the raw
-//! children and the raw fan-out, all in one run.
+//! The coordinator of `scale-bench run`: brokers, server (SQLite, or a fresh PostgreSQL database
+//! with `--database-url`), registration, the agent children, the measurements in the order of
+//! `--measure`, then the raw children and the raw fan-out, all in one run, under the memory guard
+//! ([`crate::guard`]): should the machine run short, the agents stop and the report says what was
+//! measured.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
-use chrono::Utc;
 use nguon_tests::api::Api;
+use nguon_tests::db::TestDatabase;
 use nguon_tests::fleet::FleetPlan;
 use nguon_tests::harness::{BrokerChoice, ServerProc};
 use nguon_tests::mosquitto_tree::{MosquittoTree, leaves_for, shm_base};
-use nguon_tests::stats::{Summary, load_average, proc_sample, ticks_per_second};
+use nguon_tests::stats::{Summary, load_average, proc_sample};
 use rumqttc::QoS;
 
-use crate::report::{Figures, Phase};
-use crate::wire::{Children, Marks, now_ns, processing};
+use crate::Processing;
+use crate::guard::{Guard, Trip, mem_available_kib};
+use crate::measure::{self, Ctx, DEFAULT_ORDER, Measure, Pids, check_order, publish_and_collect};
+use crate::report::Figures;
+use crate::wire::Children;
 
 /// `scale-bench run` options.
 #[derive(clap::Args, Debug, Clone)]
@@ -35,6 +39,20 @@ pub struct RunArgs {
     /// Longest wait for each measurement, seconds.
     #[arg(long, default_value_t = 180)]
     pub wait_secs: u64,
+    /// Run the server on PostgreSQL: a fresh database is created on this URL's server (the URL's
+    /// own database is not touched) and dropped at the end. SQLite when absent.
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// How the agents' processing threads are scheduled beside their poll loops.
+    #[arg(long, value_enum, default_value_t = Processing::Idle)]
+    pub processing: Processing,
+    /// The measurements, in order (comma-separated; `raw` last).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = DEFAULT_ORDER)]
+    pub measure: Vec<Measure>,
+    /// Stop the agents and write the report of what was measured when MemAvailable falls under
+    /// this many GiB (at half of it, the agent processes are killed at once).
+    #[arg(long, default_value_t = 1.5)]
+    pub memory_guard_gib: f64,
     /// Also write the markdown report here.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -42,6 +60,12 @@ pub struct RunArgs {
 
 /// Run, print the report, write it to `--out`.
 pub fn main(a: RunArgs) -> anyhow::Result<()> {
+    check_order(&a.measure).map_err(anyhow::Error::msg)?;
+    anyhow::ensure!(
+        a.memory_guard_gib > 0.0,
+        "--memory-guard-gib must be above 0 (got {})",
+        a.memory_guard_gib
+    );
     nguon_tests::net::raise_fd_limit();
     if std::env::var_os("NGUON_TEST_BIN_DIR").is_none() {
         let dir = nguon_tests::process::target_dir().join("release");
@@ -64,32 +88,12 @@ pub fn main(a: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// CPU seconds of several processes so far.
-fn cpu_s(pids: &[u32]) -> f64 {
-    let ticks: u64 = pids
-        .iter()
-        .filter_map(|p| proc_sample(*p).ok())
-        .map(|s| s.cpu_ticks)
-        .sum();
-    ticks as f64 / ticks_per_second() as f64
-}
-
 /// RSS of several processes (KiB).
 fn rss_kib(pids: &[u32]) -> u64 {
     pids.iter()
         .filter_map(|p| proc_sample(*p).ok())
         .map(|s| s.rss_kib)
         .sum()
-}
-
-/// `MemAvailable` of /proc/meminfo (KiB).
-fn mem_available_kib() -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("MemAvailable:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
 }
 
 /// `nguon_devices_online` from the server's `/metrics`.
@@ -104,20 +108,20 @@ async fn online(api: &Api) -> i64 {
         .unwrap_or(-1)
 }
 
-/// CPU of the agents, the brokers and the server over one measurement.
-struct Cpu {
-    at: [f64; 3],
-}
-
-impl Cpu {
-    fn sample(agents: &[u32], brokers: &[u32], server: u32) -> Cpu {
-        Cpu {
-            at: [cpu_s(agents), cpu_s(brokers), cpu_s(&[server])],
+/// The report's sentence about a trip of the memory guard.
+fn trip_note(t: &Trip, during: &str, limit_kib: u64) -> String {
+    format!(
+        "The memory guard stopped the run {during}: MemAvailable {:.2} GiB < {:.2} GiB at {} UTC (load average {}); {}",
+        t.available_kib as f64 / 1024.0 / 1024.0,
+        limit_kib as f64 / 1024.0 / 1024.0,
+        t.at,
+        t.load,
+        if t.killed {
+            "memory kept falling to half the limit and the agent processes were killed."
+        } else {
+            "the agents were asked to stop; what follows is what had been measured."
         }
-    }
-    fn since(&self, later: &Cpu) -> [f64; 3] {
-        [0, 1, 2].map(|i| later.at[i] - self.at[i])
-    }
+    )
 }
 
 async fn run(a: RunArgs) -> anyhow::Result<String> {
@@ -133,17 +137,28 @@ async fn run(a: RunArgs) -> anyhow::Result<String> {
         n_req.div_ceil(5000).max(1).div_ceil(leaves) * leaves
     };
     let wait = Duration::from_secs(a.wait_secs);
-    println!("== {n_req} agents in {k} processes on {leaves} leaf brokers");
+    let guard = Guard::start((a.memory_guard_gib * 1024.0 * 1024.0) as u64);
+    let measures: Vec<&str> = a.measure.iter().map(|m| m.name()).collect();
+    println!(
+        "== {n_req} agents in {k} processes on {leaves} leaf brokers; processing {}; measuring {}",
+        a.processing.name(),
+        measures.join(",")
+    );
     let dir = tempfile::Builder::new()
         .prefix("nguon-scale-")
         .tempdir_in(shm_base())?;
     let tree = MosquittoTree::start(&dir.path().join("brokers"), leaves).await?;
-    let server = ServerProc::start_with(
+    let (db, database) = match &a.database_url {
+        Some(u) => (TestDatabase::fresh_postgres(u).await?, "PostgreSQL"),
+        None => (TestDatabase::sqlite(), "SQLite"),
+    };
+    let mut server = ServerProc::prepare_on(
         dir.path(),
         BrokerChoice::External(tree.root_url()),
+        db,
         &[("RUST_LOG", "warn,rumqttc=error")],
-    )
-    .await?;
+    )?;
+    server.launch().await?;
     let api = server.api.clone();
     let key = api.server_key().await?;
     let province = format!("p{}", nguon_tests::net::random_suffix());
@@ -159,7 +174,7 @@ async fn run(a: RunArgs) -> anyhow::Result<String> {
         }
     }
     let register = t.elapsed();
-    println!("registered {n} devices in {:.1} s", register.as_secs_f64());
+    println!("registered {n} devices in {:.1} s ({database})", register.as_secs_f64());
     let clip = nguon_tests::audio::tone_clip(&dir.path().join("media"), "siren", 1.0)?;
     let sha = api.upload_approved(&clip, "Cảnh báo khẩn cấp").await?;
     let plan_file = dir.path().join("plan.jsonl");
@@ -190,129 +205,155 @@ async fn run(a: RunArgs) -> anyhow::Result<String> {
                 dir.path().join(format!("agents{c}")).display().to_string(),
                 "--heartbeat".into(),
                 a.heartbeat.to_string(),
+                "--processing".into(),
+                a.processing.name().into(),
             ]
         })
         .collect();
-    let t = Instant::now();
-    let mut children = Children::spawn(&exe, args, &logs)?;
-    let (started, subscribed, _) = children.ready(Duration::from_secs(1800)).await?;
-    let connect = t.elapsed();
-    println!(
-        "{started} agents started, {subscribed} subscribed in {:.1} s",
-        connect.as_secs_f64()
-    );
-    let t = Instant::now();
-    let mut seen = online(&api).await;
-    while seen < n as i64 && t.elapsed() < Duration::from_secs(300) {
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        seen = online(&api).await;
-    }
-    let online_after = t.elapsed();
-    println!(
-        "server sees {seen} online ({:.1} s later)",
-        online_after.as_secs_f64()
-    );
-    let settled = children.settle(Duration::from_secs(120)).await;
-    let (agents, brokers, srv) = (children.pids(), tree.pids(), server.pid());
     let mut f = Figures {
         n,
         processes: k,
         leaves,
         register,
-        connect,
-        subscribed,
-        online: seen,
-        online_after,
-        settled,
-        agents_rss_kib: rss_kib(&agents),
-        brokers_rss_kib: rss_kib(&brokers),
-        server_rss_kib: rss_kib(&[srv]),
-        mem_available_kib: mem_available_kib(),
-        load_connected: load_average(),
+        database: database.into(),
+        processing: match a.processing {
+            Processing::Idle => "`SCHED_IDLE` (`--processing idle`)".into(),
+            Processing::Nice => "nice 10 (`--processing nice`)".into(),
+            Processing::Normal => "normal priority (`--processing normal`)".into(),
+        },
+        measures: format!("`--measure {}`", measures.join(",")),
         ..Figures::default()
     };
-    // A spy on the root measures the payload of the area command.
+    let t = Instant::now();
+    let mut children = Children::spawn(&exe, args, &logs, guard.subscribe())?;
+    guard.watch_pids(children.pids());
+    let ready = children.ready(Duration::from_secs(1800)).await;
+    f.connect = t.elapsed();
+    let (started, subscribed, _) = match ready {
+        Ok(r) => r,
+        Err(e) => {
+            let Some(trip) = guard.tripped() else {
+                return Err(e);
+            };
+            children.stop(Duration::from_secs(30)).await;
+            f.stopped = Some(trip_note(&trip, "while the agents connected", guard.limit_kib()));
+            f.guard_kib = (guard.limit_kib(), guard.lowest_kib());
+            return Ok(crate::report::markdown(&f));
+        }
+    };
+    println!(
+        "{started} agents started, {subscribed} subscribed in {:.1} s",
+        f.connect.as_secs_f64()
+    );
+    let t = Instant::now();
+    let mut seen = online(&api).await;
+    while seen < n as i64 && t.elapsed() < Duration::from_secs(300) && guard.tripped().is_none() {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        seen = online(&api).await;
+    }
+    f.online_after = t.elapsed();
+    println!(
+        "server sees {seen} online ({:.1} s later)",
+        f.online_after.as_secs_f64()
+    );
+    f.settled = children.settle(Duration::from_secs(120)).await;
+    let pids = Pids {
+        agents: children.pids(),
+        brokers: tree.pids(),
+        server: server.pid(),
+    };
+    f.subscribed = subscribed;
+    f.online = seen;
+    f.agents_rss_kib = rss_kib(&pids.agents);
+    f.brokers_rss_kib = rss_kib(&pids.brokers);
+    f.server_rss_kib = rss_kib(&[pids.server]);
+    f.mem_available_kib = mem_available_kib();
+    f.load_connected = load_average();
+    // A spy on the root keeps the payload of the area command.
     let area_topic = format!("nguon/v1/a/{province}/cmd");
     let spy = Spy::start(tree.root().port(), &area_topic).await?;
-
-    // Dispatch of a province-wide change: a schedule on the province two hours ahead.
-    children.clear();
-    let tz: chrono_tz::Tz = "Asia/Ho_Chi_Minh".parse().map_err(|_| anyhow::anyhow!("tz"))?;
-    let at = (Utc::now() + chrono::Duration::hours(2)).with_timezone(&tz);
-    let local = at.format("%Y-%m-%dT%H:%M:%S").to_string();
-    let (load, c0) = (load_average(), Cpu::sample(&agents, &brokers, srv));
-    let (t0, tw) = (now_ns(), Instant::now());
-    api.schedule_once("Lịch toàn tỉnh", &sha, &[province.as_str()], &local, "priority")
-        .await?;
-    let answered = tw.elapsed();
-    let mut m = Marks::new(t0);
-    let complete = m
-        .collect(&mut children.rx, wait, |m| {
-            m.desired.len() >= n && m.desired_acked.len() >= n
-        })
-        .await;
-    f.dispatch = Phase {
-        label: "dispatch of a province-wide change (a schedule on the province)".into(),
-        answered,
-        receipt: m.delays(&m.desired),
-        ack: m.delays(&m.desired_acked),
-        processing: processing(&m.desired, &m.desired_acked),
-        first: Vec::new(),
-        load,
-        cpu: c0.since(&Cpu::sample(&agents, &brokers, srv)),
-        wall: tw.elapsed(),
-        complete,
-    };
-    println!("{}", f.dispatch.line());
-
-    for label in ["cold (media fetched over HTTP)", "warm (media cached)"] {
-        children.settle(Duration::from_secs(60)).await;
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        children.clear();
-        let (load, c0) = (load_average(), Cpu::sample(&agents, &brokers, srv));
-        let (t0, tw) = (now_ns(), Instant::now());
-        let issued = api.emergency(&province, &sha, "Cảnh báo lũ quét").await?;
-        let answered = tw.elapsed();
-        let item = issued
-            .get("command_id")
-            .and_then(|v| v.as_str())
-            .context("command_id in the answer")?
-            .to_string();
-        let mut m = Marks::new(t0);
-        let complete = m
-            .collect(&mut children.rx, wait, |m| {
-                m.area.len() >= n && m.acks(&item).len() >= n && m.firsts(&item).len() >= n
-            })
-            .await;
-        let p = Phase {
-            label: format!("emergency play-now, {label}"),
-            answered,
-            receipt: m.delays(&m.area),
-            ack: m.delays(m.acks(&item)),
-            processing: processing(&m.area, m.acks(&item)),
-            first: m.delays(m.firsts(&item)),
-            load,
-            cpu: c0.since(&Cpu::sample(&agents, &brokers, srv)),
-            wall: tw.elapsed(),
-            complete,
+    for m in &a.measure {
+        if let Some(trip) = guard.tripped() {
+            f.stopped = Some(trip_note(&trip, &format!("before {}", m.name()), guard.limit_kib()));
+            break;
+        }
+        let ctx = Ctx {
+            api: &api,
+            children: &mut children,
+            pids: &pids,
+            province: &province,
+            sha: &sha,
+            n,
+            wait,
         };
-        println!("{}", p.line());
-        f.emergencies.push(p);
+        match m {
+            Measure::Dispatch => f.phases.push(measure::dispatch(ctx).await?),
+            Measure::EmergencyCold | Measure::EmergencyWarm => {
+                f.phases.push(measure::emergency(*m, ctx).await?);
+                f.payload = spy.last().len();
+            }
+            Measure::Replay => {
+                let payload = spy.last();
+                anyhow::ensure!(!payload.is_empty(), "the spy saw no emergency on {area_topic}");
+                f.load_replay = load_average();
+                for _ in 0..3 {
+                    children.settle(Duration::from_secs(60)).await;
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    if guard.tripped().is_some() {
+                        break;
+                    }
+                    let l = publish_and_collect(&mut children, tree.root().port(), &area_topic, &payload, n)
+                        .await?;
+                    println!("plain publish → agent receipt: {}", Summary::of(&l));
+                    f.replays.push(Summary::of(&l));
+                }
+            }
+            Measure::Raw => break,
+        }
+        if let Some(p) = f.phases.last().filter(|p| p.kind == *m) {
+            println!("{}", p.line());
+        }
+        if let Some(trip) = guard.tripped() {
+            f.stopped = Some(trip_note(&trip, &format!("during {}", m.name()), guard.limit_kib()));
+            break;
+        }
     }
-    let payload = spy.take();
-    anyhow::ensure!(!payload.is_empty(), "the spy saw no emergency on {area_topic}");
-    f.payload = payload.len();
-    f.load_replay = load_average();
-    for _ in 0..3 {
-        children.settle(Duration::from_secs(60)).await;
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        let l = publish_and_collect(&mut children, tree.root().port(), &area_topic, &payload, n).await?;
-        println!("plain publish → agent receipt: {}", Summary::of(&l));
-        f.replays.push(Summary::of(&l));
+    let tripped = guard.tripped().is_some();
+    children
+        .stop(Duration::from_secs(if tripped { 30 } else { 120 }))
+        .await;
+    let payload = spy.last();
+    drop(spy);
+    // The raw fan-out: the same split over the same leaves, plain subscribers. After a trip only
+    // once the agents' memory is back (the guard, re-armed, still watches).
+    let room = mem_available_kib() > 2 * guard.limit_kib();
+    if a.measure.last() == Some(&Measure::Raw) && !payload.is_empty() && (!tripped || room) {
+        guard.rearm();
+        measure_raw(&mut f, &exe, &logs, &tree, &guard, &payload, split, k, leaves).await?;
+        if let (Some(trip), None) = (guard.tripped(), &f.stopped) {
+            f.stopped = Some(trip_note(&trip, "during raw", guard.limit_kib()));
+        }
     }
-    children.stop(Duration::from_secs(120)).await;
+    f.guard_kib = (guard.limit_kib(), guard.lowest_kib());
+    drop(server);
+    drop(tree);
+    Ok(crate::report::markdown(&f))
+}
 
-    // The raw fan-out: the same split over the same leaves, plain subscribers.
+/// The raw fan-out: N plain subscribers in the agents' split over the same leaves, the same bytes
+/// published on the root three times.
+#[allow(clippy::too_many_arguments)]
+async fn measure_raw(
+    f: &mut Figures,
+    exe: &Path,
+    logs: &Path,
+    tree: &MosquittoTree,
+    guard: &Guard,
+    payload: &[u8],
+    split: impl Fn(usize) -> (usize, usize),
+    k: usize,
+    leaves: usize,
+) -> anyhow::Result<()> {
     let raw_topic = format!("nguon/v1/a/r{}/cmd", nguon_tests::net::random_suffix());
     let args: Vec<Vec<String>> = (0..k)
         .map(|c| {
@@ -331,41 +372,31 @@ async fn run(a: RunArgs) -> anyhow::Result<String> {
         })
         .collect();
     let t = Instant::now();
-    let mut raw = Children::spawn(&exe, args, &logs)?;
-    let (_, raw_subscribed, _) = raw.ready(Duration::from_secs(1200)).await?;
+    let mut raw = Children::spawn(exe, args, logs, guard.subscribe())?;
+    guard.watch_pids(raw.pids());
+    let ready = raw.ready(Duration::from_secs(1200)).await;
     f.raw_connect = t.elapsed();
-    f.raw_subscribed = raw_subscribed;
+    match ready {
+        Ok((_, subscribed, _)) => f.raw_subscribed = subscribed,
+        Err(e) if guard.tripped().is_some() => {
+            eprintln!("raw subscribers: {e:#}");
+            raw.stop(Duration::from_secs(30)).await;
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    }
     f.load_raw = load_average();
     for _ in 0..3 {
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let l = publish_and_collect(&mut raw, tree.root().port(), &raw_topic, &payload, n).await?;
+        if guard.tripped().is_some() {
+            break;
+        }
+        let l = publish_and_collect(&mut raw, tree.root().port(), &raw_topic, payload, f.n).await?;
         println!("raw publish → subscriber receipt: {}", Summary::of(&l));
         f.raw.push(Summary::of(&l));
     }
     raw.stop(Duration::from_secs(60)).await;
-    drop(server);
-    drop(tree);
-    Ok(crate::report::markdown(&f))
-}
-
-/// Publish `payload` once on the root from a plain client; each receiver's first receipt after it.
-async fn publish_and_collect(
-    children: &mut Children,
-    port: u16,
-    topic: &str,
-    payload: &[u8],
-    n: usize,
-) -> anyhow::Result<Vec<std::time::Duration>> {
-    let (c, poller) = nguon_tests::baseline::connected_publisher("scale-pub", "127.0.0.1", port).await?;
-    children.clear();
-    let t0 = now_ns();
-    c.publish(topic, QoS::AtLeastOnce, false, payload.to_vec())
-        .await?;
-    let mut m = Marks::new(t0);
-    m.collect(&mut children.rx, Duration::from_secs(60), |m| m.area.len() >= n)
-        .await;
-    poller.abort();
-    Ok(m.delays(&m.area))
+    Ok(())
 }
 
 /// Remembers the last message on one topic of the root.
@@ -407,8 +438,14 @@ impl Spy {
         Ok(Spy { last, task })
     }
 
-    fn take(self) -> Vec<u8> {
-        self.task.abort();
+    /// The last message seen.
+    fn last(&self) -> Vec<u8> {
         self.last.lock().expect("spy").clone()
+    }
+}
+
+impl Drop for Spy {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }

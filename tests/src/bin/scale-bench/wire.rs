@@ -13,7 +13,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
+
+use crate::guard::{Trip, tripped};
 
 /// Wall-clock now, nanoseconds since the Unix epoch.
 pub fn now_ns() -> i64 {
@@ -155,23 +157,6 @@ impl Marks {
         }
     }
 
-    /// Read lines until `done(self)` or `within` passed; whether `done` held.
-    pub async fn collect(
-        &mut self,
-        rx: &mut mpsc::UnboundedReceiver<Line>,
-        within: Duration,
-        done: impl Fn(&Marks) -> bool,
-    ) -> bool {
-        let deadline = tokio::time::Instant::now() + within;
-        while !done(self) {
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(l)) => self.add(l),
-                _ => return false,
-            }
-        }
-        true
-    }
-
     /// The delays from `t0` of one kind of stamp.
     pub fn delays(&self, m: &HashMap<usize, i64>) -> Vec<Duration> {
         m.values()
@@ -205,13 +190,20 @@ pub struct Children {
     procs: Vec<Child>,
     stdins: Vec<Option<ChildStdin>>,
     /// Every line but `Status`, from every child.
-    pub rx: mpsc::UnboundedReceiver<Line>,
+    rx: mpsc::UnboundedReceiver<Line>,
     status: Arc<Mutex<Vec<(usize, usize)>>>,
+    guard: watch::Receiver<Option<Trip>>,
 }
 
 impl Children {
-    /// Start one `exe` per argument list; stderr goes to `<logs>/child<i>.log`.
-    pub fn spawn(exe: &Path, args: Vec<Vec<String>>, logs: &Path) -> anyhow::Result<Children> {
+    /// Start one `exe` per argument list; stderr goes to `<logs>/child<i>.log`. Every wait ends
+    /// early when the memory guard behind `guard` trips.
+    pub fn spawn(
+        exe: &Path,
+        args: Vec<Vec<String>>,
+        logs: &Path,
+        guard: watch::Receiver<Option<Trip>>,
+    ) -> anyhow::Result<Children> {
         let (tx, rx) = mpsc::unbounded_channel();
         let status = Arc::new(Mutex::new(vec![(0, 0); args.len()]));
         let mut procs = Vec::new();
@@ -249,6 +241,7 @@ impl Children {
             stdins,
             rx,
             status,
+            guard,
         })
     }
 
@@ -256,8 +249,13 @@ impl Children {
     pub async fn ready(&mut self, within: Duration) -> anyhow::Result<(usize, usize, u64)> {
         let deadline = tokio::time::Instant::now() + within;
         let (mut k, mut agents, mut connected, mut rss) = (0, 0, 0, 0);
+        let mut guard = self.guard.clone();
         while k < self.procs.len() {
-            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+            let next = tokio::select! {
+                l = tokio::time::timeout_at(deadline, self.rx.recv()) => l,
+                _ = tripped(&mut guard) => anyhow::bail!("the memory guard tripped: {k} of {} children ready", self.procs.len()),
+            };
+            match next {
                 Ok(Some(Line::Ready {
                     agents: a,
                     connected: c,
@@ -276,6 +274,23 @@ impl Children {
         Ok((agents, connected, rss))
     }
 
+    /// Read lines into `m` until `done(m)`, `within` passed or the memory guard tripped; whether
+    /// `done` held.
+    pub async fn collect(&mut self, m: &mut Marks, within: Duration, done: impl Fn(&Marks) -> bool) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        let mut guard = self.guard.clone();
+        while !done(m) {
+            tokio::select! {
+                l = tokio::time::timeout_at(deadline, self.rx.recv()) => match l {
+                    Ok(Some(l)) => m.add(l),
+                    _ => return false,
+                },
+                _ = tripped(&mut guard) => return false,
+            }
+        }
+        true
+    }
+
     /// Drop every line read so far.
     pub fn clear(&mut self) {
         while self.rx.try_recv().is_ok() {}
@@ -292,7 +307,7 @@ impl Children {
         let deadline = Instant::now() + within;
         // Status lines come every second: let one arrive after whatever was just sent.
         tokio::time::sleep(Duration::from_millis(1500)).await;
-        while Instant::now() < deadline {
+        while Instant::now() < deadline && self.guard.borrow().is_none() {
             if self.status().1 == 0 {
                 return true;
             }
@@ -306,17 +321,19 @@ impl Children {
         self.procs.iter().filter_map(|c| c.id()).collect()
     }
 
-    /// Ask every child to stop, wait up to `within` for each, kill the rest.
+    /// Ask every child to stop, wait up to `within` for them all, kill the rest.
     pub async fn stop(mut self, within: Duration) {
         for s in self.stdins.iter_mut() {
             if let Some(mut s) = s.take() {
                 let _ = s.write_all(b"quit\n").await;
             }
         }
-        for c in self.procs.iter_mut() {
-            if tokio::time::timeout(within, c.wait()).await.is_err() {
+        let deadline = tokio::time::Instant::now() + within;
+        futures::future::join_all(self.procs.iter_mut().map(|c| async move {
+            if tokio::time::timeout_at(deadline, c.wait()).await.is_err() {
                 let _ = c.kill().await;
             }
-        }
+        }))
+        .await;
     }
 }
