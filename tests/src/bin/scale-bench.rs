@@ -33,9 +33,10 @@
 //!
 //! Agent processing time is each agent's ack minus its own receipt (with the queueing behind the
 //! other agents of its process on the two shared cores); agents' CPU is the children's CPU from
-//! `/proc`. The agents' processing threads run under `SCHED_IDLE` by default (`--processing`),
-//! so that the simulation's verification and writes do not slow the brokers' fan-out and the
-//! poll loops that stamp receipt. A memory guard ([`guard`]) stops the agents and writes the
+//! `/proc`. The agents' processing threads run at nice 10 by default (`--processing`; `idle` for
+//! `SCHED_IDLE`, measured in docs/benchmarks.md: no better receipt at 10,000, far slower start-up
+//! and processing), so that the simulation's verification and writes slow the brokers' fan-out
+//! and the poll loops that stamp receipt as little as possible. A memory guard ([`guard`]) stops the agents and writes the
 //! report of what was measured when `MemAvailable` falls under `--memory-guard-gib`. The
 //! markdown report is printed (and written to `--out`).
 
@@ -96,7 +97,7 @@ enum Cmd {
         #[arg(long, default_value_t = 300)]
         heartbeat: u32,
         /// How the agents' processing threads are scheduled.
-        #[arg(long, value_enum, default_value_t = Processing::Idle)]
+        #[arg(long, value_enum, default_value_t = Processing::Nice)]
         processing: Processing,
     },
     /// (child) Plain subscribers `from..to` on one topic of one broker.

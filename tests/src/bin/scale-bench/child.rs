@@ -5,8 +5,8 @@
 //!
 //! The agents' MQTT poll loops (where receipt is stamped) run on a runtime at normal priority and
 //! everything else the agents do on a second runtime whose threads are scheduled as
-//! `--processing` says (`SCHED_IDLE` by default, nice 10 as in the one-process emergency bench, or
-//! normal): thousands of agents share two cores here, a device has its own.
+//! `--processing` says (nice 10 by default, as in the one-process emergency bench; `SCHED_IDLE`;
+//! or normal): thousands of agents share two cores here, a device has its own.
 
 use std::collections::HashSet;
 use std::io::{BufRead, Write};

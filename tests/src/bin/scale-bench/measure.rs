@@ -152,7 +152,9 @@ pub async fn dispatch(c: Ctx<'_>) -> anyhow::Result<Phase> {
     let n = c.n;
     let complete = c
         .children
-        .collect(&mut m, c.wait, |m| m.desired.len() >= n && m.desired_acked.len() >= n)
+        .collect(&mut m, c.wait, |m| {
+            m.desired.len() >= n && m.desired_acked.len() >= n
+        })
         .await;
     let c1 = c.pids.cpu();
     Ok(Phase {

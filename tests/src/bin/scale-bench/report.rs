@@ -230,8 +230,13 @@ pub fn markdown(f: &Figures) -> String {
          server's check, signature, record and publish added). Goals: ≤ 1.5× raw; < 2 s at 100,000. \
          Rounds: plain publish p99 {}; raw p99 {} (load {} before the replays, {} before the raw rounds; raw \
          subscribers ready in {:.1} s, {} subscribed).\n\n",
-        ratio(if f.replays.is_empty() { Summary::of(&[]) } else { replay }),
-        api.map(|(_, s)| ratio(s)).unwrap_or_else(|| "– (no emergency measured)".into()),
+        ratio(if f.replays.is_empty() {
+            Summary::of(&[])
+        } else {
+            replay
+        }),
+        api.map(|(_, s)| ratio(s))
+            .unwrap_or_else(|| "– (no emergency measured)".into()),
         api.map(|(l, _)| l).unwrap_or("–"),
         f.replays.iter().map(|s| ms(s.p99)).collect::<Vec<_>>().join(", "),
         f.raw.iter().map(|s| ms(s.p99)).collect::<Vec<_>>().join(", "),

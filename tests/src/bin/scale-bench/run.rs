@@ -44,7 +44,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub database_url: Option<String>,
     /// How the agents' processing threads are scheduled beside their poll loops.
-    #[arg(long, value_enum, default_value_t = Processing::Idle)]
+    #[arg(long, value_enum, default_value_t = Processing::Nice)]
     pub processing: Processing,
     /// The measurements, in order (comma-separated; `raw` last).
     #[arg(long, value_enum, value_delimiter = ',', default_value = DEFAULT_ORDER)]
@@ -174,7 +174,10 @@ async fn run(a: RunArgs) -> anyhow::Result<String> {
         }
     }
     let register = t.elapsed();
-    println!("registered {n} devices in {:.1} s ({database})", register.as_secs_f64());
+    println!(
+        "registered {n} devices in {:.1} s ({database})",
+        register.as_secs_f64()
+    );
     let clip = nguon_tests::audio::tone_clip(&dir.path().join("media"), "siren", 1.0)?;
     let sha = api.upload_approved(&clip, "Cảnh báo khẩn cấp").await?;
     let plan_file = dir.path().join("plan.jsonl");
@@ -274,7 +277,11 @@ async fn run(a: RunArgs) -> anyhow::Result<String> {
     let spy = Spy::start(tree.root().port(), &area_topic).await?;
     for m in &a.measure {
         if let Some(trip) = guard.tripped() {
-            f.stopped = Some(trip_note(&trip, &format!("before {}", m.name()), guard.limit_kib()));
+            f.stopped = Some(trip_note(
+                &trip,
+                &format!("before {}", m.name()),
+                guard.limit_kib(),
+            ));
             break;
         }
         let ctx = Ctx {
@@ -286,13 +293,23 @@ async fn run(a: RunArgs) -> anyhow::Result<String> {
             n,
             wait,
         };
-        match m {
-            Measure::Dispatch => f.phases.push(measure::dispatch(ctx).await?),
-            Measure::EmergencyCold | Measure::EmergencyWarm => {
-                f.phases.push(measure::emergency(*m, ctx).await?);
+        // A failed measurement (e.g. the server refusing connections at 100,000) ends the
+        // measurements; the report of the others is still written.
+        let taken = match m {
+            Measure::Dispatch => Some(measure::dispatch(ctx).await),
+            Measure::EmergencyCold | Measure::EmergencyWarm => Some(measure::emergency(*m, ctx).await),
+            Measure::Replay | Measure::Raw => None,
+        };
+        match (m, taken) {
+            (_, Some(Ok(p))) => {
+                f.phases.push(p);
                 f.payload = spy.last().len();
             }
-            Measure::Replay => {
+            (_, Some(Err(e))) => {
+                f.stopped = Some(format!("{} failed, the run stopped there: {e:#}", m.name()));
+                break;
+            }
+            (Measure::Replay, None) => {
                 let payload = spy.last();
                 anyhow::ensure!(!payload.is_empty(), "the spy saw no emergency on {area_topic}");
                 f.load_replay = load_average();
@@ -308,13 +325,17 @@ async fn run(a: RunArgs) -> anyhow::Result<String> {
                     f.replays.push(Summary::of(&l));
                 }
             }
-            Measure::Raw => break,
+            (_, None) => break,
         }
         if let Some(p) = f.phases.last().filter(|p| p.kind == *m) {
             println!("{}", p.line());
         }
         if let Some(trip) = guard.tripped() {
-            f.stopped = Some(trip_note(&trip, &format!("during {}", m.name()), guard.limit_kib()));
+            f.stopped = Some(trip_note(
+                &trip,
+                &format!("during {}", m.name()),
+                guard.limit_kib(),
+            ));
             break;
         }
     }
