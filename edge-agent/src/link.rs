@@ -53,9 +53,11 @@ use crate::status::{LiveStatus, disk_space};
 
 pub mod backoff;
 pub mod failover;
+mod hook;
 mod reject;
 use crate::store::{AppliedManifest, Store};
 use backoff::{Failure, backoff};
+pub use hook::ReceiveHook;
 pub use reject::REJECTED_PER_MINUTE;
 use reject::RejectBudget;
 
@@ -134,28 +136,6 @@ pub struct BrokerTarget {
     pub url: String,
     /// Options template for it.
     pub mqtt: MqttOptions,
-}
-
-/// Called by the poll task with the topic and the instant a publish was read from the broker,
-/// before it is verified or handed on: the fleet simulator measures broker delivery apart from the
-/// agent's own work. `None` on a device, where it costs one branch per message.
-#[derive(Clone)]
-pub struct ReceiveHook(Arc<ReceiveFn>);
-
-/// What a [`ReceiveHook`] calls: `(topic, received_at)`.
-type ReceiveFn = dyn Fn(&str, Instant) + Send + Sync;
-
-impl ReceiveHook {
-    /// A hook calling `f(topic, received_at)`; keep it short, it runs on the poll task.
-    pub fn new(f: impl Fn(&str, Instant) + Send + Sync + 'static) -> Self {
-        Self(Arc::new(f))
-    }
-}
-
-impl std::fmt::Debug for ReceiveHook {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ReceiveHook(..)")
-    }
 }
 
 enum LinkEvent {
