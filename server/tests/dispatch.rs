@@ -126,17 +126,7 @@ async fn a_schedule_change_for_2000_devices_publishes_each_manifest_exactly_once
     }
 
     let sha = media(&app, "approved", 10_000).await;
-    let (s, b) = common::json(
-        app.post_json(
-            "/api/v1/schedules",
-            &json!({"title": "Toàn tỉnh", "media": [sha], "targets": {"areas": [province]},
-                    "rule": {"kind": "cron", "cron": "0 6 * * *"}}),
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(s, 201, "{b}");
-    let sid = b["schedule"]["id"].as_str().unwrap().to_string();
+    let sid = province_schedule(&app, &province, &sha).await;
 
     let mut counts: HashMap<String, usize> = HashMap::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);

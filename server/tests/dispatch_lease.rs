@@ -14,7 +14,6 @@ use crate::common::{self, TestApp};
 use crate::dispatch_support::*;
 
 use nguon_protocol::{DeviceId, topic};
-use serde_json::json;
 
 const STEP: u64 = 40;
 const DEVICES: usize = 400;
@@ -111,17 +110,7 @@ async fn a_batch_of_many_steps_survives_losing_the_lease_and_the_next_holder_fin
     for sql in steal_on_first_confirm(postgres, &prefix) {
         exec(&app, &sql).await;
     }
-    let (s, b) = common::json(
-        app.post_json(
-            "/api/v1/schedules",
-            &json!({"title": "Toàn tỉnh", "media": [sha], "targets": {"areas": [province]},
-                    "rule": {"kind": "cron", "cron": "0 6 * * *"}}),
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(s, 201, "{b}");
-    let sid = b["schedule"]["id"].as_str().unwrap().to_string();
+    let sid = province_schedule(&app, &province, &sha).await;
 
     // The lease went to `thief` when the first step was confirmed: the next step's fence fails,
     // and this instance notices at its next renewal and stops its duties.

@@ -390,3 +390,18 @@ pub fn has_item(bytes: &[u8], schedule_id: &str) -> bool {
 pub fn uid(prefix: &str) -> String {
     format!("{prefix}-{}", random_suffix())
 }
+
+/// A daily 06:00 schedule of `sha` on the whole `province` ("Toàn tỉnh"); returns its id.
+pub async fn province_schedule(app: &TestApp, province: &str, sha: &str) -> String {
+    let (s, b) = body(
+        app.post_json(
+            "/api/v1/schedules",
+            &json!({"title": "Toàn tỉnh", "media": [sha], "targets": {"areas": [province]},
+                    "rule": {"kind": "cron", "cron": "0 6 * * *"}}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    b["schedule"]["id"].as_str().unwrap().to_string()
+}
