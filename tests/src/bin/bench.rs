@@ -40,7 +40,7 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use nguon_agent::AgentEventKind;
-use nguon_tests::api::{Api, is_online};
+use nguon_tests::api::{Api, field_str, is_online};
 use nguon_tests::baseline::Baseline;
 use nguon_tests::fleet::{Fleet, FleetEvent, FleetOptions, FleetPlan, SinkChoice};
 use nguon_tests::harness::{BrokerChoice, ServerProc};
@@ -425,11 +425,7 @@ async fn emergency(
         let t0 = Utc::now();
         let issued = api.emergency(&province, &sha, "Cảnh báo lũ quét").await?;
         let answered = tw.elapsed();
-        let item = issued
-            .get("command_id")
-            .and_then(|v| v.as_str())
-            .context("command_id in the answer")?
-            .to_string();
+        let item = field_str(&issued, "command_id")?;
         let lat = collect(&mut events, &item, t0, n, Duration::from_secs(120), true).await;
         server_during.push((a, proc_sample(srv)?, tw.elapsed()));
         agents_during.push((ba, proc_sample(0)?, ma, proc_sample(broker.pid())?));

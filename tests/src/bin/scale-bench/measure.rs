@@ -5,9 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use chrono::Utc;
-use nguon_tests::api::Api;
+use nguon_tests::api::{Api, field_str};
 use nguon_tests::stats::{load_average, proc_sample, ticks_per_second};
 use rumqttc::QoS;
 
@@ -181,11 +180,7 @@ pub async fn emergency(kind: Measure, c: Ctx<'_>) -> anyhow::Result<Phase> {
     let (t0, tw) = (now_ns(), Instant::now());
     let issued = c.api.emergency(c.province, c.sha, "Cảnh báo lũ quét").await?;
     let answered = tw.elapsed();
-    let item = issued
-        .get("command_id")
-        .and_then(|v| v.as_str())
-        .context("command_id in the answer")?
-        .to_string();
+    let item = field_str(&issued, "command_id")?;
     let mut m = Marks::new(t0);
     let n = c.n;
     let complete = c
