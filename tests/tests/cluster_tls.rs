@@ -8,7 +8,8 @@
 //! Attackers: a rogue node (a third `nguon-server`, its own SQLite database holding the same
 //! devices, node 3 listing the two real nodes) with a certificate from another CA, which
 //! schedules a clip of its own for those devices; and a plain TCP client without any
-//! certificate on a real node's cluster port. Then: the legitimate schedule reaches both agents
+//! certificate on a real node's cluster port, and a TLS client with a certificate the cluster's own
+//! CA signed for a host not in `broker_cluster.nodes`. Then: the legitimate schedule reaches both agents
 //! across nodes, the rogue's never does (each agent's manifest holds exactly the legitimate
 //! schedule), and both real nodes log and count the refused connections
 //! (`nguon_broker_cluster_refused_total`).
@@ -84,6 +85,47 @@ fn node(
     env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     ServerProc::prepare_on(&dir, BrokerChoice::Embedded(MQTT + i), db, &env).unwrap()
+}
+
+/// A TLS client presenting `node-9.pem` (the cluster CA's, for `outsider.invalid`) to the cluster
+/// port on `port`: its local address, and what it got after the handshake (`Err`: refused).
+fn outsider_handshake(certs: &std::path::Path, port: u16) -> (String, std::io::Result<Vec<u8>>) {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    use std::io::{Read, Write};
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in CertificateDer::pem_file_iter(certs.join("ca.pem")).unwrap() {
+        roots.add(ca.unwrap()).unwrap();
+    }
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(certs.join("node-9.pem"))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let key = PrivateKeyDer::from_pem_file(certs.join("node-9.key")).unwrap();
+    let mut config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .unwrap();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let name = ServerName::try_from("127.0.0.1").unwrap();
+    let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name).unwrap();
+    let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    let me = tcp.local_addr().unwrap().to_string();
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    // TLS 1.3: the client's handshake ends before the server has checked its certificate; the
+    // server's verdict comes with the first read.
+    let answer = tls.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").and_then(|()| {
+        let mut buf = vec![0u8; 64];
+        let n = tls.read(&mut buf)?;
+        buf.truncate(n);
+        if n == 0 {
+            Err(std::io::Error::other("closed without an alert"))
+        } else {
+            Ok(buf)
+        }
+    });
+    (me, answer)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -247,6 +289,46 @@ async fn a_tls_cluster_carries_manifests_across_nodes_and_refuses_a_node_of_anot
                 .log()
                 .lines()
                 .any(|l| l.contains("refused a connection to the cluster port") && l.contains(&me));
+            async move {
+                if seen {
+                    Ok(())
+                } else {
+                    Err("not logged".to_string())
+                }
+            }
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", log_of_other.log_tail(30)));
+
+    // A client with a certificate of the cluster's own CA, but for a host not in `nodes`: refused
+    // at the handshake too (`nodes` is the allow-list), logged with that reason.
+    let outsider = Node {
+        id: 9,
+        host: "outsider.invalid".into(),
+    };
+    cluster_certs(&good, &[outsider]).expect("a certificate of the same CA for another host");
+    let (me, answer) = tokio::task::spawn_blocking({
+        let good = good.clone();
+        let port = GRPC + other as u16;
+        move || outsider_handshake(&good, port)
+    })
+    .await
+    .unwrap();
+    assert!(
+        answer.is_err(),
+        "a certificate for a host outside `nodes` was served: {answer:?}"
+    );
+    eventually(
+        "the outsider's refusal logged",
+        Duration::from_secs(15),
+        POLL,
+        || {
+            let seen = log_of_other.log().lines().any(|l| {
+                l.contains("refused a connection to the cluster port")
+                    && l.contains(&me)
+                    && l.contains("none of the hosts in broker_cluster.nodes")
+            });
             async move {
                 if seen {
                     Ok(())

@@ -1,20 +1,24 @@
 //! `broker_cluster.tls_cert`, `tls_key`, `tls_ca`: the cluster's mutual TLS (issue 14). Every
 //! node holds a certificate signed by the cluster's CA (`nguon-provision cluster-certs`, or
 //! openssl: docs/security.md); a node accepts a peer only with a client certificate signed by
-//! that CA, and checks a peer it calls against the CA and the peer's address in
-//! `broker_cluster.nodes`. Checked at start, each error naming the key: unreadable, not PEM, the
-//! certificate not signed by the CA, not valid for this node's address, or the key not its own.
+//! that CA *and* valid (subjectAltName) for the host of one of `broker_cluster.nodes`
+//! ([`NodeVerifier`]: the node list is the allow-list, so a certificate the same CA signed for
+//! another machine is no member), and checks a peer it calls against the CA and the peer's
+//! address in `broker_cluster.nodes`. Checked at start, each error naming the key: unreadable, not
+//! PEM, the certificate not signed by the CA, not valid for this node's address, a host in
+//! `nodes` that is no host name or address, or the key not its own.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use rustls::RootCertStore;
-use rustls::client::WebPkiServerVerifier;
-use rustls::client::danger::ServerCertVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerifier};
+use rustls::client::{WebPkiServerVerifier, verify_server_name};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::server::WebPkiClientVerifier;
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::server::{ParsedCertificate, WebPkiClientVerifier};
+use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, RootCertStore, SignatureScheme};
 
 use super::cluster::{BrokerCluster, parse_node};
 
@@ -32,6 +36,8 @@ pub struct ClusterTls {
     pub key: PrivateKeyDer<'static>,
     /// The CA certificates: the only issuers of a peer's certificate.
     pub roots: Arc<RootCertStore>,
+    /// The hosts of `nodes`: a peer's certificate must be valid for one of them.
+    pub hosts: Vec<ServerName<'static>>,
 }
 
 type Bad = (String, String);
@@ -59,6 +65,12 @@ pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// The host of a `nodes` entry's `host:port` (IPv6 without its brackets).
+fn host_of(addr: &str) -> Option<String> {
+    let (host, _) = addr.rsplit_once(':')?;
+    Some(host.trim_start_matches('[').trim_end_matches(']').to_string())
+}
+
 /// The host of this node's entry in `nodes` (what its peers check its certificate against).
 fn own_host(c: &BrokerCluster) -> Option<String> {
     let (_, addr) = c
@@ -66,8 +78,119 @@ fn own_host(c: &BrokerCluster) -> Option<String> {
         .iter()
         .filter_map(|n| parse_node(n).ok())
         .find(|(id, _)| *id == c.node_id)?;
-    let (host, _) = addr.rsplit_once(':')?;
-    Some(host.trim_start_matches('[').trim_end_matches(']').to_string())
+    host_of(&addr)
+}
+
+/// The hosts of every entry of `nodes`, this node's included (the allow-list of peer
+/// certificates); a host that is no DNS name or IP address is refused naming `nodes`.
+pub fn node_hosts(c: &BrokerCluster) -> Result<Vec<ServerName<'static>>, Bad> {
+    let mut hosts: Vec<ServerName<'static>> = Vec::new();
+    for n in &c.nodes {
+        let Some(host) = parse_node(n).ok().and_then(|(_, a)| host_of(&a)) else {
+            continue; // refused by the checks of `nodes` before this one
+        };
+        let name = ServerName::try_from(host.clone()).map_err(|e| {
+            bad(
+                "nodes",
+                format!("`{n}`: `{host}` is not a host name or address: {e}"),
+            )
+        })?;
+        if !hosts.contains(&name) {
+            hosts.push(name);
+        }
+    }
+    Ok(hosts)
+}
+
+/// The verifier of a peer's client certificate (issue 14 leftovers): signed by the cluster's CA
+/// (rustls' WebPKI verifier, which also checks its validity period and client-auth usage) *and*
+/// valid (subjectAltName, as a server certificate would be checked) for the host of one of
+/// `broker_cluster.nodes`. A certificate the CA signed for any other host (another service, a
+/// machine that left the cluster and was taken out of `nodes`) is refused at the handshake. The
+/// TCP address the peer connects from is not compared with that host: a node's outgoing source
+/// address is the routing's choice (a second interface, NAT), not its listen address; the
+/// certificate's private key is the proof (docs/security.md).
+#[derive(Debug)]
+pub struct NodeVerifier {
+    inner: Arc<dyn ClientCertVerifier>,
+    hosts: Vec<ServerName<'static>>,
+}
+
+/// Why a CA-signed certificate is still refused (shown in the refusal's log line, which rustls
+/// writes with `Debug`).
+struct NotANode;
+
+impl std::fmt::Display for NotANode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(
+            "signed by the cluster CA but valid for none of the hosts in broker_cluster.nodes \
+             (its subjectAltName must name one)",
+        )
+    }
+}
+
+impl std::fmt::Debug for NotANode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
+impl std::error::Error for NotANode {}
+
+impl NodeVerifier {
+    /// A verifier accepting certificates signed by `roots` for one of `hosts`.
+    pub fn new(
+        roots: Arc<RootCertStore>,
+        hosts: Vec<ServerName<'static>>,
+    ) -> Result<NodeVerifier, rustls::server::VerifierBuilderError> {
+        let inner = WebPkiClientVerifier::builder_with_provider(roots, provider()).build()?;
+        Ok(NodeVerifier { inner, hosts })
+    }
+}
+
+impl ClientCertVerifier for NodeVerifier {
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.inner.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        let verified = self.inner.verify_client_cert(end_entity, intermediates, now)?;
+        let cert = ParsedCertificate::try_from(end_entity)?;
+        if self.hosts.iter().any(|h| verify_server_name(&cert, h).is_ok()) {
+            Ok(verified)
+        } else {
+            Err(rustls::Error::InvalidCertificate(CertificateError::Other(
+                rustls::OtherError(Arc::new(NotANode)),
+            )))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
 }
 
 /// Read and check the three files; `None` when none is set. Call after the other keys passed.
@@ -109,6 +232,7 @@ pub fn load(c: &BrokerCluster) -> Result<Option<ClusterTls>, Bad> {
             format!("{}: no PEM private key: {e}", key_path.display()),
         )
     })?;
+    let hosts = node_hosts(c)?;
     check_chain(c, &roots, &chain, cert_path, ca_path)?;
     let provider = provider();
     let signer = provider
@@ -134,6 +258,7 @@ pub fn load(c: &BrokerCluster) -> Result<Option<ClusterTls>, Bad> {
         chain,
         key,
         roots,
+        hosts,
     }))
 }
 
@@ -300,6 +425,56 @@ mod tests {
         assert_eq!(k, "broker_cluster.tls_key");
         let (k, _) = bad(["", "", "ca.pem"]);
         assert_eq!(k, "broker_cluster.tls_cert");
+    }
+
+    #[test]
+    fn a_peer_certificate_of_the_cluster_ca_is_accepted_only_for_a_host_of_nodes() {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, UnixTime};
+        use rustls::server::danger::ClientCertVerifier;
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let (ca_pem, cluster) = ca();
+        let (cert, key) = node("127.0.0.1", &cluster);
+        for (n, text) in [("ca.pem", &ca_pem), ("node.pem", &cert), ("node.key", &key)] {
+            std::fs::write(d.join(n), text).unwrap();
+        }
+        let nodes = (
+            "NGUON_BROKER_CLUSTER_NODES",
+            "1@127.0.0.1:5363,2@node2.example:5364",
+        );
+        let c = load(d, ["node.pem", "node.key", "ca.pem"], &[nodes])
+            .unwrap()
+            .broker_cluster
+            .unwrap();
+        let tls = super::load(&c).unwrap().unwrap();
+        let verifier = super::NodeVerifier::new(tls.roots.clone(), tls.hosts.clone()).unwrap();
+        let verify = |host: &str, issuer: &Issuer<'static, KeyPair>| {
+            let (pem, _) = node(host, issuer);
+            let der = CertificateDer::from_pem_slice(pem.as_bytes()).unwrap();
+            verifier.verify_client_cert(&der, &[], UnixTime::now())
+        };
+        assert!(verify("127.0.0.1", &cluster).is_ok());
+        assert!(verify("node2.example", &cluster).is_ok());
+        // Same CA, a host outside `nodes`: refused, saying why.
+        for host in ["10.9.9.9", "node3.example", "127.0.0.2"] {
+            let e = verify(host, &cluster).unwrap_err().to_string();
+            assert!(
+                e.contains("none of the hosts in broker_cluster.nodes"),
+                "{host}: {e}"
+            );
+        }
+        // Another CA, a host of `nodes`: refused by the CA check.
+        let (_, other) = ca();
+        assert!(verify("127.0.0.1", &other).is_err());
+        // A host in `nodes` that is no name nor address: refused at start, naming `nodes`.
+        let e = load(
+            d,
+            ["node.pem", "node.key", "ca.pem"],
+            &[("NGUON_BROKER_CLUSTER_NODES", "1@127.0.0.1:5363,2@bad_host!:5364")],
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "broker_cluster.nodes", "{}", e.message);
     }
 
     #[test]

@@ -18,9 +18,10 @@
 //! server's desired manifests are retained on every node.
 //!
 //! The gRPC between nodes: with `broker_cluster.tls_*`, mutual TLS with the cluster's CA
-//! ([`secure`]: a peer without a certificate signed by it is refused at the handshake, logged
-//! and counted in `nguon_broker_cluster_refused_total`; a peer called is checked against the CA
-//! and its address). Without, plain and unauthenticated (allowed only on loopback or with
+//! ([`secure`]: a peer without a certificate signed by it, or with one not valid for the host of
+//! any entry of `broker_cluster.nodes`, is refused at the handshake, logged and counted in
+//! `nguon_broker_cluster_refused_total`; a peer called is checked against the CA and its
+//! address). Without, plain and unauthenticated (allowed only on loopback or with
 //! `insecure`, and warned about at start): docs/security.md.
 
 use std::net::SocketAddr;
@@ -39,7 +40,6 @@ use rmqtt::types::{
 };
 
 use handy_grpc::mtls::{Certificate, ClientTlsConfig, Identity, MutualTls};
-use rustls::server::WebPkiClientVerifier;
 
 use crate::config::cluster::BrokerCluster;
 use crate::config::cluster_tls;
@@ -155,13 +155,14 @@ fn secure(c: &BrokerCluster) -> Result<(), String> {
     };
     let provider = cluster_tls::provider();
     let tls_err = |e: rustls::Error| format!("broker_cluster.tls_cert: {e}");
-    let verifier = WebPkiClientVerifier::builder_with_provider(tls.roots.clone(), provider.clone())
-        .build()
+    // A peer's certificate: signed by the CA and valid for one of the hosts of `nodes`.
+    let hosts = tls.hosts.len();
+    let verifier = cluster_tls::NodeVerifier::new(tls.roots.clone(), tls.hosts)
         .map_err(|e| format!("broker_cluster.tls_ca: {e}"))?;
     let mut server = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(tls_err)?
-        .with_client_cert_verifier(verifier)
+        .with_client_cert_verifier(Arc::new(verifier))
         .with_single_cert(tls.chain, tls.key)
         .map_err(tls_err)?;
     server.alpn_protocols = vec![b"h2".to_vec()];
@@ -174,7 +175,12 @@ fn secure(c: &BrokerCluster) -> Result<(), String> {
         on_refused: refused,
     })
     .map_err(|_| "broker_cluster: the cluster's TLS is set once per process".to_string())?;
-    tracing::info!(listen = %c.listen, "broker cluster: gRPC between nodes with mutual TLS (cluster CA)");
+    tracing::info!(
+        listen = %c.listen,
+        hosts,
+        "broker cluster: gRPC between nodes with mutual TLS (cluster CA; a peer's certificate must \
+         name a host of broker_cluster.nodes)"
+    );
     Ok(())
 }
 
@@ -185,7 +191,7 @@ fn refused(peer: SocketAddr, why: &str) {
         %peer,
         reason = why,
         "broker cluster: refused a connection to the cluster port (no certificate signed by the \
-         cluster CA)"
+         cluster CA for a host of broker_cluster.nodes)"
     );
 }
 
