@@ -9,7 +9,10 @@
 //! arrives: a request that finds the link `Down` wakes the task for an attempt at once and waits
 //! for its outcome. So a request is queued as before and fails only when the attempt made for
 //! it fails (at once when refused, after the connect timeout when the peer does not answer), and
-//! a peer that came back is reached by the first request after, not up to 3 s later.
+//! a peer that came back is reached by the first request after, not up to 3 s later. The
+//! attempts are counted, so a request sees that its attempt began even when it already failed
+//! again by the time the request runs (its test hung on that before the crate's tests ran in
+//! the workspace).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -28,22 +31,27 @@ pub(crate) enum State {
     Down,
 }
 
+/// The state, and how many attempts have begun (so that a request waiting for "an attempt
+/// began" sees one even when it already failed again before the request was polled: a
+/// `watch` shows only the latest value).
+type Shared = (State, u64);
+
 /// The stream task's side.
 pub(crate) struct LinkTx {
-    state: watch::Sender<State>,
+    state: watch::Sender<Shared>,
     wake: Arc<Notify>,
 }
 
 /// The requests' side.
 #[derive(Clone)]
 pub(crate) struct Link {
-    state: watch::Receiver<State>,
+    state: watch::Receiver<Shared>,
     wake: Arc<Notify>,
 }
 
 /// A new link, `Connecting`.
 pub(crate) fn link() -> (LinkTx, Link) {
-    let (tx, rx) = watch::channel(State::Connecting);
+    let (tx, rx) = watch::channel((State::Connecting, 0));
     let wake = Arc::new(Notify::new());
     (
         LinkTx {
@@ -57,29 +65,35 @@ pub(crate) fn link() -> (LinkTx, Link) {
 impl LinkTx {
     /// An attempt begins.
     pub(crate) fn attempt(&self) {
-        self.state.send_replace(State::Connecting);
+        self.state.send_modify(|(s, n)| {
+            *s = State::Connecting;
+            *n += 1;
+        });
     }
 
     /// The stream is up.
     pub(crate) fn up(&self) {
-        self.state.send_replace(State::Up);
+        self.state.send_modify(|(s, _)| *s = State::Up);
     }
 
     /// The attempt failed or the stream broke: wait for a request or the retry interval.
     pub(crate) async fn down(&self) {
-        self.state.send_replace(State::Down);
+        self.state.send_modify(|(s, _)| *s = State::Down);
         let _ = tokio::time::timeout(RETRY, self.wake.notified()).await;
     }
 }
 
 impl Link {
     /// Before queueing a request: if the link is down, ask for an attempt now and wait until it
-    /// has begun.
+    /// has begun (or the link is up again), even if that attempt has failed since.
     pub(crate) async fn ready(&self) {
-        if *self.state.borrow() == State::Down {
+        let (state, attempts) = *self.state.borrow();
+        if state == State::Down {
             self.wake.notify_one();
             let mut state = self.state.clone();
-            let _ = state.wait_for(|s| *s != State::Down).await;
+            let _ = state
+                .wait_for(|(s, n)| *s != State::Down || *n > attempts)
+                .await;
         }
     }
 
@@ -88,7 +102,7 @@ impl Link {
         let mut state = self.state.clone();
         tokio::select! {
             out = fut => Some(out),
-            _ = state.wait_for(|s| *s == State::Down) => None,
+            _ = state.wait_for(|(s, _)| *s == State::Down) => None,
         }
     }
 }
@@ -110,7 +124,7 @@ mod tests {
             tx.down().await;
             tx
         });
-        while *link.state.borrow() != State::Down {
+        while link.state.borrow().0 != State::Down {
             tokio::task::yield_now().await;
         }
         link.ready().await;

@@ -253,7 +253,11 @@ async fn test_duplex_mailbox_new() {
     let (_resp_tx, resp_rx) = mpsc::with_priority_channel(resp_queue.clone(), 10);
     let resp_rx = Receiver::new(resp_rx);
 
+    // nguon (VENDORED.md, change 5): the stream's state; its sender kept alive, so the link
+    // stays `Connecting` as a new client's does.
+    let (_link_tx, link) = link::link();
     let mailbox = DuplexMailbox::new(
+        link,
         req_tx,
         resp_rx,
         req_queue,
@@ -281,7 +285,11 @@ async fn test_duplex_mailbox_send_creates_resp_sender() {
     let (_resp_tx, resp_rx) = mpsc::with_priority_channel(resp_queue.clone(), 10);
     let resp_rx = Receiver::new(resp_rx);
 
+    // nguon (VENDORED.md, change 5): the stream's state; its sender kept alive, so the link
+    // stays `Connecting` as a new client's does.
+    let (_link_tx, link) = link::link();
     let mut mailbox = DuplexMailbox::new(
+        link,
         req_tx,
         resp_rx,
         req_queue,
@@ -314,7 +322,11 @@ async fn test_duplex_mailbox_send_priority() {
     let (_resp_tx, resp_rx) = mpsc::with_priority_channel(resp_queue.clone(), 10);
     let resp_rx = Receiver::new(resp_rx);
 
+    // nguon (VENDORED.md, change 5): the stream's state; its sender kept alive, so the link
+    // stays `Connecting` as a new client's does.
+    let (_link_tx, link) = link::link();
     let mut mailbox = DuplexMailbox::new(
+        link,
         req_tx,
         resp_rx,
         req_queue,
@@ -339,7 +351,11 @@ async fn test_duplex_mailbox_quick_send() {
     let (_resp_tx, resp_rx) = mpsc::with_priority_channel(resp_queue.clone(), 10);
     let resp_rx = Receiver::new(resp_rx);
 
+    // nguon (VENDORED.md, change 5): the stream's state; its sender kept alive, so the link
+    // stays `Connecting` as a new client's does.
+    let (_link_tx, link) = link::link();
     let mut mailbox = DuplexMailbox::new(
+        link,
         req_tx,
         resp_rx,
         req_queue,
@@ -364,7 +380,11 @@ async fn test_duplex_mailbox_queue_and_senders_len() {
     let (_resp_tx, resp_rx) = mpsc::with_priority_channel(resp_queue.clone(), 10);
     let resp_rx = Receiver::new(resp_rx);
 
+    // nguon (VENDORED.md, change 5): the stream's state; its sender kept alive, so the link
+    // stays `Connecting` as a new client's does.
+    let (_link_tx, link) = link::link();
     let mailbox = DuplexMailbox::new(
+        link,
         req_tx,
         resp_rx,
         req_queue,
