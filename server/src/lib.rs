@@ -77,7 +77,7 @@ impl Application {
         let known = settings.admin_token.as_ref().or(generated_token.as_ref());
         services::users::bootstrap(&store, known.map(config::Secret::expose)).await?;
         let tls = http::tls::load(&settings)?;
-        let listener = TcpListener::bind(settings.http_addr).await?;
+        let listener = http::serve::bind(settings.http_addr, settings.server.listen_backlog)?;
         let http_addr = listener.local_addr()?;
         let public_url: Arc<str> = settings
             .public_url
@@ -106,6 +106,9 @@ impl Application {
         let mqtt_internal_password = broker.internal_password().map(str::to_string);
         let (link, link_events) = mqtt::Link::connect(&settings, &broker, metrics.clone()).await?;
         let tts = services::speech::TtsSlot::new(services::speech::Tts::from_settings(&settings.tts)?);
+        let hot_media = Arc::new(services::media::hot::HotFiles::new(
+            settings.server.media_memory_mb * 1024 * 1024,
+        ));
         let state = AppState {
             store,
             settings,
@@ -121,6 +124,8 @@ impl Application {
             limits,
             live: Arc::new(services::live::Registry::default()),
             relays: Arc::new(services::relay::Relays::default()),
+            public_media: Arc::new(services::media::public::PublicMedia::default()),
+            hot_media,
         };
         if state.settings.demo {
             services::demo::seed(&state).await?;

@@ -401,3 +401,78 @@ async fn an_upload_and_each_review_step_are_audited_with_the_record_before_and_a
     assert_eq!(status(&entries[2].before), Some(json!("pending")));
     assert_eq!(status(&entries[2].after), Some(json!("approved")));
 }
+
+/// Approval as another instance sharing the database records it: straight in the database,
+/// without this instance's use case.
+async fn approve_elsewhere(app: &TestApp, sha: &str) {
+    use nguon_server::domain::review::ReviewStatus;
+    use nguon_server::store::review::{Reviewed, set_status};
+    let mut tx = app.state().store.begin_write().await.unwrap();
+    let from = [ReviewStatus::Draft, ReviewStatus::Pending];
+    let moved = set_status(
+        &mut tx,
+        Reviewed::Media,
+        sha,
+        &from,
+        ReviewStatus::Approved,
+        None,
+        1,
+    )
+    .await
+    .unwrap();
+    assert!(moved);
+    tx.commit().await.unwrap();
+}
+
+/// Issue 14, "the storm": an emergency makes every device fetch one clip at once. Once a file is
+/// known approved (final: no step leaves it) its bytes are served without the database, with
+/// the headers a caching proxy or CDN needs; a file not yet approved is looked up every time, so
+/// an approval recorded by another instance is seen at once.
+#[tokio::test]
+async fn approved_media_is_served_without_the_database_and_a_refusal_is_never_remembered() {
+    let app = spawn_app().await;
+    let bytes = std::fs::read(make_audio(spec("wav", 8000, 1))).unwrap();
+    let (_, m) = json(app.upload("/api/v1/media", bytes.clone(), "x.wav").await).await;
+    let sha = m["sha256"].as_str().unwrap().to_string();
+    let rendition = m["loudness"]["rendition"]["sha256"].as_str().unwrap().to_string();
+    let (_, other) = json(app.upload_media(&make_audio(spec("flac", 16000, 1))).await).await;
+    let draft = other["sha256"].as_str().unwrap().to_string();
+    let get = |sha: &str, etag: Option<&str>| {
+        let mut r = app.client.get(app.url(&format!("/media/{sha}")));
+        if let Some(e) = etag {
+            r = r.header("if-none-match", e);
+        }
+        r.send()
+    };
+    // A draft: 404 to a device, asked twice (the refusal is not remembered)...
+    for _ in 0..2 {
+        assert_eq!(get(&sha, None).await.unwrap().status(), 404);
+        assert_eq!(get(&rendition, None).await.unwrap().status(), 404);
+    }
+    // ... so its approval by another instance is served at once, original and rendition.
+    approve_elsewhere(&app, &sha).await;
+    for s in [&sha, &rendition] {
+        let r = get(s, None).await.unwrap();
+        assert_eq!(r.status(), 200, "{s}");
+        assert_eq!(
+            r.headers()["cache-control"],
+            "public, max-age=31536000, immutable"
+        );
+    }
+    // The database goes away: the known approved file is still served, whole, with its
+    // validators, and a conditional request is 304; the draft is not served.
+    app.state().store.pool.close().await;
+    let r = get(&sha, None).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["etag"], format!("\"{sha}\"").as_str());
+    assert_eq!(
+        r.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    assert_eq!(r.bytes().await.unwrap().as_ref(), bytes.as_slice());
+    let r = get(&sha, Some(&format!("\"{sha}\""))).await.unwrap();
+    assert_eq!(r.status(), 304);
+    assert_eq!(get(&rendition, None).await.unwrap().status(), 200);
+    let r = get(&draft, None).await.unwrap();
+    assert!(r.status().is_server_error(), "{}", r.status());
+}

@@ -4,7 +4,8 @@
 //! subscriptions on a broker cluster (`ha.subscribe_qos`), the manifests per step of a dispatch
 //! batch (`ha.dispatch_chunk`), how long a stop drains HTTP (`server.shutdown_grace_secs`), and
 //! the HTTP connections' idle timeout and cap (`server.keepalive_timeout_secs`,
-//! `server.max_connections`). Read after the TOML file by [`apply`] (`NGUON_HA_*`,
+//! `server.max_connections`), the listen backlog and the media held in memory
+//! (`server.listen_backlog`, `server.media_memory_mb`). Read after the TOML file by [`apply`] (`NGUON_HA_*`,
 //! `NGUON_SERVER_SHUTDOWN_GRACE_SECS`), then checked; every error names the key.
 
 use serde::Deserialize;
@@ -66,6 +67,15 @@ pub struct ServerSettings {
     /// from the file-descriptor limit; else 1 to 1000000). At the cap new connections wait in the
     /// listen backlog (http::serve).
     pub max_connections: u64,
+    /// Approved media held in memory, MiB (`NGUON_SERVER_MEDIA_MEMORY_MB`, default 64, 0 to
+    /// 65536; 0: every request reads the file): a file of at most an eighth of it is read once
+    /// and served from memory (`services::media::hot`).
+    pub media_memory_mb: u64,
+    /// The HTTP listener's backlog (`NGUON_SERVER_LISTEN_BACKLOG`, default 4096, 1 to 65535; the
+    /// kernel caps it at `net.core.somaxconn`): connections completed by the kernel and not yet
+    /// accepted. When an emergency makes every device connect in the same second, a full
+    /// backlog drops connections, which clients retry after 1, 3, 7 s…
+    pub listen_backlog: u32,
 }
 
 impl Default for ServerSettings {
@@ -74,6 +84,8 @@ impl Default for ServerSettings {
             shutdown_grace_secs: 10,
             keepalive_timeout_secs: 15,
             max_connections: 0,
+            media_memory_mb: 64,
+            listen_backlog: 4096,
         }
     }
 }
@@ -99,6 +111,10 @@ pub fn apply(s: &mut Settings, env: &[(String, String)], source: &str) -> Result
             "NGUON_SERVER_SHUTDOWN_GRACE_SECS" => s.server.shutdown_grace_secs = num(v)?,
             "NGUON_SERVER_KEEPALIVE_TIMEOUT_SECS" => s.server.keepalive_timeout_secs = num(v)?,
             "NGUON_SERVER_MAX_CONNECTIONS" => s.server.max_connections = num(v)?,
+            "NGUON_SERVER_MEDIA_MEMORY_MB" => s.server.media_memory_mb = num(v)?,
+            "NGUON_SERVER_LISTEN_BACKLOG" => {
+                s.server.listen_backlog = v.parse().map_err(|e| bad(format!("`{v}`: {e}")))?
+            }
             _ => {}
         }
     }
@@ -141,6 +157,18 @@ fn check(s: &Settings) -> Result<(), (&'static str, String)> {
                 "{} is not 0 (automatic) or between 1 and 1000000",
                 s.server.max_connections
             ),
+        ));
+    }
+    if s.server.media_memory_mb > 65_536 {
+        return Err((
+            "server.media_memory_mb",
+            format!("{} is not between 0 and 65536", s.server.media_memory_mb),
+        ));
+    }
+    if !(1..=65_535).contains(&s.server.listen_backlog) {
+        return Err((
+            "server.listen_backlog",
+            format!("{} is not between 1 and 65535", s.server.listen_backlog),
         ));
     }
     if s.ha.subscribe_qos > 1 {
@@ -194,6 +222,20 @@ mod tests {
         assert_eq!(s.server.shutdown_grace_secs, 10);
         assert_eq!(s.server.keepalive_timeout_secs, 15);
         assert_eq!(s.server.max_connections, 0);
+        assert_eq!((s.server.media_memory_mb, s.server.listen_backlog), (64, 4096));
+        for (k, v, key) in [
+            ("NGUON_SERVER_MEDIA_MEMORY_MB", "65537", "server.media_memory_mb"),
+            ("NGUON_SERVER_LISTEN_BACKLOG", "0", "server.listen_backlog"),
+            ("NGUON_SERVER_LISTEN_BACKLOG", "70000", "server.listen_backlog"),
+        ] {
+            assert_eq!(load(&[(k, v)]).unwrap_err().key, key, "{k}={v}");
+        }
+        let s = load(&[
+            ("NGUON_SERVER_MEDIA_MEMORY_MB", "0"),
+            ("NGUON_SERVER_LISTEN_BACKLOG", "128"),
+        ])
+        .unwrap();
+        assert_eq!((s.server.media_memory_mb, s.server.listen_backlog), (0, 128));
         assert_eq!(
             load(&[("NGUON_SERVER_KEEPALIVE_TIMEOUT_SECS", "0")])
                 .unwrap_err()

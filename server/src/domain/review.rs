@@ -199,6 +199,19 @@ mod tests {
         }
     }
 
+    /// `services::media::public` remembers approved media without invalidation, on every
+    /// instance: that is only right while no step leaves `approved`. A withdrawal must clear it.
+    #[test]
+    fn no_step_leaves_approved() {
+        use ReviewAction::*;
+        for action in [Submit, Approve, Reject, ApproveDirect, RejectDirect] {
+            assert!(
+                !action.sources().contains(&Approved),
+                "{action:?} leaves `approved`"
+            );
+        }
+    }
+
     #[test]
     fn a_refusal_names_the_current_and_the_needed_status() {
         let e = transition(Approved, ReviewAction::ApproveDirect).unwrap_err();

@@ -294,7 +294,12 @@ async fn serve_file(
     headers: HeaderMap,
 ) -> Result<Response> {
     let access = library::fetch_access(&state, caller.as_ref().ok(), &sha).await?;
-    let Some(file) = files::open(&state.settings.data_dir, &sha).await? else {
+    let file = match access {
+        // Approved files every device may fetch at once: from memory (`services::media::hot`).
+        library::Fetch::Public => state.hot_media.open(&state.settings.data_dir, &sha).await?,
+        library::Fetch::Private => files::open(&state.settings.data_dir, &sha).await?,
+    };
+    let Some(file) = file else {
         return Err(Error::NotFound(format!("media `{sha}`")));
     };
     let octets = HeaderValue::from_static("application/octet-stream");
@@ -357,7 +362,6 @@ pub async fn send_file(
         }
     };
     base.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
-    let reader = file.reader(part).await?;
-    let body = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(reader, 64 * 1024));
+    let body = Body::from_stream(file.stream(part).await?);
     Ok((status, base, body).into_response())
 }

@@ -14,6 +14,8 @@
 //!   accepting (new clients wait in the kernel's listen backlog) until one closes, logged at most
 //!   every 10 s, instead of running out of descriptors for the database and the media files.
 //!
+//! [`bind`] listens with `server.listen_backlog` (4,096 by default, tokio's default is 1,024).
+//!
 //! [`raise_fd_limit`] raises the process's soft `RLIMIT_NOFILE` to its hard limit at start (the
 //! soft one is often 1,024 while the hard one allows far more), and [`Limits::from_settings`]
 //! derives the automatic connection cap from it.
@@ -113,6 +115,21 @@ impl Limits {
             keepalive: Duration::from_secs(s.keepalive_timeout_secs),
         }
     }
+}
+
+/// Listen on `addr` with `backlog` pending connections (`server.listen_backlog`; the kernel caps
+/// it at `net.core.somaxconn`). tokio's `TcpListener::bind` asks for 1,024: 10,000 devices
+/// connecting in the same second for an emergency's clip overflowed it, and each dropped
+/// handshake cost its client a retransmission 1, 3 or 7 s later (docs/benchmarks.md, issue 14).
+pub fn bind(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(backlog)
 }
 
 /// Serve `app` on `listener` (over TLS with `tls`) until `shutdown` resolves; then stop

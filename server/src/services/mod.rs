@@ -76,4 +76,8 @@ pub struct AppState {
     pub live: Arc<live::Registry>,
     /// The relays this process proxies (`services::relay`).
     pub relays: Arc<relay::Relays>,
+    /// Media addresses known to be approved (`GET /media/{sha256}` without the database).
+    pub public_media: Arc<media::public::PublicMedia>,
+    /// Approved media files held in memory (`server.media_memory_mb`).
+    pub hot_media: Arc<media::hot::HotFiles>,
 }

@@ -22,8 +22,10 @@
 
 pub mod backfill;
 pub mod files;
+pub mod hot;
 pub mod loudness;
 pub mod probe;
+pub mod public;
 pub mod upload;
 
 use std::path::Path;
@@ -57,6 +59,10 @@ pub enum Fetch {
 /// credentials); a draft, pending or rejected file only to a caller whose scope sees it. Anything
 /// else is 404, exactly as for a file that does not exist.
 pub async fn fetch_access(state: &AppState, caller: Option<&Caller>, sha: &str) -> Result<Fetch> {
+    // Approved is final: a known public address needs no database (`public`).
+    if state.public_media.contains(sha) {
+        return Ok(Fetch::Public);
+    }
     let absent = || Error::NotFound(format!("media `{sha}`"));
     // A normalised rendition is fetched on its original's terms.
     let m = match store::media::get(&state.store, sha).await? {
@@ -71,6 +77,7 @@ pub async fn fetch_access(state: &AppState, caller: Option<&Caller>, sha: &str) 
         }
     };
     if m.status == ReviewStatus::Approved {
+        state.public_media.insert(sha);
         return Ok(Fetch::Public);
     }
     match caller {
