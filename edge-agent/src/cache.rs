@@ -5,6 +5,13 @@
 //! recently used (file mtime, touched on use) under `storage.cache_max_mb`, and never removes a
 //! file the look-ahead window needs. A fetch that fails for a reason that may pass (network,
 //! 5xx, 408, 429) is tried again with exponential backoff and jitter ([`Cache::ensure_until`]).
+//!
+//! Sources (issue 14, "the storm"): a file named by a relative URL is fetched from the media
+//! mirrors of `media.mirrors` (starting at the one the device id picks) and from the server last
+//! (`MediaSection::media_bases`). Within one attempt a failing source (refused, 404, 5xx, wrong
+//! bytes) hands over to the next; the source that last worked is asked first for
+//! [`STICKY`], then the device's own first choice again. The sha256 check makes every source
+//! untrusted alike.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -24,6 +31,9 @@ const SYNC_EVERY: u64 = 1 << 20;
 
 /// The longest wait between two attempts at a media file.
 pub const RETRY_MAX: Duration = Duration::from_secs(60);
+
+/// How long a device keeps asking the source that worked after its first choice failed.
+pub const STICKY: Duration = Duration::from_secs(300);
 
 /// The wait before retry `attempt` (0-based) of a media fetch: random between half and all of
 /// 0.5 s · 2^attempt, at most [`RETRY_MAX`] (the link's reconnect backoff), so that a fleet whose
@@ -49,6 +59,10 @@ pub struct Cache {
     dir: PathBuf,
     max_bytes: u64,
     base_url: String,
+    /// Where media files are fetched from, in the device's order (mirrors, then the server).
+    bases: Vec<String>,
+    /// The source that worked after the first choice failed, and since when.
+    preferred: Mutex<Option<(usize, Instant)>>,
     http: reqwest::Client,
     reporter: Arc<Reporter>,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -103,18 +117,27 @@ pub fn list(dir: &Path) -> Vec<CacheEntry> {
 }
 
 impl Cache {
-    /// A cache in `dir`.
+    /// A cache in `dir`: other URLs resolve against `base_url` (the server), media files are
+    /// fetched from `bases` in order (empty: the server alone).
     pub fn new(
         dir: PathBuf,
         max_bytes: u64,
         base_url: String,
+        bases: Vec<String>,
         http: reqwest::Client,
         reporter: Arc<Reporter>,
     ) -> Self {
+        let bases = if bases.is_empty() {
+            vec![base_url.clone()]
+        } else {
+            bases
+        };
         Self {
             dir,
             max_bytes,
             base_url,
+            bases,
+            preferred: Mutex::new(None),
             http,
             reporter,
             locks: Mutex::new(HashMap::new()),
@@ -140,8 +163,32 @@ impl Cache {
             .clone()
     }
 
-    fn url(&self, m: &MediaRef) -> String {
-        self.resolve(&m.url)
+    /// The URLs to try for `m`, with the index of their source: an absolute URL as given; a
+    /// relative one on each source, from the preferred one ([`STICKY`]) round.
+    fn urls(&self, m: &MediaRef) -> Vec<(Option<usize>, String)> {
+        if m.url.starts_with("http://") || m.url.starts_with("https://") {
+            return vec![(None, m.url.clone())];
+        }
+        let n = self.bases.len();
+        let start = match *self.preferred.lock().expect("cache preferred") {
+            Some((i, since)) if since.elapsed() < STICKY && i < n => i,
+            _ => 0,
+        };
+        (0..n)
+            .map(|k| (start + k) % n)
+            .map(|i| (Some(i), join(&self.bases[i], &m.url)))
+            .collect()
+    }
+
+    /// Remember the source that worked (none: the device's first choice).
+    fn worked(&self, source: Option<usize>) {
+        let Some(i) = source else { return };
+        let mut p = self.preferred.lock().expect("cache preferred");
+        *p = match *p {
+            _ if i == 0 => None,
+            Some((j, since)) if j == i => Some((j, since)),
+            _ => Some((i, Instant::now())),
+        };
     }
 
     /// A URL as given (absolute) or relative to `server.base_url`.
@@ -149,11 +196,7 @@ impl Cache {
         if url.starts_with("http://") || url.starts_with("https://") {
             url.to_string()
         } else {
-            format!(
-                "{}/{}",
-                self.base_url.trim_end_matches('/'),
-                url.trim_start_matches('/')
-            )
+            join(&self.base_url, url)
         }
     }
 
@@ -255,7 +298,28 @@ impl Cache {
         }
     }
 
+    /// Fetch `m` from its sources in turn until one gives the right bytes; the last failure.
     async fn download(&self, m: &MediaRef) -> Result<(), AgentError> {
+        let urls = self.urls(m);
+        let mut last = None;
+        for (k, (source, url)) in urls.iter().enumerate() {
+            match self.download_from(m, url).await {
+                Ok(()) => {
+                    self.worked(*source);
+                    return Ok(());
+                }
+                Err(e) => {
+                    if k + 1 < urls.len() {
+                        tracing::warn!(sha256 = %m.sha256, %url, error = %e, "media source failed; trying the next");
+                    }
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last.expect("a file has at least one source"))
+    }
+
+    async fn download_from(&self, m: &MediaRef, url: &str) -> Result<(), AgentError> {
         let sha = &m.sha256;
         let merr = |reason: String| AgentError::Media {
             sha256: sha.clone(),
@@ -267,7 +331,7 @@ impl Cache {
             let _ = tokio::fs::remove_file(&part).await;
             have = 0;
         }
-        let url = self.url(m);
+        let url = url.to_string();
         if have < m.size || m.size == 0 {
             let mut req = self.http.get(&url);
             if have > 0 {
@@ -355,6 +419,11 @@ impl Cache {
         }
         removed
     }
+}
+
+/// `path` on `base`.
+fn join(base: &str, path: &str) -> String {
+    format!("{}/{}", base.trim_end_matches('/'), path.trim_start_matches('/'))
 }
 
 fn touch(path: &Path) {

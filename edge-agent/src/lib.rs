@@ -253,6 +253,9 @@ impl Agent {
             data_dir.join("cache"),
             config.storage.cache_max_mb * 1024 * 1024,
             config.server.base_url.clone(),
+            config
+                .media
+                .media_bases(config.device.id.as_str(), &config.server.base_url),
             http.clone(),
             reporter.clone(),
         ));

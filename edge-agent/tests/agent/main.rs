@@ -12,6 +12,7 @@ mod failover;
 mod fetch;
 mod live;
 mod messages;
+mod mirrors;
 mod outbox;
 mod playback;
 mod process;

@@ -157,6 +157,10 @@ impl MediaServer {
             duration_ms,
         }
     }
+    /// Serve `bytes` at `path` (a mirror that lies: bytes that are not the address's).
+    pub fn put(&self, path: &str, bytes: Vec<u8>) {
+        self.files.lock().unwrap().insert(path.to_string(), bytes);
+    }
     pub fn hits_for(&self, sha: &str) -> Vec<Hit> {
         self.hits
             .lock()
@@ -487,6 +491,17 @@ pub async fn until(deadline: Duration, mut cond: impl FnMut() -> bool) {
 pub fn set_prefetch_spread(config: &Path, secs: u32) {
     let mut text = std::fs::read_to_string(config).unwrap();
     text.push_str(&format!("\n[media]\nprefetch_spread_secs = {secs}\n"));
+    std::fs::write(config, text).unwrap();
+}
+
+/// Set `[media]` in a config written by [`write_config`]: fetch at once, from `mirrors` first.
+pub fn set_mirrors(config: &Path, mirrors: &[&str]) {
+    let mut text = std::fs::read_to_string(config).unwrap();
+    let list: Vec<String> = mirrors.iter().map(|m| format!("\"{m}\"")).collect();
+    text.push_str(&format!(
+        "\n[media]\nprefetch_spread_secs = 0\nmirrors = [{}]\n",
+        list.join(", ")
+    ));
     std::fs::write(config, text).unwrap();
 }
 

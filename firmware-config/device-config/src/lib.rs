@@ -49,6 +49,7 @@
 //!
 //! [media]                              # optional; see `media`
 //! prefetch_spread_secs = 300           # fetch a later item's media within this window (0: at once)
+//! mirrors = ["https://cache-1.example.vn"]   # media mirrors tried before server.base_url
 //!
 //! [amplifier]                          # optional; see `amplifier`
 //! hook = ["/usr/local/bin/amp-relay"]  # or: gpio = { chip = "/dev/gpiochip0", line = 17 }
@@ -708,10 +709,18 @@ output = "wav:/tmp/wav"
             assert_eq!(c.media.prefetch_spread_secs, ok);
             assert_eq!(DeviceConfig::parse(&c.to_toml(), "b.toml").unwrap(), c);
         }
+        let c = DeviceConfig::parse(
+            &format!("{}\n[media]\nmirrors = [\"http://cache-1:8080\"]\n", good()),
+            "a.toml",
+        )
+        .unwrap();
+        assert_eq!(c.media.mirrors, ["http://cache-1:8080"]);
+        assert_eq!(DeviceConfig::parse(&c.to_toml(), "b.toml").unwrap(), c);
         for (body, key) in [
             ("prefetch_spread_secs = 3601", "media.prefetch_spread_secs"),
             ("prefetch_spread_secs = -1", "media.prefetch_spread_secs"),
             ("spread = 1", "media.spread"),
+            ("mirrors = [\"cache-1\"]", "media.mirrors"),
         ] {
             let e = DeviceConfig::parse(&format!("{}\n[media]\n{body}\n", good()), "a.toml").unwrap_err();
             assert_eq!(e.key, key, "{body}: {e}");
