@@ -118,9 +118,9 @@ impl Limits {
 }
 
 /// Listen on `addr` with `backlog` pending connections (`server.listen_backlog`; the kernel caps
-/// it at `net.core.somaxconn`). tokio's `TcpListener::bind` asks for 1,024: 10,000 devices
-/// connecting in the same second for an emergency's clip overflowed it, and each dropped
-/// handshake cost its client a retransmission 1, 3 or 7 s later (docs/benchmarks.md, issue 14).
+/// it at `net.core.somaxconn`). tokio's `TcpListener::bind` asks for 1,024: 5,000 clients
+/// connecting at once (an emergency's clip) overflowed it 16,068 times in a wrk run, and each
+/// dropped handshake cost its client a retransmission 1, 3 or 7 s later (docs/benchmarks.md).
 pub fn bind(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
     let socket = if addr.is_ipv4() {
         tokio::net::TcpSocket::new_v4()?
