@@ -109,7 +109,6 @@ async fn record(
             Change::Areas(vec![a.clone()]),
         ),
     };
-    let targets = store::commands::resolve_targets(&state.store, &areas, &devices).await?;
     let row = NewCommand {
         id: id.to_string(),
         target_kind: to.kind.to_string(),
@@ -123,21 +122,28 @@ async fn record(
         issued_by: caller.username.clone(),
     };
     debug_assert!(built.catch_up || row.expires_at == issued_at + COMMAND_TTL_SECS * 1000);
+    let mut tx = state.store.begin_write().await?;
+    store::commands::insert_in(&mut tx, &row).await?;
+    // The targets are recorded by the database (a province is 100,000 rows: none of them is read
+    // into the server, and the publish waits for this commit).
+    let (targets, online) = store::commands::record_targets_in(&mut tx, &row.id, &areas, &devices).await?;
     let issued = Issued {
         command_id: row.id.clone(),
         topic: row.topic.clone(),
         issued_at: from_ms(issued_at),
         expires_at: built.expires_at,
-        targets: targets.len() as u64,
-        online: targets.iter().filter(|t| t.online).count() as u64,
+        targets,
+        online,
     };
-    let target_ids: Vec<String> = targets.iter().map(|t| t.device_id.clone()).collect();
-    let mut tx = state.store.begin_write().await?;
-    store::commands::insert_in(&mut tx, &row).await?;
-    store::commands::insert_targets(&mut tx, state.store.backend, &row.id, &targets).await?;
     let mut dispatch = built.catch_up;
     if let Command::Stop { item_id } = &cmd {
-        let n = store::commands::cancel_in(&mut tx, item_id.as_deref(), &target_ids, issued_at).await?;
+        let n = store::commands::cancel_for_targets_of(
+            &mut tx,
+            item_id.as_deref(),
+            &issued.command_id,
+            issued_at,
+        )
+        .await?;
         dispatch |= n > 0;
     }
     if dispatch {

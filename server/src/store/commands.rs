@@ -5,9 +5,11 @@
 //! unpublished ([`fail_expired`]) or cannot be read ([`mark_failed`]). The report of one command
 //! with its acks is `store::reports::command`, its delivery tracking `store::tracking`.
 //!
-//! Table `command_targets`: the devices a command covered when it was issued ([`resolve_targets`],
-//! [`insert_targets`]); a stop cancels the emergency or priority messages still inside their
-//! window for the devices it covers ([`cancel_in`]); the dispatcher reads the messages that are
+//! Table `command_targets`: the devices a command covered when it was issued (recorded in the
+//! database by [`record_targets_in`]; [`resolve_targets`] and [`insert_targets`] where the
+//! service needs them in hand, a CAP alert or a live broadcast); a stop cancels the emergency or
+//! priority messages still inside their window for the devices it covers ([`cancel_in`],
+//! [`cancel_for_targets_of`]); the dispatcher reads the messages that are
 //! part of desired state now ([`active_catch_up`]).
 
 use sqlx::Row;
@@ -150,6 +152,68 @@ pub async fn insert_targets(
         q.execute(&mut *conn).await?;
     }
     Ok(())
+}
+
+/// Record, inside the transaction of command `id`, the enabled loudspeakers of `areas` (each
+/// with its descendants: pass the subtree) or of `devices` (one of the two) as its targets, with
+/// their area and whether they are online now, in the database (`INSERT … SELECT`: nothing is
+/// read into the server, so a province of 100,000 devices costs a few statements). Returns
+/// (targets, online).
+pub async fn record_targets_in(
+    conn: &mut Conn,
+    id: &str,
+    areas: &[String],
+    devices: &[String],
+) -> Result<(u64, u64)> {
+    for (column, keys) in [("d.area", areas), ("d.id", devices)] {
+        for chunk in keys.chunks(500) {
+            let sql = format!(
+                "INSERT INTO command_targets (command_id, device_id, area, online) \
+                 SELECT $1, d.id, d.area, COALESCE(s.online, 0) FROM devices d \
+                 LEFT JOIN device_status s ON s.device_id = d.id \
+                 WHERE d.enabled = 1 AND d.kind = 'loudspeaker' AND {column} IN ({})",
+                placeholders(2, chunk.len())
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.to_string());
+            for k in chunk {
+                q = q.bind(k.clone());
+            }
+            q.execute(&mut *conn).await?;
+        }
+    }
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n, COALESCE(SUM(CASE WHEN online <> 0 THEN 1 ELSE 0 END), 0) AS up \
+         FROM command_targets WHERE command_id = $1",
+    )
+    .bind(id.to_string())
+    .fetch_one(&mut *conn)
+    .await?;
+    let n: i64 = row.try_get("n")?;
+    let up: i64 = row.try_get("up")?;
+    Ok((n.max(0) as u64, up.max(0) as u64))
+}
+
+/// [`cancel_in`] for the devices command `covering` was recorded for ([`record_targets_in`]),
+/// without reading them into the server: a stop to a province cancels in one statement.
+pub async fn cancel_for_targets_of(
+    conn: &mut Conn,
+    item: Option<&str>,
+    covering: &str,
+    now: i64,
+) -> Result<u64> {
+    let only = if item.is_some() { " AND id = $3" } else { "" };
+    let sql = format!(
+        "UPDATE command_targets SET cancelled_at = $1 WHERE cancelled_at IS NULL \
+         AND command_id IN (SELECT id FROM commands WHERE catch_up = 1 AND expires_at > $1{only}) \
+         AND device_id IN (SELECT device_id FROM command_targets WHERE command_id = $2)"
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(now)
+        .bind(covering.to_string());
+    if let Some(i) = item {
+        q = q.bind(i.to_string());
+    }
+    Ok(q.execute(&mut *conn).await?.rows_affected())
 }
 
 /// Cancel, for `devices`, the emergency or priority messages still inside their window at `now`
