@@ -1,7 +1,7 @@
 //! The test environment of one agent test (temp dir, broker, media server, signer, config), the
 //! agent as a process, and helpers to read what the agent reported.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use nguon_agent::sink::WavSidecar;
 use nguon_agent::{Agent, AgentEvent, AgentEventKind, AgentHandle, AgentOptions};
@@ -10,6 +10,20 @@ use nguon_protocol::{Audience, Command, Event, EventBody, PlayOutcome, ServerBod
 use tokio::sync::broadcast;
 
 use crate::common::*;
+
+/// Start an agent in this process from the config file `config`, its store under `dir`, with an
+/// observer: for the tests that start a fleet of their own configs (fetch, mirrors).
+pub async fn start_observed(config: &Path, dir: PathBuf) -> (AgentHandle, broadcast::Receiver<AgentEvent>) {
+    let (tx, rx) = broadcast::channel(1024);
+    let opts = AgentOptions {
+        observer: Some(tx),
+        ..AgentOptions::default()
+    };
+    let h = Agent::start(DeviceConfig::load(config).unwrap(), dir, opts)
+        .await
+        .unwrap();
+    (h, rx)
+}
 
 pub struct Env {
     pub tmp: tempfile::TempDir,

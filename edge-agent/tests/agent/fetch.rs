@@ -6,8 +6,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use nguon_agent::{Agent, AgentEvent, AgentEventKind, AgentHandle, AgentOptions};
-use nguon_device_config::DeviceConfig;
+use nguon_agent::{AgentEvent, AgentEventKind, AgentHandle};
 use nguon_protocol::{Audience, Command, OnPreempt, PlayOutcome, Priority, ServerBody, topic};
 use tokio::sync::broadcast;
 
@@ -63,14 +62,7 @@ async fn twenty_agents_fetch_a_later_items_media_spread_over_the_window_each_no_
             "null",
         );
         set_prefetch_spread(&cfg, 10);
-        let (tx, rx) = broadcast::channel(1024);
-        let opts = AgentOptions {
-            observer: Some(tx),
-            ..AgentOptions::default()
-        };
-        let h = Agent::start(DeviceConfig::load(&cfg).unwrap(), dir, opts)
-            .await
-            .unwrap();
+        let (h, rx) = start_observed(&cfg, dir).await;
         agents.push((dev, h, rx));
     }
     // One province-wide change: the same item, two minutes ahead, to every agent.

@@ -4,8 +4,7 @@
 //! is asserted is which server saw which request and what played, never how fast.
 
 use chrono::Utc;
-use nguon_agent::{Agent, AgentEvent, AgentEventKind, AgentHandle, AgentOptions};
-use nguon_device_config::DeviceConfig;
+use nguon_agent::{AgentEvent, AgentEventKind, AgentHandle};
 use nguon_protocol::{Audience, Command, OnPreempt, PlayOutcome, Priority, ServerBody, topic};
 use tokio::sync::broadcast;
 
@@ -98,14 +97,7 @@ async fn a_fleet_with_two_mirrors_spreads_over_them_and_leaves_the_server_alone(
             "null",
         );
         set_mirrors(&cfg, &bases);
-        let (tx, rx) = broadcast::channel(1024);
-        let opts = AgentOptions {
-            observer: Some(tx),
-            ..AgentOptions::default()
-        };
-        let h = Agent::start(DeviceConfig::load(&cfg).unwrap(), dir, opts)
-            .await
-            .unwrap();
+        let (h, rx) = start_observed(&cfg, dir).await;
         // An emergency later on: its media is fetched at once.
         let later = item(
             "e",
