@@ -87,6 +87,27 @@ fn node(
     ServerProc::prepare_on(&dir, BrokerChoice::Embedded(MQTT + i), db, &env).unwrap()
 }
 
+/// Wait until `server`'s log has the cluster port's refusal of the client at `peer` (and `reason`,
+/// if given); fail with the log's tail otherwise.
+async fn refusal_logged(server: &ServerProc, what: &str, peer: &str, reason: Option<&str>) {
+    eventually(what, Duration::from_secs(15), POLL, || {
+        let seen = server.log().lines().any(|l| {
+            l.contains("refused a connection to the cluster port")
+                && l.contains(peer)
+                && reason.is_none_or(|r| l.contains(r))
+        });
+        async move {
+            if seen {
+                Ok(())
+            } else {
+                Err("not logged".to_string())
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", server.log_tail(30)));
+}
+
 /// A TLS client presenting `node-9.pem` (the cluster CA's, for `outsider.invalid`) to the cluster
 /// port on `port`: its local address, and what it got after the handshake (`Err`: refused).
 fn outsider_handshake(certs: &std::path::Path, port: u16) -> (String, std::io::Result<Vec<u8>>) {
@@ -280,26 +301,7 @@ async fn a_tls_cluster_carries_manifests_across_nodes_and_refuses_a_node_of_anot
         "a client without a certificate got an answer that is not a TLS alert: {answer:?}"
     );
     let log_of_other = &servers[other];
-    eventually(
-        "the plain client's refusal logged",
-        Duration::from_secs(15),
-        POLL,
-        || {
-            let seen = log_of_other
-                .log()
-                .lines()
-                .any(|l| l.contains("refused a connection to the cluster port") && l.contains(&me));
-            async move {
-                if seen {
-                    Ok(())
-                } else {
-                    Err("not logged".to_string())
-                }
-            }
-        },
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}\n{}", log_of_other.log_tail(30)));
+    refusal_logged(log_of_other, "the plain client's refusal logged", &me, None).await;
 
     // A client with a certificate of the cluster's own CA, but for a host not in `nodes`: refused
     // at the handshake too (`nodes` is the allow-list), logged with that reason.
@@ -319,27 +321,13 @@ async fn a_tls_cluster_carries_manifests_across_nodes_and_refuses_a_node_of_anot
         answer.is_err(),
         "a certificate for a host outside `nodes` was served: {answer:?}"
     );
-    eventually(
+    refusal_logged(
+        log_of_other,
         "the outsider's refusal logged",
-        Duration::from_secs(15),
-        POLL,
-        || {
-            let seen = log_of_other.log().lines().any(|l| {
-                l.contains("refused a connection to the cluster port")
-                    && l.contains(&me)
-                    && l.contains("none of the hosts in broker_cluster.nodes")
-            });
-            async move {
-                if seen {
-                    Ok(())
-                } else {
-                    Err("not logged".to_string())
-                }
-            }
-        },
+        &me,
+        Some("none of the hosts in broker_cluster.nodes"),
     )
-    .await
-    .unwrap_or_else(|e| panic!("{e}\n{}", log_of_other.log_tail(30)));
+    .await;
 
     // A command through the leader (published on its node) acked by an agent on the other node:
     // sent again every 3 s while unanswered, as a node started before its peer has its circuit
