@@ -32,14 +32,4 @@ impl PublicMedia {
             k.insert(sha.to_string());
         }
     }
-
-    /// How many addresses are remembered.
-    pub fn len(&self) -> usize {
-        self.known.read().map(|k| k.len()).unwrap_or(0)
-    }
-
-    /// Whether none is.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
