@@ -96,6 +96,11 @@ pub struct TargetDevice {
     pub online: bool,
 }
 
+/// The devices a command may target, with their status (`d`, `s`): the one filter of
+/// [`resolve_targets`] and [`record_targets_in`], followed by `AND <key> IN (…)`.
+const TARGETS: &str = "FROM devices d LEFT JOIN device_status s ON s.device_id = d.id \
+                       WHERE d.enabled = 1 AND d.kind = 'loudspeaker'";
+
 /// The enabled loudspeakers of `areas` (each with its descendants: pass the subtree) and the
 /// devices named in `devices`, with their area and whether they are online now, by id. (Boards
 /// show bulletins from their HTTP feed; they play nothing.)
@@ -108,8 +113,7 @@ pub async fn resolve_targets(
     for (column, keys) in [("d.area", areas), ("d.id", devices)] {
         for chunk in keys.chunks(500) {
             let sql = format!(
-                "SELECT d.id, d.area, COALESCE(s.online, 0) AS online FROM devices d \
-                 LEFT JOIN device_status s ON s.device_id = d.id WHERE d.enabled = 1 AND d.kind = 'loudspeaker' AND {column} IN ({})",
+                "SELECT d.id, d.area, COALESCE(s.online, 0) AS online {TARGETS} AND {column} IN ({})",
                 placeholders(1, chunk.len())
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -169,9 +173,7 @@ pub async fn record_targets_in(
         for chunk in keys.chunks(500) {
             let sql = format!(
                 "INSERT INTO command_targets (command_id, device_id, area, online) \
-                 SELECT $1, d.id, d.area, COALESCE(s.online, 0) FROM devices d \
-                 LEFT JOIN device_status s ON s.device_id = d.id \
-                 WHERE d.enabled = 1 AND d.kind = 'loudspeaker' AND {column} IN ({})",
+                 SELECT $1, d.id, d.area, COALESCE(s.online, 0) {TARGETS} AND {column} IN ({})",
                 placeholders(2, chunk.len())
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.to_string());
