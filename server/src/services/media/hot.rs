@@ -9,12 +9,11 @@
 //! (`server.media_memory_mb`, 0 turns this off) is kept by dropping the least recently served
 //! files. Drafts and other private files are always read from disk.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
+use hashlink::LinkedHashMap;
 
 use super::files::{self, MediaFile};
 use crate::domain::media::is_sha;
@@ -24,9 +23,15 @@ use crate::error::Result;
 #[derive(Debug)]
 pub struct HotFiles {
     budget: u64,
-    held: Mutex<HashMap<String, (Bytes, u64)>>,
-    clock: AtomicU64,
+    held: Mutex<Held>,
     loading: tokio::sync::Mutex<()>,
+}
+
+/// The files, least recently served first, and their bytes in all.
+#[derive(Debug, Default)]
+struct Held {
+    files: LinkedHashMap<String, Bytes>,
+    bytes: u64,
 }
 
 impl HotFiles {
@@ -34,8 +39,7 @@ impl HotFiles {
     pub fn new(budget: u64) -> HotFiles {
         HotFiles {
             budget,
-            held: Mutex::new(HashMap::new()),
-            clock: AtomicU64::new(0),
+            held: Mutex::new(Held::default()),
             loading: tokio::sync::Mutex::new(()),
         }
     }
@@ -47,33 +51,27 @@ impl HotFiles {
 
     /// Bytes held now.
     pub fn held_bytes(&self) -> u64 {
-        self.held
-            .lock()
-            .map(|h| h.values().map(|(b, _)| b.len() as u64).sum())
-            .unwrap_or(0)
+        self.held.lock().map(|h| h.bytes).unwrap_or(0)
     }
 
     fn get(&self, sha: &str) -> Option<Bytes> {
-        let tick = self.clock.fetch_add(1, Ordering::Relaxed);
         let mut held = self.held.lock().ok()?;
-        let e = held.get_mut(sha)?;
-        e.1 = tick;
-        Some(e.0.clone())
+        held.files.to_back(sha).cloned()
     }
 
     fn put(&self, sha: &str, bytes: Bytes) {
-        let tick = self.clock.fetch_add(1, Ordering::Relaxed);
         let Ok(mut held) = self.held.lock() else { return };
-        let mut total: u64 = held.values().map(|(b, _)| b.len() as u64).sum();
-        while total + bytes.len() as u64 > self.budget {
-            let Some(oldest) = held.iter().min_by_key(|(_, (_, t))| *t).map(|(k, _)| k.clone()) else {
+        if let Some(old) = held.files.remove(sha) {
+            held.bytes -= old.len() as u64;
+        }
+        while held.bytes + bytes.len() as u64 > self.budget {
+            let Some((_, oldest)) = held.files.pop_front() else {
                 break;
             };
-            if let Some((b, _)) = held.remove(&oldest) {
-                total -= b.len() as u64;
-            }
+            held.bytes -= oldest.len() as u64;
         }
-        held.insert(sha.to_string(), (bytes, tick));
+        held.bytes += bytes.len() as u64;
+        held.files.insert(sha.to_string(), bytes);
     }
 
     /// The approved file of content address `sha` under `data_dir`: from memory, or read into it
